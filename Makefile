@@ -1,0 +1,51 @@
+# softkvm: a thin wrapper around Meson + Ninja.
+#   make            build build/softkvm
+#   make check      every test (also under ASan+UBSan)
+#   make run        boot the default guest
+BUILD    ?= build
+ASAN     ?= build-asan
+JOBS     ?= 2
+CASES    ?= 100000
+SEED     ?= 1
+SECONDS  ?= 60
+
+.PHONY: all deps configure check check-asan run difftest bench-cpu fuzz-cpu clean format
+
+all: configure
+	ninja -C $(BUILD) -j $(JOBS)
+
+deps:
+	@scripts/install-deps.sh
+
+configure: deps
+	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) --buildtype=release
+
+$(ASAN)/build.ninja:
+	meson setup $(ASAN) --buildtype=debug -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false
+
+check: all
+	meson test -C $(BUILD) --print-errorlogs --num-processes $(JOBS) --suite fast --suite slow
+	$(MAKE) check-asan
+
+check-asan: deps $(ASAN)/build.ninja
+	ninja -C $(ASAN) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C $(ASAN) --print-errorlogs --num-processes $(JOBS) --suite fast
+
+run: all
+	$(BUILD)/softkvm cpu-demo
+
+difftest: all
+	$(BUILD)/tests/diff/difftest --cases $(CASES) --seed $(SEED)
+
+bench-cpu: all
+	$(BUILD)/bench/bench-cpu
+
+fuzz-cpu: deps
+	@scripts/fuzz-cpu.sh $(SECONDS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN) build-fuzz

@@ -1,0 +1,861 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The run loop, the decoded-block cache and vCPU life cycle.
+ *
+ * Blocks are keyed by guest-physical address and decode mode, hold a copy
+ * of the bytes they were decoded from, and are validated three ways:
+ *  - the page's code generation (bumped by any guest store to the page);
+ *  - the vCPU epoch: after memory may have changed behind our back (the VMM
+ *    or a device wrote guest RAM: every cpu_run() entry, every interrupt) a
+ *    block is compared against guest memory once before it runs again;
+ *  - the jump cache maps linear RIP to block and is checked against the
+ *    fetch TLB, so a TLB flush needs no jump-cache flush.
+ */
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <Zydis/Zydis.h>
+
+#include "internal.h"
+#include "mem.h"
+
+#define ARENA_SIZE (32u << 20)
+#define BHASH_BITS 14
+#define BHASH_SIZE (1u << BHASH_BITS)
+#define BLOCK_MAX_INSNS 64
+
+struct cpu *cpu_create(struct cpu_mem *mem, const struct cpu_ops *ops, void *opaque)
+{
+	struct cpu *c = aligned_alloc(64, (sizeof(struct cpu) + 63) & ~(size_t)63);
+	if (!c)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	c->mem = mem;
+	c->ops = ops;
+	c->opaque = opaque;
+	c->maxphyaddr = 46;
+	c->arena_size = ARENA_SIZE;
+	c->arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	c->bhash = calloc(BHASH_SIZE, sizeof(struct block *));
+	if (c->arena == MAP_FAILED || !c->bhash) {
+		if (c->arena != MAP_FAILED)
+			munmap(c->arena, ARENA_SIZE);
+		free(c->bhash);
+		free(c);
+		return NULL;
+	}
+	decode_init(c);
+	mem_register_cpu(mem, c);
+	cpu_reset(c);
+	return c;
+}
+
+void cpu_destroy(struct cpu *c)
+{
+	if (!c)
+		return;
+	mem_unregister_cpu(c->mem, c);
+	decode_fini(c);
+	munmap(c->arena, c->arena_size);
+	free(c->bhash);
+	free(c);
+}
+
+void cpu_flush_code(struct cpu *c)
+{
+	memset(c->bhash, 0, BHASH_SIZE * sizeof(struct block *));
+	memset(c->jc, 0, sizeof(c->jc));
+	c->arena_used = 0;
+	c->cur_block = NULL;
+}
+
+static void reset_seg(struct cpu_seg *s, uint16_t sel, uint64_t base, uint8_t type)
+{
+	memset(s, 0, sizeof(*s));
+	s->sel = sel;
+	s->base = base;
+	s->limit = 0xffff;
+	s->type = type;
+	s->s = 1;
+	s->present = 1;
+}
+
+static void reset_common(struct cpu *c)
+{
+	memset(c->gpr, 0, sizeof(c->gpr));
+	c->gpr[REG_RDX] = 0x600; /* as KVM: family 6 */
+	c->cc_op = CC_EFLAGS;
+	c->rflags = FL_1;
+	reset_seg(&c->seg[SEG_CS], 0xf000, 0xffff0000ull, 0xb);
+	for (int s = SEG_ES; s <= SEG_GS; s++)
+		if (s != SEG_CS)
+			reset_seg(&c->seg[s], 0, 0, 3);
+	reset_seg(&c->seg[SEG_LDTR], 0, 0, 2);
+	c->seg[SEG_LDTR].s = 0;
+	reset_seg(&c->seg[SEG_TR], 0, 0, 0xb);
+	c->seg[SEG_TR].s = 0;
+	RIP(c) = 0xfff0;
+	c->gdt_base = c->idt_base = 0;
+	c->gdt_limit = c->idt_limit = 0xffff;
+	c->cr0 = CR0_ET | CR0_NW | CR0_CD;
+	c->cr2 = c->cr3 = c->cr4 = c->cr8 = 0;
+	c->efer = 0;
+	c->xcr0 = 1;
+	memset(c->dr, 0, sizeof(c->dr));
+	c->dr[6] = 0xffff0ff0;
+	c->dr[7] = 0x400;
+	c->dr7_data_bp = false;
+	c->intr_shadow = 0;
+	c->nmi_masked = false;
+	c->halted = false;
+	c->exc_pending = false;
+	c->delivering = 0;
+	c->xlog_n = c->xlog_pos = 0;
+	c->cpl = 0;
+	c->star = c->lstar = c->cstar = c->sfmask = c->kernel_gs_base = 0;
+	c->sysenter_cs = c->sysenter_esp = c->sysenter_eip = 0;
+	c->debugctl = 0;
+	seg_update_cache(c);
+	tlb_flush_all(c);
+}
+
+void cpu_reset(struct cpu *c)
+{
+	reset_common(c);
+	c->tsc_aux = 0;
+	c->pat = 0x0007040600070406ull;
+	c->misc_enable = 1; /* fast strings */
+	c->mtrr_def_type = 0;
+	memset(c->mtrr_fixed, 0, sizeof(c->mtrr_fixed));
+	memset(c->mtrr_var, 0, sizeof(c->mtrr_var));
+	c->apic_base = 0xfee00000ull | (1u << 11) | (1u << 8); /* BSP, enabled */
+}
+
+void cpu_init_signal(struct cpu *c)
+{
+	/* INIT keeps MSRs such as PAT, MTRRs, APIC base (SDM vol. 3A, table 10-1) */
+	uint64_t efer = c->efer;
+	reset_common(c);
+	(void)efer; /* EFER is cleared by INIT */
+	c->efer = 0;
+	seg_update_cache(c);
+}
+
+/* ---- exits and faults ---- */
+
+NORETURN void cpu_raise(struct cpu *c, int vector, uint32_t error)
+{
+	c->raise_vec = vector;
+	c->raise_err = error;
+	c->exit_reason = CPU_EXIT_NONE;
+	longjmp(c->jb, 1);
+}
+
+NORETURN void cpu_raise_noerr(struct cpu *c, int vector)
+{
+	cpu_raise(c, vector, 0);
+}
+
+NORETURN void cpu_exit_now(struct cpu *c, enum cpu_exit why)
+{
+	c->exit_reason = why;
+	longjmp(c->jb, 2);
+}
+
+static bool exc_has_error(int v)
+{
+	return v == EXC_DF || v == EXC_TS || v == EXC_NP || v == EXC_SS || v == EXC_GP ||
+	       v == EXC_PF || v == EXC_AC || v == 21;
+}
+
+static bool exc_contributory(int v)
+{
+	return v == EXC_DE || (v >= EXC_TS && v <= EXC_GP);
+}
+
+/* Deliver a fault raised by an instruction or by a delivery (SDM 6.15, table 6-5). */
+static bool handle_fault(struct cpu *c)
+{
+	int vec = c->raise_vec;
+	uint32_t err = c->raise_err;
+
+	c->xlog_n = c->xlog_pos = 0;
+	if (c->delivering) {
+		int prev = c->last_vector;
+		if (prev == EXC_DF && (exc_contributory(vec) || vec == EXC_PF)) {
+			c->delivering = 0;
+			return false; /* triple fault */
+		}
+		if ((exc_contributory(prev) && exc_contributory(vec)) ||
+		    (prev == EXC_PF && (exc_contributory(vec) || vec == EXC_PF))) {
+			vec = EXC_DF;
+			err = 0;
+		}
+	}
+	c->delivering++;
+	if (c->delivering > 3) {
+		c->delivering = 0;
+		return false;
+	}
+	c->last_vector = (uint8_t)vec;
+	/* faults push RFLAGS with RF set (SDM 17.3.1.1); traps and #DB do not */
+	if (vec != EXC_DB && vec != EXC_BP && vec != EXC_OF)
+		c->rflags |= FL_RF;
+	cpu_deliver(c, vec, DELIVER_EXC, exc_has_error(vec), err, RIP(c));
+	c->delivering = 0;
+	return true;
+}
+
+/* ---- replay log (suspended instructions) ---- */
+
+bool xlog_replay(struct cpu *c, int kind, uint64_t addr, unsigned len, uint64_t *data)
+{
+	if (c->xlog_pos < c->xlog_n) {
+		struct xlog_entry *e = &c->xlog[c->xlog_pos];
+		if (e->kind == kind && e->addr == addr && e->len == len && e->done) {
+			c->xlog_pos++;
+			*data = e->data;
+			if (e->error)
+				cpu_raise(c, EXC_GP, 0);
+			return true;
+		}
+		/* the instruction did something else this time: forget the log */
+		c->xlog_n = c->xlog_pos = 0;
+	}
+	return false;
+}
+
+NORETURN void xlog_suspend(struct cpu *c, int kind, uint64_t addr, unsigned len, uint64_t data,
+			   enum cpu_exit why)
+{
+	if (c->xlog_n >= XLOG_MAX) {
+		c->exit.internal.what = "too many I/O operations in one instruction";
+		c->exit.internal.suberror = 1;
+		c->exit.internal.rip = RIP(c);
+		c->xlog_n = c->xlog_pos = 0;
+		cpu_exit_now(c, CPU_EXIT_INTERNAL);
+	}
+	struct xlog_entry *e = &c->xlog[c->xlog_n++];
+	e->kind = (uint8_t)kind;
+	e->addr = addr;
+	e->len = (uint8_t)len;
+	e->data = data;
+	e->done = (kind == XLOG_PIO_OUT || kind == XLOG_MMIO_W || kind == XLOG_WRMSR);
+	e->error = 0;
+	c->xlog_pos = c->xlog_n;
+	c->xlog_rip = RIP(c);
+	cpu_exit_now(c, why);
+}
+
+void xlog_record_done(struct cpu *c, int kind, uint64_t addr, unsigned len, uint64_t data)
+{
+	(void)c, (void)kind, (void)addr, (void)len, (void)data;
+}
+
+void xlog_iteration_done(struct cpu *c)
+{
+	if (c->xlog_n && c->xlog_pos >= c->xlog_n)
+		c->xlog_n = c->xlog_pos = 0;
+}
+
+void cpu_complete(struct cpu *c, const void *data, bool error)
+{
+	if (!c->xlog_n)
+		return;
+	struct xlog_entry *e = &c->xlog[c->xlog_n - 1];
+	if (data && !e->done) {
+		uint64_t v = 0;
+		memcpy(&v, data, e->len > 8 ? 8 : e->len);
+		e->data = v;
+	}
+	e->done = 1;
+	e->error = error;
+}
+
+const struct cpu_exit_info *cpu_exit_info(const struct cpu *c)
+{
+	return &c->exit;
+}
+
+/* ---- control from other threads ---- */
+
+void cpu_kick(struct cpu *c)
+{
+	atomic_fetch_or(&c->events, EV_KICK);
+}
+
+void cpu_clear_kick(struct cpu *c)
+{
+	atomic_fetch_and(&c->events, ~EV_KICK);
+}
+
+void cpu_set_irq_pending(struct cpu *c, bool pending)
+{
+	atomic_store(&c->irq_line, pending);
+	if (pending)
+		atomic_fetch_or(&c->events, EV_IRQ);
+}
+
+void cpu_inject_nmi(struct cpu *c)
+{
+	atomic_store(&c->nmi_req, true);
+	atomic_fetch_or(&c->events, EV_NMI);
+}
+
+void cpu_set_budget(struct cpu *c, uint64_t n)
+{
+	c->budget_end = n ? c->icount + n : 0;
+}
+
+uint64_t cpu_insn_count(const struct cpu *c)
+{
+	return c->icount;
+}
+
+void cpu_note_external_write(struct cpu *c)
+{
+	c->epoch++;
+}
+
+void cpu_queue_exception(struct cpu *c, int vector, bool has_error, uint32_t error)
+{
+	c->exc_pending = true;
+	c->exc_vector = (uint8_t)vector;
+	c->exc_has_error = has_error;
+	c->exc_error = error;
+}
+
+/* ---- the block cache ---- */
+
+static inline unsigned bhash_of(uint64_t gpa, uint32_t mode)
+{
+	uint64_t h = (gpa ^ (gpa >> BHASH_BITS) ^ ((uint64_t)mode << 7)) * 0x9e3779b97f4a7c15ull;
+	return (unsigned)(h >> (64 - BHASH_BITS));
+}
+
+static void *arena_alloc(struct cpu *c, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if (c->arena_used + n > c->arena_size)
+		return NULL;
+	void *p = c->arena + c->arena_used;
+	c->arena_used += n;
+	return p;
+}
+
+const struct insn *op_block_end(struct cpu *c, const struct insn *i)
+{
+	(void)c, (void)i;
+	return NULL;
+}
+
+const struct insn *op_ud(struct cpu *c, const struct insn *i)
+{
+	(void)i;
+	cpu_raise_noerr(c, EXC_UD);
+}
+
+/* Decode a block from host bytes hp (guest-physical gpa). NULL: the first
+ * instruction crosses the page (or the arena is full: retried after a flush). */
+static struct block *block_translate(struct cpu *c, uint64_t gpa, const uint8_t *hp)
+{
+	struct insn tmp[BLOCK_MAX_INSNS + 1];
+	unsigned avail = 4096 - (unsigned)(gpa & 0xfff), off = 0, n = 0;
+	bool ends = false;
+
+	while (n < BLOCK_MAX_INSNS && off < avail && !ends) {
+		int len = decode_one(c, hp + off, avail - off, c->mode, &tmp[n], &ends);
+		if (len < 0)
+			break; /* crosses the page end */
+		off += (unsigned)len;
+		n++;
+	}
+	if (n == 0)
+		return NULL;
+	/* an instruction decoded as ending exactly at avail might extend past it
+	 * (invalid decode of a truncated instruction): decode_one handles that */
+	size_t sz = sizeof(struct block) + (n + 1) * sizeof(struct insn);
+	struct block *b = arena_alloc(c, sz + off);
+	if (!b) {
+		cpu_flush_code(c);
+		b = arena_alloc(c, sz + off);
+		if (!b)
+			return NULL;
+	}
+	memcpy(b->insns, tmp, n * sizeof(struct insn));
+	memset(&b->insns[n], 0, sizeof(struct insn));
+	b->insns[n].fn = op_block_end;
+	b->gpa = gpa;
+	b->mode = c->mode;
+	b->epoch = c->epoch;
+	b->ninsns = (uint16_t)n;
+	b->nbytes = (uint16_t)off;
+	uint8_t *copy = (uint8_t *)b + sz;
+	memcpy(copy, hp, off);
+	b->bytes = copy;
+	mem_note_code(c, gpa, &b->gen_ptr, &b->gen);
+	/* the bytes may have changed between decode and marking: re-check */
+	if (memcmp(copy, hp, off) != 0)
+		b->gen = b->gen - 1; /* never valid; decoded again next time */
+	unsigned h = bhash_of(gpa, c->mode);
+	b->hnext = c->bhash[h];
+	c->bhash[h] = b;
+	return b;
+}
+
+static inline bool block_valid(struct cpu *c, struct block *b, const uint8_t *hp)
+{
+	if (unlikely(atomic_load_explicit(b->gen_ptr, memory_order_relaxed) != b->gen))
+		return false;
+	if (unlikely(b->epoch != c->epoch)) {
+		if (memcmp(b->bytes, hp, b->nbytes) != 0) {
+			b->gen = ~atomic_load(b->gen_ptr); /* dead */
+			return false;
+		}
+		b->epoch = c->epoch;
+	}
+	return true;
+}
+
+/* Execute a single instruction decoded from up to 15 bytes fetched across a page boundary. */
+static void exec_straddling(struct cpu *c, uint64_t la, const uint8_t *hp)
+{
+	uint8_t buf[16];
+	unsigned first = 4096 - (unsigned)(la & 0xfff);
+	uint64_t gpa2;
+	bool ends;
+	struct insn ins[2];
+	int len;
+
+	memcpy(buf, hp, first);
+	len = decode_one(c, buf, first, c->mode, &ins[0], &ends);
+	if (len < 0) {
+		const uint8_t *hp2 = mem_fetch_page(c, (la + first) & c->la_mask, &gpa2);
+		if (!hp2) {
+			c->exit.internal.what = "instruction fetch from MMIO";
+			c->exit.internal.suberror = 1;
+			c->exit.internal.rip = RIP(c);
+			cpu_exit_now(c, CPU_EXIT_INTERNAL);
+		}
+		memcpy(buf + first, hp2, 15 - first);
+		len = decode_one(c, buf, 15, c->mode, &ins[0], &ends);
+	}
+	memset(&ins[1], 0, sizeof(ins[1]));
+	ins[1].fn = op_block_end;
+	c->cur_block = NULL;
+	c->icount++;
+	ins[0].fn(c, &ins[0]);
+}
+
+static NORETURN void fetch_mmio_exit(struct cpu *c, uint64_t gpa)
+{
+	c->exit.internal.what = "instruction fetch from MMIO";
+	c->exit.internal.suberror = 1; /* KVM_INTERNAL_ERROR_EMULATION */
+	c->exit.internal.rip = RIP(c);
+	(void)gpa;
+	cpu_exit_now(c, CPU_EXIT_INTERNAL);
+}
+
+/* Find or build the block at the current RIP. NULL: execute via exec_straddling(). */
+static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t **hp_out)
+{
+	uint64_t la = (c->segbase[SEG_CS] + RIP(c)) & c->la_mask, gpa;
+	const uint8_t *hp;
+	struct block *b;
+
+	if (unlikely(c->segchk & (1u << SEG_CS)) && RIP(c) > c->seg[SEG_CS].limit)
+		cpu_raise(c, EXC_GP, 0);
+	hp = mem_fetch_page(c, la, &gpa);
+	if (unlikely(!hp))
+		fetch_mmio_exit(c, gpa);
+	*la_out = la;
+	*hp_out = hp;
+	struct jc_entry *j = &c->jc[(la ^ (la >> JC_BITS)) & (JC_SIZE - 1)];
+	b = j->b;
+	if (likely(b && j->la == la && b->gpa == gpa && b->mode == c->mode) && block_valid(c, b, hp))
+		return b;
+	for (b = c->bhash[bhash_of(gpa, c->mode)]; b; b = b->hnext) {
+		if (b->gpa == gpa && b->mode == c->mode && block_valid(c, b, hp))
+			break;
+	}
+	if (!b)
+		b = block_translate(c, gpa, hp);
+	if (b) {
+		j->la = la;
+		j->b = b;
+	}
+	return b;
+}
+
+/* ---- events ---- */
+
+static void handle_tlbflush(struct cpu *c)
+{
+	uint32_t g = atomic_load(&c->mem->gen);
+	if (g != c->mem_gen) {
+		c->mem_gen = g;
+		tlb_flush_all(c);
+		cpu_flush_code(c);
+	} else {
+		tlb_flush_write(c);
+	}
+	atomic_fetch_add(&c->flush_ack, 1);
+}
+
+/* Returns an exit reason, or CPU_EXIT_NONE to continue. Called at block boundaries. */
+static enum cpu_exit handle_events(struct cpu *c)
+{
+	uint32_t ev = atomic_load(&c->events);
+
+	if (ev & EV_TLBFLUSH) {
+		atomic_fetch_and(&c->events, ~EV_TLBFLUSH);
+		handle_tlbflush(c);
+	}
+	if (ev & EV_KICK)
+		return CPU_EXIT_REQUEST;
+	if (c->exc_pending) {
+		c->exc_pending = false;
+		c->raise_vec = c->exc_vector;
+		c->raise_err = c->exc_error;
+		if (!handle_fault(c))
+			return CPU_EXIT_SHUTDOWN;
+	}
+	if (c->intr_shadow)
+		return CPU_EXIT_NONE;
+	if (atomic_load(&c->nmi_req) && !c->nmi_masked) {
+		atomic_store(&c->nmi_req, false);
+		c->epoch++;
+		c->delivering = 1;
+		c->last_vector = EXC_NMI;
+		cpu_deliver(c, EXC_NMI, DELIVER_NMI, false, 0, RIP(c));
+		c->delivering = 0;
+	}
+	if (atomic_load(&c->irq_line) && (c->rflags & FL_IF)) {
+		int v = c->ops->intr_ack ? c->ops->intr_ack(c->opaque) : -1;
+		if (v >= 0) {
+			c->epoch++;
+			c->delivering = 1;
+			c->last_vector = 0x20; /* benign */
+			cpu_deliver(c, v, DELIVER_EXT, false, 0, RIP(c));
+			c->delivering = 0;
+			}
+	}
+	/* keep EV_IRQ set while an interrupt is pending but masked; it is
+	 * re-checked at every boundary until IF opens */
+	if (!atomic_load(&c->irq_line) && !atomic_load(&c->nmi_req))
+		atomic_fetch_and(&c->events, ~(EV_IRQ | EV_NMI));
+	return CPU_EXIT_NONE;
+}
+
+/* ---- single-instruction execution with debug checks ---- */
+
+static void check_insn_breakpoints(struct cpu *c, uint64_t la)
+{
+	uint64_t dr7 = c->dr[7], hit = 0;
+
+	if (c->rflags & FL_RF)
+		return;
+	for (int n = 0; n < 4; n++) {
+		if (!((dr7 >> (2 * n)) & 3))
+			continue;
+		if (((dr7 >> (16 + 4 * n)) & 3) != 0) /* R/W = 00: execution */
+			continue;
+		if (c->dr[n] == la)
+			hit |= 1u << n;
+	}
+	if (hit) {
+		c->dr[6] = (c->dr[6] & ~0xfull) | hit | 0xffff0ff0ull;
+		cpu_raise_noerr(c, EXC_DB);
+	}
+}
+
+static void step_one(struct cpu *c)
+{
+	uint64_t la;
+	const uint8_t *hp;
+	bool tf = (c->rflags & FL_TF) != 0;
+	uint32_t dcount = c->deliver_count;
+	uint64_t rip0 = RIP(c);
+
+	la = (c->segbase[SEG_CS] + RIP(c)) & c->la_mask;
+	if (c->dbg_exec_bp)
+		check_insn_breakpoints(c, la);
+	if (c->guest_debug & CPU_DEBUG_HW_BP) {
+		for (int n = 0; n < 4; n++) {
+			uint64_t dr7 = c->guest_dr[7];
+			if (((dr7 >> (2 * n)) & 3) && !((dr7 >> (16 + 4 * n)) & 3) &&
+			    c->guest_dr[n] == la && !(c->rflags & FL_RF)) {
+				c->exit.debug.exception = EXC_DB;
+				c->exit.debug.pc = RIP(c);
+				c->exit.debug.dr6 = 0xffff0ff0ull | (1u << n);
+				c->exit.debug.dr7 = dr7;
+				cpu_exit_now(c, CPU_EXIT_DEBUG);
+			}
+		}
+	}
+	struct block *b = block_lookup(c, &la, &hp);
+	c->cur_block = b;
+	/* an interrupt shadow covers exactly this instruction; STI/MOV SS set a new one */
+	c->intr_shadow = 0;
+	if (b) {
+		c->icount++;
+		b->insns[0].fn(c, &b->insns[0]);
+	} else {
+		exec_straddling(c, la, hp);
+	}
+	c->rflags &= ~(uint64_t)FL_RF;
+	if (c->guest_debug & CPU_DEBUG_SINGLESTEP) {
+		c->exit.debug.exception = EXC_DB;
+		c->exit.debug.pc = RIP(c);
+		c->exit.debug.dr6 = 0xffff4ff0ull;
+		c->exit.debug.dr7 = c->guest_dr[7];
+		cpu_exit_now(c, CPU_EXIT_DEBUG);
+	}
+	if (c->pending_db_trap) {
+		c->dr[6] = (c->dr[6] & ~0xfull) | 0xffff0ff0ull | c->pending_db_trap;
+		c->pending_db_trap = 0;
+		if (tf && dcount == c->deliver_count)
+			c->dr[6] |= 0x4000;
+		cpu_raise_noerr(c, EXC_DB);
+	}
+	if (tf && dcount == c->deliver_count) {
+		c->dr[6] |= 0x4000; /* BS */
+		(void)rip0;
+		cpu_raise_noerr(c, EXC_DB);
+	}
+}
+
+static inline bool need_slow_step(const struct cpu *c)
+{
+	return (c->rflags & (FL_TF | FL_RF)) || c->intr_shadow || c->dbg_exec_bp || c->dr7_data_bp ||
+	       c->guest_debug;
+}
+
+/* ---- the run loop ---- */
+
+enum cpu_exit cpu_run(struct cpu *c)
+{
+	enum cpu_exit why = CPU_EXIT_NONE;
+	volatile bool replaying;
+
+	atomic_store(&c->running, true);
+	c->exit_reason = CPU_EXIT_NONE;
+	replaying = c->xlog_n != 0;
+	if (replaying && c->xlog_rip != RIP(c))
+		c->xlog_n = c->xlog_pos = 0, replaying = false;
+	c->epoch++; /* memory may have been written while we were out */
+
+	switch (setjmp(c->jb)) {
+	case 0:
+		break;
+	case 1: /* an exception */
+		c->cur_block = NULL;
+		replaying = false;
+		if (!handle_fault(c)) {
+			why = CPU_EXIT_SHUTDOWN;
+			goto out;
+		}
+		break;
+	default: /* an exit */
+		c->cur_block = NULL;
+		why = c->exit_reason;
+		goto out;
+	}
+
+	if (replaying) {
+		/* finish the suspended instruction first */
+		c->xlog_pos = 0;
+		step_one(c);
+		c->xlog_n = c->xlog_pos = 0;
+		replaying = false;
+	}
+
+	for (;;) {
+		if (unlikely(atomic_load_explicit(&c->events, memory_order_relaxed) || c->exc_pending)) {
+			why = handle_events(c);
+			if (why != CPU_EXIT_NONE)
+				goto out;
+		}
+		if (unlikely(c->halted)) {
+			why = CPU_EXIT_HLT;
+			goto out;
+		}
+		if (unlikely(c->budget_end) && c->icount >= c->budget_end) {
+			why = CPU_EXIT_BUDGET;
+			goto out;
+		}
+		if (unlikely(need_slow_step(c))) {
+			step_one(c);
+			continue;
+		}
+		uint64_t la;
+		const uint8_t *hp;
+		struct block *b = block_lookup(c, &la, &hp);
+		if (unlikely(!b)) {
+			exec_straddling(c, la, hp);
+			continue;
+		}
+		if (unlikely(c->segchk & (1u << SEG_CS)) &&
+		    RIP(c) + b->nbytes - 1 > c->seg[SEG_CS].limit) {
+			step_one(c);
+			continue;
+		}
+		c->cur_block = b;
+		c->icount += b->ninsns;
+		const struct insn *i = b->insns;
+		do {
+			i = i->fn(c, i);
+		} while (i);
+	}
+out:
+	c->cur_block = NULL;
+	atomic_store(&c->running, false);
+	return why;
+}
+
+/* ---- state access ---- */
+
+void cpu_get_regs(const struct cpu *c, struct cpu_regs *r)
+{
+	memcpy(r->gpr, c->gpr, sizeof(r->gpr));
+	r->rip = RIP(c);
+	r->rflags = cpu_get_rflags((struct cpu *)c);
+}
+
+void cpu_set_regs(struct cpu *c, const struct cpu_regs *r)
+{
+	memcpy(c->gpr, r->gpr, sizeof(r->gpr));
+	if (RIP(c) != r->rip)
+		c->xlog_n = c->xlog_pos = 0;
+	RIP(c) = r->rip;
+	cpu_set_rflags_raw(c, r->rflags);
+	seg_update_cache(c);
+}
+
+void cpu_get_sregs(const struct cpu *c, struct cpu_sregs *s)
+{
+	memcpy(s->seg, c->seg, sizeof(s->seg));
+	s->gdt_base = c->gdt_base;
+	s->gdt_limit = c->gdt_limit;
+	s->idt_base = c->idt_base;
+	s->idt_limit = c->idt_limit;
+	s->cr0 = c->cr0;
+	s->cr2 = c->cr2;
+	s->cr3 = c->cr3;
+	s->cr4 = c->cr4;
+	s->cr8 = c->cr8;
+	s->efer = c->efer;
+	s->apic_base = c->apic_base;
+}
+
+void cpu_set_sregs(struct cpu *c, const struct cpu_sregs *s)
+{
+	memcpy(c->seg, s->seg, sizeof(c->seg));
+	c->gdt_base = s->gdt_base;
+	c->gdt_limit = s->gdt_limit;
+	c->idt_base = s->idt_base;
+	c->idt_limit = s->idt_limit;
+	c->cr0 = s->cr0;
+	c->cr2 = s->cr2;
+	c->cr3 = s->cr3;
+	c->cr4 = s->cr4;
+	c->cr8 = s->cr8;
+	c->efer = s->efer;
+	c->apic_base = s->apic_base;
+	/* CPL is SS.DPL, as with VMX (KVM's vmx_get_cpl) */
+	c->cpl = c->seg[SEG_SS].dpl;
+	if (c->cr0 & CR0_PE && !(c->rflags & FL_VM) && !c->seg[SEG_SS].present &&
+	    !c->seg[SEG_SS].unusable)
+		c->cpl = c->seg[SEG_CS].sel & 3;
+	seg_update_cache(c);
+	tlb_flush_all(c);
+}
+
+uint64_t cpu_get_dr(const struct cpu *c, int n)
+{
+	if (n == 4)
+		n = 6;
+	if (n == 5)
+		n = 7;
+	return c->dr[n & 7];
+}
+
+void cpu_set_dr(struct cpu *c, int n, uint64_t v)
+{
+	if (n == 4)
+		n = 6;
+	if (n == 5)
+		n = 7;
+	c->dr[n & 7] = v;
+	cpu_recompute_slow_mode(c);
+}
+
+void cpu_recompute_slow_mode(struct cpu *c)
+{
+	uint64_t dr7 = c->dr[7];
+	bool exec = false, data = false;
+
+	for (int n = 0; n < 4; n++) {
+		if (!((dr7 >> (2 * n)) & 3))
+			continue;
+		if (((dr7 >> (16 + 4 * n)) & 3) == 0)
+			exec = true;
+		else
+			data = true;
+	}
+	c->dbg_exec_bp = exec;
+	if (data != c->dr7_data_bp) {
+		c->dr7_data_bp = data;
+		tlb_flush_all(c);
+	}
+}
+
+uint64_t cpu_get_xcr0(const struct cpu *c)
+{
+	return c->xcr0;
+}
+
+int cpu_set_xcr0(struct cpu *c, uint64_t v)
+{
+	if (!(v & 1) || (v & ~3ull))
+		return -1;
+	c->xcr0 = v;
+	return 0;
+}
+
+void cpu_get_events(const struct cpu *c, struct cpu_events *e)
+{
+	e->exc_pending = c->exc_pending;
+	e->exc_vector = c->exc_vector;
+	e->exc_has_error = c->exc_has_error;
+	e->exc_error = c->exc_error;
+	e->nmi_pending = atomic_load(&((struct cpu *)c)->nmi_req);
+	e->nmi_masked = c->nmi_masked;
+	e->intr_shadow = c->intr_shadow;
+	e->halted = c->halted;
+}
+
+void cpu_set_events(struct cpu *c, const struct cpu_events *e)
+{
+	c->exc_pending = e->exc_pending;
+	c->exc_vector = e->exc_vector;
+	c->exc_has_error = e->exc_has_error;
+	c->exc_error = e->exc_error;
+	atomic_store(&c->nmi_req, e->nmi_pending);
+	if (e->nmi_pending)
+		atomic_fetch_or(&c->events, EV_NMI);
+	c->nmi_masked = e->nmi_masked;
+	c->intr_shadow = e->intr_shadow;
+	c->halted = e->halted;
+}
+
+void cpu_set_guest_debug(struct cpu *c, uint32_t flags, const uint64_t dr[8])
+{
+	c->guest_debug = flags;
+	if (dr)
+		memcpy(c->guest_dr, dr, sizeof(c->guest_dr));
+}
+
+uint64_t cpu_rdtsc(struct cpu *c)
+{
+	return c->ops->read_tsc ? c->ops->read_tsc(c->opaque) : c->icount;
+}

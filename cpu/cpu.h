@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The software x86-64 processor: the interface that kvm/ (and tests) use.
+ *
+ * cpu/ knows nothing of KVM. It reaches the outside world through
+ * struct cpu_ops (MMIO, port I/O, MSRs it does not own, CPUID, interrupt
+ * acknowledge) and through struct cpu_mem, the guest-physical memory map.
+ * An access that needs the outside world to answer later (user-space MMIO,
+ * port I/O, a user-space MSR exit) makes cpu_run() return; the instruction
+ * is re-executed on the next cpu_run() after cpu_complete() supplied the
+ * result (see "Suspended instructions" in cpu/README.md).
+ */
+#ifndef SOFTKVM_CPU_H
+#define SOFTKVM_CPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cpu;
+struct cpu_mem;
+
+/* Return codes of the cpu_ops callbacks. */
+enum {
+	CPU_OPS_OK = 0,	  /* handled, data valid */
+	CPU_OPS_EXIT = 1, /* needs the caller of cpu_run(): suspend the instruction */
+	CPU_OPS_GP = 2,	  /* raise #GP(0) in the guest (MSR access) */
+};
+
+struct cpu_ops {
+	/* Guest-physical accesses that hit no RAM (MMIO). len is 1, 2, 4 or 8. */
+	int (*mmio_read)(void *opaque, uint64_t gpa, void *data, unsigned len);
+	int (*mmio_write)(void *opaque, uint64_t gpa, const void *data, unsigned len);
+	/* Port I/O after the I/O permission checks passed. len is 1, 2 or 4. */
+	int (*pio_in)(void *opaque, uint16_t port, void *data, unsigned len);
+	int (*pio_out)(void *opaque, uint16_t port, const void *data, unsigned len);
+	/*
+	 * RDMSR/WRMSR as executed by the guest. The callee normally calls
+	 * cpu_msr_get()/cpu_msr_set() for the architectural MSRs cpu/ owns.
+	 */
+	int (*rdmsr)(void *opaque, uint32_t index, uint64_t *value);
+	int (*wrmsr)(void *opaque, uint32_t index, uint64_t value);
+	/* CPUID: out[0..3] = EAX, EBX, ECX, EDX. */
+	void (*cpuid)(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+	/*
+	 * Acknowledge the highest-priority pending external interrupt;
+	 * returns its vector or -1 if there is none any more.
+	 */
+	int (*intr_ack)(void *opaque);
+	/* Guest TSC (before TSC offset/adjust applied by the CPU's MSRs). */
+	uint64_t (*read_tsc)(void *opaque);
+};
+
+/* Why cpu_run() returned. */
+enum cpu_exit {
+	CPU_EXIT_NONE = 0,
+	CPU_EXIT_IO,	     /* port I/O: see cpu->exit.io */
+	CPU_EXIT_MMIO,	     /* MMIO: see cpu->exit.mmio */
+	CPU_EXIT_RDMSR,	     /* MSR read needs the caller: cpu->exit.msr */
+	CPU_EXIT_WRMSR,	     /* MSR write needs the caller: cpu->exit.msr */
+	CPU_EXIT_HLT,	     /* HLT executed with no interrupt to take */
+	CPU_EXIT_SHUTDOWN,   /* triple fault */
+	CPU_EXIT_REQUEST,    /* cpu_kick() / exit request */
+	CPU_EXIT_INTERNAL,   /* unimplemented or impossible: cpu->exit.internal */
+	CPU_EXIT_DEBUG,	     /* single-step/breakpoint while guest debugging */
+	CPU_EXIT_BUDGET,     /* instruction budget used up (tests, fuzzing) */
+	CPU_EXIT_MWAIT,	     /* MWAIT/UMWAIT/TPAUSE wait: cpu->exit.wait */
+	CPU_EXIT_INIT,	     /* INIT received while running (SMP) */
+};
+
+/* Segment register cache, in the layout of struct kvm_segment's fields. */
+struct cpu_seg {
+	uint64_t base;
+	uint32_t limit; /* byte granular (already scaled by G) */
+	uint16_t sel;
+	uint8_t type; /* 4 bits */
+	uint8_t s, dpl, present, avl, l, db, g, unusable;
+};
+
+enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR, SEG_COUNT };
+
+enum {
+	REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+	REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15,
+};
+
+/* RFLAGS bits */
+#define FL_CF	(1u << 0)
+#define FL_1	(1u << 1)
+#define FL_PF	(1u << 2)
+#define FL_AF	(1u << 4)
+#define FL_ZF	(1u << 6)
+#define FL_SF	(1u << 7)
+#define FL_TF	(1u << 8)
+#define FL_IF	(1u << 9)
+#define FL_DF	(1u << 10)
+#define FL_OF	(1u << 11)
+#define FL_IOPL (3u << 12)
+#define FL_NT	(1u << 14)
+#define FL_RF	(1u << 16)
+#define FL_VM	(1u << 17)
+#define FL_AC	(1u << 18)
+#define FL_VIF	(1u << 19)
+#define FL_VIP	(1u << 20)
+#define FL_ID	(1u << 21)
+#define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
+
+/* Control register bits */
+#define CR0_PE (1ull << 0)
+#define CR0_MP (1ull << 1)
+#define CR0_EM (1ull << 2)
+#define CR0_TS (1ull << 3)
+#define CR0_ET (1ull << 4)
+#define CR0_NE (1ull << 5)
+#define CR0_WP (1ull << 16)
+#define CR0_AM (1ull << 18)
+#define CR0_NW (1ull << 29)
+#define CR0_CD (1ull << 30)
+#define CR0_PG (1ull << 31)
+
+#define CR4_VME	       (1ull << 0)
+#define CR4_PVI	       (1ull << 1)
+#define CR4_TSD	       (1ull << 2)
+#define CR4_DE	       (1ull << 3)
+#define CR4_PSE	       (1ull << 4)
+#define CR4_PAE	       (1ull << 5)
+#define CR4_MCE	       (1ull << 6)
+#define CR4_PGE	       (1ull << 7)
+#define CR4_PCE	       (1ull << 8)
+#define CR4_OSFXSR     (1ull << 9)
+#define CR4_OSXMMEXCPT (1ull << 10)
+#define CR4_UMIP       (1ull << 11)
+#define CR4_LA57       (1ull << 12)
+#define CR4_VMXE       (1ull << 13)
+#define CR4_SMXE       (1ull << 14)
+#define CR4_FSGSBASE   (1ull << 16)
+#define CR4_PCIDE      (1ull << 17)
+#define CR4_OSXSAVE    (1ull << 18)
+#define CR4_SMEP       (1ull << 20)
+#define CR4_SMAP       (1ull << 21)
+#define CR4_PKE	       (1ull << 22)
+
+#define EFER_SCE (1ull << 0)
+#define EFER_LME (1ull << 8)
+#define EFER_LMA (1ull << 10)
+#define EFER_NXE (1ull << 11)
+
+/* Exception vectors */
+enum {
+	EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5, EXC_UD = 6,
+	EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11, EXC_SS = 12, EXC_GP = 13,
+	EXC_PF = 14, EXC_MF = 16, EXC_AC = 17, EXC_MC = 18, EXC_XM = 19, EXC_VE = 20,
+};
+
+/* MSRs that cpu/ owns (cpu_msr_get/cpu_msr_set). */
+#define MSR_IA32_TSC		0x00000010
+#define MSR_IA32_APICBASE	0x0000001b
+#define MSR_IA32_TSC_ADJUST	0x0000003b
+#define MSR_IA32_SYSENTER_CS	0x00000174
+#define MSR_IA32_SYSENTER_ESP	0x00000175
+#define MSR_IA32_SYSENTER_EIP	0x00000176
+#define MSR_IA32_DEBUGCTL	0x000001d9
+#define MSR_IA32_CR_PAT		0x00000277
+#define MSR_IA32_MISC_ENABLE	0x000001a0
+#define MSR_EFER		0xc0000080
+#define MSR_STAR		0xc0000081
+#define MSR_LSTAR		0xc0000082
+#define MSR_CSTAR		0xc0000083
+#define MSR_SYSCALL_MASK	0xc0000084
+#define MSR_FS_BASE		0xc0000100
+#define MSR_GS_BASE		0xc0000101
+#define MSR_KERNEL_GS_BASE	0xc0000102
+#define MSR_TSC_AUX		0xc0000103
+
+/* Suspended-instruction information, valid after the matching exit. */
+struct cpu_exit_info {
+	struct {
+		uint16_t port;
+		uint8_t size; /* 1, 2, 4 */
+		uint8_t in;   /* 1 = IN/INS */
+		uint32_t count;
+		uint8_t data[8];
+	} io;
+	struct {
+		uint64_t gpa;
+		uint8_t len;
+		uint8_t is_write;
+		uint8_t data[8];
+	} mmio;
+	struct {
+		uint32_t index;
+		uint64_t data; /* WRMSR value */
+	} msr;
+	struct {
+		uint32_t suberror; /* KVM_INTERNAL_ERROR_* meaning, see kvm/ */
+		uint64_t rip;
+		uint8_t insn[16];
+		uint8_t insn_len;
+		const char *what;
+	} internal;
+	struct {
+		uint32_t exception; /* EXC_DB or EXC_BP */
+		uint64_t pc;
+		uint64_t dr6, dr7;
+	} debug;
+	struct {
+		uint64_t deadline; /* guest TSC at which the wait ends, 0 = none */
+		uint8_t kind;	   /* CPU_WAIT_* */
+	} wait;
+};
+
+enum { CPU_WAIT_MWAIT = 1, CPU_WAIT_UMWAIT, CPU_WAIT_TPAUSE };
+
+/* --- memory map (shared by all vCPUs of one machine) --- */
+
+#define CPU_MEM_READONLY  (1u << 0)
+#define CPU_MEM_LOG_DIRTY (1u << 1)
+
+struct cpu_mem *cpu_mem_create(void);
+void cpu_mem_destroy(struct cpu_mem *mem);
+/*
+ * Replace or add the RAM range of slot id (size 0 deletes it). The caller
+ * guarantees ranges do not overlap and no vCPU is inside cpu_run() of a
+ * machine whose map changes (kvm/ pauses them).
+ */
+int cpu_mem_set_slot(struct cpu_mem *mem, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
+		     uint32_t flags);
+/* Host address of guest-physical gpa if it is RAM (NULL for MMIO). */
+void *cpu_mem_gpa_to_hva(struct cpu_mem *mem, uint64_t gpa, uint64_t *avail, uint32_t *flags);
+/* Copy out and clear the dirty bitmap of slot id (bit per 4 KiB page). */
+int cpu_mem_get_dirty(struct cpu_mem *mem, uint32_t id, uint64_t *bitmap, bool clear);
+/* Clear dirty bits [first, first+n) of slot id where mask has them set. */
+int cpu_mem_clear_dirty(struct cpu_mem *mem, uint32_t id, uint64_t first, uint64_t n,
+			const uint64_t *mask);
+
+/* --- the vCPU --- */
+
+struct cpu *cpu_create(struct cpu_mem *mem, const struct cpu_ops *ops, void *opaque);
+void cpu_destroy(struct cpu *c);
+/* Architectural reset (power-on: real mode at F000:FFF0). */
+void cpu_reset(struct cpu *c);
+/* INIT: like reset but keeps some MSRs, as SDM vol. 3, 10.1.1. */
+void cpu_init_signal(struct cpu *c);
+
+/* Run until an exit. */
+enum cpu_exit cpu_run(struct cpu *c);
+/*
+ * Supply the result of a suspended IN, MMIO read or user-space RDMSR
+ * (data, may be NULL for writes); error=true makes an MSR access #GP.
+ */
+void cpu_complete(struct cpu *c, const void *data, bool error);
+/* Make cpu_run() return CPU_EXIT_REQUEST soon (any thread, signal safe). */
+void cpu_kick(struct cpu *c);
+void cpu_clear_kick(struct cpu *c);
+/* External interrupt line state changed (any thread). */
+void cpu_set_irq_pending(struct cpu *c, bool pending);
+void cpu_inject_nmi(struct cpu *c);
+/* Limit the next cpu_run() to about n instructions (0 = unlimited). */
+void cpu_set_budget(struct cpu *c, uint64_t n);
+/* Instructions retired so far (approximate at block granularity). */
+uint64_t cpu_insn_count(const struct cpu *c);
+/* Guest memory was written behind the processor's back (DMA, the VMM). */
+void cpu_note_external_write(struct cpu *c);
+const struct cpu_exit_info *cpu_exit_info(const struct cpu *c);
+
+/* State access for kvm/ (KVM_GET/SET_REGS, SREGS, ...). */
+struct cpu_regs {
+	uint64_t gpr[16];
+	uint64_t rip, rflags;
+};
+struct cpu_sregs {
+	struct cpu_seg seg[SEG_COUNT];
+	uint64_t gdt_base, idt_base;
+	uint16_t gdt_limit, idt_limit;
+	uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base;
+};
+void cpu_get_regs(const struct cpu *c, struct cpu_regs *r);
+void cpu_set_regs(struct cpu *c, const struct cpu_regs *r);
+void cpu_get_sregs(const struct cpu *c, struct cpu_sregs *s);
+void cpu_set_sregs(struct cpu *c, const struct cpu_sregs *s);
+uint64_t cpu_get_dr(const struct cpu *c, int n);
+void cpu_set_dr(struct cpu *c, int n, uint64_t v);
+uint64_t cpu_get_xcr0(const struct cpu *c);
+int cpu_set_xcr0(struct cpu *c, uint64_t v);
+
+/* Architectural MSRs held by cpu/: 0 ok, -1 not an MSR cpu/ owns, -2 bad value */
+int cpu_msr_get(struct cpu *c, uint32_t index, uint64_t *value);
+int cpu_msr_set(struct cpu *c, uint32_t index, uint64_t value, bool host_initiated);
+
+/* Event state (KVM_GET/SET_VCPU_EVENTS). */
+struct cpu_events {
+	bool exc_pending;
+	uint8_t exc_vector;
+	bool exc_has_error;
+	uint32_t exc_error;
+	bool nmi_pending;
+	bool nmi_masked;
+	uint8_t intr_shadow; /* 1 = STI, 2 = MOV SS */
+	bool halted;
+};
+void cpu_get_events(const struct cpu *c, struct cpu_events *e);
+void cpu_set_events(struct cpu *c, const struct cpu_events *e);
+/* Queue an exception for delivery at the next cpu_run() (KVM_SET_VCPU_EVENTS, #GP on MSR exit). */
+void cpu_queue_exception(struct cpu *c, int vector, bool has_error, uint32_t error);
+
+/* Translate a linear address as the guest would (KVM_TRANSLATE). */
+int cpu_translate(struct cpu *c, uint64_t la, uint64_t *gpa, bool *writeable, bool *user);
+
+/* Debugging controls (KVM_SET_GUEST_DEBUG). */
+#define CPU_DEBUG_SINGLESTEP (1u << 0)
+#define CPU_DEBUG_HW_BP	     (1u << 1)
+#define CPU_DEBUG_SW_BP	     (1u << 2)
+void cpu_set_guest_debug(struct cpu *c, uint32_t flags, const uint64_t dr[8]);
+
+#endif

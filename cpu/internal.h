@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cpu/ internals shared by the processor's modules: the vCPU state, the
+ * decoded-instruction record, lazy flags and the inline memory fast paths.
+ */
+#ifndef SOFTKVM_CPU_INTERNAL_H
+#define SOFTKVM_CPU_INTERNAL_H
+
+#include <setjmp.h>
+#include <string.h>
+#include <stdatomic.h>
+
+#include "cpu.h"
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define NORETURN    __attribute__((noreturn))
+#define HOT	    __attribute__((hot))
+#define UNUSED	    __attribute__((unused))
+
+/* gpr[] slots beyond the 16 architectural registers */
+#define GPR_ZERO 16 /* always 0: "no base/index" in address computations */
+#define GPR_RIP	 17 /* the RIP of the current instruction (RIP-relative base) */
+#define GPR_TMP	 18 /* scratch */
+#define GPR_SLOTS 20
+
+/* ---- decoded instructions ---- */
+
+struct insn;
+typedef const struct insn *(*insn_fn)(struct cpu *c, const struct insn *i);
+
+/*
+ * The compact record an instruction decodes into (DESIGN.md: "handler pointer
+ * plus pre-resolved operands"). Meaning of the fields is up to the handler;
+ * the usual layout is:
+ *   r1  destination register (gpr index; for 8-bit ops a byte offset into gpr[])
+ *   r2  source register
+ *   base/index/scale/disp/seg: memory operand, disp already includes the
+ *       instruction length when base is GPR_RIP
+ */
+struct insn {
+	insn_fn fn;
+	uint64_t imm;
+	int32_t disp;
+	uint8_t len;
+	uint8_t r1, r2;
+	uint8_t base, index, scale, seg;
+	uint8_t ashift; /* address-size mask as a shift: 0 (64), 32 (32), 48 (16) */
+	uint8_t osz;	/* operand size in bytes */
+	uint8_t flags;	/* INSN_* */
+	uint16_t aux;	/* handler specific */
+	uint32_t aux2;	/* handler specific */
+};
+
+#define INSN_LOCK  (1u << 0)
+#define INSN_REP   (1u << 1) /* REP / REPE */
+#define INSN_REPNE (1u << 2)
+#define INSN_MEM   (1u << 3) /* has a memory operand */
+#define INSN_O16   (1u << 4) /* 0x66 prefix present */
+
+/* A decoded block: straight-line instructions within one guest page. */
+struct block {
+	uint64_t gpa;  /* guest-physical address of the first byte */
+	uint32_t mode; /* decode mode (ZydisMachineMode) */
+	uint32_t epoch;
+	const _Atomic uint32_t *gen_ptr; /* code generation of the page */
+	uint32_t gen;
+	struct block *hnext;
+	uint16_t nbytes, ninsns;
+	const uint8_t *bytes; /* copy of the guest bytes the block was decoded from */
+	struct insn insns[];
+};
+
+/* ---- software TLB ---- */
+
+#define TLB_BITS 8
+#define TLB_SIZE (1u << TLB_BITS)
+#define TLB_MASK (TLB_SIZE - 1)
+#define PAGE_MASK_4K (~0xfffull)
+#define TLB_INVALID 1ull
+
+struct tlb_entry {
+	uint64_t tag;	   /* linear page address, or TLB_INVALID */
+	uintptr_t addend;  /* host address = addend + linear address */
+	uint64_t gpa;	   /* guest-physical page address */
+};
+
+struct tlb {
+	struct tlb_entry r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
+};
+
+/* jump cache: linear RIP -> block */
+#define JC_BITS 12
+#define JC_SIZE (1u << JC_BITS)
+struct jc_entry {
+	uint64_t la;
+	struct block *b;
+};
+
+/* ---- lazy flags ---- */
+
+enum cc_kind {
+	CC_EFLAGS = 0, /* arithmetic flags are in rflags */
+	CC_ADD,	       /* res, src1 = aux, src2 = src */
+	CC_ADC,	       /* like ADD with carry-in 1 */
+	CC_SUB,
+	CC_SBB,
+	CC_LOGIC, /* res; CF = OF = AF = 0 */
+	CC_INC,	  /* res, aux = src1, src = old CF */
+	CC_DEC,
+	CC_RESCO, /* res gives ZF SF PF; CF = src & 1, OF = aux & 1, AF = 0 */
+	CC_KINDS
+};
+#define CC_OP(kind, szlog) (((kind) << 2) | (szlog))
+#define CC_KIND(op)	   ((op) >> 2)
+#define CC_SZLOG(op)	   ((op) & 3)
+
+/* size in bytes -> log2 */
+static inline unsigned szlog(unsigned bytes)
+{
+	return bytes == 8 ? 3 : bytes == 4 ? 2 : bytes == 2 ? 1 : 0;
+}
+
+/* ---- suspended instructions: the replay log ---- */
+
+enum { XLOG_PIO_IN = 1, XLOG_PIO_OUT, XLOG_MMIO_R, XLOG_MMIO_W, XLOG_RDMSR, XLOG_WRMSR };
+#define XLOG_MAX 8
+struct xlog_entry {
+	uint8_t kind, len, done, error;
+	uint64_t addr;
+	uint64_t data;
+};
+
+/* events checked at block boundaries (c->events) */
+#define EV_IRQ	   (1u << 0)
+#define EV_NMI	   (1u << 1)
+#define EV_KICK	   (1u << 2)
+#define EV_TLBFLUSH (1u << 3) /* flush write TLB: a page became code elsewhere */
+#define EV_SLOW	   (1u << 4) /* re-evaluate slow-mode conditions */
+
+struct cpu_mem;
+
+struct cpu {
+	/* hot state first */
+	uint64_t gpr[GPR_SLOTS];
+	uint32_t cc_op;
+	uint64_t cc_res, cc_src, cc_aux;
+	uint64_t rflags;      /* non-arithmetic bits always; arithmetic when cc_op == CC_EFLAGS */
+	uint64_t segbase[8];  /* effective segment bases used for address computation */
+	uint64_t la_mask;     /* ~0 in 64-bit mode, 0xffffffff otherwise */
+	uint32_t segchk;      /* bit per segment: limit/usability check needed */
+	uint32_t mode;	      /* ZydisMachineMode of the current code segment */
+	uint64_t stack_mask;  /* 0xffff, 0xffffffff or ~0 */
+	struct tlb *tlb;      /* tlbs[0] supervisor, tlbs[1] user */
+	_Atomic uint32_t events;
+	uint32_t epoch;
+	int cpl;
+	bool single_step_mode; /* execute one instruction per dispatch (TF, DR7, shadows) */
+
+	/* architectural state */
+	struct cpu_seg seg[SEG_COUNT];
+	uint64_t gdt_base, idt_base;
+	uint16_t gdt_limit, idt_limit;
+	uint64_t cr0, cr2, cr3, cr4, cr8, efer, xcr0;
+	uint64_t dr[8]; /* dr[4], dr[5] unused (aliases) */
+	uint64_t apic_base;
+	uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
+	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+	uint64_t tsc_aux, pat, tsc_offset, tsc_adjust, debugctl, misc_enable;
+	uint64_t mtrr_def_type, mtrr_fixed[11], mtrr_var[16];
+
+	/* events and interrupts */
+	uint8_t intr_shadow;  /* 1 = STI, 2 = MOV SS/POP SS */
+	bool nmi_masked;
+	bool halted;
+	bool exc_pending;     /* queued exception (cpu_queue_exception) */
+	uint8_t exc_vector;
+	bool exc_has_error;
+	uint32_t exc_error;
+	int delivering;	      /* nesting level of exception delivery (double/triple fault) */
+	uint8_t last_vector;  /* vector being delivered, for #DF classification */
+	_Atomic bool irq_line;
+	_Atomic bool nmi_req;
+
+	/* exits */
+	jmp_buf jb;
+	int raise_vec;
+	uint32_t raise_err;
+	uint32_t deliver_count; /* bumped by every event delivery (single-step logic) */
+	struct block *cur_block; /* block being executed (self-modifying code) */
+	bool dbg_exec_bp;	 /* DR7 enables an instruction breakpoint */
+	uint32_t pending_db_trap; /* data breakpoint hits (B0-B3) of this instruction */
+	uint8_t maxphyaddr;
+	enum cpu_exit exit_reason;
+	struct cpu_exit_info exit;
+	struct xlog_entry xlog[XLOG_MAX];
+	unsigned xlog_n, xlog_pos;
+	uint64_t xlog_rip;
+
+	/* run control */
+	uint64_t icount;
+	uint64_t budget_end; /* 0 = unlimited */
+	uint32_t guest_debug;
+	uint64_t guest_dr[8];
+	bool rf_skip; /* RF: suppress instruction breakpoints for one instruction */
+
+	/* memory */
+	struct cpu_mem *mem;
+	_Atomic uint32_t nocode_gen;
+	_Atomic uint32_t flush_ack; /* bumped when EV_TLBFLUSH was handled */
+	_Atomic bool running;	    /* inside cpu_run() */
+	bool tlb_has_large;	    /* a large page was cached in 4K pieces */
+	bool dr7_data_bp;	    /* enabled data breakpoints: all accesses slow */
+	uint32_t mem_gen; /* last seen cpu_mem generation */
+	struct tlb tlbs[2];
+	struct jc_entry jc[JC_SIZE];
+
+	/* code cache */
+	struct block **bhash;
+	uint8_t *arena;
+	size_t arena_used, arena_size;
+
+	const struct cpu_ops *ops;
+	void *opaque;
+	void *decoder_state; /* Zydis decoders, see decode.c */
+};
+
+#define RIP(c) ((c)->gpr[GPR_RIP])
+
+/* ---- exceptions (except.c) ---- */
+
+/* Raise an exception from inside an instruction: unwinds to cpu_run(). */
+NORETURN void cpu_raise(struct cpu *c, int vector, uint32_t error);
+NORETURN void cpu_raise_noerr(struct cpu *c, int vector);
+/* Leave cpu_run() with an exit (state must be consistent). */
+NORETURN void cpu_exit_now(struct cpu *c, enum cpu_exit why);
+/* Deliver an exception or interrupt through the IDT (interrupt.c). */
+void cpu_deliver(struct cpu *c, int vector, int kind, bool has_error, uint32_t error,
+		 uint64_t next_rip);
+enum { DELIVER_EXC, DELIVER_EXT, DELIVER_SOFT, DELIVER_NMI, DELIVER_PRIVSW };
+
+/* ---- flags (flags.c) ---- */
+uint64_t cpu_get_rflags(struct cpu *c);
+void cpu_set_rflags_raw(struct cpu *c, uint64_t v); /* no privilege checks */
+bool cc_cf(struct cpu *c);
+bool cc_zf(struct cpu *c);
+bool cc_sf(struct cpu *c);
+bool cc_of(struct cpu *c);
+bool cc_pf(struct cpu *c);
+bool cc_af(struct cpu *c);
+bool cc_cond(struct cpu *c, unsigned cond); /* cond = low nibble of Jcc opcode */
+void cc_materialize(struct cpu *c);
+
+/* ---- memory (mem.c, paging.c) ---- */
+
+enum { ACC_R = 0, ACC_W = 1, ACC_X = 2 };
+/* access flags for slow paths */
+#define ACCF_IMPLICIT_SV (1u << 4) /* supervisor-mode implicit access (GDT, IDT, TSS) */
+#define ACCF_NOFAULT	 (1u << 5) /* probe only */
+#define ACCF_STACK	 (1u << 6) /* SS-relative: non-canonical gives #SS */
+#define TLB_GPA_GLOBAL	 1ull	   /* in tlb_entry.gpa: global page */
+
+uint64_t mem_read_slow(struct cpu *c, uint64_t la, unsigned size, unsigned accf);
+void mem_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t val, unsigned accf);
+/* Host pointer for an aligned-in-page RMW access (LOCK), or NULL (use slow path). */
+void *mem_rmw_ptr(struct cpu *c, uint64_t la, unsigned size);
+/* Guest-physical access used by the page walker and descriptor tables. */
+void tlb_flush_all(struct cpu *c);
+void tlb_flush_nonglobal(struct cpu *c);
+void tlb_flush_page(struct cpu *c, uint64_t la);
+void tlb_flush_write(struct cpu *c);
+/* page walk: fills *gpa; returns 0 or the #PF error code | (1u << 31) on fault */
+struct walk_result {
+	uint64_t gpa;
+	uint64_t page_size;
+	bool user, writable, nx, global, dirty;
+};
+int paging_walk(struct cpu *c, uint64_t la, int acc, int cpl, unsigned accf, struct walk_result *w);
+void paging_update_mode(struct cpu *c);
+
+/* Raw memory of the machine (mem.c). */
+void *mem_gpa_ptr(struct cpu *c, uint64_t gpa, unsigned len, bool write);
+void mem_note_code(struct cpu *c, uint64_t gpa, const _Atomic uint32_t **gen_ptr, uint32_t *gen);
+
+static inline uint64_t ld_n(const void *p, unsigned size)
+{
+	switch (size) {
+	case 1: return *(const uint8_t *)p;
+	case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+	case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+	default: { uint64_t v; memcpy(&v, p, 8); return v; }
+	}
+}
+
+static inline void st_n(void *p, unsigned size, uint64_t v)
+{
+	switch (size) {
+	case 1: *(uint8_t *)p = (uint8_t)v; break;
+	case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
+	case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
+	default: memcpy(p, &v, 8); break;
+	}
+}
+
+static inline bool tlb_hit(const struct tlb_entry *e, uint64_t la, unsigned size)
+{
+	return e->tag == (la & PAGE_MASK_4K) && (la & 0xfff) <= 0x1000u - size;
+}
+
+/* Read size bytes at linear address la with the current privilege. */
+static inline uint64_t mem_read(struct cpu *c, uint64_t la, unsigned size)
+{
+	const struct tlb_entry *e = &c->tlb->r[(la >> 12) & TLB_MASK];
+	if (likely(tlb_hit(e, la, size)))
+		return ld_n((const void *)(e->addend + la), size);
+	return mem_read_slow(c, la, size, 0);
+}
+
+static inline void mem_write(struct cpu *c, uint64_t la, unsigned size, uint64_t v)
+{
+	const struct tlb_entry *e = &c->tlb->w[(la >> 12) & TLB_MASK];
+	if (likely(tlb_hit(e, la, size))) {
+		st_n((void *)(e->addend + la), size, v);
+		return;
+	}
+	mem_write_slow(c, la, size, v, 0);
+}
+
+/* Check that a write would succeed (before committing other state). */
+void mem_probe_write(struct cpu *c, uint64_t la, unsigned size);
+
+/* ---- segmentation (seg.c) ---- */
+
+/* Limit/type check for an access through segment seg at offset ea. */
+void seg_check_slow(struct cpu *c, int seg, uint64_t ea, unsigned size, int acc);
+/* Recompute segbase/segchk/la_mask/mode/cpl-derived state after a change. */
+void seg_update_cache(struct cpu *c);
+/* Load a segment register as MOV/POP do (checks, #GP/#SS/#NP). */
+void seg_load(struct cpu *c, int seg, uint16_t sel);
+/* Load a segment register directly from a descriptor (no checks). */
+void seg_load_desc(struct cpu *c, int seg, uint16_t sel, uint32_t lo, uint32_t hi);
+/* Real-mode / VM86 style load. */
+void seg_load_real(struct cpu *c, int seg, uint16_t sel);
+/* Read the 8-byte descriptor for sel from the GDT/LDT; #GP(sel) if outside. */
+bool seg_read_desc(struct cpu *c, uint16_t sel, uint32_t *lo, uint32_t *hi, int exc);
+void seg_from_desc(struct cpu_seg *s, uint16_t sel, uint32_t lo, uint32_t hi);
+void cpu_update_mode(struct cpu *c);
+
+static inline uint64_t insn_ea(const struct cpu *c, const struct insn *i)
+{
+	uint64_t ea = c->gpr[i->base] + (c->gpr[i->index] << i->scale) + (uint64_t)(int64_t)i->disp;
+	return (ea << i->ashift) >> i->ashift;
+}
+
+static inline uint64_t seg_la(struct cpu *c, int seg, uint64_t ea, unsigned size, int acc)
+{
+	if (unlikely(c->segchk & (1u << seg)))
+		seg_check_slow(c, seg, ea, size, acc);
+	return (c->segbase[seg] + ea) & c->la_mask;
+}
+
+/* linear address of the memory operand of i */
+static inline uint64_t insn_la(struct cpu *c, const struct insn *i, unsigned size, int acc)
+{
+	return seg_la(c, i->seg, insn_ea(c, i), size, acc);
+}
+
+/* ---- registers ---- */
+
+static inline uint64_t reg_get(const struct cpu *c, unsigned r, unsigned size)
+{
+	switch (size) {
+	case 1: return ((const uint8_t *)c->gpr)[r];
+	case 2: return (uint16_t)c->gpr[r];
+	case 4: return (uint32_t)c->gpr[r];
+	default: return c->gpr[r];
+	}
+}
+
+/* r is a byte offset for size 1, a register number otherwise */
+static inline void reg_set(struct cpu *c, unsigned r, unsigned size, uint64_t v)
+{
+	switch (size) {
+	case 1: ((uint8_t *)c->gpr)[r] = (uint8_t)v; break;
+	case 2: memcpy(&c->gpr[r], &(uint16_t){ (uint16_t)v }, 2); break;
+	case 4: c->gpr[r] = (uint32_t)v; break;
+	default: c->gpr[r] = v; break;
+	}
+}
+
+static inline uint64_t size_mask(unsigned size)
+{
+	return size == 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+
+static inline uint64_t sext(uint64_t v, unsigned size)
+{
+	switch (size) {
+	case 1: return (uint64_t)(int64_t)(int8_t)v;
+	case 2: return (uint64_t)(int64_t)(int16_t)v;
+	case 4: return (uint64_t)(int64_t)(int32_t)v;
+	default: return v;
+	}
+}
+
+/* ---- debug (debug.c) ---- */
+void debug_check_data(struct cpu *c, uint64_t la, unsigned size, bool write);
+
+/* ---- stack ---- */
+void stack_push(struct cpu *c, unsigned size, uint64_t v);
+uint64_t stack_pop(struct cpu *c, unsigned size);
+uint64_t stack_read(struct cpu *c, unsigned size, uint64_t off);
+
+/* ---- I/O and MSR through cpu_ops with suspension (io.c) ---- */
+uint64_t io_in(struct cpu *c, uint16_t port, unsigned size);
+void io_out(struct cpu *c, uint16_t port, unsigned size, uint64_t v);
+/* #GP unless CPL <= IOPL (and not VM86) or the TSS I/O bitmap allows it. */
+void io_check_perm(struct cpu *c, uint16_t port, unsigned size);
+uint64_t msr_read_guest(struct cpu *c, uint32_t index);
+void msr_write_guest(struct cpu *c, uint32_t index, uint64_t v);
+/* replay-log access for MMIO (mem.c) */
+bool xlog_replay(struct cpu *c, int kind, uint64_t addr, unsigned len, uint64_t *data);
+NORETURN void xlog_suspend(struct cpu *c, int kind, uint64_t addr, unsigned len, uint64_t data,
+			   enum cpu_exit why);
+void xlog_record_done(struct cpu *c, int kind, uint64_t addr, unsigned len, uint64_t data);
+void xlog_iteration_done(struct cpu *c);
+
+/* ---- decode (decode.c) and the instruction tables ---- */
+
+struct dctx; /* decoder context, see decode.h */
+void decode_init(struct cpu *c);
+void decode_fini(struct cpu *c);
+/* Decode one instruction; returns its length, and whether it ends the block. */
+int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mode,
+	       struct insn *out, bool *ends_block);
+
+/* handlers everybody needs */
+const struct insn *op_ud(struct cpu *c, const struct insn *i);
+const struct insn *op_block_end(struct cpu *c, const struct insn *i);
+
+/* end a block after this instruction: handlers that change mode/flags/CS return this */
+#define END_BLOCK(c, i)                \
+	do {                           \
+		RIP(c) += (i)->len;    \
+		return NULL;           \
+	} while (0)
+#define NEXT(c, i)                     \
+	do {                           \
+		RIP(c) += (i)->len;    \
+		return (i) + 1;        \
+	} while (0)
+
+/* ---- misc ---- */
+void cpu_recompute_slow_mode(struct cpu *c);
+void cpu_flush_code(struct cpu *c);
+uint64_t cpu_rdtsc(struct cpu *c);
+/* Privilege checks */
+static inline void require_cpl0(struct cpu *c)
+{
+	if (c->cpl != 0)
+		cpu_raise(c, EXC_GP, 0);
+}
+static inline bool in_long_mode(const struct cpu *c)
+{
+	return (c->efer & EFER_LMA) != 0;
+}
+static inline bool in_64bit_mode(const struct cpu *c)
+{
+	return c->mode == 0; /* ZYDIS_MACHINE_MODE_LONG_64 */
+}
+static inline bool in_real_mode(const struct cpu *c)
+{
+	return !(c->cr0 & CR0_PE);
+}
+static inline bool in_vm86(const struct cpu *c)
+{
+	return (c->rflags & FL_VM) != 0;
+}
+
+#endif

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Exception and interrupt delivery through the IVT (real mode) or the IDT
+ * (protected mode, VM86, long mode), SDM vol. 3A, chapter 6 and 20.
+ * Everything that can fault is read or written before any register state
+ * changes, so a fault during delivery leaves the state of the interrupted
+ * instruction intact for the double-fault logic in cpu.c.
+ */
+#include "internal.h"
+
+#define TY_CONFORMING 4
+#define GATE_TASK  5
+#define GATE_INT16 6
+#define GATE_TRAP16 7
+#define GATE_INT32 14
+#define GATE_TRAP32 15
+
+static uint64_t idt_read(struct cpu *c, uint64_t off, unsigned size)
+{
+	return mem_read_slow(c, (c->idt_base + off) & c->la_mask, size, ACCF_IMPLICIT_SV);
+}
+
+/* Write to the new stack with the privilege of the handler. */
+static void stack_write(struct cpu *c, uint64_t la, unsigned size, uint64_t v, int newcpl)
+{
+	mem_write_slow(c, la, size, v, newcpl < 3 ? ACCF_IMPLICIT_SV | ACCF_STACK : ACCF_STACK);
+}
+
+static void deliver_real(struct cpu *c, int vector, uint64_t next_rip)
+{
+	uint64_t off = (uint64_t)vector * 4;
+	uint16_t sp = (uint16_t)c->gpr[REG_RSP];
+	uint64_t ssb = c->seg[SEG_SS].base;
+	uint32_t flags = (uint32_t)cpu_get_rflags(c);
+
+	if (off + 3 > c->idt_limit)
+		cpu_raise(c, EXC_GP, 0);
+	uint32_t vec = (uint32_t)idt_read(c, off, 4);
+	/* push FLAGS, CS, IP (16-bit, wrapping in the 64 KiB stack) */
+	mem_write_slow(c, (ssb + (uint16_t)(sp - 2)) & 0xffffffff, 2, flags, ACCF_STACK);
+	mem_write_slow(c, (ssb + (uint16_t)(sp - 4)) & 0xffffffff, 2, c->seg[SEG_CS].sel, ACCF_STACK);
+	mem_write_slow(c, (ssb + (uint16_t)(sp - 6)) & 0xffffffff, 2, (uint16_t)next_rip, ACCF_STACK);
+	reg_set(c, REG_RSP, 2, (uint16_t)(sp - 6));
+	c->rflags &= ~(uint64_t)(FL_IF | FL_TF | FL_AC | FL_RF);
+	seg_load_real(c, SEG_CS, (uint16_t)(vec >> 16));
+	RIP(c) = vec & 0xffff;
+}
+
+/* SS:ESP for privilege level dpl from the current TSS. */
+static void tss_stack(struct cpu *c, unsigned dpl, uint16_t *ss, uint64_t *sp)
+{
+	const struct cpu_seg *tr = &c->seg[SEG_TR];
+	unsigned type = tr->type & 0xd; /* 1 = 16-bit TSS, 9 = 32-bit TSS */
+
+	if (!tr->present || tr->unusable)
+		cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
+	if (type == 9) {
+		uint64_t off = 4 + 8 * dpl;
+		if (off + 5 > tr->limit)
+			cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
+		*sp = (uint32_t)mem_read_slow(c, (tr->base + off) & 0xffffffff, 4, ACCF_IMPLICIT_SV);
+		*ss = (uint16_t)mem_read_slow(c, (tr->base + off + 4) & 0xffffffff, 2,
+					      ACCF_IMPLICIT_SV);
+	} else {
+		uint64_t off = 2 + 4 * dpl;
+		if (off + 3 > tr->limit)
+			cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
+		*sp = (uint16_t)mem_read_slow(c, (tr->base + off) & 0xffffffff, 2, ACCF_IMPLICIT_SV);
+		*ss = (uint16_t)mem_read_slow(c, (tr->base + off + 2) & 0xffffffff, 2,
+					      ACCF_IMPLICIT_SV);
+	}
+}
+
+struct gate {
+	uint16_t sel;
+	uint64_t off;
+	unsigned type, dpl, present, ist;
+};
+
+static void read_gate(struct cpu *c, int vector, int kind, bool lm, struct gate *g)
+{
+	unsigned sz = lm ? 16 : 8;
+	uint32_t ext = (kind == DELIVER_EXT || kind == DELIVER_NMI || kind == DELIVER_EXC) ? 1 : 0;
+	uint32_t err = (uint32_t)vector * 8 + 2 + ext;
+	uint64_t lo, hi = 0;
+
+	if ((uint64_t)vector * sz + sz - 1 > c->idt_limit)
+		cpu_raise(c, EXC_GP, err);
+	lo = idt_read(c, (uint64_t)vector * sz, 8);
+	if (lm)
+		hi = idt_read(c, (uint64_t)vector * sz + 8, 8);
+	g->sel = (uint16_t)(lo >> 16);
+	g->off = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ull) | (hi << 32);
+	g->type = (lo >> 40) & 0x1f; /* includes S bit (bit 4) */
+	g->dpl = (lo >> 45) & 3;
+	g->present = (lo >> 47) & 1;
+	g->ist = lm ? (lo >> 32) & 7 : 0;
+	if (lm) {
+		if (g->type != GATE_INT32 && g->type != GATE_TRAP32)
+			cpu_raise(c, EXC_GP, err);
+		if (hi >> 40 & 0x1f)
+			cpu_raise(c, EXC_GP, err); /* upper type field must be 0 */
+	} else if (g->type != GATE_INT16 && g->type != GATE_TRAP16 && g->type != GATE_INT32 &&
+		   g->type != GATE_TRAP32 && g->type != GATE_TASK) {
+		cpu_raise(c, EXC_GP, err);
+	}
+	/* software interrupts check the gate's DPL (INT n, INT3, INTO) */
+	if (kind == DELIVER_SOFT && g->dpl < (unsigned)c->cpl)
+		cpu_raise(c, EXC_GP, err);
+	if (!g->present)
+		cpu_raise(c, EXC_NP, err);
+	if (g->type == GATE_TASK)
+		cpu_raise(c, EXC_GP, err); /* hardware task switching is not implemented */
+}
+
+/* Check the handler's code segment; returns its descriptor. */
+static void read_target_cs(struct cpu *c, uint16_t sel, uint32_t ext, uint32_t *lo, uint32_t *hi)
+{
+	if ((sel & ~3u) == 0)
+		cpu_raise(c, EXC_GP, ext);
+	seg_read_desc(c, sel, lo, hi, -1) ? (void)0 : cpu_raise(c, EXC_GP, (sel & 0xfffc) | ext);
+	unsigned type = (*hi >> 8) & 15, dpl = (*hi >> 13) & 3;
+	if (!((*hi >> 12) & 1) || !(type & 8) || dpl > (unsigned)c->cpl)
+		cpu_raise(c, EXC_GP, (sel & 0xfffc) | ext);
+	if (!((*hi >> 15) & 1))
+		cpu_raise(c, EXC_NP, (sel & 0xfffc) | ext);
+}
+
+static void deliver_long(struct cpu *c, int vector, int kind, bool has_error, uint32_t error,
+			 uint64_t next_rip)
+{
+	struct gate g;
+	uint32_t cs_lo, cs_hi, ext = (kind == DELIVER_SOFT) ? 0 : 1;
+	uint64_t rsp, old_rsp = c->gpr[REG_RSP], rflags = cpu_get_rflags(c);
+	unsigned newcpl, csdpl;
+	uint16_t old_ss = c->seg[SEG_SS].sel, old_cs = c->seg[SEG_CS].sel;
+
+	read_gate(c, vector, kind, true, &g);
+	read_target_cs(c, g.sel, ext, &cs_lo, &cs_hi);
+	/* target must be a 64-bit code segment */
+	if (!((cs_hi >> 21) & 1) || ((cs_hi >> 22) & 1))
+		cpu_raise(c, EXC_GP, (g.sel & 0xfffc) | ext);
+	csdpl = (cs_hi >> 13) & 3;
+	newcpl = ((cs_hi >> 8) & TY_CONFORMING) ? (unsigned)c->cpl : csdpl;
+
+	if (g.ist) {
+		const struct cpu_seg *tr = &c->seg[SEG_TR];
+		uint64_t off = 0x24 + 8 * (g.ist - 1);
+		if (off + 7 > tr->limit)
+			cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
+		rsp = mem_read_slow(c, tr->base + off, 8, ACCF_IMPLICIT_SV);
+	} else if (newcpl < (unsigned)c->cpl) {
+		const struct cpu_seg *tr = &c->seg[SEG_TR];
+		uint64_t off = 4 + 8 * newcpl;
+		if (off + 7 > tr->limit)
+			cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
+		rsp = mem_read_slow(c, tr->base + off, 8, ACCF_IMPLICIT_SV);
+	} else {
+		rsp = old_rsp;
+	}
+	rsp &= ~0xfull;
+	/* push SS, RSP, RFLAGS, CS, RIP, error code */
+	uint64_t frame[6];
+	int n = 0;
+	frame[n++] = old_ss;
+	frame[n++] = old_rsp;
+	frame[n++] = rflags;
+	frame[n++] = old_cs;
+	frame[n++] = next_rip;
+	if (has_error)
+		frame[n++] = error;
+	/* canonical check of the new stack */
+	for (int k = 0; k < n; k++)
+		stack_write(c, rsp - 8 * (k + 1), 8, frame[k], (int)newcpl);
+
+	/* commit */
+	c->gpr[REG_RSP] = rsp - 8 * n;
+	if (newcpl < (unsigned)c->cpl) {
+		/* SS gets a null selector with RPL = new CPL */
+		c->seg[SEG_SS].sel = (uint16_t)newcpl;
+		c->seg[SEG_SS].unusable = 1;
+		c->seg[SEG_SS].present = 0;
+		c->seg[SEG_SS].dpl = (uint8_t)newcpl;
+	}
+	c->cpl = (int)newcpl;
+	seg_load_desc(c, SEG_CS, (uint16_t)((g.sel & 0xfffc) | newcpl), cs_lo, cs_hi);
+	if (g.type == GATE_INT32)
+		c->rflags &= ~(uint64_t)FL_IF;
+	c->rflags &= ~(uint64_t)(FL_TF | FL_NT | FL_RF | FL_VM);
+	RIP(c) = g.off;
+	seg_update_cache(c);
+}
+
+static void deliver_prot(struct cpu *c, int vector, int kind, bool has_error, uint32_t error,
+			 uint64_t next_rip)
+{
+	struct gate g;
+	uint32_t cs_lo, cs_hi, ext = (kind == DELIVER_SOFT) ? 0 : 1;
+	uint64_t rflags = cpu_get_rflags(c);
+	unsigned newcpl, csdpl, gsz;
+	bool vm = (rflags & FL_VM) != 0;
+	uint16_t new_ss = c->seg[SEG_SS].sel;
+	uint32_t ss_lo = 0, ss_hi = 0;
+	uint64_t sp, ssbase, sslimit;
+	bool ssdb;
+
+	/* VM86: INT n with IOPL < 3 is #GP(0) (no VME redirection) */
+	if (vm && kind == DELIVER_SOFT && ((rflags & FL_IOPL) >> 12) < 3)
+		cpu_raise(c, EXC_GP, 0);
+	read_gate(c, vector, kind, false, &g);
+	gsz = (g.type & 8) ? 4 : 2;
+	read_target_cs(c, g.sel, ext, &cs_lo, &cs_hi);
+	csdpl = (cs_hi >> 13) & 3;
+	newcpl = ((cs_hi >> 8) & TY_CONFORMING) ? (unsigned)c->cpl : csdpl;
+	if (vm && newcpl != 0)
+		cpu_raise(c, EXC_GP, (g.sel & 0xfffc) | ext);
+
+	uint64_t frame[10];
+	int n = 0;
+	bool privsw = newcpl < (unsigned)c->cpl;
+	if (privsw) {
+		uint64_t nsp;
+		tss_stack(c, newcpl, &new_ss, &nsp);
+		if ((new_ss & ~3u) == 0)
+			cpu_raise(c, EXC_TS, ext);
+		if (!seg_read_desc(c, new_ss, &ss_lo, &ss_hi, -1))
+			cpu_raise(c, EXC_TS, (new_ss & 0xfffc) | ext);
+		if ((new_ss & 3) != newcpl || ((ss_hi >> 13) & 3) != newcpl ||
+		    !((ss_hi >> 12) & 1) || (ss_hi & (8u << 8)) || !(ss_hi & (2u << 8)))
+			cpu_raise(c, EXC_TS, (new_ss & 0xfffc) | ext);
+		if (!((ss_hi >> 15) & 1))
+			cpu_raise(c, EXC_SS, (new_ss & 0xfffc) | ext);
+		struct cpu_seg tmp;
+		seg_from_desc(&tmp, new_ss, ss_lo, ss_hi);
+		ssbase = tmp.base;
+		sslimit = tmp.limit;
+		ssdb = tmp.db;
+		sp = nsp;
+		if (vm) {
+			frame[n++] = c->seg[SEG_GS].sel;
+			frame[n++] = c->seg[SEG_FS].sel;
+			frame[n++] = c->seg[SEG_DS].sel;
+			frame[n++] = c->seg[SEG_ES].sel;
+		}
+		frame[n++] = c->seg[SEG_SS].sel;
+		frame[n++] = c->gpr[REG_RSP];
+	} else {
+		ssbase = c->seg[SEG_SS].base;
+		sslimit = c->seg[SEG_SS].limit;
+		ssdb = c->seg[SEG_SS].db;
+		sp = c->gpr[REG_RSP];
+	}
+	frame[n++] = rflags;
+	frame[n++] = c->seg[SEG_CS].sel;
+	frame[n++] = next_rip;
+	if (has_error)
+		frame[n++] = error;
+
+	uint64_t smask = ssdb ? 0xffffffffull : 0xffffull;
+	uint64_t nsp = (sp - gsz * n) & smask;
+	/* expand-up stack limit check (expand-down stacks are not checked) */
+	if (!((ss_hi >> 10) & 1) && ((sp - 1) & smask) > sslimit && privsw)
+		cpu_raise(c, EXC_SS, (new_ss & 0xfffc) | ext);
+	for (int k = 0; k < n; k++) {
+		uint64_t off = (sp - gsz * (k + 1)) & smask;
+		stack_write(c, (ssbase + off) & 0xffffffff, gsz, frame[k], (int)newcpl);
+	}
+
+	/* commit */
+	if (privsw) {
+		if (vm) {
+			c->rflags &= ~(uint64_t)FL_VM;
+			for (int s = SEG_ES; s <= SEG_GS; s++) {
+				if (s == SEG_CS || s == SEG_SS)
+					continue;
+				c->seg[s].sel = 0;
+				c->seg[s].unusable = 1;
+				c->seg[s].present = 0;
+				c->seg[s].base = 0;
+			}
+		}
+		seg_from_desc(&c->seg[SEG_SS], new_ss, ss_lo, ss_hi);
+	}
+	if (ssdb)
+		c->gpr[REG_RSP] = (uint32_t)nsp;
+	else
+		reg_set(c, REG_RSP, 2, nsp);
+	c->cpl = (int)newcpl;
+	seg_load_desc(c, SEG_CS, (uint16_t)((g.sel & 0xfffc) | newcpl), cs_lo, cs_hi);
+	if (g.type == GATE_INT32 || g.type == GATE_INT16)
+		c->rflags &= ~(uint64_t)FL_IF;
+	c->rflags &= ~(uint64_t)(FL_TF | FL_NT | FL_RF | FL_VM);
+	RIP(c) = gsz == 2 ? (g.off & 0xffff) : (g.off & 0xffffffff);
+	seg_update_cache(c);
+}
+
+void cpu_deliver(struct cpu *c, int vector, int kind, bool has_error, uint32_t error,
+		 uint64_t next_rip)
+{
+	c->halted = false;
+	if (!(c->cr0 & CR0_PE))
+		deliver_real(c, vector, next_rip);
+	else if (in_long_mode(c))
+		deliver_long(c, vector, kind, has_error, error, next_rip);
+	else
+		deliver_prot(c, vector, kind, has_error, error, next_rip);
+	if (kind == DELIVER_NMI)
+		c->nmi_masked = true;
+	c->intr_shadow = 0;
+	c->deliver_count++;
+}

@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: MIT */
+#include "decode.h"
+#include "ops.h"
+
+void ops_fpu_register(void)
+{
+}

@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SOFTKVM_VMM_CLI_H
+#define SOFTKVM_VMM_CLI_H
+
+int cmd_cpu_demo(int argc, char **argv);
+
+#endif
