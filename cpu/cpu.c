@@ -179,6 +179,7 @@ static bool handle_fault(struct cpu *c)
 	uint32_t err = c->raise_err;
 
 	c->xlog_n = c->xlog_pos = 0;
+	c->pending_db_trap = 0; /* data breakpoints of a faulting instruction are lost */
 	if (c->delivering) {
 		int prev = c->last_vector;
 		if (prev == EXC_DF && (exc_contributory(vec) || vec == EXC_PF)) {
@@ -531,6 +532,8 @@ static enum cpu_exit handle_events(struct cpu *c)
 	}
 	if (atomic_load(&c->irq_line) && (c->rflags & FL_IF)) {
 		int v = c->ops->intr_ack ? c->ops->intr_ack(c->opaque) : -1;
+		if (v == CPU_INTR_WINDOW)
+			return CPU_EXIT_IRQ_WINDOW;
 		if (v >= 0) {
 			c->epoch++;
 			c->delivering = 1;
@@ -596,13 +599,16 @@ static void step_one(struct cpu *c)
 	c->cur_block = b;
 	/* an interrupt shadow covers exactly this instruction; STI/MOV SS set a new one */
 	c->intr_shadow = 0;
+	c->rf_skip = false;
 	if (b) {
 		c->icount++;
 		b->insns[0].fn(c, &b->insns[0]);
 	} else {
 		exec_straddling(c, la, hp);
 	}
-	c->rflags &= ~(uint64_t)FL_RF;
+	/* RF is cleared after every instruction but one that loads it (IRET) */
+	if (!c->rf_skip)
+		c->rflags &= ~(uint64_t)FL_RF;
 	if (c->guest_debug & CPU_DEBUG_SINGLESTEP) {
 		c->exit.debug.exception = EXC_DB;
 		c->exit.debug.pc = RIP(c);
@@ -610,6 +616,9 @@ static void step_one(struct cpu *c)
 		c->exit.debug.dr7 = c->guest_dr[7];
 		cpu_exit_now(c, CPU_EXIT_DEBUG);
 	}
+	/* MOV SS/POP SS hold debug traps until after the next instruction (SDM 6.8.3) */
+	if (c->intr_shadow == 2)
+		return;
 	if (c->pending_db_trap) {
 		c->dr[6] = (c->dr[6] & ~0xfull) | 0xffff0ff0ull | c->pending_db_trap;
 		c->pending_db_trap = 0;
@@ -634,7 +643,7 @@ static inline bool need_slow_step(const struct cpu *c)
 
 enum cpu_exit cpu_run(struct cpu *c)
 {
-	enum cpu_exit why = CPU_EXIT_NONE;
+	volatile enum cpu_exit why = CPU_EXIT_NONE;
 	volatile bool replaying;
 
 	atomic_store(&c->running, true);
@@ -642,7 +651,6 @@ enum cpu_exit cpu_run(struct cpu *c)
 	replaying = c->xlog_n != 0;
 	if (replaying && c->xlog_rip != RIP(c))
 		c->xlog_n = c->xlog_pos = 0, replaying = false;
-	c->epoch++; /* memory may have been written while we were out */
 
 	switch (setjmp(c->jb)) {
 	case 0:
@@ -654,6 +662,8 @@ enum cpu_exit cpu_run(struct cpu *c)
 			why = CPU_EXIT_SHUTDOWN;
 			goto out;
 		}
+		if (c->finish_only)
+			goto out;
 		break;
 	default: /* an exit */
 		c->cur_block = NULL;
@@ -667,6 +677,8 @@ enum cpu_exit cpu_run(struct cpu *c)
 		step_one(c);
 		c->xlog_n = c->xlog_pos = 0;
 		replaying = false;
+		if (c->finish_only)
+			goto out;
 	}
 
 	for (;;) {
@@ -710,6 +722,28 @@ out:
 	c->cur_block = NULL;
 	atomic_store(&c->running, false);
 	return why;
+}
+
+enum cpu_exit cpu_finish_suspended(struct cpu *c)
+{
+	enum cpu_exit e;
+
+	if (!c->xlog_n)
+		return CPU_EXIT_NONE;
+	c->finish_only = true;
+	e = cpu_run(c);
+	c->finish_only = false;
+	return e;
+}
+
+bool cpu_has_suspended(const struct cpu *c)
+{
+	return c->xlog_n != 0;
+}
+
+bool cpu_interrupts_open(struct cpu *c)
+{
+	return (c->rflags & FL_IF) && !c->intr_shadow;
 }
 
 /* ---- state access ---- */
@@ -848,11 +882,24 @@ void cpu_set_events(struct cpu *c, const struct cpu_events *e)
 	c->halted = e->halted;
 }
 
+void cpu_set_halted(struct cpu *c, bool halted)
+{
+	c->halted = halted;
+}
+
 void cpu_set_guest_debug(struct cpu *c, uint32_t flags, const uint64_t dr[8])
 {
 	c->guest_debug = flags;
 	if (dr)
 		memcpy(c->guest_dr, dr, sizeof(c->guest_dr));
+}
+
+void cpu_set_maxphyaddr(struct cpu *c, unsigned bits)
+{
+	if (bits < 32 || bits > 52)
+		bits = 36;
+	c->maxphyaddr = (uint8_t)bits;
+	tlb_flush_all(c);
 }
 
 uint64_t cpu_rdtsc(struct cpu *c)

@@ -47,8 +47,13 @@ struct cpu_ops {
 	 * returns its vector or -1 if there is none any more.
 	 */
 	int (*intr_ack)(void *opaque);
+#define CPU_INTR_NONE	-1
+#define CPU_INTR_WINDOW -2 /* no vector: make cpu_run() return CPU_EXIT_IRQ_WINDOW */
 	/* Guest TSC (before TSC offset/adjust applied by the CPU's MSRs). */
 	uint64_t (*read_tsc)(void *opaque);
+	/* MOV to/from CR8: the task-priority register (optional; else cpu->cr8). */
+	void (*cr8_write)(void *opaque, uint64_t tpr);
+	uint64_t (*cr8_read)(void *opaque);
 };
 
 /* Why cpu_run() returned. */
@@ -66,6 +71,7 @@ enum cpu_exit {
 	CPU_EXIT_BUDGET,     /* instruction budget used up (tests, fuzzing) */
 	CPU_EXIT_MWAIT,	     /* MWAIT/UMWAIT/TPAUSE wait: cpu->exit.wait */
 	CPU_EXIT_INIT,	     /* INIT received while running (SMP) */
+	CPU_EXIT_IRQ_WINDOW, /* intr_ack() returned CPU_INTR_WINDOW: interrupts are open */
 };
 
 /* Segment register cache, in the layout of struct kvm_segment's fields. */
@@ -80,9 +86,19 @@ struct cpu_seg {
 enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR, SEG_COUNT };
 
 enum {
-	REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
-	REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15,
+	GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RDI,
+	GPR_R8, GPR_R9, GPR_R10, GPR_R11, GPR_R12, GPR_R13, GPR_R14, GPR_R15,
 };
+/* short names; <signal.h> with _GNU_SOURCE has its own REG_* (ucontext), so
+ * code that includes it defines SOFTKVM_NO_REG_NAMES and uses GPR_* */
+#ifndef SOFTKVM_NO_REG_NAMES
+enum {
+	REG_RAX = GPR_RAX, REG_RCX = GPR_RCX, REG_RDX = GPR_RDX, REG_RBX = GPR_RBX,
+	REG_RSP = GPR_RSP, REG_RBP = GPR_RBP, REG_RSI = GPR_RSI, REG_RDI = GPR_RDI,
+	REG_R8 = GPR_R8, REG_R9 = GPR_R9, REG_R10 = GPR_R10, REG_R11 = GPR_R11,
+	REG_R12 = GPR_R12, REG_R13 = GPR_R13, REG_R14 = GPR_R14, REG_R15 = GPR_R15,
+};
+#endif
 
 /* RFLAGS bits */
 #define FL_CF	(1u << 0)
@@ -215,6 +231,7 @@ enum { CPU_WAIT_MWAIT = 1, CPU_WAIT_UMWAIT, CPU_WAIT_TPAUSE };
 
 #define CPU_MEM_READONLY  (1u << 0)
 #define CPU_MEM_LOG_DIRTY (1u << 1)
+#define CPU_MEM_DIRTY_INIT_SET (1u << 2) /* start with every page marked dirty */
 
 struct cpu_mem *cpu_mem_create(void);
 void cpu_mem_destroy(struct cpu_mem *mem);
@@ -249,6 +266,15 @@ enum cpu_exit cpu_run(struct cpu *c);
  * (data, may be NULL for writes); error=true makes an MSR access #GP.
  */
 void cpu_complete(struct cpu *c, const void *data, bool error);
+/*
+ * Finish only the suspended instruction (after cpu_complete()) and return:
+ * CPU_EXIT_NONE when it completed, or the exit it caused.
+ */
+enum cpu_exit cpu_finish_suspended(struct cpu *c);
+/* Is an instruction suspended waiting for cpu_complete()? */
+bool cpu_has_suspended(const struct cpu *c);
+/* IF=1 and no interrupt shadow: an interrupt could be taken now */
+bool cpu_interrupts_open(struct cpu *c);
 /* Make cpu_run() return CPU_EXIT_REQUEST soon (any thread, signal safe). */
 void cpu_kick(struct cpu *c);
 void cpu_clear_kick(struct cpu *c);
@@ -300,8 +326,12 @@ struct cpu_events {
 };
 void cpu_get_events(const struct cpu *c, struct cpu_events *e);
 void cpu_set_events(struct cpu *c, const struct cpu_events *e);
+void cpu_set_halted(struct cpu *c, bool halted);
 /* Queue an exception for delivery at the next cpu_run() (KVM_SET_VCPU_EVENTS, #GP on MSR exit). */
 void cpu_queue_exception(struct cpu *c, int vector, bool has_error, uint32_t error);
+
+/* Physical-address width for reserved-bit checks (guest CPUID 0x80000008). */
+void cpu_set_maxphyaddr(struct cpu *c, unsigned bits);
 
 /* Translate a linear address as the guest would (KVM_TRANSLATE). */
 int cpu_translate(struct cpu *c, uint64_t la, uint64_t *gpa, bool *writeable, bool *user);

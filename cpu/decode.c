@@ -27,6 +27,8 @@ static void decode_table_init(void)
 	ops_system_register();
 	ops_fpu_register();
 	ops_far_register();
+	ops_atomic_register();
+	ops_bcd_register();
 }
 
 struct decoders {
@@ -70,7 +72,9 @@ int dreg(ZydisRegister r, unsigned *size)
 		*size = 1;
 		if (r >= ZYDIS_REGISTER_AH && r <= ZYDIS_REGISTER_BH)
 			return (r - ZYDIS_REGISTER_AH) * 8 + 1;
-		return ZydisRegisterGetId(r) * 8;
+		/* ids: AL..BL 0-3, AH..BH 4-7, SPL..R15B 8-19 (registers 4-15) */
+		int id = ZydisRegisterGetId(r);
+		return (id >= 8 ? id - 4 : id) * 8;
 	}
 	if (r >= ZYDIS_REGISTER_AX && r <= ZYDIS_REGISTER_R15W) {
 		*size = 2;

@@ -57,6 +57,7 @@ static inline unsigned dvis(const struct dctx *d)
 bool decode_mov_sys(struct dctx *d, struct insn *i);
 bool decode_far_jmp(struct dctx *d, struct insn *i);
 bool decode_far_call(struct dctx *d, struct insn *i);
+bool decode_far_ret(struct dctx *d, struct insn *i);
 
 /* registration entry points of the instruction groups */
 void ops_alu_register(void);
@@ -71,5 +72,7 @@ void ops_misc_register(void);
 void ops_system_register(void);
 void ops_fpu_register(void);
 void ops_far_register(void);
+void ops_atomic_register(void);
+void ops_bcd_register(void);
 
 #endif

@@ -355,7 +355,7 @@ const char *hx_exit_name(enum cpu_exit e)
 		[CPU_EXIT_SHUTDOWN] = "shutdown", [CPU_EXIT_REQUEST] = "request",
 		[CPU_EXIT_INTERNAL] = "internal", [CPU_EXIT_DEBUG] = "debug",
 		[CPU_EXIT_BUDGET] = "budget",	  [CPU_EXIT_MWAIT] = "mwait",
-		[CPU_EXIT_INIT] = "init",
+		[CPU_EXIT_INIT] = "init",	  [CPU_EXIT_IRQ_WINDOW] = "irq-window",
 	};
 	return (unsigned)e < sizeof(names) / sizeof(names[0]) ? names[e] : "?";
 }

@@ -196,13 +196,14 @@ struct cpu {
 	struct xlog_entry xlog[XLOG_MAX];
 	unsigned xlog_n, xlog_pos;
 	uint64_t xlog_rip;
+	bool finish_only; /* cpu_finish_suspended() */
 
 	/* run control */
 	uint64_t icount;
 	uint64_t budget_end; /* 0 = unlimited */
 	uint32_t guest_debug;
 	uint64_t guest_dr[8];
-	bool rf_skip; /* RF: suppress instruction breakpoints for one instruction */
+	bool rf_skip; /* the instruction loaded RF (IRET): step_one keeps it */
 
 	/* memory */
 	struct cpu_mem *mem;

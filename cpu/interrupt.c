@@ -6,14 +6,7 @@
  * changes, so a fault during delivery leaves the state of the interrupted
  * instruction intact for the double-fault logic in cpu.c.
  */
-#include "internal.h"
-
-#define TY_CONFORMING 4
-#define GATE_TASK  5
-#define GATE_INT16 6
-#define GATE_TRAP16 7
-#define GATE_INT32 14
-#define GATE_TRAP32 15
+#include "sys.h"
 
 static uint64_t idt_read(struct cpu *c, uint64_t off, unsigned size)
 {
@@ -46,8 +39,16 @@ static void deliver_real(struct cpu *c, int vector, uint64_t next_rip)
 	RIP(c) = vec & 0xffff;
 }
 
-/* SS:ESP for privilege level dpl from the current TSS. */
-static void tss_stack(struct cpu *c, unsigned dpl, uint16_t *ss, uint64_t *sp)
+static uint64_t tss_read(struct cpu *c, uint64_t off, unsigned size)
+{
+	const struct cpu_seg *tr = &c->seg[SEG_TR];
+	if (off + size - 1 > tr->limit)
+		cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
+	return mem_read_slow(c, (tr->base + off) & c->la_mask, size, ACCF_IMPLICIT_SV);
+}
+
+/* SS:ESP for privilege level dpl from the current TSS (SDM 7.2.1). */
+void tss_stack(struct cpu *c, unsigned dpl, uint16_t *ss, uint64_t *sp)
 {
 	const struct cpu_seg *tr = &c->seg[SEG_TR];
 	unsigned type = tr->type & 0xd; /* 1 = 16-bit TSS, 9 = 32-bit TSS */
@@ -55,20 +56,36 @@ static void tss_stack(struct cpu *c, unsigned dpl, uint16_t *ss, uint64_t *sp)
 	if (!tr->present || tr->unusable)
 		cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
 	if (type == 9) {
-		uint64_t off = 4 + 8 * dpl;
-		if (off + 5 > tr->limit)
-			cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
-		*sp = (uint32_t)mem_read_slow(c, (tr->base + off) & 0xffffffff, 4, ACCF_IMPLICIT_SV);
-		*ss = (uint16_t)mem_read_slow(c, (tr->base + off + 4) & 0xffffffff, 2,
-					      ACCF_IMPLICIT_SV);
+		*sp = (uint32_t)tss_read(c, 4 + 8 * dpl, 4);
+		*ss = (uint16_t)tss_read(c, 8 + 8 * dpl, 2);
 	} else {
-		uint64_t off = 2 + 4 * dpl;
-		if (off + 3 > tr->limit)
-			cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
-		*sp = (uint16_t)mem_read_slow(c, (tr->base + off) & 0xffffffff, 2, ACCF_IMPLICIT_SV);
-		*ss = (uint16_t)mem_read_slow(c, (tr->base + off + 2) & 0xffffffff, 2,
-					      ACCF_IMPLICIT_SV);
+		*sp = (uint16_t)tss_read(c, 2 + 4 * dpl, 2);
+		*ss = (uint16_t)tss_read(c, 4 + 4 * dpl, 2);
 	}
+}
+
+uint64_t tss_stack64(struct cpu *c, unsigned dpl)
+{
+	const struct cpu_seg *tr = &c->seg[SEG_TR];
+	if (!tr->present || tr->unusable)
+		cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
+	return tss_read(c, 4 + 8 * dpl, 8);
+}
+
+void check_new_ss(struct cpu *c, uint16_t sel, unsigned cpl, uint32_t ext, uint32_t *lo,
+		  uint32_t *hi)
+{
+	uint32_t err = (sel & 0xfffc) | ext;
+
+	if ((sel & ~3u) == 0)
+		cpu_raise(c, EXC_TS, ext);
+	if (!seg_read_desc(c, sel, lo, hi, -1))
+		cpu_raise(c, EXC_TS, err);
+	if ((sel & 3) != cpl || D_DPL(*hi) != cpl || !D_S(*hi) || (D_TYPE(*hi) & TY_CODE) ||
+	    !(D_TYPE(*hi) & TY_W))
+		cpu_raise(c, EXC_TS, err);
+	if (!D_P(*hi))
+		cpu_raise(c, EXC_SS, err);
 }
 
 struct gate {
@@ -77,11 +94,16 @@ struct gate {
 	unsigned type, dpl, present, ist;
 };
 
+static uint32_t ext_bit(int kind)
+{
+	/* EXT: the event is not a software interrupt (SDM 6.13); INT1 counts as external */
+	return kind == DELIVER_SOFT ? 0 : 1;
+}
+
 static void read_gate(struct cpu *c, int vector, int kind, bool lm, struct gate *g)
 {
 	unsigned sz = lm ? 16 : 8;
-	uint32_t ext = (kind == DELIVER_EXT || kind == DELIVER_NMI || kind == DELIVER_EXC) ? 1 : 0;
-	uint32_t err = (uint32_t)vector * 8 + 2 + ext;
+	uint32_t err = (uint32_t)vector * 8 + 2 + ext_bit(kind);
 	uint64_t lo, hi = 0;
 
 	if ((uint64_t)vector * sz + sz - 1 > c->idt_limit)
@@ -96,12 +118,10 @@ static void read_gate(struct cpu *c, int vector, int kind, bool lm, struct gate 
 	g->present = (lo >> 47) & 1;
 	g->ist = lm ? (lo >> 32) & 7 : 0;
 	if (lm) {
-		if (g->type != GATE_INT32 && g->type != GATE_TRAP32)
+		if (g->type != SYS_INT && g->type != SYS_TRAP)
 			cpu_raise(c, EXC_GP, err);
-		if (hi >> 40 & 0x1f)
-			cpu_raise(c, EXC_GP, err); /* upper type field must be 0 */
-	} else if (g->type != GATE_INT16 && g->type != GATE_TRAP16 && g->type != GATE_INT32 &&
-		   g->type != GATE_TRAP32 && g->type != GATE_TASK) {
+	} else if (g->type != SYS_INT16 && g->type != SYS_TRAP16 && g->type != SYS_INT &&
+		   g->type != SYS_TRAP && g->type != SYS_TASK) {
 		cpu_raise(c, EXC_GP, err);
 	}
 	/* software interrupts check the gate's DPL (INT n, INT3, INTO) */
@@ -109,7 +129,7 @@ static void read_gate(struct cpu *c, int vector, int kind, bool lm, struct gate 
 		cpu_raise(c, EXC_GP, err);
 	if (!g->present)
 		cpu_raise(c, EXC_NP, err);
-	if (g->type == GATE_TASK)
+	if (g->type == SYS_TASK)
 		cpu_raise(c, EXC_GP, err); /* hardware task switching is not implemented */
 }
 
@@ -118,11 +138,11 @@ static void read_target_cs(struct cpu *c, uint16_t sel, uint32_t ext, uint32_t *
 {
 	if ((sel & ~3u) == 0)
 		cpu_raise(c, EXC_GP, ext);
-	seg_read_desc(c, sel, lo, hi, -1) ? (void)0 : cpu_raise(c, EXC_GP, (sel & 0xfffc) | ext);
-	unsigned type = (*hi >> 8) & 15, dpl = (*hi >> 13) & 3;
-	if (!((*hi >> 12) & 1) || !(type & 8) || dpl > (unsigned)c->cpl)
+	if (!seg_read_desc(c, sel, lo, hi, -1))
 		cpu_raise(c, EXC_GP, (sel & 0xfffc) | ext);
-	if (!((*hi >> 15) & 1))
+	if (!desc_is_code(*hi) || D_DPL(*hi) > (unsigned)c->cpl)
+		cpu_raise(c, EXC_GP, (sel & 0xfffc) | ext);
+	if (!D_P(*hi))
 		cpu_raise(c, EXC_NP, (sel & 0xfffc) | ext);
 }
 
@@ -130,35 +150,31 @@ static void deliver_long(struct cpu *c, int vector, int kind, bool has_error, ui
 			 uint64_t next_rip)
 {
 	struct gate g;
-	uint32_t cs_lo, cs_hi, ext = (kind == DELIVER_SOFT) ? 0 : 1;
+	uint32_t cs_lo, cs_hi, ext = ext_bit(kind);
 	uint64_t rsp, old_rsp = c->gpr[REG_RSP], rflags = cpu_get_rflags(c);
-	unsigned newcpl, csdpl;
+	unsigned newcpl;
 	uint16_t old_ss = c->seg[SEG_SS].sel, old_cs = c->seg[SEG_CS].sel;
 
 	read_gate(c, vector, kind, true, &g);
 	read_target_cs(c, g.sel, ext, &cs_lo, &cs_hi);
 	/* target must be a 64-bit code segment */
-	if (!((cs_hi >> 21) & 1) || ((cs_hi >> 22) & 1))
+	if (!D_L(cs_hi) || D_DB(cs_hi))
 		cpu_raise(c, EXC_GP, (g.sel & 0xfffc) | ext);
-	csdpl = (cs_hi >> 13) & 3;
-	newcpl = ((cs_hi >> 8) & TY_CONFORMING) ? (unsigned)c->cpl : csdpl;
+	newcpl = desc_is_conforming(cs_hi) ? (unsigned)c->cpl : D_DPL(cs_hi);
+	if (!la_canonical(c, g.off))
+		cpu_raise(c, EXC_GP, ext);
 
 	if (g.ist) {
 		const struct cpu_seg *tr = &c->seg[SEG_TR];
-		uint64_t off = 0x24 + 8 * (g.ist - 1);
-		if (off + 7 > tr->limit)
+		if (!tr->present || tr->unusable)
 			cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
-		rsp = mem_read_slow(c, tr->base + off, 8, ACCF_IMPLICIT_SV);
+		rsp = tss_read(c, 0x24 + 8 * (g.ist - 1), 8);
 	} else if (newcpl < (unsigned)c->cpl) {
-		const struct cpu_seg *tr = &c->seg[SEG_TR];
-		uint64_t off = 4 + 8 * newcpl;
-		if (off + 7 > tr->limit)
-			cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
-		rsp = mem_read_slow(c, tr->base + off, 8, ACCF_IMPLICIT_SV);
+		rsp = tss_stack64(c, newcpl);
 	} else {
 		rsp = old_rsp;
 	}
-	rsp &= ~0xfull;
+	rsp &= ~0xfull; /* SDM 6.14.2: 16-byte aligned frame */
 	/* push SS, RSP, RFLAGS, CS, RIP, error code */
 	uint64_t frame[6];
 	int n = 0;
@@ -169,7 +185,6 @@ static void deliver_long(struct cpu *c, int vector, int kind, bool has_error, ui
 	frame[n++] = next_rip;
 	if (has_error)
 		frame[n++] = error;
-	/* canonical check of the new stack */
 	for (int k = 0; k < n; k++)
 		stack_write(c, rsp - 8 * (k + 1), 8, frame[k], (int)newcpl);
 
@@ -184,7 +199,7 @@ static void deliver_long(struct cpu *c, int vector, int kind, bool has_error, ui
 	}
 	c->cpl = (int)newcpl;
 	seg_load_desc(c, SEG_CS, (uint16_t)((g.sel & 0xfffc) | newcpl), cs_lo, cs_hi);
-	if (g.type == GATE_INT32)
+	if (g.type == SYS_INT)
 		c->rflags &= ~(uint64_t)FL_IF;
 	c->rflags &= ~(uint64_t)(FL_TF | FL_NT | FL_RF | FL_VM);
 	RIP(c) = g.off;
@@ -195,14 +210,13 @@ static void deliver_prot(struct cpu *c, int vector, int kind, bool has_error, ui
 			 uint64_t next_rip)
 {
 	struct gate g;
-	uint32_t cs_lo, cs_hi, ext = (kind == DELIVER_SOFT) ? 0 : 1;
+	uint32_t cs_lo, cs_hi, ext = ext_bit(kind);
 	uint64_t rflags = cpu_get_rflags(c);
-	unsigned newcpl, csdpl, gsz;
+	unsigned newcpl, gsz;
 	bool vm = (rflags & FL_VM) != 0;
 	uint16_t new_ss = c->seg[SEG_SS].sel;
 	uint32_t ss_lo = 0, ss_hi = 0;
-	uint64_t sp, ssbase, sslimit;
-	bool ssdb;
+	struct cpu_seg nss;
 
 	/* VM86: INT n with IOPL < 3 is #GP(0) (no VME redirection) */
 	if (vm && kind == DELIVER_SOFT && ((rflags & FL_IOPL) >> 12) < 3)
@@ -210,32 +224,20 @@ static void deliver_prot(struct cpu *c, int vector, int kind, bool has_error, ui
 	read_gate(c, vector, kind, false, &g);
 	gsz = (g.type & 8) ? 4 : 2;
 	read_target_cs(c, g.sel, ext, &cs_lo, &cs_hi);
-	csdpl = (cs_hi >> 13) & 3;
-	newcpl = ((cs_hi >> 8) & TY_CONFORMING) ? (unsigned)c->cpl : csdpl;
+	newcpl = desc_is_conforming(cs_hi) ? (unsigned)c->cpl : D_DPL(cs_hi);
 	if (vm && newcpl != 0)
 		cpu_raise(c, EXC_GP, (g.sel & 0xfffc) | ext);
+	uint64_t target = gsz == 2 ? (g.off & 0xffff) : (g.off & 0xffffffff);
+	if (target > desc_limit(cs_lo, cs_hi))
+		cpu_raise(c, EXC_GP, ext);
 
-	uint64_t frame[10];
+	uint64_t frame[10], sp;
 	int n = 0;
 	bool privsw = newcpl < (unsigned)c->cpl;
 	if (privsw) {
-		uint64_t nsp;
-		tss_stack(c, newcpl, &new_ss, &nsp);
-		if ((new_ss & ~3u) == 0)
-			cpu_raise(c, EXC_TS, ext);
-		if (!seg_read_desc(c, new_ss, &ss_lo, &ss_hi, -1))
-			cpu_raise(c, EXC_TS, (new_ss & 0xfffc) | ext);
-		if ((new_ss & 3) != newcpl || ((ss_hi >> 13) & 3) != newcpl ||
-		    !((ss_hi >> 12) & 1) || (ss_hi & (8u << 8)) || !(ss_hi & (2u << 8)))
-			cpu_raise(c, EXC_TS, (new_ss & 0xfffc) | ext);
-		if (!((ss_hi >> 15) & 1))
-			cpu_raise(c, EXC_SS, (new_ss & 0xfffc) | ext);
-		struct cpu_seg tmp;
-		seg_from_desc(&tmp, new_ss, ss_lo, ss_hi);
-		ssbase = tmp.base;
-		sslimit = tmp.limit;
-		ssdb = tmp.db;
-		sp = nsp;
+		tss_stack(c, newcpl, &new_ss, &sp);
+		check_new_ss(c, new_ss, newcpl, ext, &ss_lo, &ss_hi);
+		seg_from_desc(&nss, new_ss, ss_lo, ss_hi);
 		if (vm) {
 			frame[n++] = c->seg[SEG_GS].sel;
 			frame[n++] = c->seg[SEG_FS].sel;
@@ -243,11 +245,9 @@ static void deliver_prot(struct cpu *c, int vector, int kind, bool has_error, ui
 			frame[n++] = c->seg[SEG_ES].sel;
 		}
 		frame[n++] = c->seg[SEG_SS].sel;
-		frame[n++] = c->gpr[REG_RSP];
+		frame[n++] = c->gpr[REG_RSP] & (c->seg[SEG_SS].db ? 0xffffffffull : 0xffffull);
 	} else {
-		ssbase = c->seg[SEG_SS].base;
-		sslimit = c->seg[SEG_SS].limit;
-		ssdb = c->seg[SEG_SS].db;
+		nss = c->seg[SEG_SS];
 		sp = c->gpr[REG_RSP];
 	}
 	frame[n++] = rflags;
@@ -256,15 +256,17 @@ static void deliver_prot(struct cpu *c, int vector, int kind, bool has_error, ui
 	if (has_error)
 		frame[n++] = error;
 
-	uint64_t smask = ssdb ? 0xffffffffull : 0xffffull;
-	uint64_t nsp = (sp - gsz * n) & smask;
-	/* expand-up stack limit check (expand-down stacks are not checked) */
-	if (!((ss_hi >> 10) & 1) && ((sp - 1) & smask) > sslimit && privsw)
-		cpu_raise(c, EXC_SS, (new_ss & 0xfffc) | ext);
+	uint64_t smask = nss.db ? 0xffffffffull : 0xffffull;
+	uint64_t upper = (nss.type & TY_E) ? smask : nss.limit;
+	uint64_t lower = (nss.type & TY_E) ? (uint64_t)nss.limit + 1 : 0;
+	uint32_t sserr = privsw ? (new_ss & 0xfffc) | ext : ext;
 	for (int k = 0; k < n; k++) {
 		uint64_t off = (sp - gsz * (k + 1)) & smask;
-		stack_write(c, (ssbase + off) & 0xffffffff, gsz, frame[k], (int)newcpl);
+		if (off < lower || off + gsz - 1 > upper)
+			cpu_raise(c, EXC_SS, sserr);
+		stack_write(c, (nss.base + off) & 0xffffffff, gsz, frame[k], (int)newcpl);
 	}
+	uint64_t nsp = (sp - gsz * n) & smask;
 
 	/* commit */
 	if (privsw) {
@@ -273,24 +275,23 @@ static void deliver_prot(struct cpu *c, int vector, int kind, bool has_error, ui
 			for (int s = SEG_ES; s <= SEG_GS; s++) {
 				if (s == SEG_CS || s == SEG_SS)
 					continue;
-				c->seg[s].sel = 0;
-				c->seg[s].unusable = 1;
-				c->seg[s].present = 0;
+				seg_make_null(c, s);
 				c->seg[s].base = 0;
 			}
 		}
-		seg_from_desc(&c->seg[SEG_SS], new_ss, ss_lo, ss_hi);
+		c->seg[SEG_SS] = nss;
+		c->seg[SEG_SS].type |= TY_A;
 	}
-	if (ssdb)
+	if (nss.db)
 		c->gpr[REG_RSP] = (uint32_t)nsp;
 	else
 		reg_set(c, REG_RSP, 2, nsp);
 	c->cpl = (int)newcpl;
 	seg_load_desc(c, SEG_CS, (uint16_t)((g.sel & 0xfffc) | newcpl), cs_lo, cs_hi);
-	if (g.type == GATE_INT32 || g.type == GATE_INT16)
+	if (g.type == SYS_INT || g.type == SYS_INT16)
 		c->rflags &= ~(uint64_t)FL_IF;
 	c->rflags &= ~(uint64_t)(FL_TF | FL_NT | FL_RF | FL_VM);
-	RIP(c) = gsz == 2 ? (g.off & 0xffff) : (g.off & 0xffffffff);
+	RIP(c) = target;
 	seg_update_cache(c);
 }
 

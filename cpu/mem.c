@@ -115,8 +115,14 @@ int cpu_mem_set_slot(struct cpu_mem *m, uint32_t id, uint64_t gpa, uint64_t size
 		m->slots[k] = ns;
 		m->nslots++;
 	}
+	if (ns && (flags & CPU_MEM_DIRTY_INIT_SET))
+		memset((void *)ns->dirty, 0xff, ((size >> 12) + 63) / 64 * 8);
 	atomic_fetch_add(&m->gen, 1);
 	m->last = NULL;
+	/* every vCPU drops its TLB and code cache before running again */
+	for (unsigned c = 0; c < MEM_MAX_CPUS; c++)
+		if (m->cpus[c])
+			atomic_fetch_or(&m->cpus[c]->events, EV_TLBFLUSH);
 	pthread_mutex_unlock(&m->lock);
 	/* Old slot structures may still be referenced by blocks (gen_ptr) of vCPUs
 	 * that have not yet noticed m->gen; they are kept until destroy. */
@@ -366,7 +372,7 @@ void tlb_flush_write(struct cpu *c)
 static inline bool is_canonical(const struct cpu *c, uint64_t la)
 {
 	unsigned bits = (c->cr4 & CR4_LA57) ? 57 : 48;
-	return (uint64_t)(((int64_t)la << (64 - bits)) >> (64 - bits)) == la;
+	return (uint64_t)((int64_t)(la << (64 - bits)) >> (64 - bits)) == la;
 }
 
 /*

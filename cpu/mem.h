@@ -9,7 +9,7 @@
 #include "cpu.h"
 
 #define MEM_MAX_SLOTS 512
-#define MEM_MAX_CPUS  288
+#define MEM_MAX_CPUS  1024
 
 struct mem_slot {
 	uint32_t id;

@@ -202,6 +202,8 @@ static bool decode_jcc(struct dctx *d, struct insn *i)
 
 static bool decode_ret(struct dctx *d, struct insn *i)
 {
+	if (d->zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+		return decode_far_ret(d, i);
 	d->ends_block = true;
 	i->osz = (uint8_t)branch_osz(d);
 	i->imm = (dvis(d) >= 1 && dop_is_imm(&d->op[0])) ? (d->op[0].imm.value.u & 0xffff) : 0;

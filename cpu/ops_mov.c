@@ -502,4 +502,13 @@ void ops_mov_register(void)
 	decode_register(ZYDIS_MNEMONIC_LAHF, decode_lahf);
 	decode_register(ZYDIS_MNEMONIC_SAHF, decode_sahf);
 	decode_register(ZYDIS_MNEMONIC_NOP, decode_nop);
+	/* hints that change no architectural state */
+	decode_register(ZYDIS_MNEMONIC_PREFETCH, decode_nop);
+	decode_register(ZYDIS_MNEMONIC_PREFETCHW, decode_nop);
+	decode_register(ZYDIS_MNEMONIC_PREFETCHNTA, decode_nop);
+	decode_register(ZYDIS_MNEMONIC_PREFETCHT0, decode_nop);
+	decode_register(ZYDIS_MNEMONIC_PREFETCHT1, decode_nop);
+	decode_register(ZYDIS_MNEMONIC_PREFETCHT2, decode_nop);
+	decode_register(ZYDIS_MNEMONIC_ENDBR32, decode_nop);
+	decode_register(ZYDIS_MNEMONIC_ENDBR64, decode_nop);
 }

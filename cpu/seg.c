@@ -6,15 +6,7 @@
  */
 #include <Zydis/Zydis.h>
 
-#include "internal.h"
-
-/* descriptor type bits (S=1) */
-#define TY_A	1 /* accessed */
-#define TY_W	2 /* data: writable */
-#define TY_R	2 /* code: readable */
-#define TY_E	4 /* data: expand-down */
-#define TY_C	4 /* code: conforming */
-#define TY_CODE 8
+#include "sys.h"
 
 static bool seg_flat(const struct cpu_seg *s)
 {
@@ -162,12 +154,65 @@ bool seg_read_desc(struct cpu *c, uint16_t sel, uint32_t *lo, uint32_t *hi, int 
 }
 
 /* Set the accessed bit of a descriptor (SDM 3.4.5.1). */
-static void seg_set_accessed(struct cpu *c, uint16_t sel, uint32_t hi)
+void seg_mark_accessed(struct cpu *c, uint16_t sel, uint32_t hi)
 {
 	uint64_t base = (sel & 4) ? c->seg[SEG_LDTR].base : c->gdt_base;
 	if (hi & (TY_A << 8))
 		return;
 	sys_write(c, base + (sel & ~7u) + 5, 1, ((hi >> 8) & 0xff) | TY_A);
+}
+
+bool seg_read_desc_high(struct cpu *c, uint16_t sel, uint64_t *high)
+{
+	uint64_t base = c->gdt_base, limit = c->gdt_limit;
+	unsigned idx = (sel & ~7u) + 8;
+
+	if (sel & 4) {
+		if (c->seg[SEG_LDTR].unusable || !c->seg[SEG_LDTR].present)
+			return false;
+		base = c->seg[SEG_LDTR].base;
+		limit = c->seg[SEG_LDTR].limit;
+	}
+	if (idx + 7 > limit)
+		return false;
+	*high = sys_read(c, base + idx, 8);
+	return true;
+}
+
+void seg_set_flat(struct cpu_seg *s, uint16_t sel, uint8_t type, uint8_t dpl, bool l, bool db)
+{
+	memset(s, 0, sizeof(*s));
+	s->sel = sel;
+	s->limit = 0xffffffffu;
+	s->type = type;
+	s->s = 1;
+	s->dpl = dpl;
+	s->present = 1;
+	s->l = l;
+	s->db = db;
+	s->g = 1;
+}
+
+void seg_make_null(struct cpu *c, int seg)
+{
+	c->seg[seg].sel = 0;
+	c->seg[seg].unusable = 1;
+	c->seg[seg].present = 0;
+}
+
+/* SDM vol. 2, RET/IRET: "FOR each of segment register ES, FS, GS, and DS" */
+void seg_null_inaccessible(struct cpu *c)
+{
+	static const int segs[] = { SEG_ES, SEG_DS, SEG_FS, SEG_GS };
+	for (unsigned k = 0; k < 4; k++) {
+		struct cpu_seg *s = &c->seg[segs[k]];
+		bool conf_code = (s->type & TY_CODE) && (s->type & TY_C);
+		if (s->unusable || !s->s)
+			continue;
+		if (!conf_code && s->dpl < c->cpl)
+			seg_make_null(c, segs[k]);
+	}
+	seg_update_cache(c);
 }
 
 void seg_load_real(struct cpu *c, int seg, uint16_t sel)
@@ -254,7 +299,7 @@ void seg_load(struct cpu *c, int seg, uint16_t sel)
 		if (!((hi >> 15) & 1))
 			cpu_raise(c, EXC_NP, sel & 0xfffc);
 	}
-	seg_set_accessed(c, sel, hi);
+	seg_mark_accessed(c, sel, hi);
 	hi |= TY_A << 8;
 	seg_from_desc(&c->seg[seg], sel, lo, hi);
 	if (in_64bit_mode(c) && (seg == SEG_FS || seg == SEG_GS))

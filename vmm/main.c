@@ -10,6 +10,7 @@ static void usage(FILE *f)
 	fputs("usage: softkvm COMMAND [ARGS]\n"
 	      "\n"
 	      "commands:\n"
+	      "  exec -- PROGRAM [ARGS]  run a KVM program with /dev/kvm served by softkvm\n"
 	      "  cpu-demo     run the built-in demo program on the software processor\n"
 	      "  version      print the version\n"
 	      "  help         this text\n",
@@ -22,6 +23,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (!strcmp(argv[1], "exec"))
+		return cmd_exec(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "cpu-demo"))
 		return cmd_cpu_demo(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* bench-cpu internals shared between bench-cpu.c and qemu.c. */
+#ifndef SOFTKVM_BENCH_H
+#define SOFTKVM_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+extern const uint8_t kimg_basic[], kimg_basic_end[], kimg_full[], kimg_full_end[];
+extern const uint8_t qstub[], qstub_end[];
+
+/* Path of qemu-system-x86_64 ($QEMU overrides), or NULL if there is none. */
+const char *qemu_find(void);
+
+/*
+ * Run kernel entry of image img under QEMU TCG. *secs is the kernel's own
+ * time (guest TSC, which TCG derives from the host TSC), *wall the whole
+ * QEMU process. Returns 0, or -1 with a message on stderr.
+ */
+int qemu_run_kernel(const char *qemu, const uint8_t *img, size_t img_len, uint64_t entry,
+		    const uint64_t args[4], uint64_t *result, double *secs, double *wall);
+
+double now_wall(void);
+
+#endif

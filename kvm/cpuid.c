@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * CPUID: the CPU model softkvm supports (KVM_GET_SUPPORTED_CPUID, holding
+ * only what cpu/ implements), the guest's table (KVM_SET_CPUID2) with an
+ * O(1) index by function and index, and the guest's CPUID instruction with
+ * Linux 6.1's lookup rules (arch/x86/kvm/cpuid.c, kvm_cpuid()).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvm_internal.h"
+
+#define MAX_CPUID_ENTRIES 256 /* KVM_MAX_CPUID_ENTRIES */
+#define SIG KVM_CPUID_FLAG_SIGNIFCANT_INDEX
+
+#define BIT(n) (1u << (n))
+
+/* Features the processor implements, by leaf. Keep in step with cpu/. */
+/* CPUID.1:EDX */
+#define F1_EDX (BIT(3) /* PSE */ | BIT(4) /* TSC */ | BIT(5) /* MSR */ | BIT(6) /* PAE */ |        \
+		BIT(8) /* CX8 */ | BIT(12) /* MTRR */ | BIT(13) /* PGE */ | BIT(15) /* CMOV */ |      \
+		BIT(16) /* PAT */ | BIT(17) /* PSE36 */)
+/* CPUID.1:ECX */
+#define F1_ECX (BIT(13) /* CX16 */ | BIT(22) /* MOVBE */ | BIT(23) /* POPCNT */ |               \
+		BIT(31) /* hypervisor */)
+/* CPUID.7.0:EBX */
+#define F7_EBX (BIT(7) /* SMEP */ | BIT(20) /* SMAP */)
+/* CPUID.7.0:ECX */
+#define F7_ECX (BIT(22) /* RDPID */)
+/* CPUID.80000001:ECX / EDX */
+#define F81_ECX (BIT(0) /* LAHF/SAHF in 64-bit mode */)
+#define F81_EDX (BIT(11) /* SYSCALL */ | BIT(20) /* NX */ | BIT(26) /* 1G pages */ |            \
+		 BIT(27) /* RDTSCP */ | BIT(29) /* LM */)
+
+static void put(struct kvm_cpuid_entry2 *e, uint32_t fn, uint32_t idx, uint32_t flags,
+		uint32_t a, uint32_t b, uint32_t c, uint32_t d)
+{
+	memset(e, 0, sizeof(*e));
+	e->function = fn;
+	e->index = idx;
+	e->flags = flags;
+	e->eax = a;
+	e->ebx = b;
+	e->ecx = c;
+	e->edx = d;
+}
+
+static uint32_t str4(const char *s)
+{
+	uint32_t v;
+	memcpy(&v, s, 4);
+	return v;
+}
+
+/* Fill the supported model; returns the number of entries (<= max) or -E2BIG. */
+static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
+{
+	static const char brand[48] = "softkvm virtual CPU (software x86-64)";
+	struct kvm_cpuid_entry2 tmp[64];
+	uint32_t n = 0;
+
+	put(&tmp[n++], 0, 0, 0, 0xd, str4("Genu"), str4("ntel"), str4("ineI"));
+	/* family 6, model 0x55-like; CLFLUSH line 8 qwords; the VMM sets APIC IDs */
+	put(&tmp[n++], 1, 0, 0, 0x00050654, 0x00000800, F1_ECX, F1_EDX);
+	put(&tmp[n++], 7, 0, SIG, 0, F7_EBX, F7_ECX, 0);
+	/* topology leaf: the VMM describes the topology; KVM passes a template */
+	put(&tmp[n++], 0xb, 0, SIG, 0, 1, 0x100, 0);
+	put(&tmp[n++], 0xb, 1, SIG, 0, 0, 0x201, 0);
+	put(&tmp[n++], 0xd, 0, SIG, 0, 0, 0, 0);
+	put(&tmp[n++], 0xd, 1, SIG, 0, 0, 0, 0);
+	put(&tmp[n++], 0x80000000, 0, 0, 0x80000008, 0, 0, 0);
+	put(&tmp[n++], 0x80000001, 0, 0, 0, 0, F81_ECX, F81_EDX);
+	for (int k = 0; k < 3; k++) {
+		const char *p = brand + 16 * k;
+		put(&tmp[n++], 0x80000002 + k, 0, 0, str4(p), str4(p + 4), str4(p + 8),
+		    str4(p + 12));
+	}
+	/* invariant TSC: the guest TSC follows the host monotonic clock */
+	put(&tmp[n++], 0x80000007, 0, 0, 0, 0, 0, BIT(8));
+	/* 46 physical address bits, 48 linear */
+	put(&tmp[n++], 0x80000008, 0, 0, 0x302e, 0, 0, 0);
+	/* KVM paravirt signature; no PV features advertised yet */
+	put(&tmp[n++], 0x40000000, 0, 0, 0x40000001, str4("KVMK"), str4("VMKV"), str4("M\0\0\0"));
+	put(&tmp[n++], 0x40000001, 0, 0, 0, 0, 0, 0);
+	if (n > max)
+		return -E2BIG;
+	memcpy(e, tmp, n * sizeof(*e));
+	return (int)n;
+}
+
+int kvm_get_supported_cpuid(struct kvm_cpuid2 *out, uint32_t max)
+{
+	if (max < 1)
+		return -E2BIG;
+	if (max > MAX_CPUID_ENTRIES)
+		max = MAX_CPUID_ENTRIES;
+	int n = build_supported(out->entries, max);
+	if (n < 0)
+		return n;
+	out->nent = (uint32_t)n;
+	return 0;
+}
+
+static bool significant_index(uint32_t fn)
+{
+	switch (fn) {
+	case 4: case 7: case 0xb: case 0xd: case 0xf: case 0x10: case 0x12: case 0x14:
+	case 0x17: case 0x18: case 0x1d: case 0x1e: case 0x1f: case 0x8000001d:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ---- the guest's table ---- */
+
+const struct kvm_cpuid_entry2 *kvm_cpuid_find(const struct kvm_vcpu *v, uint32_t fn, uint32_t idx)
+{
+	/* the table is small (<= 256): the index is a sorted array with binary search on
+	 * (function, index); entries without a significant index match any index */
+	const struct kvm_cpuid_entry2 *e = v->cpuid;
+	uint32_t lo = 0, hi = v->ncpuid;
+
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		const struct kvm_cpuid_entry2 *m = &e[mid];
+		if (m->function < fn || (m->function == fn && (m->flags & SIG) && m->index < idx))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < v->ncpuid && e[lo].function == fn) {
+		if (!(e[lo].flags & SIG) || e[lo].index == idx)
+			return &e[lo];
+	}
+	return NULL;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct kvm_cpuid_entry2 *x = a, *y = b;
+	if (x->function != y->function)
+		return x->function < y->function ? -1 : 1;
+	if (x->index != y->index)
+		return x->index < y->index ? -1 : 1;
+	return 0;
+}
+
+bool kvm_guest_has(const struct kvm_vcpu *v, uint32_t fn, uint32_t idx, int reg, unsigned bit)
+{
+	const struct kvm_cpuid_entry2 *e = kvm_cpuid_find(v, fn, idx);
+	if (!e)
+		return false;
+	uint32_t r = reg == CPUID_EAX ? e->eax : reg == CPUID_EBX ? e->ebx
+		   : reg == CPUID_ECX ? e->ecx : e->edx;
+	return (r >> bit) & 1;
+}
+
+static int check_cpuid(const struct kvm_cpuid_entry2 *e, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		if (e[k].function == 0x80000008) {
+			unsigned vbits = (e[k].eax >> 8) & 0xff;
+			if (vbits != 48 && vbits != 57 && vbits != 0)
+				return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int cpuid_install(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *e, uint32_t n)
+{
+	int r;
+
+	for (uint32_t k = 0; k < n; k++) {
+		/* KVM keeps the flag only where the leaf has sub-leaves */
+		if (!significant_index(e[k].function))
+			e[k].flags &= ~SIG;
+		e[k].padding[0] = e[k].padding[1] = e[k].padding[2] = 0;
+	}
+	r = check_cpuid(e, n);
+	if (r) {
+		free(e);
+		return r;
+	}
+	qsort(e, n, sizeof(*e), cmp_entry);
+	if (v->ran) {
+		/* after KVM_RUN only an identical table is accepted (Linux 5.19+) */
+		bool same = n == v->ncpuid;
+		for (uint32_t k = 0; same && k < n; k++) {
+			const struct kvm_cpuid_entry2 *a = &e[k], *b = &v->cpuid[k];
+			same = a->function == b->function && a->index == b->index &&
+			       a->flags == b->flags && a->eax == b->eax && a->ebx == b->ebx &&
+			       a->ecx == b->ecx && a->edx == b->edx;
+		}
+		free(e);
+		return same ? 0 : -EINVAL;
+	}
+	free(v->cpuid);
+	v->cpuid = e;
+	v->ncpuid = n;
+	/* MAXPHYADDR for the page walker's reserved-bit checks */
+	const struct kvm_cpuid_entry2 *p = kvm_cpuid_find(v, 0x80000008, 0);
+	cpu_set_maxphyaddr(v->cpu, p && (p->eax & 0xff) ? p->eax & 0xff : 36);
+	return 0;
+}
+
+int kvm_vcpu_set_cpuid2(struct kvm_vcpu *v, const struct kvm_cpuid_entry2 *e, uint32_t n)
+{
+	if (n > MAX_CPUID_ENTRIES)
+		return -E2BIG;
+	struct kvm_cpuid_entry2 *c = calloc(n ? n : 1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, e, n * sizeof(*c));
+	return cpuid_install(v, c, n);
+}
+
+int kvm_vcpu_set_cpuid(struct kvm_vcpu *v, const struct kvm_cpuid_entry *e, uint32_t n)
+{
+	if (n > MAX_CPUID_ENTRIES)
+		return -E2BIG;
+	struct kvm_cpuid_entry2 *c = calloc(n ? n : 1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < n; k++) {
+		c[k].function = e[k].function;
+		c[k].eax = e[k].eax;
+		c[k].ebx = e[k].ebx;
+		c[k].ecx = e[k].ecx;
+		c[k].edx = e[k].edx;
+	}
+	return cpuid_install(v, c, n);
+}
+
+int kvm_vcpu_get_cpuid2(struct kvm_vcpu *v, struct kvm_cpuid2 *out, uint32_t max)
+{
+	if (max < v->ncpuid)
+		return -E2BIG;
+	memcpy(out->entries, v->cpuid, v->ncpuid * sizeof(*v->cpuid));
+	out->nent = v->ncpuid;
+	return 0;
+}
+
+/* The guest's CPUID instruction (kvm_cpuid(): out-of-range leaves give the
+ * highest basic leaf on Intel-compatible models). */
+void kvm_cpuid_guest(struct kvm_vcpu *v, uint32_t fn, uint32_t idx, uint32_t out[4])
+{
+	const struct kvm_cpuid_entry2 *e = kvm_cpuid_find(v, fn, idx);
+
+	if (!e) {
+		uint32_t base = fn & 0xc0000000u;
+		const struct kvm_cpuid_entry2 *max = kvm_cpuid_find(v, base, 0);
+		const struct kvm_cpuid_entry2 *vendor = kvm_cpuid_find(v, 0, 0);
+		bool amd = vendor && vendor->ebx == str4("Auth");
+		if (!amd && max && fn > max->eax && (base == 0 || base == 0x80000000)) {
+			const struct kvm_cpuid_entry2 *b0 = kvm_cpuid_find(v, 0, 0);
+			if (b0)
+				e = kvm_cpuid_find(v, b0->eax, idx);
+		}
+	}
+	if (!e) {
+		out[0] = out[1] = out[2] = out[3] = 0;
+		return;
+	}
+	out[0] = e->eax;
+	out[1] = e->ebx;
+	out[2] = e->ecx;
+	out[3] = e->edx;
+}

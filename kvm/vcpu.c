@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vCPU: creation, KVM_RUN and its exits, signals and kicks.
+ *
+ * KVM_RUN follows Linux 6.1's kvm_arch_vcpu_ioctl_run(): a pending
+ * user-space completion (PIO, MMIO, MSR) is finished first, then
+ * immediate_exit is honoured (-EINTR, exit_reason unchanged), then the guest
+ * runs until an exit. While the guest runs, the thread's signals are
+ * blocked; a signal the run mask does not block ends KVM_RUN with -EINTR and
+ * KVM_EXIT_INTR and is delivered when the ioctl returns, as on Linux. Kicks
+ * (pthread_kill through the preload library, and a 1 ms ticker) make the
+ * processor stop at the next block boundary so pending signals are seen.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvm_internal.h"
+
+/* ---- cpu_ops: the processor's view of the machine ---- */
+
+static bool coalesced(struct kvm_vm *vm, uint64_t addr, unsigned len, bool pio)
+{
+	for (unsigned k = 0; k < vm->ncoalesced; k++) {
+		const struct kvm_coalesced_mmio_zone *z = &vm->coalesced[k];
+		if ((z->pio != 0) == pio && addr >= z->addr && addr + len <= z->addr + z->size)
+			return true;
+	}
+	return false;
+}
+
+/* append to the VM's coalesced ring; false if full */
+static bool coalesced_push(struct kvm_vcpu *v, uint64_t addr, const void *data, unsigned len,
+			   bool pio)
+{
+	struct kvm_coalesced_mmio_ring *ring = v->vm->coalesced_ring;
+	const uint32_t max = (KVM_PAGE_SIZE - sizeof(*ring)) / sizeof(struct kvm_coalesced_mmio);
+	bool ok = false;
+
+	if (!ring)
+		return false;
+	pthread_mutex_lock(&v->vm->ring_lock);
+	uint32_t last = __atomic_load_n(&ring->last, __ATOMIC_RELAXED);
+	uint32_t first = __atomic_load_n(&ring->first, __ATOMIC_ACQUIRE);
+	if (last < max && first < max && (last + 1) % max != first) {
+		struct kvm_coalesced_mmio *e = &ring->coalesced_mmio[last];
+		e->phys_addr = addr;
+		e->len = len;
+		e->pio = pio;
+		memset(e->data, 0, sizeof(e->data));
+		memcpy(e->data, data, len);
+		__atomic_store_n(&ring->last, (last + 1) % max, __ATOMIC_RELEASE);
+		ok = true;
+	}
+	pthread_mutex_unlock(&v->vm->ring_lock);
+	return ok;
+}
+
+static int op_mmio_read(void *o, uint64_t gpa, void *data, unsigned len)
+{
+	(void)o, (void)gpa, (void)data, (void)len;
+	return CPU_OPS_EXIT;
+}
+
+static int op_mmio_write(void *o, uint64_t gpa, const void *data, unsigned len)
+{
+	struct kvm_vcpu *v = o;
+	if (v->vm->ncoalesced && coalesced(v->vm, gpa, len, false) &&
+	    coalesced_push(v, gpa, data, len, false))
+		return CPU_OPS_OK;
+	return CPU_OPS_EXIT;
+}
+
+static int op_pio_in(void *o, uint16_t port, void *data, unsigned len)
+{
+	(void)o, (void)port, (void)data, (void)len;
+	return CPU_OPS_EXIT;
+}
+
+static int op_pio_out(void *o, uint16_t port, const void *data, unsigned len)
+{
+	struct kvm_vcpu *v = o;
+	if (v->vm->ncoalesced && coalesced(v->vm, port, len, true) &&
+	    coalesced_push(v, port, data, len, true))
+		return CPU_OPS_OK;
+	return CPU_OPS_EXIT;
+}
+
+static int op_rdmsr(void *o, uint32_t index, uint64_t *value)
+{
+	return kvm_guest_rdmsr(o, index, value);
+}
+
+static int op_wrmsr(void *o, uint32_t index, uint64_t value)
+{
+	return kvm_guest_wrmsr(o, index, value);
+}
+
+static void op_cpuid(void *o, uint32_t leaf, uint32_t sub, uint32_t out[4])
+{
+	kvm_cpuid_guest(o, leaf, sub, out);
+}
+
+static int op_intr_ack(void *o)
+{
+	struct kvm_vcpu *v = o;
+	if (v->pending_irq >= 0) {
+		int vec = v->pending_irq;
+		v->pending_irq = -1;
+		cpu_set_irq_pending(v->cpu, false);
+		return vec;
+	}
+	if (v->run->request_interrupt_window)
+		return CPU_INTR_WINDOW;
+	cpu_set_irq_pending(v->cpu, false);
+	return CPU_INTR_NONE;
+}
+
+static uint64_t op_read_tsc(void *o)
+{
+	return kvm_guest_tsc(o);
+}
+
+const struct cpu_ops kvm_cpu_ops = {
+	.mmio_read = op_mmio_read,
+	.mmio_write = op_mmio_write,
+	.pio_in = op_pio_in,
+	.pio_out = op_pio_out,
+	.rdmsr = op_rdmsr,
+	.wrmsr = op_wrmsr,
+	.cpuid = op_cpuid,
+	.intr_ack = op_intr_ack,
+	.read_tsc = op_read_tsc,
+};
+
+/* ---- creation ---- */
+
+int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run,
+		    struct kvm_vcpu **out)
+{
+	struct kvm_vcpu *v;
+	int r = 0;
+
+	if (id >= SOFTKVM_MAX_VCPU_ID)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->nvcpus >= SOFTKVM_MAX_VCPUS) {
+		r = -EINVAL;
+		goto out;
+	}
+	for (unsigned k = 0; k < vm->nvcpus; k++) {
+		if (vm->vcpus[k]->id == id) {
+			r = -EEXIST;
+			goto out;
+		}
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		r = -ENOMEM;
+		goto out;
+	}
+	v->vm = vm;
+	v->id = (uint32_t)id;
+	v->run = run;
+	v->pending_irq = -1;
+	v->tsc_khz = vm->tsc_khz;
+	v->mp_state = KVM_MP_STATE_RUNNABLE;
+	pthread_mutex_init(&v->mutex, NULL);
+	v->cpu = cpu_create(vm->mem, &kvm_cpu_ops, v);
+	if (!v->cpu) {
+		pthread_mutex_destroy(&v->mutex);
+		free(v);
+		r = -ENOMEM;
+		goto out;
+	}
+	kvm_msr_vcpu_init(v);
+	kvm_fpu_reset(v);
+	kvm_set_guest_tsc(v, 0);
+	/* KVM: the BSP is vCPU 0 (APIC base BSP flag) */
+	cpu_msr_set(v->cpu, MSR_IA32_APICBASE, 0xfee00000ull | (1u << 11) | (id == 0 ? 1u << 8 : 0),
+		    true);
+	memset(run, 0, sizeof(*run));
+	vm->vcpus[vm->nvcpus++] = v;
+	vm->vcpu_created = true;
+	kvm_vm_start_ticker(vm);
+	*out = v;
+out:
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+struct kvm_vm *kvm_vcpu_vm(struct kvm_vcpu *v)
+{
+	return v->vm;
+}
+
+void kvm_vcpu_lock(struct kvm_vcpu *v)
+{
+	pthread_mutex_lock(&v->mutex);
+}
+
+void kvm_vcpu_unlock(struct kvm_vcpu *v)
+{
+	pthread_mutex_unlock(&v->mutex);
+}
+
+void kvm_vcpu_kick(struct kvm_vcpu *v)
+{
+	atomic_store(&v->kicked, true);
+	cpu_kick(v->cpu);
+}
+
+/* ---- KVM_RUN ---- */
+
+/* Give the suspended instruction what user space answered (complete_userspace_io). */
+static void complete_pending(struct kvm_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+
+	switch (v->pending) {
+	case PEND_IO:
+		if (run->io.direction == KVM_EXIT_IO_IN)
+			cpu_complete(v->cpu, (uint8_t *)run + run->io.data_offset, false);
+		else
+			cpu_complete(v->cpu, NULL, false);
+		break;
+	case PEND_MMIO:
+		cpu_complete(v->cpu, run->mmio.is_write ? NULL : run->mmio.data, false);
+		break;
+	case PEND_RDMSR:
+		cpu_complete(v->cpu, &run->msr.data, run->msr.error != 0);
+		break;
+	case PEND_WRMSR:
+		cpu_complete(v->cpu, NULL, run->msr.error != 0);
+		break;
+	case PEND_NONE:
+		break;
+	}
+	v->pending = PEND_NONE;
+}
+
+static void fill_internal_error(struct kvm_vcpu *v)
+{
+	const struct cpu_exit_info *x = cpu_exit_info(v->cpu);
+	struct kvm_run *run = v->run;
+
+	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run->internal.suberror = x->internal.suberror ? x->internal.suberror
+						      : KVM_INTERNAL_ERROR_EMULATION;
+	run->internal.ndata = 1;
+	run->internal.data[0] = x->internal.rip;
+}
+
+/* Translate a processor exit into kvm_run; true if KVM_RUN returns to user space. */
+static bool handle_exit(struct kvm_vcpu *v, enum cpu_exit e)
+{
+	const struct cpu_exit_info *x = cpu_exit_info(v->cpu);
+	struct kvm_run *run = v->run;
+
+	switch (e) {
+	case CPU_EXIT_IO:
+		run->exit_reason = KVM_EXIT_IO;
+		run->io.direction = x->io.in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
+		run->io.size = x->io.size;
+		run->io.port = x->io.port;
+		run->io.count = 1;
+		run->io.data_offset = KVM_PIO_PAGE_OFFSET * KVM_PAGE_SIZE;
+		memcpy((uint8_t *)run + run->io.data_offset, x->io.data, x->io.size);
+		v->pending = PEND_IO;
+		return true;
+	case CPU_EXIT_MMIO:
+		run->exit_reason = KVM_EXIT_MMIO;
+		run->mmio.phys_addr = x->mmio.gpa;
+		run->mmio.len = x->mmio.len;
+		run->mmio.is_write = x->mmio.is_write;
+		memcpy(run->mmio.data, x->mmio.data, 8);
+		v->pending = PEND_MMIO;
+		return true;
+	case CPU_EXIT_RDMSR:
+	case CPU_EXIT_WRMSR:
+		run->exit_reason = e == CPU_EXIT_RDMSR ? KVM_EXIT_X86_RDMSR : KVM_EXIT_X86_WRMSR;
+		run->msr.error = 0;
+		memset(run->msr.pad, 0, sizeof(run->msr.pad));
+		run->msr.index = x->msr.index;
+		run->msr.data = e == CPU_EXIT_WRMSR ? x->msr.data : 0;
+		/* msr.reason was set by kvm_guest_rdmsr/wrmsr */
+		v->pending = e == CPU_EXIT_RDMSR ? PEND_RDMSR : PEND_WRMSR;
+		return true;
+	case CPU_EXIT_HLT:
+		run->exit_reason = KVM_EXIT_HLT;
+		return true;
+	case CPU_EXIT_SHUTDOWN:
+		run->exit_reason = KVM_EXIT_SHUTDOWN;
+		return true;
+	case CPU_EXIT_INTERNAL:
+		fill_internal_error(v);
+		return true;
+	case CPU_EXIT_DEBUG:
+		run->exit_reason = KVM_EXIT_DEBUG;
+		run->debug.arch.exception = x->debug.exception;
+		run->debug.arch.pc = x->debug.pc;
+		run->debug.arch.dr6 = x->debug.dr6;
+		run->debug.arch.dr7 = x->debug.dr7;
+		return true;
+	case CPU_EXIT_IRQ_WINDOW:
+		run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool signal_interrupts(const sigset_t *runmask)
+{
+	sigset_t p;
+	if (sigpending(&p) != 0)
+		return false;
+	for (int s = 1; s < NSIG; s++)
+		if (sigismember(&p, s) == 1 && sigismember(runmask, s) != 1)
+			return true;
+	return false;
+}
+
+static void post_run_save(struct kvm_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct cpu_regs r;
+	struct cpu_sregs s;
+
+	cpu_get_regs(v->cpu, &r);
+	cpu_get_sregs(v->cpu, &s);
+	run->if_flag = (r.rflags & FL_IF) != 0;
+	run->cr8 = s.cr8;
+	run->apic_base = s.apic_base;
+	run->ready_for_interrupt_injection = v->pending_irq < 0 && cpu_interrupts_open(v->cpu);
+	run->flags = 0;
+}
+
+int kvm_vcpu_run(struct kvm_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	sigset_t block, saved, runmask;
+	int r = 0;
+
+	v->ran = true;
+	if (run->kvm_valid_regs || run->kvm_dirty_regs)
+		return -EINVAL; /* KVM_CAP_SYNC_REGS is not offered */
+	/* without an in-kernel LAPIC, user space owns the TPR (kvm_set_cr8) */
+	if (run->cr8 > 15)
+		return -EINVAL;
+	{
+		struct cpu_sregs s;
+		cpu_get_sregs(v->cpu, &s);
+		if (s.cr8 != run->cr8) {
+			s.cr8 = run->cr8;
+			cpu_set_sregs(v->cpu, &s);
+		}
+	}
+	/* memory may have changed while user space ran */
+	cpu_note_external_write(v->cpu);
+	/* without an in-kernel irqchip HLT went to user space, which resumes after it */
+	if (!v->vm->irqchip_in_kernel)
+		cpu_set_halted(v->cpu, false);
+	if (run->request_interrupt_window || v->pending_irq >= 0)
+		cpu_set_irq_pending(v->cpu, true);
+
+	if (v->pending != PEND_NONE) {
+		complete_pending(v);
+		enum cpu_exit e = cpu_finish_suspended(v->cpu);
+		if (e != CPU_EXIT_NONE && handle_exit(v, e)) {
+			post_run_save(v);
+			return 0;
+		}
+	}
+	if (run->immediate_exit) {
+		post_run_save(v);
+		return -EINTR;
+	}
+
+	v->thread = pthread_self();
+	sigfillset(&block);
+	/* synchronous signals stay deliverable (a fault in softkvm itself) */
+	sigdelset(&block, SIGSEGV);
+	sigdelset(&block, SIGBUS);
+	sigdelset(&block, SIGILL);
+	sigdelset(&block, SIGFPE);
+	sigdelset(&block, SIGTRAP);
+	sigdelset(&block, SIGABRT);
+	sigdelset(&block, SIGSYS);
+	pthread_sigmask(SIG_SETMASK, &block, &saved);
+	runmask = v->sigmask_set ? v->sigmask : saved;
+
+	for (;;) {
+		if (signal_interrupts(&runmask)) {
+			run->exit_reason = KVM_EXIT_INTR;
+			r = -EINTR;
+			break;
+		}
+		pthread_rwlock_rdlock(&v->vm->run_lock);
+		atomic_store(&v->in_run, true);
+		enum cpu_exit e = cpu_run(v->cpu);
+		atomic_store(&v->in_run, false);
+		pthread_rwlock_unlock(&v->vm->run_lock);
+		if (handle_exit(v, e)) {
+			r = 0;
+			break;
+		}
+		if (e == CPU_EXIT_REQUEST) {
+			cpu_clear_kick(v->cpu);
+			atomic_store(&v->kicked, false);
+			continue; /* signals are checked at the top */
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	post_run_save(v);
+	return r;
+}
+
+/* ---- user-space interrupt controller ---- */
+
+int kvm_vcpu_interrupt(struct kvm_vcpu *v, uint32_t irq)
+{
+	if (irq >= 256)
+		return -EINVAL;
+	if (v->vm->irqchip_in_kernel)
+		return -ENXIO;
+	v->pending_irq = (int)irq;
+	cpu_set_irq_pending(v->cpu, true);
+	return 0;
+}
+
+int kvm_vcpu_nmi(struct kvm_vcpu *v)
+{
+	cpu_inject_nmi(v->cpu);
+	return 0;
+}
+
+int kvm_vcpu_set_signal_mask(struct kvm_vcpu *v, const sigset_t *mask)
+{
+	if (!mask) {
+		v->sigmask_set = false;
+		return 0;
+	}
+	v->sigmask = *mask;
+	sigdelset(&v->sigmask, SIGKILL);
+	sigdelset(&v->sigmask, SIGSTOP);
+	v->sigmask_set = true;
+	return 0;
+}
+
+int kvm_vcpu_enable_cap(struct kvm_vcpu *v, const struct kvm_enable_cap *cap)
+{
+	(void)v;
+	if (cap->flags)
+		return -EINVAL;
+	return -EINVAL;
+}

@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VM object: memory slots (KVM_SET_USER_MEMORY_REGION with Linux 6.1's
+ * checks), dirty logging, TSS/identity-map addresses, KVM_ENABLE_CAP, and
+ * the ticker that lets running vCPUs notice signals.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvm_internal.h"
+
+#define KVM_MEM_MAX_NR_PAGES ((1ull << 31) - 1)
+#define TASK_SIZE_MAX 0x00007ffffffff000ull
+
+static void *ticker_main(void *arg)
+{
+	struct kvm_vm *vm = arg;
+	struct timespec ts = { 0, 1000000 };
+
+	while (!atomic_load(&vm->ticker_stop)) {
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&vm->lock);
+		for (unsigned k = 0; k < vm->nvcpus; k++) {
+			struct kvm_vcpu *v = vm->vcpus[k];
+			if (v && atomic_load(&v->in_run))
+				cpu_kick(v->cpu);
+		}
+		pthread_mutex_unlock(&vm->lock);
+	}
+	return NULL;
+}
+
+int kvm_vm_create(unsigned long type, struct kvm_vm **out)
+{
+	struct kvm_vm *vm;
+	pthread_rwlockattr_t ra;
+
+	if (type != 0) /* KVM_X86_DEFAULT_VM only */
+		return -EINVAL;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->mem = cpu_mem_create();
+	if (!vm->mem) {
+		free(vm);
+		return -ENOMEM;
+	}
+	atomic_init(&vm->refs, 1);
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->ring_lock, NULL);
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&vm->run_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	vm->tsc_khz = SOFTKVM_DEFAULT_TSC_KHZ;
+	vm->kvmclock_offset = -(int64_t)kvm_host_ns();
+	*out = vm;
+	return 0;
+}
+
+void kvm_vm_get(struct kvm_vm *vm)
+{
+	atomic_fetch_add(&vm->refs, 1);
+}
+
+static void vcpu_destroy(struct kvm_vcpu *v);
+
+void kvm_vm_put(struct kvm_vm *vm)
+{
+	if (atomic_fetch_sub(&vm->refs, 1) != 1)
+		return;
+	if (vm->ticker_started) {
+		atomic_store(&vm->ticker_stop, true);
+		pthread_join(vm->ticker, NULL);
+	}
+	for (unsigned k = 0; k < vm->nvcpus; k++)
+		vcpu_destroy(vm->vcpus[k]);
+	cpu_mem_destroy(vm->mem);
+	free(vm->slots);
+	if (vm->coalesced_ring)
+		munmap(vm->coalesced_ring, KVM_PAGE_SIZE);
+	if (vm->ring_fd > 0)
+		close(vm->ring_fd);
+	struct kvm_msr_filter_int *f = atomic_load(&vm->msr_filter);
+	if (f) {
+		for (unsigned r = 0; r < f->nranges; r++)
+			free(f->r[r].bitmap);
+		free(f);
+	}
+	for (unsigned k = 0; k < vm->nold_filters; k++) {
+		for (unsigned r = 0; r < vm->old_filters[k]->nranges; r++)
+			free(vm->old_filters[k]->r[r].bitmap);
+		free(vm->old_filters[k]);
+	}
+	pthread_rwlock_destroy(&vm->run_lock);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
+
+static void vcpu_destroy(struct kvm_vcpu *v)
+{
+	if (!v)
+		return;
+	cpu_destroy(v->cpu);
+	free(v->cpuid);
+	munmap(v->run, KVM_PAGE_SIZE * SOFTKVM_VCPU_MMAP_PAGES);
+	pthread_mutex_destroy(&v->mutex);
+	free(v);
+}
+
+/* Stop every vCPU at a block boundary and keep them out of cpu_run(). */
+void kvm_vm_pause_vcpus(struct kvm_vm *vm)
+{
+	for (unsigned k = 0; k < vm->nvcpus; k++)
+		if (vm->vcpus[k])
+			cpu_kick(vm->vcpus[k]->cpu);
+	pthread_rwlock_wrlock(&vm->run_lock);
+}
+
+void kvm_vm_resume_vcpus(struct kvm_vm *vm)
+{
+	pthread_rwlock_unlock(&vm->run_lock);
+}
+
+void kvm_vm_start_ticker(struct kvm_vm *vm)
+{
+	if (vm->ticker_started)
+		return;
+	if (pthread_create(&vm->ticker, NULL, ticker_main, vm) == 0)
+		vm->ticker_started = true;
+}
+
+void kvm_vm_set_coalesced_ring(struct kvm_vm *vm, void *page, int fd)
+{
+	vm->coalesced_ring = page;
+	vm->ring_fd = fd;
+}
+
+int kvm_vm_ring_fd(struct kvm_vm *vm)
+{
+	return vm->ring_fd;
+}
+
+/* ---- memory slots ---- */
+
+static struct kvm_slot *slot_find(struct kvm_vm *vm, uint32_t id)
+{
+	for (unsigned k = 0; k < vm->nslots; k++)
+		if (vm->slots[k].id == id)
+			return &vm->slots[k];
+	return NULL;
+}
+
+static bool slot_overlaps(struct kvm_vm *vm, uint32_t id, uint64_t gpa, uint64_t size)
+{
+	for (unsigned k = 0; k < vm->nslots; k++) {
+		const struct kvm_slot *s = &vm->slots[k];
+		if (s->id == id)
+			continue;
+		if (gpa < s->gpa + s->size && s->gpa < gpa + size)
+			return true;
+	}
+	return false;
+}
+
+static uint32_t cpu_flags_of(const struct kvm_slot *s, bool initially_set)
+{
+	uint32_t f = 0;
+	if (s->flags & KVM_MEM_READONLY)
+		f |= CPU_MEM_READONLY;
+	if (s->flags & KVM_MEM_LOG_DIRTY_PAGES) {
+		f |= CPU_MEM_LOG_DIRTY;
+		if (initially_set)
+			f |= CPU_MEM_DIRTY_INIT_SET;
+	}
+	return f;
+}
+
+int kvm_vm_set_memory_region(struct kvm_vm *vm, const struct kvm_userspace_memory_region *m)
+{
+	uint32_t as_id = m->slot >> 16, id = (uint16_t)m->slot;
+	struct kvm_slot *old, ns;
+	int r = 0;
+
+	if (m->flags & ~(uint32_t)(KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY))
+		return -EINVAL;
+	if (id >= SOFTKVM_USER_MEM_SLOTS || as_id != 0)
+		return -EINVAL;
+	if ((m->memory_size | m->guest_phys_addr) & (KVM_PAGE_SIZE - 1))
+		return -EINVAL;
+	if ((m->userspace_addr & (KVM_PAGE_SIZE - 1)) || m->userspace_addr > TASK_SIZE_MAX ||
+	    m->memory_size > TASK_SIZE_MAX - m->userspace_addr)
+		return -EINVAL;
+	if (m->guest_phys_addr + m->memory_size < m->guest_phys_addr)
+		return -EINVAL;
+
+	pthread_mutex_lock(&vm->lock);
+	old = slot_find(vm, id);
+	if (!m->memory_size) {
+		if (!old) {
+			r = -EINVAL;
+			goto out;
+		}
+		kvm_vm_pause_vcpus(vm);
+		cpu_mem_set_slot(vm->mem, id, 0, 0, NULL, 0);
+		kvm_vm_resume_vcpus(vm);
+		*old = vm->slots[--vm->nslots];
+		goto out;
+	}
+	if ((m->memory_size >> 12) > KVM_MEM_MAX_NR_PAGES) {
+		r = -EINVAL;
+		goto out;
+	}
+	ns.id = id;
+	ns.flags = m->flags;
+	ns.gpa = m->guest_phys_addr;
+	ns.size = m->memory_size;
+	ns.hva = m->userspace_addr;
+	ns.dirty_initially_set = false;
+	if (old) {
+		if (old->hva != ns.hva || old->size != ns.size ||
+		    ((old->flags ^ ns.flags) & KVM_MEM_READONLY)) {
+			r = -EINVAL;
+			goto out;
+		}
+		if (old->gpa == ns.gpa && old->flags == ns.flags)
+			goto out; /* no change */
+	}
+	if ((!old || old->gpa != ns.gpa) && slot_overlaps(vm, id, ns.gpa, ns.size)) {
+		r = -EEXIST;
+		goto out;
+	}
+	if (!old && vm->nslots == vm->slots_cap) {
+		unsigned cap = vm->slots_cap ? vm->slots_cap * 2 : 16;
+		struct kvm_slot *p = realloc(vm->slots, cap * sizeof(*p));
+		if (!p) {
+			r = -ENOMEM;
+			goto out;
+		}
+		vm->slots = p;
+		vm->slots_cap = cap;
+	}
+	/* dirty logging switched on: start from a clear (or, with manual
+	 * protection and KVM_DIRTY_LOG_INITIALLY_SET, a full) bitmap */
+	bool init_set = (ns.flags & KVM_MEM_LOG_DIRTY_PAGES) &&
+			(!old || !(old->flags & KVM_MEM_LOG_DIRTY_PAGES)) &&
+			(vm->manual_dirty_log & KVM_DIRTY_LOG_INITIALLY_SET);
+	kvm_vm_pause_vcpus(vm);
+	r = cpu_mem_set_slot(vm->mem, id, ns.gpa, ns.size, (void *)(uintptr_t)ns.hva,
+			     cpu_flags_of(&ns, init_set));
+	kvm_vm_resume_vcpus(vm);
+	if (r)
+		goto out;
+	if (old)
+		*old = ns;
+	else
+		vm->slots[vm->nslots++] = ns;
+out:
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+int kvm_vm_slot_npages(struct kvm_vm *vm, uint32_t slot, uint64_t *npages)
+{
+	struct kvm_slot *s;
+	int r = 0;
+
+	if (slot >> 16)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	s = slot_find(vm, (uint16_t)slot);
+	if (!s || !(s->flags & KVM_MEM_LOG_DIRTY_PAGES))
+		r = -ENOENT;
+	else
+		*npages = s->size >> 12;
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+int kvm_vm_get_dirty_log(struct kvm_vm *vm, uint32_t slot, uint64_t **bitmap, size_t *bytes)
+{
+	uint64_t npages;
+	int r = kvm_vm_slot_npages(vm, slot, &npages);
+	if (r)
+		return r;
+	size_t words = (npages + 63) / 64;
+	uint64_t *b = calloc(words ? words : 1, 8);
+	if (!b)
+		return -ENOMEM;
+	/* with manual protection, KVM_GET_DIRTY_LOG does not clear */
+	r = cpu_mem_get_dirty(vm->mem, (uint16_t)slot, b,
+			      !(vm->manual_dirty_log & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE));
+	if (r) {
+		free(b);
+		return -ENOENT;
+	}
+	*bitmap = b;
+	*bytes = words * 8;
+	return 0;
+}
+
+int kvm_vm_clear_dirty_log(struct kvm_vm *vm, const struct kvm_clear_dirty_log *c,
+			   const uint64_t *bitmap)
+{
+	uint64_t npages;
+	int r = kvm_vm_slot_npages(vm, c->slot, &npages);
+	if (r)
+		return r;
+	if (c->first_page & 63)
+		return -EINVAL;
+	if (c->first_page > npages || c->num_pages > npages - c->first_page ||
+	    (c->num_pages < npages - c->first_page && (c->num_pages & 63)))
+		return -EINVAL;
+	r = cpu_mem_clear_dirty(vm->mem, (uint16_t)c->slot, c->first_page, c->num_pages, bitmap);
+	return r ? -EINVAL : 0;
+}
+
+int kvm_vm_set_tss_addr(struct kvm_vm *vm, unsigned long addr)
+{
+	/* VMX: the three-page TSS must lie below 4 GiB */
+	if (addr > 0xffffffffull - 3 * KVM_PAGE_SIZE + 1)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	vm->tss_addr = addr;
+	vm->tss_set = true;
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+int kvm_vm_set_identity_map_addr(struct kvm_vm *vm, uint64_t addr)
+{
+	int r = 0;
+	pthread_mutex_lock(&vm->lock);
+	/* must come before the first vCPU (Linux: -EINVAL afterwards) */
+	if (vm->vcpu_created)
+		r = -EINVAL;
+	else {
+		vm->ident_addr = addr;
+		vm->ident_set = true;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+int kvm_vm_register_coalesced_mmio(struct kvm_vm *vm, const struct kvm_coalesced_mmio_zone *z,
+				   bool add)
+{
+	int r = 0;
+
+	if (z->pio > 1)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	if (add) {
+		if (z->addr + z->size < z->addr)
+			r = -EINVAL;
+		else if (vm->ncoalesced == KVM_MAX_COALESCED)
+			r = -ENOBUFS;
+		else
+			vm->coalesced[vm->ncoalesced++] = *z;
+	} else {
+		/* unregister every zone contained in the given one */
+		unsigned k = 0;
+		while (k < vm->ncoalesced) {
+			struct kvm_coalesced_mmio_zone *e = &vm->coalesced[k];
+			if (e->pio == z->pio && e->addr >= z->addr &&
+			    e->addr + e->size <= z->addr + z->size)
+				*e = vm->coalesced[--vm->ncoalesced];
+			else
+				k++;
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+int kvm_vm_enable_cap(struct kvm_vm *vm, const struct kvm_enable_cap *cap)
+{
+	int r = 0;
+
+	if (cap->flags)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	switch (cap->cap) {
+	case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: {
+		uint64_t allowed = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
+		if (cap->args[0] & ~allowed)
+			r = -EINVAL;
+		else
+			vm->manual_dirty_log = cap->args[0];
+		break;
+	}
+	case KVM_CAP_X86_USER_SPACE_MSR:
+		if (cap->args[0] & ~(uint64_t)(KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN |
+					       KVM_MSR_EXIT_REASON_FILTER))
+			r = -EINVAL;
+		else
+			vm->user_space_msr_mask = (uint32_t)cap->args[0];
+		break;
+	default:
+		r = -EINVAL;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
