@@ -46,6 +46,9 @@ int abi_dup(int oldfd, int newfd);
 /* validation and splicing for mmap of a vCPU descriptor; returns MAP_FAILED w/ errno */
 void *abi_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off,
 	       void *(*real_mmap)(void *, size_t, int, int, int, off_t));
+/* irqchip ioctls (ioctl_irq.c) */
+long abi_vm_ioctl_irq(struct kvm_vm *vm, unsigned req, void *arg);
+long abi_vcpu_ioctl_irq(struct kvm_vcpu *v, unsigned req, void *arg);
 /* the vCPU thread table, for kicks from pthread_kill */
 void abi_kick_thread(unsigned long thread);
 

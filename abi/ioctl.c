@@ -394,7 +394,7 @@ static long vm_ioctl(struct kobj *o, unsigned req, void *arg)
 	case KVM_GET_TSC_KHZ:
 		return kvm_vm_get_tsc_khz(vm);
 	default:
-		return -ENOTTY; /* kvm_arch_vm_ioctl */
+		return abi_vm_ioctl_irq(vm, req, arg); /* else -ENOTTY (kvm_arch_vm_ioctl) */
 	}
 }
 
@@ -625,7 +625,7 @@ static long vcpu_ioctl_locked(struct kvm_vcpu *v, unsigned req, void *arg)
 	case KVM_SET_TSC_KHZ:
 		return kvm_vcpu_set_tsc_khz(v, (uint32_t)(unsigned long)arg);
 	default:
-		return -EINVAL; /* kvm_arch_vcpu_ioctl */
+		return abi_vcpu_ioctl_irq(v, req, arg); /* else -EINVAL (kvm_arch_vcpu_ioctl) */
 	}
 }
 

@@ -304,7 +304,9 @@ void cpu_inject_nmi(struct cpu *c)
 
 void cpu_set_budget(struct cpu *c, uint64_t n)
 {
-	c->budget_end = n ? c->icount + n : 0;
+	/* event deliveries count too: a budgeted run still ends when the guest
+	 * loops on a fault (a handler that faults again) */
+	c->budget_end = n ? c->icount + c->deliver_count + n : 0;
 }
 
 uint64_t cpu_insn_count(const struct cpu *c)
@@ -474,9 +476,17 @@ static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t
 	b = j->b;
 	if (likely(b && j->la == la && b->gpa == gpa && b->mode == c->mode) && block_valid(c, b, hp))
 		return b;
-	for (b = c->bhash[bhash_of(gpa, c->mode)]; b; b = b->hnext) {
-		if (b->gpa == gpa && b->mode == c->mode && block_valid(c, b, hp))
-			break;
+	for (struct block **pb = &c->bhash[bhash_of(gpa, c->mode)]; (b = *pb) != NULL;) {
+		if (b->gpa == gpa && b->mode == c->mode) {
+			if (block_valid(c, b, hp))
+				break;
+			/* invalid blocks never become valid again: unlink them so
+			 * rewritten code does not grow the chain (the arena keeps
+			 * the memory for jump-cache references) */
+			*pb = b->hnext;
+			continue;
+		}
+		pb = &b->hnext;
 	}
 	if (!b)
 		b = block_translate(c, gpa, hp);
@@ -691,7 +701,7 @@ enum cpu_exit cpu_run(struct cpu *c)
 			why = CPU_EXIT_HLT;
 			goto out;
 		}
-		if (unlikely(c->budget_end) && c->icount >= c->budget_end) {
+		if (unlikely(c->budget_end) && c->icount + c->deliver_count >= c->budget_end) {
 			why = CPU_EXIT_BUDGET;
 			goto out;
 		}

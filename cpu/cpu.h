@@ -281,7 +281,7 @@ void cpu_clear_kick(struct cpu *c);
 /* External interrupt line state changed (any thread). */
 void cpu_set_irq_pending(struct cpu *c, bool pending);
 void cpu_inject_nmi(struct cpu *c);
-/* Limit the next cpu_run() to about n instructions (0 = unlimited). */
+/* Limit the next cpu_run() to about n instructions and event deliveries (0 = unlimited). */
 void cpu_set_budget(struct cpu *c, uint64_t n);
 /* Instructions retired so far (approximate at block granularity). */
 uint64_t cpu_insn_count(const struct cpu *c);

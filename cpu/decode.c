@@ -223,10 +223,12 @@ int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mod
 		return out->len;
 	}
 	if (!ZYAN_SUCCESS(st)) {
+		/* #UD does not advance RIP; the length only makes the block cover
+		 * every byte the decoder looked at, so a change to them is seen */
 		out->fn = op_ud;
-		out->len = 1;
+		out->len = (uint8_t)(avail < ZYDIS_MAX_INSTRUCTION_LENGTH ? avail : ZYDIS_MAX_INSTRUCTION_LENGTH);
 		*ends_block = true;
-		return 1;
+		return out->len;
 	}
 
 	out->len = zi.length;

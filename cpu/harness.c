@@ -90,12 +90,15 @@ static void hx_cpuid(void *o, uint32_t leaf, uint32_t sub, uint32_t out[4])
 		/* EDX: FPU? no. TSC, MSR, PAE, CX8, SEP, PGE, CMOV, PSE, PAT, PSE36, CLFLUSH */
 		out[3] = (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 11) | (1u << 13) |
 			 (1u << 15) | (1u << 3) | (1u << 16) | (1u << 17) | (1u << 19);
-		/* ECX: CX16, MOVBE, POPCNT */
-		out[2] = (1u << 13) | (1u << 22) | (1u << 23);
+		/* ECX: PCID, CX16, MOVBE, POPCNT */
+		out[2] = (1u << 13) | (1u << 17) | (1u << 22) | (1u << 23);
 		break;
 	case 7:
-		if (sub == 0)
-			out[1] = (1u << 0) | (1u << 3) | (1u << 7) | (1u << 8) | (1u << 20); /* FSGSBASE BMI1 SMEP BMI2 SMAP */
+		if (sub == 0) {
+			/* FSGSBASE BMI1 SMEP BMI2 INVPCID SMAP; ECX: UMIP */
+			out[1] = (1u << 0) | (1u << 3) | (1u << 7) | (1u << 8) | (1u << 10) | (1u << 20);
+			out[2] = 1u << 2;
+		}
 		break;
 	case 0x80000000:
 		out[0] = 0x80000008;

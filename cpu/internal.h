@@ -329,6 +329,8 @@ static inline void mem_write(struct cpu *c, uint64_t la, unsigned size, uint64_t
 
 /* Check that a write would succeed (before committing other state). */
 void mem_probe_write(struct cpu *c, uint64_t la, unsigned size);
+/* A non-canonical data address of the current instruction: #SS (SS-relative) or #GP? */
+bool mem_noncanonical_is_ss(struct cpu *c);
 
 /* ---- segmentation (seg.c) ---- */
 

@@ -55,8 +55,7 @@ void io_check_perm(struct cpu *c, uint16_t port, unsigned size)
 	if (!(c->rflags & FL_VM) && (unsigned)c->cpl <= iopl)
 		return;
 	/* needs a present 32/64-bit TSS with a bitmap covering the ports */
-	if (tr->unusable || !tr->present || (tr->type & 0x7) != 0x1 || !(tr->type & 0x8) ||
-	    tr->limit < 0x67)
+	if (tr->unusable || !tr->present || (tr->type & 0xd) != 0x9 || tr->limit < 0x67)
 		cpu_raise(c, EXC_GP, 0);
 	uint64_t base = mem_read_slow(c, (tr->base + 0x66) & c->la_mask, 2, ACCF_IMPLICIT_SV) & 0xffff;
 	uint64_t off = base + port / 8;

@@ -382,7 +382,7 @@ static inline bool is_canonical(const struct cpu *c, uint64_t la)
 static void translate(struct cpu *c, uint64_t la, int acc, unsigned accf, struct walk_result *w)
 {
 	if (in_long_mode(c) && !is_canonical(c, la))
-		cpu_raise(c, (accf & ACCF_STACK) ? EXC_SS : EXC_GP, 0);
+		cpu_raise(c, (accf & ACCF_STACK) || mem_noncanonical_is_ss(c) ? EXC_SS : EXC_GP, 0);
 	if (!(c->cr0 & CR0_PG)) {
 		w->gpa = la & 0xffffffffull;
 		if (in_long_mode(c))
@@ -558,7 +558,8 @@ void mem_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t v, unsig
 		struct mem_slot *s;
 		uint64_t gpa;
 		write_target(c, la, 1, accf, &gpa, &s, &w);
-		write_target(c, (la + size - 1) & c->la_mask, 1, accf, &gpa, &s, &w);
+		/* CR2 of a fault on the second page is that page's first byte */
+		write_target(c, (la + first) & c->la_mask, 1, accf, &gpa, &s, &w);
 	}
 	for (unsigned k = 0; k < size; k++)
 		write_in_page(c, (la + k) & c->la_mask, 1, (v >> (8 * k)) & 0xff, accf);
@@ -575,7 +576,7 @@ void mem_probe_write(struct cpu *c, uint64_t la, unsigned size)
 		return;
 	write_target(c, la, 1, 0, &gpa, &s, &w);
 	if (((la + size - 1) ^ la) >> 12)
-		write_target(c, (la + size - 1) & c->la_mask, 1, 0, &gpa, &s, &w);
+		write_target(c, ((la | 0xfff) + 1) & c->la_mask, 1, 0, &gpa, &s, &w);
 }
 
 void *mem_rmw_ptr(struct cpu *c, uint64_t la, unsigned size)

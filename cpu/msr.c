@@ -4,7 +4,7 @@
 
 static bool canonical48(uint64_t v)
 {
-	return (uint64_t)(((int64_t)v << 16) >> 16) == v;
+	return (uint64_t)((int64_t)(v << 16) >> 16) == v;
 }
 
 static bool pat_valid(uint64_t v)

@@ -15,7 +15,7 @@ static inline void branch_to(struct cpu *c, uint64_t target, unsigned osz)
 		target &= 0xffffffffull;
 	if (in_64bit_mode(c)) {
 		unsigned bits = (c->cr4 & CR4_LA57) ? 57 : 48;
-		if ((uint64_t)(((int64_t)target << (64 - bits)) >> (64 - bits)) != target)
+		if ((uint64_t)((int64_t)(target << (64 - bits)) >> (64 - bits)) != target)
 			cpu_raise(c, EXC_GP, 0);
 	} else if ((c->segchk & (1u << SEG_CS)) && target > c->seg[SEG_CS].limit) {
 		cpu_raise(c, EXC_GP, 0);

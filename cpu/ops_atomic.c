@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * CMPXCHG, CMPXCHG8B, CMPXCHG16B, XADD. LOCK forms are atomic on host
- * memory (DESIGN.md); CMPXCHG8B/16B always are. SDM vol. 2A "CMPXCHG": the
- * destination is written whether or not the comparison succeeds (the old
- * value on failure), so a read-only destination faults either way; the
+ * memory (DESIGN.md); CMPXCHG8B/16B always are. SDM vol. 2A "CMPXCHG": a
+ * memory destination is written whether or not the comparison succeeds (the
+ * old value on failure), so a read-only destination faults either way; the
  * accumulator is written only on failure.
  */
 #include "decode.h"
@@ -27,12 +27,12 @@ static const struct insn *op_cmpxchg_rr(struct cpu *c, const struct insn *i)
 	uint64_t a = reg_get(c, ACC, size), d = reg_get(c, i->r1, size);
 
 	cc_cmp(c, size, a, d);
-	if (a == d) {
+	/* a register destination is written only on success (a 32-bit one is
+	 * not zero-extended on failure), as Intel and AMD processors do */
+	if (a == d)
 		reg_set(c, i->r1, size, reg_get(c, i->r2, size));
-	} else {
+	else
 		reg_set(c, ACC, size, d);
-		reg_set(c, i->r1, size, d);
-	}
 	NEXT(c, i);
 }
 

@@ -58,7 +58,7 @@ static inline uint32_t desc_limit(uint32_t lo, uint32_t hi)
 static inline bool la_canonical(const struct cpu *c, uint64_t la)
 {
 	unsigned bits = (c->cr4 & CR4_LA57) ? 57 : 48;
-	return (uint64_t)(((int64_t)la << (64 - bits)) >> (64 - bits)) == la;
+	return (uint64_t)((int64_t)(la << (64 - bits)) >> (64 - bits)) == la;
 }
 
 /* seg.c */

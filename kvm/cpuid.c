@@ -18,11 +18,11 @@
 
 /* Features the processor implements, by leaf. Keep in step with cpu/. */
 /* CPUID.1:EDX */
-#define F1_EDX (BIT(3) /* PSE */ | BIT(4) /* TSC */ | BIT(5) /* MSR */ | BIT(6) /* PAE */ |        \
+#define F1_EDX (BIT(9) /* APIC */ | BIT(3) /* PSE */ | BIT(4) /* TSC */ | BIT(5) /* MSR */ | BIT(6) /* PAE */ |        \
 		BIT(8) /* CX8 */ | BIT(12) /* MTRR */ | BIT(13) /* PGE */ | BIT(15) /* CMOV */ |      \
 		BIT(16) /* PAT */ | BIT(17) /* PSE36 */)
 /* CPUID.1:ECX */
-#define F1_ECX (BIT(13) /* CX16 */ | BIT(22) /* MOVBE */ | BIT(23) /* POPCNT */ |               \
+#define F1_ECX (BIT(21) /* x2APIC */ | BIT(24) /* TSC deadline */ | BIT(13) /* CX16 */ | BIT(22) /* MOVBE */ | BIT(23) /* POPCNT */ |               \
 		BIT(31) /* hypervisor */)
 /* CPUID.7.0:EBX */
 #define F7_EBX (BIT(7) /* SMEP */ | BIT(20) /* SMAP */)
@@ -268,4 +268,16 @@ void kvm_cpuid_guest(struct kvm_vcpu *v, uint32_t fn, uint32_t idx, uint32_t out
 	out[1] = e->ebx;
 	out[2] = e->ecx;
 	out[3] = e->edx;
+}
+
+/* CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN (Linux kvm_update_cpuid_runtime) */
+void kvm_cpuid_update_apic_bit(struct kvm_vcpu *v, bool enabled)
+{
+	struct kvm_cpuid_entry2 *e = (struct kvm_cpuid_entry2 *)kvm_cpuid_find(v, 1, 0);
+	if (!e)
+		return;
+	if (enabled)
+		e->edx |= 1u << 9;
+	else
+		e->edx &= ~(1u << 9);
 }

@@ -57,6 +57,19 @@ int kvm_vm_get_clock(struct kvm_vm *vm, struct kvm_clock_data *d);
 int kvm_vm_set_clock(struct kvm_vm *vm, const struct kvm_clock_data *d);
 int kvm_vm_set_tsc_khz(struct kvm_vm *vm, uint32_t khz);
 int kvm_vm_get_tsc_khz(struct kvm_vm *vm);
+/* in-kernel irqchip */
+int kvm_vm_create_irqchip(struct kvm_vm *vm);
+int kvm_vm_create_pit2(struct kvm_vm *vm, const struct kvm_pit_config *cfg);
+int kvm_vm_get_irqchip(struct kvm_vm *vm, struct kvm_irqchip *c);
+int kvm_vm_set_irqchip(struct kvm_vm *vm, const struct kvm_irqchip *c);
+int kvm_vm_get_pit2(struct kvm_vm *vm, struct kvm_pit_state2 *s);
+int kvm_vm_set_pit2(struct kvm_vm *vm, const struct kvm_pit_state2 *s);
+int kvm_vm_irq_line(struct kvm_vm *vm, uint32_t irq, uint32_t level, int *status);
+int kvm_vm_set_gsi_routing(struct kvm_vm *vm, const struct kvm_irq_routing_entry *e, uint32_t n,
+			   uint32_t flags);
+int kvm_vm_signal_msi(struct kvm_vm *vm, const struct kvm_msi *m);
+int kvm_vm_irqfd(struct kvm_vm *vm, const struct kvm_irqfd *a);
+int kvm_vm_ioeventfd(struct kvm_vm *vm, const struct kvm_ioeventfd *a);
 
 /* --- vCPU --- */
 /* run: the shared kvm_run mapping (SOFTKVM_VCPU_MMAP_PAGES pages) */
@@ -102,5 +115,7 @@ int kvm_vcpu_enable_cap(struct kvm_vcpu *v, const struct kvm_enable_cap *cap);
 int kvm_vcpu_get_tsc_khz(struct kvm_vcpu *v);
 int kvm_vcpu_set_tsc_khz(struct kvm_vcpu *v, uint32_t khz);
 int kvm_vcpu_x86_setup_mce(struct kvm_vcpu *v, uint64_t mcg_cap);
+int kvm_vcpu_get_lapic(struct kvm_vcpu *v, struct kvm_lapic_state *s);
+int kvm_vcpu_set_lapic(struct kvm_vcpu *v, const struct kvm_lapic_state *s);
 
 #endif

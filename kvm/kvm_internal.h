@@ -3,8 +3,10 @@
 #ifndef SOFTKVM_KVM_INTERNAL_H
 #define SOFTKVM_KVM_INTERNAL_H
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 
 #include "kvm.h"
 #define SOFTKVM_NO_REG_NAMES
@@ -34,6 +36,32 @@ struct kvm_msr_filter_int {
 	uint32_t nranges;
 	struct kvm_msr_filter_range_int r[KVM_MSR_FILTER_MAX_RANGES];
 };
+
+#define MAX_IRQFDS 256
+#define MAX_IOEVENTFDS 1024
+
+enum { IRQ_SOURCE_USER = 0, IRQ_SOURCE_RESAMPLE = 1, IRQ_SOURCE_PIT = 2 };
+
+struct kvm_irqfd_int {
+	int fd;	     /* our duplicate of the client's eventfd */
+	int user_fd; /* the number the client registered, for DEASSIGN */
+	uint32_t gsi;
+	int resamplefd;
+	bool pending_deassert;
+};
+
+struct kvm_ioeventfd_int {
+	uint64_t addr, data;
+	uint32_t len;
+	bool pio, datamatch;
+	int fd;
+};
+
+struct kvm_irq_routes;
+struct kvm_ioapic;
+struct kvm_pic;
+struct kvm_pit;
+struct kvm_lapic;
 
 struct kvm_vm {
 	_Atomic int refs;
@@ -74,10 +102,29 @@ struct kvm_vm {
 	uint32_t tsc_khz;	 /* default for new vCPUs */
 	int64_t kvmclock_offset; /* guest ns = host monotonic ns + offset */
 
-	/* ticker: kicks running vCPUs every millisecond to poll signals/timers */
-	pthread_t ticker;
-	bool ticker_started;
-	_Atomic bool ticker_stop;
+	/* in-kernel irqchip (kvm/irq.h); PIC, IOAPIC, PIT, routes under irq_lock */
+	pthread_mutex_t irq_lock;
+	struct kvm_ioapic *ioapic;
+	struct kvm_pic *pic;
+	struct kvm_pit *pit;
+	struct kvm_irq_routes *routes;
+	uint32_t ioapic_lines[24]; /* per-source line levels */
+	uint32_t pic_lines[16];
+	uint64_t ack_pending;	  /* IOAPIC pins EOIed, for resamplers (irq_lock) */
+	uint32_t ack_pending_pic;
+	uint32_t nr_reserved_ioapic_pins; /* split irqchip */
+	struct kvm_irqfd_int *irqfds[MAX_IRQFDS];
+	unsigned nirqfds;
+	struct kvm_ioeventfd_int ioeventfds[MAX_IOEVENTFDS];
+	unsigned nioeventfds;
+	_Atomic unsigned nioeventfds_pub;
+
+	/* the service thread (kvm/service.c) */
+	pthread_t svc_thread;
+	bool svc_started;
+	_Atomic bool svc_stop;
+	int svc_ep, svc_ctl, svc_timer;
+	_Atomic uint64_t svc_target;
 };
 
 enum kvm_pending {
@@ -98,7 +145,14 @@ struct kvm_vcpu {
 	enum kvm_pending pending;
 	_Atomic bool in_run;
 	_Atomic bool kicked;
+	_Atomic bool blocked; /* waiting in vcpu_block() */
 	pthread_t thread;
+	uint64_t last_poll;
+	struct kvm_lapic *lapic; /* NULL without an in-kernel irqchip */
+	int wake_fd;		 /* eventfd: wakes a blocked vCPU */
+	int sig_fd;		 /* signalfd of the signals that end KVM_RUN */
+	sigset_t sig_fd_set;
+	int pending_extint;	 /* split irqchip: KVM_INTERRUPT's ExtINT vector */
 
 	struct kvm_cpuid_entry2 *cpuid;
 	uint32_t ncpuid;
@@ -149,10 +203,44 @@ void kvm_msr_vcpu_init(struct kvm_vcpu *v);
 uint64_t kvm_host_ns(void);
 void kvm_vm_pause_vcpus(struct kvm_vm *vm);
 void kvm_vm_resume_vcpus(struct kvm_vm *vm);
-void kvm_vm_start_ticker(struct kvm_vm *vm);
 void kvm_fpu_reset(struct kvm_vcpu *v);
 uint64_t kvm_supported_xcr0(void);
 int kvm_msr_filter_allows(struct kvm_vm *vm, uint32_t index, bool write);
+
+int service_start(struct kvm_vm *vm);
+void service_stop(struct kvm_vm *vm);
+void service_add_fd(struct kvm_vm *vm, int fd, void *tag);
+void service_del_fd(struct kvm_vm *vm, int fd);
+void irqfd_fire(struct kvm_vm *vm, struct kvm_irqfd_int *f);
+void irq_process_acks(struct kvm_vm *vm);
+void irq_ack_notify_pic(struct kvm_vm *vm, unsigned irq);
+bool ioeventfd_write(struct kvm_vm *vm, uint64_t addr, unsigned len, const void *data, bool pio);
+void kvm_ioapic_eoi_broadcast(struct kvm_vcpu *v, uint8_t vector);
+void kvm_cpuid_update_apic_bit(struct kvm_vcpu *v, bool enabled);
+uint64_t ioapic_base(struct kvm_ioapic *io);
+void ioapic_get_state(struct kvm_ioapic *io, struct kvm_ioapic_state *s);
+void ioapic_set_state(struct kvm_ioapic *io, const struct kvm_ioapic_state *s);
+void pic_get_state(struct kvm_pic *p, int chip, struct kvm_pic_state *st);
+void pic_set_state(struct kvm_pic *p, int chip, const struct kvm_pic_state *st);
+bool pit_has_speaker(struct kvm_pit *p);
+void pit_get_state(struct kvm_pit *p, struct kvm_pit_state2 *s);
+void pit_set_state(struct kvm_pit *p, const struct kvm_pit_state2 *s);
+
+/* small fd helpers */
+static inline bool fcntl_valid(int fd)
+{
+	return fcntl(fd, F_GETFD) != -1;
+}
+static inline int fcntl_dup(int fd)
+{
+	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+static inline bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
 
 /* CPUID register indices for kvm_guest_has */
 enum { CPUID_EAX, CPUID_EBX, CPUID_ECX, CPUID_EDX };

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kvm_internal.h"
+#include "irq.h"
 
 #define MSR_IA32_P5_MC_ADDR	   0x00000000
 #define MSR_IA32_P5_MC_TYPE	   0x00000001
@@ -194,6 +195,15 @@ static bool is_mce_bank(uint32_t index, uint64_t mcg_cap)
 
 static int emulated_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val, bool host)
 {
+	/* the in-kernel LAPIC: APIC base, x2APIC registers, TSC deadline */
+	if (v->lapic) {
+		if (index == MSR_IA32_APICBASE) {
+			*val = lapic_get_base(v->lapic);
+			return RET_OK;
+		}
+		if ((index >= 0x800 && index <= 0x8ff) || index == 0x6e0)
+			return lapic_msr_read(v->lapic, index, val) ? RET_ERR : RET_OK;
+	}
 	switch (index) {
 	case MSR_IA32_TSC:
 		*val = kvm_guest_tsc(v);
@@ -249,6 +259,12 @@ static int emulated_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val, bool 
 
 static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool host)
 {
+	if (v->lapic) {
+		if (index == MSR_IA32_APICBASE)
+			return lapic_set_base(v->lapic, val, host) ? RET_ERR : RET_OK;
+		if ((index >= 0x800 && index <= 0x8ff) || index == 0x6e0)
+			return lapic_msr_write(v->lapic, index, val) ? RET_ERR : RET_OK;
+	}
 	switch (index) {
 	case MSR_IA32_TSC:
 		if (!host) {

@@ -8,14 +8,22 @@
  * runs until an exit. While the guest runs, the thread's signals are
  * blocked; a signal the run mask does not block ends KVM_RUN with -EINTR and
  * KVM_EXIT_INTR and is delivered when the ioctl returns, as on Linux. Kicks
- * (pthread_kill through the preload library, and a 1 ms ticker) make the
- * processor stop at the next block boundary so pending signals are seen.
+ * (pthread_kill through the preload library, and the service thread's 1 ms
+ * poll) make the processor stop at the next block boundary so pending signals
+ * are seen. With the in-kernel irqchip a halted vCPU sleeps in ppoll() on an
+ * eventfd (wake-ups), a signalfd (pending signals, left pending) and its
+ * LAPIC timer deadline.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include "kvm_internal.h"
+#include "irq.h"
 
 /* ---- cpu_ops: the processor's view of the machine ---- */
 
@@ -56,30 +64,81 @@ static bool coalesced_push(struct kvm_vcpu *v, uint64_t addr, const void *data, 
 	return ok;
 }
 
+#define IOAPIC_SIZE 0x100
+
 static int op_mmio_read(void *o, uint64_t gpa, void *data, unsigned len)
 {
-	(void)o, (void)gpa, (void)data, (void)len;
+	struct kvm_vcpu *v = o;
+	struct kvm_vm *vm = v->vm;
+
+	if (v->lapic && lapic_xapic_mmio_enabled(v->lapic, gpa))
+		return lapic_mmio_read(v->lapic, gpa & 0xfff, data, len);
+	if (vm->ioapic && gpa - ioapic_base(vm->ioapic) < IOAPIC_SIZE) {
+		pthread_mutex_lock(&vm->irq_lock);
+		ioapic_mmio_read(vm->ioapic, gpa - ioapic_base(vm->ioapic), data, len);
+		pthread_mutex_unlock(&vm->irq_lock);
+		return CPU_OPS_OK;
+	}
 	return CPU_OPS_EXIT;
 }
 
 static int op_mmio_write(void *o, uint64_t gpa, const void *data, unsigned len)
 {
 	struct kvm_vcpu *v = o;
-	if (v->vm->ncoalesced && coalesced(v->vm, gpa, len, false) &&
+	struct kvm_vm *vm = v->vm;
+
+	if (v->lapic && lapic_xapic_mmio_enabled(v->lapic, gpa))
+		return lapic_mmio_write(v->lapic, gpa & 0xfff, data, len);
+	if (vm->ioapic && gpa - ioapic_base(vm->ioapic) < IOAPIC_SIZE) {
+		pthread_mutex_lock(&vm->irq_lock);
+		ioapic_mmio_write(vm->ioapic, gpa - ioapic_base(vm->ioapic), data, len);
+		pthread_mutex_unlock(&vm->irq_lock);
+		return CPU_OPS_OK;
+	}
+	if (ioeventfd_write(vm, gpa, len, data, false))
+		return CPU_OPS_OK;
+	if (vm->ncoalesced && coalesced(vm, gpa, len, false) &&
 	    coalesced_push(v, gpa, data, len, false))
 		return CPU_OPS_OK;
 	return CPU_OPS_EXIT;
 }
 
+/* in-kernel port devices: PIC, ELCR, PIT, the speaker port with KVM_PIT_SPEAKER_DUMMY */
+static bool pio_kernel(struct kvm_vcpu *v, uint16_t port, bool in, void *data, unsigned len)
+{
+	struct kvm_vm *vm = v->vm;
+	bool done = false;
+
+	if (!vm->pic)
+		return false;
+	pthread_mutex_lock(&vm->irq_lock);
+	if (pic_port(port)) {
+		pic_io(vm->pic, port, in, data, len);
+		done = true;
+	} else if (vm->pit && (pit_port(port) || (port == 0x61 && pit_has_speaker(vm->pit)))) {
+		pit_io(vm->pit, port, in, data, len);
+		done = true;
+	}
+	pthread_mutex_unlock(&vm->irq_lock);
+	if (done && !in && vm->pit)
+		service_wake(vm); /* the PIT may have been reprogrammed */
+	return done;
+}
+
 static int op_pio_in(void *o, uint16_t port, void *data, unsigned len)
 {
-	(void)o, (void)port, (void)data, (void)len;
+	if (pio_kernel(o, port, true, data, len))
+		return CPU_OPS_OK;
 	return CPU_OPS_EXIT;
 }
 
 static int op_pio_out(void *o, uint16_t port, const void *data, unsigned len)
 {
 	struct kvm_vcpu *v = o;
+	if (pio_kernel(v, port, false, (void *)data, len))
+		return CPU_OPS_OK;
+	if (ioeventfd_write(v->vm, port, len, data, true))
+		return CPU_OPS_OK;
 	if (v->vm->ncoalesced && coalesced(v->vm, port, len, true) &&
 	    coalesced_push(v, port, data, len, true))
 		return CPU_OPS_OK;
@@ -101,9 +160,63 @@ static void op_cpuid(void *o, uint32_t leaf, uint32_t sub, uint32_t out[4])
 	kvm_cpuid_guest(o, leaf, sub, out);
 }
 
+/* the PIC's output reaches this vCPU (its LAPIC takes ExtINT) */
+static bool extint_pending(struct kvm_vcpu *v)
+{
+	if (v->vm->split_irqchip)
+		return v->pending_extint >= 0 && lapic_accepts_pic(v->lapic);
+	return v->vm->pic && pic_has_output(v->vm->pic) && lapic_accepts_pic(v->lapic);
+}
+
+static bool irq_pending(struct kvm_vcpu *v)
+{
+	return extint_pending(v) || lapic_has_interrupt(v->lapic);
+}
+
+/* Recompute the processor's interrupt line (and wake the vCPU if it waits). */
+void vcpu_notify_irq(struct kvm_vcpu *v)
+{
+	if (!v->lapic)
+		return;
+	if (irq_pending(v)) {
+		cpu_set_irq_pending(v->cpu, true);
+		vcpu_wake(v);
+	}
+}
+
+void vcpu_wake(struct kvm_vcpu *v)
+{
+	uint64_t one = 1;
+	if (atomic_load(&v->blocked) && v->wake_fd >= 0 && write(v->wake_fd, &one, 8) < 0) {
+		/* counter saturated: already woken */
+	}
+}
+
 static int op_intr_ack(void *o)
 {
 	struct kvm_vcpu *v = o;
+
+	if (v->lapic) {
+		int vec = -1;
+		/* ExtINT (the PIC) comes first, as in kvm_cpu_get_interrupt() */
+		if (extint_pending(v)) {
+			if (v->vm->split_irqchip) {
+				vec = v->pending_extint;
+				v->pending_extint = -1;
+			} else {
+				pthread_mutex_lock(&v->vm->irq_lock);
+				vec = pic_ack(v->vm->pic);
+				pthread_mutex_unlock(&v->vm->irq_lock);
+			}
+		} else {
+			vec = lapic_ack(v->lapic);
+		}
+		/* clear the line first, then re-check: no lost wake-up */
+		cpu_set_irq_pending(v->cpu, false);
+		if (irq_pending(v))
+			cpu_set_irq_pending(v->cpu, true);
+		return vec;
+	}
 	if (v->pending_irq >= 0) {
 		int vec = v->pending_irq;
 		v->pending_irq = -1;
@@ -114,6 +227,33 @@ static int op_intr_ack(void *o)
 		return CPU_INTR_WINDOW;
 	cpu_set_irq_pending(v->cpu, false);
 	return CPU_INTR_NONE;
+}
+
+static void op_cr8_write(void *o, uint64_t tpr)
+{
+	struct kvm_vcpu *v = o;
+	if (v->lapic)
+		lapic_set_tpr(v->lapic, (unsigned)tpr);
+}
+
+static uint64_t op_cr8_read(void *o)
+{
+	struct kvm_vcpu *v = o;
+	if (v->lapic)
+		return lapic_get_tpr(v->lapic);
+	struct cpu_sregs sr;
+	cpu_get_sregs(v->cpu, &sr);
+	return sr.cr8;
+}
+
+void kvm_ioapic_eoi_broadcast(struct kvm_vcpu *v, uint8_t vector)
+{
+	struct kvm_vm *vm = v->vm;
+	if (!vm->ioapic)
+		return;
+	pthread_mutex_lock(&vm->irq_lock);
+	ioapic_eoi(vm->ioapic, vector);
+	pthread_mutex_unlock(&vm->irq_lock);
 }
 
 static uint64_t op_read_tsc(void *o)
@@ -131,6 +271,8 @@ const struct cpu_ops kvm_cpu_ops = {
 	.cpuid = op_cpuid,
 	.intr_ack = op_intr_ack,
 	.read_tsc = op_read_tsc,
+	.cr8_write = op_cr8_write,
+	.cr8_read = op_cr8_read,
 };
 
 /* ---- creation ---- */
@@ -163,8 +305,14 @@ int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run,
 	v->id = (uint32_t)id;
 	v->run = run;
 	v->pending_irq = -1;
+	v->pending_extint = -1;
 	v->tsc_khz = vm->tsc_khz;
-	v->mp_state = KVM_MP_STATE_RUNNABLE;
+	v->wake_fd = -1;
+	v->sig_fd = -1;
+	/* with an in-kernel irqchip, APs wait for INIT/SIPI (kvm_arch_vcpu_create) */
+	v->mp_state = (vm->irqchip_in_kernel || vm->split_irqchip) && id != 0
+			      ? KVM_MP_STATE_UNINITIALIZED
+			      : KVM_MP_STATE_RUNNABLE;
 	pthread_mutex_init(&v->mutex, NULL);
 	v->cpu = cpu_create(vm->mem, &kvm_cpu_ops, v);
 	if (!v->cpu) {
@@ -179,10 +327,26 @@ int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run,
 	/* KVM: the BSP is vCPU 0 (APIC base BSP flag) */
 	cpu_msr_set(v->cpu, MSR_IA32_APICBASE, 0xfee00000ull | (1u << 11) | (id == 0 ? 1u << 8 : 0),
 		    true);
+	if (vm->irqchip_in_kernel || vm->split_irqchip) {
+		v->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		v->lapic = lapic_create(v);
+		if (!v->lapic || v->wake_fd < 0) {
+			cpu_destroy(v->cpu);
+			lapic_destroy(v->lapic);
+			if (v->wake_fd >= 0)
+				close(v->wake_fd);
+			pthread_mutex_destroy(&v->mutex);
+			free(v);
+			r = -ENOMEM;
+			goto out;
+		}
+	}
 	memset(run, 0, sizeof(*run));
 	vm->vcpus[vm->nvcpus++] = v;
 	vm->vcpu_created = true;
-	kvm_vm_start_ticker(vm);
+	if (service_start(vm)) {
+		/* without the service thread signals still end KVM_RUN at the next exit */
+	}
 	*out = v;
 out:
 	pthread_mutex_unlock(&vm->lock);
@@ -330,10 +494,116 @@ static void post_run_save(struct kvm_vcpu *v)
 	cpu_get_regs(v->cpu, &r);
 	cpu_get_sregs(v->cpu, &s);
 	run->if_flag = (r.rflags & FL_IF) != 0;
-	run->cr8 = s.cr8;
-	run->apic_base = s.apic_base;
-	run->ready_for_interrupt_injection = v->pending_irq < 0 && cpu_interrupts_open(v->cpu);
+	run->cr8 = v->lapic ? lapic_get_tpr(v->lapic) : s.cr8;
+	run->apic_base = v->lapic ? lapic_get_base(v->lapic) : s.apic_base;
+	run->ready_for_interrupt_injection =
+		v->vm->pic != NULL || (v->pending_irq < 0 && cpu_interrupts_open(v->cpu));
 	run->flags = 0;
+}
+
+/* ---- the in-kernel irqchip side of KVM_RUN ---- */
+
+/* INIT and SIPI sent to this vCPU (kvm_apic_accept_events) */
+static void accept_apic_events(struct kvm_vcpu *v)
+{
+	if (!v->lapic)
+		return;
+	if (lapic_take_init(v->lapic)) {
+		cpu_init_signal(v->cpu);
+		lapic_reset(v->lapic, true);
+		v->mp_state = v->id == 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED;
+		cpu_set_halted(v->cpu, false);
+	}
+	int sipi = lapic_take_sipi(v->lapic);
+	if (sipi >= 0 && v->mp_state == KVM_MP_STATE_INIT_RECEIVED) {
+		struct cpu_sregs s;
+		struct cpu_regs r;
+		cpu_get_sregs(v->cpu, &s);
+		s.seg[SEG_CS].sel = (uint16_t)(sipi << 8);
+		s.seg[SEG_CS].base = (uint64_t)sipi << 12;
+		cpu_set_sregs(v->cpu, &s);
+		cpu_get_regs(v->cpu, &r);
+		r.rip = 0;
+		cpu_set_regs(v->cpu, &r);
+		v->mp_state = KVM_MP_STATE_RUNNABLE;
+	}
+}
+
+/* Something that ends a halt (kvm_vcpu_has_events). */
+static bool has_events(struct kvm_vcpu *v)
+{
+	struct cpu_events e;
+	if (v->mp_state == KVM_MP_STATE_UNINITIALIZED || v->mp_state == KVM_MP_STATE_INIT_RECEIVED)
+		return false; /* only INIT/SIPI, handled by accept_apic_events */
+	cpu_get_events(v->cpu, &e);
+	if (e.nmi_pending && !e.nmi_masked)
+		return true;
+	if (e.exc_pending)
+		return true;
+	struct cpu_regs r;
+	cpu_get_regs(v->cpu, &r);
+	return (r.rflags & FL_IF) && irq_pending(v);
+}
+
+static bool vcpu_runnable(struct kvm_vcpu *v)
+{
+	return v->mp_state == KVM_MP_STATE_RUNNABLE;
+}
+
+/* the signals that end KVM_RUN: everything the run mask does not block */
+static int sigfd_for(struct kvm_vcpu *v, const sigset_t *runmask)
+{
+	sigset_t want;
+	sigfillset(&want);
+	for (int s = 1; s < NSIG; s++)
+		if (sigismember(runmask, s) == 1)
+			sigdelset(&want, s);
+	if (v->sig_fd >= 0 && !memcmp(&want, &v->sig_fd_set, sizeof(want)))
+		return v->sig_fd;
+	v->sig_fd = signalfd(v->sig_fd, &want, SFD_CLOEXEC | SFD_NONBLOCK);
+	v->sig_fd_set = want;
+	return v->sig_fd;
+}
+
+/*
+ * Sleep until an event, a wake-up or this vCPU's timer deadline. Returns
+ * -EINTR if a signal became pending (it stays pending), 0 otherwise.
+ */
+static int vcpu_block(struct kvm_vcpu *v, const sigset_t *runmask)
+{
+	int sfd = sigfd_for(v, runmask);
+	uint64_t cnt;
+
+	atomic_store(&v->blocked, true);
+	for (;;) {
+		uint64_t now = kvm_host_ns();
+		uint64_t d = v->lapic ? lapic_check_timer(v->lapic, now) : 0;
+		accept_apic_events(v);
+		if (vcpu_runnable(v) || has_events(v))
+			break;
+		struct pollfd p[2] = { { .fd = v->wake_fd, .events = POLLIN },
+				       { .fd = sfd, .events = POLLIN } };
+		struct timespec ts, *tsp = NULL;
+		if (d) {
+			uint64_t left = d > now ? d - now : 0;
+			ts.tv_sec = (time_t)(left / 1000000000ull);
+			ts.tv_nsec = (long)(left % 1000000000ull);
+			tsp = &ts;
+		}
+		int n = ppoll(p, sfd >= 0 ? 2 : 1, tsp, NULL);
+		if (n > 0 && (p[0].revents & POLLIN) && read(v->wake_fd, &cnt, 8) < 0) {
+			/* raced with another reader: fine */
+		}
+		if (n > 0 && sfd >= 0 && (p[1].revents & POLLIN)) {
+			atomic_store(&v->blocked, false);
+			return -EINTR;
+		}
+		if (atomic_exchange(&v->kicked, false)) {
+			/* kicked while blocked (e.g. INIT): re-evaluate */
+		}
+	}
+	atomic_store(&v->blocked, false);
+	return 0;
 }
 
 int kvm_vcpu_run(struct kvm_vcpu *v)
@@ -346,10 +616,10 @@ int kvm_vcpu_run(struct kvm_vcpu *v)
 	if (run->kvm_valid_regs || run->kvm_dirty_regs)
 		return -EINVAL; /* KVM_CAP_SYNC_REGS is not offered */
 	/* without an in-kernel LAPIC, user space owns the TPR (kvm_set_cr8) */
-	if (run->cr8 > 15)
-		return -EINVAL;
-	{
+	if (!v->lapic) {
 		struct cpu_sregs s;
+		if (run->cr8 > 15)
+			return -EINVAL;
 		cpu_get_sregs(v->cpu, &s);
 		if (s.cr8 != run->cr8) {
 			s.cr8 = run->cr8;
@@ -359,23 +629,10 @@ int kvm_vcpu_run(struct kvm_vcpu *v)
 	/* memory may have changed while user space ran */
 	cpu_note_external_write(v->cpu);
 	/* without an in-kernel irqchip HLT went to user space, which resumes after it */
-	if (!v->vm->irqchip_in_kernel)
+	if (!v->lapic)
 		cpu_set_halted(v->cpu, false);
 	if (run->request_interrupt_window || v->pending_irq >= 0)
 		cpu_set_irq_pending(v->cpu, true);
-
-	if (v->pending != PEND_NONE) {
-		complete_pending(v);
-		enum cpu_exit e = cpu_finish_suspended(v->cpu);
-		if (e != CPU_EXIT_NONE && handle_exit(v, e)) {
-			post_run_save(v);
-			return 0;
-		}
-	}
-	if (run->immediate_exit) {
-		post_run_save(v);
-		return -EINTR;
-	}
 
 	v->thread = pthread_self();
 	sigfillset(&block);
@@ -390,17 +647,71 @@ int kvm_vcpu_run(struct kvm_vcpu *v)
 	pthread_sigmask(SIG_SETMASK, &block, &saved);
 	runmask = v->sigmask_set ? v->sigmask : saved;
 
+	if (v->mp_state == KVM_MP_STATE_UNINITIALIZED) {
+		/* an AP before INIT/SIPI: block, then -EAGAIN (or -EINTR) */
+		if (run->immediate_exit) {
+			r = -EINTR;
+			goto out;
+		}
+		r = vcpu_block(v, &runmask);
+		accept_apic_events(v);
+		if (r == -EINTR)
+			run->exit_reason = KVM_EXIT_INTR;
+		else
+			r = -EAGAIN;
+		goto out;
+	}
+
+	if (v->pending != PEND_NONE) {
+		complete_pending(v);
+		enum cpu_exit e = cpu_finish_suspended(v->cpu);
+		if (e != CPU_EXIT_NONE && handle_exit(v, e)) {
+			r = 0;
+			goto out;
+		}
+	}
+	if (run->immediate_exit) {
+		r = -EINTR;
+		goto out;
+	}
+
 	for (;;) {
 		if (signal_interrupts(&runmask)) {
 			run->exit_reason = KVM_EXIT_INTR;
 			r = -EINTR;
 			break;
 		}
+		if (v->lapic) {
+			accept_apic_events(v);
+			lapic_check_timer(v->lapic, kvm_host_ns());
+			if (!vcpu_runnable(v)) {
+				if (v->mp_state == KVM_MP_STATE_HALTED && has_events(v)) {
+					v->mp_state = KVM_MP_STATE_RUNNABLE;
+				} else {
+					r = vcpu_block(v, &runmask);
+					if (r == -EINTR) {
+						run->exit_reason = KVM_EXIT_INTR;
+						break;
+					}
+					if (v->mp_state == KVM_MP_STATE_HALTED && has_events(v))
+						v->mp_state = KVM_MP_STATE_RUNNABLE;
+					continue;
+				}
+			}
+		}
 		pthread_rwlock_rdlock(&v->vm->run_lock);
 		atomic_store(&v->in_run, true);
+		/* the service thread sleeps without deadline when nothing ran: start its poll */
+		if (!atomic_load(&v->vm->svc_target))
+			service_wake(v->vm);
 		enum cpu_exit e = cpu_run(v->cpu);
 		atomic_store(&v->in_run, false);
 		pthread_rwlock_unlock(&v->vm->run_lock);
+		if (e == CPU_EXIT_HLT && v->lapic) {
+			/* the in-kernel irqchip: halt here until an event (kvm_emulate_halt) */
+			v->mp_state = KVM_MP_STATE_HALTED;
+			continue;
+		}
 		if (handle_exit(v, e)) {
 			r = 0;
 			break;
@@ -408,9 +719,10 @@ int kvm_vcpu_run(struct kvm_vcpu *v)
 		if (e == CPU_EXIT_REQUEST) {
 			cpu_clear_kick(v->cpu);
 			atomic_store(&v->kicked, false);
-			continue; /* signals are checked at the top */
+			continue; /* signals, INIT/SIPI and timers are checked at the top */
 		}
 	}
+out:
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	post_run_save(v);
 	return r;
@@ -423,7 +735,15 @@ int kvm_vcpu_interrupt(struct kvm_vcpu *v, uint32_t irq)
 	if (irq >= 256)
 		return -EINVAL;
 	if (v->vm->irqchip_in_kernel)
-		return -ENXIO;
+		return -ENXIO; /* the in-kernel PIC does ExtINT */
+	if (v->vm->split_irqchip) {
+		/* split irqchip: KVM_INTERRUPT injects the user-space PIC's ExtINT */
+		if (v->pending_extint >= 0)
+			return -EEXIST;
+		v->pending_extint = (int)irq;
+		vcpu_notify_irq(v);
+		return 0;
+	}
 	v->pending_irq = (int)irq;
 	cpu_set_irq_pending(v->cpu, true);
 	return 0;
@@ -454,4 +774,19 @@ int kvm_vcpu_enable_cap(struct kvm_vcpu *v, const struct kvm_enable_cap *cap)
 	if (cap->flags)
 		return -EINVAL;
 	return -EINVAL;
+}
+
+int kvm_vcpu_get_lapic(struct kvm_vcpu *v, struct kvm_lapic_state *s)
+{
+	if (!v->lapic)
+		return -EINVAL;
+	lapic_get_state(v->lapic, s->regs);
+	return 0;
+}
+
+int kvm_vcpu_set_lapic(struct kvm_vcpu *v, const struct kvm_lapic_state *s)
+{
+	if (!v->lapic)
+		return -EINVAL;
+	return lapic_set_state(v->lapic, s->regs);
 }

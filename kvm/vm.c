@@ -2,7 +2,7 @@
 /*
  * The VM object: memory slots (KVM_SET_USER_MEMORY_REGION with Linux 6.1's
  * checks), dirty logging, TSS/identity-map addresses, KVM_ENABLE_CAP, and
- * the ticker that lets running vCPUs notice signals.
+ * and the in-kernel irqchip objects (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,27 +12,10 @@
 #include <unistd.h>
 
 #include "kvm_internal.h"
+#include "irq.h"
 
 #define KVM_MEM_MAX_NR_PAGES ((1ull << 31) - 1)
 #define TASK_SIZE_MAX 0x00007ffffffff000ull
-
-static void *ticker_main(void *arg)
-{
-	struct kvm_vm *vm = arg;
-	struct timespec ts = { 0, 1000000 };
-
-	while (!atomic_load(&vm->ticker_stop)) {
-		nanosleep(&ts, NULL);
-		pthread_mutex_lock(&vm->lock);
-		for (unsigned k = 0; k < vm->nvcpus; k++) {
-			struct kvm_vcpu *v = vm->vcpus[k];
-			if (v && atomic_load(&v->in_run))
-				cpu_kick(v->cpu);
-		}
-		pthread_mutex_unlock(&vm->lock);
-	}
-	return NULL;
-}
 
 int kvm_vm_create(unsigned long type, struct kvm_vm **out)
 {
@@ -52,6 +35,8 @@ int kvm_vm_create(unsigned long type, struct kvm_vm **out)
 	atomic_init(&vm->refs, 1);
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->ring_lock, NULL);
+	pthread_mutex_init(&vm->irq_lock, NULL);
+	vm->svc_ep = vm->svc_ctl = vm->svc_timer = -1;
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&vm->run_lock, &ra);
@@ -73,12 +58,22 @@ void kvm_vm_put(struct kvm_vm *vm)
 {
 	if (atomic_fetch_sub(&vm->refs, 1) != 1)
 		return;
-	if (vm->ticker_started) {
-		atomic_store(&vm->ticker_stop, true);
-		pthread_join(vm->ticker, NULL);
-	}
+	service_stop(vm);
 	for (unsigned k = 0; k < vm->nvcpus; k++)
 		vcpu_destroy(vm->vcpus[k]);
+	ioapic_destroy(vm->ioapic);
+	pic_destroy(vm->pic);
+	pit_destroy(vm->pit);
+	free(vm->routes);
+	for (unsigned k = 0; k < vm->nirqfds; k++) {
+		close(vm->irqfds[k]->fd);
+		if (vm->irqfds[k]->resamplefd >= 0)
+			close(vm->irqfds[k]->resamplefd);
+		free(vm->irqfds[k]);
+	}
+	for (unsigned k = 0; k < vm->nioeventfds; k++)
+		close(vm->ioeventfds[k].fd);
+	pthread_mutex_destroy(&vm->irq_lock);
 	cpu_mem_destroy(vm->mem);
 	free(vm->slots);
 	if (vm->coalesced_ring)
@@ -106,6 +101,11 @@ static void vcpu_destroy(struct kvm_vcpu *v)
 	if (!v)
 		return;
 	cpu_destroy(v->cpu);
+	lapic_destroy(v->lapic);
+	if (v->wake_fd >= 0)
+		close(v->wake_fd);
+	if (v->sig_fd >= 0)
+		close(v->sig_fd);
 	free(v->cpuid);
 	munmap(v->run, KVM_PAGE_SIZE * SOFTKVM_VCPU_MMAP_PAGES);
 	pthread_mutex_destroy(&v->mutex);
@@ -124,14 +124,6 @@ void kvm_vm_pause_vcpus(struct kvm_vm *vm)
 void kvm_vm_resume_vcpus(struct kvm_vm *vm)
 {
 	pthread_rwlock_unlock(&vm->run_lock);
-}
-
-void kvm_vm_start_ticker(struct kvm_vm *vm)
-{
-	if (vm->ticker_started)
-		return;
-	if (pthread_create(&vm->ticker, NULL, ticker_main, vm) == 0)
-		vm->ticker_started = true;
 }
 
 void kvm_vm_set_coalesced_ring(struct kvm_vm *vm, void *page, int fd)
@@ -393,6 +385,23 @@ int kvm_vm_enable_cap(struct kvm_vm *vm, const struct kvm_enable_cap *cap)
 			vm->manual_dirty_log = cap->args[0];
 		break;
 	}
+	case KVM_CAP_SPLIT_IRQCHIP:
+		if (cap->args[0] > 48) /* MAX_NR_RESERVED_IOAPIC_PINS */
+			r = -EINVAL;
+		else if (vm->irqchip_in_kernel || vm->split_irqchip || vm->vcpu_created)
+			r = -EEXIST;
+		else {
+			vm->split_irqchip = true;
+			vm->nr_reserved_ioapic_pins = (uint32_t)cap->args[0];
+			r = service_start(vm);
+		}
+		break;
+	case KVM_CAP_SOFTKVM_QUIRKS:
+		if ((cap->args[0] & ~SOFTKVM_QUIRKS_ALL) || vm->vcpu_created)
+			r = -EINVAL;
+		else
+			vm->softkvm_quirks = cap->args[0];
+		break;
 	case KVM_CAP_X86_USER_SPACE_MSR:
 		if (cap->args[0] & ~(uint64_t)(KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN |
 					       KVM_MSR_EXIT_REASON_FILTER))
@@ -405,4 +414,123 @@ int kvm_vm_enable_cap(struct kvm_vm *vm, const struct kvm_enable_cap *cap)
 	}
 	pthread_mutex_unlock(&vm->lock);
 	return r;
+}
+
+/* ---- in-kernel irqchip ---- */
+
+int kvm_vm_create_irqchip(struct kvm_vm *vm)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	if (vm->irqchip_in_kernel || vm->split_irqchip) {
+		r = -EEXIST;
+		goto out;
+	}
+	if (vm->vcpu_created) {
+		r = -EINVAL;
+		goto out;
+	}
+	vm->pic = pic_create(vm);
+	vm->ioapic = ioapic_create(vm);
+	if (!vm->pic || !vm->ioapic) {
+		pic_destroy(vm->pic);
+		ioapic_destroy(vm->ioapic);
+		vm->pic = NULL;
+		vm->ioapic = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	r = irq_setup_default_routing(vm);
+	if (!r)
+		r = service_start(vm);
+	if (!r)
+		vm->irqchip_in_kernel = true;
+out:
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+int kvm_vm_create_pit2(struct kvm_vm *vm, const struct kvm_pit_config *cfg)
+{
+	int r = 0;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->pit)
+		r = -EEXIST;
+	else if (!vm->pic)
+		r = -ENOENT;
+	else {
+		struct kvm_pit *p = pit_create(vm, cfg->flags);
+		if (!p)
+			r = -ENOMEM;
+		pthread_mutex_lock(&vm->irq_lock);
+		vm->pit = p;
+		pthread_mutex_unlock(&vm->irq_lock);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+int kvm_vm_get_irqchip(struct kvm_vm *vm, struct kvm_irqchip *c)
+{
+	if (!vm->irqchip_in_kernel)
+		return -ENXIO;
+	pthread_mutex_lock(&vm->irq_lock);
+	int r = 0;
+	switch (c->chip_id) {
+	case KVM_IRQCHIP_PIC_MASTER:
+	case KVM_IRQCHIP_PIC_SLAVE:
+		memset(&c->chip, 0, sizeof(c->chip));
+		pic_get_state(vm->pic, (int)c->chip_id, &c->chip.pic);
+		break;
+	case KVM_IRQCHIP_IOAPIC:
+		ioapic_get_state(vm->ioapic, &c->chip.ioapic);
+		break;
+	default:
+		r = -EINVAL;
+	}
+	pthread_mutex_unlock(&vm->irq_lock);
+	return r;
+}
+
+int kvm_vm_set_irqchip(struct kvm_vm *vm, const struct kvm_irqchip *c)
+{
+	if (!vm->irqchip_in_kernel)
+		return -ENXIO;
+	pthread_mutex_lock(&vm->irq_lock);
+	int r = 0;
+	switch (c->chip_id) {
+	case KVM_IRQCHIP_PIC_MASTER:
+	case KVM_IRQCHIP_PIC_SLAVE:
+		pic_set_state(vm->pic, (int)c->chip_id, &c->chip.pic);
+		break;
+	case KVM_IRQCHIP_IOAPIC:
+		ioapic_set_state(vm->ioapic, &c->chip.ioapic);
+		break;
+	default:
+		r = -EINVAL;
+	}
+	pthread_mutex_unlock(&vm->irq_lock);
+	return r;
+}
+
+int kvm_vm_get_pit2(struct kvm_vm *vm, struct kvm_pit_state2 *s)
+{
+	if (!vm->pit)
+		return -ENXIO;
+	pthread_mutex_lock(&vm->irq_lock);
+	pit_get_state(vm->pit, s);
+	pthread_mutex_unlock(&vm->irq_lock);
+	return 0;
+}
+
+int kvm_vm_set_pit2(struct kvm_vm *vm, const struct kvm_pit_state2 *s)
+{
+	if (!vm->pit)
+		return -ENXIO;
+	pthread_mutex_lock(&vm->irq_lock);
+	pit_set_state(vm->pit, s);
+	pthread_mutex_unlock(&vm->irq_lock);
+	service_wake(vm);
+	return 0;
 }

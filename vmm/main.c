@@ -10,6 +10,7 @@ static void usage(FILE *f)
 	fputs("usage: softkvm COMMAND [ARGS]\n"
 	      "\n"
 	      "commands:\n"
+	      "  run --kernel FILE [...]  boot a multiboot test kernel ('softkvm run --help')\n"
 	      "  exec -- PROGRAM [ARGS]  run a KVM program with /dev/kvm served by softkvm\n"
 	      "  cpu-demo     run the built-in demo program on the software processor\n"
 	      "  version      print the version\n"
@@ -23,6 +24,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "exec"))
 		return cmd_exec(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "cpu-demo"))

@@ -180,7 +180,7 @@ compat2:
 	TRY .t1
 	ud2
 .t1:	CHECK_EXC 6, -1, "modes: 32-bit IDT works again after long mode"
-	mov eax, [0x40000000]
+	mov eax, [SCRATCH]
 	CHECK_EQ eax, 0x11223344, "modes: paging off after long mode (identity)"
 	jmp finish
 

@@ -71,8 +71,6 @@ int main(int argc, char **argv)
 	hx_load(h, LOAD_ADDR, img, n);
 	hx_setup_prot32(h, LOAD_ADDR, 0x7fff0, false);
 	enum cpu_exit e = hx_run(h, BUDGET);
-	while (e == CPU_EXIT_HLT && !h->exited)
-		break;
 	fflush(stdout);
 
 	const char *out = h->out ? h->out : "";
@@ -86,9 +84,15 @@ int main(int argc, char **argv)
 		}
 	} else {
 		if (!h->exited) {
-			fprintf(stderr, "%s: did not write the exit port (exit '%s', rip %#llx)\n",
-				path, hx_exit_name(e),
-				(unsigned long long)cpu_exit_info(h->cpu)->internal.rip);
+			struct cpu_regs r;
+			struct cpu_sregs s;
+			cpu_get_regs(h->cpu, &r);
+			cpu_get_sregs(h->cpu, &s);
+			fprintf(stderr,
+				"%s: did not write the exit port (exit '%s', cs:rip %#x:%#llx, "
+				"rflags %#llx, cr0 %#llx)\n",
+				path, hx_exit_name(e), s.seg[SEG_CS].sel, (unsigned long long)r.rip,
+				(unsigned long long)r.rflags, (unsigned long long)s.cr0);
 			ok = 0;
 		} else if (h->exit_code != 0) {
 			fprintf(stderr, "%s: exit code %d\n", path, h->exit_code);

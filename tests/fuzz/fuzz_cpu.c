@@ -5,7 +5,7 @@
  * and paging setup chosen by a small header, with an instruction budget and
  * a wall-clock watchdog. The invariants: no crash, no leak, no undefined
  * behaviour (the sanitizers), no hang (a watchdog kicks the vCPU after
- * 100 ms and aborts if cpu_run() has not returned 5 s later; libFuzzer's
+ * 1 s and aborts if cpu_run() has not returned 5 s later; libFuzzer's
  * -timeout is the last resort), and every cpu_run() returns a known exit
  * that respects the instruction budget.
  *
@@ -47,7 +47,7 @@
  * faults again, e.g. a non-executable handler page): the instruction budget
  * does not end that, the watchdog's kick must. A kicked run is accepted.
  */
-#define FUZZ_WATCHDOG_MS 100
+#define FUZZ_WATCHDOG_MS 1000
 
 struct fuzz_hdr {
 	uint8_t mode, flags, events, where;
@@ -151,6 +151,9 @@ static void seg_flat(struct cpu_seg *s, uint16_t sel, uint32_t limit, uint8_t ty
 	s->db = db;
 	s->g = g;
 }
+
+/* what the runs ended with (fuzz_cpu_stats()) */
+static unsigned long stat_runs, stat_kicked, stat_exits[32];
 
 static void kick(void *c)
 {
@@ -352,8 +355,13 @@ static enum cpu_exit run_checked(struct hx *h)
 
 	wd_arm(kick, h->cpu, FUZZ_WATCHDOG_MS);
 	e = hx_run(h, FUZZ_BUDGET);
-	if (wd_disarm() && e != CPU_EXIT_REQUEST)
-		fail("kicked run returned without CPU_EXIT_REQUEST", e, h);
+	stat_runs++;
+	stat_exits[(unsigned)e & 31]++;
+	if (wd_disarm()) {
+		stat_kicked++;
+		if (e != CPU_EXIT_REQUEST)
+			fail("kicked run returned without CPU_EXIT_REQUEST", e, h);
+	}
 	if (e == CPU_EXIT_NONE || !strcmp(hx_exit_name(e), "?"))
 		fail("cpu_run() returned an unknown exit", e, h);
 	/* the budget is checked at block boundaries: a block has at most 64 */
@@ -384,7 +392,23 @@ static void poke_state(struct hx *h, uint64_t *s)
 
 static bool initialised;
 
+void fuzz_cpu_stats(FILE *f);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+void fuzz_cpu_stats(FILE *f)
+{
+	fprintf(f, "fuzz_cpu: %lu runs, %lu stopped by the watchdog; exits:", stat_runs,
+		stat_kicked);
+	for (unsigned k = 0; k < 32; k++)
+		if (stat_exits[k])
+			fprintf(f, " %s %lu", hx_exit_name((enum cpu_exit)k), stat_exits[k]);
+	fprintf(f, "\n");
+}
+
+static void stats_at_exit(void)
+{
+	fuzz_cpu_stats(stderr);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -398,6 +422,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return -1; /* not interesting: keep it out of the corpus */
 	if (!initialised) {
 		wd_init();
+		if (getenv("FUZZ_STATS"))
+			atexit(stats_at_exit);
 		initialised = true;
 	}
 	memcpy(&hd, data, sizeof(hd));

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+void fuzz_cpu_stats(FILE *f);
 
 static unsigned long files;
 
@@ -155,6 +156,7 @@ int main(int argc, char **argv)
 		random_input(&seed, k, buf, &len);
 		LLVMFuzzerTestOneInput(buf, len);
 	}
+	fuzz_cpu_stats(stdout);
 	printf("fuzz_replay: %lu files, %lu random inputs, no invariant violated\n", files, nrand);
 	return rc;
 }

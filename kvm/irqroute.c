@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * GSI routing (KVM_SET_GSI_ROUTING, KVM_IRQ_LINE(_STATUS), KVM_SIGNAL_MSI),
+ * irqfd (with resample) and ioeventfd, with Linux 6.1's validation
+ * (virt/kvm/irqchip.c, eventfd.c, arch/x86/kvm/irq_comm.c).
+ *
+ * Line levels are kept per interrupt source, as Linux does (user space,
+ * irqfd resampler, PIT), and ORed into the pin.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kvm_internal.h"
+#include "irq.h"
+
+#define MAX_ROUTES 4096 /* KVM_MAX_IRQ_ROUTES */
+
+struct kvm_irq_routes {
+	uint32_t n;
+	struct kvm_irq_routing_entry e[];
+};
+
+/* ---- line state ---- */
+
+static bool line_level(uint32_t *state, int source, bool level)
+{
+	if (level)
+		*state |= 1u << source;
+	else
+		*state &= ~(1u << source);
+	return *state != 0;
+}
+
+static int set_irqchip_pin(struct kvm_vm *vm, uint32_t chip, uint32_t pin, bool level, int source)
+{
+	if (chip == KVM_IRQCHIP_IOAPIC) {
+		if (!vm->ioapic || pin >= 24)
+			return -1;
+		return ioapic_set_irq(vm->ioapic, pin,
+				      line_level(&vm->ioapic_lines[pin], source, level));
+	}
+	if (!vm->pic || pin >= 8)
+		return -1;
+	unsigned irq = pin + (chip == KVM_IRQCHIP_PIC_SLAVE ? 8 : 0);
+	return pic_set_irq(vm->pic, irq, line_level(&vm->pic_lines[irq], source, level));
+}
+
+static void msi_to_irq(uint64_t addr, uint32_t data, struct apic_irq *irq)
+{
+	memset(irq, 0, sizeof(*irq));
+	irq->dest_id = (uint32_t)((addr >> 12) & 0xff);
+	irq->dest_logical = (addr >> 2) & 1;
+	irq->vector = data & 0xff;
+	irq->delivery_mode = (data >> 8) & 7;
+	irq->trig_level = (data >> 15) & 1;
+	irq->level = true;
+	irq->shorthand = SH_NONE;
+}
+
+int irq_deliver_msi(struct kvm_vm *vm, uint64_t addr, uint32_t data)
+{
+	struct apic_irq irq;
+	/* an MSI must target the interrupt address range */
+	if ((addr & 0xfff00000ull) != 0xfee00000ull)
+		return -1;
+	msi_to_irq(addr, data, &irq);
+	return apic_deliver(vm, NULL, &irq);
+}
+
+/* Set GSI to level from source; returns the KVM_IRQ_LINE_STATUS result. Caller: no locks. */
+int irq_set_gsi(struct kvm_vm *vm, uint32_t gsi, bool level, int source)
+{
+	int ret = -1;
+	bool msi_pending = false;
+	uint64_t maddr = 0;
+	uint32_t mdata = 0;
+
+	pthread_mutex_lock(&vm->irq_lock);
+	struct kvm_irq_routes *rt = vm->routes;
+	for (uint32_t k = 0; rt && k < rt->n; k++) {
+		const struct kvm_irq_routing_entry *e = &rt->e[k];
+		if (e->gsi != gsi)
+			continue;
+		int r;
+		if (e->type == KVM_IRQ_ROUTING_IRQCHIP) {
+			r = set_irqchip_pin(vm, e->u.irqchip.irqchip, e->u.irqchip.pin, level, source);
+		} else if (e->type == KVM_IRQ_ROUTING_MSI) {
+			if (!level)
+				continue;
+			maddr = e->u.msi.address_lo | ((uint64_t)e->u.msi.address_hi << 32);
+			mdata = e->u.msi.data;
+			msi_pending = true;
+			continue;
+		} else {
+			continue;
+		}
+		if (r < 0)
+			continue;
+		ret = r + (ret < 0 ? 0 : ret);
+	}
+	pthread_mutex_unlock(&vm->irq_lock);
+	if (msi_pending) {
+		int r = irq_deliver_msi(vm, maddr, mdata);
+		if (r >= 0)
+			ret = r + (ret < 0 ? 0 : ret);
+	}
+	return ret;
+}
+
+/* Linux's default routing: GSI 0-15 to the PIC and IOAPIC, 16-23 to the IOAPIC. */
+int irq_setup_default_routing(struct kvm_vm *vm)
+{
+	struct kvm_irq_routes *rt = calloc(1, sizeof(*rt) + 40 * sizeof(rt->e[0]));
+	if (!rt)
+		return -ENOMEM;
+	for (uint32_t gsi = 0; gsi < 24; gsi++) {
+		struct kvm_irq_routing_entry *e = &rt->e[rt->n++];
+		e->gsi = gsi;
+		e->type = KVM_IRQ_ROUTING_IRQCHIP;
+		e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		e->u.irqchip.pin = gsi;
+		if (gsi < 16) {
+			e = &rt->e[rt->n++];
+			e->gsi = gsi;
+			e->type = KVM_IRQ_ROUTING_IRQCHIP;
+			e->u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+			e->u.irqchip.pin = gsi & 7;
+		}
+	}
+	pthread_mutex_lock(&vm->irq_lock);
+	struct kvm_irq_routes *old = vm->routes;
+	vm->routes = rt;
+	pthread_mutex_unlock(&vm->irq_lock);
+	free(old);
+	return 0;
+}
+
+int kvm_vm_set_gsi_routing(struct kvm_vm *vm, const struct kvm_irq_routing_entry *e, uint32_t n,
+			   uint32_t flags)
+{
+	if (!vm->irqchip_in_kernel && !vm->split_irqchip)
+		return -EINVAL;
+	if (n > MAX_ROUTES || flags)
+		return -EINVAL;
+	for (uint32_t k = 0; k < n; k++) {
+		if (e[k].gsi >= MAX_ROUTES || e[k].flags)
+			return -EINVAL;
+		switch (e[k].type) {
+		case KVM_IRQ_ROUTING_IRQCHIP:
+			if (vm->split_irqchip)
+				return -EINVAL;
+			if (e[k].u.irqchip.irqchip == KVM_IRQCHIP_IOAPIC) {
+				if (e[k].u.irqchip.pin >= 24)
+					return -EINVAL;
+			} else if (e[k].u.irqchip.irqchip <= KVM_IRQCHIP_PIC_SLAVE) {
+				if (e[k].u.irqchip.pin >= 8)
+					return -EINVAL;
+			} else {
+				return -EINVAL;
+			}
+			break;
+		case KVM_IRQ_ROUTING_MSI:
+			break;
+		default:
+			return -EINVAL;
+		}
+		/* one GSI: several irqchip routes on different chips, or one MSI route */
+		for (uint32_t j = 0; j < k; j++) {
+			if (e[j].gsi != e[k].gsi)
+				continue;
+			if (e[j].type != KVM_IRQ_ROUTING_IRQCHIP ||
+			    e[k].type != KVM_IRQ_ROUTING_IRQCHIP ||
+			    e[j].u.irqchip.irqchip == e[k].u.irqchip.irqchip)
+				return -EINVAL;
+		}
+	}
+	struct kvm_irq_routes *rt = calloc(1, sizeof(*rt) + (n ? n : 1) * sizeof(rt->e[0]));
+	if (!rt)
+		return -ENOMEM;
+	memcpy(rt->e, e, n * sizeof(*e));
+	rt->n = n;
+	pthread_mutex_lock(&vm->irq_lock);
+	struct kvm_irq_routes *old = vm->routes;
+	vm->routes = rt;
+	/* split irqchip: vectors whose EOI goes to user space (KVM_EXIT_IOAPIC_EOI) */
+	pthread_mutex_unlock(&vm->irq_lock);
+	free(old);
+	return 0;
+}
+
+int kvm_vm_irq_line(struct kvm_vm *vm, uint32_t irq, uint32_t level, int *status)
+{
+	if (!vm->irqchip_in_kernel && !vm->split_irqchip)
+		return -ENXIO;
+	*status = irq_set_gsi(vm, irq, level != 0, IRQ_SOURCE_USER);
+	return 0;
+}
+
+int kvm_vm_signal_msi(struct kvm_vm *vm, const struct kvm_msi *m)
+{
+	if ((!vm->irqchip_in_kernel && !vm->split_irqchip) || (m->flags & ~(uint32_t)KVM_MSI_VALID_DEVID))
+		return -EINVAL;
+	int r = irq_deliver_msi(vm, m->address_lo | ((uint64_t)m->address_hi << 32), m->data);
+	return r < 0 ? 0 : r;
+}
+
+/* ---- irqfd ---- */
+
+static bool is_eventfd(int fd)
+{
+	char path[64], link[64];
+	ssize_t n;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return false;
+	link[n] = 0;
+	return strcmp(link, "anon_inode:[eventfd]") == 0;
+}
+
+/* the route of gsi if it is an MSI, for irqfd injection */
+static bool gsi_msi(struct kvm_vm *vm, uint32_t gsi, uint64_t *addr, uint32_t *data)
+{
+	bool found = false;
+	pthread_mutex_lock(&vm->irq_lock);
+	for (uint32_t k = 0; vm->routes && k < vm->routes->n; k++) {
+		const struct kvm_irq_routing_entry *e = &vm->routes->e[k];
+		if (e->gsi == gsi && e->type == KVM_IRQ_ROUTING_MSI) {
+			*addr = e->u.msi.address_lo | ((uint64_t)e->u.msi.address_hi << 32);
+			*data = e->u.msi.data;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&vm->irq_lock);
+	return found;
+}
+
+/* an irqfd's eventfd was signalled (service thread) */
+void irqfd_fire(struct kvm_vm *vm, struct kvm_irqfd_int *f)
+{
+	uint64_t cnt, addr;
+	uint32_t data;
+	if (read(f->fd, &cnt, sizeof(cnt)) != sizeof(cnt))
+		return;
+	if (gsi_msi(vm, f->gsi, &addr, &data)) {
+		irq_deliver_msi(vm, addr, data);
+		return;
+	}
+	if (f->resamplefd >= 0) {
+		/* level-triggered: asserted until the guest EOIs, then resampled */
+		irq_set_gsi(vm, f->gsi, true, IRQ_SOURCE_RESAMPLE);
+		return;
+	}
+	irq_set_gsi(vm, f->gsi, true, IRQ_SOURCE_USER);
+	irq_set_gsi(vm, f->gsi, false, IRQ_SOURCE_USER);
+}
+
+int kvm_vm_irqfd(struct kvm_vm *vm, const struct kvm_irqfd *a)
+{
+	if (a->flags & ~(uint32_t)(KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE))
+		return -EINVAL;
+	if (a->flags & KVM_IRQFD_FLAG_DEASSIGN) {
+		pthread_mutex_lock(&vm->lock);
+		for (unsigned k = 0; k < vm->nirqfds; k++) {
+			struct kvm_irqfd_int *f = vm->irqfds[k];
+			if (f->user_fd == (int)a->fd && f->gsi == a->gsi) {
+				service_del_fd(vm, f->fd);
+				if (f->resamplefd >= 0)
+					close(f->resamplefd);
+				close(f->fd);
+				vm->irqfds[k] = vm->irqfds[--vm->nirqfds];
+				free(f);
+				break;
+			}
+		}
+		pthread_mutex_unlock(&vm->lock);
+		return 0;
+	}
+	bool resample = a->flags & KVM_IRQFD_FLAG_RESAMPLE;
+	if (resample ? !vm->irqchip_in_kernel : (!vm->irqchip_in_kernel && !vm->split_irqchip))
+		return -EINVAL;
+	if (!is_eventfd((int)a->fd))
+		return fcntl_valid((int)a->fd) ? -EINVAL : -EBADF;
+	if (resample && !is_eventfd((int)a->resamplefd))
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned k = 0; k < vm->nirqfds; k++) {
+		if (same_file(vm->irqfds[k]->fd, (int)a->fd)) {
+			pthread_mutex_unlock(&vm->lock);
+			return -EBUSY;
+		}
+	}
+	if (vm->nirqfds == MAX_IRQFDS) {
+		pthread_mutex_unlock(&vm->lock);
+		return -ENOSPC;
+	}
+	struct kvm_irqfd_int *f = calloc(1, sizeof(*f));
+	if (!f) {
+		pthread_mutex_unlock(&vm->lock);
+		return -ENOMEM;
+	}
+	/* our own references, so the client may close its descriptors */
+	f->fd = fcntl_dup((int)a->fd);
+	f->user_fd = (int)a->fd;
+	f->gsi = a->gsi;
+	f->resamplefd = resample ? fcntl_dup((int)a->resamplefd) : -1;
+	vm->irqfds[vm->nirqfds++] = f;
+	pthread_mutex_unlock(&vm->lock);
+	service_add_fd(vm, f->fd, f);
+	/* an event pending since before registration fires now */
+	struct pollfd p = { .fd = f->fd, .events = POLLIN };
+	if (poll(&p, 1, 0) == 1)
+		irqfd_fire(vm, f);
+	return 0;
+}
+
+/* guest EOI of a level-triggered GSI: de-assert resampled irqfds, signal user space */
+static void resample(struct kvm_vm *vm, unsigned gsi)
+{
+	for (unsigned k = 0; k < vm->nirqfds; k++) {
+		struct kvm_irqfd_int *f = vm->irqfds[k];
+		if (f->resamplefd < 0 || f->gsi != gsi)
+			continue;
+		uint64_t one = 1;
+		if (write(f->resamplefd, &one, sizeof(one)) < 0) {
+			/* the client's eventfd overflowed: nothing more to do */
+		}
+		f->pending_deassert = true;
+	}
+}
+
+/* called with irq_lock held by the IOAPIC (pin) */
+void irq_ack_notify(struct kvm_vm *vm, unsigned pin)
+{
+	/* de-assertion must not re-enter irq_lock: mark, and let the service thread finish */
+	vm->ack_pending |= 1ull << (pin & 63);
+	service_wake(vm);
+}
+
+void irq_ack_notify_pic(struct kvm_vm *vm, unsigned irq)
+{
+	vm->ack_pending_pic |= 1u << (irq & 15);
+	service_wake(vm);
+}
+
+/* service thread: finish ack notifications outside the irq lock */
+void irq_process_acks(struct kvm_vm *vm)
+{
+	pthread_mutex_lock(&vm->irq_lock);
+	uint64_t io = vm->ack_pending;
+	uint32_t pic = vm->ack_pending_pic;
+	vm->ack_pending = 0;
+	vm->ack_pending_pic = 0;
+	pthread_mutex_unlock(&vm->irq_lock);
+	if (!io && !pic)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned gsi = 0; gsi < 64; gsi++) {
+		bool hit = (io >> gsi) & 1;
+		if (gsi < 16 && ((pic >> gsi) & 1))
+			hit = true;
+		if (!hit)
+			continue;
+		resample(vm, gsi);
+	}
+	for (unsigned k = 0; k < vm->nirqfds; k++) {
+		struct kvm_irqfd_int *f = vm->irqfds[k];
+		if (f->pending_deassert) {
+			f->pending_deassert = false;
+			pthread_mutex_unlock(&vm->lock);
+			irq_set_gsi(vm, f->gsi, false, IRQ_SOURCE_RESAMPLE);
+			pthread_mutex_lock(&vm->lock);
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/* ---- ioeventfd ---- */
+
+int kvm_vm_ioeventfd(struct kvm_vm *vm, const struct kvm_ioeventfd *a)
+{
+	const uint32_t valid = KVM_IOEVENTFD_FLAG_DATAMATCH | KVM_IOEVENTFD_FLAG_PIO |
+			       KVM_IOEVENTFD_FLAG_DEASSIGN;
+	bool pio = a->flags & KVM_IOEVENTFD_FLAG_PIO, dm = a->flags & KVM_IOEVENTFD_FLAG_DATAMATCH;
+
+	if (a->flags & ~valid)
+		return -EINVAL;
+	switch (a->len) {
+	case 0: case 1: case 2: case 4: case 8: break;
+	default: return -EINVAL;
+	}
+	if (a->addr + a->len < a->addr)
+		return -EINVAL;
+	if (!a->len && dm)
+		return -EINVAL; /* a wildcard length cannot match data */
+	if (a->flags & KVM_IOEVENTFD_FLAG_DEASSIGN) {
+		int r = -ENOENT;
+		pthread_mutex_lock(&vm->lock);
+		for (unsigned k = 0; k < vm->nioeventfds; k++) {
+			struct kvm_ioeventfd_int *e = &vm->ioeventfds[k];
+			if (e->addr == a->addr && e->len == a->len && e->pio == pio &&
+			    same_file(e->fd, (int)a->fd) && e->datamatch == dm &&
+			    (!dm || e->data == a->datamatch)) {
+				close(e->fd);
+				vm->ioeventfds[k] = vm->ioeventfds[--vm->nioeventfds];
+				r = 0;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&vm->lock);
+		return r;
+	}
+	if (!is_eventfd((int)a->fd))
+		return fcntl_valid((int)a->fd) ? -EINVAL : -EBADF;
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned k = 0; k < vm->nioeventfds; k++) {
+		struct kvm_ioeventfd_int *e = &vm->ioeventfds[k];
+		if (e->addr == a->addr && e->len == a->len && e->pio == pio &&
+		    (!e->datamatch || !dm || e->data == a->datamatch)) {
+			pthread_mutex_unlock(&vm->lock);
+			return -EEXIST;
+		}
+	}
+	if (vm->nioeventfds == MAX_IOEVENTFDS) {
+		pthread_mutex_unlock(&vm->lock);
+		return -ENOSPC;
+	}
+	struct kvm_ioeventfd_int *e = &vm->ioeventfds[vm->nioeventfds];
+	e->addr = a->addr;
+	e->len = a->len;
+	e->pio = pio;
+	e->datamatch = dm;
+	e->data = a->datamatch;
+	e->fd = fcntl_dup((int)a->fd);
+	atomic_store(&vm->nioeventfds_pub, ++vm->nioeventfds);
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+/* a guest write: signal a matching ioeventfd instead of exiting */
+bool ioeventfd_write(struct kvm_vm *vm, uint64_t addr, unsigned len, const void *data, bool pio)
+{
+	bool hit = false;
+	uint64_t v = 0;
+
+	if (!atomic_load_explicit(&vm->nioeventfds_pub, memory_order_relaxed))
+		return false;
+	memcpy(&v, data, len > 8 ? 8 : len);
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned k = 0; k < vm->nioeventfds; k++) {
+		struct kvm_ioeventfd_int *e = &vm->ioeventfds[k];
+		if (e->pio != pio || e->addr != addr || (e->len && e->len != len))
+			continue;
+		if (e->datamatch && (v & (len == 8 ? ~0ull : (1ull << (8 * len)) - 1)) != e->data)
+			continue;
+		uint64_t one = 1;
+		if (write(e->fd, &one, sizeof(one)) < 0) {
+			/* a full eventfd counter: the event is already pending */
+		}
+		hit = true;
+		break;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return hit;
+}

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * difftest --cases N --seed S [--start K] [--verbose]
+ *
+ * Runs N generated cases of user-mode integer instructions natively (in a
+ * forked child) and on cpu/ (64-bit mode, CPL 3), and compares the exit
+ * (completion or exception vector, error code, CR2, RIP), all sixteen GPRs,
+ * the arithmetic flags the SDM defines at that point plus DF, and the data
+ * area. The last line printed is "cases: N, mismatches: M".
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <Zydis/Zydis.h>
+
+#include "emu.h"
+#include "native.h"
+
+#define MAX_REPORTS 20
+
+static const char *const regnames[16] = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+					  "r8",	 "r9",	"r10", "r11", "r12", "r13", "r14", "r15" };
+
+/* ---- comparing and reporting ---- */
+
+static void disasm(const struct dt_case *tc, FILE *f)
+{
+	ZydisDecoder dec;
+	ZydisFormatter fmt;
+
+	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	ZydisDecoderEnableMode(&dec, ZYDIS_DECODER_MODE_LZCNT, ZYAN_TRUE);
+	ZydisDecoderEnableMode(&dec, ZYDIS_DECODER_MODE_TZCNT, ZYAN_TRUE);
+	ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL);
+	for (uint32_t k = 0; k <= tc->ninsns; k++) {
+		uint32_t off = tc->off[k], end = k < tc->ninsns ? tc->off[k + 1] : tc->len;
+		ZydisDecodedInstruction zi;
+		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+		char text[160] = "(invalid)";
+		unsigned len = end - off;
+		if (ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, tc->code + off, tc->len - off, &zi, ops))) {
+			ZydisFormatterFormatInstruction(&fmt, &zi, ops, zi.operand_count_visible, text,
+							sizeof(text), DT_CODE_VA + off, NULL);
+			len = zi.length;
+		}
+		if (len > 15)
+			len = 15;
+		fprintf(f, "  %08" PRIx64 "  ", (uint64_t)(DT_CODE_VA + off));
+		for (unsigned b = 0; b < 12; b++) {
+			if (b < len)
+				fprintf(f, "%02x", tc->code[off + b]);
+			else
+				fprintf(f, "  ");
+		}
+		fprintf(f, "  %-44s undef-before=%02x\n", text, tc->undef[k]);
+	}
+}
+
+static const char *vecname(int v)
+{
+	static const char *const n[] = { "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF",
+					 "?",	"#TS", "#NP", "#SS", "#GP", "#PF", "?",	  "#MF", "#AC" };
+	if (v == -1)
+		return "exit";
+	if (v == -2)
+		return "no-exception";
+	return v >= 0 && v < 18 ? n[v] : "?";
+}
+
+/* undefined arithmetic flags at the point the case stopped */
+static unsigned undef_at(const struct dt_case *tc, int vector, uint64_t rip)
+{
+	if (vector == -1)
+		return tc->undef[tc->ninsns];
+	for (uint32_t k = 0; k <= tc->ninsns; k++)
+		if (DT_CODE_VA + tc->off[k] == rip)
+			return tc->undef[k];
+	return DTF_ALL;
+}
+
+struct cmp_opts {
+	bool verbose;
+	unsigned reports;
+};
+
+static bool compare(const struct dt_case *tc, const struct dt_result *nat, const uint8_t *ndata,
+		    const struct emu_result *emu, const uint8_t *edata, uint64_t index,
+		    struct cmp_opts *o)
+{
+	const struct dt_result *e = &emu->r;
+	char why[256] = "";
+	size_t wl = 0;
+	unsigned undef = undef_at(tc, nat->vector, nat->rip);
+	uint64_t fmask = (0x8d5 & ~dtf_to_rflags(undef)) | 0x400;
+	bool bad = false;
+
+#define WHY(...)                                                                          \
+	do {                                                                              \
+		if (wl < sizeof(why))                                                     \
+			wl += (size_t)snprintf(why + wl, sizeof(why) - wl, __VA_ARGS__);  \
+		bad = true;                                                               \
+	} while (0)
+	if (nat->vector != e->vector)
+		WHY(" exit(%s vs %s)", vecname(nat->vector), vecname(e->vector));
+	else if (nat->vector >= 0 && (nat->rip != e->rip))
+		WHY(" rip");
+	if (nat->vector == e->vector && (nat->vector == 13 || nat->vector == 14 || nat->vector == 12) &&
+	    nat->err != e->err)
+		WHY(" error-code(%#x vs %#x)", nat->err, e->err);
+	if (nat->vector == 14 && e->vector == 14 && nat->cr2 != e->cr2)
+		WHY(" cr2");
+	for (int r = 0; r < 16; r++)
+		if (!(tc->undef_regs & (1u << r)) && nat->out.gpr[r] != e->out.gpr[r])
+			WHY(" %s", regnames[r]);
+	if ((nat->out.rflags ^ e->out.rflags) & fmask)
+		WHY(" rflags(%#" PRIx64 ")", (nat->out.rflags ^ e->out.rflags) & fmask);
+	if (memcmp(ndata, edata, DT_DATA_SIZE))
+		WHY(" memory");
+#undef WHY
+	if (!bad)
+		return true;
+	if (o->reports++ >= MAX_REPORTS)
+		return false;
+	printf("MISMATCH case %" PRIu64 ":%s\n", index, why);
+	if (!emu->halted)
+		printf("  emulator exit: %s\n", emu_exit_name(emu->exit));
+	disasm(tc, stdout);
+	printf("  data mode %u seed %#" PRIx64 "\n", tc->data_mode, tc->data_seed);
+	printf("  %-4s %-18s %-18s %-18s\n", "", "input", "native", "emulated");
+	for (int r = 0; r < 16; r++)
+		printf("  %-4s %016" PRIx64 "   %016" PRIx64 "   %016" PRIx64 "%s\n", regnames[r],
+		       tc->in.gpr[r], nat->out.gpr[r], e->out.gpr[r],
+		       nat->out.gpr[r] != e->out.gpr[r] ? "  <--" : "");
+	printf("  %-4s %016" PRIx64 "   %016" PRIx64 "   %016" PRIx64 "  (compared %#" PRIx64 ")\n",
+	       "rfl", tc->in.rflags, nat->out.rflags, e->out.rflags, fmask);
+	printf("  exit %s/%s rip %#" PRIx64 "/%#" PRIx64 " err %#x/%#x cr2 %#" PRIx64 "/%#" PRIx64 "\n",
+	       vecname(nat->vector), vecname(e->vector), nat->rip, e->rip, nat->err, e->err, nat->cr2,
+	       e->cr2);
+	{
+		unsigned shown = 0;
+		for (unsigned k = 0; k < DT_DATA_SIZE && shown < 16; k++) {
+			if (ndata[k] != edata[k]) {
+				printf("  mem %#" PRIx64 ": native %02x emulated %02x\n", (uint64_t)(DT_DATA_VA + k),
+				       ndata[k], edata[k]);
+				shown++;
+			}
+		}
+	}
+	fflush(stdout);
+	return false;
+}
+
+static bool wait_child(struct dt_native *nv, uint32_t n)
+{
+	struct pollfd p = { .fd = nv->rfd, .events = POLLIN };
+	uint32_t got;
+	int r;
+
+	do
+		r = poll(&p, 1, 20000);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0 || read(nv->rfd, &got, sizeof(got)) != sizeof(got) || got != n)
+		return false;
+	return true;
+}
+
+static void stop_child(struct dt_native *nv)
+{
+	kill(nv->pid, SIGKILL);
+	waitpid(nv->pid, NULL, 0);
+	close(nv->rfd);
+	close(nv->wfd);
+}
+
+static uint64_t case_seed(uint64_t seed, uint64_t index)
+{
+	uint64_t z = seed * 0x9e3779b97f4a7c15ull + index * 0xbf58476d1ce4e5b9ull + 0x1234567;
+	z = (z ^ (z >> 31)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 29);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t cases = 1000, seed = 1, start = 0, mismatches = 0, done = 0, insns = 0;
+	uint64_t vec_count[33] = { 0 }; /* [32] = reached the end */
+	struct cmp_opts o = { 0 };
+	struct dt_native nv = { 0 };
+	struct emu *em;
+	static uint8_t edata[DT_DATA_SIZE];
+
+	for (int k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--cases") && k + 1 < argc)
+			cases = strtoull(argv[++k], NULL, 0);
+		else if (!strcmp(argv[k], "--seed") && k + 1 < argc)
+			seed = strtoull(argv[++k], NULL, 0);
+		else if (!strcmp(argv[k], "--start") && k + 1 < argc)
+			start = strtoull(argv[++k], NULL, 0);
+		else if (!strcmp(argv[k], "--verbose"))
+			o.verbose = true;
+		else {
+			fprintf(stderr, "usage: %s --cases N --seed S [--start K] [--verbose]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (dt_native_start(&nv) || !(em = emu_create())) {
+		fprintf(stderr, "difftest: setup failed\n");
+		return 2;
+	}
+	while (done < cases) {
+		uint32_t n = cases - done < DT_BATCH ? (uint32_t)(cases - done) : DT_BATCH;
+		for (uint32_t k = 0; k < n; k++)
+			dt_generate(&nv.sh->cases[k], case_seed(seed, start + done + k));
+		if (write(nv.wfd, &n, sizeof(n)) != sizeof(n) || !wait_child(&nv, n)) {
+			/* the child died or hung: report the batch and start a new one */
+			printf("MISMATCH cases %" PRIu64 "..%" PRIu64 ": native child failed\n",
+			       start + done, start + done + n - 1);
+			mismatches += n;
+			done += n;
+			stop_child(&nv);
+			if (dt_native_start(&nv))
+				return 2;
+			continue;
+		}
+		for (uint32_t k = 0; k < n; k++) {
+			struct emu_result er;
+			const struct dt_case *tc = &nv.sh->cases[k];
+			emu_run(em, tc, &er);
+			insns += tc->ninsns;
+			{
+				int v = nv.sh->res[k].vector;
+				vec_count[v < 0 || v > 31 ? 32 : v]++;
+			}
+			emu_data(em, edata);
+			if (!compare(tc, &nv.sh->res[k], nv.sh->data[k], &er, edata, start + done + k, &o))
+				mismatches++;
+			else if (o.verbose) {
+				printf("case %" PRIu64 ": ok (%s)\n", start + done + k,
+				       vecname(nv.sh->res[k].vector));
+				disasm(tc, stdout);
+			}
+		}
+		done += n;
+	}
+	{
+		uint32_t z = 0;
+		if (write(nv.wfd, &z, sizeof(z)) != sizeof(z))
+			kill(nv.pid, SIGKILL);
+		waitpid(nv.pid, NULL, 0);
+	}
+	emu_destroy(em);
+	printf("generated instructions: %" PRIu64 "; cases ending normally: %" PRIu64, insns,
+	       vec_count[32]);
+	for (int v = 0; v < 32; v++)
+		if (vec_count[v])
+			printf(", %s: %" PRIu64, vecname(v), vec_count[v]);
+	printf("\n");
+	printf("cases: %" PRIu64 ", mismatches: %" PRIu64 "\n", cases, mismatches);
+	return mismatches ? 1 : 0;
+}

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `softkvm run`: boot a multiboot kernel on the test platform.
+ *
+ *   softkvm run --kernel FILE [--append ARGS] [--initrd FILE[,FILE...]]
+ *               [--cpus N] [--mem SIZE] [--accel soft|kvm]
+ *
+ * Exit status: what the guest wrote to isa-debug-exit ((v << 1) | 1, odd);
+ * 0 when it powered off or halted for good; 2 for a bad command line or
+ * kernel; 4 for a triple fault; 6 for an internal error or failed entry.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vmm.h"
+
+static void run_usage(FILE *f)
+{
+	fputs("usage: softkvm run --kernel FILE [OPTIONS]\n"
+	      "\n"
+	      "Boot a multiboot (v1, ELF32) kernel, as qemu-system-x86_64 -kernel does.\n"
+	      "\n"
+	      "  --kernel FILE        the kernel\n"
+	      "  --append ARGS        kernel command line (after the file name)\n"
+	      "  --initrd FILE[,...]  multiboot modules ('FILE ARGS' gives a module string)\n"
+	      "  --cpus N             number of vCPUs (default 1)\n"
+	      "  --mem SIZE           guest RAM, with suffix K, M, G or T (default 128M;\n"
+	      "                       a plain number is MiB)\n"
+	      "  --accel soft|kvm     softkvm in-process, or the host's /dev/kvm\n"
+	      "                       (default: kvm if /dev/kvm can be opened, else soft)\n"
+	      "\n"
+	      "Exit status: isa-debug-exit's (value << 1) | 1; 0 when the guest powers off\n"
+	      "or halts for good; 2 bad usage or kernel; 4 triple fault; 6 internal error.\n",
+	      f);
+}
+
+/* SIZE: a number with an optional K/M/G/T suffix (binary units); no suffix means MiB. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	unsigned shift = 20;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	if (*end) {
+		switch (toupper((unsigned char)*end)) {
+		case 'K':
+			shift = 10;
+			break;
+		case 'M':
+			shift = 20;
+			break;
+		case 'G':
+			shift = 30;
+			break;
+		case 'T':
+			shift = 40;
+			break;
+		case 'B':
+			shift = 0;
+			break;
+		default:
+			return -EINVAL;
+		}
+		end++;
+		if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
+			end += strlen(end);
+		if (*end)
+			return -EINVAL;
+	}
+	if (v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > 0xffffffffUL)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Parse the options; 0, 1 for --help, or 2 after printing one line. */
+static int parse_args(int argc, char **argv, struct vmm_config *c)
+{
+	static const char *const with_arg[] = { "--kernel", "--append", "--initrd", "--cpus",
+						"--mem", "--accel" };
+
+	for (int i = 1; i < argc; i++) {
+		const char *opt = argv[i], *val = NULL, *eq;
+		char name[32];
+		unsigned k;
+
+		if (!strcmp(opt, "--help") || !strcmp(opt, "-h"))
+			return 1;
+		if (strncmp(opt, "--", 2) != 0) {
+			fprintf(stderr, "softkvm run: unexpected argument '%s'\n", opt);
+			return 2;
+		}
+		/* --opt=value or --opt value */
+		eq = strchr(opt, '=');
+		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - opt) : (int)strlen(opt), opt);
+		for (k = 0; k < sizeof(with_arg) / sizeof(with_arg[0]); k++)
+			if (!strcmp(name, with_arg[k]))
+				break;
+		if (k == sizeof(with_arg) / sizeof(with_arg[0])) {
+			fprintf(stderr, "softkvm run: unknown option '%s' (try 'softkvm run --help')\n",
+				opt);
+			return 2;
+		}
+		if (eq) {
+			val = eq + 1;
+		} else if (i + 1 < argc) {
+			val = argv[++i];
+		} else {
+			fprintf(stderr, "softkvm run: option '%s' needs an argument\n", name);
+			return 2;
+		}
+
+		if (!strcmp(name, "--kernel")) {
+			c->kernel = val;
+		} else if (!strcmp(name, "--append")) {
+			c->append = val;
+		} else if (!strcmp(name, "--initrd")) {
+			c->initrd = val;
+		} else if (!strcmp(name, "--cpus")) {
+			if (parse_uint(val, &c->cpus) || c->cpus < 1 || c->cpus > VMM_MAX_CPUS) {
+				fprintf(stderr, "softkvm run: --cpus '%s': must be a number from 1 to %d\n",
+					val, VMM_MAX_CPUS);
+				return 2;
+			}
+		} else if (!strcmp(name, "--mem")) {
+			if (parse_size(val, &c->mem) || c->mem < VMM_MEM_MIN || c->mem > VMM_MEM_MAX ||
+			    (c->mem & 0xfff)) {
+				fprintf(stderr,
+					"softkvm run: --mem '%s': must be a size from 2M to 1T in whole "
+					"4 KiB pages (e.g. 128M, 1G)\n", val);
+				return 2;
+			}
+		} else if (!strcmp(name, "--accel")) {
+			if (!strcmp(val, "soft")) {
+				c->accel = KVMDEV_SOFT;
+			} else if (!strcmp(val, "kvm")) {
+				c->accel = KVMDEV_KVM;
+			} else {
+				fprintf(stderr, "softkvm run: --accel '%s': must be 'soft' or 'kvm'\n",
+					val);
+				return 2;
+			}
+		}
+	}
+	if (!c->kernel) {
+		fprintf(stderr, "softkvm run: --kernel FILE is required (try 'softkvm run --help')\n");
+		return 2;
+	}
+	return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct vmm_config c = { .mem = 128ull << 20, .cpus = 1, .accel = KVMDEV_AUTO, .append = "" };
+	struct multiboot_boot boot;
+	struct vmm *vm;
+	char err[512];
+	int r, status;
+
+	r = parse_args(argc, argv, &c);
+	if (r == 1) {
+		run_usage(stdout);
+		return 0;
+	}
+	if (r)
+		return VMM_EXIT_USAGE;
+
+	vm = malloc(sizeof(*vm));
+	if (!vm) {
+		fprintf(stderr, "softkvm run: out of memory\n");
+		return VMM_EXIT_USAGE;
+	}
+	status = VMM_EXIT_USAGE;
+	r = vmm_init(vm, &c, err, sizeof(err));
+	if (r)
+		goto fail;
+	struct multiboot_args mb = {
+		.kernel = c.kernel, .append = c.append, .initrd = c.initrd,
+		.ram = vm->ram, .ram_size = vm->low_size, .map = vm->e820, .nmap = vm->ne820,
+		.loader_name = "softkvm",
+	};
+	r = multiboot_load(&mb, &boot, err, sizeof(err));
+	if (r)
+		goto fail;
+	r = vmm_create_vm(vm, &c, err, sizeof(err));
+	if (r)
+		goto fail;
+	r = vmm_setup_multiboot_entry(vm, &boot, err, sizeof(err));
+	if (r)
+		goto fail;
+	status = vmm_run(vm);
+	vmm_destroy(vm);
+	free(vm);
+	return status;
+fail:
+	fprintf(stderr, "softkvm run: %s\n", err);
+	vmm_destroy(vm);
+	free(vm);
+	return status;
+}
