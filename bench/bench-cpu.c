@@ -8,12 +8,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 #include <Zydis/Zydis.h>
 
 #include "bench.h"
@@ -25,7 +27,7 @@
 #define G_RETSTUB   0x1000ull  /* the kernel returns here */
 #define G_EXCSTUB   0x2000ull  /* 32 exception stubs of 16 bytes */
 #define G_STACK_TOP 0xf00000ull
-#define G_BUDGET    20000000000ull /* instructions: a safety net, not a limit */
+#define G_TIMEOUT_S 300 /* a safety net for a guest that never returns */
 
 struct kdef {
 	const char *name;
@@ -234,6 +236,16 @@ struct grun {
 	char err[160];
 };
 
+/* no instruction budget (it costs a check per block): a watchdog instead */
+static struct cpu *volatile running_cpu;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	if (running_cpu)
+		cpu_kick(running_cpu);
+}
+
 static bool exc_has_code(int v)
 {
 	return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21;
@@ -320,7 +332,11 @@ static int guest_run(const struct variant *v, uint64_t entry, const uint64_t a[4
 	i0 = cpu_insn_count(h->cpu);
 	c0 = now_cpu();
 	w0 = now_wall();
-	e = hx_run(h, G_BUDGET);
+	running_cpu = h->cpu;
+	alarm(G_TIMEOUT_S);
+	e = hx_run(h, 0);
+	alarm(0);
+	running_cpu = NULL;
 	g->cpu = now_cpu() - c0;
 	g->wall = now_wall() - w0;
 	g->insns = cpu_insn_count(h->cpu) - i0;
@@ -330,8 +346,9 @@ static int guest_run(const struct variant *v, uint64_t entry, const uint64_t a[4
 	} else if (h->exited && h->exit_code >= 0x100 && h->exit_code < 0x120) {
 		describe_fault(h, h->exit_code - 0x100, g->err, sizeof(g->err));
 	} else {
-		snprintf(g->err, sizeof(g->err), "guest stopped: %s at rip %#llx", hx_exit_name(e),
-			 (unsigned long long)r.rip);
+		snprintf(g->err, sizeof(g->err), "guest stopped: %s at rip %#llx%s", hx_exit_name(e),
+			 (unsigned long long)r.rip,
+			 e == CPU_EXIT_REQUEST ? " (timeout)" : "");
 	}
 	hx_destroy(h);
 	return g->err[0] ? -1 : 0;
@@ -433,6 +450,7 @@ int main(int argc, char **argv)
 		p += l + (p[l] == ',');
 	}
 
+	signal(SIGALRM, on_alarm);
 	variants[0] = (struct variant){ "basic", kimg_basic, (size_t)(kimg_basic_end - kimg_basic) };
 	variants[1] = (struct variant){ "full", kimg_full, (size_t)(kimg_full_end - kimg_full) };
 	qemu = guest_only || no_qemu || getenv("BENCH_NO_QEMU") ? NULL : qemu_find();
