@@ -8,17 +8,16 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
 #include <Zydis/Zydis.h>
 
 #include "bench.h"
+#define SOFTKVM_NO_REG_NAMES /* <signal.h> has its own REG_* */
 #include "harness.h"
 #include "kernels.h"
 
@@ -237,13 +236,9 @@ struct grun {
 };
 
 /* no instruction budget (it costs a check per block): a watchdog instead */
-static struct cpu *volatile running_cpu;
-
-static void on_alarm(int sig)
+static void kick(void *c)
 {
-	(void)sig;
-	if (running_cpu)
-		cpu_kick(running_cpu);
+	cpu_kick(c);
 }
 
 static bool exc_has_code(int v)
@@ -274,7 +269,7 @@ static void describe_fault(struct hx *h, int vec, char *out, size_t outlen)
 	char text[96] = "?";
 
 	cpu_get_regs(h->cpu, &r);
-	uint64_t frame = r.gpr[REG_RSP] + (exc_has_code(vec) ? 8 : 0);
+	uint64_t frame = r.gpr[GPR_RSP] + (exc_has_code(vec) ? 8 : 0);
 	if (frame + 8 <= h->ram_size)
 		memcpy(&rip, h->ram + frame, 8);
 	if (rip + 15 <= h->ram_size) {
@@ -323,26 +318,24 @@ static int guest_run(const struct variant *v, uint64_t entry, const uint64_t a[4
 		put_gate(h, vec, G_EXCSTUB + 16 * vec);
 	memcpy(h->ram + G_STACK_TOP - 8, &ret, 8);
 	cpu_get_regs(h->cpu, &r);
-	r.gpr[REG_RDI] = a[0];
-	r.gpr[REG_RSI] = a[1];
-	r.gpr[REG_RDX] = a[2];
-	r.gpr[REG_RCX] = a[3];
+	r.gpr[GPR_RDI] = a[0];
+	r.gpr[GPR_RSI] = a[1];
+	r.gpr[GPR_RDX] = a[2];
+	r.gpr[GPR_RCX] = a[3];
 	cpu_set_regs(h->cpu, &r);
 
 	i0 = cpu_insn_count(h->cpu);
 	c0 = now_cpu();
 	w0 = now_wall();
-	running_cpu = h->cpu;
-	alarm(G_TIMEOUT_S);
+	watchdog(kick, h->cpu, G_TIMEOUT_S);
 	e = hx_run(h, 0);
-	alarm(0);
-	running_cpu = NULL;
+	watchdog(NULL, NULL, 0);
 	g->cpu = now_cpu() - c0;
 	g->wall = now_wall() - w0;
 	g->insns = cpu_insn_count(h->cpu) - i0;
 	cpu_get_regs(h->cpu, &r);
 	if (h->exited && h->exit_code == 0) {
-		g->result = r.gpr[REG_RBX];
+		g->result = r.gpr[GPR_RBX];
 	} else if (h->exited && h->exit_code >= 0x100 && h->exit_code < 0x120) {
 		describe_fault(h, h->exit_code - 0x100, g->err, sizeof(g->err));
 	} else {
@@ -450,7 +443,6 @@ int main(int argc, char **argv)
 		p += l + (p[l] == ',');
 	}
 
-	signal(SIGALRM, on_alarm);
 	variants[0] = (struct variant){ "basic", kimg_basic, (size_t)(kimg_basic_end - kimg_basic) };
 	variants[1] = (struct variant){ "full", kimg_full, (size_t)(kimg_full_end - kimg_full) };
 	qemu = guest_only || no_qemu || getenv("BENCH_NO_QEMU") ? NULL : qemu_find();

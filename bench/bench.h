@@ -21,5 +21,7 @@ int qemu_run_kernel(const char *qemu, const uint8_t *img, size_t img_len, uint64
 		    const uint64_t args[4], uint64_t *result, double *secs, double *wall);
 
 double now_wall(void);
+/* Call fn(arg) from a signal handler in secs seconds (fn NULL: cancel). */
+void watchdog(void (*fn)(void *), void *arg, unsigned secs);
 
 #endif

@@ -8,6 +8,8 @@
  * to seconds with the host TSC frequency, measured here; QEMU's start-up
  * time is excluded.
  */
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,34 @@ double now_wall(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void (*volatile wd_fn)(void *);
+static void *volatile wd_arg;
+
+static void on_alarm(int sig)
+{
+	void (*fn)(void *) = wd_fn;
+
+	(void)sig;
+	if (fn)
+		fn(wd_arg);
+}
+
+/* here rather than in bench-cpu.c: <signal.h> clashes with cpu.h's REG_RAX */
+void watchdog(void (*fn)(void *), void *arg, unsigned secs)
+{
+	static bool installed;
+
+	if (!installed) {
+		signal(SIGALRM, on_alarm);
+		installed = true;
+	}
+	alarm(0);
+	wd_arg = arg;
+	wd_fn = fn;
+	if (fn)
+		alarm(secs);
 }
 
 const char *qemu_find(void)

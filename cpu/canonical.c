@@ -23,7 +23,7 @@ static int zgpr(ZydisRegister r)
 static bool canonical(const struct cpu *c, uint64_t la)
 {
 	unsigned bits = (c->cr4 & CR4_LA57) ? 57 : 48;
-	return (uint64_t)(((int64_t)la << (64 - bits)) >> (64 - bits)) == la;
+	return (uint64_t)((int64_t)(la << (64 - bits)) >> (64 - bits)) == la;
 }
 
 bool mem_noncanonical_is_ss(struct cpu *c)

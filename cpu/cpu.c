@@ -892,6 +892,23 @@ void cpu_set_events(struct cpu *c, const struct cpu_events *e)
 	c->halted = e->halted;
 }
 
+void cpu_set_features(struct cpu *c, uint32_t features)
+{
+	c->features = features;
+	cpu_flush_code(c); /* decode may depend on it */
+}
+
+bool cpu_monitor_triggered(struct cpu *c)
+{
+	return atomic_load(&c->mon_hit);
+}
+
+uint64_t cpu_monitor_line(struct cpu *c)
+{
+	uint64_t l = atomic_load(&c->mon_line);
+	return l ? l & ~1ull : 0;
+}
+
 void cpu_set_halted(struct cpu *c, bool halted)
 {
 	c->halted = halted;

@@ -54,6 +54,8 @@ struct cpu_ops {
 	/* MOV to/from CR8: the task-priority register (optional; else cpu->cr8). */
 	void (*cr8_write)(void *opaque, uint64_t tpr);
 	uint64_t (*cr8_read)(void *opaque);
+	/* a store hit this vCPU's armed address-range monitor (any thread) */
+	void (*monitor_hit)(void *opaque);
 };
 
 /* Why cpu_run() returned. */
@@ -222,6 +224,8 @@ struct cpu_exit_info {
 	struct {
 		uint64_t deadline; /* guest TSC at which the wait ends, 0 = none */
 		uint8_t kind;	   /* CPU_WAIT_* */
+		uint32_t hint;	   /* ECX: bit 0 selects C0.1 (UMWAIT/TPAUSE) */
+		uint64_t line;	   /* UMWAIT: the monitored guest-physical line */
 	} wait;
 };
 
@@ -329,6 +333,19 @@ void cpu_set_events(struct cpu *c, const struct cpu_events *e);
 void cpu_set_halted(struct cpu *c, bool halted);
 /* Queue an exception for delivery at the next cpu_run() (KVM_SET_VCPU_EVENTS, #GP on MSR exit). */
 void cpu_queue_exception(struct cpu *c, int vector, bool has_error, uint32_t error);
+
+/*
+ * Optional instructions the guest's CPUID enables (a VMX execution control
+ * on hardware). CPU_FEAT_WAITPKG: UMONITOR/UMWAIT/TPAUSE, else #UD.
+ * A wait makes cpu_run() return CPU_EXIT_MWAIT; complete it with
+ * cpu_complete(c, &cf, false), cf = 1 if the OS time limit ended the wait.
+ */
+#define CPU_FEAT_WAITPKG (1u << 0)
+void cpu_set_features(struct cpu *c, uint32_t features);
+/* the armed monitor was written (since arming) */
+bool cpu_monitor_triggered(struct cpu *c);
+/* the monitored line's guest-physical address, or 0 if none is armed */
+uint64_t cpu_monitor_line(struct cpu *c);
 
 /* Physical-address width for reserved-bit checks (guest CPUID 0x80000008). */
 void cpu_set_maxphyaddr(struct cpu *c, unsigned bits);

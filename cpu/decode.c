@@ -27,6 +27,7 @@ static void decode_table_init(void)
 	ops_system_register();
 	ops_fpu_register();
 	ops_far_register();
+	ops_wait_register();
 	ops_atomic_register();
 	ops_bcd_register();
 }

@@ -72,6 +72,7 @@ void ops_misc_register(void);
 void ops_system_register(void);
 void ops_fpu_register(void);
 void ops_far_register(void);
+void ops_wait_register(void);
 void ops_atomic_register(void);
 void ops_bcd_register(void);
 

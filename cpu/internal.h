@@ -123,7 +123,7 @@ static inline unsigned szlog(unsigned bytes)
 
 /* ---- suspended instructions: the replay log ---- */
 
-enum { XLOG_PIO_IN = 1, XLOG_PIO_OUT, XLOG_MMIO_R, XLOG_MMIO_W, XLOG_RDMSR, XLOG_WRMSR };
+enum { XLOG_PIO_IN = 1, XLOG_PIO_OUT, XLOG_MMIO_R, XLOG_MMIO_W, XLOG_RDMSR, XLOG_WRMSR, XLOG_WAIT };
 #define XLOG_MAX 8
 struct xlog_entry {
 	uint8_t kind, len, done, error;
@@ -197,6 +197,9 @@ struct cpu {
 	unsigned xlog_n, xlog_pos;
 	uint64_t xlog_rip;
 	bool finish_only; /* cpu_finish_suspended() */
+	uint32_t features;	      /* CPU_FEAT_* enabled by the guest's CPUID */
+	_Atomic uint64_t mon_line;   /* armed monitor: line address | 1, 0 = none */
+	_Atomic bool mon_hit;	      /* a store hit the monitored line */
 
 	/* run control */
 	uint64_t icount;

@@ -256,14 +256,53 @@ void mem_note_code(struct cpu *c, uint64_t gpa, const _Atomic uint32_t **gen_ptr
 	pg = (gpa - s->gpa) >> 12;
 	*gen_ptr = &s->gen[pg];
 	*gen = atomic_load(&s->gen[pg]);
-	if (!atomic_load(&s->code[pg])) {
-		atomic_store(&s->code[pg], 1);
+	if (!(atomic_load(&s->code[pg]) & PG_CODE)) {
+		atomic_fetch_or(&s->code[pg], PG_CODE);
 		/* nobody may keep a write TLB entry for a code page */
-		tlb_flush_write(c);
-		for (unsigned k = 0; k < MEM_MAX_CPUS; k++) {
-			struct cpu *o = m->cpus[k];
-			if (o && o != c)
-				atomic_fetch_or(&o->events, EV_TLBFLUSH);
+		mem_flush_write_all(c);
+	}
+}
+
+/* every vCPU drops its write TLB (this one now, the others at their next boundary) */
+void mem_flush_write_all(struct cpu *c)
+{
+	struct cpu_mem *m = c->mem;
+	tlb_flush_write(c);
+	for (unsigned k = 0; k < MEM_MAX_CPUS; k++) {
+		struct cpu *o = m->cpus[k];
+		if (o && o != c)
+			atomic_fetch_or(&o->events, EV_TLBFLUSH);
+	}
+}
+
+/* ---- address-range monitors (UMONITOR/MONITOR) ---- */
+
+bool mem_monitor_arm(struct cpu *c, uint64_t gpa)
+{
+	struct mem_slot *s = mem_find_slot(c->mem, gpa);
+	if (!s)
+		return false;
+	uint64_t pg = (gpa - s->gpa) >> 12;
+	atomic_store(&c->mon_hit, false);
+	atomic_store(&c->mon_line, (gpa & ~63ull) | 1);
+	if (!(atomic_load(&s->code[pg]) & PG_MON)) {
+		atomic_fetch_or(&s->code[pg], PG_MON);
+		mem_flush_write_all(c); /* stores to the page must take the slow path */
+	}
+	return true;
+}
+
+/* a store to a monitored page: trigger every monitor armed on that line */
+static void monitor_hit(struct cpu *c, uint64_t gpa)
+{
+	struct cpu_mem *m = c->mem;
+	uint64_t line = (gpa & ~63ull) | 1;
+	for (unsigned k = 0; k < MEM_MAX_CPUS; k++) {
+		struct cpu *o = m->cpus[k];
+		if (o && atomic_load(&o->mon_line) == line) {
+			atomic_store(&o->mon_hit, true);
+			if (o->ops->monitor_hit)
+				o->ops->monitor_hit(o->opaque);
 		}
 	}
 }
@@ -282,10 +321,15 @@ static void smc_hit(struct cpu *c, uint64_t gpa)
 static inline void mem_note_write(struct cpu *c, struct mem_slot *s, uint64_t gpa)
 {
 	uint64_t pg = (gpa - s->gpa) >> 12;
-	if (atomic_load_explicit(&s->code[pg], memory_order_relaxed)) {
-		atomic_store(&s->code[pg], 0);
-		atomic_fetch_add(&s->gen[pg], 1);
-		smc_hit(c, gpa);
+	uint8_t f = atomic_load_explicit(&s->code[pg], memory_order_relaxed);
+	if (unlikely(f)) {
+		if (f & PG_CODE) {
+			atomic_fetch_and(&s->code[pg], (uint8_t)~PG_CODE);
+			atomic_fetch_add(&s->gen[pg], 1);
+			smc_hit(c, gpa);
+		}
+		if (f & PG_MON)
+			monitor_hit(c, gpa);
 	}
 	if (s->flags & CPU_MEM_LOG_DIRTY)
 		atomic_fetch_or(&s->dirty[pg / 64], 1ull << (pg % 64));

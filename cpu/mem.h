@@ -17,7 +17,7 @@ struct mem_slot {
 	uint64_t gpa, size;
 	uint8_t *hva;
 	_Atomic uint64_t *dirty; /* bit per page */
-	_Atomic uint8_t *code;	 /* per page: decoded code exists */
+	_Atomic uint8_t *code;	 /* per page: PG_CODE, PG_MON */
 	_Atomic uint32_t *gen;	 /* per page: code generation, bumped on invalidation */
 	struct mem_slot *next_dead;
 };
@@ -32,7 +32,12 @@ struct cpu_mem {
 	struct cpu *cpus[MEM_MAX_CPUS];
 };
 
+#define PG_CODE 1 /* decoded code exists */
+#define PG_MON	2 /* an address-range monitor is armed in the page */
+
 struct mem_slot *mem_find_slot(struct cpu_mem *m, uint64_t gpa);
+void mem_flush_write_all(struct cpu *c);
+bool mem_monitor_arm(struct cpu *c, uint64_t gpa);
 void mem_register_cpu(struct cpu_mem *m, struct cpu *c);
 void mem_unregister_cpu(struct cpu_mem *m, struct cpu *c);
 /* Host pointer of the instruction byte at la (NULL: not RAM); *gpa_out its address. */

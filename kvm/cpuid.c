@@ -27,7 +27,7 @@
 /* CPUID.7.0:EBX */
 #define F7_EBX (BIT(7) /* SMEP */ | BIT(20) /* SMAP */)
 /* CPUID.7.0:ECX */
-#define F7_ECX (BIT(22) /* RDPID */)
+#define F7_ECX (BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */)
 /* CPUID.80000001:ECX / EDX */
 #define F81_ECX (BIT(0) /* LAHF/SAHF in 64-bit mode */)
 #define F81_EDX (BIT(11) /* SYSCALL */ | BIT(20) /* NX */ | BIT(26) /* 1G pages */ |            \
@@ -203,6 +203,7 @@ static int cpuid_install(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *e, uint32_
 	/* MAXPHYADDR for the page walker's reserved-bit checks */
 	const struct kvm_cpuid_entry2 *p = kvm_cpuid_find(v, 0x80000008, 0);
 	cpu_set_maxphyaddr(v->cpu, p && (p->eax & 0xff) ? p->eax & 0xff : 36);
+	kvm_vcpu_cpuid_changed(v);
 	return 0;
 }
 

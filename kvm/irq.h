@@ -66,6 +66,7 @@ unsigned lapic_get_tpr(struct kvm_lapic *l);
 uint32_t lapic_id(struct kvm_lapic *l);
 /* pending INIT/SIPI for the vCPU thread to process */
 bool lapic_take_init(struct kvm_lapic *l);
+bool lapic_init_pending(struct kvm_lapic *l);
 int lapic_take_sipi(struct kvm_lapic *l);
 /* LINT0/LINT1 (the PIC's INTR is LINT0 in ExtINT mode; NMI through LINT1) */
 void lapic_lint(struct kvm_lapic *l, int pin, bool level);

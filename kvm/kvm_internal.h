@@ -133,6 +133,7 @@ enum kvm_pending {
 	PEND_MMIO,
 	PEND_RDMSR,
 	PEND_WRMSR,
+	PEND_WAIT, /* UMWAIT/TPAUSE interrupted by a signal: wait again */
 };
 
 struct kvm_vcpu {
@@ -177,6 +178,7 @@ struct kvm_vcpu {
 	uint64_t kvm_system_time, kvm_wall_clock;
 	uint64_t smbase;
 	uint64_t umwait_control;
+	uint64_t wait_start_tsc; /* UMWAIT/TPAUSE in progress */
 
 	/* x87/SSE state in the XSAVE layout (legacy area + header) until cpu/ has an FPU */
 	uint8_t xsave[4096] __attribute__((aligned(64)));
@@ -217,6 +219,8 @@ void irq_ack_notify_pic(struct kvm_vm *vm, unsigned irq);
 bool ioeventfd_write(struct kvm_vm *vm, uint64_t addr, unsigned len, const void *data, bool pio);
 void kvm_ioapic_eoi_broadcast(struct kvm_vcpu *v, uint8_t vector);
 void kvm_cpuid_update_apic_bit(struct kvm_vcpu *v, bool enabled);
+/* the guest's CPUID changed: features the processor must enable or refuse */
+void kvm_vcpu_cpuid_changed(struct kvm_vcpu *v);
 uint64_t ioapic_base(struct kvm_ioapic *io);
 void ioapic_get_state(struct kvm_ioapic *io, struct kvm_ioapic_state *s);
 void ioapic_set_state(struct kvm_ioapic *io, const struct kvm_ioapic_state *s);

@@ -808,6 +808,11 @@ void lapic_lint(struct kvm_lapic *l, int pin, bool level)
 	lapic_accept(l, &irq);
 }
 
+bool lapic_init_pending(struct kvm_lapic *l)
+{
+	return atomic_load(&l->init_pending);
+}
+
 bool lapic_take_init(struct kvm_lapic *l)
 {
 	return atomic_exchange(&l->init_pending, false);

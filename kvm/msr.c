@@ -46,7 +46,7 @@ static const uint32_t msrs_to_save[] = {
 	/* emulated MSRs */
 	MSR_IA32_TSC_ADJUST, MSR_IA32_MISC_ENABLE, MSR_IA32_MCG_STATUS, MSR_IA32_MCG_CTL,
 	MSR_IA32_SMBASE, MSR_PLATFORM_INFO, MSR_MISC_FEATURES_ENABLES, MSR_IA32_POWER_CTL,
-	MSR_IA32_UCODE_REV,
+	MSR_IA32_UCODE_REV, MSR_IA32_UMWAIT_CONTROL,
 };
 
 static const uint32_t feature_msrs[] = { MSR_IA32_ARCH_CAPABILITIES, MSR_IA32_UCODE_REV };
@@ -205,6 +205,12 @@ static int emulated_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val, bool 
 			return lapic_msr_read(v->lapic, index, val) ? RET_ERR : RET_OK;
 	}
 	switch (index) {
+	case MSR_IA32_UMWAIT_CONTROL:
+		/* only with WAITPKG in the guest's CPUID, unless host-initiated */
+		if (!host && !kvm_guest_has(v, 7, 0, CPUID_ECX, 5))
+			return RET_ERR;
+		*val = v->umwait_control;
+		return RET_OK;
 	case MSR_IA32_TSC:
 		*val = kvm_guest_tsc(v);
 		return RET_OK;
@@ -266,6 +272,14 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 			return lapic_msr_write(v->lapic, index, val) ? RET_ERR : RET_OK;
 	}
 	switch (index) {
+	case MSR_IA32_UMWAIT_CONTROL:
+		if (!host && !kvm_guest_has(v, 7, 0, CPUID_ECX, 5))
+			return RET_ERR;
+		/* bit 1 and bits 63:32 are reserved (Linux vmx_set_msr: host too) */
+		if (val & ((1ull << 1) | 0xffffffff00000000ull))
+			return RET_ERR;
+		v->umwait_control = val;
+		return RET_OK;
 	case MSR_IA32_TSC:
 		if (!host) {
 			/* a guest TSC write moves TSC_ADJUST by the same amount (SDM 17.17.3) */

@@ -229,6 +229,11 @@ static int op_intr_ack(void *o)
 	return CPU_INTR_NONE;
 }
 
+static void op_monitor_hit(void *o)
+{
+	vcpu_wake(o);
+}
+
 static void op_cr8_write(void *o, uint64_t tpr)
 {
 	struct kvm_vcpu *v = o;
@@ -273,7 +278,17 @@ const struct cpu_ops kvm_cpu_ops = {
 	.read_tsc = op_read_tsc,
 	.cr8_write = op_cr8_write,
 	.cr8_read = op_cr8_read,
+	.monitor_hit = op_monitor_hit,
 };
+
+void kvm_vcpu_cpuid_changed(struct kvm_vcpu *v)
+{
+	uint32_t f = 0;
+	/* the "enable user wait and pause" control follows the guest's WAITPKG */
+	if (kvm_guest_has(v, 7, 0, CPUID_ECX, 5))
+		f |= CPU_FEAT_WAITPKG;
+	cpu_set_features(v->cpu, f);
+}
 
 /* ---- creation ---- */
 
@@ -398,6 +413,7 @@ static void complete_pending(struct kvm_vcpu *v)
 		cpu_complete(v->cpu, NULL, run->msr.error != 0);
 		break;
 	case PEND_NONE:
+	case PEND_WAIT:
 		break;
 	}
 	v->pending = PEND_NONE;
@@ -606,6 +622,94 @@ static int vcpu_block(struct kvm_vcpu *v, const sigset_t *runmask)
 	return 0;
 }
 
+/* anything that ends a UMWAIT/TPAUSE besides time: interrupts (even masked), NMI, INIT */
+static bool wait_wake_event(struct kvm_vcpu *v)
+{
+	struct cpu_events e;
+	cpu_get_events(v->cpu, &e);
+	if (e.nmi_pending || e.exc_pending)
+		return true;
+	if (v->lapic)
+		return irq_pending(v) || lapic_init_pending(v->lapic);
+	return v->pending_irq >= 0;
+}
+
+static uint64_t tsc_delta_ns(struct kvm_vcpu *v, uint64_t ticks)
+{
+	return (uint64_t)(((unsigned __int128)ticks * 1000000u) / (v->tsc_khz ? v->tsc_khz : 1));
+}
+
+/*
+ * UMWAIT / TPAUSE (cpu_run returned CPU_EXIT_MWAIT): sleep on the host until
+ * the deadline (EDX:EAX against the guest TSC), the OS limit of
+ * IA32_UMWAIT_CONTROL[31:2] (then CF=1), a store to the monitored line, an
+ * interrupt or NMI, or a signal (-EINTR: the wait resumes on the next KVM_RUN).
+ */
+static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
+{
+	const struct cpu_exit_info *x = cpu_exit_info(v->cpu);
+	uint64_t tsc = kvm_guest_tsc(v), deadline = x->wait.deadline;
+	uint64_t limit = v->umwait_control & 0xfffffffcull;
+	bool os = false;
+	uint8_t snap[64], *line = NULL;
+
+	if (!v->wait_start_tsc)
+		v->wait_start_tsc = tsc;
+	/* the OS limit counts from the start of the wait */
+	if (limit && v->wait_start_tsc + limit < deadline) {
+		deadline = v->wait_start_tsc + limit;
+		os = true;
+	}
+	if (x->wait.line) {
+		/* stores by the VMM or devices bypass the processor: compare the line */
+		line = cpu_mem_gpa_to_hva(v->vm->mem, x->wait.line, NULL, NULL);
+		if (line)
+			memcpy(snap, line, 64);
+	}
+	int sfd = sigfd_for(v, runmask);
+	uint64_t cf = 0;
+	atomic_store(&v->blocked, true);
+	for (;;) {
+		tsc = kvm_guest_tsc(v);
+		if (tsc >= deadline) {
+			cf = os;
+			break;
+		}
+		if (cpu_monitor_triggered(v->cpu) || wait_wake_event(v))
+			break;
+		if (line && memcmp(snap, line, 64))
+			break;
+		if (v->lapic)
+			lapic_check_timer(v->lapic, kvm_host_ns());
+		uint64_t left = tsc_delta_ns(v, deadline - tsc) + 1;
+		if (line && left > 1000000)
+			left = 1000000; /* poll the line every millisecond */
+		if (v->lapic && lapic_deadline(v->lapic)) {
+			uint64_t now = kvm_host_ns(), d = lapic_deadline(v->lapic);
+			if (d > now && d - now < left)
+				left = d - now;
+		}
+		struct timespec ts = { (time_t)(left / 1000000000ull), (long)(left % 1000000000ull) };
+		struct pollfd p[2] = { { .fd = v->wake_fd, .events = POLLIN },
+				       { .fd = sfd, .events = POLLIN } };
+		int n = ppoll(p, v->wake_fd >= 0 ? (sfd >= 0 ? 2 : 1) : 0, &ts, NULL);
+		uint64_t cnt;
+		if (n > 0 && (p[0].revents & POLLIN) && read(v->wake_fd, &cnt, 8) < 0) {
+			/* drained by someone else */
+		}
+		if (n > 0 && sfd >= 0 && (p[1].revents & POLLIN)) {
+			atomic_store(&v->blocked, false);
+			v->pending = PEND_WAIT;
+			return -EINTR;
+		}
+	}
+	atomic_store(&v->blocked, false);
+	v->pending = PEND_NONE;
+	v->wait_start_tsc = 0;
+	cpu_complete(v->cpu, &cf, false);
+	return 0;
+}
+
 int kvm_vcpu_run(struct kvm_vcpu *v)
 {
 	struct kvm_run *run = v->run;
@@ -662,7 +766,22 @@ int kvm_vcpu_run(struct kvm_vcpu *v)
 		goto out;
 	}
 
-	if (v->pending != PEND_NONE) {
+	if (v->pending == PEND_WAIT) {
+		if (run->immediate_exit) {
+			r = -EINTR;
+			goto out;
+		}
+		r = vcpu_user_wait(v, &runmask);
+		if (r == -EINTR) {
+			run->exit_reason = KVM_EXIT_INTR;
+			goto out;
+		}
+		enum cpu_exit e = cpu_finish_suspended(v->cpu);
+		if (e != CPU_EXIT_NONE && handle_exit(v, e)) {
+			r = 0;
+			goto out;
+		}
+	} else if (v->pending != PEND_NONE) {
 		complete_pending(v);
 		enum cpu_exit e = cpu_finish_suspended(v->cpu);
 		if (e != CPU_EXIT_NONE && handle_exit(v, e)) {
@@ -707,6 +826,14 @@ int kvm_vcpu_run(struct kvm_vcpu *v)
 		enum cpu_exit e = cpu_run(v->cpu);
 		atomic_store(&v->in_run, false);
 		pthread_rwlock_unlock(&v->vm->run_lock);
+		if (e == CPU_EXIT_MWAIT) {
+			r = vcpu_user_wait(v, &runmask);
+			if (r == -EINTR) {
+				run->exit_reason = KVM_EXIT_INTR;
+				break;
+			}
+			continue; /* cpu_run finishes the instruction */
+		}
 		if (e == CPU_EXIT_HLT && v->lapic) {
 			/* the in-kernel irqchip: halt here until an event (kvm_emulate_halt) */
 			v->mp_state = KVM_MP_STATE_HALTED;

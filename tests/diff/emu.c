@@ -73,7 +73,7 @@ struct emu *emu_create(void)
 	h->ram[h->tss + 0x66] = 0xff; /* I/O bitmap beyond the TSS limit: no ports at CPL 3 */
 	h->ram[h->tss + 0x67] = 0xff;
 	h->ram[DT_EXIT_VA] = 0xf4;		       /* HLT at CPL 3: #GP */
-	hx_load(h, 0, NULL, 0);
+	cpu_note_external_write(h->cpu);
 	cpu_get_sregs(h->cpu, &em->sregs);
 	return em;
 }

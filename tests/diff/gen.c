@@ -247,7 +247,7 @@ static int encode(const struct enc *e, uint64_t addr, uint8_t *o)
 	for (int k = 0; k < e->imm2sz; k++)
 		o[n++] = (uint8_t)(e->imm2 >> (8 * k));
 	if (e->modrm && e->rm_mem && e->m.base == RIP_BASE) {
-		int64_t d = e->m.disp - (int64_t)(addr + (uint64_t)n);
+		int64_t d = (int64_t)((uint64_t)e->m.disp - (addr + (uint64_t)n));
 		if (!e->m.a32 && !fits32(d))
 			return -1;
 		for (int k = 0; k < 4; k++)
@@ -661,6 +661,16 @@ static void opsize(struct gen *g, struct enc *e, unsigned size)
 /* shuffle the legacy prefixes */
 static void shuffle_pfx(struct gen *g, struct enc *e)
 {
+	/* redundant prefixes now and then: ignored segment overrides, a second
+	 * 66h, REP/REPNE on one-byte opcodes that ignore them */
+	if (!e->vex && e->npfx < 4 && chance(g, 8)) {
+		static const uint8_t noise[] = { 0x2e, 0x3e, 0x26, 0x36, 0x66, 0xf2, 0xf3 };
+		uint8_t p = noise[rndn(g, sizeof(noise))];
+		bool has66 = memchr(e->pfx, 0x66, (size_t)e->npfx) != NULL;
+		if ((p == 0x66 && has66) || ((p == 0xf2 || p == 0xf3) && e->map == 0 && (e->op & 0xf8) != 0x90) ||
+		    (p != 0x66 && p != 0xf2 && p != 0xf3))
+			e->pfx[e->npfx++] = p;
+	}
 	for (int k = e->npfx - 1; k > 0; k--) {
 		int j = (int)rndn(g, (unsigned)k + 1);
 		uint8_t t = e->pfx[k];
@@ -1778,6 +1788,8 @@ static void g_string(struct gen *g)
 	if (g->in_cond)
 		return;
 	cnt = rep ? (chance(g, 10) ? rndn(g, 3000) : rndn(g, 40)) : 1;
+	if (rep && size == 1 && chance(g, 4))
+		cnt = 8000 + rndn(g, 4000); /* more than one REP chunk */
 	if (rep && chance(g, 5))
 		cnt = 0;
 	span = cnt * size;
@@ -2050,7 +2062,7 @@ static void g_fault(struct gen *g)
 			t = (chance(g, 50) ? DT_GUARD_HI : DT_DATA_VA) - 1 - rndn(g, size > 1 ? size - 1 : 1);
 		enc_init(&e);
 		opsize(g, &e, size);
-		switch (rndn(g, 3)) {
+		switch (rndn(g, 4)) {
 		case 0:
 			e.op = size == 1 ? 0x8a : 0x8b;
 			e.reg_is_reg = true;
@@ -2060,6 +2072,19 @@ static void g_fault(struct gen *g)
 			e.op = size == 1 ? 0x88 : 0x89;
 			e.reg_is_reg = true;
 			e.reg = pick_reg(g, size, false);
+			break;
+		case 2:
+			if (size == 1) {
+				e.op = 0x8a;
+				e.reg_is_reg = true;
+				e.reg = pick_reg(g, size, true);
+				break;
+			}
+			/* CMOVcc reads its source whatever the condition */
+			e.map = 1;
+			e.op = (uint8_t)(0x40 + rndn(g, 16));
+			e.reg_is_reg = true;
+			e.reg = pick_reg(g, size, true);
 			break;
 		default:
 			e.op = size == 1 ? 0x80 : 0x81;
@@ -2198,7 +2223,7 @@ void dt_generate(struct dt_case *tc, uint64_t seed)
 	tc->data_seed = rnd(&g);
 	tc->data_mode = chance(&g, 70) ? 0 : 1 + rndn(&g, 2);
 
-	n = 1 + rndn(&g, 10);
+	n = 1 + rndn(&g, 16);
 	for (unsigned k = 0; k < 200 && n > 0 && !g.stop && !code_full(&g); k++) {
 		uint32_t before = tc->ninsns;
 		gen_one(&g, false);

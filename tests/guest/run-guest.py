@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Run a multiboot test kernel on softkvm and, if installed, on QEMU TCG.
+
+The kernel prints PASS:/FAIL:/SKIP: lines and a SUMMARY line on COM1 and
+exits through isa-debug-exit. The test passes when softkvm exits with the
+expected status (1: every check passed) and, when QEMU is available, QEMU
+prints the same report lines and exits with the same status: the agreement
+shows that each check asserts real x86 / platform behaviour.
+
+Environment: SOFTKVM_GUEST_QEMU=no skips QEMU, =yes requires it;
+QEMU names the binary (default qemu-system-x86_64).
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+# QEMU's SeaBIOS prints its banner on the same serial line before the kernel
+# starts, so a report line may begin after other text.
+REPORT_RE = re.compile(r"(PASS|FAIL|SKIP|SUMMARY): .*")
+
+
+def report_lines(out):
+    lines = []
+    for l in out.splitlines():
+        if l.startswith("INFO:"):
+            continue
+        m = REPORT_RE.search(l.rstrip("\r"))
+        if m:
+            lines.append(m.group(0))
+    return lines
+
+
+def run(cmd, timeout):
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout)
+        return (p.returncode, p.stdout.decode(errors="replace"),
+                p.stderr.decode(errors="replace"))
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if e.stdout else ""
+        err = e.stderr.decode(errors="replace") if e.stderr else ""
+        return ("timeout", out, err + "\n(timed out after %ds)" % timeout)
+
+
+def show(title, status, out, err):
+    print("---- %s: exit status %s ----" % (title, status))
+    sys.stdout.write(out)
+    if err.strip():
+        print("---- %s stderr ----" % title)
+        sys.stdout.write(err if err.endswith("\n") else err + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--softkvm", required=True)
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--append", default=None)
+    ap.add_argument("--initrd", default=None)
+    ap.add_argument("--cpus", type=int, default=1)
+    ap.add_argument("--mem", default=None)
+    ap.add_argument("--expect-status", type=int, default=1)
+    ap.add_argument("--timeout", type=int, default=60)
+    a = ap.parse_args()
+
+    cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", a.kernel]
+    qcmd = [os.environ.get("QEMU", "qemu-system-x86_64"), "-nodefaults", "-nographic",
+            "-machine", "pc", "-accel", "tcg", "-cpu", "max", "-no-reboot",
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+            "-device", "pc-testdev", "-device", "pci-testdev",
+            "-serial", "stdio", "-kernel", a.kernel]
+    if a.append is not None:
+        cmd += ["--append", a.append]
+        qcmd += ["-append", a.append]
+    if a.initrd is not None:
+        cmd += ["--initrd", a.initrd]
+        qcmd += ["-initrd", a.initrd]
+    if a.cpus != 1:
+        cmd += ["--cpus", str(a.cpus)]
+        qcmd += ["-smp", str(a.cpus)]
+    if a.mem is not None:
+        cmd += ["--mem", a.mem]
+        qcmd += ["-m", a.mem]
+
+    ok = True
+    status, out, err = run(cmd, a.timeout)
+    show("softkvm", status, out, err)
+    lines = report_lines(out)
+    if status != a.expect_status:
+        print("softkvm: exit status %s, expected %d" % (status, a.expect_status))
+        ok = False
+    if not any(l.startswith("SUMMARY:") for l in lines):
+        print("softkvm: no SUMMARY line")
+        ok = False
+
+    want = os.environ.get("SOFTKVM_GUEST_QEMU", "auto")
+    qemu = shutil.which(qcmd[0])
+    if want == "yes" and not qemu:
+        print("QEMU required (SOFTKVM_GUEST_QEMU=yes) but %s is not installed" % qcmd[0])
+        ok = False
+    if want != "no" and qemu:
+        qstatus, qout, qerr = run(qcmd, a.timeout)
+        show("qemu", qstatus, qout, qerr)
+        qlines = report_lines(qout)
+        if qstatus != status:
+            print("MISMATCH: exit status softkvm %s, qemu %s" % (status, qstatus))
+            ok = False
+        if qlines != lines:
+            print("MISMATCH: report lines differ (softkvm vs qemu):")
+            n = max(len(lines), len(qlines))
+            for k in range(n):
+                s = lines[k] if k < len(lines) else "<none>"
+                q = qlines[k] if k < len(qlines) else "<none>"
+                if s != q:
+                    print("  softkvm: %s\n  qemu:    %s" % (s, q))
+            ok = False
+        if qstatus != a.expect_status:
+            print("qemu: exit status %s, expected %d" % (qstatus, a.expect_status))
+            ok = False
+    elif want != "no":
+        print("(QEMU not installed: softkvm only)")
+    print("RESULT: %s" % ("ok" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
