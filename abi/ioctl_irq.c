@@ -156,6 +156,8 @@ long abi_vcpu_ioctl_irq(struct kvm_vcpu *v, unsigned req, void *arg)
 		COPY_IN(s);
 		return kvm_vcpu_set_lapic(v, &s);
 	}
+	case KVM_KVMCLOCK_CTRL:
+		return kvm_vcpu_kvmclock_ctrl(v);
 	default:
 		return -EINVAL;
 	}

@@ -58,6 +58,7 @@ int kvm_check_extension(struct kvm_vm *vm, long ext)
 	case KVM_CAP_SPLIT_IRQCHIP:
 	case KVM_CAP_TSC_DEADLINE_TIMER:
 	case KVM_CAP_REINJECT_CONTROL:
+	case KVM_CAP_KVMCLOCK_CTRL:
 		return 1;
 	case KVM_CAP_IRQ_ROUTING:
 		return 4096; /* KVM_MAX_IRQ_ROUTES */

@@ -80,9 +80,9 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	put(&tmp[n++], 0x80000007, 0, 0, 0, 0, 0, BIT(8));
 	/* 46 physical address bits, 48 linear */
 	put(&tmp[n++], 0x80000008, 0, 0, 0x302e, 0, 0, 0);
-	/* KVM paravirt signature; no PV features advertised yet */
+	/* KVM paravirt signature and features: kvmclock (old and new MSRs), stable bit */
 	put(&tmp[n++], 0x40000000, 0, 0, 0x40000001, str4("KVMK"), str4("VMKV"), str4("M\0\0\0"));
-	put(&tmp[n++], 0x40000001, 0, 0, 0, 0, 0, 0);
+	put(&tmp[n++], 0x40000001, 0, 0, BIT(0) | BIT(3) | BIT(24), 0, 0, 0);
 	if (n > max)
 		return -E2BIG;
 	memcpy(e, tmp, n * sizeof(*e));

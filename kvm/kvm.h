@@ -116,6 +116,7 @@ int kvm_vcpu_get_tsc_khz(struct kvm_vcpu *v);
 int kvm_vcpu_set_tsc_khz(struct kvm_vcpu *v, uint32_t khz);
 int kvm_vcpu_x86_setup_mce(struct kvm_vcpu *v, uint64_t mcg_cap);
 int kvm_vcpu_get_lapic(struct kvm_vcpu *v, struct kvm_lapic_state *s);
+int kvm_vcpu_kvmclock_ctrl(struct kvm_vcpu *v);
 int kvm_vcpu_set_lapic(struct kvm_vcpu *v, const struct kvm_lapic_state *s);
 
 #endif

@@ -176,6 +176,7 @@ struct kvm_vcpu {
 	uint64_t arch_capabilities;
 	uint64_t platform_info;
 	uint64_t kvm_system_time, kvm_wall_clock;
+	bool kvmclock_dirty, kvmclock_stopped;
 	uint64_t smbase;
 	uint64_t umwait_control;
 	uint64_t wait_start_tsc; /* UMWAIT/TPAUSE in progress */
@@ -221,6 +222,9 @@ void kvm_ioapic_eoi_broadcast(struct kvm_vcpu *v, uint8_t vector);
 void kvm_cpuid_update_apic_bit(struct kvm_vcpu *v, bool enabled);
 /* the guest's CPUID changed: features the processor must enable or refuse */
 void kvm_vcpu_cpuid_changed(struct kvm_vcpu *v);
+void kvmclock_update(struct kvm_vcpu *v);
+int kvmclock_msr_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val);
+int kvmclock_msr_set(struct kvm_vcpu *v, uint32_t index, uint64_t val);
 uint64_t ioapic_base(struct kvm_ioapic *io);
 void ioapic_get_state(struct kvm_ioapic *io, struct kvm_ioapic_state *s);
 void ioapic_set_state(struct kvm_ioapic *io, const struct kvm_ioapic_state *s);

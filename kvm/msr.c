@@ -47,6 +47,8 @@ static const uint32_t msrs_to_save[] = {
 	MSR_IA32_TSC_ADJUST, MSR_IA32_MISC_ENABLE, MSR_IA32_MCG_STATUS, MSR_IA32_MCG_CTL,
 	MSR_IA32_SMBASE, MSR_PLATFORM_INFO, MSR_MISC_FEATURES_ENABLES, MSR_IA32_POWER_CTL,
 	MSR_IA32_UCODE_REV, MSR_IA32_UMWAIT_CONTROL,
+	/* kvmclock */
+	0x11, 0x12, 0x4b564d00, 0x4b564d01,
 };
 
 static const uint32_t feature_msrs[] = { MSR_IA32_ARCH_CAPABILITIES, MSR_IA32_UCODE_REV };
@@ -204,6 +206,8 @@ static int emulated_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val, bool 
 		if ((index >= 0x800 && index <= 0x8ff) || index == 0x6e0)
 			return lapic_msr_read(v->lapic, index, val) ? RET_ERR : RET_OK;
 	}
+	if (kvmclock_msr_get(v, index, val))
+		return RET_OK;
 	switch (index) {
 	case MSR_IA32_UMWAIT_CONTROL:
 		/* only with WAITPKG in the guest's CPUID, unless host-initiated */
@@ -271,6 +275,8 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 		if ((index >= 0x800 && index <= 0x8ff) || index == 0x6e0)
 			return lapic_msr_write(v->lapic, index, val) ? RET_ERR : RET_OK;
 	}
+	if (kvmclock_msr_set(v, index, val))
+		return RET_OK;
 	switch (index) {
 	case MSR_IA32_UMWAIT_CONTROL:
 		if (!host && !kvm_guest_has(v, 7, 0, CPUID_ECX, 5))
@@ -286,6 +292,7 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 			v->tsc_adjust += val - kvm_guest_tsc(v);
 		}
 		kvm_set_guest_tsc(v, val);
+		v->kvmclock_dirty = true;
 		return RET_OK;
 	case MSR_IA32_TSC_ADJUST:
 		if (!host) {

@@ -51,6 +51,7 @@ int kvm_vcpu_set_tsc_khz(struct kvm_vcpu *v, uint32_t khz)
 	uint64_t now = kvm_guest_tsc(v);
 	v->tsc_khz = khz;
 	kvm_set_guest_tsc(v, now); /* continuous across the rate change */
+	v->kvmclock_dirty = true;
 	return 0;
 }
 
@@ -97,5 +98,9 @@ int kvm_vm_set_clock(struct kvm_vm *vm, const struct kvm_clock_data *d)
 			clock += now - (int64_t)d->realtime;
 	}
 	vm->kvmclock_offset = clock - (int64_t)ns;
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned k = 0; k < vm->nvcpus; k++)
+		vm->vcpus[k]->kvmclock_dirty = true;
+	pthread_mutex_unlock(&vm->lock);
 	return 0;
 }

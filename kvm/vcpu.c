@@ -732,6 +732,8 @@ int kvm_vcpu_run(struct kvm_vcpu *v)
 	}
 	/* memory may have changed while user space ran */
 	cpu_note_external_write(v->cpu);
+	if (v->kvmclock_dirty)
+		kvmclock_update(v);
 	/* without an in-kernel irqchip HLT went to user space, which resumes after it */
 	if (!v->lapic)
 		cpu_set_halted(v->cpu, false);

@@ -316,6 +316,20 @@ bp_after:
 	and eax, ~8
 	mov cr4, eax
 
+	; ---- hardware task switching is not implemented: #GP ----
+	TRY .tsw
+	jmp SEL_TSS:0
+.tsw:	CHECK_EXC 13, SEL_TSS, "exc32: JMP to a TSS -> #GP(sel) (no task switching)"
+	TRY .nt
+	pushfd
+	or dword [esp], 0x4000		; NT
+	popfd
+	iret
+.nt:	CHECK_EXC 13, 0, "exc32: IRET with NT=1 -> #GP(0) (no task switching)"
+	pushfd
+	and dword [esp], ~0x4000
+	popfd
+
 	; ---- double fault: #GP with a not-present #GP gate ----
 	and byte [idt + 13 * 8 + 5], 0x7f
 	TRY .df

@@ -51,12 +51,20 @@ main64:
 	mov ebx, 12
 	mov ecx, 0x8e01
 	call idt64_set
+	mov rax, stub64_13		; QEMU TCG raises #GP here: keep it survivable
+	mov ebx, 13
+	mov ecx, 0x8e01
+	call idt64_set
 	mov rbx, rsp
 	TRY .nc2
 	mov rsp, 0x0000800000000010
 	push rax
 .nc2:	mov rsp, rbx
 	CHECK_EXC 12, 0, "long64: non-canonical stack -> #SS(0) (on IST1)"
+	mov rax, stub64_13
+	mov ebx, 13
+	mov ecx, 0x8e00
+	call idt64_set
 
 	; ---- IST and alignment ----
 	mov rax, h_rsp

@@ -159,12 +159,6 @@ test_main:
 	mov eax, [TEST_VA + 0x7000]
 	CHECK_EQ eax, 0xa0aa, "paging: clearing CR4.PGE flushes global pages"
 
-	; ---- CPL 0 may not touch CR4 reserved bits ----
-	TRY .cr4
-	mov eax, cr4
-	or eax, 1 << 15
-	mov cr4, eax
-.cr4:	CHECK_EXC 13, 0, "paging: MOV CR4 with a reserved bit -> #GP(0)"
 	TRY .pgpe
 	mov eax, cr0
 	and eax, ~1
@@ -235,6 +229,12 @@ test_main:
 	mov eax, cr0
 	and eax, 0x7fffffff
 	mov cr0, eax
+	; last: QEMU TCG (7.2) hangs on this one
+	TRY .cr4
+	mov eax, cr4
+	or eax, 1 << 31
+	mov cr4, eax
+.cr4:	CHECK_EXC 13, 0, "paging: MOV CR4 with a reserved bit -> #GP(0)"
 	jmp finish
 
 ; ---- ring 3 ----

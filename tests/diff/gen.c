@@ -104,6 +104,7 @@ struct enc {
 	bool vex;
 	int vex_pp, vex_vvvv, vex_l;
 	bool vex3; /* force the 3-byte form */
+	bool m32;  /* 32-bit code: no REX, no RIP-relative */
 };
 
 static void enc_init(struct enc *e)
@@ -156,7 +157,7 @@ static int encode(const struct enc *e, uint64_t addr, uint8_t *o)
 			if (m->index == R_SP)
 				return -1;
 			if (m->base == RIP_BASE) {
-				if (m->index >= 0)
+				if (m->index >= 0 || e->m32)
 					return -1;
 				mod = 0;
 				rm = 5;
@@ -218,7 +219,7 @@ static int encode(const struct enc *e, uint64_t addr, uint8_t *o)
 		}
 	} else {
 		if (need || e->w || rr || rx || rb) {
-			if (forbid)
+			if (forbid || e->m32)
 				return -1;
 			o[n++] = (uint8_t)(0x40 | (e->w << 3) | (rr << 2) | (rx << 1) | rb);
 		}
@@ -277,6 +278,7 @@ struct gen {
 	bool stop;	/* a certain fault was emitted */
 	uint64_t recent[8];
 	unsigned nrecent;
+	bool m32; /* compatibility mode (32-bit code) */
 };
 
 static uint64_t rnd(struct gen *g)
@@ -322,6 +324,8 @@ static const unsigned sizes4[] = { 1, 2, 4, 8 };
 
 static unsigned pick_size(struct gen *g, unsigned mask)
 {
+	if (g->m32)
+		mask = (mask & ~8u) ? mask & ~8u : 4;
 	for (;;) {
 		unsigned s = sizes4[rndn(g, 4)];
 		if (mask & s)
@@ -334,6 +338,8 @@ static int pick_reg(struct gen *g, unsigned size, bool writable)
 {
 	for (;;) {
 		int r = (size == 1 && chance(g, 20)) ? R_AH + (int)rndn(g, 4) : (int)rndn(g, 16);
+		if (g->m32)
+			r = size == 1 ? (chance(g, 40) ? R_AH : 0) + (int)rndn(g, 4) : (int)rndn(g, 8);
 		if (writable && r == R_SP)
 			continue;
 		return r;
@@ -399,7 +405,11 @@ static bool emit(struct gen *g, const struct enc *e, const struct eff *f)
 		return false;
 	if (f->reads & g->undef)
 		normalize(g);
-	len = encode(e, DT_CODE_VA + g->tc->len, buf);
+	{
+		struct enc e2 = *e;
+		e2.m32 = g->m32;
+		len = encode(&e2, DT_CODE_VA + g->tc->len, buf);
+	}
 	if (len < 0)
 		return false;
 	return emit_raw(g, buf, len, f);
@@ -465,7 +475,9 @@ static bool set_reg(struct gen *g, int r, uint64_t v)
 	enc_init(&e);
 	if (r == R_SP)
 		return false;
-	if (v <= 0xffffffffull && chance(g, 80)) {
+	if (g->m32)
+		v = (uint32_t)v;
+	if (v <= 0xffffffffull && (chance(g, 80) || g->m32)) {
 		e.op = 0xb8;
 		e.opreg = r;
 		e.imm = v;
@@ -499,18 +511,18 @@ static void normalize(struct gen *g)
 	struct eff f = { .def = DTF_ALL };
 	enc_init(&e);
 	e.modrm = true;
-	e.rm_reg = (int)rndn(g, 16);
+	e.rm_reg = (int)rndn(g, g->m32 ? 8 : 16);
 	if (chance(g, 50)) {
-		e.w = chance(g, 50);
+		e.w = chance(g, 50) && !g->m32;
 		e.op = 0x83;
 		e.reg = 7;
 		e.imm = rnd(g) & 0xff;
 		e.immsz = 1;
 	} else {
-		e.w = chance(g, 50);
+		e.w = chance(g, 50) && !g->m32;
 		e.op = 0x39;
 		e.reg_is_reg = true;
-		e.reg = (int)rndn(g, 16);
+		e.reg = (int)rndn(g, g->m32 ? 8 : 16);
 	}
 	{
 		unsigned u = g->undef;
@@ -562,6 +574,21 @@ static void pick_mem_at(struct gen *g, struct mop *m, uint64_t ea, bool allow_ri
 		m->seg = segpfx[rndn(g, sizeof(segpfx))];
 	if (chance(g, 10))
 		m->dispsz = 4;
+	if (g->m32) {
+		int b = (int)rndn(g, 8), x = (int)rndn(g, 8), s = (int)rndn(g, 4);
+		uint64_t a = ea;
+		if (g->known[b] && chance(g, 75)) {
+			m->base = b;
+			a -= g->val[b];
+			if (g->known[x] && x != R_SP && chance(g, 50)) {
+				m->index = x;
+				m->scale = s;
+				a -= g->val[x] << s;
+			}
+		}
+		m->disp = (int32_t)(uint32_t)a;
+		return;
+	}
 	for (int tries = 0; tries < 12; tries++) {
 		int form = (int)rndn(g, 6);
 		int b = (int)rndn(g, 16), x = (int)rndn(g, 16), s = (int)rndn(g, 4);
@@ -654,7 +681,7 @@ static void opsize(struct gen *g, struct enc *e, unsigned size)
 		e->pfx[e->npfx++] = 0x66;
 	if (size == 8)
 		e->w = true;
-	else if (size != 1 && chance(g, 5))
+	else if (size != 1 && chance(g, 5) && !g->m32)
 		e->rex40 = true; /* a redundant REX */
 }
 
@@ -732,7 +759,7 @@ static void g_alu(struct gen *g)
 		break;
 	case 3: /* r/m, imm8 sign-extended */
 		if (size == 1) {
-			e.op = 0x80;
+			e.op = g->m32 && chance(g, 30) ? 0x82 : 0x80; /* 82h: 80h alias outside 64-bit mode */
 			set_imm(&e, rval(g), 1);
 		} else {
 			e.op = 0x83;
@@ -1122,7 +1149,7 @@ static void g_bitscan(struct gen *g)
 /* BMI1/BMI2/ADX */
 static void g_bmi(struct gen *g)
 {
-	unsigned size = chance(g, 50) ? 8 : 4;
+	unsigned size = chance(g, 50) && !g->m32 ? 8 : 4;
 	int k = (int)rndn(g, 15);
 	struct enc e;
 	struct eff f = { 0 };
@@ -1135,7 +1162,7 @@ static void g_bmi(struct gen *g)
 	e.reg_is_reg = true;
 	e.reg = pick_reg(g, size, true);
 	pick_rm(g, &e, size, false, 35);
-	e.vex_vvvv = (int)rndn(g, 16);
+	e.vex_vvvv = (int)rndn(g, g->m32 ? 8 : 16);
 	switch (k) {
 	case 0: /* ANDN */
 		e.op = 0xf2;
@@ -1217,6 +1244,8 @@ static void g_atomic(struct gen *g)
 	struct enc e;
 	struct eff f = { .def = DTF_ALL };
 
+	if (g->m32 && k == 4)
+		k = 3;
 	enc_init(&e);
 	switch (k) {
 	case 0: /* CMPXCHG */
@@ -1361,6 +1390,8 @@ static void g_mov(struct gen *g)
 		break;
 	}
 	case 5: /* MOVSXD */
+		if (g->m32)
+			return;
 		size = pick_size(g, WIDE);
 		opsize(g, &e, size);
 		e.op = 0x63;
@@ -1378,22 +1409,42 @@ static void g_mov(struct gen *g)
 		e.reg_is_reg = true;
 		e.reg = pick_reg(g, size, true);
 		pick_mem_at(g, &e.m, ea, true);
+		if (g->m32 && chance(g, 25)) {
+			/* 16-bit addressing (67h in 32-bit code): LEA only, nothing is accessed */
+			uint8_t b[8];
+			int n = 0, mod = (int)rndn(g, 3), rm = (int)rndn(g, 8);
+			int r = pick_reg(g, size == 8 ? 4 : size, true);
+			b[n++] = 0x67;
+			if (size == 2)
+				b[n++] = 0x66;
+			b[n++] = 0x8d;
+			b[n++] = (uint8_t)((mod << 6) | (r << 3) | rm);
+			if (mod == 1) {
+				b[n++] = (uint8_t)rnd(g);
+			} else if (mod == 2 || (mod == 0 && rm == 6)) {
+				b[n++] = (uint8_t)rnd(g);
+				b[n++] = (uint8_t)rnd(g);
+			}
+			emit_raw(g, b, n, &(struct eff){ .no_memcheck = true });
+			return;
+		}
 		if (chance(g, 30)) {
 			/* arbitrary base/index, known or not */
-			e.m.base = chance(g, 80) ? (int)rndn(g, 16) : -1;
-			e.m.index = chance(g, 60) ? (int)rndn(g, 16) : -1;
+			unsigned nr = g->m32 ? 8 : 16;
+			e.m.base = chance(g, 80) ? (int)rndn(g, nr) : -1;
+			e.m.index = chance(g, 60) ? (int)rndn(g, nr) : -1;
 			if (e.m.index == R_SP)
 				e.m.index = -1;
 			e.m.scale = (int)rndn(g, 4);
 			e.m.disp = (int64_t)(int32_t)rval(g);
-			e.m.a32 = chance(g, 30);
+			e.m.a32 = chance(g, 30) && !g->m32;
 		}
 		e.m.seg = 0;
 		f.no_memcheck = true;
 		break;
 	}
 	default: { /* moffs: A0-A3 */
-		bool a32 = chance(g, 30), load = chance(g, 50);
+		bool a32 = chance(g, 30) && !g->m32, load = chance(g, 50);
 		uint64_t t = pick_target(g, size);
 		opsize(g, &e, size);
 		if (a32)
@@ -1401,7 +1452,7 @@ static void g_mov(struct gen *g)
 		if (chance(g, 10))
 			e.pfx[e.npfx++] = 0x65;
 		e.op = (uint8_t)((load ? 0xa0 : 0xa2) + (size == 1 ? 0 : 1));
-		set_imm(&e, t, a32 ? 4 : 8);
+		set_imm(&e, t, a32 || g->m32 ? 4 : 8);
 		break;
 	}
 	}
@@ -1459,7 +1510,7 @@ static void g_misc(struct gen *g)
 	enc_init(&e);
 	switch (rndn(g, 14)) {
 	case 0: { /* BSWAP r32/r64 */
-		unsigned size = chance(g, 50) ? 8 : 4;
+		unsigned size = chance(g, 50) && !g->m32 ? 8 : 4;
 		e.w = size == 8;
 		e.map = 1;
 		e.op = 0xc8;
@@ -1478,7 +1529,7 @@ static void g_misc(struct gen *g)
 	}
 	case 2: /* CBW CWDE CDQE */
 	case 3: { /* CWD CDQ CQO */
-		unsigned s = rndn(g, 3);
+		unsigned s = rndn(g, g->m32 ? 2 : 3);
 		if (s == 0)
 			b[n++] = 0x66;
 		if (s == 2)
@@ -1488,14 +1539,14 @@ static void g_misc(struct gen *g)
 		return;
 	}
 	case 4: { /* XLAT: rBX + AL inside the data */
-		bool a32 = chance(g, 20);
+		bool a32 = chance(g, 20) && !g->m32;
 		if (!set_reg(g, 3, DT_DATA_VA + 16 + rndn(g, DT_DATA_SIZE - 300)))
 			return;
 		if (a32)
 			b[n++] = 0x67;
 		if (chance(g, 10))
 			b[n++] = 0x65;
-		if (chance(g, 10))
+		if (chance(g, 10) && !g->m32)
 			b[n++] = 0x48;
 		b[n++] = 0xd7;
 		emit_raw(g, b, n, &f);
@@ -1568,6 +1619,8 @@ static void g_misc(struct gen *g)
 		break;
 	}
 	case 11: /* XCHG rAX, rAX family / NOP with REX.B */
+		if (g->m32)
+			return;
 		b[n++] = 0x41;
 		b[n++] = 0x90;
 		emit_raw(g, b, n, &NOFLAGS);
