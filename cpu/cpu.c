@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <Zydis/Zydis.h>
 
+#include "fpu.h"
 #include "internal.h"
 #include "mem.h"
 
@@ -33,6 +34,7 @@ struct cpu *cpu_create(struct cpu_mem *mem, const struct cpu_ops *ops, void *opa
 	c->ops = ops;
 	c->opaque = opaque;
 	c->maxphyaddr = 46;
+	c->xcr0_allowed = CPU_XCR0_SUPPORTED;
 	c->arena_size = ARENA_SIZE;
 	c->arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	c->bhash = calloc(BHASH_SIZE, sizeof(struct block *));
@@ -55,6 +57,7 @@ void cpu_destroy(struct cpu *c)
 		return;
 	mem_unregister_cpu(c->mem, c);
 	decode_fini(c);
+	fpu_host_destroy(c);
 	munmap(c->arena, c->arena_size);
 	free(c->bhash);
 	free(c);
@@ -99,7 +102,6 @@ static void reset_common(struct cpu *c)
 	c->cr0 = CR0_ET | CR0_NW | CR0_CD;
 	c->cr2 = c->cr3 = c->cr4 = c->cr8 = 0;
 	c->efer = 0;
-	c->xcr0 = 1;
 	memset(c->dr, 0, sizeof(c->dr));
 	c->dr[6] = 0xffff0ff0;
 	c->dr[7] = 0x400;
@@ -121,6 +123,8 @@ static void reset_common(struct cpu *c)
 void cpu_reset(struct cpu *c)
 {
 	reset_common(c);
+	c->xcr0 = 1; /* INIT keeps XCR0 and the x87/SSE state (SDM vol. 3A, table 10-1) */
+	fpu_reset(c);
 	c->tsc_aux = 0;
 	c->pat = 0x0007040600070406ull;
 	c->misc_enable = 1; /* fast strings */
@@ -851,19 +855,6 @@ void cpu_recompute_slow_mode(struct cpu *c)
 		c->dr7_data_bp = data;
 		tlb_flush_all(c);
 	}
-}
-
-uint64_t cpu_get_xcr0(const struct cpu *c)
-{
-	return c->xcr0;
-}
-
-int cpu_set_xcr0(struct cpu *c, uint64_t v)
-{
-	if (!(v & 1) || (v & ~3ull))
-		return -1;
-	c->xcr0 = v;
-	return 0;
 }
 
 void cpu_get_events(const struct cpu *c, struct cpu_events *e)

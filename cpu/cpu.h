@@ -311,7 +311,29 @@ void cpu_set_sregs(struct cpu *c, const struct cpu_sregs *s);
 uint64_t cpu_get_dr(const struct cpu *c, int n);
 void cpu_set_dr(struct cpu *c, int n, uint64_t v);
 uint64_t cpu_get_xcr0(const struct cpu *c);
+/* XSETBV's rules (SDM vol. 1, 13.3) against cpu_set_xcr0_allowed(): 0 or -1 */
 int cpu_set_xcr0(struct cpu *c, uint64_t v);
+
+/*
+ * x87/SSE state (fpu_state.c) for KVM_GET/SET_FPU, XSAVE(2) and XCRS.
+ * XCR0 covers x87 | SSE; both live in the 512-byte legacy region, so the
+ * standard-format XSAVE image is CPU_XSAVE_SIZE bytes (legacy + header).
+ */
+#define CPU_XCR0_SUPPORTED 3ull
+#define CPU_XSAVE_SIZE	   576u
+#define CPU_MXCSR_MASK	   0xffffu /* MXCSR_MASK, DAZ included (SDM vol. 1, 11.6.6) */
+/* XCR0 bits the guest may enable (its CPUID leaf 0xD); bit 0 is always allowed */
+void cpu_set_xcr0_allowed(struct cpu *c, uint64_t mask);
+/* The FXSAVE64 image (512 bytes; MXCSR_MASK filled in, bytes 416-511 zero). */
+void cpu_get_fxsave(const struct cpu *c, void *buf);
+/* Load an FXSAVE64 image; MXCSR bits outside CPU_MXCSR_MASK are dropped. */
+void cpu_set_fxsave(struct cpu *c, const void *buf);
+/* Standard-format XSAVE image (CPU_XSAVE_SIZE bytes); XSTATE_BV has the
+ * components of mask that are not in their initial configuration. */
+void cpu_get_xsave(const struct cpu *c, void *buf, uint64_t mask);
+/* Load as XRSTOR (standard form) with RFBM = x87 | SSE: components clear in
+ * XSTATE_BV are initialised. The caller validated header and MXCSR. */
+void cpu_set_xsave(struct cpu *c, const void *buf);
 
 /* Architectural MSRs held by cpu/: 0 ok, -1 not an MSR cpu/ owns, -2 bad value */
 int cpu_msr_get(struct cpu *c, uint32_t index, uint64_t *value);

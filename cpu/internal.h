@@ -169,6 +169,14 @@ struct cpu {
 	uint64_t tsc_aux, pat, tsc_offset, tsc_adjust, debugctl, misc_enable;
 	uint64_t mtrr_def_type, mtrr_fixed[11], mtrr_var[16];
 
+	/* x87/MMX/SSE (fpu_state.c): the FXSAVE64 image (SDM vol. 1, 10.5.1:
+	 * FIP/FDP 64-bit, MXCSR at 24, ST(i) in stack order), the selectors that
+	 * image lacks, and the host execution unit's stub arena (fpu_host.c) */
+	uint8_t fx[512] __attribute__((aligned(64)));
+	uint16_t fx_fcs, fx_fds;
+	uint64_t xcr0_allowed; /* XCR0 bits the guest's CPUID permits */
+	struct fpu_host *fpu_host;
+
 	/* events and interrupts */
 	uint8_t intr_shadow;  /* 1 = STI, 2 = MOV SS/POP SS */
 	bool nmi_masked;

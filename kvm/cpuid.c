@@ -102,49 +102,44 @@ int kvm_get_supported_cpuid(struct kvm_cpuid2 *out, uint32_t max)
 	return 0;
 }
 
-static bool significant_index(uint32_t fn)
-{
-	switch (fn) {
-	case 4: case 7: case 0xb: case 0xd: case 0xf: case 0x10: case 0x12: case 0x14:
-	case 0x17: case 0x18: case 0x1d: case 0x1e: case 0x1f: case 0x8000001d:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* ---- the guest's table ---- */
 
-const struct kvm_cpuid_entry2 *kvm_cpuid_find(const struct kvm_vcpu *v, uint32_t fn, uint32_t idx)
+/*
+ * v->cpuid holds 2 * ncpuid entries in one allocation: the table exactly as
+ * KVM_SET_CPUID2 gave it (KVM_GET_CPUID2 returns it in that order), then a
+ * copy sorted by function, stable, for the lookup.
+ */
+static struct kvm_cpuid_entry2 *sorted_table(const struct kvm_vcpu *v)
 {
-	/* the table is small (<= 256): the index is a sorted array with binary search on
-	 * (function, index); entries without a significant index match any index */
-	const struct kvm_cpuid_entry2 *e = v->cpuid;
-	uint32_t lo = 0, hi = v->ncpuid;
+	return v->cpuid ? v->cpuid + v->ncpuid : NULL;
+}
+
+/*
+ * Linux's cpuid_entry2_find(): the first entry, in table order, with the
+ * function whose index matches or is not significant. Binary search finds the
+ * run of entries with the function; the stable sort kept their order.
+ */
+static struct kvm_cpuid_entry2 *table_find(struct kvm_cpuid_entry2 *sorted, uint32_t n,
+					   uint32_t fn, uint32_t idx)
+{
+	uint32_t lo = 0, hi = n;
 
 	while (lo < hi) {
-		uint32_t mid = (lo + hi) / 2;
-		const struct kvm_cpuid_entry2 *m = &e[mid];
-		if (m->function < fn || (m->function == fn && (m->flags & SIG) && m->index < idx))
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (sorted[mid].function < fn)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < v->ncpuid && e[lo].function == fn) {
-		if (!(e[lo].flags & SIG) || e[lo].index == idx)
-			return &e[lo];
-	}
+	for (; lo < n && sorted[lo].function == fn; lo++)
+		if (!(sorted[lo].flags & SIG) || sorted[lo].index == idx)
+			return &sorted[lo];
 	return NULL;
 }
 
-static int cmp_entry(const void *a, const void *b)
+const struct kvm_cpuid_entry2 *kvm_cpuid_find(const struct kvm_vcpu *v, uint32_t fn, uint32_t idx)
 {
-	const struct kvm_cpuid_entry2 *x = a, *y = b;
-	if (x->function != y->function)
-		return x->function < y->function ? -1 : 1;
-	if (x->index != y->index)
-		return x->index < y->index ? -1 : 1;
-	return 0;
+	return table_find(sorted_table(v), v->ncpuid, fn, idx);
 }
 
 bool kvm_guest_has(const struct kvm_vcpu *v, uint32_t fn, uint32_t idx, int reg, unsigned bit)
@@ -157,45 +152,127 @@ bool kvm_guest_has(const struct kvm_vcpu *v, uint32_t fn, uint32_t idx, int reg,
 	return (r >> bit) & 1;
 }
 
-static int check_cpuid(const struct kvm_cpuid_entry2 *e, uint32_t n)
+/* The same predicate on the model KVM_GET_SUPPORTED_CPUID reports. */
+bool kvm_supported_has(uint32_t fn, uint32_t idx, int reg, unsigned bit)
 {
-	for (uint32_t k = 0; k < n; k++) {
-		if (e[k].function == 0x80000008) {
-			unsigned vbits = (e[k].eax >> 8) & 0xff;
-			if (vbits != 48 && vbits != 57 && vbits != 0)
-				return -EINVAL;
-		}
+	struct kvm_cpuid_entry2 e[MAX_CPUID_ENTRIES];
+	int n = build_supported(e, MAX_CPUID_ENTRIES);
+
+	for (int k = 0; k < n; k++) {
+		if (e[k].function != fn || ((e[k].flags & SIG) && e[k].index != idx))
+			continue;
+		uint32_t r = reg == CPUID_EAX ? e[k].eax : reg == CPUID_EBX ? e[k].ebx
+			   : reg == CPUID_ECX ? e[k].ecx : e[k].edx;
+		return (r >> bit) & 1;
+	}
+	return false;
+}
+
+/* Linux's kvm_check_cpuid(): the linear address width must be 48 or 57 (or 0). */
+static int check_cpuid(struct kvm_cpuid_entry2 *sorted, uint32_t n)
+{
+	const struct kvm_cpuid_entry2 *e = table_find(sorted, n, 0x80000008, 0);
+
+	if (e) {
+		unsigned vbits = (e->eax >> 8) & 0xff;
+		if (vbits != 48 && vbits != 57 && vbits != 0)
+			return -EINVAL;
 	}
 	return 0;
 }
 
+static void change_bit(uint32_t *reg, unsigned bit, bool on)
+{
+	if (on)
+		*reg |= 1u << bit;
+	else
+		*reg &= ~(1u << bit);
+}
+
+/* XSAVE area size for the features in xcr0 (legacy area, header, AVX) */
+static uint32_t xsave_size(uint64_t xcr0)
+{
+	return 576 + ((xcr0 & 4) ? 256 : 0);
+}
+
+/*
+ * The bits that follow vCPU state (Linux __kvm_update_cpuid_runtime()):
+ * OSXSAVE mirrors CR4.OSXSAVE, APIC mirrors IA32_APIC_BASE.EN, MWAIT mirrors
+ * IA32_MISC_ENABLE.MWAIT, and CPUID.0xD.0:EBX is the size XCR0 needs. Applied
+ * to the table order copy; the caller re-sorts or patches the sorted copy.
+ */
+static void update_runtime(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *sorted, uint32_t n)
+{
+	struct cpu_sregs s;
+	uint64_t misc = 0;
+	struct kvm_cpuid_entry2 *e;
+
+	cpu_get_sregs(v->cpu, &s);
+	e = table_find(sorted, n, 1, 0);
+	if (e) {
+		change_bit(&e->ecx, 27, (s.cr4 & CR4_OSXSAVE) != 0);
+		change_bit(&e->edx, 9, (s.apic_base & (1u << 11)) != 0);
+		kvm_msr_get(v, MSR_IA32_MISC_ENABLE, &misc, true);
+		change_bit(&e->ecx, 3, (misc & (1ull << 18)) != 0);
+	}
+	e = table_find(sorted, n, 0xd, 0);
+	if (e)
+		e->ebx = xsave_size(v->xcr0);
+}
+
+/* Copy the sorted copy's entries back over the table order copy (same entries). */
+static void sync_table_order(struct kvm_cpuid_entry2 *tab, const uint32_t *pos,
+			     const struct kvm_cpuid_entry2 *sorted, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++)
+		tab[pos[k]] = sorted[k];
+}
+
 static int cpuid_install(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *e, uint32_t n)
 {
-	int r;
+	struct kvm_cpuid_entry2 *sorted = e + n;
+	uint32_t *pos = calloc(n ? n : 1, sizeof(*pos));
+	int r = 0;
 
-	for (uint32_t k = 0; k < n; k++) {
-		/* KVM keeps the flag only where the leaf has sub-leaves */
-		if (!significant_index(e[k].function))
-			e[k].flags &= ~SIG;
-		e[k].padding[0] = e[k].padding[1] = e[k].padding[2] = 0;
+	if (!pos) {
+		free(e);
+		return -ENOMEM;
 	}
-	r = check_cpuid(e, n);
-	if (r) {
+	/* stable insertion sort by function; pos[] remembers table positions */
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t j = k;
+		while (j && sorted[j - 1].function > e[k].function) {
+			sorted[j] = sorted[j - 1];
+			pos[j] = pos[j - 1];
+			j--;
+		}
+		sorted[j] = e[k];
+		pos[j] = k;
+	}
+	update_runtime(v, sorted, n);
+	sync_table_order(e, pos, sorted, n);
+	free(pos);
+	if (v->ran) {
+		/*
+		 * After KVM_RUN only the identical table is accepted (Linux
+		 * kvm_cpuid_check_equal(): E2BIG for another count, else EINVAL).
+		 */
+		if (n != v->ncpuid)
+			r = -E2BIG;
+		for (uint32_t k = 0; !r && k < n; k++) {
+			const struct kvm_cpuid_entry2 *a = &e[k], *b = &v->cpuid[k];
+			if (a->function != b->function || a->index != b->index ||
+			    a->flags != b->flags || a->eax != b->eax || a->ebx != b->ebx ||
+			    a->ecx != b->ecx || a->edx != b->edx)
+				r = -EINVAL;
+		}
 		free(e);
 		return r;
 	}
-	qsort(e, n, sizeof(*e), cmp_entry);
-	if (v->ran) {
-		/* after KVM_RUN only an identical table is accepted (Linux 5.19+) */
-		bool same = n == v->ncpuid;
-		for (uint32_t k = 0; same && k < n; k++) {
-			const struct kvm_cpuid_entry2 *a = &e[k], *b = &v->cpuid[k];
-			same = a->function == b->function && a->index == b->index &&
-			       a->flags == b->flags && a->eax == b->eax && a->ebx == b->ebx &&
-			       a->ecx == b->ecx && a->edx == b->edx;
-		}
+	r = check_cpuid(sorted, n);
+	if (r) {
 		free(e);
-		return same ? 0 : -EINVAL;
+		return r;
 	}
 	free(v->cpuid);
 	v->cpuid = e;
@@ -211,7 +288,7 @@ int kvm_vcpu_set_cpuid2(struct kvm_vcpu *v, const struct kvm_cpuid_entry2 *e, ui
 {
 	if (n > MAX_CPUID_ENTRIES)
 		return -E2BIG;
-	struct kvm_cpuid_entry2 *c = calloc(n ? n : 1, sizeof(*c));
+	struct kvm_cpuid_entry2 *c = calloc(n ? 2 * n : 1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, e, n * sizeof(*c));
@@ -222,7 +299,7 @@ int kvm_vcpu_set_cpuid(struct kvm_vcpu *v, const struct kvm_cpuid_entry *e, uint
 {
 	if (n > MAX_CPUID_ENTRIES)
 		return -E2BIG;
-	struct kvm_cpuid_entry2 *c = calloc(n ? n : 1, sizeof(*c));
+	struct kvm_cpuid_entry2 *c = calloc(n ? 2 * n : 1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	for (uint32_t k = 0; k < n; k++) {
@@ -277,8 +354,15 @@ void kvm_cpuid_update_apic_bit(struct kvm_vcpu *v, bool enabled)
 	struct kvm_cpuid_entry2 *e = (struct kvm_cpuid_entry2 *)kvm_cpuid_find(v, 1, 0);
 	if (!e)
 		return;
-	if (enabled)
-		e->edx |= 1u << 9;
-	else
-		e->edx &= ~(1u << 9);
+	/* the same entry in table order: the k-th entry of function 1 in both */
+	unsigned nth = 0;
+	for (struct kvm_cpuid_entry2 *s = sorted_table(v); s < e; s++)
+		nth += s->function == 1;
+	for (uint32_t k = 0; k < v->ncpuid; k++) {
+		if (v->cpuid[k].function == 1 && !nth--) {
+			change_bit(&v->cpuid[k].edx, 9, enabled);
+			break;
+		}
+	}
+	change_bit(&e->edx, 9, enabled);
 }

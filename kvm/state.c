@@ -117,35 +117,48 @@ int kvm_vcpu_get_sregs(struct kvm_vcpu *v, struct kvm_sregs *s)
 	return 0;
 }
 
-/* CR4 bits supported at all, and those the guest's CPUID allows (__cr4_reserved_bits) */
-static uint64_t cr4_supported(void)
+/*
+ * CR4 (Linux kvm_is_valid_cr4()): bits KVM never supports, bits the CPU model
+ * softkvm supports lacks (cr4_reserved_bits, from KVM_GET_SUPPORTED_CPUID),
+ * and, once KVM_SET_CPUID2 defined the vCPU model, bits its CPUID lacks
+ * (cr4_guest_rsvd_bits). Before KVM_SET_CPUID2 every supported bit is allowed.
+ */
+#define CR4_KVM_BITS                                                                      \
+	(CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE |   \
+	 CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_UMIP | CR4_LA57 | CR4_VMXE |          \
+	 CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP | CR4_SMAP | CR4_PKE)
+
+static const struct {
+	uint64_t cr4;
+	uint32_t fn, reg, bit;
+} cr4_features[] = {
+	{ CR4_OSXSAVE, 1, CPUID_ECX, 26 },  { CR4_SMEP, 7, CPUID_EBX, 7 },
+	{ CR4_SMAP, 7, CPUID_EBX, 20 },	    { CR4_FSGSBASE, 7, CPUID_EBX, 0 },
+	{ CR4_PKE, 7, CPUID_ECX, 3 },	    { CR4_LA57, 7, CPUID_ECX, 16 },
+	{ CR4_UMIP, 7, CPUID_ECX, 2 },	    { CR4_VMXE, 1, CPUID_ECX, 5 },
+	{ CR4_PCIDE, 1, CPUID_ECX, 17 },
+};
+
+static uint64_t cr4_reserved(const struct kvm_vcpu *v)
 {
-	return CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE |
-	       CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_SMEP | CR4_SMAP;
+	uint64_t rsvd = ~(uint64_t)CR4_KVM_BITS;
+
+	for (size_t k = 0; k < sizeof(cr4_features) / sizeof(cr4_features[0]); k++) {
+		uint32_t fn = cr4_features[k].fn, reg = cr4_features[k].reg;
+		unsigned bit = cr4_features[k].bit;
+		bool ok = v ? kvm_guest_has(v, fn, 0, (int)reg, bit)
+			    : kvm_supported_has(fn, 0, (int)reg, bit);
+		if (!ok)
+			rsvd |= cr4_features[k].cr4;
+	}
+	return rsvd;
 }
 
 static bool cr4_valid(struct kvm_vcpu *v, uint64_t cr4)
 {
-	uint64_t ok = cr4_supported();
-	if (!kvm_guest_has(v, 1, 0, CPUID_ECX, 26))
-		ok &= ~CR4_OSXSAVE;
-	if (!kvm_guest_has(v, 7, 0, CPUID_EBX, 7))
-		ok &= ~CR4_SMEP;
-	if (!kvm_guest_has(v, 7, 0, CPUID_EBX, 20))
-		ok &= ~CR4_SMAP;
-	if (!kvm_guest_has(v, 7, 0, CPUID_EBX, 0))
-		ok &= ~CR4_FSGSBASE;
-	if (!kvm_guest_has(v, 7, 0, CPUID_ECX, 3))
-		ok &= ~CR4_PKE;
-	if (!kvm_guest_has(v, 7, 0, CPUID_ECX, 16))
-		ok &= ~CR4_LA57;
-	if (!kvm_guest_has(v, 7, 0, CPUID_ECX, 2))
-		ok &= ~CR4_UMIP;
-	if (!kvm_guest_has(v, 1, 0, CPUID_ECX, 5))
-		ok &= ~CR4_VMXE;
-	if (!kvm_guest_has(v, 1, 0, CPUID_ECX, 17))
-		ok &= ~CR4_PCIDE;
-	return (cr4 & ~ok) == 0;
+	if (cr4 & cr4_reserved(NULL))
+		return false;
+	return !v->cpuid || !(cr4 & cr4_reserved(v));
 }
 
 static bool cr0_valid(uint64_t cr0)
@@ -355,12 +368,15 @@ int kvm_vcpu_set_xsave(struct kvm_vcpu *v, const struct kvm_xsave *x)
 	return 0;
 }
 
+/*
+ * KVM_GET/SET_XCRS (Linux kvm_vcpu_ioctl_x86_get/set_xcrs()): available
+ * whenever KVM_CAP_XCRS is, independent of the guest's CPUID; only XCR0
+ * exists, other indices are ignored; XCR0 must keep x87, may not have AVX
+ * without SSE, and may hold only what the guest's CPUID.0xD allows.
+ */
 int kvm_vcpu_get_xcrs(struct kvm_vcpu *v, struct kvm_xcrs *x)
 {
 	memset(x, 0, sizeof(*x));
-	/* only with XSAVE in the guest's CPUID (Linux: otherwise nr_xcrs = 0) */
-	if (!kvm_guest_has(v, 1, 0, CPUID_ECX, 26))
-		return 0;
 	x->nr_xcrs = 1;
 	x->flags = 0;
 	x->xcrs[0].xcr = 0;
@@ -368,20 +384,29 @@ int kvm_vcpu_get_xcrs(struct kvm_vcpu *v, struct kvm_xcrs *x)
 	return 0;
 }
 
+static uint64_t guest_supported_xcr0(struct kvm_vcpu *v)
+{
+	const struct kvm_cpuid_entry2 *e = kvm_cpuid_find(v, 0xd, 0);
+	if (!e)
+		return 0;
+	return ((uint64_t)e->edx << 32 | e->eax) & kvm_supported_xcr0();
+}
+
 int kvm_vcpu_set_xcrs(struct kvm_vcpu *v, const struct kvm_xcrs *x)
 {
-	if (!kvm_guest_has(v, 1, 0, CPUID_ECX, 26))
-		return -EINVAL;
 	if (x->nr_xcrs > KVM_MAX_XCRS || x->flags)
 		return -EINVAL;
 	for (uint32_t k = 0; k < x->nr_xcrs; k++) {
 		if (x->xcrs[k].xcr != 0)
-			return -EINVAL;
+			continue;
 		uint64_t val = x->xcrs[k].value;
-		if (!(val & 1) || (val & ~kvm_supported_xcr0()))
+		if (!(val & 1) || ((val & 4) && !(val & 2)) ||
+		    (val & ~(guest_supported_xcr0(v) | 1)))
+			return -EINVAL;
+		if (cpu_set_xcr0(v->cpu, val))
 			return -EINVAL;
 		v->xcr0 = val;
-		cpu_set_xcr0(v->cpu, val);
+		break;
 	}
 	return 0;
 }
@@ -510,8 +535,9 @@ int kvm_vcpu_translate(struct kvm_vcpu *v, struct kvm_translation *t)
 int kvm_vcpu_set_guest_debug(struct kvm_vcpu *v, const struct kvm_guest_debug *d)
 {
 	const uint32_t valid = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP |
-			       KVM_GUESTDBG_USE_HW_BP | KVM_GUESTDBG_INJECT_DB |
-			       KVM_GUESTDBG_INJECT_BP | KVM_GUESTDBG_BLOCKIRQ;
+			       KVM_GUESTDBG_USE_SW_BP | KVM_GUESTDBG_USE_HW_BP |
+			       KVM_GUESTDBG_INJECT_DB | KVM_GUESTDBG_INJECT_BP |
+			       KVM_GUESTDBG_BLOCKIRQ;
 	uint32_t flags = 0;
 
 	if (d->control & ~valid)
@@ -527,6 +553,8 @@ int kvm_vcpu_set_guest_debug(struct kvm_vcpu *v, const struct kvm_guest_debug *d
 	if (d->control & KVM_GUESTDBG_ENABLE) {
 		if (d->control & KVM_GUESTDBG_SINGLESTEP)
 			flags |= CPU_DEBUG_SINGLESTEP;
+		if (d->control & KVM_GUESTDBG_USE_SW_BP)
+			flags |= CPU_DEBUG_SW_BP;
 		if (d->control & KVM_GUESTDBG_USE_HW_BP)
 			flags |= CPU_DEBUG_HW_BP;
 	}

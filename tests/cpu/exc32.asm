@@ -23,6 +23,7 @@ SEL_CODE_R1	equ 0x98	; code, DPL 1
 SEL_GATE_R1	equ 0xa0	; call gate DPL 3 -> SEL_CODE_R1
 SEL_SYSENTER	equ 0xc0	; 0xc0 code0, 0xc8 data0, 0xd0 code3, 0xd8 data3
 SEL_RO		equ 0xe0	; read-only data
+SEL_LDT		equ 0xe8	; LDT with 2 entries
 
 %macro GDT 3
 	mov eax, %1
@@ -53,6 +54,7 @@ test_main:
 	GDT SEL_SYSENTER + 16, DLO(0, 0xfffff), DHI(0, 0xfffff, 0xfb, 0xc)
 	GDT SEL_SYSENTER + 24, DLO(0, 0xfffff), DHI(0, 0xfffff, 0xf3, 0xc)
 	GDT SEL_RO, DLO(0, 0xfffff), DHI(0, 0xfffff, 0x91, 0xc)
+	GDT SEL_LDT, DLO(ADDR(ldt_tab), 15), DHI(ADDR(ldt_tab), 0, 0x82, 0)
 	IDT 0x40, h_flags, 0x8e		; interrupt gate
 	IDT 0x41, h_flags, 0x8f		; trap gate
 	IDT 0x42, h_flags, 0x0e		; not present
@@ -151,6 +153,35 @@ test_main:
 .l8:	CHECK_EXC 13, 0, "exc32: write through CS -> #GP(0)"
 	mov ax, SEL_DATA32
 	mov es, ax
+
+	; ---- LDT ----
+	mov ax, SEL_LDT
+	lldt ax
+	sldt bx
+	movzx eax, bx
+	CHECK_EQ eax, SEL_LDT, "exc32: LLDT/SLDT"
+	TRY .ld1
+	mov ax, 0x0c			; LDT entry 1
+	mov fs, ax
+	mov eax, fs
+	mov ebx, [fs:SCRATCH]
+.ld1:	CHECK_NOEXC "exc32: segment load through the LDT"
+	TRY .ld2
+	mov ax, 0x14			; LDT entry 2: beyond the LDT limit
+	mov fs, ax
+.ld2:	CHECK_EXC 13, 0x14, "exc32: selector beyond the LDT limit -> #GP(sel)"
+	TRY .ld3
+	mov ax, SEL_DATA32
+	lldt ax
+.ld3:	CHECK_EXC 13, SEL_DATA32, "exc32: LLDT of a data segment -> #GP(sel)"
+	xor eax, eax
+	lldt ax
+	TRY .ld4
+	mov ax, 0x0c
+	mov fs, ax
+.ld4:	CHECK_EXC 13, 0x0c, "exc32: LDT selector with a null LDTR -> #GP(sel)"
+	mov ax, SEL_DATA32
+	mov fs, ax
 
 	; ---- LAR/LSL/VERR/VERW ----
 	mov eax, 0x12345678
@@ -530,5 +561,8 @@ bp_dr6:	dd 0
 bp_hit:	dd 0
 bp_data: dd 0
 sgdt_buf: times 2 dd 0
+	align 8
+ldt_tab: dq 0
+	dq 0x00cf93000000ffff
 
 %include "tail.inc"

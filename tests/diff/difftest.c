@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * difftest --cases N --seed S [--start K] [--verbose]
+ * difftest --cases N --seed S [--start K] [--verbose] [--mode32]
  *
  * Runs N generated cases of user-mode integer instructions natively (in a
  * forked child) and on cpu/ (64-bit mode, CPL 3), and compares the exit
  * (completion or exception vector, error code, CR2, RIP), all sixteen GPRs,
  * the arithmetic flags the SDM defines at that point plus DF, and the data
  * area. The last line printed is "cases: N, mismatches: M".
+ *
+ * --mode32 also generates 32-bit code run in compatibility mode (BCD,
+ * PUSHA/POPA, INC/DEC 40h-4Fh, BOUND, ARPL, 82h, 16-bit LEA); the native
+ * side far-jumps to Linux's __USER32_CS, which not every host allows.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,7 +38,10 @@ static void disasm(const struct dt_case *tc, FILE *f)
 	ZydisDecoder dec;
 	ZydisFormatter fmt;
 
-	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	if (tc->mode32)
+		ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_STACK_WIDTH_32);
+	else
+		ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
 	ZydisDecoderEnableMode(&dec, ZYDIS_DECODER_MODE_LZCNT, ZYAN_TRUE);
 	ZydisDecoderEnableMode(&dec, ZYDIS_DECODER_MODE_TZCNT, ZYAN_TRUE);
 	ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL);
@@ -115,9 +122,11 @@ static bool compare(const struct dt_case *tc, const struct dt_result *nat, const
 		WHY(" error-code(%#x vs %#x)", nat->err, e->err);
 	if (nat->vector == 14 && e->vector == 14 && nat->cr2 != e->cr2)
 		WHY(" cr2");
-	for (int r = 0; r < 16; r++)
-		if (!(tc->undef_regs & (1u << r)) && nat->out.gpr[r] != e->out.gpr[r])
+	for (int r = 0; r < (tc->mode32 ? 8 : 16); r++) {
+		uint64_t m = tc->mode32 ? 0xffffffffull : ~0ull;
+		if (!(tc->undef_regs & (1u << r)) && ((nat->out.gpr[r] ^ e->out.gpr[r]) & m))
 			WHY(" %s", regnames[r]);
+	}
 	if ((nat->out.rflags ^ e->out.rflags) & fmask)
 		WHY(" rflags(%#" PRIx64 ")", (nat->out.rflags ^ e->out.rflags) & fmask);
 	if (memcmp(ndata, edata, DT_DATA_SIZE))
@@ -127,7 +136,7 @@ static bool compare(const struct dt_case *tc, const struct dt_result *nat, const
 		return true;
 	if (o->reports++ >= MAX_REPORTS)
 		return false;
-	printf("MISMATCH case %" PRIu64 ":%s\n", index, why);
+	printf("MISMATCH case %" PRIu64 "%s:%s\n", index, tc->mode32 ? " (32-bit code)" : "", why);
 	if (!emu->halted)
 		printf("  emulator exit: %s\n", emu_exit_name(emu->exit));
 	disasm(tc, stdout);
@@ -190,6 +199,7 @@ int main(int argc, char **argv)
 	uint64_t cases = 1000, seed = 1, start = 0, mismatches = 0, done = 0, insns = 0;
 	uint64_t vec_count[33] = { 0 }; /* [32] = reached the end */
 	struct cmp_opts o = { 0 };
+	bool mode32 = false;
 	struct dt_native nv = { 0 };
 	struct emu *em;
 	static uint8_t edata[DT_DATA_SIZE];
@@ -203,8 +213,11 @@ int main(int argc, char **argv)
 			start = strtoull(argv[++k], NULL, 0);
 		else if (!strcmp(argv[k], "--verbose"))
 			o.verbose = true;
+		else if (!strcmp(argv[k], "--mode32"))
+			mode32 = true;
 		else {
-			fprintf(stderr, "usage: %s --cases N --seed S [--start K] [--verbose]\n", argv[0]);
+			fprintf(stderr, "usage: %s --cases N --seed S [--start K] [--verbose] [--mode32]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -212,10 +225,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "difftest: setup failed\n");
 		return 2;
 	}
+	if (mode32 && !nv.sh->mode32_ok) {
+		/* e.g. kernels without IA32 emulation, or hypervisors that do not run it */
+		fprintf(stderr, "difftest: --mode32: this host cannot run 32-bit user code\n");
+		return 2;
+	}
 	while (done < cases) {
 		uint32_t n = cases - done < DT_BATCH ? (uint32_t)(cases - done) : DT_BATCH;
 		for (uint32_t k = 0; k < n; k++)
-			dt_generate(&nv.sh->cases[k], case_seed(seed, start + done + k));
+			dt_generate(&nv.sh->cases[k], case_seed(seed, start + done + k), mode32);
 		if (write(nv.wfd, &n, sizeof(n)) != sizeof(n) || !wait_child(&nv, n)) {
 			/* the child died or hung: report the batch and start a new one */
 			printf("MISMATCH cases %" PRIu64 "..%" PRIu64 ": native child failed\n",

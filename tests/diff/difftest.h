@@ -17,6 +17,7 @@
 #define DT_CODE_VA    0x10000000ull
 #define DT_CODE_MAX   0x1000u
 #define DT_EXIT_VA    0x10008000ull
+#define DT_EXIT32_VA  0x10008100ull /* the end of 32-bit cases (compatibility mode) */
 #define DT_CTL_VA     0x10010000ull /* native control block (child only) */
 #define DT_STUB_VA    0x10020000ull /* guest IDT stubs */
 #define DT_KSTACK_TOP 0x10030000ull /* guest ring-0 stack */
@@ -49,6 +50,7 @@ struct dt_case {
 	struct dt_regs in;
 	uint64_t data_seed;
 	uint32_t data_mode;
+	uint32_t mode32; /* 32-bit code (compatibility mode): compare the low halves of EAX..EDI */
 	/* per instruction: offset and the arithmetic flags undefined before it */
 	uint32_t ninsns;
 	uint16_t off[DT_MAX_INSNS + 1];
@@ -71,6 +73,7 @@ static inline uint64_t dtf_to_rflags(unsigned m)
 }
 
 void dt_fill_data(uint8_t *buf, uint64_t seed, uint32_t mode);
-void dt_generate(struct dt_case *tc, uint64_t seed);
+/* allow32: also generate 32-bit code (compatibility mode), if the host runs it */
+void dt_generate(struct dt_case *tc, uint64_t seed, bool allow32);
 
 #endif

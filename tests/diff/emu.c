@@ -12,7 +12,7 @@
 
 struct emu {
 	struct hx *h;
-	struct cpu_sregs sregs;
+	struct cpu_sregs sregs, sregs32;
 };
 
 static void put64(uint8_t *p, uint64_t v)
@@ -74,7 +74,13 @@ struct emu *emu_create(void)
 	h->ram[h->tss + 0x67] = 0xff;
 	h->ram[DT_EXIT_VA] = 0xf4;		       /* HLT at CPL 3: #GP */
 	cpu_note_external_write(h->cpu);
+	h->ram[DT_EXIT32_VA] = 0xf4;
 	cpu_get_sregs(h->cpu, &em->sregs);
+	/* 32-bit cases run in compatibility mode, CPL 3 */
+	em->sregs32 = em->sregs;
+	em->sregs32.seg[SEG_CS].sel = HX_SEL_UCODE32 | 3;
+	em->sregs32.seg[SEG_CS].l = 0;
+	em->sregs32.seg[SEG_CS].db = 1;
 	return em;
 }
 
@@ -91,7 +97,7 @@ void emu_run(struct emu *em, const struct dt_case *tc, struct emu_result *out)
 	memcpy(h->ram + DT_CODE_VA, tc->code, tc->len);
 	dt_fill_data(h->ram + DT_DATA_VA, tc->data_seed, tc->data_mode);
 	cpu_note_external_write(c);
-	cpu_set_sregs(c, &em->sregs);
+	cpu_set_sregs(c, tc->mode32 ? &em->sregs32 : &em->sregs);
 	cpu_get_events(c, &ev);
 	ev.halted = false;
 	ev.exc_pending = false;
@@ -127,7 +133,8 @@ void emu_run(struct emu *em, const struct dt_case *tc, struct emu_result *out)
 	out->r.out.gpr[4] = get64(h->ram + frame + 24);
 	cpu_get_sregs(c, &s);
 	out->r.cr2 = s.cr2;
-	if (out->r.vector == 13 && out->r.rip == DT_EXIT_VA && out->r.err == 0) {
+	if (out->r.vector == 13 && out->r.rip == (tc->mode32 ? DT_EXIT32_VA : DT_EXIT_VA) &&
+	    out->r.err == 0) {
 		out->r.vector = -1;
 		out->r.cr2 = 0;
 	}

@@ -1655,7 +1655,7 @@ static void g_stack(struct gen *g)
 	struct enc e;
 	struct eff f = { .stackop = true };
 	int64_t d = 0;
-	unsigned size = chance(g, 15) ? 2 : 8;
+	unsigned psz = g->m32 ? 4 : 8, size = chance(g, 15) ? 2 : psz;
 
 	if (g->in_cond)
 		return;
@@ -1665,7 +1665,7 @@ static void g_stack(struct gen *g)
 	switch (rndn(g, 9)) {
 	case 0: /* PUSH r */
 		e.op = 0x50;
-		e.opreg = (int)rndn(g, 16);
+		e.opreg = (int)rndn(g, g->m32 ? 8 : 16);
 		d = -(int64_t)size;
 		break;
 	case 1: { /* POP r (not RSP) */
@@ -1698,12 +1698,12 @@ static void g_stack(struct gen *g)
 		e.rm_mem = true;
 		if (chance(g, 30)) {
 			int64_t disp = (int64_t)(t - (g->val[R_SP] + size));
-			if (fits32(disp)) {
+			if (fits32(disp) || g->m32) {
 				e.m.base = R_SP;
 				e.m.index = -1;
-				e.m.disp = disp;
+				e.m.disp = (int32_t)disp;
 			} else {
-				pick_mem_at(g, &e.m, t, true);
+				return;
 			}
 		} else {
 			pick_mem_at(g, &e.m, t, true);
@@ -1723,14 +1723,14 @@ static void g_stack(struct gen *g)
 			/* PUSH imm32; POPF: arithmetic flags, DF, and bits CPL 3 may not change */
 			uint64_t v = (rnd(g) & 0x8d5) | (rnd(g) & (0x3000 | 0x200 | 0x4000 | 0x200000));
 			struct enc p;
-			if (!stack_room(g, -8))
+			if (!stack_room(g, -(int64_t)psz))
 				return;
 			enc_init(&p);
 			p.op = 0x68;
 			set_imm(&p, v, 4);
 			if (!emit(g, &p, &f))
 				return;
-			g->val[R_SP] -= 8;
+			g->val[R_SP] -= psz;
 			e.op = 0x9d;
 			d = size;
 			f.def = DTF_ALL;
@@ -1787,7 +1787,7 @@ static void g_stack(struct gen *g)
 		uint16_t rimm = chance(g, 30) ? (uint16_t)(rndn(g, 4) * 8) : 0;
 		uint8_t c[16];
 		int k = 0;
-		if (!stack_room(g, -8) || !stack_room(g, (int64_t)rimm))
+		if (!stack_room(g, -(int64_t)psz) || !stack_room(g, (int64_t)rimm))
 			return;
 		c[k++] = 0xe8;
 		c[k++] = 2;
@@ -1872,7 +1872,7 @@ static void g_string(struct gen *g)
 	}
 	if (chance(g, 15) && src)
 		b[n++] = segpfx[rndn(g, sizeof(segpfx))];
-	if (a == 4)
+	if (a == 4 && !g->m32)
 		b[n++] = 0x67;
 	if (size == 2)
 		b[n++] = 0x66;
@@ -2005,17 +2005,23 @@ static void g_indirect(struct gen *g)
 	bool call = chance(g, 40);
 	struct eff f = { .stackop = call };
 
-	if (g->in_cond || (call && !stack_room(g, -8)))
+	if (g->in_cond || (call && !stack_room(g, g->m32 ? -4 : -8)))
 		return;
 	do
-		r = (int)rndn(g, 16);
+		r = (int)rndn(g, g->m32 ? 8 : 16);
 	while (r == R_SP);
-	/* lea r, [rip + X]; jmp/call r ; X: (call target pops the return address) */
-	b[n++] = (uint8_t)(0x48 | (r >= 8 ? 4 : 0));
-	b[n++] = 0x8d;
-	b[n++] = (uint8_t)(0x05 | ((r & 7) << 3));
-	{
+	if (g->m32) {
+		/* mov r, X; jmp/call r; X: */
+		uint32_t x = (uint32_t)(DT_CODE_VA + g->tc->len + 5 + 2);
+		b[n++] = (uint8_t)(0xb8 + r);
+		memcpy(b + n, &x, 4);
+		n += 4;
+	} else {
+		/* lea r, [rip + X]; jmp/call r ; X: (call target pops the return address) */
 		int32_t d = r >= 8 ? 3 : 2; /* length of the jmp/call that follows */
+		b[n++] = (uint8_t)(0x48 | (r >= 8 ? 4 : 0));
+		b[n++] = 0x8d;
+		b[n++] = (uint8_t)(0x05 | ((r & 7) << 3));
 		memcpy(b + n, &d, 4);
 		n += 4;
 	}
@@ -2032,7 +2038,7 @@ static void g_indirect(struct gen *g)
 		/* the return address is now on the stack: pop it into a register */
 		int p;
 		do
-			p = (int)rndn(g, 16);
+			p = (int)rndn(g, g->m32 ? 8 : 16);
 		while (p == R_SP);
 		n = 0;
 		if (p >= 8)
@@ -2066,9 +2072,23 @@ static void g_fault(struct gen *g)
 		b[n++] = (uint8_t)v;
 		break;
 	}
-	case 3: b[n++] = 0xce; break; /* INTO: #UD in 64-bit mode */
-	case 4: b[n++] = 0x27; break; /* DAA: #UD in 64-bit mode */
-	case 5: b[n++] = 0x82; b[n++] = 0xc0; b[n++] = 1; break; /* 82h: #UD in 64-bit mode */
+	case 3: /* INTO: #UD in 64-bit mode, #OF if OF = 1 otherwise */
+		if (g->m32 && (g->undef & DTF_OF))
+			normalize(g);
+		b[n++] = 0xce;
+		break;
+	case 4: /* DAA: #UD in 64-bit mode */
+		if (g->m32)
+			return;
+		b[n++] = 0x27;
+		break;
+	case 5: /* 82h: #UD in 64-bit mode */
+		if (g->m32)
+			return;
+		b[n++] = 0x82;
+		b[n++] = 0xc0;
+		b[n++] = 1;
+		break;
 	case 6: b[n++] = 0xf4; break;				  /* HLT: #GP */
 	case 7: b[n++] = chance(g, 50) ? 0xfa : 0xfb; break;	  /* CLI/STI: #GP */
 	case 8: {						  /* I/O: #GP */
@@ -2093,7 +2113,7 @@ static void g_fault(struct gen *g)
 		unsigned size = pick_size(g, ALLSZ);
 		int d;
 		do
-			d = (int)rndn(g, 16);
+			d = (int)rndn(g, g->m32 ? 8 : 16);
 		while (d == R_SP || d == 0 || d == 2);
 		if (!set_reg(g, d, 0))
 			return;
@@ -2103,6 +2123,7 @@ static void g_fault(struct gen *g)
 		e.reg = 6 + (int)rndn(g, 2);
 		e.modrm = true;
 		e.rm_reg = d;
+		e.m32 = g->m32;
 		n = encode(&e, DT_CODE_VA + g->tc->len, b);
 		if (n < 0)
 			return;
@@ -2150,6 +2171,7 @@ static void g_fault(struct gen *g)
 		e.modrm = true;
 		e.rm_mem = true;
 		pick_mem_at(g, &e.m, t, true);
+		e.m32 = g->m32;
 		n = encode(&e, DT_CODE_VA + g->tc->len, b);
 		if (n < 0)
 			return;
@@ -2176,6 +2198,8 @@ static void g_fault(struct gen *g)
 	}
 	default: { /* non-canonical address: #GP(0) */
 		int r;
+		if (g->m32)
+			return;
 		do
 			r = (int)rndn(g, 16);
 		while (r == R_SP);
@@ -2190,6 +2214,7 @@ static void g_fault(struct gen *g)
 		e.rm_mem = true;
 		e.m.base = r;
 		e.m.index = -1;
+		e.m32 = g->m32;
 		n = encode(&e, DT_CODE_VA + g->tc->len, b);
 		if (n < 0)
 			return;
@@ -2200,12 +2225,105 @@ static void g_fault(struct gen *g)
 		g->stop = true;
 }
 
+/* ---- instructions of 32-bit code only ---- */
+
+static void g_legacy32(struct gen *g)
+{
+	uint8_t b[16];
+	int n = 0;
+	struct eff f = { 0 };
+
+	switch (rndn(g, 8)) {
+	case 0: /* DAA DAS */
+		f = (struct eff){ .def = DTF_CF | DTF_AF | DTF_SF | DTF_ZF | DTF_PF, .undef = DTF_OF,
+				  .reads = DTF_AF | DTF_CF };
+		b[n++] = chance(g, 50) ? 0x27 : 0x2f;
+		break;
+	case 1: /* AAA AAS */
+		f = (struct eff){ .def = DTF_AF | DTF_CF, .undef = DTF_OF | DTF_SF | DTF_ZF | DTF_PF,
+				  .reads = DTF_AF };
+		b[n++] = chance(g, 50) ? 0x37 : 0x3f;
+		break;
+	case 2: /* AAM imm8 (0: #DE) / AAD imm8 */
+		f = (struct eff){ .def = DTF_SF | DTF_ZF | DTF_PF, .undef = DTF_OF | DTF_AF | DTF_CF };
+		b[n++] = chance(g, 50) ? 0xd4 : 0xd5;
+		b[n++] = chance(g, 70) ? 10 : (uint8_t)rnd(g);
+		if (b[0] == 0xd4 && b[1] == 0)
+			f.fault_ok = true;
+		break;
+	case 3: { /* PUSHA / POPA */
+		unsigned size = chance(g, 20) ? 2 : 4;
+		bool push = chance(g, 50);
+		int64_t d = push ? -8 * (int64_t)size : 8 * (int64_t)size;
+		if (g->in_cond || !stack_room(g, d))
+			return;
+		if (size == 2)
+			b[n++] = 0x66;
+		b[n++] = push ? 0x60 : 0x61;
+		f.stackop = true;
+		if (!emit_raw(g, b, n, &f))
+			return;
+		g->val[R_SP] += (uint64_t)d;
+		if (!push)
+			for (int r = 0; r < 8; r++)
+				g->known[r] = r == R_SP;
+		return;
+	}
+	case 4: { /* INC/DEC r: the one-byte forms 40h-4Fh */
+		int r = pick_reg(g, 4, true);
+		f.def = DTF_ALL & ~DTF_CF;
+		if (chance(g, 20))
+			b[n++] = 0x66;
+		b[n++] = (uint8_t)((chance(g, 50) ? 0x40 : 0x48) + r);
+		break;
+	}
+	case 5: { /* BOUND r, m32&32 / m16&16: #BR when out of bounds */
+		unsigned size = chance(g, 20) ? 2 : 4;
+		struct enc e;
+		enc_init(&e);
+		if (size == 2)
+			e.pfx[e.npfx++] = 0x66;
+		e.op = 0x62;
+		e.reg_is_reg = true;
+		e.reg = (int)rndn(g, 8);
+		pick_mem(g, &e, 2 * size);
+		emit(g, &e, &f);
+		return;
+	}
+	case 6: { /* ARPL r/m16, r16: ZF only */
+		struct enc e;
+		enc_init(&e);
+		e.op = 0x63;
+		e.reg_is_reg = true;
+		e.reg = (int)rndn(g, 8);
+		pick_rm(g, &e, 2, true, 40);
+		f.def = DTF_ZF;
+		emit(g, &e, &f);
+		return;
+	}
+	default: /* INTO: #OF when OF = 1 */
+		if (g->in_cond)
+			return;
+		f.reads = DTF_OF;
+		f.fault_ok = true;
+		b[n++] = 0xce;
+		break;
+	}
+	if (f.reads & g->undef)
+		normalize(g);
+	emit_raw(g, b, n, &f);
+}
+
 /* ---- the case ---- */
 
 static void gen_one(struct gen *g, bool simple)
 {
 	unsigned w = rndn(g, simple ? 100 : 120);
 
+	if (g->m32 && chance(g, 12)) {
+		g_legacy32(g);
+		return;
+	}
 	if (w < 14)
 		g_alu(g);
 	else if (w < 20)
@@ -2244,7 +2362,7 @@ static void gen_one(struct gen *g, bool simple)
 		g_fault(g);
 }
 
-void dt_generate(struct dt_case *tc, uint64_t seed)
+void dt_generate(struct dt_case *tc, uint64_t seed, bool allow32)
 {
 	struct gen g;
 	unsigned n;
@@ -2253,7 +2371,12 @@ void dt_generate(struct dt_case *tc, uint64_t seed)
 	memset(tc, 0, sizeof(*tc));
 	g.r.s = seed;
 	g.tc = tc;
-	ZydisDecoderInit(&g.dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	g.m32 = allow32 && chance(&g, 25);
+	tc->mode32 = g.m32;
+	if (g.m32)
+		ZydisDecoderInit(&g.dec, ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_STACK_WIDTH_32);
+	else
+		ZydisDecoderInit(&g.dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
 	ZydisDecoderEnableMode(&g.dec, ZYDIS_DECODER_MODE_LZCNT, ZYAN_TRUE);
 	ZydisDecoderEnableMode(&g.dec, ZYDIS_DECODER_MODE_TZCNT, ZYAN_TRUE);
 
@@ -2287,7 +2410,8 @@ void dt_generate(struct dt_case *tc, uint64_t seed)
 	tc->off[tc->ninsns] = (uint16_t)tc->len;
 	tc->undef[tc->ninsns] = (uint8_t)g.undef;
 	{
-		int32_t d = (int32_t)(DT_EXIT_VA - (DT_CODE_VA + tc->len + 5));
+		uint64_t exit = g.m32 ? DT_EXIT32_VA : DT_EXIT_VA;
+		int32_t d = (int32_t)(exit - (DT_CODE_VA + tc->len + 5));
 		tc->code[tc->len++] = 0xe9;
 		memcpy(tc->code + tc->len, &d, 4);
 		tc->len += 4;

@@ -32,8 +32,11 @@ struct ctl {
 	uint64_t host_rsp;    /* 272 */
 	uint64_t entry;	      /* 280 */
 	uint64_t scratch[16]; /* 288..416: a small stack */
+	uint32_t far_off;     /* 416: m16:32 far pointer into 32-bit code */
+	uint16_t far_sel;     /* 420 */
+	uint16_t pad;
 };
-_Static_assert(sizeof(struct ctl) == 416, "ctl layout");
+_Static_assert(sizeof(struct ctl) == 424, "ctl layout");
 
 #define CTL "0x10010000"
 #define STR(x) #x
@@ -65,6 +68,27 @@ __asm__(".text\n"
 	"	movq " CTL "+32, %rsp\n"
 	"	jmpq *" CTL "+280\n"
 	".size dt_native_run, .-dt_native_run\n"
+	/* the same into 32-bit code (compatibility mode, Linux's __USER32_CS) */
+	".globl dt_native_run32\n"
+	".type dt_native_run32,@function\n"
+	"dt_native_run32:\n"
+	"	push %rbx\n	push %rbp\n	push %r12\n	push %r13\n	push %r14\n	push %r15\n"
+	"	movq %rsp, " CTL "+272\n"
+	"	movl $0x2b, %eax\n" /* __USER_DS: 32-bit code uses DS and ES */
+	"	movl %eax, %ds\n"
+	"	movl %eax, %es\n"
+	"	movq $" CTL "+128, %rsp\n"
+	"	popfq\n"
+	"	movq " CTL "+0, %rax\n"
+	"	movq " CTL "+8, %rcx\n"
+	"	movq " CTL "+16, %rdx\n"
+	"	movq " CTL "+24, %rbx\n"
+	"	movq " CTL "+40, %rbp\n"
+	"	movq " CTL "+48, %rsi\n"
+	"	movq " CTL "+56, %rdi\n"
+	"	movq " CTL "+32, %rsp\n"
+	"	ljmpl *" CTL "+416\n"
+	".size dt_native_run32, .-dt_native_run32\n"
 	/* copied to DT_EXIT_VA: only absolute addresses, so it runs anywhere */
 	".globl dt_exit_stub\n"
 	".globl dt_exit_stub_end\n"
@@ -96,6 +120,7 @@ __asm__(".text\n"
 	"dt_exit_stub_end:\n");
 
 void dt_native_run(void);
+void dt_native_run32(void);
 extern const uint8_t dt_exit_stub[], dt_exit_stub_end[];
 
 static sigjmp_buf *child_jb;
@@ -156,6 +181,8 @@ static __attribute__((noinline)) void run_one(struct ctl *ctl, uint8_t *code, ui
 	memcpy(ctl->in, tc->in.gpr, sizeof(ctl->in));
 	ctl->in_flags = tc->in.rflags;
 	ctl->entry = DT_CODE_VA;
+	ctl->far_off = (uint32_t)DT_CODE_VA;
+	ctl->far_sel = 0x23; /* __USER32_CS */
 	child_res = res;
 	child_jb = &jb;
 	res->vector = -1;
@@ -163,7 +190,10 @@ static __attribute__((noinline)) void run_one(struct ctl *ctl, uint8_t *code, ui
 	res->rip = DT_EXIT_VA;
 	res->cr2 = 0;
 	if (sigsetjmp(jb, 1) == 0) {
-		dt_native_run();
+		if (tc->mode32)
+			dt_native_run32();
+		else
+			dt_native_run();
 		memcpy(res->out.gpr, ctl->out, sizeof(res->out.gpr));
 		res->out.rflags = ctl->out_flags;
 	}
@@ -182,6 +212,15 @@ static void child_main(int rfd, int wfd, struct dt_shared *sh)
 	ctl = map_fixed(DT_CTL_VA, 0x1000, PROT_READ | PROT_WRITE);
 	data = map_fixed(DT_DATA_VA, DT_DATA_SIZE, PROT_READ | PROT_WRITE);
 	memcpy(code + (DT_EXIT_VA - DT_CODE_VA), dt_exit_stub, (size_t)(dt_exit_stub_end - dt_exit_stub));
+	{
+		/* 32-bit cases end here: ljmp $0x33 (__USER_CS), $DT_EXIT_VA */
+		uint8_t *p = code + (DT_EXIT32_VA - DT_CODE_VA);
+		uint32_t off = (uint32_t)DT_EXIT_VA;
+		p[0] = 0xea;
+		memcpy(p + 1, &off, 4);
+		p[5] = 0x33;
+		p[6] = 0;
+	}
 	sigaltstack(&ss, NULL);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_fault;
@@ -192,6 +231,25 @@ static void child_main(int rfd, int wfd, struct dt_shared *sh)
 	sigaction(SIGFPE, &sa, NULL);
 	sigaction(SIGILL, &sa, NULL);
 	sigaction(SIGTRAP, &sa, NULL);
+
+	/* can the host run 32-bit user code? (not under every hypervisor/kernel) */
+	{
+		struct dt_case probe;
+		memset(&probe, 0, sizeof(probe));
+		probe.mode32 = 1;
+		probe.code[0] = 0xe9;
+		probe.len = 5;
+		{
+			int32_t d = (int32_t)(DT_EXIT32_VA - (DT_CODE_VA + 5));
+			memcpy(probe.code + 1, &d, 4);
+		}
+		probe.in.gpr[4] = DT_DATA_VA + 0x2000;
+		probe.in.rflags = 0x202;
+		run_one(ctl, code, data, &probe, &sh->res[0], sh->data[0]);
+		sh->mode32_ok = sh->res[0].vector == -1;
+	}
+	if (write(wfd, &sh->mode32_ok, sizeof(sh->mode32_ok)) != sizeof(sh->mode32_ok))
+		_exit(3);
 
 	for (;;) {
 		uint32_t n;
@@ -233,5 +291,10 @@ int dt_native_start(struct dt_native *nv)
 	nv->pid = pid;
 	nv->wfd = to[1];
 	nv->rfd = from[0];
+	{
+		uint32_t ready;
+		if (!read_full(nv->rfd, &ready, sizeof(ready)))
+			return -1;
+	}
 	return 0;
 }

@@ -14,6 +14,7 @@ struct dt_shared {
 	struct dt_case cases[DT_BATCH];
 	struct dt_result res[DT_BATCH];
 	uint8_t data[DT_BATCH][DT_DATA_SIZE]; /* the data area after each case */
+	uint32_t mode32_ok; /* the host runs 32-bit user code (set by the child at start) */
 };
 
 struct dt_native {
@@ -22,7 +23,7 @@ struct dt_native {
 	int rfd, wfd;
 };
 
-/* Fork the child (mapping the shared block on first use); 0 or -1. */
+/* Fork the child (mapping the shared block on first use) and wait until it is ready; 0 or -1. */
 int dt_native_start(struct dt_native *nv);
 
 #endif

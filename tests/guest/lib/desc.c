@@ -64,7 +64,9 @@ static struct {
 	ulong base;
 } __attribute__((packed)) idt_desc = { sizeof(idt) - 1, (ulong)idt };
 
-static u8 ring0_stack[8192] aligned(16);
+u8 ring0_stack[8192] aligned(16);
+static u8 ist1_stack[4096] aligned(16);
+u8 guest_user_stack[8192] aligned(16);
 
 extern char isr_stubs[];
 static ex_handler_fn *handlers[256];
@@ -90,6 +92,20 @@ void set_idt_gate(int vector, void *handler, int dpl, int type)
 #ifdef __x86_64__
 	g->off2 = (u32)(a >> 32);
 #endif
+}
+
+void set_idt_ist(int vector, int ist)
+{
+#ifdef __x86_64__
+	idt[vector].ist = (u8)ist;
+#else
+	(void)vector, (void)ist;
+#endif
+}
+
+void set_idt_present(int vector, bool present)
+{
+	idt[vector].attr = (u8)((idt[vector].attr & 0x7f) | (present ? 0x80 : 0));
 }
 
 void set_idt_dpl(int vector, int dpl)
@@ -145,6 +161,7 @@ void handle_exception(struct ex_regs *r)
 		ex_last.cr2 = v == PF_VECTOR ? read_cr2() : 0;
 		ex_last.count++;
 		r->ip = ex_fixup;
+		r->flags &= ~X86_EFLAGS_TF; /* resuming elsewhere ends a single-step */
 		ex_fixup = 0;
 		return;
 	}
@@ -155,6 +172,7 @@ void handle_exception(struct ex_regs *r)
 	report_summary();
 }
 
+static void setup_user_return(void);
 void setup_descriptors(void);
 void setup_descriptors(void)
 {
@@ -166,6 +184,7 @@ void setup_descriptors(void)
 #ifdef __x86_64__
 	gdt[(TSS_SEL >> 3) + 1] = tss_base >> 32;
 	tss.rsp0 = (ulong)ring0_stack + sizeof(ring0_stack);
+	tss.ist[0] = (ulong)ist1_stack + sizeof(ist1_stack);
 	tss.iomap = sizeof(tss);
 #else
 	tss.esp0 = (ulong)ring0_stack + sizeof(ring0_stack);
@@ -184,5 +203,96 @@ void setup_descriptors(void)
 	asm volatile("ltr %w0" : : "r"(TSS_SEL));
 	for (int v = 0; v < 256; v++)
 		set_idt_gate(v, isr_entry(v), 0, 0xe);
+	setup_user_return();
 	asm volatile("lidt %0" : : "m"(idt_desc));
+}
+
+/* ---- ring 3 ---- */
+
+volatile ulong user_return_cs, user_return_ss, user_return_sp, user_return_frame;
+volatile ulong guest_kernel_sp_saved;
+void user_trampoline(void);
+void run_user_resume(void);
+
+#ifdef __x86_64__
+asm(".text\n"
+    "user_trampoline:\n\t"
+    "call *%rdi\n\t"
+    "int $0x81\n\t"
+    "ud2\n\t"
+    ".globl run_user\n"
+    "run_user:\n\t"
+    "push %rbp\n\tpush %rbx\n\tpush %r12\n\tpush %r13\n\tpush %r14\n\tpush %r15\n\t"
+    "mov %rsp, guest_kernel_sp_saved(%rip)\n\t"
+    "pushq $0x23\n\t"
+    "pushq $guest_user_stack + 8192\n\t"
+    "pushq $0x2\n\t"
+    "pushq $0x2b\n\t"
+    "pushq $user_trampoline\n\t"
+    "iretq\n"
+    "run_user_resume:\n\t"
+    "mov $0x10, %eax\n\tmov %eax, %ds\n\tmov %eax, %es\n\t"
+    "pop %r15\n\tpop %r14\n\tpop %r13\n\tpop %r12\n\tpop %rbx\n\tpop %rbp\n\t"
+    "ret\n");
+
+void paging_allow_user(void)
+{
+	pml4[0] |= PTE_U;
+	for (int k = 0; k < 4; k++) {
+		pdpt[k] |= PTE_U;
+		for (int i = 0; i < 512; i++)
+			pd[k][i] |= PTE_U;
+	}
+	write_cr3(read_cr3());
+}
+#else
+asm(".text\n"
+    "user_trampoline:\n\t"
+    "movl $0x23, %eax\n\t"
+    "movl %eax, %ds\n\t"
+    "movl %eax, %es\n\t"
+    "call *%edi\n\t"
+    "int $0x81\n\t"
+    "ud2\n\t"
+    ".globl run_user\n"
+    "run_user:\n\t"
+    "push %ebp\n\tpush %ebx\n\tpush %esi\n\tpush %edi\n\t"
+    "mov 20(%esp), %edi\n\t"
+    "mov %esp, guest_kernel_sp_saved\n\t"
+    "pushl $0x23\n\t"
+    "pushl $guest_user_stack + 8192\n\t"
+    "pushl $0x2\n\t"
+    "pushl $0x2b\n\t"
+    "pushl $user_trampoline\n\t"
+    "iretl\n"
+    "run_user_resume:\n\t"
+    "mov guest_kernel_sp_saved, %esp\n\t"
+    "mov $0x10, %eax\n\tmov %eax, %ds\n\tmov %eax, %es\n\t"
+    "pop %edi\n\tpop %esi\n\tpop %ebx\n\tpop %ebp\n\t"
+    "ret\n");
+#endif
+
+static void user_return(struct ex_regs *r)
+{
+	user_return_cs = r->cs;
+	user_return_frame = (ulong)r;
+#ifdef __x86_64__
+	user_return_ss = r->ss;
+	user_return_sp = r->sp;
+	r->ss = KERNEL_DS;
+	r->sp = guest_kernel_sp_saved;
+#else
+	user_return_ss = r->ss;
+	user_return_sp = r->sp;
+#endif
+	r->cs = KERNEL_CS;
+	r->ip = (ulong)run_user_resume;
+	r->flags = 0x2;
+}
+
+/* registered by setup_descriptors: the DPL-3 gate run_user returns through */
+static void setup_user_return(void)
+{
+	set_idt_gate(USER_RETURN_VECTOR, isr_entry(USER_RETURN_VECTOR), 3, 0xe);
+	set_ex_handler(USER_RETURN_VECTOR, user_return);
 }

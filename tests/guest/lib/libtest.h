@@ -200,6 +200,24 @@ int ex_vector(void);
 #define FIXUP_CLOBBERS "memory"
 #endif
 
+#ifdef __x86_64__
+#define ASM_LEA(label, reg) "leaq " label "(%%rip), " reg "\n\t"
+#else
+#define ASM_LEA(label, reg) "leal " label ", " reg "\n\t"
+#endif
+
+/*
+ * Ring 3: run fn at CPL 3 on its own stack (64-bit kernels also set the U
+ * bit throughout the page tables first). fn returns normally; the trampoline
+ * then comes back through a DPL-3 gate (USER_RETURN_VECTOR).
+ */
+#define USER_RETURN_VECTOR 0x81
+void run_user(void (*fn)(void));
+extern u8 ring0_stack[8192];
+extern volatile ulong user_return_cs, user_return_ss, user_return_sp, user_return_frame;
+void set_idt_ist(int vector, int ist); /* 64-bit kernels: IST 1 is a spare stack */
+void set_idt_present(int vector, bool present);
+
 #define DE_VECTOR 0
 #define DB_VECTOR 1
 #define NMI_VECTOR 2
@@ -231,6 +249,7 @@ int ex_vector(void);
 
 #ifdef __x86_64__
 extern u64 pml4[512], pdpt[512], pd[4][512];
+void paging_allow_user(void);
 #endif
 
 /* ---- platform ---- */
