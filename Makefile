@@ -1,6 +1,7 @@
 # softkvm: a thin wrapper around Meson + Ninja.
 #   make            build build/softkvm
-#   make check      every test (also under ASan+UBSan)
+#   make check      every test (also under ASan+UBSan), a quick subset of the KVM selftests
+#   make check-selftests  the Linux 6.1 KVM selftests under softkvm exec
 #   make run        boot the default guest
 BUILD    ?= build
 ASAN     ?= build-asan
@@ -9,7 +10,7 @@ CASES    ?= 100000
 SEED     ?= 1
 SECONDS  ?= 60
 
-.PHONY: all deps configure check check-asan run difftest bench-cpu fuzz-cpu clean format
+.PHONY: all deps configure check check-asan check-selftests run difftest bench-cpu fuzz-cpu clean format
 
 all: configure
 	ninja -C $(BUILD) -j $(JOBS)
@@ -25,7 +26,11 @@ $(ASAN)/build.ninja:
 
 check: all
 	meson test -C $(BUILD) --print-errorlogs --num-processes $(JOBS) --suite fast --suite slow
+	SOFTKVM=$(BUILD)/softkvm JOBS=$(JOBS) scripts/selftests.sh --quick
 	$(MAKE) check-asan
+
+check-selftests: all
+	SOFTKVM=$(BUILD)/softkvm JOBS=$(JOBS) scripts/selftests.sh
 
 check-asan: deps $(ASAN)/build.ninja
 	ninja -C $(ASAN) -j $(JOBS)

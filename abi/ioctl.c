@@ -275,10 +275,15 @@ static long clear_dirty_log(struct kvm_vm *vm, void *arg)
 
 	if (abi_copy_from_user(&c, arg, sizeof(c)))
 		return -EFAULT;
+	/* kvm_clear_dirty_log_protect(): alignment before the slot lookup, the
+	 * range before the bitmap is read */
+	if (c.first_page & 63)
+		return -EINVAL;
 	int r = kvm_vm_slot_npages(vm, c.slot, &npages);
 	if (r)
 		return r;
-	if (c.num_pages > npages)
+	if (c.first_page > npages || c.num_pages > npages - c.first_page ||
+	    (c.num_pages < npages - c.first_page && (c.num_pages & 63)))
 		return -EINVAL;
 	size_t bytes = ((size_t)c.num_pages + 63) / 64 * 8;
 	uint64_t *bm = calloc(1, bytes ? bytes : 8);
@@ -301,6 +306,9 @@ static long set_msr_filter(struct kvm_vm *vm, void *arg)
 
 	if (abi_copy_from_user(&f, arg, sizeof(f)))
 		return -EFAULT;
+	/* kvm_vm_ioctl_set_msr_filter(): flags first, then each range in turn */
+	if (f.flags & ~(uint32_t)KVM_MSR_FILTER_DEFAULT_DENY)
+		return -EINVAL;
 	for (unsigned k = 0; k < KVM_MSR_FILTER_MAX_RANGES; k++) {
 		struct kvm_msr_filter_range *rg = &f.ranges[k];
 		if (!rg->nmsrs)
@@ -393,6 +401,10 @@ static long vm_ioctl(struct kobj *o, unsigned req, void *arg)
 		return kvm_vm_set_tsc_khz(vm, (uint32_t)(unsigned long)arg);
 	case KVM_GET_TSC_KHZ:
 		return kvm_vm_get_tsc_khz(vm);
+	case KVM_SET_NR_MMU_PAGES:
+		return kvm_vm_set_nr_mmu_pages(vm, (unsigned long)arg);
+	case KVM_GET_NR_MMU_PAGES:
+		return kvm_vm_get_nr_mmu_pages(vm);
 	default:
 		return abi_vm_ioctl_irq(vm, req, arg); /* else -ENOTTY (kvm_arch_vm_ioctl) */
 	}

@@ -12,13 +12,18 @@ extern const uint8_t qstub[], qstub_end[];
 /* Path of qemu-system-x86_64 ($QEMU overrides), or NULL if there is none. */
 const char *qemu_find(void);
 
+struct qemu_times {
+	double cpu;  /* CPU time of the kernel: QEMU's minus a null run's */
+	double tsc;  /* elapsed time of the kernel call by the guest TSC */
+	double wall; /* the whole QEMU process, start-up included */
+};
+
 /*
- * Run kernel entry of image img under QEMU TCG. *secs is the kernel's own
- * time (guest TSC, which TCG derives from the host TSC), *wall the whole
- * QEMU process. Returns 0, or -1 with a message on stderr.
+ * Run kernel entry of image img under QEMU TCG. Returns 0, or -1 with a
+ * message on stderr.
  */
 int qemu_run_kernel(const char *qemu, const uint8_t *img, size_t img_len, uint64_t entry,
-		    const uint64_t args[4], uint64_t *result, double *secs, double *wall);
+		    const uint64_t args[4], struct qemu_times *t, uint64_t *result);
 
 double now_wall(void);
 /* Call fn(arg) from a signal handler in secs seconds (fn NULL: cancel). */

@@ -686,7 +686,12 @@ enum cpu_exit cpu_run(struct cpu *c)
 	}
 
 	if (replaying) {
-		/* finish the suspended instruction first */
+		/* finish the suspended instruction first, but not through a TLB
+		 * entry or decoded block of memory that was unmapped meanwhile */
+		if (atomic_load(&c->events) & EV_TLBFLUSH) {
+			atomic_fetch_and(&c->events, ~EV_TLBFLUSH);
+			handle_tlbflush(c);
+		}
 		c->xlog_pos = 0;
 		step_one(c);
 		c->xlog_n = c->xlog_pos = 0;

@@ -13,6 +13,11 @@ void decode_register(ZydisMnemonic m, decode_fn fn)
 	decode_table[m] = fn;
 }
 
+decode_fn decode_lookup(ZydisMnemonic m)
+{
+	return decode_table[m];
+}
+
 static void decode_table_init(void)
 {
 	ops_alu_register();
@@ -130,6 +135,10 @@ bool dmem(struct dctx *d, const ZydisDecodedOperand *op, struct insn *i)
 	i->base = (uint8_t)b;
 	i->index = (uint8_t)x;
 	i->scale = m->scale == 8 ? 3 : m->scale == 4 ? 2 : m->scale == 2 ? 1 : 0;
+	/* a 64-bit absolute offset (MOV moffs64) does not fit: see dmem_abs64() */
+	if ((int64_t)(int32_t)m->disp.value != m->disp.value && b == GPR_ZERO && x == GPR_ZERO &&
+	    d->zi->address_width == 64)
+		return false;
 	i->disp = (int32_t)m->disp.value;
 	if (b == GPR_RIP)
 		i->disp += d->zi->length; /* RIP-relative is from the next instruction */
@@ -139,6 +148,20 @@ bool dmem(struct dctx *d, const ZydisDecodedOperand *op, struct insn *i)
 	case 32: i->ashift = 32; break;
 	default: i->ashift = 48; break;
 	}
+	i->flags |= INSN_MEM;
+	return true;
+}
+
+bool dmem_abs64(struct dctx *d, const ZydisDecodedOperand *op, struct insn *i)
+{
+	const ZydisDecodedOperandMem *m = &op->mem;
+	if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || m->base != ZYDIS_REGISTER_NONE ||
+	    m->index != ZYDIS_REGISTER_NONE || d->zi->address_width != 64 ||
+	    (int64_t)(int32_t)m->disp.value == m->disp.value)
+		return false;
+	int s = dsreg(m->segment);
+	i->seg = s < 0 ? SEG_DS : (uint8_t)s;
+	i->imm = (uint64_t)m->disp.value;
 	i->flags |= INSN_MEM;
 	return true;
 }

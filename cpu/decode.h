@@ -24,6 +24,8 @@ struct dctx {
 typedef bool (*decode_fn)(struct dctx *d, struct insn *i);
 
 void decode_register(ZydisMnemonic m, decode_fn fn);
+/* The decode function registered so far (NULL if none): to chain shared mnemonics. */
+decode_fn decode_lookup(ZydisMnemonic m);
 
 /* Register file mapping: gpr index (size 2/4/8) or byte offset (size 1); -1 if not a GPR. */
 int dreg(ZydisRegister r, unsigned *size);
@@ -31,6 +33,8 @@ int dreg(ZydisRegister r, unsigned *size);
 int dsreg(ZydisRegister r);
 /* Fill the memory-operand fields of i from op; returns false if unsupported. */
 bool dmem(struct dctx *d, const ZydisDecodedOperand *op, struct insn *i);
+/* MOV moffs64 (A0-A3): a 64-bit absolute address, left in i->imm; false otherwise */
+bool dmem_abs64(struct dctx *d, const ZydisDecodedOperand *op, struct insn *i);
 /* Common prefix flags (LOCK/REP) into i->flags; validates LOCK use. */
 bool dprefixes(struct dctx *d, struct insn *i);
 
@@ -53,6 +57,9 @@ static inline unsigned dvis(const struct dctx *d)
 	return d->zi->operand_count_visible;
 }
 
+/* The string forms of MOVSD/CMPSD (ops_string.c); SSE2 registers the same
+ * mnemonics and must try this first: it refuses all but the one-byte-map forms. */
+bool decode_string_movsd_cmpsd(struct dctx *d, struct insn *i);
 /* system forms of shared mnemonics (ops_system.c, ops_far.c) */
 bool decode_mov_sys(struct dctx *d, struct insn *i);
 bool decode_far_jmp(struct dctx *d, struct insn *i);

@@ -82,6 +82,9 @@ static inline uint8_t *fx_xmm(struct cpu *c, unsigned n)
 /* ---- fpu_state.c ---- */
 
 void fpu_reset(struct cpu *c);
+/* Load FSW; a new TOP leaves the physical registers where they are (the
+ * image holds ST(i), so the slots rotate) */
+void fpu_set_fsw(struct cpu *c, uint16_t fsw);
 /* FNINIT's state (SDM vol. 1, 8.1.x; FINIT/FNINIT) */
 void fpu_x87_init(struct cpu *c);
 /* FSW.ES and FSW.B follow the unmasked exception flags after a load of FCW or
@@ -173,7 +176,7 @@ struct simd_enc {
 	bool has_imm;
 	uint8_t imm;
 	bool xmm0_read, xmm0_write; /* implicit XMM0 */
-	bool gpr_implicit;	    /* implicit EAX/EDX in, ECX out */
+	bool gpr_in, gpr_out;	    /* implicit EAX/EDX in (frame rax/rdx), ECX out (rcx) */
 	bool mxcsr;		    /* uses MXCSR: run with the guest's */
 	bool rflags;		    /* writes the arithmetic flags */
 };
@@ -195,13 +198,16 @@ struct x87_frame {
 	uint64_t rflags;     /* 8: arithmetic flags in (FCMOVcc) and out (FCOMI) */
 };
 typedef void (*x87_fn)(void *fx, void *mem, struct x87_frame *f);
-/* bytes: the opcode byte (D8-DF) and ModRM; mem: the ModRM names memory */
-x87_fn fpu_host_x87(struct cpu *c, uint8_t opcode, uint8_t modrm, bool mem, bool flags_in,
-		    bool flags_out);
+/* op: the opcode bytes (D8-DF, or 0F 77 for EMMS), then ModRM if modrm >= 0;
+ * mem: the ModRM names memory */
+x87_fn fpu_host_x87(struct cpu *c, const uint8_t *op, unsigned oplen, int modrm, bool mem,
+		    bool flags_in, bool flags_out);
 void fpu_host_destroy(struct cpu *c);
 
 /* ---- decoders of the groups (ops_sse.c, ops_x87.c) ---- */
 void ops_sse_register(void);
 void ops_x87_register(void);
+/* an x87 instruction run on the host unit (ops_x87.c); false: not one */
+bool fpu_decode_x87(struct dctx *d, struct insn *i);
 
 #endif

@@ -255,7 +255,7 @@ simd_fn fpu_host_simd(struct cpu *c, const struct simd_enc *e)
 		emit_load(&o, e->rm_kind, false);
 	if (e->xmm0_read)
 		EMIT(&o, 0xf3, 0x41, 0x0f, 0x6f, 0x02); /* movdqu xmm0, [r10] */
-	if (e->gpr_implicit) {
+	if (e->gpr_in) {
 		EMIT(&o, 0x48, 0x8b, 0x47, 0x18); /* mov rax, [rdi+24] */
 		EMIT(&o, 0x48, 0x8b, 0x57, 0x28); /* mov rdx, [rdi+40] */
 	}
@@ -301,7 +301,7 @@ simd_fn fpu_host_simd(struct cpu *c, const struct simd_enc *e)
 		emit_store(&o, e->rm_kind, false);
 	if (e->xmm0_write)
 		EMIT(&o, 0xf3, 0x41, 0x0f, 0x7f, 0x02); /* movdqu [r10], xmm0 */
-	if (e->gpr_implicit)
+	if (e->gpr_out)
 		EMIT(&o, 0x48, 0x89, 0x4f, 0x20); /* mov [rdi+32], rcx */
 	if (e->reg_kind == SK_MM || e->rm_kind == SK_MM)
 		EMIT(&o, 0x0f, 0x77); /* emms: the host's x87 stack is empty again */
@@ -309,8 +309,8 @@ simd_fn fpu_host_simd(struct cpu *c, const struct simd_enc *e)
 	return (simd_fn)stub_intern(c, o.b, o.n);
 }
 
-x87_fn fpu_host_x87(struct cpu *c, uint8_t opcode, uint8_t modrm, bool mem, bool flags_in,
-		    bool flags_out)
+x87_fn fpu_host_x87(struct cpu *c, const uint8_t *op, unsigned oplen, int modrm, bool mem,
+		    bool flags_in, bool flags_out)
 {
 	struct emit o = { .n = 0 };
 
@@ -324,10 +324,13 @@ x87_fn fpu_host_x87(struct cpu *c, uint8_t opcode, uint8_t modrm, bool mem, bool
 		EMIT(&o, 0x48, 0x0b, 0x42, 0x08);	    /* or rax, [rdx+8] */
 		EMIT(&o, 0x50, 0x9d);			    /* push rax; popfq */
 	}
-	put(&o, &opcode, 1);
-	if (mem)
-		modrm = (uint8_t)((modrm & 0x38) | 6); /* mod 00, rm 110: [rsi] */
-	put(&o, &modrm, 1);
+	put(&o, op, oplen);
+	if (modrm >= 0) {
+		uint8_t m = (uint8_t)modrm;
+		if (mem)
+			m = (uint8_t)((m & 0x38) | 6); /* mod 00, rm 110: [rsi] */
+		put(&o, &m, 1);
+	}
 	if (flags_out) {
 		EMIT(&o, 0x9c);		    /* pushfq */
 		EMIT(&o, 0x8f, 0x42, 0x08); /* pop qword [rdx+8] */

@@ -5,11 +5,24 @@
  */
 #include "fpu.h"
 
+void fpu_set_fsw(struct cpu *c, uint16_t fsw)
+{
+	unsigned old = (fx_get16(c, FX_FSW) >> 11) & 7, top = (fsw >> 11) & 7;
+
+	if (old != top) {
+		uint8_t tmp[128];
+		memcpy(tmp, c->fx + FX_ST, 128);
+		for (unsigned k = 0; k < 8; k++)
+			memcpy(c->fx + FX_ST + 16 * k, tmp + 16 * ((top + k - old) & 7), 16);
+	}
+	fx_put16(c, FX_FSW, fsw);
+}
+
 void fpu_x87_init(struct cpu *c)
 {
 	/* FNINIT: FCW 037FH, FSW 0, all tags empty, pointers and opcode 0 */
 	fx_put16(c, FX_FCW, 0x037f);
-	fx_put16(c, FX_FSW, 0);
+	fpu_set_fsw(c, 0);
 	c->fx[FX_FTW] = 0;
 	c->fx[FX_FTW + 1] = 0;
 	fx_put16(c, FX_FOP, 0);

@@ -214,10 +214,14 @@ static const struct insn *op_xadd_rr(struct cpu *c, const struct insn *i)
 static ALWAYS_INLINE uint64_t atomic_fadd(void *p, unsigned size, uint64_t v)
 {
 	switch (size) {
-	case 1: return __atomic_fetch_add((uint8_t *)p, (uint8_t)v, __ATOMIC_SEQ_CST);
-	case 2: return __atomic_fetch_add((uint16_t *)p, (uint16_t)v, __ATOMIC_SEQ_CST);
-	case 4: return __atomic_fetch_add((uint32_t *)p, (uint32_t)v, __ATOMIC_SEQ_CST);
-	default: return __atomic_fetch_add((uint64_t *)p, v, __ATOMIC_SEQ_CST);
+	case 1:
+		return __atomic_fetch_add((uint8_t *)p, (uint8_t)v, __ATOMIC_SEQ_CST);
+	case 2:
+		return __atomic_fetch_add((uint16_t *)p, (uint16_t)v, __ATOMIC_SEQ_CST);
+	case 4:
+		return __atomic_fetch_add((uint32_t *)p, (uint32_t)v, __ATOMIC_SEQ_CST);
+	default:
+		return __atomic_fetch_add((uint64_t *)p, v, __ATOMIC_SEQ_CST);
 	}
 }
 

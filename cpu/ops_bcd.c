@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * BCD adjust instructions, legacy and compatibility modes only (the decoder
- * refuses them in 64-bit mode, where they are #UD): DAA DAS AAA AAS AAM AAD,
- * after the pseudocode of SDM vol. 2A. Flags the SDM leaves undefined: OF of
- * DAA/DAS is cleared, OF SF ZF PF of AAA/AAS are left unchanged, and AAM/AAD
- * set OF AF CF to 0.
+ * Integer instructions of legacy and compatibility modes only (#UD in 64-bit
+ * mode, where the decoder refuses them): the BCD adjustments DAA DAS AAA AAS
+ * AAM AAD after the pseudocode of SDM vol. 2A, and BOUND. Flags the SDM
+ * leaves undefined: OF of DAA/DAS is cleared, OF SF ZF PF of AAA/AAS are left
+ * unchanged, and AAM/AAD set OF AF CF to 0.
  */
 #include "decode.h"
 #include "ops_int.h"
@@ -133,13 +133,13 @@ static const struct insn *op_aad(struct cpu *c, const struct insn *i)
 	NEXT(c, i);
 }
 
-#define SIMPLE(name)                                                                             \
-	static bool decode_##name(struct dctx *d, struct insn *i)                                \
-	{                                                                                        \
-		if (d->mode == ZYDIS_MACHINE_MODE_LONG_64)                                       \
-			return false;                                                            \
-		i->fn = op_##name;                                                               \
-		return true;                                                                     \
+#define SIMPLE(name)                                                                               \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		if (d->mode == ZYDIS_MACHINE_MODE_LONG_64)                                         \
+			return false;                                                              \
+		i->fn = op_##name;                                                                 \
+		return true;                                                                       \
 	}
 SIMPLE(daa)
 SIMPLE(das)
@@ -164,6 +164,37 @@ static bool decode_aad(struct dctx *d, struct insn *i)
 	return true;
 }
 
+/* BOUND r, m: #BR unless lower <= index <= upper (signed), SDM vol. 2A */
+static const struct insn *op_bound(struct cpu *c, const struct insn *i)
+{
+	unsigned size = i->osz;
+	uint64_t ea = insn_ea(c, i);
+	int64_t idx = (int64_t)sext(reg_get(c, i->r1, size), size);
+	int64_t lo = (int64_t)sext(mem_read(c, seg_la(c, i->seg, ea, size, ACC_R), size), size);
+	uint64_t ea2 = ((ea + size) << i->ashift) >> i->ashift;
+	int64_t hi = (int64_t)sext(mem_read(c, seg_la(c, i->seg, ea2, size, ACC_R), size), size);
+
+	if (idx < lo || idx > hi)
+		cpu_raise_noerr(c, EXC_BR);
+	NEXT(c, i);
+}
+
+static bool decode_bound(struct dctx *d, struct insn *i)
+{
+	unsigned size;
+	int r;
+
+	if (d->mode == ZYDIS_MACHINE_MODE_LONG_64 || !dop_is_mem(&d->op[1]))
+		return false;
+	r = dreg(d->op[0].reg.value, &size);
+	if (r < 0 || !dmem(d, &d->op[1], i))
+		return false;
+	i->r1 = (uint8_t)r;
+	i->osz = (uint8_t)size;
+	i->fn = op_bound;
+	return true;
+}
+
 void ops_bcd_register(void)
 {
 	decode_register(ZYDIS_MNEMONIC_DAA, decode_daa);
@@ -172,4 +203,5 @@ void ops_bcd_register(void)
 	decode_register(ZYDIS_MNEMONIC_AAS, decode_aas);
 	decode_register(ZYDIS_MNEMONIC_AAM, decode_aam);
 	decode_register(ZYDIS_MNEMONIC_AAD, decode_aad);
+	decode_register(ZYDIS_MNEMONIC_BOUND, decode_bound);
 }

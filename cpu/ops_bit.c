@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Bit instructions: BT BTS BTR BTC (LOCK forms atomic), BSF BSR, LZCNT TZCNT
- * POPCNT, BMI1/BMI2 (ANDN BLSI BLSMSK BLSR BEXTR BZHI PDEP PEXT) and ADX
- * (ADCX ADOX). SDM vol. 2A "BT": with a register bit offset and a memory
- * operand, the offset is signed and selects the operand-sized word at
- * EA + osz * (offset >> log2(8 * osz)).
+ * POPCNT, BMI1/BMI2 (ANDN BLSI BLSMSK BLSR BEXTR BZHI PDEP PEXT), ADX
+ * (ADCX ADOX) and CRC32 (SSE4.2, a general-purpose register instruction). SDM vol. 2A "BT": with a
+ * register bit offset and a memory operand, the offset is signed and selects the operand-sized word
+ * at EA + osz * (offset >> log2(8 * osz)).
  */
 #include "decode.h"
 #include "ops_int.h"
@@ -14,10 +14,14 @@ enum { B_BT, B_BTS, B_BTR, B_BTC };
 static ALWAYS_INLINE uint64_t bt_apply(int op, uint64_t v, uint64_t m)
 {
 	switch (op) {
-	case B_BTS: return v | m;
-	case B_BTR: return v & ~m;
-	case B_BTC: return v ^ m;
-	default: return v;
+	case B_BTS:
+		return v | m;
+	case B_BTR:
+		return v & ~m;
+	case B_BTC:
+		return v ^ m;
+	default:
+		return v;
 	}
 }
 
@@ -39,18 +43,24 @@ static ALWAYS_INLINE void bt_reg(struct cpu *c, const struct insn *i, int op, ui
 
 static ALWAYS_INLINE uint64_t atomic_bitop(void *p, int op, unsigned size, uint64_t m)
 {
-#define ABIT(T)                                                                                  \
-	do {                                                                                     \
-		switch (op) {                                                                    \
-		case B_BTS: return __atomic_fetch_or((T *)p, (T)m, __ATOMIC_SEQ_CST);            \
-		case B_BTR: return __atomic_fetch_and((T *)p, (T)~m, __ATOMIC_SEQ_CST);          \
-		default: return __atomic_fetch_xor((T *)p, (T)m, __ATOMIC_SEQ_CST);              \
-		}                                                                                \
+#define ABIT(T)                                                                                    \
+	do {                                                                                       \
+		switch (op) {                                                                      \
+		case B_BTS:                                                                        \
+			return __atomic_fetch_or((T *)p, (T)m, __ATOMIC_SEQ_CST);                  \
+		case B_BTR:                                                                        \
+			return __atomic_fetch_and((T *)p, (T)~m, __ATOMIC_SEQ_CST);                \
+		default:                                                                           \
+			return __atomic_fetch_xor((T *)p, (T)m, __ATOMIC_SEQ_CST);                 \
+		}                                                                                  \
 	} while (0)
 	switch (size) {
-	case 2: ABIT(uint16_t);
-	case 4: ABIT(uint32_t);
-	default: ABIT(uint64_t);
+	case 2:
+		ABIT(uint16_t);
+	case 4:
+		ABIT(uint32_t);
+	default:
+		ABIT(uint64_t);
 	}
 #undef ABIT
 }
@@ -94,39 +104,39 @@ static ALWAYS_INLINE void bt_mem(struct cpu *c, const struct insn *i, int op, ui
 	set_cf(c, v & m);
 }
 
-#define GEN_BT(name, op)                                                                         \
-	static const struct insn *op_##name##_ri(struct cpu *c, const struct insn *i)            \
-	{                                                                                        \
-		bt_reg(c, i, op, i->imm);                                                        \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_rr(struct cpu *c, const struct insn *i)            \
-	{                                                                                        \
-		bt_reg(c, i, op, c->gpr[i->r2]);                                                 \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_mi(struct cpu *c, const struct insn *i)            \
-	{                                                                                        \
-		bt_mem(c, i, op, i->imm, false, false);                                          \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_mr(struct cpu *c, const struct insn *i)            \
-	{                                                                                        \
-		bt_mem(c, i, op, reg_get(c, i->r2, i->osz), true, false);                        \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_lmi(struct cpu *c, const struct insn *i)           \
-	{                                                                                        \
-		bt_mem(c, i, op, i->imm, false, true);                                           \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_lmr(struct cpu *c, const struct insn *i)           \
-	{                                                                                        \
-		bt_mem(c, i, op, reg_get(c, i->r2, i->osz), true, true);                         \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const insn_fn name##_tab[6] = { op_##name##_ri, op_##name##_rr, op_##name##_mi,   \
-					       op_##name##_mr, op_##name##_lmi, op_##name##_lmr };
+#define GEN_BT(name, op)                                                                           \
+	static const struct insn *op_##name##_ri(struct cpu *c, const struct insn *i)              \
+	{                                                                                          \
+		bt_reg(c, i, op, i->imm);                                                          \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_rr(struct cpu *c, const struct insn *i)              \
+	{                                                                                          \
+		bt_reg(c, i, op, c->gpr[i->r2]);                                                   \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_mi(struct cpu *c, const struct insn *i)              \
+	{                                                                                          \
+		bt_mem(c, i, op, i->imm, false, false);                                            \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_mr(struct cpu *c, const struct insn *i)              \
+	{                                                                                          \
+		bt_mem(c, i, op, reg_get(c, i->r2, i->osz), true, false);                          \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_lmi(struct cpu *c, const struct insn *i)             \
+	{                                                                                          \
+		bt_mem(c, i, op, i->imm, false, true);                                             \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_lmr(struct cpu *c, const struct insn *i)             \
+	{                                                                                          \
+		bt_mem(c, i, op, reg_get(c, i->r2, i->osz), true, true);                           \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const insn_fn name##_tab[6] = {op_##name##_ri, op_##name##_rr,  op_##name##_mi,     \
+					      op_##name##_mr, op_##name##_lmi, op_##name##_lmr};
 GEN_BT(bt, B_BT)
 GEN_BT(bts, B_BTS)
 GEN_BT(btr, B_BTR)
@@ -164,10 +174,10 @@ static bool decode_btx(struct dctx *d, struct insn *i, const insn_fn tab[6])
 	return true;
 }
 
-#define DECBT(name)                                                                              \
-	static bool decode_##name(struct dctx *d, struct insn *i)                                \
-	{                                                                                        \
-		return decode_btx(d, i, name##_tab);                                             \
+#define DECBT(name)                                                                                \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		return decode_btx(d, i, name##_tab);                                               \
 	}
 DECBT(bt)
 DECBT(bts)
@@ -440,6 +450,36 @@ static bool decode_adox(struct dctx *d, struct insn *i)
 	return decode_dst_src(d, i, 1, op_adx);
 }
 
+/* ---- CRC32 r32/r64, r/m8/16/32/64: CRC-32C (polynomial 11EDC6F41h), bit-reflected,
+ * without the inversions (SDM vol. 2A "CRC32"); aux = source size ---- */
+
+static uint32_t crc32c_update(uint32_t crc, uint64_t v, unsigned size)
+{
+	for (unsigned k = 0; k < size * 8; k++) {
+		crc ^= (uint32_t)(v >> k) & 1;
+		crc = (crc >> 1) ^ (0x82f63b78u & (0u - (crc & 1)));
+	}
+	return crc;
+}
+
+static const struct insn *op_crc32(struct cpu *c, const struct insn *i)
+{
+	unsigned size = i->aux;
+	uint64_t v = (i->flags & INSN_MEM) ? load_op(c, i, size) : reg_get(c, i->r2, size);
+	/* a 64-bit destination gets the 32-bit result zero-extended, like a 32-bit one */
+	reg_set(c, i->r1, 4, crc32c_update((uint32_t)c->gpr[i->r1], v, size));
+	NEXT(c, i);
+}
+
+static bool decode_crc32(struct dctx *d, struct insn *i)
+{
+	unsigned dsz;
+	if (!decode_dst_src(d, i, 1, op_crc32) || dreg(d->op[0].reg.value, &dsz) < 0 || dsz < 4)
+		return false;
+	i->aux = (uint16_t)(d->op[1].size / 8);
+	return true;
+}
+
 void ops_bit_register(void)
 {
 	decode_register(ZYDIS_MNEMONIC_BT, decode_bt);
@@ -461,4 +501,5 @@ void ops_bit_register(void)
 	decode_register(ZYDIS_MNEMONIC_PEXT, decode_pext);
 	decode_register(ZYDIS_MNEMONIC_ADCX, decode_adcx);
 	decode_register(ZYDIS_MNEMONIC_ADOX, decode_adox);
+	decode_register(ZYDIS_MNEMONIC_CRC32, decode_crc32);
 }

@@ -147,6 +147,19 @@ static const struct insn *op_int(struct cpu *c, const struct insn *i)
 	return NULL;
 }
 
+/* INT3 under KVM_GUESTDBG_USE_SW_BP: an exit to the debugger, RIP at the INT3 */
+static const struct insn *op_int3(struct cpu *c, const struct insn *i)
+{
+	if (c->guest_debug & CPU_DEBUG_SW_BP) {
+		c->exit.debug.exception = EXC_BP;
+		c->exit.debug.pc = (c->segbase[SEG_CS] + RIP(c)) & c->la_mask;
+		c->exit.debug.dr6 = 0;
+		c->exit.debug.dr7 = c->guest_dr[7];
+		cpu_exit_now(c, CPU_EXIT_DEBUG);
+	}
+	return op_int(c, i);
+}
+
 static const struct insn *op_into(struct cpu *c, const struct insn *i)
 {
 	if (cc_of(c)) {
@@ -197,7 +210,7 @@ static bool decode_int3(struct dctx *d, struct insn *i)
 {
 	d->ends_block = true;
 	i->imm = 3;
-	i->fn = op_int;
+	i->fn = op_int3;
 	return true;
 }
 

@@ -45,8 +45,37 @@ static const insn_fn mov_tab[5][4] = {
 	{ op_mov_mi1, op_mov_mi2, op_mov_mi4, op_mov_mi8 },
 };
 
+/* MOV AL/AX/EAX/RAX <-> moffs64: the address is i->imm */
+static const struct insn *op_mov_moffs_load(struct cpu *c, const struct insn *i)
+{
+	reg_set(c, i->r1, i->osz, mem_read(c, seg_la(c, i->seg, i->imm, i->osz, ACC_R), i->osz));
+	NEXT(c, i);
+}
+
+static const struct insn *op_mov_moffs_store(struct cpu *c, const struct insn *i)
+{
+	mem_write(c, seg_la(c, i->seg, i->imm, i->osz, ACC_W), i->osz, reg_get(c, i->r2, i->osz));
+	NEXT(c, i);
+}
+
 static bool decode_mov(struct dctx *d, struct insn *i)
 {
+	{
+		const ZydisDecodedOperand *a = &d->op[0], *b = &d->op[1];
+		unsigned sz;
+		if (dop_is_reg(a) && dmem_abs64(d, b, i)) {
+			i->r1 = (uint8_t)dreg(a->reg.value, &sz);
+			i->osz = (uint8_t)sz;
+			i->fn = op_mov_moffs_load;
+			return true;
+		}
+		if (dop_is_reg(b) && dmem_abs64(d, a, i)) {
+			i->r2 = (uint8_t)dreg(b->reg.value, &sz);
+			i->osz = (uint8_t)sz;
+			i->fn = op_mov_moffs_store;
+			return true;
+		}
+	}
 	const ZydisDecodedOperand *o0 = &d->op[0], *o1 = &d->op[1];
 	unsigned size, sz2;
 	int r;

@@ -205,32 +205,40 @@ static ALWAYS_INLINE void idiv_core(struct cpu *c, unsigned size, uint64_t s)
 static ALWAYS_INLINE void md_core(struct cpu *c, int op, unsigned size, uint64_t s)
 {
 	switch (op) {
-	case M_MUL: mul_core(c, size, s); break;
-	case M_IMUL: imul1_core(c, size, s); break;
-	case M_DIV: div_core(c, size, s); break;
-	default: idiv_core(c, size, s); break;
+	case M_MUL:
+		mul_core(c, size, s);
+		break;
+	case M_IMUL:
+		imul1_core(c, size, s);
+		break;
+	case M_DIV:
+		div_core(c, size, s);
+		break;
+	default:
+		idiv_core(c, size, s);
+		break;
 	}
 }
 
-#define GEN_MD_SIZE(name, op, size)                                                              \
-	static const struct insn *op_##name##_r##size(struct cpu *c, const struct insn *i)       \
-	{                                                                                        \
-		md_core(c, op, size, reg_get(c, i->r1, size));                                   \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_m##size(struct cpu *c, const struct insn *i)       \
-	{                                                                                        \
-		md_core(c, op, size, load_op(c, i, size));                                       \
-		NEXT(c, i);                                                                      \
+#define GEN_MD_SIZE(name, op, size)                                                                \
+	static const struct insn *op_##name##_r##size(struct cpu *c, const struct insn *i)         \
+	{                                                                                          \
+		md_core(c, op, size, reg_get(c, i->r1, size));                                     \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_m##size(struct cpu *c, const struct insn *i)         \
+	{                                                                                          \
+		md_core(c, op, size, load_op(c, i, size));                                         \
+		NEXT(c, i);                                                                        \
 	}
-#define GEN_MD(name, op)                                                                         \
-	GEN_MD_SIZE(name, op, 1)                                                                 \
-	GEN_MD_SIZE(name, op, 2)                                                                 \
-	GEN_MD_SIZE(name, op, 4)                                                                 \
-	GEN_MD_SIZE(name, op, 8)                                                                 \
-	static const insn_fn name##_tab[2][4] = {                                                \
-		{ op_##name##_r1, op_##name##_r2, op_##name##_r4, op_##name##_r8 },              \
-		{ op_##name##_m1, op_##name##_m2, op_##name##_m4, op_##name##_m8 },              \
+#define GEN_MD(name, op)                                                                           \
+	GEN_MD_SIZE(name, op, 1)                                                                   \
+	GEN_MD_SIZE(name, op, 2)                                                                   \
+	GEN_MD_SIZE(name, op, 4)                                                                   \
+	GEN_MD_SIZE(name, op, 8)                                                                   \
+	static const insn_fn name##_tab[2][4] = {                                                  \
+	    {op_##name##_r1, op_##name##_r2, op_##name##_r4, op_##name##_r8},                      \
+	    {op_##name##_m1, op_##name##_m2, op_##name##_m4, op_##name##_m8},                      \
 	};
 GEN_MD(mul, M_MUL)
 GEN_MD(imul1, M_IMUL)
@@ -282,39 +290,39 @@ static ALWAYS_INLINE uint64_t imul2_core(struct cpu *c, unsigned size, uint64_t 
 	return (uint64_t)p;
 }
 
-#define GEN_IMUL2(size)                                                                          \
-	static const struct insn *op_imul_rr##size(struct cpu *c, const struct insn *i)          \
-	{                                                                                        \
-		reg_set(c, i->r1, size,                                                          \
-			imul2_core(c, size, reg_get(c, i->r1, size), reg_get(c, i->r2, size)));  \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_imul_rm##size(struct cpu *c, const struct insn *i)          \
-	{                                                                                        \
-		uint64_t b = load_op(c, i, size);                                                \
-		reg_set(c, i->r1, size, imul2_core(c, size, reg_get(c, i->r1, size), b));        \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_imul_rri##size(struct cpu *c, const struct insn *i)         \
-	{                                                                                        \
-		reg_set(c, i->r1, size, imul2_core(c, size, reg_get(c, i->r2, size), i->imm));   \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_imul_rmi##size(struct cpu *c, const struct insn *i)         \
-	{                                                                                        \
-		uint64_t b = load_op(c, i, size);                                                \
-		reg_set(c, i->r1, size, imul2_core(c, size, b, i->imm));                         \
-		NEXT(c, i);                                                                      \
+#define GEN_IMUL2(size)                                                                            \
+	static const struct insn *op_imul_rr##size(struct cpu *c, const struct insn *i)            \
+	{                                                                                          \
+		reg_set(c, i->r1, size,                                                            \
+			imul2_core(c, size, reg_get(c, i->r1, size), reg_get(c, i->r2, size)));    \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_imul_rm##size(struct cpu *c, const struct insn *i)            \
+	{                                                                                          \
+		uint64_t b = load_op(c, i, size);                                                  \
+		reg_set(c, i->r1, size, imul2_core(c, size, reg_get(c, i->r1, size), b));          \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_imul_rri##size(struct cpu *c, const struct insn *i)           \
+	{                                                                                          \
+		reg_set(c, i->r1, size, imul2_core(c, size, reg_get(c, i->r2, size), i->imm));     \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_imul_rmi##size(struct cpu *c, const struct insn *i)           \
+	{                                                                                          \
+		uint64_t b = load_op(c, i, size);                                                  \
+		reg_set(c, i->r1, size, imul2_core(c, size, b, i->imm));                           \
+		NEXT(c, i);                                                                        \
 	}
 GEN_IMUL2(2)
 GEN_IMUL2(4)
 GEN_IMUL2(8)
 
 static const insn_fn imul2_tab[4][3] = {
-	{ op_imul_rr2, op_imul_rr4, op_imul_rr8 },
-	{ op_imul_rm2, op_imul_rm4, op_imul_rm8 },
-	{ op_imul_rri2, op_imul_rri4, op_imul_rri8 },
-	{ op_imul_rmi2, op_imul_rmi4, op_imul_rmi8 },
+    {op_imul_rr2, op_imul_rr4, op_imul_rr8},
+    {op_imul_rm2, op_imul_rm4, op_imul_rm8},
+    {op_imul_rri2, op_imul_rri4, op_imul_rri8},
+    {op_imul_rmi2, op_imul_rmi4, op_imul_rmi8},
 };
 
 static bool decode_imul(struct dctx *d, struct insn *i)

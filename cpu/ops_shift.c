@@ -23,7 +23,8 @@ static ALWAYS_INLINE uint64_t rotl_n(uint64_t a, unsigned t, unsigned bits)
 }
 
 /* a is zero-extended to size; cnt is already masked and non-zero */
-static ALWAYS_INLINE uint64_t sh_core(struct cpu *c, int op, unsigned size, uint64_t a, unsigned cnt)
+static ALWAYS_INLINE uint64_t sh_core(struct cpu *c, int op, unsigned size, uint64_t a,
+				      unsigned cnt)
 {
 	unsigned bits = size * 8;
 	uint64_t m = size_mask(size), r;
@@ -133,38 +134,38 @@ static ALWAYS_INLINE void sh_mem(struct cpu *c, const struct insn *i, int op, un
 		mem_write(c, la, size, sh_core(c, op, size, a, cnt));
 }
 
-#define GEN_SH_SIZE(name, op, size)                                                              \
-	static const struct insn *op_##name##_ri##size(struct cpu *c, const struct insn *i)      \
-	{                                                                                        \
-		sh_reg(c, i, op, size, (unsigned)i->imm);                                        \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_rc##size(struct cpu *c, const struct insn *i)      \
-	{                                                                                        \
-		sh_reg(c, i, op, size, (unsigned)c->gpr[REG_RCX] & 0xff);                        \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_mi##size(struct cpu *c, const struct insn *i)      \
-	{                                                                                        \
-		sh_mem(c, i, op, size, (unsigned)i->imm);                                        \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_mc##size(struct cpu *c, const struct insn *i)      \
-	{                                                                                        \
-		sh_mem(c, i, op, size, (unsigned)c->gpr[REG_RCX] & 0xff);                        \
-		NEXT(c, i);                                                                      \
+#define GEN_SH_SIZE(name, op, size)                                                                \
+	static const struct insn *op_##name##_ri##size(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		sh_reg(c, i, op, size, (unsigned)i->imm);                                          \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_rc##size(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		sh_reg(c, i, op, size, (unsigned)c->gpr[REG_RCX] & 0xff);                          \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_mi##size(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		sh_mem(c, i, op, size, (unsigned)i->imm);                                          \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_mc##size(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		sh_mem(c, i, op, size, (unsigned)c->gpr[REG_RCX] & 0xff);                          \
+		NEXT(c, i);                                                                        \
 	}
 
-#define GEN_SH(name, op)                                                                         \
-	GEN_SH_SIZE(name, op, 1)                                                                 \
-	GEN_SH_SIZE(name, op, 2)                                                                 \
-	GEN_SH_SIZE(name, op, 4)                                                                 \
-	GEN_SH_SIZE(name, op, 8)                                                                 \
-	static const insn_fn name##_tab[4][4] = {                                                \
-		{ op_##name##_ri1, op_##name##_ri2, op_##name##_ri4, op_##name##_ri8 },          \
-		{ op_##name##_rc1, op_##name##_rc2, op_##name##_rc4, op_##name##_rc8 },          \
-		{ op_##name##_mi1, op_##name##_mi2, op_##name##_mi4, op_##name##_mi8 },          \
-		{ op_##name##_mc1, op_##name##_mc2, op_##name##_mc4, op_##name##_mc8 },          \
+#define GEN_SH(name, op)                                                                           \
+	GEN_SH_SIZE(name, op, 1)                                                                   \
+	GEN_SH_SIZE(name, op, 2)                                                                   \
+	GEN_SH_SIZE(name, op, 4)                                                                   \
+	GEN_SH_SIZE(name, op, 8)                                                                   \
+	static const insn_fn name##_tab[4][4] = {                                                  \
+	    {op_##name##_ri1, op_##name##_ri2, op_##name##_ri4, op_##name##_ri8},                  \
+	    {op_##name##_rc1, op_##name##_rc2, op_##name##_rc4, op_##name##_rc8},                  \
+	    {op_##name##_mi1, op_##name##_mi2, op_##name##_mi4, op_##name##_mi8},                  \
+	    {op_##name##_mc1, op_##name##_mc2, op_##name##_mc4, op_##name##_mc8},                  \
 	};
 
 GEN_SH(rol, S_ROL)
@@ -214,10 +215,10 @@ static bool decode_shift(struct dctx *d, struct insn *i, const insn_fn tab[4][4]
 	return true;
 }
 
-#define DECSH(name)                                                                              \
-	static bool decode_##name(struct dctx *d, struct insn *i)                                \
-	{                                                                                        \
-		return decode_shift(d, i, name##_tab);                                           \
+#define DECSH(name)                                                                                \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		return decode_shift(d, i, name##_tab);                                             \
 	}
 DECSH(rol)
 DECSH(ror)
@@ -306,29 +307,29 @@ static ALWAYS_INLINE void shd(struct cpu *c, const struct insn *i, bool left, bo
 		mem_write(c, la, size, shd_core(c, left, size, a, b, cnt));
 }
 
-#define GEN_SHD(name, left)                                                                      \
-	static const struct insn *op_##name##_ri(struct cpu *c, const struct insn *i)            \
-	{                                                                                        \
-		shd(c, i, left, false, (unsigned)i->imm);                                        \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_rc(struct cpu *c, const struct insn *i)            \
-	{                                                                                        \
-		shd(c, i, left, false, (unsigned)c->gpr[REG_RCX] & 0xff);                        \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_mi(struct cpu *c, const struct insn *i)            \
-	{                                                                                        \
-		shd(c, i, left, true, (unsigned)i->imm);                                         \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_mc(struct cpu *c, const struct insn *i)            \
-	{                                                                                        \
-		shd(c, i, left, true, (unsigned)c->gpr[REG_RCX] & 0xff);                         \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const insn_fn name##_tab[4] = { op_##name##_ri, op_##name##_rc, op_##name##_mi,   \
-					       op_##name##_mc };
+#define GEN_SHD(name, left)                                                                        \
+	static const struct insn *op_##name##_ri(struct cpu *c, const struct insn *i)              \
+	{                                                                                          \
+		shd(c, i, left, false, (unsigned)i->imm);                                          \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_rc(struct cpu *c, const struct insn *i)              \
+	{                                                                                          \
+		shd(c, i, left, false, (unsigned)c->gpr[REG_RCX] & 0xff);                          \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_mi(struct cpu *c, const struct insn *i)              \
+	{                                                                                          \
+		shd(c, i, left, true, (unsigned)i->imm);                                           \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_mc(struct cpu *c, const struct insn *i)              \
+	{                                                                                          \
+		shd(c, i, left, true, (unsigned)c->gpr[REG_RCX] & 0xff);                           \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const insn_fn name##_tab[4] = {op_##name##_ri, op_##name##_rc, op_##name##_mi,      \
+					      op_##name##_mc};
 GEN_SHD(shld, true)
 GEN_SHD(shrd, false)
 
@@ -378,10 +379,14 @@ static ALWAYS_INLINE uint64_t bmi_shift(int op, unsigned size, uint64_t a, unsig
 {
 	cnt &= cnt_mask(size);
 	switch (op) {
-	case X_SAR: return (uint64_t)((int64_t)sext(a, size) >> cnt) & size_mask(size);
-	case X_SHL: return (a << cnt) & size_mask(size);
-	case X_SHR: return a >> cnt;
-	default: return rotl_n(a, cnt ? size * 8 - cnt : 0, size * 8);
+	case X_SAR:
+		return (uint64_t)((int64_t)sext(a, size) >> cnt) & size_mask(size);
+	case X_SHL:
+		return (a << cnt) & size_mask(size);
+	case X_SHR:
+		return a >> cnt;
+	default:
+		return rotl_n(a, cnt ? size * 8 - cnt : 0, size * 8);
 	}
 }
 

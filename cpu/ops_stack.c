@@ -57,21 +57,16 @@ static const struct insn *op_pop_r(struct cpu *c, const struct insn *i)
 
 static const struct insn *op_pop_m(struct cpu *c, const struct insn *i)
 {
-	uint64_t sp = sp_get(c), old = c->gpr[REG_RSP];
+	uint64_t sp = sp_get(c), old = c->gpr[REG_RSP], newsp, ea;
 	uint64_t v = stack_read_at(c, sp, i->osz);
-	/* the destination address is computed with RSP already incremented */
+
+	/* the destination address is computed with RSP already incremented (SDM POP);
+	 * a fault on the write leaves RSP as it was */
 	sp_set(c, sp + i->osz);
-	uint64_t la;
-	uint64_t newsp = c->gpr[REG_RSP];
+	newsp = c->gpr[REG_RSP];
+	ea = insn_ea(c, i);
 	c->gpr[REG_RSP] = old;
-	{
-		uint64_t save = c->gpr[REG_RSP];
-		c->gpr[REG_RSP] = newsp;
-		uint64_t ea = insn_ea(c, i);
-		c->gpr[REG_RSP] = save;
-		la = seg_la(c, i->seg, ea, i->osz, ACC_W);
-	}
-	mem_write(c, la, i->osz, v);
+	mem_write(c, seg_la(c, i->seg, ea, i->osz, ACC_W), i->osz, v);
 	c->gpr[REG_RSP] = newsp;
 	NEXT(c, i);
 }
@@ -157,11 +152,25 @@ static bool decode_pop(struct dctx *d, struct insn *i)
 
 /* ---- PUSHF / POPF ---- */
 
+/* VM86 with IOPL < 3: only the 16-bit forms under CR4.VME, on VIF (SDM vol. 3A, 20.3.3) */
+static bool vme_flags(struct cpu *c, const struct insn *i, uint64_t f)
+{
+	if (!(f & FL_VM) || ((f & FL_IOPL) >> 12) == 3)
+		return false;
+	if (!(c->cr4 & CR4_VME) || i->osz != 2)
+		cpu_raise(c, EXC_GP, 0);
+	return true;
+}
+
 static const struct insn *op_pushf(struct cpu *c, const struct insn *i)
 {
 	uint64_t f = cpu_get_rflags(c);
-	if ((f & FL_VM) && ((f & FL_IOPL) >> 12) < 3)
-		cpu_raise(c, EXC_GP, 0);
+	if (vme_flags(c, i, f)) {
+		/* VIF in the IF position, IOPL read as 3 */
+		f = (f & ~(uint64_t)FL_IF) | ((f & FL_VIF) ? FL_IF : 0) | FL_IOPL;
+		push(c, 2, f);
+		NEXT(c, i);
+	}
 	push(c, i->osz, f & ~(uint64_t)(FL_VM | FL_RF));
 	NEXT(c, i);
 }
@@ -171,8 +180,19 @@ static const struct insn *op_popf(struct cpu *c, const struct insn *i)
 	uint64_t cur = cpu_get_rflags(c), mask, v;
 	unsigned iopl = (cur & FL_IOPL) >> 12;
 
-	if ((cur & FL_VM) && iopl < 3)
-		cpu_raise(c, EXC_GP, 0);
+	if (vme_flags(c, i, cur)) {
+		uint64_t sp = sp_get(c);
+		v = stack_read_at(c, sp, 2);
+		if (((v & FL_IF) && (cur & FL_VIP)) || (v & FL_TF))
+			cpu_raise(c, EXC_GP, 0);
+		sp_set(c, sp + 2);
+		/* IF and IOPL stay; the popped IF goes to VIF */
+		mask = (FL_ARITH | FL_DF | FL_NT) & 0xffff;
+		v = (cur & ~mask & ~(uint64_t)(FL_VIF | FL_RF)) | (v & mask) |
+		    ((v & FL_IF) ? FL_VIF : 0);
+		cpu_set_rflags_raw(c, v);
+		END_BLOCK(c, i);
+	}
 	v = pop(c, i->osz);
 	mask = FL_ARITH | FL_TF | FL_DF | FL_NT | FL_AC | FL_ID;
 	if (c->cpl == 0 && !(cur & FL_VM))

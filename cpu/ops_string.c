@@ -349,8 +349,8 @@ static const struct insn *op_scas(struct cpu *c, const struct insn *i)
 
 /* ---- INS / OUTS: port DX, permission checked first (SDM vol. 1, 19.5) ---- */
 
-static ALWAYS_INLINE void ins_one(struct cpu *c, const struct insn *i, unsigned size,
-				  int64_t delta, uint16_t port)
+static ALWAYS_INLINE void ins_one(struct cpu *c, const struct insn *i, unsigned size, int64_t delta,
+				  uint16_t port)
 {
 	uint64_t am = amask(i), di = c->gpr[REG_RDI] & am;
 	uint64_t la = seg_la(c, SEG_ES, di, size, ACC_W);
@@ -430,9 +430,15 @@ static bool decode_string(struct dctx *d, struct insn *i, insn_fn fn)
 		}
 	}
 	switch (d->zi->address_width) {
-	case 64: i->ashift = 0; break;
-	case 32: i->ashift = 32; break;
-	default: i->ashift = 48; break;
+	case 64:
+		i->ashift = 0;
+		break;
+	case 32:
+		i->ashift = 32;
+		break;
+	default:
+		i->ashift = 48;
+		break;
 	}
 	i->osz = (uint8_t)(d->zi->operand_width / 8);
 	i->flags |= INSN_MEM;
@@ -440,10 +446,10 @@ static bool decode_string(struct dctx *d, struct insn *i, insn_fn fn)
 	return true;
 }
 
-#define DECSTR(name)                                                                             \
-	static bool decode_##name(struct dctx *d, struct insn *i)                                \
-	{                                                                                        \
-		return decode_string(d, i, op_##name);                                           \
+#define DECSTR(name)                                                                               \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		return decode_string(d, i, op_##name);                                             \
 	}
 DECSTR(movs)
 DECSTR(stos)
@@ -453,25 +459,34 @@ DECSTR(scas)
 DECSTR(ins)
 DECSTR(outs)
 
+bool decode_string_movsd_cmpsd(struct dctx *d, struct insn *i)
+{
+	if (d->zi->mnemonic == ZYDIS_MNEMONIC_MOVSD)
+		return decode_movs(d, i);
+	if (d->zi->mnemonic == ZYDIS_MNEMONIC_CMPSD)
+		return decode_cmps(d, i);
+	return false;
+}
+
 void ops_string_register(void)
 {
 	static const struct {
 		ZydisMnemonic m;
 		decode_fn fn;
 	} tab[] = {
-		{ ZYDIS_MNEMONIC_MOVSB, decode_movs }, { ZYDIS_MNEMONIC_MOVSW, decode_movs },
-		{ ZYDIS_MNEMONIC_MOVSD, decode_movs }, { ZYDIS_MNEMONIC_MOVSQ, decode_movs },
-		{ ZYDIS_MNEMONIC_STOSB, decode_stos }, { ZYDIS_MNEMONIC_STOSW, decode_stos },
-		{ ZYDIS_MNEMONIC_STOSD, decode_stos }, { ZYDIS_MNEMONIC_STOSQ, decode_stos },
-		{ ZYDIS_MNEMONIC_LODSB, decode_lods }, { ZYDIS_MNEMONIC_LODSW, decode_lods },
-		{ ZYDIS_MNEMONIC_LODSD, decode_lods }, { ZYDIS_MNEMONIC_LODSQ, decode_lods },
-		{ ZYDIS_MNEMONIC_CMPSB, decode_cmps }, { ZYDIS_MNEMONIC_CMPSW, decode_cmps },
-		{ ZYDIS_MNEMONIC_CMPSD, decode_cmps }, { ZYDIS_MNEMONIC_CMPSQ, decode_cmps },
-		{ ZYDIS_MNEMONIC_SCASB, decode_scas }, { ZYDIS_MNEMONIC_SCASW, decode_scas },
-		{ ZYDIS_MNEMONIC_SCASD, decode_scas }, { ZYDIS_MNEMONIC_SCASQ, decode_scas },
-		{ ZYDIS_MNEMONIC_INSB, decode_ins },   { ZYDIS_MNEMONIC_INSW, decode_ins },
-		{ ZYDIS_MNEMONIC_INSD, decode_ins },   { ZYDIS_MNEMONIC_OUTSB, decode_outs },
-		{ ZYDIS_MNEMONIC_OUTSW, decode_outs }, { ZYDIS_MNEMONIC_OUTSD, decode_outs },
+	    {ZYDIS_MNEMONIC_MOVSB, decode_movs}, {ZYDIS_MNEMONIC_MOVSW, decode_movs},
+	    {ZYDIS_MNEMONIC_MOVSD, decode_movs}, {ZYDIS_MNEMONIC_MOVSQ, decode_movs},
+	    {ZYDIS_MNEMONIC_STOSB, decode_stos}, {ZYDIS_MNEMONIC_STOSW, decode_stos},
+	    {ZYDIS_MNEMONIC_STOSD, decode_stos}, {ZYDIS_MNEMONIC_STOSQ, decode_stos},
+	    {ZYDIS_MNEMONIC_LODSB, decode_lods}, {ZYDIS_MNEMONIC_LODSW, decode_lods},
+	    {ZYDIS_MNEMONIC_LODSD, decode_lods}, {ZYDIS_MNEMONIC_LODSQ, decode_lods},
+	    {ZYDIS_MNEMONIC_CMPSB, decode_cmps}, {ZYDIS_MNEMONIC_CMPSW, decode_cmps},
+	    {ZYDIS_MNEMONIC_CMPSD, decode_cmps}, {ZYDIS_MNEMONIC_CMPSQ, decode_cmps},
+	    {ZYDIS_MNEMONIC_SCASB, decode_scas}, {ZYDIS_MNEMONIC_SCASW, decode_scas},
+	    {ZYDIS_MNEMONIC_SCASD, decode_scas}, {ZYDIS_MNEMONIC_SCASQ, decode_scas},
+	    {ZYDIS_MNEMONIC_INSB, decode_ins},	 {ZYDIS_MNEMONIC_INSW, decode_ins},
+	    {ZYDIS_MNEMONIC_INSD, decode_ins},	 {ZYDIS_MNEMONIC_OUTSB, decode_outs},
+	    {ZYDIS_MNEMONIC_OUTSW, decode_outs}, {ZYDIS_MNEMONIC_OUTSD, decode_outs},
 	};
 	for (unsigned k = 0; k < sizeof(tab) / sizeof(tab[0]); k++)
 		decode_register(tab[k].m, tab[k].fn);

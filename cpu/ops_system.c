@@ -1121,8 +1121,40 @@ static bool decode_wrgsbase(struct dctx *d, struct insn *i)
 	return decode_fsgs(d, i, SEG_GS, true);
 }
 
+/* STAC/CLAC (SDM vol. 2): set/clear EFLAGS.AC for SMAP; CPL 0 and SMAP in CPUID */
+static const struct insn *op_stac_clac(struct cpu *c, const struct insn *i)
+{
+	uint32_t l7[4] = { 0, 0, 0, 0 };
+	cpuid_query(c, 7, 0, l7);
+	if (!(l7[1] & (1u << 20)) || c->cpl > 0)
+		cpu_raise_noerr(c, EXC_UD);
+	if (i->aux)
+		c->rflags |= FL_AC;
+	else
+		c->rflags &= ~(uint64_t)FL_AC;
+	NEXT(c, i);
+}
+
+static bool decode_stac(struct dctx *d, struct insn *i)
+{
+	(void)d;
+	i->aux = 1;
+	i->fn = op_stac_clac;
+	return true;
+}
+
+static bool decode_clac(struct dctx *d, struct insn *i)
+{
+	(void)d;
+	i->aux = 0;
+	i->fn = op_stac_clac;
+	return true;
+}
+
 void ops_system_register(void)
 {
+	decode_register(ZYDIS_MNEMONIC_STAC, decode_stac);
+	decode_register(ZYDIS_MNEMONIC_CLAC, decode_clac);
 	decode_register(ZYDIS_MNEMONIC_IN, decode_in);
 	decode_register(ZYDIS_MNEMONIC_OUT, decode_out);
 	decode_register(ZYDIS_MNEMONIC_LDS, decode_lds);

@@ -44,6 +44,7 @@ int kvm_check_extension(struct kvm_vm *vm, long ext)
 	case KVM_CAP_NOP_IO_DELAY:
 	case KVM_CAP_X86_ROBUST_SINGLESTEP:
 	case KVM_CAP_INTERNAL_ERROR_DATA:
+	case KVM_CAP_MMU_SHADOW_CACHE_CONTROL:
 		return 1;
 	case KVM_CAP_IRQCHIP:
 	case KVM_CAP_PIT:

@@ -18,16 +18,21 @@
 
 /* Features the processor implements, by leaf. Keep in step with cpu/. */
 /* CPUID.1:EDX */
-#define F1_EDX (BIT(9) /* APIC */ | BIT(3) /* PSE */ | BIT(4) /* TSC */ | BIT(5) /* MSR */ | BIT(6) /* PAE */ |        \
+#define F1_EDX (BIT(2) /* DE */ | BIT(11) /* SEP */ | BIT(19) /* CLFSH */ | BIT(9) /* APIC */ | BIT(3) /* PSE */ | BIT(4) /* TSC */ | BIT(5) /* MSR */ | BIT(6) /* PAE */ |        \
 		BIT(8) /* CX8 */ | BIT(12) /* MTRR */ | BIT(13) /* PGE */ | BIT(15) /* CMOV */ |      \
-		BIT(16) /* PAT */ | BIT(17) /* PSE36 */)
+		BIT(16) /* PAT */ | BIT(17) /* PSE36 */ |                                             \
+		BIT(0) /* FPU */ | BIT(23) /* MMX */ | BIT(24) /* FXSR */ | BIT(25) /* SSE */ |     \
+		BIT(26) /* SSE2 */)
 /* CPUID.1:ECX */
-#define F1_ECX (BIT(21) /* x2APIC */ | BIT(24) /* TSC deadline */ | BIT(13) /* CX16 */ | BIT(22) /* MOVBE */ | BIT(23) /* POPCNT */ |               \
-		BIT(31) /* hypervisor */)
+#define F1_ECX (BIT(17) /* PCID */ | BIT(21) /* x2APIC */ | BIT(24) /* TSC deadline */ | BIT(13) /* CX16 */ | BIT(22) /* MOVBE */ | BIT(23) /* POPCNT */ |               \
+		BIT(31) /* hypervisor */ |                                                            \
+		BIT(0) /* SSE3 */ | BIT(9) /* SSSE3 */ | BIT(19) /* SSE4.1 */ | BIT(20) /* SSE4.2 */ | \
+		BIT(26) /* XSAVE */)
 /* CPUID.7.0:EBX */
-#define F7_EBX (BIT(7) /* SMEP */ | BIT(20) /* SMAP */)
+#define F7_EBX (BIT(0) /* FSGSBASE */ | BIT(7) /* SMEP */ | BIT(10) /* INVPCID */ |        \
+		BIT(20) /* SMAP */ | BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
 /* CPUID.7.0:ECX */
-#define F7_ECX (BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */)
+#define F7_ECX (BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */)
 /* CPUID.80000001:ECX / EDX */
 #define F81_ECX (BIT(0) /* LAHF/SAHF in 64-bit mode */)
 #define F81_EDX (BIT(11) /* SYSCALL */ | BIT(20) /* NX */ | BIT(26) /* 1G pages */ |            \
@@ -67,8 +72,10 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	/* topology leaf: the VMM describes the topology; KVM passes a template */
 	put(&tmp[n++], 0xb, 0, SIG, 0, 1, 0x100, 0);
 	put(&tmp[n++], 0xb, 1, SIG, 0, 0, 0x201, 0);
-	put(&tmp[n++], 0xd, 0, SIG, 0, 0, 0, 0);
-	put(&tmp[n++], 0xd, 1, SIG, 0, 0, 0, 0);
+	/* XSAVE: XCR0 may hold x87 | SSE, both in the 576-byte legacy area + header;
+	 * sub-leaf 1: XSAVEOPT, XSAVEC */
+	put(&tmp[n++], 0xd, 0, SIG, (uint32_t)CPU_XCR0_SUPPORTED, CPU_XSAVE_SIZE, CPU_XSAVE_SIZE, 0);
+	put(&tmp[n++], 0xd, 1, SIG, BIT(0) | BIT(1), 0, 0, 0);
 	put(&tmp[n++], 0x80000000, 0, 0, 0x80000008, 0, 0, 0);
 	put(&tmp[n++], 0x80000001, 0, 0, 0, 0, F81_ECX, F81_EDX);
 	for (int k = 0; k < 3; k++) {
@@ -217,7 +224,7 @@ static void update_runtime(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *sorted, 
 	}
 	e = table_find(sorted, n, 0xd, 0);
 	if (e)
-		e->ebx = xsave_size(v->xcr0);
+		e->ebx = xsave_size(cpu_get_xcr0(v->cpu));
 }
 
 /* Copy the sorted copy's entries back over the table order copy (same entries). */
@@ -280,6 +287,9 @@ static int cpuid_install(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *e, uint32_
 	/* MAXPHYADDR for the page walker's reserved-bit checks */
 	const struct kvm_cpuid_entry2 *p = kvm_cpuid_find(v, 0x80000008, 0);
 	cpu_set_maxphyaddr(v->cpu, p && (p->eax & 0xff) ? p->eax & 0xff : 36);
+	/* XCR0 bits XSETBV and KVM_SET_XCRS accept (guest_supported_xcr0) */
+	p = kvm_cpuid_find(v, 0xd, 0);
+	cpu_set_xcr0_allowed(v->cpu, p ? p->eax | (uint64_t)p->edx << 32 : 0);
 	kvm_vcpu_cpuid_changed(v);
 	return 0;
 }
@@ -346,6 +356,16 @@ void kvm_cpuid_guest(struct kvm_vcpu *v, uint32_t fn, uint32_t idx, uint32_t out
 	out[1] = e->ebx;
 	out[2] = e->ecx;
 	out[3] = e->edx;
+	/* what follows CR4.OSXSAVE and XCR0 as the guest changes them (Linux
+	 * updates the entries on each change: kvm_update_cpuid_runtime()) */
+	if (e->function == 1 || e->function == 0xd) {
+		struct cpu_sregs s;
+		cpu_get_sregs(v->cpu, &s);
+		if (e->function == 1)
+			change_bit(&out[2], 27, (s.cr4 & CR4_OSXSAVE) != 0);
+		else if (e->index == 0)
+			out[1] = xsave_size(cpu_get_xcr0(v->cpu));
+	}
 }
 
 /* CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN (Linux kvm_update_cpuid_runtime) */

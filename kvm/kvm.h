@@ -21,7 +21,7 @@ struct kvm_vcpu;
 #define SOFTKVM_API_VERSION 12
 #define SOFTKVM_MAX_VCPUS 1024
 #define SOFTKVM_MAX_VCPU_ID 4096
-#define SOFTKVM_USER_MEM_SLOTS 32764
+#define SOFTKVM_USER_MEM_SLOTS 512 /* cpu/mem.h MEM_MAX_SLOTS; Linux has 32764 */
 #define SOFTKVM_VCPU_MMAP_PAGES 3 /* kvm_run, PIO data, coalesced MMIO ring */
 
 /* --- system --- */
@@ -57,6 +57,8 @@ int kvm_vm_get_clock(struct kvm_vm *vm, struct kvm_clock_data *d);
 int kvm_vm_set_clock(struct kvm_vm *vm, const struct kvm_clock_data *d);
 int kvm_vm_set_tsc_khz(struct kvm_vm *vm, uint32_t khz);
 int kvm_vm_get_tsc_khz(struct kvm_vm *vm);
+int kvm_vm_set_nr_mmu_pages(struct kvm_vm *vm, unsigned long n);
+long kvm_vm_get_nr_mmu_pages(struct kvm_vm *vm);
 /* in-kernel irqchip */
 int kvm_vm_create_irqchip(struct kvm_vm *vm);
 int kvm_vm_create_pit2(struct kvm_vm *vm, const struct kvm_pit_config *cfg);

@@ -73,6 +73,8 @@ struct kvm_vm {
 	struct kvm_vcpu *vcpus[SOFTKVM_MAX_VCPUS];
 	unsigned nvcpus;
 	bool vcpu_created;
+	uint32_t max_vcpu_ids; /* KVM_CAP_MAX_VCPU_ID; 0 until set or a vCPU exists */
+	unsigned long nr_mmu_pages; /* KVM_SET_NR_MMU_PAGES, 0 = default (kvm/mmu.c) */
 
 	uint64_t tss_addr;
 	bool tss_set;
@@ -101,6 +103,9 @@ struct kvm_vm {
 	/* time */
 	uint32_t tsc_khz;	 /* default for new vCPUs */
 	int64_t kvmclock_offset; /* guest ns = host monotonic ns + offset */
+	/* TSC writes that synchronize vCPUs (kvm/msr.c kvm_synchronize_tsc), under lock */
+	uint64_t last_tsc_write, last_tsc_nsec, cur_tsc_offset;
+	uint32_t last_tsc_khz;
 
 	/* in-kernel irqchip (kvm/irq.h); PIC, IOAPIC, PIT, routes under irq_lock */
 	pthread_mutex_t irq_lock;
@@ -201,6 +206,8 @@ int kvm_msr_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool host);
 uint64_t kvm_host_tsc(void);
 uint64_t kvm_guest_tsc(struct kvm_vcpu *v);
 void kvm_set_guest_tsc(struct kvm_vcpu *v, uint64_t value);
+/* host-initiated TSC write, vCPU creation (data 0); caller holds vm->lock */
+void kvm_synchronize_tsc(struct kvm_vcpu *v, uint64_t data);
 int kvm_guest_rdmsr(struct kvm_vcpu *v, uint32_t index, uint64_t *val);
 int kvm_guest_wrmsr(struct kvm_vcpu *v, uint32_t index, uint64_t val);
 void kvm_msr_vcpu_init(struct kvm_vcpu *v);

@@ -28,6 +28,8 @@
 #define MSR_IA32_MCG_STATUS	   0x0000017a
 #define MSR_IA32_MCG_CTL	   0x0000017b
 #define MSR_IA32_POWER_CTL	   0x000001fc
+#define MSR_IA32_PERF_CAPABILITIES 0x00000345
+#define MSR_IA32_TSC_DEADLINE	   0x000006e0
 #define MSR_IA32_MC0_CTL	   0x00000400
 
 /* KVM_MSR_RET_* */
@@ -46,12 +48,14 @@ static const uint32_t msrs_to_save[] = {
 	/* emulated MSRs */
 	MSR_IA32_TSC_ADJUST, MSR_IA32_MISC_ENABLE, MSR_IA32_MCG_STATUS, MSR_IA32_MCG_CTL,
 	MSR_IA32_SMBASE, MSR_PLATFORM_INFO, MSR_MISC_FEATURES_ENABLES, MSR_IA32_POWER_CTL,
-	MSR_IA32_UCODE_REV, MSR_IA32_UMWAIT_CONTROL,
+	MSR_IA32_UCODE_REV, MSR_IA32_UMWAIT_CONTROL, MSR_IA32_ARCH_CAPABILITIES,
+	MSR_IA32_PERF_CAPABILITIES, MSR_IA32_TSC_DEADLINE,
 	/* kvmclock */
 	0x11, 0x12, 0x4b564d00, 0x4b564d01,
 };
 
-static const uint32_t feature_msrs[] = { MSR_IA32_ARCH_CAPABILITIES, MSR_IA32_UCODE_REV };
+static const uint32_t feature_msrs[] = { MSR_IA32_ARCH_CAPABILITIES, MSR_IA32_UCODE_REV,
+					 MSR_IA32_PERF_CAPABILITIES };
 
 static int list_copy(struct kvm_msr_list *out, uint32_t max, const uint32_t *l, uint32_t n)
 {
@@ -86,6 +90,9 @@ static int feature_msr(uint32_t index, uint64_t *v)
 		return 0;
 	case MSR_IA32_UCODE_REV:
 		*v = 0x100000000ull;
+		return 0;
+	case MSR_IA32_PERF_CAPABILITIES:
+		*v = 0; /* no PMU: no full-width writes, no LBR format */
 		return 0;
 	default:
 		return -1;
@@ -135,7 +142,10 @@ int kvm_vm_set_msr_filter(struct kvm_vm *vm, const struct kvm_msr_filter *f)
 		return -EINVAL;
 	for (unsigned k = 0; k < KVM_MSR_FILTER_MAX_RANGES; k++)
 		empty = empty && !f->ranges[k].nmsrs;
-	if (empty && !(f->flags & KVM_MSR_FILTER_DEFAULT_DENY)) {
+	/* denying everything with no ranges is refused (Linux 6.1) */
+	if (empty && (f->flags & KVM_MSR_FILTER_DEFAULT_DENY))
+		return -EINVAL;
+	if (empty) {
 		nf = NULL; /* default allow, no ranges: no filter at all */
 	} else {
 		nf = calloc(1, sizeof(*nf));
@@ -189,6 +199,39 @@ int kvm_vm_set_msr_filter(struct kvm_vm *vm, const struct kvm_msr_filter *f)
 
 /* ---- MSRs kvm/ emulates ---- */
 
+/*
+ * Host-initiated TSC writes (Linux kvm_synchronize_tsc()): a write of 0 (a
+ * new vCPU) or of a value within one second of where the previous write's
+ * TSC would be now is an attempt to synchronize the vCPUs: at the same
+ * frequency the vCPU takes the offset of the last unsynchronized write, so
+ * all vCPUs read the same TSC. Any other write starts a new offset.
+ */
+void kvm_synchronize_tsc(struct kvm_vcpu *v, uint64_t data)
+{
+	struct kvm_vm *vm = v->vm;
+	uint64_t ns = kvm_host_ns();
+	uint64_t hz = (uint64_t)v->tsc_khz * 1000;
+	bool sync;
+
+	if (data == 0) {
+		sync = true;
+	} else {
+		uint64_t elapsed = ns - vm->last_tsc_nsec;
+		uint64_t expect = vm->last_tsc_write +
+				  (uint64_t)((unsigned __int128)elapsed * v->tsc_khz / 1000000u);
+		sync = data < expect + hz && data + hz > expect;
+	}
+	if (sync && v->tsc_khz == vm->last_tsc_khz) {
+		v->tsc_offset = vm->cur_tsc_offset;
+	} else {
+		kvm_set_guest_tsc(v, data);
+		vm->cur_tsc_offset = v->tsc_offset;
+	}
+	vm->last_tsc_write = data;
+	vm->last_tsc_nsec = ns;
+	vm->last_tsc_khz = v->tsc_khz;
+}
+
 static bool is_mce_bank(uint32_t index, uint64_t mcg_cap)
 {
 	uint32_t banks = mcg_cap & 0xff;
@@ -209,6 +252,14 @@ static int emulated_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val, bool 
 	if (kvmclock_msr_get(v, index, val))
 		return RET_OK;
 	switch (index) {
+	case MSR_IA32_TSC_DEADLINE:
+		*val = 0; /* no in-kernel LAPIC: reads 0 (kvm_get_lapic_tscdeadline_msr) */
+		return RET_OK;
+	case MSR_IA32_PERF_CAPABILITIES:
+		if (!host && !kvm_guest_has(v, 1, 0, CPUID_ECX, 15)) /* PDCM */
+			return RET_ERR;
+		*val = 0;
+		return RET_OK;
 	case MSR_IA32_UMWAIT_CONTROL:
 		/* only with WAITPKG in the guest's CPUID, unless host-initiated */
 		if (!host && !kvm_guest_has(v, 7, 0, CPUID_ECX, 5))
@@ -278,6 +329,14 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 	if (kvmclock_msr_set(v, index, val))
 		return RET_OK;
 	switch (index) {
+	case MSR_IA32_TSC_DEADLINE:
+		return RET_OK; /* no in-kernel LAPIC: ignored, as Linux does */
+	case MSR_IA32_PERF_CAPABILITIES: {
+		/* host-initiated only, and only what the feature MSR offers */
+		uint64_t supported = 0;
+		feature_msr(index, &supported);
+		return host && !(val & ~supported) ? RET_OK : RET_ERR;
+	}
 	case MSR_IA32_UMWAIT_CONTROL:
 		if (!host && !kvm_guest_has(v, 7, 0, CPUID_ECX, 5))
 			return RET_ERR;
@@ -287,11 +346,15 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 		v->umwait_control = val;
 		return RET_OK;
 	case MSR_IA32_TSC:
-		if (!host) {
+		if (host) {
+			pthread_mutex_lock(&v->vm->lock);
+			kvm_synchronize_tsc(v, val);
+			pthread_mutex_unlock(&v->vm->lock);
+		} else {
 			/* a guest TSC write moves TSC_ADJUST by the same amount (SDM 17.17.3) */
 			v->tsc_adjust += val - kvm_guest_tsc(v);
+			kvm_set_guest_tsc(v, val);
 		}
-		kvm_set_guest_tsc(v, val);
 		v->kvmclock_dirty = true;
 		return RET_OK;
 	case MSR_IA32_TSC_ADJUST:

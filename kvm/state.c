@@ -292,25 +292,28 @@ int kvm_vcpu_set_sregs2(struct kvm_vcpu *v, const struct kvm_sregs2 *s)
 
 /* ---- FPU / XSAVE ---- */
 
+/*
+ * The x87/SSE state lives in cpu/ (the FXSAVE64 image and XCR0); these turn
+ * it into the ABI structs with Linux 6.1's rules (arch/x86/kvm/x86.c and
+ * arch/x86/kernel/fpu/xstate.c, copy_uabi_to_xstate()).
+ */
 uint64_t kvm_supported_xcr0(void)
 {
-	return 1; /* x87 only, until cpu/ implements SSE and AVX state */
+	return CPU_XCR0_SUPPORTED; /* x87 | SSE; AVX state is not implemented */
 }
 
 void kvm_fpu_reset(struct kvm_vcpu *v)
 {
-	uint16_t fcw = 0x37f;
-	uint32_t mxcsr = 0x1f80, mxcsr_mask = 0xffff;
-	memset(v->xsave, 0, sizeof(v->xsave));
-	memcpy(v->xsave + 0, &fcw, 2);
-	memcpy(v->xsave + 24, &mxcsr, 4);
-	memcpy(v->xsave + 28, &mxcsr_mask, 4);
-	v->xcr0 = 1;
+	/* cpu_create() reset the state; until KVM_SET_CPUID2 says otherwise
+	 * the guest may enable x87 state only (guest_supported_xcr0 = 0) */
+	cpu_set_xcr0_allowed(v->cpu, 0);
 }
 
 int kvm_vcpu_get_fpu(struct kvm_vcpu *v, struct kvm_fpu *f)
 {
-	const uint8_t *x = v->xsave;
+	uint8_t x[512] __attribute__((aligned(16)));
+
+	cpu_get_fxsave(v->cpu, x);
 	memset(f, 0, sizeof(*f));
 	memcpy(&f->fcw, x + 0, 2);
 	memcpy(&f->fsw, x + 2, 2);
@@ -328,7 +331,11 @@ int kvm_vcpu_get_fpu(struct kvm_vcpu *v, struct kvm_fpu *f)
 
 int kvm_vcpu_set_fpu(struct kvm_vcpu *v, const struct kvm_fpu *f)
 {
-	uint8_t *x = v->xsave;
+	uint8_t x[512] __attribute__((aligned(16)));
+
+	/* Linux copies the fields as they are; MXCSR bits the processor does
+	 * not have are dropped by cpu_set_fxsave() (XRSTOR would #GP) */
+	cpu_get_fxsave(v->cpu, x);
 	memcpy(x + 0, &f->fcw, 2);
 	memcpy(x + 2, &f->fsw, 2);
 	x[4] = f->ftwx;
@@ -340,74 +347,70 @@ int kvm_vcpu_set_fpu(struct kvm_vcpu *v, const struct kvm_fpu *f)
 		memcpy(x + 32 + 16 * k, f->fpr[k], 16);
 	for (int k = 0; k < 16; k++)
 		memcpy(x + 160 + 16 * k, f->xmm[k], 16);
+	cpu_set_fxsave(v->cpu, x);
 	return 0;
 }
 
 int kvm_vcpu_get_xsave(struct kvm_vcpu *v, struct kvm_xsave *x, size_t size)
 {
 	memset(x, 0, size);
-	memcpy(x->region, v->xsave, 512);
-	/* XSAVE header: XSTATE_BV says which components are present */
-	uint64_t bv = v->xcr0 & kvm_supported_xcr0();
-	memcpy((uint8_t *)x->region + 512, &bv, 8);
+	/* XSTATE_BV: the components not in their initial configuration, within
+	 * fpstate->user_xfeatures (guest_supported_xcr0 | x87 | SSE) */
+	cpu_get_xsave(v->cpu, x->region, kvm_supported_xcr0());
 	return 0;
 }
 
 int kvm_vcpu_set_xsave(struct kvm_vcpu *v, const struct kvm_xsave *x)
 {
-	uint64_t bv, xcomp;
+	uint8_t img[CPU_XSAVE_SIZE] __attribute__((aligned(64)));
+	uint64_t hdr[8];
 	uint32_t mxcsr;
 
-	memcpy(&bv, (const uint8_t *)x->region + 512, 8);
-	memcpy(&xcomp, (const uint8_t *)x->region + 520, 8);
-	memcpy(&mxcsr, (const uint8_t *)x->region + 24, 4);
-	/* Linux refuses unsupported components, compacted format and bad MXCSR */
-	if ((bv & ~kvm_supported_xcr0()) || (xcomp >> 63) || (mxcsr & ~0xffffu))
+	memcpy(img, x->region, sizeof(img));
+	memcpy(hdr, img + 512, sizeof(hdr));
+	memcpy(&mxcsr, img + 24, 4);
+	/* fpu_copy_uabi_to_guest_fpstate(), validate_user_xstate_header():
+	 * known components only, standard format, reserved header bytes zero */
+	if (hdr[0] & ~kvm_supported_xcr0())
 		return -EINVAL;
-	memcpy(v->xsave, x->region, 512);
+	if (hdr[1])
+		return -EINVAL;
+	for (int k = 2; k < 8; k++)
+		if (hdr[k])
+			return -EINVAL;
+	if (hdr[0] & 3) {
+		/* MXCSR comes with x87 or SSE state and must have no reserved bits */
+		if (mxcsr & ~CPU_MXCSR_MASK)
+			return -EINVAL;
+	} else {
+		uint8_t cur[CPU_XSAVE_SIZE];
+		cpu_get_xsave(v->cpu, cur, 0);
+		memcpy(img + 24, cur + 24, 4); /* MXCSR is left as it is */
+	}
+	cpu_set_xsave(v->cpu, img);
 	return 0;
 }
 
-/*
- * KVM_GET/SET_XCRS (Linux kvm_vcpu_ioctl_x86_get/set_xcrs()): available
- * whenever KVM_CAP_XCRS is, independent of the guest's CPUID; only XCR0
- * exists, other indices are ignored; XCR0 must keep x87, may not have AVX
- * without SSE, and may hold only what the guest's CPUID.0xD allows.
- */
 int kvm_vcpu_get_xcrs(struct kvm_vcpu *v, struct kvm_xcrs *x)
 {
 	memset(x, 0, sizeof(*x));
+	/* as Linux on a host with XSAVE: XCR0, whatever the guest's CPUID */
 	x->nr_xcrs = 1;
 	x->flags = 0;
 	x->xcrs[0].xcr = 0;
-	x->xcrs[0].value = v->xcr0;
+	x->xcrs[0].value = cpu_get_xcr0(v->cpu);
 	return 0;
-}
-
-static uint64_t guest_supported_xcr0(struct kvm_vcpu *v)
-{
-	const struct kvm_cpuid_entry2 *e = kvm_cpuid_find(v, 0xd, 0);
-	if (!e)
-		return 0;
-	return ((uint64_t)e->edx << 32 | e->eax) & kvm_supported_xcr0();
 }
 
 int kvm_vcpu_set_xcrs(struct kvm_vcpu *v, const struct kvm_xcrs *x)
 {
 	if (x->nr_xcrs > KVM_MAX_XCRS || x->flags)
 		return -EINVAL;
-	for (uint32_t k = 0; k < x->nr_xcrs; k++) {
-		if (x->xcrs[k].xcr != 0)
-			continue;
-		uint64_t val = x->xcrs[k].value;
-		if (!(val & 1) || ((val & 4) && !(val & 2)) ||
-		    (val & ~(guest_supported_xcr0(v) | 1)))
-			return -EINVAL;
-		if (cpu_set_xcr0(v->cpu, val))
-			return -EINVAL;
-		v->xcr0 = val;
-		break;
-	}
+	/* only XCR0 is supported; other indexes are skipped (Linux) and the first
+	 * XCR0 entry is applied with __kvm_set_xcr()'s checks */
+	for (uint32_t k = 0; k < x->nr_xcrs; k++)
+		if (x->xcrs[k].xcr == 0)
+			return cpu_set_xcr0(v->cpu, x->xcrs[k].value) ? -EINVAL : 0;
 	return 0;
 }
 

@@ -46,7 +46,9 @@ int kvm_vcpu_get_tsc_khz(struct kvm_vcpu *v)
 
 int kvm_vcpu_set_tsc_khz(struct kvm_vcpu *v, uint32_t khz)
 {
-	if (khz == 0 || khz > 0x7fffffffu / 1000u * 1000u)
+	if (khz == 0) /* the host's frequency (Linux: tsc_khz) */
+		khz = SOFTKVM_DEFAULT_TSC_KHZ;
+	if (khz > 0x7fffffffu / 1000u * 1000u)
 		return -EINVAL;
 	uint64_t now = kvm_guest_tsc(v);
 	v->tsc_khz = khz;
@@ -62,7 +64,9 @@ int kvm_vm_get_tsc_khz(struct kvm_vm *vm)
 
 int kvm_vm_set_tsc_khz(struct kvm_vm *vm, uint32_t khz)
 {
-	if (khz == 0)
+	if (khz == 0) /* the host's frequency (Linux: tsc_khz) */
+		khz = SOFTKVM_DEFAULT_TSC_KHZ;
+	if (khz > 0x7fffffffu / 1000u * 1000u)
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
 	vm->tsc_khz = khz;

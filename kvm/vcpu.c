@@ -305,6 +305,13 @@ int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run,
 		r = -EINVAL;
 		goto out;
 	}
+	/* kvm_arch_vcpu_precreate(): the first vCPU fixes KVM_CAP_MAX_VCPU_ID */
+	if (!vm->max_vcpu_ids)
+		vm->max_vcpu_ids = SOFTKVM_MAX_VCPU_ID;
+	if (id >= vm->max_vcpu_ids) {
+		r = -EINVAL;
+		goto out;
+	}
 	for (unsigned k = 0; k < vm->nvcpus; k++) {
 		if (vm->vcpus[k]->id == id) {
 			r = -EEXIST;
@@ -338,7 +345,7 @@ int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run,
 	}
 	kvm_msr_vcpu_init(v);
 	kvm_fpu_reset(v);
-	kvm_set_guest_tsc(v, 0);
+	kvm_synchronize_tsc(v, 0);
 	/* KVM: the BSP is vCPU 0 (APIC base BSP flag) */
 	cpu_msr_set(v->cpu, MSR_IA32_APICBASE, 0xfee00000ull | (1u << 11) | (id == 0 ? 1u << 8 : 0),
 		    true);

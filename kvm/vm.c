@@ -261,7 +261,7 @@ int kvm_vm_slot_npages(struct kvm_vm *vm, uint32_t slot, uint64_t *npages)
 	struct kvm_slot *s;
 	int r = 0;
 
-	if (slot >> 16)
+	if ((slot >> 16) || (uint16_t)slot >= SOFTKVM_USER_MEM_SLOTS)
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
 	s = slot_find(vm, (uint16_t)slot);
@@ -347,19 +347,19 @@ int kvm_vm_register_coalesced_mmio(struct kvm_vm *vm, const struct kvm_coalesced
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
 	if (add) {
-		if (z->addr + z->size < z->addr)
-			r = -EINVAL;
-		else if (vm->ncoalesced == KVM_MAX_COALESCED)
-			r = -ENOBUFS;
+		/* a full I/O bus is ENOSPC (kvm_io_bus_register_dev) */
+		if (vm->ncoalesced == KVM_MAX_COALESCED)
+			r = -ENOSPC;
 		else
 			vm->coalesced[vm->ncoalesced++] = *z;
 	} else {
-		/* unregister every zone contained in the given one */
+		/* unregister every zone that contains the given range
+		 * (kvm_vm_ioctl_unregister_coalesced_mmio, coalesced_mmio_in_range) */
 		unsigned k = 0;
 		while (k < vm->ncoalesced) {
 			struct kvm_coalesced_mmio_zone *e = &vm->coalesced[k];
-			if (e->pio == z->pio && e->addr >= z->addr &&
-			    e->addr + e->size <= z->addr + z->size)
+			if (e->pio == z->pio && z->addr >= e->addr && z->addr + z->size >= z->addr &&
+			    z->addr + z->size <= e->addr + e->size)
 				*e = vm->coalesced[--vm->ncoalesced];
 			else
 				k++;
@@ -378,7 +378,10 @@ int kvm_vm_enable_cap(struct kvm_vm *vm, const struct kvm_enable_cap *cap)
 	pthread_mutex_lock(&vm->lock);
 	switch (cap->cap) {
 	case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: {
-		uint64_t allowed = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
+		/* INITIALLY_SET only together with ENABLE (kvm_vm_ioctl_enable_cap_generic) */
+		uint64_t allowed = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+		if (cap->args[0] & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE)
+			allowed |= KVM_DIRTY_LOG_INITIALLY_SET;
 		if (cap->args[0] & ~allowed)
 			r = -EINVAL;
 		else
@@ -401,6 +404,14 @@ int kvm_vm_enable_cap(struct kvm_vm *vm, const struct kvm_enable_cap *cap)
 			r = -EINVAL;
 		else
 			vm->softkvm_quirks = cap->args[0];
+		break;
+	case KVM_CAP_MAX_VCPU_ID:
+		/* once, before the first vCPU fixes it (Linux kvm_vm_ioctl_enable_cap) */
+		if (cap->args[0] > SOFTKVM_MAX_VCPU_ID ||
+		    (vm->max_vcpu_ids && vm->max_vcpu_ids != cap->args[0]))
+			r = -EINVAL;
+		else
+			vm->max_vcpu_ids = (uint32_t)cap->args[0];
 		break;
 	case KVM_CAP_X86_USER_SPACE_MSR:
 		if (cap->args[0] & ~(uint64_t)(KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN |

@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,8 +102,8 @@ static int parse_uint(const char *s, unsigned *out)
 /* Parse the options; 0, 1 for --help, or 2 after printing one line. */
 static int parse_args(int argc, char **argv, struct vmm_config *c)
 {
-	static const char *const with_arg[] = { "--kernel", "--append", "--initrd", "--cpus",
-						"--mem", "--accel" };
+	static const char *const with_arg[] = {"--kernel", "--append", "--initrd",
+					       "--cpus",   "--mem",    "--accel"};
 
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = NULL, *eq;
@@ -122,7 +123,8 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 			if (!strcmp(name, with_arg[k]))
 				break;
 		if (k == sizeof(with_arg) / sizeof(with_arg[0])) {
-			fprintf(stderr, "softkvm run: unknown option '%s' (try 'softkvm run --help')\n",
+			fprintf(stderr,
+				"softkvm run: unknown option '%s' (try 'softkvm run --help')\n",
 				opt);
 			return 2;
 		}
@@ -143,16 +145,19 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 			c->initrd = val;
 		} else if (!strcmp(name, "--cpus")) {
 			if (parse_uint(val, &c->cpus) || c->cpus < 1 || c->cpus > VMM_MAX_CPUS) {
-				fprintf(stderr, "softkvm run: --cpus '%s': must be a number from 1 to %d\n",
+				fprintf(stderr,
+					"softkvm run: --cpus '%s': must be a number from 1 to %d\n",
 					val, VMM_MAX_CPUS);
 				return 2;
 			}
 		} else if (!strcmp(name, "--mem")) {
-			if (parse_size(val, &c->mem) || c->mem < VMM_MEM_MIN || c->mem > VMM_MEM_MAX ||
-			    (c->mem & 0xfff)) {
+			if (parse_size(val, &c->mem) || c->mem < VMM_MEM_MIN ||
+			    c->mem > VMM_MEM_MAX || (c->mem & 0xfff)) {
 				fprintf(stderr,
-					"softkvm run: --mem '%s': must be a size from 2M to 1T in whole "
-					"4 KiB pages (e.g. 128M, 1G)\n", val);
+					"softkvm run: --mem '%s': must be a size from 2M to 1T in "
+					"whole "
+					"4 KiB pages (e.g. 128M, 1G)\n",
+					val);
 				return 2;
 			}
 		} else if (!strcmp(name, "--accel")) {
@@ -161,14 +166,16 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 			} else if (!strcmp(val, "kvm")) {
 				c->accel = KVMDEV_KVM;
 			} else {
-				fprintf(stderr, "softkvm run: --accel '%s': must be 'soft' or 'kvm'\n",
+				fprintf(stderr,
+					"softkvm run: --accel '%s': must be 'soft' or 'kvm'\n",
 					val);
 				return 2;
 			}
 		}
 	}
 	if (!c->kernel) {
-		fprintf(stderr, "softkvm run: --kernel FILE is required (try 'softkvm run --help')\n");
+		fprintf(stderr,
+			"softkvm run: --kernel FILE is required (try 'softkvm run --help')\n");
 		return 2;
 	}
 	return 0;
@@ -176,7 +183,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 
 int cmd_run(int argc, char **argv)
 {
-	struct vmm_config c = { .mem = 128ull << 20, .cpus = 1, .accel = KVMDEV_AUTO, .append = "" };
+	struct vmm_config c = {.mem = 128ull << 20, .cpus = 1, .accel = KVMDEV_AUTO, .append = ""};
 	struct multiboot_boot boot;
 	struct vmm *vm;
 	char err[512];
@@ -190,6 +197,8 @@ int cmd_run(int argc, char **argv)
 	if (r)
 		return VMM_EXIT_USAGE;
 
+	/* guest output to a closed pipe is dropped, not a reason to die */
+	signal(SIGPIPE, SIG_IGN);
 	vm = malloc(sizeof(*vm));
 	if (!vm) {
 		fprintf(stderr, "softkvm run: out of memory\n");
@@ -200,9 +209,14 @@ int cmd_run(int argc, char **argv)
 	if (r)
 		goto fail;
 	struct multiboot_args mb = {
-		.kernel = c.kernel, .append = c.append, .initrd = c.initrd,
-		.ram = vm->ram, .ram_size = vm->low_size, .map = vm->e820, .nmap = vm->ne820,
-		.loader_name = "softkvm",
+	    .kernel = c.kernel,
+	    .append = c.append,
+	    .initrd = c.initrd,
+	    .ram = vm->ram,
+	    .ram_size = vm->low_size,
+	    .map = vm->e820,
+	    .nmap = vm->ne820,
+	    .loader_name = "softkvm",
 	};
 	r = multiboot_load(&mb, &boot, err, sizeof(err));
 	if (r)

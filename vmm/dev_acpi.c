@@ -16,8 +16,8 @@
 #include "dev_acpi.h"
 
 #define ACPI_HDR_LEN 36
-#define FADT_LEN 244
-#define FACS_LEN 64
+#define FADT_LEN     244
+#define FACS_LEN     64
 
 /* offsets in the ACPI_TABLES_ADDR page */
 #define FACS_OFF 0x000 /* 64-byte aligned */
@@ -26,8 +26,8 @@
 #define RSDT_OFF 0x200
 
 static const uint8_t dsdt_aml[] = {
-	/* Name (_S5, Package (0x04) { Zero, Zero, Zero, Zero }) */
-	0x08, '_', 'S', '5', '_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00,
+    /* Name (_S5, Package (0x04) { Zero, Zero, Zero, Zero }) */
+    0x08, '_', 'S', '5', '_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00,
 };
 
 static void put16(uint8_t *p, uint16_t v)
@@ -112,12 +112,12 @@ void acpi_build_tables(uint8_t *low)
 	put32(fadt + 56, ACPI_PM1_EVT_BLK);
 	put32(fadt + 64, ACPI_PM1_CNT_BLK);
 	put32(fadt + 76, ACPI_PM_TMR_BLK);
-	fadt[88] = 4;		   /* PM1_EVT_LEN */
-	fadt[89] = 2;		   /* PM1_CNT_LEN */
-	fadt[91] = 4;		   /* PM_TMR_LEN */
-	put16(fadt + 96, 0x0fff);  /* P_LVL2_LAT: no C2 */
-	put16(fadt + 98, 0x0fff);  /* P_LVL3_LAT: no C3 */
-	fadt[108] = 0x32;	   /* CENTURY: RTC CMOS index */
+	fadt[88] = 4;		  /* PM1_EVT_LEN */
+	fadt[89] = 2;		  /* PM1_CNT_LEN */
+	fadt[91] = 4;		  /* PM_TMR_LEN */
+	put16(fadt + 96, 0x0fff); /* P_LVL2_LAT: no C2 */
+	put16(fadt + 98, 0x0fff); /* P_LVL3_LAT: no C3 */
+	fadt[108] = 0x32;	  /* CENTURY: RTC CMOS index */
 	/* flags: WBINVD, PROC_C1, SLP_BUTTON (no fixed sleep button); TMR_VAL_EXT clear:
 	 * the PM timer is 24 bits wide */
 	put32(fadt + 112, (1u << 0) | (1u << 2) | (1u << 5));
@@ -181,10 +181,10 @@ static void reg_rw(uint8_t *bytes, unsigned size, uint64_t off, uint64_t *val, u
 void acpi_pm_evt_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bool write)
 {
 	struct acpi_pm *pm = dev;
-	uint8_t b[4] = { (uint8_t)pm->pm1_sts, (uint8_t)(pm->pm1_sts >> 8), (uint8_t)pm->pm1_en,
-			 (uint8_t)(pm->pm1_en >> 8) };
+	uint8_t b[4] = {(uint8_t)pm->pm1_sts, (uint8_t)(pm->pm1_sts >> 8), (uint8_t)pm->pm1_en,
+			(uint8_t)(pm->pm1_en >> 8)};
 	/* PM1_STS bits are write-1-to-clear: handled below; PM1_EN: TMR, GBL, PWRBTN, RTC */
-	static const uint8_t wm[4] = { 0, 0, 0x21, 0x05 };
+	static const uint8_t wm[4] = {0, 0, 0x21, 0x05};
 
 	if (write) {
 		for (unsigned k = 0; k < len && off + k < 2; k++) {
@@ -200,9 +200,9 @@ void acpi_pm_evt_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bo
 void acpi_pm_cnt_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bool write)
 {
 	struct acpi_pm *pm = dev;
-	uint8_t b[2] = { (uint8_t)pm->pm1_cnt, (uint8_t)(pm->pm1_cnt >> 8) };
+	uint8_t b[2] = {(uint8_t)pm->pm1_cnt, (uint8_t)(pm->pm1_cnt >> 8)};
 	/* SCI_EN stays 1; BM_RLD, GBL_RLS and SLP_TYP are writable; SLP_EN is write-only */
-	static const uint8_t wm[2] = { 0x06, 0x1c };
+	static const uint8_t wm[2] = {0x06, 0x1c};
 
 	if (write) {
 		uint16_t v = pm->pm1_cnt;

@@ -10,17 +10,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define ACPI_PM_BASE 0x600
+#define ACPI_PM_BASE	 0x600
 #define ACPI_PM1_EVT_BLK (ACPI_PM_BASE + 0)
 #define ACPI_PM1_CNT_BLK (ACPI_PM_BASE + 4)
-#define ACPI_PM_TMR_BLK (ACPI_PM_BASE + 8)
-#define ACPI_PM_TMR_HZ 3579545ull
-#define ACPI_SCI_IRQ 9
+#define ACPI_PM_TMR_BLK	 (ACPI_PM_BASE + 8)
+#define ACPI_PM_TMR_HZ	 3579545ull
+#define ACPI_SCI_IRQ	 9
 
 /* where the tables go in the BIOS area (reserved in the memory map) */
 #define ACPI_TABLES_ADDR 0xe1000u
 #define ACPI_TABLES_SIZE 0x1000u
-#define ACPI_RSDP_ADDR 0xf0000u
+#define ACPI_RSDP_ADDR	 0xf0000u
 
 struct acpi_pm {
 	uint16_t pm1_sts, pm1_en, pm1_cnt;

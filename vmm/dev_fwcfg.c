@@ -46,7 +46,7 @@ int fwcfg_add(struct fwcfg *f, uint16_t key, const void *data, uint32_t len)
 
 int fwcfg_add_u16(struct fwcfg *f, uint16_t key, uint16_t v)
 {
-	uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+	uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
 	return fwcfg_add(f, key, b, sizeof(b));
 }
 

@@ -8,20 +8,20 @@
 
 #define FWCFG_PORT 0x510
 
-#define FW_CFG_SIGNATURE 0x00
-#define FW_CFG_ID 0x01
-#define FW_CFG_UUID 0x02
-#define FW_CFG_RAM_SIZE 0x03
-#define FW_CFG_NOGRAPHIC 0x04
-#define FW_CFG_NB_CPUS 0x05
+#define FW_CFG_SIGNATURE  0x00
+#define FW_CFG_ID	  0x01
+#define FW_CFG_UUID	  0x02
+#define FW_CFG_RAM_SIZE	  0x03
+#define FW_CFG_NOGRAPHIC  0x04
+#define FW_CFG_NB_CPUS	  0x05
 #define FW_CFG_MACHINE_ID 0x06
-#define FW_CFG_BOOT_MENU 0x0e
-#define FW_CFG_MAX_CPUS 0x0f
-#define FW_CFG_FILE_DIR 0x19
+#define FW_CFG_BOOT_MENU  0x0e
+#define FW_CFG_MAX_CPUS	  0x0f
+#define FW_CFG_FILE_DIR	  0x19
 #define FW_CFG_FILE_FIRST 0x20
-#define FW_CFG_MAX_FILES 16
-#define FW_CFG_NKEYS (FW_CFG_FILE_FIRST + FW_CFG_MAX_FILES)
-#define FW_CFG_NAME_LEN 56
+#define FW_CFG_MAX_FILES  16
+#define FW_CFG_NKEYS	  (FW_CFG_FILE_FIRST + FW_CFG_MAX_FILES)
+#define FW_CFG_NAME_LEN	  56
 
 struct fwcfg_item {
 	uint8_t *data;
@@ -32,9 +32,9 @@ struct fwcfg {
 	struct fwcfg_item items[FW_CFG_NKEYS];
 	char names[FW_CFG_MAX_FILES][FW_CFG_NAME_LEN];
 	unsigned nfiles;
-	uint16_t key;	  /* selected item */
-	bool valid;	  /* the selected key names an item */
-	uint32_t offset;  /* read position in the selected item */
+	uint16_t key;	 /* selected item */
+	bool valid;	 /* the selected key names an item */
+	uint32_t offset; /* read position in the selected item */
 };
 
 void fwcfg_init(struct fwcfg *f);

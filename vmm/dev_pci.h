@@ -13,31 +13,31 @@
 
 #define PCI_CONFIG_ADDR 0xcf8
 #define PCI_CONFIG_DATA 0xcfc
-#define PCI_NSLOTS 32
-#define PCI_NBARS 6
+#define PCI_NSLOTS	32
+#define PCI_NBARS	6
 
 /* configuration space offsets (PCI Local Bus Specification 3.0, 6.1) */
-#define PCI_VENDOR_ID 0x00
-#define PCI_DEVICE_ID 0x02
-#define PCI_COMMAND 0x04
-#define PCI_STATUS 0x06
-#define PCI_REVISION_ID 0x08
-#define PCI_CLASS_PROG 0x09
-#define PCI_CLASS_DEVICE 0x0a
-#define PCI_HEADER_TYPE 0x0e
-#define PCI_BASE_ADDRESS_0 0x10
+#define PCI_VENDOR_ID		0x00
+#define PCI_DEVICE_ID		0x02
+#define PCI_COMMAND		0x04
+#define PCI_STATUS		0x06
+#define PCI_REVISION_ID		0x08
+#define PCI_CLASS_PROG		0x09
+#define PCI_CLASS_DEVICE	0x0a
+#define PCI_HEADER_TYPE		0x0e
+#define PCI_BASE_ADDRESS_0	0x10
 #define PCI_SUBSYSTEM_VENDOR_ID 0x2c
-#define PCI_SUBSYSTEM_ID 0x2e
-#define PCI_INTERRUPT_LINE 0x3c
-#define PCI_INTERRUPT_PIN 0x3d
+#define PCI_SUBSYSTEM_ID	0x2e
+#define PCI_INTERRUPT_LINE	0x3c
+#define PCI_INTERRUPT_PIN	0x3d
 
-#define PCI_COMMAND_IO 0x1
+#define PCI_COMMAND_IO	   0x1
 #define PCI_COMMAND_MEMORY 0x2
-#define PCI_BAR_IO 0x1
+#define PCI_BAR_IO	   0x1
 
 struct pci_device {
 	uint8_t cfg[256];
-	uint8_t wmask[256]; /* writable bits */
+	uint8_t wmask[256];	      /* writable bits */
 	uint32_t bar_size[PCI_NBARS]; /* 0: not implemented */
 	bool bar_io[PCI_NBARS];
 	int bar_region[PCI_NBARS]; /* iobus handle */

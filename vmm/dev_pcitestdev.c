@@ -23,14 +23,13 @@
 #include "dev_pcitestdev.h"
 
 #define IOTEST_DATAMATCH 0xfa
-#define IOTEST_NOMATCH 0xce
-#define HDR_OFFSET 4
-#define HDR_DATA 8
-#define HDR_COUNT 12
-#define HDR_NAME 16
+#define IOTEST_NOMATCH	 0xce
+#define HDR_OFFSET	 4
+#define HDR_DATA	 8
+#define HDR_COUNT	 12
+#define HDR_NAME	 16
 
-static const char *const test_names[3] = { "no-eventfd", "wildcard-eventfd",
-					    "datamatch-eventfd" };
+static const char *const test_names[3] = {"no-eventfd", "wildcard-eventfd", "datamatch-eventfd"};
 
 void pcitestdev_init(struct pcitestdev *t)
 {
@@ -52,7 +51,8 @@ void pcitestdev_init(struct pcitestdev *t)
 		memcpy(x->hdr + HDR_NAME, name, strlen(name) + 1);
 		x->bufsize = HDR_NAME + (unsigned)strlen(name) + 1;
 	}
-	pci_device_init(&t->pci, "pci-testdev", 0x1b36, 0x0005, 0x00, 0xff0000);
+	/* QEMU sets class_id PCI_CLASS_OTHERS (0xff) as the 16-bit class: base 00, sub ff */
+	pci_device_init(&t->pci, "pci-testdev", 0x1b36, 0x0005, 0x00, 0x00ff00);
 	t->pci.cfg[PCI_INTERRUPT_PIN] = 0; /* no interrupt pin */
 	pci_device_add_bar(&t->pci, 0, false, PCITESTDEV_MEM_SIZE, t, pcitestdev_mmio_access);
 	pci_device_add_bar(&t->pci, 1, true, PCITESTDEV_IO_SIZE, t, pcitestdev_pio_access);

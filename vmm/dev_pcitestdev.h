@@ -8,10 +8,11 @@
 
 #include "dev_pci.h"
 
-#define PCITESTDEV_NTESTS 6 /* {mmio, portio} x {no-eventfd, wildcard-eventfd, datamatch-eventfd} */
-#define PCITESTDEV_HDR_MAX 48
+#define PCITESTDEV_NTESTS 6 /* {mmio, portio} x {no-eventfd, wildcard-eventfd, datamatch-eventfd}  \
+			     */
+#define PCITESTDEV_HDR_MAX  48
 #define PCITESTDEV_MEM_SIZE 4096
-#define PCITESTDEV_IO_SIZE 256
+#define PCITESTDEV_IO_SIZE  256
 
 struct pcitestdev_test {
 	uint8_t hdr[PCITESTDEV_HDR_MAX]; /* header as the guest reads it; count at offset 12 */

@@ -18,8 +18,7 @@ void pctestdev_init(struct pctestdev *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static void ioport_rw(struct pctestdev *d, unsigned start, uint64_t *val, unsigned len,
-		      bool write)
+static void ioport_rw(struct pctestdev *d, unsigned start, uint64_t *val, unsigned len, bool write)
 {
 	for (unsigned k = 0; k < len && start + k < 4; k++) {
 		unsigned sh = 8 * (start + k);

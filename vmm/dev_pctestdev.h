@@ -6,13 +6,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PCTESTDEV_IOPORT 0xe0	   /* 4-byte data register */
-#define PCTESTDEV_FLUSH 0xe4	   /* flush-page: writes ignored */
-#define PCTESTDEV_IOPORT_BYTE 0xe8 /* the same register, accessed byte by byte */
-#define PCTESTDEV_IRQ 0x2000	   /* 24 IRQ lines, one byte each */
-#define PCTESTDEV_NIRQ 24
-#define PCTESTDEV_IOMEM 0xff000000ull
-#define PCTESTDEV_IOMEM_LEN 0x10000
+#define PCTESTDEV_IOPORT      0xe0   /* 4-byte data register */
+#define PCTESTDEV_FLUSH	      0xe4   /* flush-page: writes ignored */
+#define PCTESTDEV_IOPORT_BYTE 0xe8   /* the same register, accessed byte by byte */
+#define PCTESTDEV_IRQ	      0x2000 /* 24 IRQ lines, one byte each */
+#define PCTESTDEV_NIRQ	      24
+#define PCTESTDEV_IOMEM	      0xff000000ull
+#define PCTESTDEV_IOMEM_LEN   0x10000
 
 struct pctestdev {
 	uint32_t ioport_data;

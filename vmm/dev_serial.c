@@ -14,39 +14,45 @@
 #include "dev_serial.h"
 
 enum {
-	REG_RBR = 0, REG_IER = 1, REG_IIR = 2, REG_LCR = 3,
-	REG_MCR = 4, REG_LSR = 5, REG_MSR = 6, REG_SCR = 7,
+	REG_RBR = 0,
+	REG_IER = 1,
+	REG_IIR = 2,
+	REG_LCR = 3,
+	REG_MCR = 4,
+	REG_LSR = 5,
+	REG_MSR = 6,
+	REG_SCR = 7,
 };
 
-#define LCR_DLAB 0x80
-#define MCR_LOOP 0x10
-#define MCR_OUT2 0x08
-#define LSR_DR 0x01
-#define LSR_OE 0x02
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
-#define LSR_INT_ANY 0x1e /* OE, PE, FE, BI */
-#define IER_RDI 0x01
-#define IER_THRI 0x02
-#define IER_RLSI 0x04
-#define IER_MSI 0x08
-#define FCR_FE 0x01
-#define FCR_CLR_RX 0x02
-#define FCR_CLR_TX 0x04
-#define IIR_NO_INT 0x01
-#define IIR_MSI 0x00
-#define IIR_THRI 0x02
-#define IIR_RDI 0x04
-#define IIR_RLSI 0x06
-#define IIR_FIFO 0xc0
-#define MSR_DCTS 0x01
-#define MSR_DDSR 0x02
-#define MSR_TERI 0x04
-#define MSR_DDCD 0x08
+#define LCR_DLAB      0x80
+#define MCR_LOOP      0x10
+#define MCR_OUT2      0x08
+#define LSR_DR	      0x01
+#define LSR_OE	      0x02
+#define LSR_THRE      0x20
+#define LSR_TEMT      0x40
+#define LSR_INT_ANY   0x1e /* OE, PE, FE, BI */
+#define IER_RDI	      0x01
+#define IER_THRI      0x02
+#define IER_RLSI      0x04
+#define IER_MSI	      0x08
+#define FCR_FE	      0x01
+#define FCR_CLR_RX    0x02
+#define FCR_CLR_TX    0x04
+#define IIR_NO_INT    0x01
+#define IIR_MSI	      0x00
+#define IIR_THRI      0x02
+#define IIR_RDI	      0x04
+#define IIR_RLSI      0x06
+#define IIR_FIFO      0xc0
+#define MSR_DCTS      0x01
+#define MSR_DDSR      0x02
+#define MSR_TERI      0x04
+#define MSR_DDCD      0x08
 #define MSR_ANY_DELTA 0x0f
-#define MSR_CTS 0x10
-#define MSR_DSR 0x20
-#define MSR_DCD 0x80
+#define MSR_CTS	      0x10
+#define MSR_DSR	      0x20
+#define MSR_DCD	      0x80
 
 void serial_init(struct serial *s, int out_fd)
 {
@@ -109,6 +115,9 @@ static void rx_push(struct serial *s, uint8_t c)
 {
 	if (s->rx_count >= fifo_size(s)) {
 		s->lsr |= LSR_OE;
+		/* with FIFOs an overrun keeps the FIFO; without, RBR takes the new byte */
+		if (!(s->fcr & FCR_FE))
+			s->rx[s->rx_head] = c;
 		return;
 	}
 	s->rx[(s->rx_head + s->rx_count) % SERIAL_FIFO] = c;
@@ -176,7 +185,7 @@ static void serial_write_reg(struct serial *s, unsigned reg, uint8_t v)
 		}
 		if (v & FCR_CLR_RX) {
 			s->rx_head = s->rx_count = 0;
-			s->lsr &= (uint8_t)~(LSR_DR | LSR_OE);
+			s->lsr &= (uint8_t) ~(LSR_DR | LSR_OE);
 		}
 		s->fcr = v & 0xc9; /* enable, DMA mode and trigger level are kept */
 		break;

@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 #define SERIAL_COM1_BASE 0x3f8
-#define SERIAL_NREGS 8
-#define SERIAL_FIFO 16
+#define SERIAL_NREGS	 8
+#define SERIAL_FIFO	 16
 
 struct serial {
 	uint8_t rx[SERIAL_FIFO]; /* receive FIFO (one entry used when FIFOs are off) */

@@ -30,29 +30,29 @@
 
 #include "multiboot.h"
 
-#define MB_HEADER_MAGIC 0x1badb002u
-#define MB_SEARCH 8192
-#define MB_FLAG_PAGE_ALIGN (1u << 0)
-#define MB_FLAG_MEMORY (1u << 1)
-#define MB_FLAG_VIDEO (1u << 2)
+#define MB_HEADER_MAGIC	    0x1badb002u
+#define MB_SEARCH	    8192
+#define MB_FLAG_PAGE_ALIGN  (1u << 0)
+#define MB_FLAG_MEMORY	    (1u << 1)
+#define MB_FLAG_VIDEO	    (1u << 2)
 #define MB_FLAG_AOUT_KLUDGE (1u << 16)
-#define MB_FLAGS_SUPPORTED (MB_FLAG_PAGE_ALIGN | MB_FLAG_MEMORY | MB_FLAG_VIDEO)
+#define MB_FLAGS_SUPPORTED  (MB_FLAG_PAGE_ALIGN | MB_FLAG_MEMORY | MB_FLAG_VIDEO)
 
 /* multiboot_info flags (3.3) */
-#define MBI_MEMORY (1u << 0)
+#define MBI_MEMORY  (1u << 0)
 #define MBI_BOOTDEV (1u << 1)
 #define MBI_CMDLINE (1u << 2)
-#define MBI_MODS (1u << 3)
-#define MBI_MMAP (1u << 6)
-#define MBI_LOADER (1u << 9)
+#define MBI_MODS    (1u << 3)
+#define MBI_MMAP    (1u << 6)
+#define MBI_LOADER  (1u << 9)
 
 #define MBI_MMAP_ADDR 0x9000u
-#define MBI_ADDR 0x9500u
-#define MBI_SIZE 88u
-#define MBI_MAX_MMAP ((MBI_ADDR - MBI_MMAP_ADDR) / 24)
-#define KERNEL_MIN 0x100000u
-#define PAGE 4096u
-#define MAX_MODULES 64
+#define MBI_ADDR      0x9500u
+#define MBI_SIZE      88u
+#define MBI_MAX_MMAP  ((MBI_ADDR - MBI_MMAP_ADDR) / 24)
+#define KERNEL_MIN    0x100000u
+#define PAGE	      4096u
+#define MAX_MODULES   64
 
 struct loader {
 	const struct multiboot_args *a;
@@ -116,8 +116,8 @@ static int read_file(struct loader *l, const char *path, const char *what, uint6
 	}
 	if ((uint64_t)st.st_size > max) {
 		close(fd);
-		return fail(l, EFBIG, "%s '%s': too large for guest memory (%llu bytes)", what, path,
-			    (unsigned long long)st.st_size);
+		return fail(l, EFBIG, "%s '%s': too large for guest memory (%llu bytes)", what,
+			    path, (unsigned long long)st.st_size);
 	}
 	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (!buf) {
@@ -169,8 +169,7 @@ static long find_header(const uint8_t *buf, size_t len)
 	return -1;
 }
 
-static int load_aout(struct loader *l, const uint8_t *buf, size_t len, size_t hoff,
-		     uint32_t *entry)
+static int load_aout(struct loader *l, const uint8_t *buf, size_t len, size_t hoff, uint32_t *entry)
 {
 	const char *path = l->a->kernel;
 	const uint8_t *h = buf + hoff;
@@ -188,38 +187,41 @@ static int load_aout(struct loader *l, const uint8_t *buf, size_t len, size_t ho
 	if (header_addr < load_addr || header_addr - load_addr > hoff)
 		return fail(l, ENOEXEC,
 			    "'%s': multiboot header_addr %#x / load_addr %#x do not match the "
-			    "header's file offset %#zx", path, header_addr, load_addr, hoff);
+			    "header's file offset %#zx",
+			    path, header_addr, load_addr, hoff);
 	text_off = (uint32_t)(hoff - (header_addr - load_addr));
 	if (load_end) {
 		if (load_end < load_addr)
-			return fail(l, ENOEXEC, "'%s': multiboot load_end_addr %#x below load_addr %#x",
-				    path, load_end, load_addr);
+			return fail(l, ENOEXEC,
+				    "'%s': multiboot load_end_addr %#x below load_addr %#x", path,
+				    load_end, load_addr);
 		load_size = load_end - load_addr;
 		if (text_off + load_size > len)
-			return fail(l, ENOEXEC,
-				    "'%s': truncated: load_end_addr needs %llu bytes from offset %#x, "
-				    "the file has %zu", path, (unsigned long long)load_size, text_off,
-				    len);
+			return fail(
+			    l, ENOEXEC,
+			    "'%s': truncated: load_end_addr needs %llu bytes from offset %#x, "
+			    "the file has %zu",
+			    path, (unsigned long long)load_size, text_off, len);
 	} else {
 		load_size = len - text_off;
 	}
 	mem_size = load_size;
 	if (bss_end) {
 		if (bss_end < load_addr + load_size)
-			return fail(l, ENOEXEC, "'%s': multiboot bss_end_addr %#x below the loaded image",
-				    path, bss_end);
+			return fail(l, ENOEXEC,
+				    "'%s': multiboot bss_end_addr %#x below the loaded image", path,
+				    bss_end);
 		mem_size = bss_end - load_addr;
 	}
 	if (!mem_size)
 		return fail(l, ENOEXEC, "'%s': multiboot image is empty", path);
 	if (!in_ram(l, load_addr, mem_size))
-		return fail(l, ERANGE,
-			    "'%s': image %#x-%#llx is outside guest RAM (1 MiB-%#llx)", path, load_addr,
-			    (unsigned long long)(load_addr + mem_size),
+		return fail(l, ERANGE, "'%s': image %#x-%#llx is outside guest RAM (1 MiB-%#llx)",
+			    path, load_addr, (unsigned long long)(load_addr + mem_size),
 			    (unsigned long long)l->a->ram_size);
 	if (*entry < load_addr || *entry >= load_addr + mem_size)
-		return fail(l, ENOEXEC, "'%s': entry point %#x is outside the image %#x-%#llx", path,
-			    *entry, load_addr, (unsigned long long)(load_addr + mem_size));
+		return fail(l, ENOEXEC, "'%s': entry point %#x is outside the image %#x-%#llx",
+			    path, *entry, load_addr, (unsigned long long)(load_addr + mem_size));
 	memcpy(l->a->ram + load_addr, buf + text_off, load_size);
 	memset(l->a->ram + load_addr + load_size, 0, mem_size - load_size);
 	note_extent(l, load_addr, (uint32_t)mem_size);
@@ -255,7 +257,8 @@ static int load_elf(struct loader *l, const uint8_t *buf, size_t len, uint32_t *
 		return fail(l, ENOEXEC, "'%s': bad ELF program header size %u", path,
 			    eh.e_phentsize);
 	if ((uint64_t)eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(Elf32_Phdr) > len)
-		return fail(l, ENOEXEC, "'%s': truncated: program headers extend past the end", path);
+		return fail(l, ENOEXEC, "'%s': truncated: program headers extend past the end",
+			    path);
 
 	for (unsigned pass = 0; pass < 2; pass++) {
 		/* pass 0 checks every segment, pass 1 loads */
@@ -272,18 +275,22 @@ static int load_elf(struct loader *l, const uint8_t *buf, size_t len, uint32_t *
 				continue;
 			}
 			if (ph.p_filesz > ph.p_memsz)
-				return fail(l, ENOEXEC,
-					    "'%s': bad program header %u: file size %#x > memory size %#x",
-					    path, k, ph.p_filesz, ph.p_memsz);
+				return fail(
+				    l, ENOEXEC,
+				    "'%s': bad program header %u: file size %#x > memory size %#x",
+				    path, k, ph.p_filesz, ph.p_memsz);
 			if ((uint64_t)ph.p_offset + ph.p_filesz > len)
-				return fail(l, ENOEXEC,
-					    "'%s': truncated: segment %u needs bytes %#x-%#llx, the file "
-					    "has %zu", path, k, ph.p_offset,
-					    (unsigned long long)ph.p_offset + ph.p_filesz, len);
+				return fail(
+				    l, ENOEXEC,
+				    "'%s': truncated: segment %u needs bytes %#x-%#llx, the file "
+				    "has %zu",
+				    path, k, ph.p_offset,
+				    (unsigned long long)ph.p_offset + ph.p_filesz, len);
 			if (!in_ram(l, ph.p_paddr, ph.p_memsz))
 				return fail(l, ERANGE,
 					    "'%s': segment %u at %#x-%#llx is outside guest RAM "
-					    "(1 MiB-%#llx)", path, k, ph.p_paddr,
+					    "(1 MiB-%#llx)",
+					    path, k, ph.p_paddr,
 					    (unsigned long long)ph.p_paddr + ph.p_memsz,
 					    (unsigned long long)l->a->ram_size);
 			/* e_entry is a virtual address: translate it through its segment */
@@ -298,8 +305,8 @@ static int load_elf(struct loader *l, const uint8_t *buf, size_t len, uint32_t *
 		if (pass == 0 && !nload)
 			return fail(l, ENOEXEC, "'%s': ELF file has no loadable segments", path);
 		if (pass == 0 && !entry_ok)
-			return fail(l, ENOEXEC, "'%s': entry point %#x is not in a loaded segment", path,
-				    eh.e_entry);
+			return fail(l, ENOEXEC, "'%s': entry point %#x is not in a loaded segment",
+				    path, eh.e_entry);
 	}
 	return 0;
 }
@@ -322,14 +329,18 @@ static int load_kernel(struct loader *l, uint32_t *entry)
 	}
 	hoff = find_header(buf, len);
 	if (hoff < 0) {
-		r = fail(l, ENOEXEC, "'%s': not a multiboot kernel (no multiboot header in the "
-			 "first 8 KiB)", path);
+		r = fail(l, ENOEXEC,
+			 "'%s': not a multiboot kernel (no multiboot header in the "
+			 "first 8 KiB)",
+			 path);
 		goto out;
 	}
 	flags = rd32(buf + hoff + 4);
 	if (flags & 0xffff & ~MB_FLAGS_SUPPORTED) {
-		r = fail(l, ENOTSUP, "'%s': multiboot header requires unsupported features "
-			 "(flags %#x)", path, flags);
+		r = fail(l, ENOTSUP,
+			 "'%s': multiboot header requires unsupported features "
+			 "(flags %#x)",
+			 path, flags);
 		goto out;
 	}
 	if (flags & MB_FLAG_VIDEO)
@@ -363,11 +374,13 @@ static int split_modules(struct loader *l, const char *list, char **ent, unsigne
 			cur[c] = 0;
 			if (!c || cur[0] == ' ') {
 				free(cur);
-				return fail(l, EINVAL, "--initrd '%s': empty module file name", list);
+				return fail(l, EINVAL, "--initrd '%s': empty module file name",
+					    list);
 			}
 			if (*n >= MAX_MODULES) {
 				free(cur);
-				return fail(l, E2BIG, "--initrd: more than %d modules", MAX_MODULES);
+				return fail(l, E2BIG, "--initrd: more than %d modules",
+					    MAX_MODULES);
 			}
 			ent[(*n)++] = strdup(cur);
 			if (!ent[*n - 1]) {
@@ -388,7 +401,7 @@ static int split_modules(struct loader *l, const char *list, char **ent, unsigne
 int multiboot_load(const struct multiboot_args *a, struct multiboot_boot *out, char *err,
 		   size_t errlen)
 {
-	struct loader l = { .a = a, .err = err, .errlen = errlen, .lo = UINT32_MAX, .hi = 0 };
+	struct loader l = {.a = a, .err = err, .errlen = errlen, .lo = UINT32_MAX, .hi = 0};
 	char *mods[MAX_MODULES];
 	unsigned nmods = 0, nmap = 0;
 	uint64_t info, strings, str_end, next, mem_upper_end;
@@ -417,7 +430,8 @@ int multiboot_load(const struct multiboot_args *a, struct multiboot_boot *out, c
 	str_end += strlen(a->kernel) + 1 + strlen(a->append) + 1;
 	str_end += strlen(a->loader_name) + 1;
 	if (str_end > a->ram_size) {
-		r = fail(&l, ENOMEM, "kernel command line and boot information do not fit in "
+		r = fail(&l, ENOMEM,
+			 "kernel command line and boot information do not fit in "
 			 "guest RAM (--mem)");
 		goto out;
 	}
@@ -445,7 +459,8 @@ int multiboot_load(const struct multiboot_args *a, struct multiboot_boot *out, c
 			goto out;
 		if (next + len > a->ram_size) {
 			free(buf);
-			r = fail(&l, ENOMEM, "module '%s' does not fit in guest RAM (--mem)", mods[k]);
+			r = fail(&l, ENOMEM, "module '%s' does not fit in guest RAM (--mem)",
+				 mods[k]);
 			goto out;
 		}
 		memcpy(a->ram + next, buf, len);
@@ -465,7 +480,8 @@ int multiboot_load(const struct multiboot_args *a, struct multiboot_boot *out, c
 	mem_upper_end = KERNEL_MIN;
 	for (unsigned k = 0; k < a->nmap; k++) {
 		const struct e820_entry *e = &a->map[k];
-		if (e->type == E820_RAM && e->addr <= mem_upper_end && e->addr + e->len > mem_upper_end)
+		if (e->type == E820_RAM && e->addr <= mem_upper_end &&
+		    e->addr + e->len > mem_upper_end)
 			mem_upper_end = e->addr + e->len;
 	}
 	if (mem_upper_end > 0x100000000ull)

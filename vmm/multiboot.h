@@ -8,7 +8,7 @@
 
 #define MULTIBOOT_BOOTLOADER_MAGIC 0x2badb002u
 
-#define E820_RAM 1
+#define E820_RAM      1
 #define E820_RESERVED 2
 
 struct e820_entry {
@@ -17,21 +17,21 @@ struct e820_entry {
 };
 
 struct multiboot_args {
-	const char *kernel;  /* path, also the first word of the command line */
-	const char *append;  /* rest of the command line ("" if none) */
-	const char *initrd;  /* modules: "FILE [ARGS][,FILE [ARGS]...]" (",," is a comma), or NULL */
-	uint8_t *ram;	     /* host mapping of guest physical 0 */
-	uint64_t ram_size;   /* bytes of RAM from guest physical 0 (below 4 GiB) */
+	const char *kernel; /* path, also the first word of the command line */
+	const char *append; /* rest of the command line ("" if none) */
+	const char *initrd; /* modules: "FILE [ARGS][,FILE [ARGS]...]" (",," is a comma), or NULL */
+	uint8_t *ram;	    /* host mapping of guest physical 0 */
+	uint64_t ram_size;  /* bytes of RAM from guest physical 0 (below 4 GiB) */
 	const struct e820_entry *map; /* the platform's memory map */
 	unsigned nmap;
 	const char *loader_name;
 };
 
 struct multiboot_boot {
-	uint32_t entry;	     /* EIP */
-	uint32_t mbi;	     /* EBX */
+	uint32_t entry;		       /* EIP */
+	uint32_t mbi;		       /* EBX */
 	uint32_t kernel_lo, kernel_hi; /* loaded image [lo, hi) */
-	uint32_t info_end;   /* end of everything placed in RAM */
+	uint32_t info_end;	       /* end of everything placed in RAM */
 };
 
 /*

@@ -123,19 +123,20 @@ int vmm_run(struct vmm *vm)
 		case KVM_EXIT_HLT:
 			/* no irqchip: nothing will ever deliver an interrupt */
 			return guest_stopped(vm, v, VMM_EXIT_STOPPED,
-					     run->if_flag ? "halted (no interrupt controller yet to wake "
-							    "it): the guest has stopped"
-							  : "halted with interrupts disabled: the guest "
-							    "has stopped");
+					     run->if_flag
+						 ? "halted (no interrupt controller yet to wake "
+						   "it): the guest has stopped"
+						 : "halted with interrupts disabled: the guest "
+						   "has stopped");
 		case KVM_EXIT_SHUTDOWN:
 			return guest_stopped(vm, v, VMM_EXIT_SHUTDOWN,
 					     "triple fault (KVM_EXIT_SHUTDOWN)");
 		case KVM_EXIT_INTERNAL_ERROR: {
-			size_t n = (size_t)snprintf(what, sizeof(what),
-						    "internal error: %s (suberror %u",
-						    internal_suberror(run->internal.suberror),
-						    run->internal.suberror);
-			for (uint32_t k = 0; k < run->internal.ndata && k < 4 && n < sizeof(what); k++)
+			size_t n = (size_t)snprintf(
+			    what, sizeof(what), "internal error: %s (suberror %u",
+			    internal_suberror(run->internal.suberror), run->internal.suberror);
+			for (uint32_t k = 0; k < run->internal.ndata && k < 4 && n < sizeof(what);
+			     k++)
 				n += (size_t)snprintf(what + n, sizeof(what) - n, "%s%#llx",
 						      k ? " " : ", data ",
 						      (unsigned long long)run->internal.data[k]);
@@ -144,10 +145,11 @@ int vmm_run(struct vmm *vm)
 			return guest_stopped(vm, v, VMM_EXIT_FAILED, what);
 		}
 		case KVM_EXIT_FAIL_ENTRY:
-			snprintf(what, sizeof(what),
-				 "entry failed (KVM_EXIT_FAIL_ENTRY, hardware reason %#llx, cpu %u)",
-				 (unsigned long long)run->fail_entry.hardware_entry_failure_reason,
-				 run->fail_entry.cpu);
+			snprintf(
+			    what, sizeof(what),
+			    "entry failed (KVM_EXIT_FAIL_ENTRY, hardware reason %#llx, cpu %u)",
+			    (unsigned long long)run->fail_entry.hardware_entry_failure_reason,
+			    run->fail_entry.cpu);
 			return guest_stopped(vm, v, VMM_EXIT_FAILED, what);
 		case KVM_EXIT_SYSTEM_EVENT:
 			if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
@@ -158,8 +160,7 @@ int vmm_run(struct vmm *vm)
 				 run->system_event.type);
 			return guest_stopped(vm, v, VMM_EXIT_FAILED, what);
 		default:
-			snprintf(what, sizeof(what), "unexpected exit reason %u",
-				 run->exit_reason);
+			snprintf(what, sizeof(what), "unexpected exit reason %u", run->exit_reason);
 			return guest_stopped(vm, v, VMM_EXIT_FAILED, what);
 		}
 		if (vm->debugexit.fired) {

@@ -34,26 +34,20 @@ static int fail(char *err, size_t n, int e, const char *fmt, ...)
 static void e820_add(struct vmm *vm, uint64_t addr, uint64_t len, uint32_t type)
 {
 	if (vm->ne820 < VMM_MAX_E820 && len)
-		vm->e820[vm->ne820++] = (struct e820_entry){ addr, len, type };
+		vm->e820[vm->ne820++] = (struct e820_entry){addr, len, type};
 }
 
 /* The flat 4 GiB descriptors QEMU's multiboot option ROM uses (SDM Vol. 3A, 3.4.5). */
 static void write_boot_gdt(uint8_t *p)
 {
 	static const uint8_t gdt[5][8] = {
-		{ 0 },
-		{ 0xff, 0xff, 0, 0, 0, 0x9a, 0xcf, 0 }, /* 0x08: code, 32-bit, 4 GiB */
-		{ 0xff, 0xff, 0, 0, 0, 0x92, 0xcf, 0 }, /* 0x10: data, 32-bit, 4 GiB */
-		{ 0xff, 0xff, 0, 0, 0, 0x9e, 0x00, 0 }, /* 0x18: code, 16-bit, 64 KiB */
-		{ 0xff, 0xff, 0, 0, 0, 0x92, 0x00, 0 }, /* 0x20: data, 16-bit, 64 KiB */
+	    {0},
+	    {0xff, 0xff, 0, 0, 0, 0x9a, 0xcf, 0}, /* 0x08: code, 32-bit, 4 GiB */
+	    {0xff, 0xff, 0, 0, 0, 0x92, 0xcf, 0}, /* 0x10: data, 32-bit, 4 GiB */
+	    {0xff, 0xff, 0, 0, 0, 0x9e, 0x00, 0}, /* 0x18: code, 16-bit, 64 KiB */
+	    {0xff, 0xff, 0, 0, 0, 0x92, 0x00, 0}, /* 0x20: data, 16-bit, 64 KiB */
 	};
 	memcpy(p, gdt, sizeof(gdt));
-}
-
-static int add_pio(struct vmm *vm, uint64_t port, uint64_t len, const char *name, void *dev,
-		   iobus_access_fn *fn)
-{
-	return iobus_add(&vm->pio, port, len, name, dev, fn, true);
 }
 
 static int platform_init(struct vmm *vm, const struct vmm_config *c)
@@ -69,28 +63,35 @@ static int platform_init(struct vmm *vm, const struct vmm_config *c)
 	acpi_pm_init(&vm->pm);
 	fwcfg_init(&vm->fwcfg);
 
-	r |= add_pio(vm, SERIAL_COM1_BASE, SERIAL_NREGS, "serial", &vm->serial, serial_access);
-	r |= add_pio(vm, DEBUGEXIT_PORT, DEBUGEXIT_SIZE, "isa-debug-exit", &vm->debugexit,
-		     debugexit_access);
-	r |= add_pio(vm, FWCFG_PORT, 2, "fw_cfg", &vm->fwcfg, fwcfg_access);
-	r |= add_pio(vm, PCTESTDEV_IOPORT, 4, "pc-testdev", &vm->pctestdev,
-		     pctestdev_ioport_access);
-	r |= add_pio(vm, PCTESTDEV_FLUSH, 4, "pc-testdev-flush", &vm->pctestdev,
-		     pctestdev_flush_access);
-	r |= add_pio(vm, PCTESTDEV_IOPORT_BYTE, 4, "pc-testdev-byte", &vm->pctestdev,
-		     pctestdev_ioport_access);
-	r |= add_pio(vm, PCTESTDEV_IRQ, PCTESTDEV_NIRQ, "pc-testdev-irq", &vm->pctestdev,
-		     pctestdev_irq_access);
-	r |= add_pio(vm, PCI_CONFIG_ADDR, 4, "pci-config-addr", &vm->pci, pci_config_addr_access);
-	r |= add_pio(vm, PCI_CONFIG_DATA, 4, "pci-config-data", &vm->pci, pci_config_data_access);
-	r |= add_pio(vm, ACPI_PM1_EVT_BLK, 4, "acpi-pm1-evt", &vm->pm, acpi_pm_evt_access);
-	r |= add_pio(vm, ACPI_PM1_CNT_BLK, 2, "acpi-pm1-cnt", &vm->pm, acpi_pm_cnt_access);
-	r |= add_pio(vm, ACPI_PM_TMR_BLK, 4, "acpi-pm-timer", &vm->pm, acpi_pm_tmr_access);
-	if (iobus_add(&vm->mmio, PCTESTDEV_IOMEM, PCTESTDEV_IOMEM_LEN, "pc-testdev-iomem",
-		      &vm->pctestdev, pctestdev_iomem_access, true) < 0)
-		r = -1;
+	const struct {
+		uint64_t port, len;
+		const char *name;
+		void *dev;
+		iobus_access_fn *fn;
+	} pio[] = {
+	    {SERIAL_COM1_BASE, SERIAL_NREGS, "serial", &vm->serial, serial_access},
+	    {DEBUGEXIT_PORT, DEBUGEXIT_SIZE, "isa-debug-exit", &vm->debugexit, debugexit_access},
+	    {FWCFG_PORT, 2, "fw_cfg", &vm->fwcfg, fwcfg_access},
+	    {PCTESTDEV_IOPORT, 4, "pc-testdev", &vm->pctestdev, pctestdev_ioport_access},
+	    {PCTESTDEV_FLUSH, 4, "pc-testdev-flush", &vm->pctestdev, pctestdev_flush_access},
+	    {PCTESTDEV_IOPORT_BYTE, 4, "pc-testdev-byte", &vm->pctestdev, pctestdev_ioport_access},
+	    {PCTESTDEV_IRQ, PCTESTDEV_NIRQ, "pc-testdev-irq", &vm->pctestdev, pctestdev_irq_access},
+	    {PCI_CONFIG_ADDR, 4, "pci-config-addr", &vm->pci, pci_config_addr_access},
+	    {PCI_CONFIG_DATA, 4, "pci-config-data", &vm->pci, pci_config_data_access},
+	    {ACPI_PM1_EVT_BLK, 4, "acpi-pm1-evt", &vm->pm, acpi_pm_evt_access},
+	    {ACPI_PM1_CNT_BLK, 2, "acpi-pm1-cnt", &vm->pm, acpi_pm_cnt_access},
+	    {ACPI_PM_TMR_BLK, 4, "acpi-pm-timer", &vm->pm, acpi_pm_tmr_access},
+	};
+	for (size_t k = 0; k < sizeof(pio) / sizeof(pio[0]); k++) {
+		r = iobus_add(&vm->pio, pio[k].port, pio[k].len, pio[k].name, pio[k].dev, pio[k].fn,
+			      true);
+		if (r < 0)
+			return r;
+	}
+	r = iobus_add(&vm->mmio, PCTESTDEV_IOMEM, PCTESTDEV_IOMEM_LEN, "pc-testdev-iomem",
+		      &vm->pctestdev, pctestdev_iomem_access, true);
 	if (r < 0)
-		return -ENOSPC;
+		return r;
 
 	/* pci-testdev at 00:01.0 with its BARs assigned and decoding, as firmware leaves it */
 	r = pci_bus_plug(&vm->pci, 1, &vm->pcitestdev.pci);
@@ -102,7 +103,7 @@ static int platform_init(struct vmm *vm, const struct vmm_config *c)
 
 	/* fw_cfg: what QEMU's pc machine offers that a test kernel may look at */
 	static const uint8_t uuid[16];
-	r |= fwcfg_add(&vm->fwcfg, FW_CFG_SIGNATURE, "QEMU", 4);
+	r = fwcfg_add(&vm->fwcfg, FW_CFG_SIGNATURE, "QEMU", 4);
 	r |= fwcfg_add_u32(&vm->fwcfg, FW_CFG_ID, 1); /* traditional interface, no DMA */
 	r |= fwcfg_add(&vm->fwcfg, FW_CFG_UUID, uuid, sizeof(uuid));
 	r |= fwcfg_add_u64(&vm->fwcfg, FW_CFG_RAM_SIZE, vm->ram_size);
@@ -146,7 +147,8 @@ int vmm_init(struct vmm *vm, const struct vmm_config *c, char *err, size_t errle
 	p = mmap(NULL, c->mem, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		 -1, 0);
 	if (p == MAP_FAILED)
-		return fail(err, errlen, errno, "--mem: cannot allocate %llu MiB of guest memory: %s",
+		return fail(err, errlen, errno,
+			    "--mem: cannot allocate %llu MiB of guest memory: %s",
 			    (unsigned long long)(c->mem >> 20), strerror(errno));
 	vm->ram = p;
 
@@ -160,7 +162,8 @@ int vmm_init(struct vmm *vm, const struct vmm_config *c, char *err, size_t errle
 	acpi_build_tables(vm->ram);
 	r = platform_init(vm, c);
 	if (r)
-		return fail(err, errlen, -r, "cannot set up the platform devices: %s", strerror(-r));
+		return fail(err, errlen, -r, "cannot set up the platform devices: %s",
+			    strerror(-r));
 	return 0;
 }
 
@@ -232,7 +235,8 @@ int vmm_create_vm(struct vmm *vm, const struct vmm_config *c, char *err, size_t 
 			    kvmdev_name(&vm->kvm), r, KVM_API_VERSION);
 	max = kvm_ioctl(vm, vm->sys_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_MAX_VCPUS);
 	if (max <= 0)
-		max = kvm_ioctl(vm, vm->sys_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_NR_VCPUS);
+		max =
+		    kvm_ioctl(vm, vm->sys_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_NR_VCPUS);
 	if (max <= 0)
 		max = 4; /* Linux: KVM_SOFT_MAX_VCPUS when the capability is missing */
 	if (c->cpus > (unsigned)max)
@@ -248,8 +252,10 @@ int vmm_create_vm(struct vmm *vm, const struct vmm_config *c, char *err, size_t 
 		return fail(err, errlen, -r, "KVM_SET_TSS_ADDR: %s", strerror(-r));
 
 	struct kvm_userspace_memory_region slot = {
-		.slot = 0, .guest_phys_addr = 0, .memory_size = vm->low_size,
-		.userspace_addr = (uintptr_t)vm->ram,
+	    .slot = 0,
+	    .guest_phys_addr = 0,
+	    .memory_size = vm->low_size,
+	    .userspace_addr = (uintptr_t)vm->ram,
 	};
 	r = kvm_ioctl(vm, vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot);
 	if (r < 0)
@@ -289,8 +295,8 @@ int vmm_create_vm(struct vmm *vm, const struct vmm_config *c, char *err, size_t 
 			fail(err, errlen, -r, "mmap of vCPU %u: %s", k, strerror(-r));
 			goto out;
 		}
-		struct kvm_cpuid2 *mine = malloc(sizeof(*cpuid) +
-						 cpuid->nent * sizeof(cpuid->entries[0]));
+		struct kvm_cpuid2 *mine =
+		    malloc(sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]));
 		if (!mine) {
 			r = -ENOMEM;
 			fail(err, errlen, ENOMEM, "out of memory");

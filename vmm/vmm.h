@@ -25,20 +25,20 @@
 
 #define VMM_MAX_CPUS 255 /* xAPIC IDs */
 #define VMM_MAX_E820 8
-#define VMM_LOW_MAX 0xc0000000ull /* RAM below 4 GiB ends here at most (PCI hole above) */
-#define VMM_MEM_MIN (2ull << 20)
-#define VMM_MEM_MAX (1ull << 40)
+#define VMM_LOW_MAX  0xc0000000ull /* RAM below 4 GiB ends here at most (PCI hole above) */
+#define VMM_MEM_MIN  (2ull << 20)
+#define VMM_MEM_MAX  (1ull << 40)
 
 /* the boot GDT (as QEMU's multiboot option ROM): 0x08 code32, 0x10 data32 */
 #define VMM_BOOT_GDT 0xe0000u
-#define VMM_BOOT_CS 0x08
-#define VMM_BOOT_DS 0x10
+#define VMM_BOOT_CS  0x08
+#define VMM_BOOT_DS  0x10
 
 /* process exit statuses for what the guest did (isa-debug-exit gives odd ones) */
-#define VMM_EXIT_STOPPED 0  /* powered off, or halted with nothing to wake it */
-#define VMM_EXIT_USAGE 2    /* bad command line, kernel or set-up failure */
+#define VMM_EXIT_STOPPED  0 /* powered off, or halted with nothing to wake it */
+#define VMM_EXIT_USAGE	  2 /* bad command line, kernel or set-up failure */
 #define VMM_EXIT_SHUTDOWN 4 /* triple fault */
-#define VMM_EXIT_FAILED 6   /* internal error, failed entry, unexpected exit or ioctl error */
+#define VMM_EXIT_FAILED	  6 /* internal error, failed entry, unexpected exit or ioctl error */
 
 struct vmm_vcpu {
 	int fd;
@@ -52,7 +52,7 @@ struct vmm {
 	unsigned ncpus;
 	struct vmm_vcpu vcpu[VMM_MAX_CPUS];
 
-	uint8_t *ram;	      /* host mapping: [0, low_size) then [4 GiB, 4 GiB + high_size) */
+	uint8_t *ram; /* host mapping: [0, low_size) then [4 GiB, 4 GiB + high_size) */
 	uint64_t ram_size, low_size, high_size;
 	struct e820_entry e820[VMM_MAX_E820];
 	unsigned ne820;

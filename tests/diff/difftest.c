@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * difftest --cases N --seed S [--start K] [--verbose] [--mode32]
+ * difftest --cases N --seed S [--start K] [--verbose] [--mode32] [--progress]
  *
  * Runs N generated cases of user-mode integer instructions natively (in a
  * forked child) and on cpu/ (64-bit mode, CPL 3), and compares the exit
@@ -28,8 +28,8 @@
 
 #define MAX_REPORTS 20
 
-static const char *const regnames[16] = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
-					  "r8",	 "r9",	"r10", "r11", "r12", "r13", "r14", "r15" };
+static const char *const regnames[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+					 "r8",	"r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
 
 /* ---- comparing and reporting ---- */
 
@@ -51,14 +51,16 @@ static void disasm(const struct dt_case *tc, FILE *f)
 		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 		char text[160] = "(invalid)";
 		unsigned len = end - off;
-		if (ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, tc->code + off, tc->len - off, &zi, ops))) {
-			ZydisFormatterFormatInstruction(&fmt, &zi, ops, zi.operand_count_visible, text,
-							sizeof(text), DT_CODE_VA + off, NULL);
+		if (ZYAN_SUCCESS(
+			ZydisDecoderDecodeFull(&dec, tc->code + off, tc->len - off, &zi, ops))) {
+			ZydisFormatterFormatInstruction(&fmt, &zi, ops, zi.operand_count_visible,
+							text, sizeof(text), tc->code_va + off,
+							NULL);
 			len = zi.length;
 		}
 		if (len > 15)
 			len = 15;
-		fprintf(f, "  %08" PRIx64 "  ", (uint64_t)(DT_CODE_VA + off));
+		fprintf(f, "  %08" PRIx64 "  ", tc->code_va + off);
 		for (unsigned b = 0; b < 12; b++) {
 			if (b < len)
 				fprintf(f, "%02x", tc->code[off + b]);
@@ -71,8 +73,9 @@ static void disasm(const struct dt_case *tc, FILE *f)
 
 static const char *vecname(int v)
 {
-	static const char *const n[] = { "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF",
-					 "?",	"#TS", "#NP", "#SS", "#GP", "#PF", "?",	  "#MF", "#AC" };
+	static const char *const n[] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR",
+					"#UD", "#NM", "#DF", "?",   "#TS", "#NP",
+					"#SS", "#GP", "#PF", "?",   "#MF", "#AC"};
 	if (v == -1)
 		return "exit";
 	if (v == -2)
@@ -86,7 +89,7 @@ static unsigned undef_at(const struct dt_case *tc, int vector, uint64_t rip)
 	if (vector == -1)
 		return tc->undef[tc->ninsns];
 	for (uint32_t k = 0; k <= tc->ninsns; k++)
-		if (DT_CODE_VA + tc->off[k] == rip)
+		if (tc->code_va + tc->off[k] == rip)
 			return tc->undef[k];
 	return DTF_ALL;
 }
@@ -107,18 +110,18 @@ static bool compare(const struct dt_case *tc, const struct dt_result *nat, const
 	uint64_t fmask = (0x8d5 & ~dtf_to_rflags(undef)) | 0x400;
 	bool bad = false;
 
-#define WHY(...)                                                                          \
-	do {                                                                              \
-		if (wl < sizeof(why))                                                     \
-			wl += (size_t)snprintf(why + wl, sizeof(why) - wl, __VA_ARGS__);  \
-		bad = true;                                                               \
+#define WHY(...)                                                                                   \
+	do {                                                                                       \
+		if (wl < sizeof(why))                                                              \
+			wl += (size_t)snprintf(why + wl, sizeof(why) - wl, __VA_ARGS__);           \
+		bad = true;                                                                        \
 	} while (0)
 	if (nat->vector != e->vector)
 		WHY(" exit(%s vs %s)", vecname(nat->vector), vecname(e->vector));
 	else if (nat->vector >= 0 && (nat->rip != e->rip))
 		WHY(" rip");
-	if (nat->vector == e->vector && (nat->vector == 13 || nat->vector == 14 || nat->vector == 12) &&
-	    nat->err != e->err)
+	if (nat->vector == e->vector &&
+	    (nat->vector == 13 || nat->vector == 14 || nat->vector == 12) && nat->err != e->err)
 		WHY(" error-code(%#x vs %#x)", nat->err, e->err);
 	if (nat->vector == 14 && e->vector == 14 && nat->cr2 != e->cr2)
 		WHY(" cr2");
@@ -148,15 +151,16 @@ static bool compare(const struct dt_case *tc, const struct dt_result *nat, const
 		       nat->out.gpr[r] != e->out.gpr[r] ? "  <--" : "");
 	printf("  %-4s %016" PRIx64 "   %016" PRIx64 "   %016" PRIx64 "  (compared %#" PRIx64 ")\n",
 	       "rfl", tc->in.rflags, nat->out.rflags, e->out.rflags, fmask);
-	printf("  exit %s/%s rip %#" PRIx64 "/%#" PRIx64 " err %#x/%#x cr2 %#" PRIx64 "/%#" PRIx64 "\n",
-	       vecname(nat->vector), vecname(e->vector), nat->rip, e->rip, nat->err, e->err, nat->cr2,
-	       e->cr2);
+	printf("  exit %s/%s rip %#" PRIx64 "/%#" PRIx64 " err %#x/%#x cr2 %#" PRIx64 "/%#" PRIx64
+	       "\n",
+	       vecname(nat->vector), vecname(e->vector), nat->rip, e->rip, nat->err, e->err,
+	       nat->cr2, e->cr2);
 	{
 		unsigned shown = 0;
 		for (unsigned k = 0; k < DT_DATA_SIZE && shown < 16; k++) {
 			if (ndata[k] != edata[k]) {
-				printf("  mem %#" PRIx64 ": native %02x emulated %02x\n", (uint64_t)(DT_DATA_VA + k),
-				       ndata[k], edata[k]);
+				printf("  mem %#" PRIx64 ": native %02x emulated %02x\n",
+				       (uint64_t)(DT_DATA_VA + k), ndata[k], edata[k]);
 				shown++;
 			}
 		}
@@ -167,7 +171,7 @@ static bool compare(const struct dt_case *tc, const struct dt_result *nat, const
 
 static bool wait_child(struct dt_native *nv, uint32_t n)
 {
-	struct pollfd p = { .fd = nv->rfd, .events = POLLIN };
+	struct pollfd p = {.fd = nv->rfd, .events = POLLIN};
 	uint32_t got;
 	int r;
 
@@ -197,10 +201,10 @@ static uint64_t case_seed(uint64_t seed, uint64_t index)
 int main(int argc, char **argv)
 {
 	uint64_t cases = 1000, seed = 1, start = 0, mismatches = 0, done = 0, insns = 0;
-	uint64_t vec_count[33] = { 0 }; /* [32] = reached the end */
-	struct cmp_opts o = { 0 };
-	bool mode32 = false;
-	struct dt_native nv = { 0 };
+	uint64_t vec_count[33] = {0}; /* [32] = reached the end */
+	struct cmp_opts o = {0};
+	bool mode32 = false, progress = false;
+	struct dt_native nv = {0};
 	struct emu *em;
 	static uint8_t edata[DT_DATA_SIZE];
 
@@ -215,8 +219,12 @@ int main(int argc, char **argv)
 			o.verbose = true;
 		else if (!strcmp(argv[k], "--mode32"))
 			mode32 = true;
+		else if (!strcmp(argv[k], "--progress"))
+			progress = true;
 		else {
-			fprintf(stderr, "usage: %s --cases N --seed S [--start K] [--verbose] [--mode32]\n",
+			fprintf(stderr,
+				"usage: %s --cases N --seed S [--start K] [--verbose] [--mode32] "
+				"[--progress]\n",
 				argv[0]);
 			return 2;
 		}
@@ -255,7 +263,8 @@ int main(int argc, char **argv)
 				vec_count[v < 0 || v > 31 ? 32 : v]++;
 			}
 			emu_data(em, edata);
-			if (!compare(tc, &nv.sh->res[k], nv.sh->data[k], &er, edata, start + done + k, &o))
+			if (!compare(tc, &nv.sh->res[k], nv.sh->data[k], &er, edata,
+				     start + done + k, &o))
 				mismatches++;
 			else if (o.verbose) {
 				printf("case %" PRIu64 ": ok (%s)\n", start + done + k,
@@ -264,6 +273,9 @@ int main(int argc, char **argv)
 			}
 		}
 		done += n;
+		if (progress && done % 1000000 < DT_BATCH)
+			fprintf(stderr, "difftest: %" PRIu64 " cases, %" PRIu64 " mismatches\n",
+				done, mismatches);
 	}
 	{
 		uint32_t z = 0;

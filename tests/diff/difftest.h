@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define DT_CODE_VA    0x10000000ull
-#define DT_CODE_MAX   0x1000u
+#define DT_CODE_MAX   0x1000u /* from code_va; code_va + DT_CODE_MAX < DT_EXIT_VA */
 #define DT_EXIT_VA    0x10008000ull
 #define DT_EXIT32_VA  0x10008100ull /* the end of 32-bit cases (compatibility mode) */
 #define DT_CTL_VA     0x10010000ull /* native control block (child only) */
@@ -50,7 +50,8 @@ struct dt_case {
 	struct dt_regs in;
 	uint64_t data_seed;
 	uint32_t data_mode;
-	uint32_t mode32; /* 32-bit code (compatibility mode): compare the low halves of EAX..EDI */
+	uint32_t mode32;  /* 32-bit code (compatibility mode): compare the low halves of EAX..EDI */
+	uint64_t code_va; /* where the code starts: DT_CODE_VA or up to one page above */
 	/* per instruction: offset and the arithmetic flags undefined before it */
 	uint32_t ninsns;
 	uint16_t off[DT_MAX_INSNS + 1];
@@ -58,13 +59,14 @@ struct dt_case {
 	uint16_t undef_regs;		 /* GPRs whose final value is undefined */
 };
 
-/* RFLAGS arithmetic bits as an 8-bit mask: CF PF AF ZF SF OF in their bit positions (OF -> bit 7?) */
-#define DTF_CF 0x01
-#define DTF_PF 0x04
-#define DTF_AF 0x10
-#define DTF_ZF 0x40
-#define DTF_SF 0x80
-#define DTF_OF 0x08 /* RFLAGS bit 11 folded into bit 3 */
+/* RFLAGS arithmetic bits as an 8-bit mask: CF PF AF ZF SF OF in their bit positions (OF -> bit 7?)
+ */
+#define DTF_CF	0x01
+#define DTF_PF	0x04
+#define DTF_AF	0x10
+#define DTF_ZF	0x40
+#define DTF_SF	0x80
+#define DTF_OF	0x08 /* RFLAGS bit 11 folded into bit 3 */
 #define DTF_ALL (DTF_CF | DTF_PF | DTF_AF | DTF_ZF | DTF_SF | DTF_OF)
 
 static inline uint64_t dtf_to_rflags(unsigned m)

@@ -60,8 +60,8 @@ struct emu *emu_create(void)
 		unsigned dpl = (v == 3 || v == 4) ? 3 : 0; /* as Linux: INT3 and INTO from user */
 		s[0] = 0x68;
 		memcpy(s + 1, &v, 4);
-		s[5] = 0xf4;	      /* hlt */
-		s[6] = 0xeb;	      /* jmp back to the hlt */
+		s[5] = 0xf4; /* hlt */
+		s[6] = 0xeb; /* jmp back to the hlt */
 		s[7] = 0xfd;
 		lo = (stub & 0xffff) | ((uint64_t)HX_SEL_CODE64 << 16) | (0xeull << 40) |
 		     ((uint64_t)dpl << 45) | (1ull << 47) | ((stub >> 16 & 0xffff) << 48);
@@ -72,7 +72,7 @@ struct emu *emu_create(void)
 	put64(h->ram + h->tss + 4, DT_KSTACK_TOP); /* RSP0 */
 	h->ram[h->tss + 0x66] = 0xff; /* I/O bitmap beyond the TSS limit: no ports at CPL 3 */
 	h->ram[h->tss + 0x67] = 0xff;
-	h->ram[DT_EXIT_VA] = 0xf4;		       /* HLT at CPL 3: #GP */
+	h->ram[DT_EXIT_VA] = 0xf4; /* HLT at CPL 3: #GP */
 	cpu_note_external_write(h->cpu);
 	h->ram[DT_EXIT32_VA] = 0xf4;
 	cpu_get_sregs(h->cpu, &em->sregs);
@@ -94,7 +94,7 @@ void emu_run(struct emu *em, const struct dt_case *tc, struct emu_result *out)
 	uint64_t sp, frame;
 	enum cpu_exit e;
 
-	memcpy(h->ram + DT_CODE_VA, tc->code, tc->len);
+	memcpy(h->ram + tc->code_va, tc->code, tc->len);
 	dt_fill_data(h->ram + DT_DATA_VA, tc->data_seed, tc->data_mode);
 	cpu_note_external_write(c);
 	cpu_set_sregs(c, tc->mode32 ? &em->sregs32 : &em->sregs);
@@ -105,7 +105,7 @@ void emu_run(struct emu *em, const struct dt_case *tc, struct emu_result *out)
 	cpu_set_events(c, &ev);
 	memset(&r, 0, sizeof(r));
 	memcpy(r.gpr, tc->in.gpr, sizeof(r.gpr));
-	r.rip = DT_CODE_VA;
+	r.rip = tc->code_va;
 	r.rflags = tc->in.rflags;
 	cpu_set_regs(c, &r);
 

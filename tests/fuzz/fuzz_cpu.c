@@ -25,7 +25,8 @@
  *          OSFXSR FSGSBASE UMIP), 4 IOPL 3, 5 AC, 6 run again after the
  *          first exit, 7 CR0 extras (TS EM MP AM, WP off)
  *   where  code offset in its page / 16 (instructions straddle pages)
- *   seed   32-bit seed for registers, data, page tables and descriptors
+ *   seed   32-bit seed for registers, data, page tables and descriptors; its
+ *          top bit selects the long instruction budget
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -41,7 +42,10 @@
 #define FUZZ_CODE_MAX 0x3000ull
 #define FUZZ_DATA     0x8000ull	 /* 32 KiB of pseudo-random data */
 #define FUZZ_PT	      0x20000ull /* page tables built here */
-#define FUZZ_BUDGET   10000
+/* instructions and deliveries per run: short runs by default (more inputs
+ * per second), long ones when the seed's top bit says so */
+#define FUZZ_BUDGET_SHORT 2000
+#define FUZZ_BUDGET_LONG  10000
 /*
  * A guest can loop without retiring instructions (a fault whose handler
  * faults again, e.g. a non-executable handler page): the instruction budget
@@ -154,6 +158,21 @@ static void seg_flat(struct cpu_seg *s, uint16_t sel, uint32_t limit, uint8_t ty
 
 /* what the runs ended with (fuzz_cpu_stats()) */
 static unsigned long stat_runs, stat_kicked, stat_exits[32];
+static struct {
+	const char *what;
+	unsigned long n;
+} stat_internal[16];
+
+static void count_internal(const char *what)
+{
+	for (unsigned k = 0; k < 16; k++) {
+		if (!stat_internal[k].what || !strcmp(stat_internal[k].what, what)) {
+			stat_internal[k].what = what;
+			stat_internal[k].n++;
+			return;
+		}
+	}
+}
 
 static void kick(void *c)
 {
@@ -348,13 +367,13 @@ static void setup_state(struct hx *h, const struct fuzz_hdr *hd, uint64_t *s)
 }
 
 /* Run with the budget and the watchdog; check what cpu_run() returned. */
-static enum cpu_exit run_checked(struct hx *h)
+static enum cpu_exit run_checked(struct hx *h, uint64_t budget)
 {
 	uint64_t i0 = cpu_insn_count(h->cpu);
 	enum cpu_exit e;
 
 	wd_arm(kick, h->cpu, FUZZ_WATCHDOG_MS);
-	e = hx_run(h, FUZZ_BUDGET);
+	e = hx_run(h, budget);
 	stat_runs++;
 	stat_exits[(unsigned)e & 31]++;
 	if (wd_disarm()) {
@@ -365,10 +384,12 @@ static enum cpu_exit run_checked(struct hx *h)
 	if (e == CPU_EXIT_NONE || !strcmp(hx_exit_name(e), "?"))
 		fail("cpu_run() returned an unknown exit", e, h);
 	/* the budget is checked at block boundaries: a block has at most 64 */
-	if (cpu_insn_count(h->cpu) - i0 > FUZZ_BUDGET + 64)
+	if (cpu_insn_count(h->cpu) - i0 > budget + 64)
 		fail("instruction budget overrun", e, h);
 	if (e == CPU_EXIT_INTERNAL && !cpu_exit_info(h->cpu)->internal.what)
 		fail("internal-error exit without a reason", e, h);
+	if (e == CPU_EXIT_INTERNAL)
+		count_internal(cpu_exit_info(h->cpu)->internal.what);
 	return e;
 }
 
@@ -403,6 +424,9 @@ void fuzz_cpu_stats(FILE *f)
 		if (stat_exits[k])
 			fprintf(f, " %s %lu", hx_exit_name((enum cpu_exit)k), stat_exits[k]);
 	fprintf(f, "\n");
+	for (unsigned k = 0; k < 16 && stat_internal[k].what; k++)
+		fprintf(f, "fuzz_cpu: internal error \"%s\": %lu\n", stat_internal[k].what,
+			stat_internal[k].n);
 }
 
 static void stats_at_exit(void)
@@ -414,7 +438,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_hdr hd;
 	struct hx *h;
-	uint64_t seed, s, code;
+	uint64_t seed, s, code, budget;
 	size_t code_len;
 	enum cpu_exit e;
 
@@ -447,14 +471,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	setup_state(h, &hd, &s);
 	cpu_note_external_write(h->cpu);
 
-	e = run_checked(h);
+	budget = (hd.seed[3] & 0x80) ? FUZZ_BUDGET_LONG : FUZZ_BUDGET_SHORT;
+	e = run_checked(h, budget);
 	poke_state(h, &s);
 	if ((hd.events & 64) && !h->exited && e != CPU_EXIT_SHUTDOWN && e != CPU_EXIT_INTERNAL) {
 		/* continue after the exit: an NMI or interrupt line may wake a HLT */
 		if (e == CPU_EXIT_HLT)
 			cpu_inject_nmi(h->cpu);
 		cpu_clear_kick(h->cpu);
-		run_checked(h);
+		run_checked(h, budget);
 		poke_state(h, &s);
 	}
 	hx_destroy(h);

@@ -62,20 +62,37 @@ static u64 ref_addsub(u64 a, u64 b, int cin, bool sub, int bits, ulong *fl)
 }
 
 static const u64 vals[] = {
-	0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x12345678, 0x7fffffff,
-	0x80000000, 0xffffffff, 0x100000000ull, 0x7fffffffffffffffull, 0x8000000000000000ull,
-	0xffffffffffffffffull, 0xdeadbeefcafebabeull, 0x0123456789abcdefull,
+    0,
+    1,
+    2,
+    0x7f,
+    0x80,
+    0xff,
+    0x100,
+    0x7fff,
+    0x8000,
+    0xffff,
+    0x12345678,
+    0x7fffffff,
+    0x80000000,
+    0xffffffff,
+    0x100000000ull,
+    0x7fffffffffffffffull,
+    0x8000000000000000ull,
+    0xffffffffffffffffull,
+    0xdeadbeefcafebabeull,
+    0x0123456789abcdefull,
 };
 
 /* run "INSN src, dst" with the given flags in; returns dst, *fo = flags out */
-#define ALU_FN(name, insn, type, cons)                                                         \
-	static type name(type a, type b, ulong fi, ulong *fo)                                  \
-	{                                                                                      \
-		asm volatile("push %[fi]\n\tpopf\n\t" insn " %[b], %[a]\n\tpushf\n\tpop %[fo]"  \
-			     : [a] "+" cons(a), [fo] "=&r"(*fo)                                \
-			     : [b] cons(b), [fi] "r"(fi)                                       \
-			     : "cc");                                                          \
-		return a;                                                              \
+#define ALU_FN(name, insn, type, cons)                                                             \
+	static type name(type a, type b, ulong fi, ulong *fo)                                      \
+	{                                                                                          \
+		asm volatile("push %[fi]\n\tpopf\n\t" insn " %[b], %[a]\n\tpushf\n\tpop %[fo]"     \
+			     : [a] "+" cons(a), [fo] "=&r"(*fo)                                    \
+			     : [b] cons(b), [fi] "r"(fi)                                           \
+			     : "cc");                                                              \
+		return a;                                                                          \
 	}
 
 ALU_FN(add8, "addb", u8, "q")
@@ -102,7 +119,7 @@ ALU_FN(xor64, "xorq", u64, "r")
 
 static void test_addsub(void)
 {
-	bool ok[8] = { true, true, true, true, true, true, true, true };
+	bool ok[8] = {true, true, true, true, true, true, true, true};
 	unsigned n = ARRAY_SIZE(vals);
 
 	for (unsigned i = 0; i < n; i++) {
@@ -207,8 +224,8 @@ static void test_incdec_neg_not(void)
 
 	/* INC/DEC keep CF */
 	asm volatile("stc; incl %0; pushf; pop %1" : "+r"(v), "=r"(fo) : : "cc");
-	report("inc: wraps to 0, ZF set, CF kept", v == 0 && (fo & X86_EFLAGS_ZF) &&
-						       (fo & X86_EFLAGS_CF) && (fo & X86_EFLAGS_AF));
+	report("inc: wraps to 0, ZF set, CF kept",
+	       v == 0 && (fo & X86_EFLAGS_ZF) && (fo & X86_EFLAGS_CF) && (fo & X86_EFLAGS_AF));
 	v = 0x80000000;
 	asm volatile("clc; decl %0; pushf; pop %1" : "+r"(v), "=r"(fo) : : "cc");
 	report("dec: 0x80000000 -> 0x7fffffff, OF set, CF kept clear",
@@ -232,25 +249,33 @@ static void test_muldiv(void)
 	u32 lo, hi;
 	ulong fo;
 
-	asm volatile("mull %3; pushf; pop %2" : "=a"(lo), "=d"(hi), "=r"(fo) : "r"(0x87654321u),
-		     "a"(0x12345678u) : "cc");
+	asm volatile("mull %3; pushf; pop %2"
+		     : "=a"(lo), "=d"(hi), "=r"(fo)
+		     : "r"(0x87654321u), "a"(0x12345678u)
+		     : "cc");
 	report("mul 32: edx:eax, CF=OF=1", lo == 0x70b88d78 && hi == 0x09a0cd05 &&
 					       (fo & X86_EFLAGS_CF) && (fo & X86_EFLAGS_OF));
-	asm volatile("mull %3; pushf; pop %2" : "=a"(lo), "=d"(hi), "=r"(fo) : "r"(3u), "a"(7u)
+	asm volatile("mull %3; pushf; pop %2"
+		     : "=a"(lo), "=d"(hi), "=r"(fo)
+		     : "r"(3u), "a"(7u)
 		     : "cc");
-	report("mul 32 small: CF=OF=0", lo == 21 && hi == 0 && !(fo & X86_EFLAGS_CF) &&
-						!(fo & X86_EFLAGS_OF));
-	asm volatile("imull %3; pushf; pop %2" : "=a"(lo), "=d"(hi), "=r"(fo) : "r"(-3),
-		     "a"(0x40000000u) : "cc");
-	report("imul 32 one-operand: sign-extended edx:eax", lo == 0x40000000u && hi == 0xffffffffu &&
-								(fo & X86_EFLAGS_CF));
+	report("mul 32 small: CF=OF=0",
+	       lo == 21 && hi == 0 && !(fo & X86_EFLAGS_CF) && !(fo & X86_EFLAGS_OF));
+	asm volatile("imull %3; pushf; pop %2"
+		     : "=a"(lo), "=d"(hi), "=r"(fo)
+		     : "r"(-3), "a"(0x40000000u)
+		     : "cc");
+	report("imul 32 one-operand: sign-extended edx:eax",
+	       lo == 0x40000000u && hi == 0xffffffffu && (fo & X86_EFLAGS_CF));
 	u32 r3;
 	asm volatile("imull $-7, %2, %0; pushf; pop %1" : "=r"(r3), "=r"(fo) : "r"(6) : "cc");
 	report("imul 3-operand: -42, no overflow", r3 == (u32)-42 && !(fo & X86_EFLAGS_OF));
-	asm volatile("imull $0x10000, %2, %0; pushf; pop %1" : "=r"(r3), "=r"(fo) : "r"(0x10000)
+	asm volatile("imull $0x10000, %2, %0; pushf; pop %1"
+		     : "=r"(r3), "=r"(fo)
+		     : "r"(0x10000)
 		     : "cc");
-	report("imul 3-operand: overflow sets CF/OF", r3 == 0 && (fo & X86_EFLAGS_OF) &&
-							  (fo & X86_EFLAGS_CF));
+	report("imul 3-operand: overflow sets CF/OF",
+	       r3 == 0 && (fo & X86_EFLAGS_OF) && (fo & X86_EFLAGS_CF));
 	u16 w = 0x1234;
 	asm volatile("imulw %2, %0; pushf; pop %1" : "+r"(w), "=r"(fo) : "r"((u16)0x10) : "cc");
 	report("imul 16 two-operand: truncated, overflow", w == 0x2340 && (fo & X86_EFLAGS_OF));
@@ -264,40 +289,52 @@ static void test_muldiv(void)
 	(void)al;
 
 	u32 q, rem;
-	asm volatile("divl %4" : "=a"(q), "=d"(rem) : "a"(0x89abcdefu), "d"(0x01234567u),
-		     "r"(0x10000000u) : "cc");
+	asm volatile("divl %4"
+		     : "=a"(q), "=d"(rem)
+		     : "a"(0x89abcdefu), "d"(0x01234567u), "r"(0x10000000u)
+		     : "cc");
 	report("div 64/32: quotient and remainder", q == 0x12345678u && rem == 0x9abcdefu);
-	asm volatile("idivl %4" : "=a"(q), "=d"(rem) : "a"((u32)-7), "d"(0xffffffffu), "r"(2)
+	asm volatile("idivl %4"
+		     : "=a"(q), "=d"(rem)
+		     : "a"((u32)-7), "d"(0xffffffffu), "r"(2)
 		     : "cc");
 	report("idiv 32: rounds toward zero", q == (u32)-3 && rem == (u32)-1);
 	asm volatile("idivl %4" : "=a"(q), "=d"(rem) : "a"(7u), "d"(0u), "r"(-2) : "cc");
 	report("idiv 32: negative divisor", q == (u32)-3 && rem == 1);
 #ifdef __x86_64__
 	u64 l64, h64;
-	asm volatile("mulq %3" : "=a"(l64), "=d"(h64) : "a"(0xfedcba9876543210ull),
-		     "r"(0x123456789abcdef0ull) : "cc");
+	asm volatile("mulq %3"
+		     : "=a"(l64), "=d"(h64)
+		     : "a"(0xfedcba9876543210ull), "r"(0x123456789abcdef0ull)
+		     : "cc");
 	report("mul 64: rdx:rax", l64 == 0x236d88fe5618cf00ull && h64 == 0x121fa00ad77d7422ull);
-	asm volatile("imulq %3" : "=a"(l64), "=d"(h64) : "a"(-2ll), "r"(0x4000000000000000ull)
+	asm volatile("imulq %3"
+		     : "=a"(l64), "=d"(h64)
+		     : "a"(-2ll), "r"(0x4000000000000000ull)
 		     : "cc");
 	report("imul 64 one-operand", l64 == 0x8000000000000000ull && h64 == ~0ull);
 	u64 q64, r64;
-	asm volatile("divq %4" : "=a"(q64), "=d"(r64) : "a"(0x0123456789abcdefull),
-		     "d"(0x1ull), "r"(0x100000000ull) : "cc");
+	asm volatile("divq %4"
+		     : "=a"(q64), "=d"(r64)
+		     : "a"(0x0123456789abcdefull), "d"(0x1ull), "r"(0x100000000ull)
+		     : "cc");
 	report("div 128/64", q64 == 0x101234567ull && r64 == 0x89abcdefull);
-	asm volatile("idivq %4" : "=a"(q64), "=d"(r64) : "a"(-1000000000001ll), "d"(-1ll),
-		     "r"(1000000ll) : "cc");
+	asm volatile("idivq %4"
+		     : "=a"(q64), "=d"(r64)
+		     : "a"(-1000000000001ll), "d"(-1ll), "r"(1000000ll)
+		     : "cc");
 	report("idiv 128/64: signs", q64 == (u64)-1000000ll && r64 == (u64)-1ll);
 #endif
 }
 
-#define SHIFT_FN(name, insn)                                                               \
-	static u32 name(u32 v, u8 c, ulong fi, ulong *fo)                                  \
-	{                                                                                  \
-		asm volatile("push %[fi]\n\tpopf\n\t" insn " %%cl, %[v]\n\tpushf\n\tpop %[fo]" \
-			     : [v] "+r"(v), [fo] "=&r"(*fo)                                \
-			     : "c"(c), [fi] "r"(fi)                                        \
-			     : "cc");                                                      \
-		return v;                                                                  \
+#define SHIFT_FN(name, insn)                                                                       \
+	static u32 name(u32 v, u8 c, ulong fi, ulong *fo)                                          \
+	{                                                                                          \
+		asm volatile("push %[fi]\n\tpopf\n\t" insn " %%cl, %[v]\n\tpushf\n\tpop %[fo]"     \
+			     : [v] "+r"(v), [fo] "=&r"(*fo)                                        \
+			     : "c"(c), [fi] "r"(fi)                                                \
+			     : "cc");                                                              \
+		return v;                                                                          \
 	}
 SHIFT_FN(shl32, "shll")
 SHIFT_FN(shr32, "shrl")
@@ -313,8 +350,8 @@ static void test_shifts(void)
 	u32 r;
 
 	r = shl32(0x80000001, 1, FIXED, &fo);
-	report("shl 1: CF = old msb, OF = msb ^ CF", r == 2 && (fo & X86_EFLAGS_CF) &&
-							     (fo & X86_EFLAGS_OF));
+	report("shl 1: CF = old msb, OF = msb ^ CF",
+	       r == 2 && (fo & X86_EFLAGS_CF) && (fo & X86_EFLAGS_OF));
 	r = shl32(0x1, 31, FIXED, &fo);
 	report("shl 31", r == 0x80000000 && !(fo & X86_EFLAGS_CF) && (fo & X86_EFLAGS_SF));
 	r = shl32(0x12345678, 0, all, &fo);
@@ -322,8 +359,8 @@ static void test_shifts(void)
 	r = shl32(0x12345678, 33, FIXED, &fo);
 	report("shift count masked to 5 bits", r == 0x2468acf0);
 	r = shr32(0x80000003, 1, FIXED, &fo);
-	report("shr 1: CF = bit 0, OF = old msb", r == 0x40000001 && (fo & X86_EFLAGS_CF) &&
-							 (fo & X86_EFLAGS_OF));
+	report("shr 1: CF = bit 0, OF = old msb",
+	       r == 0x40000001 && (fo & X86_EFLAGS_CF) && (fo & X86_EFLAGS_OF));
 	r = sar32(0x80000000, 4, FIXED, &fo);
 	report("sar: sign fill", r == 0xf8000000 && !(fo & X86_EFLAGS_CF));
 	r = sar32(0xfffffff0, 31, FIXED, &fo);
@@ -333,8 +370,8 @@ static void test_shifts(void)
 	r = rol32(0x10000000, 4, FIXED, &fo);
 	report("rol into bit 0 sets CF", r == 1 && (fo & X86_EFLAGS_CF));
 	r = ror32(0x1, 1, FIXED, &fo);
-	report("ror 1: CF = msb, OF = msb ^ next", r == 0x80000000 && (fo & X86_EFLAGS_CF) &&
-						       (fo & X86_EFLAGS_OF));
+	report("ror 1: CF = msb, OF = msb ^ next",
+	       r == 0x80000000 && (fo & X86_EFLAGS_CF) && (fo & X86_EFLAGS_OF));
 	r = rcl32(0x80000000, 1, FIXED, &fo);
 	report("rcl 1: CF out, 0 in", r == 0 && (fo & X86_EFLAGS_CF));
 	r = rcl32(0x0, 1, FIXED | X86_EFLAGS_CF, &fo);
@@ -384,7 +421,7 @@ static void test_bits(void)
 	report("btc imm masked to the operand size", v == 0 && (fo & X86_EFLAGS_CF));
 
 	/* bt with a register offset on memory addresses beyond the operand */
-	static u32 arr[4] = { 0, 0, 0x100, 0 };
+	static u32 arr[4] = {0, 0, 0x100, 0};
 	int off = 2 * 32 + 8;
 	asm volatile("btl %1, %2; pushf; pop %0" : "=r"(fo) : "r"(off), "m"(arr[0]) : "cc");
 	report("bt mem, reg: bit offset selects a later dword", fo & X86_EFLAGS_CF);
@@ -405,7 +442,7 @@ static void test_bits(void)
 		asm volatile("popcntl %1, %0" : "=r"(r) : "r"(0xf0f0f001u) : "cc");
 		report("popcnt", r == 13);
 	} else {
-		report_skip("popcnt (not in CPUID)");
+		report_skip("popcnt");
 	}
 	v = 0x11223344;
 	asm volatile("bswap %0" : "+r"(v));
@@ -430,9 +467,9 @@ static void test_setcc_cmov(void)
 			  ((m & 4) ? X86_EFLAGS_SF : 0) | ((m & 8) ? X86_EFLAGS_OF : 0) |
 			  ((m & 16) ? X86_EFLAGS_PF : 0);
 		bool cf = m & 1, zf = m & 2, sf = m & 4, of = m & 8, pf = m & 16;
-		bool want[16] = { of, !of, cf, !cf, zf, !zf, cf || zf, !(cf || zf),
-				  sf, !sf, pf, !pf, sf != of, sf == of, zf || sf != of,
-				  !(zf || sf != of) };
+		bool want[16] = {
+		    of, !of, cf, !cf, zf,	!zf,	  cf || zf,	  !(cf || zf),
+		    sf, !sf, pf, !pf, sf != of, sf == of, zf || sf != of, !(zf || sf != of)};
 		u8 s[16];
 		u32 cm[16];
 		u32 jc = 0;
@@ -442,20 +479,52 @@ static void test_setcc_cmov(void)
 			     "sete 4(%[s]); setne 5(%[s]); setbe 6(%[s]); seta 7(%[s])\n\t"
 			     "sets 8(%[s]); setns 9(%[s]); setp 10(%[s]); setnp 11(%[s])\n\t"
 			     "setl 12(%[s]); setge 13(%[s]); setle 14(%[s]); setg 15(%[s])"
-			     : : [f] "r"(f), [s] "r"(s) : "memory", "cc");
-#define CM(k, cc)                                                                          \
-	asm volatile("push %[f]; popf; movl $0, %[o]; cmov" cc "l %[one], %[o]"            \
-		     : [o] "=&r"(cm[k]) : [f] "r"(f), [one] "r"(1u) : "cc")
-		CM(0, "o"); CM(1, "no"); CM(2, "b"); CM(3, "ae"); CM(4, "e"); CM(5, "ne");
-		CM(6, "be"); CM(7, "a"); CM(8, "s"); CM(9, "ns"); CM(10, "p"); CM(11, "np");
-		CM(12, "l"); CM(13, "ge"); CM(14, "le"); CM(15, "g");
+			     :
+			     : [f] "r"(f), [s] "r"(s)
+			     : "memory", "cc");
+#define CM(k, cc)                                                                                  \
+	asm volatile("push %[f]; popf; movl $0, %[o]; cmov" cc "l %[one], %[o]"                    \
+		     : [o] "=&r"(cm[k])                                                            \
+		     : [f] "r"(f), [one] "r"(1u)                                                   \
+		     : "cc")
+		CM(0, "o");
+		CM(1, "no");
+		CM(2, "b");
+		CM(3, "ae");
+		CM(4, "e");
+		CM(5, "ne");
+		CM(6, "be");
+		CM(7, "a");
+		CM(8, "s");
+		CM(9, "ns");
+		CM(10, "p");
+		CM(11, "np");
+		CM(12, "l");
+		CM(13, "ge");
+		CM(14, "le");
+		CM(15, "g");
 #undef CM
-#define JC(k, cc)                                                                          \
-	asm volatile("push %[f]; popf; j" cc " 1f; jmp 2f; 1: orl %[bit], %[o]; 2:"        \
-		     : [o] "+r"(jc) : [f] "r"(f), [bit] "i"(1u << k) : "cc")
-		JC(0, "o"); JC(1, "no"); JC(2, "b"); JC(3, "ae"); JC(4, "e"); JC(5, "ne");
-		JC(6, "be"); JC(7, "a"); JC(8, "s"); JC(9, "ns"); JC(10, "p"); JC(11, "np");
-		JC(12, "l"); JC(13, "ge"); JC(14, "le"); JC(15, "g");
+#define JC(k, cc)                                                                                  \
+	asm volatile("push %[f]; popf; j" cc " 1f; jmp 2f; 1: orl %[bit], %[o]; 2:"                \
+		     : [o] "+r"(jc)                                                                \
+		     : [f] "r"(f), [bit] "i"(1u << k)                                              \
+		     : "cc")
+		JC(0, "o");
+		JC(1, "no");
+		JC(2, "b");
+		JC(3, "ae");
+		JC(4, "e");
+		JC(5, "ne");
+		JC(6, "be");
+		JC(7, "a");
+		JC(8, "s");
+		JC(9, "ns");
+		JC(10, "p");
+		JC(11, "np");
+		JC(12, "l");
+		JC(13, "ge");
+		JC(14, "le");
+		JC(15, "g");
 #undef JC
 		for (int k = 0; k < 16; k++) {
 			if (s[k] != want[k])
@@ -483,11 +552,15 @@ static void test_xchg_cmpxchg(void)
 	report("lock xadd", a == 9 && m == 19);
 	m = 100;
 	r = 100;
-	asm volatile("lock cmpxchgl %3, %1; pushf; pop %2" : "+a"(r), "+m"(m), "=r"(fo) : "r"(7u)
+	asm volatile("lock cmpxchgl %3, %1; pushf; pop %2"
+		     : "+a"(r), "+m"(m), "=r"(fo)
+		     : "r"(7u)
 		     : "cc");
 	report("cmpxchg equal: stores, ZF", m == 7 && r == 100 && (fo & X86_EFLAGS_ZF));
 	r = 3;
-	asm volatile("lock cmpxchgl %3, %1; pushf; pop %2" : "+a"(r), "+m"(m), "=r"(fo) : "r"(8u)
+	asm volatile("lock cmpxchgl %3, %1; pushf; pop %2"
+		     : "+a"(r), "+m"(m), "=r"(fo)
+		     : "r"(8u)
 		     : "cc");
 	report("cmpxchg unequal: loads eax, ZF clear", m == 7 && r == 7 && !(fo & X86_EFLAGS_ZF));
 	u64 m8 = 0x1111111122222222ull;
@@ -505,17 +578,21 @@ static void test_xchg_cmpxchg(void)
 	       lo == 0x44444444 && hi == 0x33333333 && !(fo & X86_EFLAGS_ZF));
 	m = 1;
 	asm volatile("lock addl $2, %0; lock orl $8, %0; lock andl $0xb, %0; lock subl $1, %0"
-		     : "+m"(m) : : "cc");
+		     : "+m"(m)
+		     :
+		     : "cc");
 	report("lock add/or/and/sub on memory", m == 10);
 	m = 0;
 	asm volatile("lock btsl $5, %0; lock incl %0; lock notl %0; lock negl %0"
-		     : "+m"(m) : : "cc");
+		     : "+m"(m)
+		     :
+		     : "cc");
 	report("lock bts/inc/not/neg", m == 34);
 #ifdef __x86_64__
 	u32 c[4];
 	cpuid2(1, 0, c);
 	if (c[2] & (1u << 13)) {
-		static u64 m16[2] aligned(16) = { 0x1, 0x2 };
+		static u64 m16[2] aligned(16) = {0x1, 0x2};
 		u64 l = 1, h = 2;
 		asm volatile("lock cmpxchg16b %0; pushf; pop %3"
 			     : "+m"(m16), "+a"(l), "+d"(h), "=r"(fo)
@@ -523,7 +600,7 @@ static void test_xchg_cmpxchg(void)
 			     : "cc");
 		report("cmpxchg16b", m16[0] == 0xaa && m16[1] == 0xbb && (fo & X86_EFLAGS_ZF));
 	} else {
-		report_skip("cmpxchg16b (not in CPUID)");
+		report_skip("cmpxchg16b");
 	}
 #endif
 }
@@ -545,46 +622,68 @@ static void test_stack_flow(void)
 
 #ifdef __x86_64__
 	asm volatile("mov %%rsp, %0; pushq $0x1234; pushq $-1; popq %1; mov %%rsp, %2; popq %3"
-		     : "=&r"(sp0), "=&r"(v1), "=&r"(sp1), "=&r"(v) : : "memory");
+		     : "=&r"(sp0), "=&r"(v1), "=&r"(sp1), "=&r"(v)
+		     :
+		     : "memory");
 	report("push imm sign-extends; push/pop move rsp by 8",
 	       sp0 - sp1 == 8 && v == 0x1234 && v1 == ~0ul);
-	asm volatile("pushq $0x5a; call ret_imm_target; mov %%rax, %0" : "=r"(v) : : "rax", "memory");
+	asm volatile("pushq $0x5a; call ret_imm_target; mov %%rax, %0"
+		     : "=r"(v)
+		     :
+		     : "rax", "memory");
 #else
 	asm volatile("mov %%esp, %0; pushl $0x1234; pushl $-1; popl %1; mov %%esp, %2; popl %3"
-		     : "=&r"(sp0), "=&r"(v1), "=&r"(sp1), "=&r"(v) : : "memory");
+		     : "=&r"(sp0), "=&r"(v1), "=&r"(sp1), "=&r"(v)
+		     :
+		     : "memory");
 	report("push imm sign-extends; push/pop move esp by 4",
 	       sp0 - sp1 == 4 && v == 0x1234 && v1 == ~0ul);
-	asm volatile("pushl $0x5a; call ret_imm_target; mov %%eax, %0" : "=r"(v) : : "eax", "memory");
+	asm volatile("pushl $0x5a; call ret_imm_target; mov %%eax, %0"
+		     : "=r"(v)
+		     :
+		     : "eax", "memory");
 #endif
 	report("call / ret imm16 pops the argument", v == 0x5a);
 
 	/* enter with nesting level 0 and 1, then leave */
 	ulong bp_in, bp_after, sp_a, sp_b;
 #ifdef __x86_64__
-	asm volatile("push %%rbp; mov %%rsp, %2; enter $32, $0; mov %%rbp, %0; mov %%rsp, %3; leave; "
-		     "mov %%rsp, %1; pop %%rbp"
-		     : "=&r"(bp_in), "=&r"(bp_after), "=&r"(sp_a), "=&r"(sp_b) : : "memory");
+	asm volatile(
+	    "push %%rbp; mov %%rsp, %2; enter $32, $0; mov %%rbp, %0; mov %%rsp, %3; leave; "
+	    "mov %%rsp, %1; pop %%rbp"
+	    : "=&r"(bp_in), "=&r"(bp_after), "=&r"(sp_a), "=&r"(sp_b)
+	    :
+	    : "memory");
 	report("enter 32, 0 / leave", bp_in == sp_a - 8 && sp_b == bp_in - 32 && bp_after == sp_a);
 	asm volatile("push %%rbp; mov %%rsp, %2; mov %%rsp, %%rbp; enter $16, $1; mov %%rbp, %0; "
 		     "mov %%rsp, %3; leave; pop %%rbp; mov %%rsp, %1"
-		     : "=&r"(bp_in), "=&r"(bp_after), "=&r"(sp_a), "=&r"(sp_b) : : "memory");
+		     : "=&r"(bp_in), "=&r"(bp_after), "=&r"(sp_a), "=&r"(sp_b)
+		     :
+		     : "memory");
 	report("enter 16, 1 pushes the frame pointer twice",
 	       bp_in == sp_a - 8 && sp_b == bp_in - 8 - 16 && bp_after == sp_a + 8);
 #else
-	asm volatile("push %%ebp; mov %%esp, %2; enter $32, $0; mov %%ebp, %0; mov %%esp, %3; leave; "
-		     "mov %%esp, %1; pop %%ebp"
-		     : "=&r"(bp_in), "=&r"(bp_after), "=&r"(sp_a), "=&r"(sp_b) : : "memory");
+	asm volatile(
+	    "push %%ebp; mov %%esp, %2; enter $32, $0; mov %%ebp, %0; mov %%esp, %3; leave; "
+	    "mov %%esp, %1; pop %%ebp"
+	    : "=&r"(bp_in), "=&r"(bp_after), "=&r"(sp_a), "=&r"(sp_b)
+	    :
+	    : "memory");
 	report("enter 32, 0 / leave", bp_in == sp_a - 4 && sp_b == bp_in - 32 && bp_after == sp_a);
 	asm volatile("push %%ebp; mov %%esp, %2; mov %%esp, %%ebp; enter $16, $1; mov %%ebp, %0; "
 		     "mov %%esp, %3; leave; pop %%ebp; mov %%esp, %1"
-		     : "=&r"(bp_in), "=&r"(bp_after), "=&r"(sp_a), "=&r"(sp_b) : : "memory");
+		     : "=&r"(bp_in), "=&r"(bp_after), "=&r"(sp_a), "=&r"(sp_b)
+		     :
+		     : "memory");
 	report("enter 16, 1 pushes the frame pointer twice",
 	       bp_in == sp_a - 4 && sp_b == bp_in - 4 - 16 && bp_after == sp_a + 4);
 
 	u32 regs[8];
 	asm volatile("pushal; mov $1, %%eax; mov $2, %%ecx; pushal; mov %%esp, %%esi; "
 		     "mov $8, %%ecx; mov %0, %%edi; cld; rep movsl; popal; popal"
-		     : : "r"(regs) : "memory", "esi", "edi", "ecx", "eax");
+		     :
+		     : "r"(regs)
+		     : "memory", "esi", "edi", "ecx", "eax");
 	report("pushad order (eax at the top, edi at the bottom)", regs[7] == 1 && regs[6] == 2);
 #endif
 
@@ -625,13 +724,16 @@ static void test_conversions(void)
 	u16 ax = 0x0080;
 	asm volatile("cbtw" : "+a"(ax));
 	report("cbw", ax == 0xff80);
-	static const u8 table[16] = { 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25 };
+	static const u8 table[16] = {10, 11, 12, 13, 14, 15, 16, 17,
+				     18, 19, 20, 21, 22, 23, 24, 25};
 	u32 v = 0x1234ff05;
 	asm volatile("xlat" : "+a"(v) : "b"(table));
 	report("xlat", v == 0x1234ff0f);
 	ulong fo;
-	asm volatile("xor %%eax, %%eax; mov $0xd5, %%ah; sahf; pushf; pop %0" : "=r"(fo) : : "eax",
-		     "cc");
+	asm volatile("xor %%eax, %%eax; mov $0xd5, %%ah; sahf; pushf; pop %0"
+		     : "=r"(fo)
+		     :
+		     : "eax", "cc");
 	report("sahf loads SF ZF AF PF CF", (fo & 0xff) == 0xd7);
 	u32 eax;
 	asm volatile("push %1; popf; movl $0, %%eax; lahf" : "=a"(eax) : "r"(0x8d3ul) : "cc");
@@ -711,7 +813,9 @@ static void test_misc(void)
 	ulong f1, f2;
 	asm volatile("pushf; pop %0; mov %0, %1; xor $0x200000, %1; push %1; popf; pushf; pop %1; "
 		     "push %0; popf"
-		     : "=&r"(f1), "=&r"(f2) : : "cc");
+		     : "=&r"(f1), "=&r"(f2)
+		     :
+		     : "cc");
 	report("EFLAGS.ID toggles", (f1 ^ f2) & X86_EFLAGS_ID);
 	/* multi-byte nops and pause */
 	asm volatile(".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t"

@@ -8,6 +8,11 @@ expected status (1: every check passed) and, when QEMU is available, QEMU
 prints the same report lines and exits with the same status: the agreement
 shows that each check asserts real x86 / platform behaviour.
 
+Where QEMU itself is known to be wrong (a bug of QEMU 7.2 TCG against the
+SDM), the check is named with --qemu-bug NAME: QEMU may fail that one check
+(and therefore exit with status 3) without it counting as a disagreement;
+softkvm must still pass it.
+
 Environment: SOFTKVM_GUEST_QEMU=no skips QEMU, =yes requires it;
 QEMU names the binary (default qemu-system-x86_64).
 """
@@ -64,6 +69,8 @@ def main():
     ap.add_argument("--mem", default=None)
     ap.add_argument("--expect-status", type=int, default=1)
     ap.add_argument("--timeout", type=int, default=60)
+    ap.add_argument("--qemu-bug", action="append", default=[],
+                    help="a check QEMU 7.2 gets wrong (QEMU may FAIL it)")
     a = ap.parse_args()
 
     cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", a.kernel]
@@ -105,20 +112,34 @@ def main():
         qstatus, qout, qerr = run(qcmd, a.timeout)
         show("qemu", qstatus, qout, qerr)
         qlines = report_lines(qout)
-        if qstatus != status:
-            print("MISMATCH: exit status softkvm %s, qemu %s" % (status, qstatus))
-            ok = False
-        if qlines != lines:
+        known = set(a.qemu_bug)
+        # a check one CPU model skips (feature not in its CPUID) is not compared
+        skipped = set(l[6:] for l in lines + qlines if l.startswith("SKIP: "))
+        for name in sorted(skipped):
+            print("note: '%s' skipped on one side (CPU feature not advertised)" % name)
+
+        def comparable(ls):
+            return [l for l in ls if not l.startswith("SUMMARY:") and
+                    l.split(": ", 1)[1] not in known | skipped]
+        qfails = [l for l in qlines if l.startswith("FAIL: ")]
+        qknown = [l for l in qfails if l[6:] in known]
+        for l in qknown:
+            print("note: QEMU fails '%s' (a known QEMU bug)" % l[6:])
+        if comparable(qlines) != comparable(lines):
             print("MISMATCH: report lines differ (softkvm vs qemu):")
-            n = max(len(lines), len(qlines))
-            for k in range(n):
-                s = lines[k] if k < len(lines) else "<none>"
-                q = qlines[k] if k < len(qlines) else "<none>"
-                if s != q:
-                    print("  softkvm: %s\n  qemu:    %s" % (s, q))
+            sl, ql = comparable(lines), comparable(qlines)
+            for k in range(max(len(sl), len(ql))):
+                x = sl[k] if k < len(sl) else "<none>"
+                y = ql[k] if k < len(ql) else "<none>"
+                if x != y:
+                    print("  softkvm: %s\n  qemu:    %s" % (x, y))
             ok = False
-        if qstatus != a.expect_status:
-            print("qemu: exit status %s, expected %d" % (qstatus, a.expect_status))
+        # QEMU's status: as softkvm's, unless only its known bugs made it fail
+        qexpect = {status}
+        if qknown and len(qknown) == len(qfails):
+            qexpect = {a.expect_status, 3}
+        if qstatus not in qexpect:
+            print("MISMATCH: exit status softkvm %s, qemu %s" % (status, qstatus))
             ok = False
     elif want != "no":
         print("(QEMU not installed: softkvm only)")

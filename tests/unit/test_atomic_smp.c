@@ -82,8 +82,8 @@ static int ops_none_out(void *o, uint16_t port, const void *data, unsigned len)
 }
 
 static const struct cpu_ops second_ops = {
-	.pio_in = ops_none,
-	.pio_out = ops_none_out,
+    .pio_in = ops_none,
+    .pio_out = ops_none_out,
 };
 
 int main(void)
@@ -114,8 +114,8 @@ int main(void)
 	cpu_set_regs(c1, &r);
 
 	pthread_barrier_init(&start, NULL, 2);
-	t[0] = (struct vcpu_thread){ .cpu = h->cpu, .start = &start };
-	t[1] = (struct vcpu_thread){ .cpu = c1, .start = &start };
+	t[0] = (struct vcpu_thread){.cpu = h->cpu, .start = &start};
+	t[1] = (struct vcpu_thread){.cpu = c1, .start = &start};
 	for (int k = 0; k < 2; k++)
 		pthread_create(&th[k], NULL, run_vcpu, &t[k]);
 	for (int k = 0; k < 2; k++)
@@ -125,13 +125,13 @@ int main(void)
 	CHECK_EQ(t[0].exit, CPU_EXIT_HLT);
 	CHECK_EQ(t[1].exit, CPU_EXIT_HLT);
 	memcpy(v, h->ram + DATA_GPA, sizeof(v));
-	CHECK_EQ(v[0], 2 * ITERS);	      /* LOCK ADD */
-	CHECK_EQ(v[1], 2 * ITERS);	      /* LOCK XADD */
-	CHECK_EQ(v[2], 2 * ITERS);	      /* LOCK CMPXCHG loop */
-	CHECK_EQ(v[3], 0);		      /* the BTS lock is free */
-	CHECK_EQ(v[4], 2 * ITERS);	      /* increments under the BTS lock */
-	CHECK_EQ(v[5] & 0xffffffff, 0);       /* the XCHG lock is free */
-	CHECK_EQ(v[6], 3 * 2 * ITERS);	      /* additions under the XCHG lock */
+	CHECK_EQ(v[0], 2 * ITERS);		/* LOCK ADD */
+	CHECK_EQ(v[1], 2 * ITERS);		/* LOCK XADD */
+	CHECK_EQ(v[2], 2 * ITERS);		/* LOCK CMPXCHG loop */
+	CHECK_EQ(v[3], 0);			/* the BTS lock is free */
+	CHECK_EQ(v[4], 2 * ITERS);		/* increments under the BTS lock */
+	CHECK_EQ(v[5] & 0xffffffff, 0);		/* the XCHG lock is free */
+	CHECK_EQ(v[6], 3 * 2 * ITERS);		/* additions under the XCHG lock */
 	CHECK_EQ(v[7] & 0xffffffff, 2 * ITERS); /* LOCK INC dword */
 	CHECK_EQ((v[7] >> 32) & 0xffff, (uint16_t)(0 - 2 * ITERS)); /* LOCK DEC word */
 	CHECK_EQ((v[7] >> 48) & 0xff, (uint8_t)(0 - 2 * ITERS));    /* LOCK SUB byte */

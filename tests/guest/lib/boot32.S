@@ -33,17 +33,25 @@ _start:
 	movl $stack_top, %esp
 	movl %eax, mb_magic
 	movl %ebx, mb_info
+	pushfl
+	popl mb_entry_eflags
+	movl %cr0, %ecx
+	movl %ecx, mb_entry_cr0
 	call setup_descriptors
 	call main
 	pushl %eax
 	call exit
 
 	.data
-	.globl mb_magic, mb_info
+	.globl mb_magic, mb_info, mb_entry_eflags, mb_entry_cr0
 	.align 4
 mb_magic:
 	.long 0
 mb_info:
+	.long 0
+mb_entry_eflags:
+	.long 0
+mb_entry_cr0:
 	.long 0
 
 	.bss

@@ -21,6 +21,10 @@ _start:
 	movl $stack_top, %esp
 	movl %eax, mb_magic
 	movl %ebx, mb_info
+	pushfl
+	popl mb_entry_eflags
+	movl %cr0, %ecx
+	movl %ecx, mb_entry_cr0
 
 	/* PML4[0] -> PDPT, PDPT[0..3] -> PD[0..3], PD[k][i] -> (k GiB + i * 2 MiB) */
 	movl $pdpt, %eax
@@ -85,11 +89,15 @@ boot_gdt_desc:
 	.word boot_gdt_desc - boot_gdt - 1
 	.long boot_gdt
 
-	.globl mb_magic, mb_info
+	.globl mb_magic, mb_info, mb_entry_eflags, mb_entry_cr0
 	.align 4
 mb_magic:
 	.long 0
 mb_info:
+	.long 0
+mb_entry_eflags:
+	.long 0
+mb_entry_cr0:
 	.long 0
 
 	.bss

@@ -5,31 +5,31 @@
  */
 #include "libtest.h"
 
-#define SEG(flags_hi, access) \
+#define SEG(flags_hi, access)                                                                      \
 	(0x000000000000ffffull | ((u64)(access) << 40) | (0xfull << 48) | ((u64)(flags_hi) << 52))
 
 u64 gdt[GDT_ENTRIES] aligned(16) = {
-	[0] = 0,
+    [0] = 0,
 #ifdef __x86_64__
-	[KERNEL_CS >> 3] = SEG(0xa, 0x9b),   /* 64-bit code, DPL 0 */
+    [KERNEL_CS >> 3] = SEG(0xa, 0x9b), /* 64-bit code, DPL 0 */
 #else
-	[KERNEL_CS >> 3] = SEG(0xc, 0x9b),   /* 32-bit code, DPL 0 */
+    [KERNEL_CS >> 3] = SEG(0xc, 0x9b), /* 32-bit code, DPL 0 */
 #endif
-	[KERNEL_DS >> 3] = SEG(0xc, 0x93),   /* data, DPL 0 */
-	[KERNEL_CS32 >> 3] = SEG(0xc, 0x9b), /* 32-bit code, DPL 0 */
-	[USER_DS >> 3] = SEG(0xc, 0xf3),     /* data, DPL 3 */
+    [KERNEL_DS >> 3] = SEG(0xc, 0x93),	 /* data, DPL 0 */
+    [KERNEL_CS32 >> 3] = SEG(0xc, 0x9b), /* 32-bit code, DPL 0 */
+    [USER_DS >> 3] = SEG(0xc, 0xf3),	 /* data, DPL 3 */
 #ifdef __x86_64__
-	[USER_CS >> 3] = SEG(0xa, 0xfb),     /* 64-bit code, DPL 3 */
+    [USER_CS >> 3] = SEG(0xa, 0xfb), /* 64-bit code, DPL 3 */
 #else
-	[USER_CS >> 3] = SEG(0xc, 0xfb),     /* 32-bit code, DPL 3 */
+    [USER_CS >> 3] = SEG(0xc, 0xfb),   /* 32-bit code, DPL 3 */
 #endif
-	[USER_CS32 >> 3] = SEG(0xc, 0xfb),   /* 32-bit code, DPL 3 */
+    [USER_CS32 >> 3] = SEG(0xc, 0xfb), /* 32-bit code, DPL 3 */
 };
 
 static struct {
 	u16 limit;
 	ulong base;
-} __attribute__((packed)) gdt_desc = { sizeof(gdt) - 1, (ulong)gdt };
+} __attribute__((packed)) gdt_desc = {sizeof(gdt) - 1, (ulong)gdt};
 
 #ifdef __x86_64__
 struct idt_gate {
@@ -62,17 +62,19 @@ static struct idt_gate idt[256] aligned(16);
 static struct {
 	u16 limit;
 	ulong base;
-} __attribute__((packed)) idt_desc = { sizeof(idt) - 1, (ulong)idt };
+} __attribute__((packed)) idt_desc = {sizeof(idt) - 1, (ulong)idt};
 
 u8 ring0_stack[8192] aligned(16);
-static u8 ist1_stack[4096] aligned(16);
+#ifdef __x86_64__
+u8 ist1_stack[4096] aligned(16);
+#endif
 u8 guest_user_stack[8192] aligned(16);
 
 extern char isr_stubs[];
 static ex_handler_fn *handlers[256];
 
 volatile ulong ex_fixup;
-volatile struct ex_info ex_last = { .vector = -1 };
+volatile struct ex_info ex_last = {.vector = -1};
 
 void *isr_entry(int vector)
 {
@@ -132,6 +134,7 @@ void ex_reset(void)
 	ex_last.ip = 0;
 	ex_last.cr2 = 0;
 	ex_last.count = 0;
+	ex_last.frame = 0;
 }
 
 int ex_vector(void)
@@ -141,8 +144,8 @@ int ex_vector(void)
 }
 
 static const char *const ex_names[32] = {
-	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP",
-	"#SS", "#GP", "#PF", "15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
+    "#NP", "#SS", "#GP", "#PF", "15",  "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
 void handle_exception(struct ex_regs *r);
@@ -160,6 +163,7 @@ void handle_exception(struct ex_regs *r)
 		ex_last.ip = r->ip;
 		ex_last.cr2 = v == PF_VECTOR ? read_cr2() : 0;
 		ex_last.count++;
+		ex_last.frame = (ulong)r;
 		r->ip = ex_fixup;
 		r->flags &= ~X86_EFLAGS_TF; /* resuming elsewhere ends a single-step */
 		ex_fixup = 0;
@@ -194,12 +198,16 @@ void setup_descriptors(void)
 	asm volatile("lgdt %0" : : "m"(gdt_desc));
 #ifdef __x86_64__
 	asm volatile("pushq %0; leaq 1f(%%rip), %%rax; pushq %%rax; lretq; 1:"
-		     : : "i"(KERNEL_CS) : "rax", "memory");
+		     :
+		     : "i"(KERNEL_CS)
+		     : "rax", "memory");
 #else
 	asm volatile("ljmp %0, $1f; 1:" : : "i"(KERNEL_CS) : "memory");
 #endif
 	asm volatile("mov %0, %%ds; mov %0, %%es; mov %0, %%ss; mov %0, %%fs; mov %0, %%gs"
-		     : : "r"(KERNEL_DS) : "memory");
+		     :
+		     : "r"(KERNEL_DS)
+		     : "memory");
 	asm volatile("ltr %w0" : : "r"(TSS_SEL));
 	for (int v = 0; v < 256; v++)
 		set_idt_gate(v, isr_entry(v), 0, 0xe);

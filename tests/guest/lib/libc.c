@@ -99,8 +99,8 @@ static void emit(struct out *o, char c)
 	o->pos++;
 }
 
-static void emit_num(struct out *o, u64 v, unsigned base, bool neg, int width, bool zero,
-		     bool left, bool upper)
+static void emit_num(struct out *o, u64 v, unsigned base, bool neg, int width, bool zero, bool left,
+		     bool upper)
 {
 	char tmp[24];
 	int len = 0;
@@ -127,7 +127,7 @@ static void emit_num(struct out *o, u64 v, unsigned base, bool neg, int width, b
 
 int vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 {
-	struct out o = { buf, n, 0 };
+	struct out o = {buf, n, 0};
 
 	for (; *fmt; fmt++) {
 		if (*fmt != '%') {
@@ -135,14 +135,16 @@ int vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 			continue;
 		}
 		fmt++;
-		bool zero = false, left = false;
+		bool zero = false, left = false, alt = false;
 		int width = 0, lng = 0;
 		size_t start;
-		while (*fmt == '0' || *fmt == '-') {
+		while (*fmt == '0' || *fmt == '-' || *fmt == '#') {
 			if (*fmt == '0')
 				zero = true;
-			else
+			else if (*fmt == '-')
 				left = true;
+			else
+				alt = true;
 			fmt++;
 		}
 		while (*fmt >= '0' && *fmt <= '9')
@@ -160,7 +162,8 @@ int vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 		case 'd':
 		case 'i': {
 			long long v = lng >= 2 ? va_arg(ap, long long)
-				      : lng ? va_arg(ap, long) : va_arg(ap, int);
+				      : lng    ? va_arg(ap, long)
+					       : va_arg(ap, int);
 			emit_num(&o, v < 0 ? -(u64)v : (u64)v, 10, v < 0, width, zero, left, false);
 			break;
 		}
@@ -168,8 +171,14 @@ int vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 		case 'x':
 		case 'X': {
 			u64 v = lng >= 2 ? va_arg(ap, unsigned long long)
-				: lng ? va_arg(ap, unsigned long) : va_arg(ap, unsigned);
-			emit_num(&o, v, *fmt == 'u' ? 10 : 16, false, width, zero, left, *fmt == 'X');
+				: lng	 ? va_arg(ap, unsigned long)
+					 : va_arg(ap, unsigned);
+			if (alt && *fmt != 'u') {
+				emit(&o, '0');
+				emit(&o, 'x');
+			}
+			emit_num(&o, v, *fmt == 'u' ? 10 : 16, false, width, zero, left,
+				 *fmt == 'X');
 			break;
 		}
 		case 'p':

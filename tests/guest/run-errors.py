@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""`softkvm run` refuses bad input cleanly, and reports how guests end.
+
+Every bad command line or kernel must give exactly one line on stderr that
+names the problem (and the file or flag), nothing on stdout, and exit status
+2 -- never a crash. Bad kernels are made here from a good one: truncated,
+not ELF, no or broken multiboot header, 64-bit, segments outside RAM, bad
+program headers, a.out kludge fields that do not fit the file. Tiny guests
+check the exit statuses: HLT (0), triple fault (4), isa-debug-exit.
+"""
+import argparse
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+failures = 0
+checks = 0
+
+
+def run(softkvm, args, timeout=30):
+    p = subprocess.run([softkvm, "run"] + args, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def expect_error(softkvm, name, args, words):
+    global failures, checks
+    checks += 1
+    status, out, err = run(softkvm, args)
+    lines = err.splitlines()
+    ok = status == 2 and out == "" and len(lines) == 1 and \
+        all(w in lines[0] for w in words)
+    print("%s: %s" % ("PASS" if ok else "FAIL", name))
+    if not ok:
+        failures += 1
+        print("   args %r\n   status %s, stdout %r\n   stderr %r\n   wanted words %r" %
+              (args, status, out, err, words))
+
+
+def expect_ok(softkvm, name, args, status_want):
+    global failures, checks
+    checks += 1
+    status, out, err = run(softkvm, args)
+    ok = status == status_want
+    print("%s: %s" % ("PASS" if ok else "FAIL", name))
+    if not ok:
+        failures += 1
+        print("   args %r\n   status %s\n   stderr %r" % (args, status, err))
+
+
+def expect_stop(softkvm, name, kernel, status_want, words):
+    """A guest that ends: the status, and (if words) one stderr line with them."""
+    global failures, checks
+    checks += 1
+    status, out, err = run(softkvm, ["--kernel", kernel])
+    lines = err.splitlines()
+    ok = status == status_want and (words is None and err == "" or
+                                    words is not None and len(lines) == 1 and
+                                    all(w in lines[0] for w in words))
+    print("%s: %s" % ("PASS" if ok else "FAIL", name))
+    if not ok:
+        failures += 1
+        print("   status %s (want %s), stderr %r" % (status, status_want, err))
+
+
+def write(d, name, data):
+    path = os.path.join(d, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def mb_header(flags, extra=b""):
+    return struct.pack("<III", 0x1BADB002, flags, (-(0x1BADB002 + flags)) & 0xffffffff) + extra
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--softkvm", required=True)
+    ap.add_argument("--kernel32", required=True, help="a good ELF32 multiboot kernel")
+    ap.add_argument("--kernel64", required=True, help="a 64-bit ELF with a multiboot header")
+    a = ap.parse_args()
+    sk = a.softkvm
+    good = open(a.kernel32, "rb").read()
+    ehdr = struct.unpack_from("<16sHHIIIIIHHHHHH", good, 0)
+    phoff, phentsize, phnum = ehdr[5], ehdr[9], ehdr[10]
+    # the first PT_LOAD program header
+    ph = next(phoff + k * 32 for k in range(phnum)
+              if struct.unpack_from("<I", good, phoff + k * 32)[0] == 1)
+
+    def patched(off, fmt, value):
+        b = bytearray(good)
+        struct.pack_into(fmt, b, off, value)
+        return bytes(b)
+
+    with tempfile.TemporaryDirectory() as d:
+        k = a.kernel32
+        # command line
+        expect_error(sk, "no --kernel", [], ["--kernel"])
+        expect_error(sk, "unknown option", ["--kernel", k, "--frobnicate"], ["--frobnicate"])
+        expect_error(sk, "missing option argument", ["--kernel"], ["--kernel", "argument"])
+        expect_error(sk, "missing --mem argument", ["--kernel", k, "--mem"], ["--mem"])
+        expect_error(sk, "unexpected positional argument", ["--kernel", k, "extra"], ["extra"])
+        for m in ["0", "1M", "abc", "2T", "99999999999999999999999", "129K", "-5", "12Q", ""]:
+            expect_error(sk, "impossible --mem %r" % m, ["--kernel", k, "--mem", m], ["--mem"])
+        for c in ["0", "-1", "abc", "256", "1.5", "99999999999", ""]:
+            expect_error(sk, "impossible --cpus %r" % c, ["--kernel", k, "--cpus", c], ["--cpus"])
+        expect_error(sk, "bad --accel", ["--kernel", k, "--accel", "tcg"], ["--accel", "tcg"])
+        # files
+        missing = os.path.join(d, "missing.elf")
+        expect_error(sk, "missing kernel", ["--kernel", missing], [missing, "No such file"])
+        expect_error(sk, "kernel is a directory", ["--kernel", d], [d, "not a regular file"])
+        expect_error(sk, "empty kernel", ["--kernel", write(d, "empty", b"")], ["empty"])
+        expect_error(sk, "missing module", ["--kernel", k, "--initrd", missing + " arg"],
+                     [missing])
+        expect_error(sk, "empty module name", ["--kernel", k, "--initrd", ",x"], ["--initrd"])
+        # not multiboot
+        expect_error(sk, "text file", ["--kernel", write(d, "text", b"hello world\n" * 100)],
+                     ["text", "multiboot header"])
+        hidden = bytearray(9000) + mb_header(3)
+        expect_error(sk, "header beyond the first 8 KiB", ["--kernel", write(d, "late", hidden)],
+                     ["late", "multiboot header"])
+        badsum = bytearray(struct.pack("<III", 0x1BADB002, 3, 0)) + bytearray(64)
+        expect_error(sk, "header with a bad checksum", ["--kernel", write(d, "badsum", badsum)],
+                     ["badsum", "multiboot header"])
+        expect_error(sk, "unsupported header flags",
+                     ["--kernel", write(d, "flags", mb_header(0x8) + bytes(64))],
+                     ["flags", "unsupported"])
+        expect_error(sk, "header but not ELF, no address fields",
+                     ["--kernel", write(d, "notelf", mb_header(3) + bytes(64))],
+                     ["notelf", "not an ELF"])
+        # ELF problems
+        expect_error(sk, "64-bit ELF", ["--kernel", a.kernel64], ["64-bit"])
+        tiny = b"\x7fELF\x01\x01\x01" + bytes(9) + mb_header(3)
+        expect_error(sk, "truncated ELF header", ["--kernel", write(d, "tiny", tiny)],
+                     ["tiny", "truncated ELF header"])
+        expect_error(sk, "truncated in a segment",
+                     ["--kernel", write(d, "trunc", good[:0x1100])], ["trunc", "truncated"])
+        expect_error(sk, "segment beyond RAM",
+                     ["--kernel", write(d, "high", patched(ph + 12, "<I", 0x7ff00000))],
+                     ["high", "outside guest RAM"])
+        expect_error(sk, "segment below 1 MiB",
+                     ["--kernel", write(d, "low", patched(ph + 12, "<I", 0x1000))],
+                     ["low", "outside guest RAM"])
+        expect_error(sk, "segment wrapping around 4 GiB",
+                     ["--kernel", write(d, "wrap", patched(ph + 12, "<I", 0xfffff000))],
+                     ["wrap", "outside guest RAM"])
+        expect_error(sk, "file size > memory size",
+                     ["--kernel", write(d, "fsz", patched(ph + 20, "<I", 1))],
+                     ["fsz", "program header"])
+        expect_error(sk, "bad program header size",
+                     ["--kernel", write(d, "phsz", patched(42, "<H", 40))],
+                     ["phsz", "program header size"])
+        expect_error(sk, "program headers past the end",
+                     ["--kernel", write(d, "phoff", patched(28, "<I", 0x7ffffff0))],
+                     ["phoff", "truncated"])
+        expect_error(sk, "no program headers",
+                     ["--kernel", write(d, "phnum", patched(44, "<H", 0))],
+                     ["phnum", "program headers"])
+        expect_error(sk, "not i386", ["--kernel", write(d, "arm", patched(18, "<H", 40))],
+                     ["arm", "i386"])
+        expect_error(sk, "entry outside the segments",
+                     ["--kernel", write(d, "entry", patched(24, "<I", 0x5000000))],
+                     ["entry", "entry point"])
+        # a.out kludge: header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr
+        def aout(fields, size=64):
+            return mb_header(0x10003, struct.pack("<5I", *fields)) + bytes(size)
+        expect_error(sk, "a.out: load_end beyond the file",
+                     ["--kernel", write(d, "aout1", aout((0x100000, 0x100000, 0x200000, 0, 0x100000)))],
+                     ["aout1", "truncated"])
+        expect_error(sk, "a.out: header_addr below load_addr",
+                     ["--kernel", write(d, "aout2", aout((0x100000, 0x100100, 0, 0, 0x100100)))],
+                     ["aout2", "header_addr"])
+        expect_error(sk, "a.out: image outside RAM",
+                     ["--kernel", write(d, "aout3", aout((0x9000000, 0x9000000, 0, 0, 0x9000000)))],
+                     ["aout3", "outside guest RAM"])
+        expect_error(sk, "a.out: bss_end below the image",
+                     ["--kernel", write(d, "aout4", aout((0x100000, 0x100000, 0x100010, 0x100008, 0x100000)))],
+                     ["aout4", "bss_end"])
+        expect_error(sk, "a.out: entry outside the image",
+                     ["--kernel", write(d, "aout5", aout((0x100000, 0x100000, 0, 0, 0x300000)))],
+                     ["aout5", "entry point"])
+        expect_error(sk, "a.out: address fields cut off",
+                     ["--kernel", write(d, "aout6", mb_header(0x10003) + b"\0\0\0\0")],
+                     ["aout6", "truncated"])
+        big = mb_header(3) + bytes(3 << 20)
+        expect_error(sk, "kernel larger than RAM",
+                     ["--kernel", write(d, "big", big), "--mem", "2M"], ["big", "too large"])
+        # how guests end: tiny flat kernels loaded through the a.out kludge at 1 MiB
+        def flat(code, data=b""):
+            hdr = mb_header(0x10003, struct.pack("<5I", 0x100000, 0x100000, 0, 0, 0x100020))
+            body = hdr + bytes(0x20 - len(hdr)) + code
+            body += bytes(0x40 - len(body)) + data
+            return body
+        expect_stop(sk, "cli; hlt: the guest stops, status 0",
+                    write(d, "hlt", flat(b"\xfa\xf4")), 0, ["halted with interrupts disabled"])
+        expect_stop(sk, "sti; hlt: nothing can wake it, status 0",
+                    write(d, "stihlt", flat(b"\xfb\xf4")), 0, ["halted"])
+        # lidt with limit 0, then ud2: #UD, #GP, #DF cannot be delivered
+        expect_stop(sk, "triple fault: status 4",
+                    write(d, "triple", flat(b"\x0f\x01\x1d\x40\x00\x10\x00\x0f\x0b", bytes(6))),
+                    4, ["triple fault"])
+        # mov $0x7f, %eax; out %eax, $0xf4
+        expect_stop(sk, "isa-debug-exit 0x7f: status 255",
+                    write(d, "exit7f", flat(b"\xb8\x7f\x00\x00\x00\xe7\xf4\xf4")), 255, None)
+        # accepted forms
+        expect_ok(sk, "--help", ["--help"], 0)
+        expect_ok(sk, "--mem 2M boots", ["--kernel", k, "--mem", "2M"], 1)
+        expect_ok(sk, "--opt=value forms and --cpus 4", ["--kernel=" + k, "--mem=64M", "--cpus=4",
+                                                         "--accel=soft"], 1)
+        expect_ok(sk, "--mem with a GiB suffix", ["--kernel", k, "--mem", "1G"], 1)
+    print("SUMMARY: %d tests, %d failures" % (checks, failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
