@@ -69,6 +69,7 @@ void cpu_flush_code(struct cpu *c)
 	memset(c->jc, 0, sizeof(c->jc));
 	c->arena_used = 0;
 	c->cur_block = NULL;
+	c->code_flushes++;
 }
 
 static void reset_seg(struct cpu_seg *s, uint16_t sel, uint64_t base, uint8_t type)
@@ -85,6 +86,7 @@ static void reset_seg(struct cpu_seg *s, uint16_t sel, uint64_t base, uint8_t ty
 static void reset_common(struct cpu *c)
 {
 	memset(c->gpr, 0, sizeof(c->gpr));
+	c->gpr[GPR_2G] = 1ull << 31;
 	c->gpr[REG_RDX] = 0x600; /* as KVM: family 6 */
 	c->cc_op = CC_EFLAGS;
 	c->rflags = FL_1;
@@ -396,6 +398,10 @@ static struct block *block_translate(struct cpu *c, uint64_t gpa, const uint8_t 
 	b->epoch = c->epoch;
 	b->ninsns = (uint16_t)n;
 	b->nbytes = (uint16_t)off;
+	b->chainable = !ends || (tmp[n - 1].flags & INSN_CHAIN);
+	b->chain_next = 0;
+	b->chain_rip[0] = b->chain_rip[1] = 0;
+	b->chain[0] = b->chain[1] = NULL;
 	uint8_t *copy = (uint8_t *)b + sz;
 	memcpy(copy, hp, off);
 	b->bytes = copy;
@@ -700,11 +706,20 @@ enum cpu_exit cpu_run(struct cpu *c)
 			goto out;
 	}
 
+	/*
+	 * prev: the block that just ran to its end, with the linear address it
+	 * ran at. A block ending in a near branch (or a plain instruction) keeps
+	 * up to two successors in the same page by RIP: the next lookup is then
+	 * one compare, the translation being the one prev ran under.
+	 */
+	struct block *prev = NULL;
+	uint64_t prev_la = 0;
 	for (;;) {
 		if (unlikely(atomic_load_explicit(&c->events, memory_order_relaxed) || c->exc_pending)) {
 			why = handle_events(c);
 			if (why != CPU_EXIT_NONE)
 				goto out;
+			prev = NULL; /* an event may have changed RIP, mode or CPL */
 		}
 		if (unlikely(c->halted)) {
 			why = CPU_EXIT_HLT;
@@ -716,22 +731,51 @@ enum cpu_exit cpu_run(struct cpu *c)
 		}
 		if (unlikely(need_slow_step(c))) {
 			step_one(c);
+			prev = NULL;
 			continue;
 		}
+		struct block *b = NULL;
 		uint64_t la;
-		const uint8_t *hp;
-		struct block *b = block_lookup(c, &la, &hp);
-		if (unlikely(!b)) {
-			exec_straddling(c, la, hp);
-			continue;
+		if (prev) {
+			uint64_t rip = RIP(c);
+			unsigned k = prev->chain_rip[1] == rip;
+			struct block *n = prev->chain[k];
+			if (n && prev->chain_rip[k] == rip && n->mode == c->mode &&
+			    n->epoch == c->epoch &&
+			    atomic_load_explicit(n->gen_ptr, memory_order_relaxed) == n->gen) {
+				b = n;
+				la = (prev_la & PAGE_MASK_4K) | (n->gpa & 0xfff);
+			}
 		}
-		if (unlikely(c->segchk & (1u << SEG_CS)) &&
-		    RIP(c) + b->nbytes - 1 > c->seg[SEG_CS].limit) {
-			step_one(c);
-			continue;
+		if (!b) {
+			const uint8_t *hp;
+			uint32_t flushes = c->code_flushes;
+			b = block_lookup(c, &la, &hp);
+			if (c->code_flushes != flushes)
+				prev = NULL; /* the arena was recycled under prev */
+			if (unlikely(!b)) {
+				exec_straddling(c, la, hp);
+				prev = NULL;
+				continue;
+			}
+			if (unlikely(c->segchk & (1u << SEG_CS)) &&
+			    RIP(c) + b->nbytes - 1 > c->seg[SEG_CS].limit) {
+				step_one(c);
+				prev = NULL;
+				continue;
+			}
+			/* remember the successor if it is in prev's page (same translation) */
+			if (prev && !((la ^ prev_la) & PAGE_MASK_4K) && !(c->segchk & (1u << SEG_CS))) {
+				unsigned k = prev->chain_next;
+				prev->chain_rip[k] = RIP(c);
+				prev->chain[k] = b;
+				prev->chain_next = (uint8_t)(k ^ 1);
+			}
 		}
 		c->cur_block = b;
 		c->icount += b->ninsns;
+		prev = b->chainable ? b : NULL;
+		prev_la = la;
 		const struct insn *i = b->insns;
 		do {
 			i = i->fn(c, i);

@@ -140,8 +140,17 @@ bool dmem(struct dctx *d, const ZydisDecodedOperand *op, struct insn *i)
 	    d->zi->address_width == 64)
 		return false;
 	i->disp = (int32_t)m->disp.value;
-	if (b == GPR_RIP)
-		i->disp += d->zi->length; /* RIP-relative is from the next instruction */
+	if (b == GPR_RIP) {
+		/* RIP-relative is from the next instruction; a sum past INT32_MAX
+		 * borrows 2^31 from a constant slot (RIP-relative has no index) */
+		int64_t v = (int64_t)i->disp + d->zi->length;
+		if (v > INT32_MAX) {
+			i->index = GPR_2G;
+			i->scale = 0;
+			v -= 1ll << 31;
+		}
+		i->disp = (int32_t)v;
+	}
 	i->seg = s < 0 ? SEG_DS : (uint8_t)s;
 	switch (d->zi->address_width) {
 	case 64: i->ashift = 0; break;
@@ -267,6 +276,20 @@ int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mod
 	fn = decode_table[zi.mnemonic];
 	if (fn && fn(&d, out)) {
 		*ends_block = d.ends_block;
+		/* near branches keep CS, mode and translation: their blocks may chain */
+		switch (zi.meta.category) {
+		case ZYDIS_CATEGORY_COND_BR:
+		case ZYDIS_CATEGORY_UNCOND_BR:
+		case ZYDIS_CATEGORY_CALL:
+		case ZYDIS_CATEGORY_RET:
+			if (zi.meta.branch_type != ZYDIS_BRANCH_TYPE_FAR &&
+			    zi.mnemonic != ZYDIS_MNEMONIC_IRET && zi.mnemonic != ZYDIS_MNEMONIC_IRETD &&
+			    zi.mnemonic != ZYDIS_MNEMONIC_IRETQ)
+				out->flags |= INSN_CHAIN;
+			break;
+		default:
+			break;
+		}
 		return out->len;
 	}
 	/* not implemented (or refused by its decode function) */

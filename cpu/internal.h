@@ -22,6 +22,7 @@
 #define GPR_ZERO 16 /* always 0: "no base/index" in address computations */
 #define GPR_RIP	 17 /* the RIP of the current instruction (RIP-relative base) */
 #define GPR_TMP	 18 /* scratch */
+#define GPR_2G	 19 /* always 1 << 31: large RIP-relative displacements (decode.c) */
 #define GPR_SLOTS 20
 
 /* ---- decoded instructions ---- */
@@ -57,6 +58,7 @@ struct insn {
 #define INSN_REPNE (1u << 2)
 #define INSN_MEM   (1u << 3) /* has a memory operand */
 #define INSN_O16   (1u << 4) /* 0x66 prefix present */
+#define INSN_CHAIN (1u << 5) /* near branch: its block may chain to the next */
 
 /* A decoded block: straight-line instructions within one guest page. */
 struct block {
@@ -67,7 +69,12 @@ struct block {
 	uint32_t gen;
 	struct block *hnext;
 	uint16_t nbytes, ninsns;
+	bool chainable;	      /* ends with a near branch or a plain instruction */
+	uint8_t chain_next;   /* slot to replace */
 	const uint8_t *bytes; /* copy of the guest bytes the block was decoded from */
+	/* direct successors in the same page, by RIP (see cpu_run) */
+	uint64_t chain_rip[2];
+	struct block *chain[2];
 	struct insn insns[];
 };
 
@@ -231,6 +238,7 @@ struct cpu {
 	struct block **bhash;
 	uint8_t *arena;
 	size_t arena_used, arena_size;
+	uint32_t code_flushes; /* bumped by cpu_flush_code(): cached block pointers die */
 
 	const struct cpu_ops *ops;
 	void *opaque;
