@@ -23,8 +23,8 @@
 
 /* guest memory layout (identity mapped by hx_setup_long64) */
 #define G_RAM	    (KWORK_BASE + KWORK_SIZE + HX_SYS_SIZE + 0x100000)
-#define G_RETSTUB   0x1000ull  /* the kernel returns here */
-#define G_EXCSTUB   0x2000ull  /* 32 exception stubs of 16 bytes */
+#define G_RETSTUB   0x1000ull /* the kernel returns here */
+#define G_EXCSTUB   0x2000ull /* 32 exception stubs of 16 bytes */
 #define G_STACK_TOP 0xf00000ull
 #define G_TIMEOUT_S 300 /* a safety net for a guest that never returns */
 
@@ -36,10 +36,10 @@ struct kdef {
 
 /* sizes: about 50-150 million guest instructions each at --scale 1 */
 static const struct kdef kdefs[] = {
-	{ "crc32", K_CRC32, 64 << 10, 160, 0x1234 },
-	{ "sieve", K_SIEVE, 2000000, 3, 0 },
-	{ "memcpy", K_MEMCPY, 64 << 10, 4000, 7 },
-	{ "interp", K_INTERP, 400000, 1, 12345 },
+    {"crc32", K_CRC32, 64 << 10, 160, 0x1234},
+    {"sieve", K_SIEVE, 2000000, 3, 0},
+    {"memcpy", K_MEMCPY, 64 << 10, 4000, 7},
+    {"interp", K_INTERP, 400000, 1, 12345},
 };
 #define NKERNELS (sizeof(kdefs) / sizeof(kdefs[0]))
 
@@ -164,10 +164,14 @@ static uint64_t ref_interp(uint64_t size, uint64_t reps, uint64_t seed, bool bas
 static uint64_t ref_result(const struct kdef *k, uint64_t reps, bool basic)
 {
 	switch (k->id) {
-	case K_CRC32: return ref_crc32(k->size, reps, k->seed);
-	case K_SIEVE: return ref_sieve(k->size, reps);
-	case K_MEMCPY: return ref_memcpy(k->size, reps, k->seed);
-	default: return ref_interp(k->size, reps, k->seed, basic);
+	case K_CRC32:
+		return ref_crc32(k->size, reps, k->seed);
+	case K_SIEVE:
+		return ref_sieve(k->size, reps);
+	case K_MEMCPY:
+		return ref_memcpy(k->size, reps, k->seed);
+	default:
+		return ref_interp(k->size, reps, k->seed, basic);
 	}
 }
 
@@ -281,12 +285,12 @@ static void describe_fault(struct hx *h, int vec, char *out, size_t outlen)
 		ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
 		ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL);
 		if (ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, h->ram + rip, 15, &zi, ops)))
-			ZydisFormatterFormatInstruction(&fmt, &zi, ops, zi.operand_count_visible, text,
-							sizeof(text), rip, NULL);
+			ZydisFormatterFormatInstruction(&fmt, &zi, ops, zi.operand_count_visible,
+							text, sizeof(text), rip, NULL);
 	}
-	static const char *const names[32] = { "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD",
-						"#NM", "#DF", "9",   "#TS", "#NP", "#SS", "#GP",
-						"#PF", "15",  "#MF", "#AC", "#MC", "#XM" };
+	static const char *const names[32] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD",
+					      "#NM", "#DF", "9",   "#TS", "#NP", "#SS", "#GP",
+					      "#PF", "15",  "#MF", "#AC", "#MC", "#XM"};
 	snprintf(out, outlen, "%s at %#llx: %s", names[vec] ? names[vec] : "exception",
 		 (unsigned long long)rip, text);
 }
@@ -294,7 +298,7 @@ static void describe_fault(struct hx *h, int vec, char *out, size_t outlen)
 static int guest_run(const struct variant *v, uint64_t entry, const uint64_t a[4], struct grun *g)
 {
 	/* mov rbx, rax; mov eax, 0; out 0xf4, eax; hlt */
-	static const uint8_t retstub[] = { 0x48, 0x89, 0xc3, 0xb8, 0, 0, 0, 0, 0xe7, 0xf4, 0xf4 };
+	static const uint8_t retstub[] = {0x48, 0x89, 0xc3, 0xb8, 0, 0, 0, 0, 0xe7, 0xf4, 0xf4};
 	struct hx *h = hx_create(G_RAM);
 	struct cpu_regs r;
 	uint64_t ret = G_RETSTUB, i0;
@@ -310,7 +314,7 @@ static int guest_run(const struct variant *v, uint64_t entry, const uint64_t a[4
 	hx_load(h, G_RETSTUB, retstub, sizeof(retstub));
 	for (int vec = 0; vec < 32; vec++) {
 		/* mov eax, 0x100 + vec; out 0xf4, eax; hlt */
-		uint8_t s[8] = { 0xb8, (uint8_t)vec, 1, 0, 0, 0xe7, 0xf4, 0xf4 };
+		uint8_t s[8] = {0xb8, (uint8_t)vec, 1, 0, 0, 0xe7, 0xf4, 0xf4};
 		hx_load(h, G_EXCSTUB + 16 * vec, s, sizeof(s));
 	}
 	hx_setup_long64(h, entry, G_STACK_TOP - 8, false);
@@ -339,8 +343,8 @@ static int guest_run(const struct variant *v, uint64_t entry, const uint64_t a[4
 	} else if (h->exited && h->exit_code >= 0x100 && h->exit_code < 0x120) {
 		describe_fault(h, h->exit_code - 0x100, g->err, sizeof(g->err));
 	} else {
-		snprintf(g->err, sizeof(g->err), "guest stopped: %s at rip %#llx%s", hx_exit_name(e),
-			 (unsigned long long)r.rip,
+		snprintf(g->err, sizeof(g->err), "guest stopped: %s at rip %#llx%s",
+			 hx_exit_name(e), (unsigned long long)r.rip,
 			 e == CPU_EXIT_REQUEST ? " (timeout)" : "");
 	}
 	hx_destroy(h);
@@ -351,15 +355,14 @@ static int guest_run(const struct variant *v, uint64_t entry, const uint64_t a[4
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: bench-cpu [options]\n"
-		"  --scale F        multiply the repetitions by F (default 1)\n"
-		"  --only NAMES     comma-separated subset of: crc32,sieve,memcpy,interp\n"
-		"  --variant V      basic, full or both (default both)\n"
-		"  --guest-only     skip native and QEMU runs (for profilers)\n"
-		"  --no-qemu        skip QEMU even if qemu-system-x86_64 is installed\n"
-		"  --quiet          only the table\n"
-		"  --verbose        also print wall-clock times\n");
+	fprintf(f, "usage: bench-cpu [options]\n"
+		   "  --scale F        multiply the repetitions by F (default 1)\n"
+		   "  --only NAMES     comma-separated subset of: crc32,sieve,memcpy,interp\n"
+		   "  --variant V      basic, full or both (default both)\n"
+		   "  --guest-only     skip native and QEMU runs (for profilers)\n"
+		   "  --no-qemu        skip QEMU even if qemu-system-x86_64 is installed\n"
+		   "  --quiet          only the table\n"
+		   "  --verbose        also print wall-clock times\n");
 }
 
 static bool selected(const char *only, const char *name)
@@ -396,11 +399,15 @@ static void cpu_model(char *buf, size_t n)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "scale", required_argument, NULL, 's' }, { "only", required_argument, NULL, 'o' },
-		{ "variant", required_argument, NULL, 'v' }, { "guest-only", no_argument, NULL, 'g' },
-		{ "no-qemu", no_argument, NULL, 'n' },	   { "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'V' },	   { "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"scale", required_argument, NULL, 's'},
+	    {"only", required_argument, NULL, 'o'},
+	    {"variant", required_argument, NULL, 'v'},
+	    {"guest-only", no_argument, NULL, 'g'},
+	    {"no-qemu", no_argument, NULL, 'n'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *only = NULL, *vsel = "both", *qemu;
 	double scale = 1;
@@ -417,17 +424,34 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'o': only = optarg; break;
-		case 'v': vsel = optarg; break;
-		case 'g': guest_only = true; break;
-		case 'n': no_qemu = true; break;
-		case 'q': quiet = true; break;
-		case 'V': verbose = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'o':
+			only = optarg;
+			break;
+		case 'v':
+			vsel = optarg;
+			break;
+		case 'g':
+			guest_only = true;
+			break;
+		case 'n':
+			no_qemu = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'V':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
-	if (optind < argc || (strcmp(vsel, "basic") && strcmp(vsel, "full") && strcmp(vsel, "both"))) {
+	if (optind < argc ||
+	    (strcmp(vsel, "basic") && strcmp(vsel, "full") && strcmp(vsel, "both"))) {
 		usage(stderr);
 		return 2;
 	}
@@ -443,8 +467,8 @@ int main(int argc, char **argv)
 		p += l + (p[l] == ',');
 	}
 
-	variants[0] = (struct variant){ "basic", kimg_basic, (size_t)(kimg_basic_end - kimg_basic) };
-	variants[1] = (struct variant){ "full", kimg_full, (size_t)(kimg_full_end - kimg_full) };
+	variants[0] = (struct variant){"basic", kimg_basic, (size_t)(kimg_basic_end - kimg_basic)};
+	variants[1] = (struct variant){"full", kimg_full, (size_t)(kimg_full_end - kimg_full)};
 	qemu = guest_only || no_qemu || getenv("BENCH_NO_QEMU") ? NULL : qemu_find();
 	native_ok = !guest_only && native_map();
 	cpu_model(model, sizeof(model));
@@ -478,7 +502,7 @@ int main(int argc, char **argv)
 			uint64_t reps = (uint64_t)((double)kd->reps * scale + 0.5);
 			uint64_t args[4], nres = 0, qres = 0, ref;
 			double ntime = 0;
-			struct qemu_times qt = { 0 };
+			struct qemu_times qt = {0};
 			struct grun g;
 			bool ok = true, qok = false;
 
@@ -495,7 +519,8 @@ int main(int argc, char **argv)
 			if (guest_run(v, kt->entry[kd->id], args, &g) < 0) {
 				printf("%-7s %-6s %9.1f  guest failed: %s\n", kd->name, v->name,
 				       (double)g.insns / 1e6, g.err);
-				/* a basic kernel must run; a full one may use what is not there yet */
+				/* a basic kernel must run; a full one may use what is not there yet
+				 */
 				if (vi == 0)
 					failures++;
 				continue;
@@ -507,15 +532,15 @@ int main(int argc, char **argv)
 						      &qt, &qres) == 0 &&
 				      qt.cpu > 0;
 			double mips = (double)g.insns / g.cpu / 1e6;
-			printf("%-7s %-6s %9.1f %9.3f %8.1f", kd->name, v->name, (double)g.insns / 1e6,
-			       g.cpu, mips);
+			printf("%-7s %-6s %9.1f %9.3f %8.1f", kd->name, v->name,
+			       (double)g.insns / 1e6, g.cpu, mips);
 			if (native_ok)
 				printf(" %10.4f %8.1fx", ntime, g.cpu / ntime);
 			else
 				printf(" %10s %9s", "-", "-");
 			if (qemu && qok)
-				printf(" %8.3f %9.1f %7.2fx", qt.cpu, (double)g.insns / qt.cpu / 1e6,
-				       g.cpu / qt.cpu);
+				printf(" %8.3f %9.1f %7.2fx", qt.cpu,
+				       (double)g.insns / qt.cpu / 1e6, g.cpu / qt.cpu);
 			else if (qemu)
 				printf(" %8s %9s %8s", "failed", "-", "-");
 			if (g.result != ref || (native_ok && nres != ref) || (qok && qres != ref))
@@ -526,8 +551,8 @@ int main(int argc, char **argv)
 				printf("        wall clock: guest %.3f s%s", g.wall,
 				       qok ? "" : "\n");
 			if (verbose && qok)
-				printf(", qemu: kernel by guest TSC %.3f s, process %.3f s\n", qt.tsc,
-				       qt.wall);
+				printf(", qemu: kernel by guest TSC %.3f s, process %.3f s\n",
+				       qt.tsc, qt.wall);
 			if (!ok) {
 				fprintf(stderr,
 					"bench-cpu: %s/%s: guest %#llx native %#llx qemu %#llx "

@@ -477,9 +477,15 @@ static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t
 
 	if (unlikely(c->segchk & (1u << SEG_CS)) && RIP(c) > c->seg[SEG_CS].limit)
 		cpu_raise(c, EXC_GP, 0);
-	hp = mem_fetch_page(c, la, &gpa);
-	if (unlikely(!hp))
-		fetch_mmio_exit(c, gpa);
+	const struct tlb_entry *e = &c->tlb->x[TLB_INDEX(la)];
+	if (likely(e->tag == (la & PAGE_MASK_4K))) {
+		gpa = (e->gpa & PAGE_MASK_4K) | (la & 0xfff);
+		hp = (const uint8_t *)(e->addend + la);
+	} else {
+		hp = mem_fetch_page(c, la, &gpa);
+		if (unlikely(!hp))
+			fetch_mmio_exit(c, gpa);
+	}
 	*la_out = la;
 	*hp_out = hp;
 	struct jc_entry *j = &c->jc[(la ^ (la >> JC_BITS)) & (JC_SIZE - 1)];

@@ -322,6 +322,9 @@ int cpu_set_xcr0(struct cpu *c, uint64_t v);
 #define CPU_XCR0_SUPPORTED 3ull
 #define CPU_XSAVE_SIZE	   576u
 #define CPU_MXCSR_MASK	   0xffffu /* MXCSR_MASK, DAZ included (SDM vol. 1, 11.6.6) */
+/* CPUID.1:ECX bits of SSE3/SSSE3/SSE4.1/SSE4.2 this processor can run: the
+ * host executes them, so an older host has fewer */
+uint32_t cpu_simd_cpuid1_ecx(void);
 /* XCR0 bits the guest may enable (its CPUID leaf 0xD); bit 0 is always allowed */
 void cpu_set_xcr0_allowed(struct cpu *c, uint64_t mask);
 /* The FXSAVE64 image (512 bytes; MXCSR_MASK filled in, bytes 416-511 zero). */

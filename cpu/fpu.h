@@ -129,13 +129,13 @@ void fpu_mem_write(struct cpu *c, uint64_t la, const void *buf, unsigned n);
 /* Host pointer to n bytes at la (one page, read TLB hit) or NULL. */
 static inline const void *fpu_mem_rptr(struct cpu *c, uint64_t la, unsigned n)
 {
-	const struct tlb_entry *e = &c->tlb->r[(la >> 12) & TLB_MASK];
+	const struct tlb_entry *e = &c->tlb->r[TLB_INDEX(la)];
 	return tlb_hit(e, la, n) ? (const void *)(e->addend + la) : NULL;
 }
 
 static inline void *fpu_mem_wptr(struct cpu *c, uint64_t la, unsigned n)
 {
-	const struct tlb_entry *e = &c->tlb->w[(la >> 12) & TLB_MASK];
+	const struct tlb_entry *e = &c->tlb->w[TLB_INDEX(la)];
 	return tlb_hit(e, la, n) ? (void *)(e->addend + la) : NULL;
 }
 

@@ -22,6 +22,8 @@
  * arena is sized for all of them and never needs flushing. Pages are
  * writable only while a stub is written and executable otherwise (W^X).
  */
+#include <cpuid.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -30,6 +32,26 @@
 
 #define ARENA_SIZE (8u << 20)
 #define STUB_MAX   96
+
+/* SSE3, SSSE3, SSE4.1, SSE4.2: the extensions beyond x86-64's baseline */
+#define SIMD_ECX1 ((1u << 0) | (1u << 9) | (1u << 19) | (1u << 20))
+
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+static uint32_t host_ecx1; /* written once, by host_probe() */
+
+static void host_probe(void)
+{
+	unsigned a, b, c, d;
+
+	if (__get_cpuid(1, &a, &b, &c, &d))
+		host_ecx1 = c & SIMD_ECX1;
+}
+
+uint32_t cpu_simd_cpuid1_ecx(void)
+{
+	pthread_once(&host_once, host_probe);
+	return host_ecx1;
+}
 
 struct stub_ent {
 	uint32_t off;

@@ -201,7 +201,8 @@ static void build_gdt(struct hx *h)
 	put64(h, g + 0x30, desc(0, 0xfffff, 0xb, 1, 3, 0, 1, 1));
 	put64(h, g + 0x38, desc(0, 0xfffff, 0x3, 1, 3, 0, 1, 1));
 	put64(h, g + 0x40, desc(0, 0xfffff, 0xb, 1, 3, 1, 0, 1));
-	put64(h, g + 0x48, desc((uint32_t)h->tss, 0x67 + 0x2000 + 1, 0x9, 0, 0, 0, 0, 0));
+	/* limit 0x67: no I/O permission bitmap, every port #GPs at CPL > IOPL */
+	put64(h, g + 0x48, desc((uint32_t)h->tss, 0x67, 0x9, 0, 0, 0, 0, 0));
 	put64(h, g + 0x50, h->tss >> 32);
 	memset(h->ram + h->tss, 0, 0x1000);
 	/* I/O bitmap offset beyond the limit: no ports for CPL > IOPL */
@@ -237,7 +238,7 @@ static void common_sregs(struct hx *h, struct cpu_sregs *s)
 	memset(&s->seg[SEG_TR], 0, sizeof(s->seg[SEG_TR]));
 	s->seg[SEG_TR].sel = HX_SEL_TSS;
 	s->seg[SEG_TR].base = h->tss;
-	s->seg[SEG_TR].limit = 0x67 + 0x2000 + 1;
+	s->seg[SEG_TR].limit = 0x67;
 	s->seg[SEG_TR].type = 0xb;
 	s->seg[SEG_TR].present = 1;
 }

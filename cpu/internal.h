@@ -80,9 +80,12 @@ struct block {
 
 /* ---- software TLB ---- */
 
-#define TLB_BITS 8
+#define TLB_BITS 9
 #define TLB_SIZE (1u << TLB_BITS)
 #define TLB_MASK (TLB_SIZE - 1)
+/* direct-mapped; the index folds in the 2 MiB frame so regions laid out at
+ * megabyte-aligned addresses (code, data, stack) do not evict each other */
+#define TLB_INDEX(la) ((unsigned)(((la) >> 12) ^ ((la) >> 21)) & TLB_MASK)
 #define PAGE_MASK_4K (~0xfffull)
 #define TLB_INVALID 1ull
 
@@ -330,7 +333,7 @@ static inline bool tlb_hit(const struct tlb_entry *e, uint64_t la, unsigned size
 /* Read size bytes at linear address la with the current privilege. */
 static inline uint64_t mem_read(struct cpu *c, uint64_t la, unsigned size)
 {
-	const struct tlb_entry *e = &c->tlb->r[(la >> 12) & TLB_MASK];
+	const struct tlb_entry *e = &c->tlb->r[TLB_INDEX(la)];
 	if (likely(tlb_hit(e, la, size)))
 		return ld_n((const void *)(e->addend + la), size);
 	return mem_read_slow(c, la, size, 0);
@@ -338,7 +341,7 @@ static inline uint64_t mem_read(struct cpu *c, uint64_t la, unsigned size)
 
 static inline void mem_write(struct cpu *c, uint64_t la, unsigned size, uint64_t v)
 {
-	const struct tlb_entry *e = &c->tlb->w[(la >> 12) & TLB_MASK];
+	const struct tlb_entry *e = &c->tlb->w[TLB_INDEX(la)];
 	if (likely(tlb_hit(e, la, size))) {
 		st_n((void *)(e->addend + la), size, v);
 		return;

@@ -389,7 +389,7 @@ void tlb_flush_nonglobal(struct cpu *c)
 
 void tlb_flush_page(struct cpu *c, uint64_t la)
 {
-	unsigned k = (la >> 12) & TLB_MASK;
+	unsigned k = TLB_INDEX(la);
 	/* large pages are cached as 4 KiB pieces: flush every piece could be cached
 	 * anywhere, so a large-page INVLPG flushes everything */
 	if (c->tlb_has_large) {
@@ -525,7 +525,7 @@ static uint64_t read_in_page(struct cpu *c, uint64_t la, unsigned size, unsigned
 	uint8_t *hp = s->hva + (gpa - s->gpa);
 	if (tlb_may_cache(c, &w, accf) && gpa - s->gpa + 4096 - (gpa & 0xfff) <= s->size) {
 		w.gpa = gpa;
-		tlb_fill(c, &c->tlb->r[(la >> 12) & TLB_MASK], la, &w, hp - (la & 0xfff));
+		tlb_fill(c, &c->tlb->r[TLB_INDEX(la)], la, &w, hp - (la & 0xfff));
 	}
 	return ld_n(hp, size);
 }
@@ -566,7 +566,7 @@ static void write_in_page(struct cpu *c, uint64_t la, unsigned size, uint64_t v,
 	if (tlb_may_cache(c, &w, accf) && !atomic_load(&s->code[(gpa - s->gpa) >> 12]) &&
 	    gpa - s->gpa + 4096 - (gpa & 0xfff) <= s->size) {
 		w.gpa = gpa;
-		tlb_fill(c, &c->tlb->w[(la >> 12) & TLB_MASK], la, &w, hp - (la & 0xfff));
+		tlb_fill(c, &c->tlb->w[TLB_INDEX(la)], la, &w, hp - (la & 0xfff));
 	}
 }
 
@@ -611,7 +611,7 @@ void mem_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t v, unsig
 
 void mem_probe_write(struct cpu *c, uint64_t la, unsigned size)
 {
-	const struct tlb_entry *e = &c->tlb->w[(la >> 12) & TLB_MASK];
+	const struct tlb_entry *e = &c->tlb->w[TLB_INDEX(la)];
 	struct walk_result w;
 	struct mem_slot *s;
 	uint64_t gpa;
@@ -625,7 +625,7 @@ void mem_probe_write(struct cpu *c, uint64_t la, unsigned size)
 
 void *mem_rmw_ptr(struct cpu *c, uint64_t la, unsigned size)
 {
-	const struct tlb_entry *e = &c->tlb->w[(la >> 12) & TLB_MASK];
+	const struct tlb_entry *e = &c->tlb->w[TLB_INDEX(la)];
 	struct walk_result w;
 	struct mem_slot *s;
 	uint64_t gpa;
@@ -644,6 +644,12 @@ void *mem_rmw_ptr(struct cpu *c, uint64_t la, unsigned size)
 	mem_note_write(c, s, gpa);
 	if (la & (size - 1))
 		return NULL; /* misaligned: the caller does it under the machine's lock */
+	/* later LOCK operations on the page take the fast path */
+	if (tlb_may_cache(c, &w, 0) && !atomic_load(&s->code[(gpa - s->gpa) >> 12]) &&
+	    gpa - s->gpa + 4096 - (gpa & 0xfff) <= s->size) {
+		w.gpa = gpa;
+		tlb_fill(c, &c->tlb->w[TLB_INDEX(la)], la, &w, hp - (la & 0xfff));
+	}
 	return hp;
 }
 
@@ -651,7 +657,7 @@ void *mem_rmw_ptr(struct cpu *c, uint64_t la, unsigned size)
 
 const uint8_t *mem_fetch_page(struct cpu *c, uint64_t la, uint64_t *gpa_out)
 {
-	struct tlb_entry *e = &c->tlb->x[(la >> 12) & TLB_MASK];
+	struct tlb_entry *e = &c->tlb->x[TLB_INDEX(la)];
 	struct walk_result w;
 	struct mem_slot *s;
 	uint64_t gpa;

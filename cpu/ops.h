@@ -48,7 +48,7 @@ static inline uint64_t stack_la(struct cpu *c, uint64_t sp, unsigned size, int a
 static inline void stack_write_at(struct cpu *c, uint64_t sp, unsigned size, uint64_t v)
 {
 	uint64_t la = stack_la(c, sp, size, ACC_W);
-	const struct tlb_entry *e = &c->tlb->w[(la >> 12) & TLB_MASK];
+	const struct tlb_entry *e = &c->tlb->w[TLB_INDEX(la)];
 	if (likely(tlb_hit(e, la, size))) {
 		st_n((void *)(e->addend + la), size, v);
 		return;
@@ -59,7 +59,7 @@ static inline void stack_write_at(struct cpu *c, uint64_t sp, unsigned size, uin
 static inline uint64_t stack_read_at(struct cpu *c, uint64_t sp, unsigned size)
 {
 	uint64_t la = stack_la(c, sp, size, ACC_R);
-	const struct tlb_entry *e = &c->tlb->r[(la >> 12) & TLB_MASK];
+	const struct tlb_entry *e = &c->tlb->r[TLB_INDEX(la)];
 	if (likely(tlb_hit(e, la, size)))
 		return ld_n((const void *)(e->addend + la), size);
 	return mem_read_slow(c, la, size, ACCF_STACK);

@@ -114,7 +114,7 @@ static inline __attribute__((always_inline)) void alu_mem(struct cpu *c, const s
 			return;
 		}
 	} else {
-		const struct tlb_entry *e = &c->tlb->w[(la >> 12) & TLB_MASK];
+		const struct tlb_entry *e = &c->tlb->w[TLB_INDEX(la)];
 		if (likely(tlb_hit(e, la, size))) {
 			void *p = (void *)(e->addend + la);
 			st_n(p, size, alu(c, op, sl, ld_n(p, size), b, cin));
@@ -359,7 +359,7 @@ static inline __attribute__((always_inline)) void unop_mem(struct cpu *c, const 
 			return;
 		}
 	} else {
-		const struct tlb_entry *e = &c->tlb->w[(la >> 12) & TLB_MASK];
+		const struct tlb_entry *e = &c->tlb->w[TLB_INDEX(la)];
 		if (likely(tlb_hit(e, la, size))) {
 			void *p = (void *)(e->addend + la);
 			st_n(p, size, unop(c, op, sl, ld_n(p, size), cf));

@@ -10,7 +10,7 @@
 /* Host pointer for a plain read-modify-write of size bytes at la (write TLB hit), or NULL. */
 static ALWAYS_INLINE void *rmw_fast(struct cpu *c, uint64_t la, unsigned size)
 {
-	const struct tlb_entry *e = &c->tlb->w[(la >> 12) & TLB_MASK];
+	const struct tlb_entry *e = &c->tlb->w[TLB_INDEX(la)];
 	if (likely(tlb_hit(e, la, size)))
 		return (void *)(e->addend + la);
 	return NULL;

@@ -706,19 +706,24 @@ static bool uses_mxcsr(ZydisMnemonic m)
 	return false;
 }
 
+/* the ISA sets of this group, when the host can run them */
 static bool fpu_isa_simd(ZydisISASet s)
 {
 	switch (s) {
 	case ZYDIS_ISA_SET_SSE:
 	case ZYDIS_ISA_SET_SSE2:
-	case ZYDIS_ISA_SET_SSE3:
-	case ZYDIS_ISA_SET_SSSE3:
-	case ZYDIS_ISA_SET_SSE4:
-	case ZYDIS_ISA_SET_SSE42:
 	case ZYDIS_ISA_SET_PENTIUMMMX:
 	case ZYDIS_ISA_SET_SSE2MMX:
-	case ZYDIS_ISA_SET_SSSE3MMX:
 		return true;
+	case ZYDIS_ISA_SET_SSE3:
+		return cpu_simd_cpuid1_ecx() & (1u << 0);
+	case ZYDIS_ISA_SET_SSSE3:
+	case ZYDIS_ISA_SET_SSSE3MMX:
+		return cpu_simd_cpuid1_ecx() & (1u << 9);
+	case ZYDIS_ISA_SET_SSE4:
+		return cpu_simd_cpuid1_ecx() & (1u << 19);
+	case ZYDIS_ISA_SET_SSE42:
+		return cpu_simd_cpuid1_ecx() & (1u << 20);
 	default:
 		return false;
 	}
@@ -770,8 +775,12 @@ static bool decode_simd(struct dctx *d, struct insn *i)
 	for (unsigned k = 0; k < zi->raw.prefix_count; k++) {
 		uint8_t v = zi->raw.prefixes[k].value;
 		ZydisPrefixType t = zi->raw.prefixes[k].type;
+		/* mandatory prefixes, and an operand-size prefix where it sizes a
+		 * GPR operand (CRC32 r32, r/m16); a redundant one is dropped */
 		if ((v == 0x66 || v == 0xf2 || v == 0xf3) &&
-		    (t == ZYDIS_PREFIX_TYPE_MANDATORY || (v == 0x66 && t == ZYDIS_PREFIX_TYPE_EFFECTIVE))) {
+		    (t == ZYDIS_PREFIX_TYPE_MANDATORY ||
+		     (v == 0x66 && t == ZYDIS_PREFIX_TYPE_EFFECTIVE &&
+		      zi->mnemonic == ZYDIS_MNEMONIC_CRC32))) {
 			if (e.nprefix == 2)
 				return false;
 			e.prefix[e.nprefix++] = v;

@@ -67,7 +67,7 @@ static ALWAYS_INLINE uint64_t run_len(uint64_t la, uint64_t off, unsigned size, 
 
 static ALWAYS_INLINE uint8_t *tlb_host(const struct tlb_entry *tab, uint64_t la)
 {
-	const struct tlb_entry *e = &tab[(la >> 12) & TLB_MASK];
+	const struct tlb_entry *e = &tab[TLB_INDEX(la)];
 	if (e->tag != (la & PAGE_MASK_4K))
 		return NULL;
 	return (uint8_t *)(e->addend + la);

@@ -217,27 +217,34 @@ static void test_irqfd_wakes_halted(const char *guest)
 	KT_EQ(t.run->io.port, 0x12);
 	KT_EQ(*((uint8_t *)t.run + t.run->io.data_offset), 0); /* LAPIC ID of vCPU 0 */
 
-	/* now the guest spins with IF=0: a signal from another thread ends KVM_RUN */
+	/* now the guest spins with IF=0: a signal from another thread ends KVM_RUN.
+	 * Five rounds; the best latency is checked (a loaded 2-core machine may
+	 * deschedule the vCPU thread for a while in any single round). */
 	struct sigaction sa = { .sa_handler = on_usr1 };
 	sigaction(SIGUSR1, &sa, NULL);
-	struct killer k = { pthread_self(), 30, 0 };
-	pthread_create(&th, NULL, kill_later, &k);
-	errno = 0;
-	int r = KT_IOCTL(t.vcpu, KVM_RUN, 0);
-	uint64_t back = now_ns();
-	pthread_join(th, NULL);
-	KT_EQ(r, -1);
-	KT_EQ(errno, EINTR);
-	KT_EQ(t.run->exit_reason, KVM_EXIT_INTR);
-	KT_CHECK(got_sig);
-	uint64_t latency = back - k.sent_ns;
-	printf("signal to KVM_RUN return: %.1f us\n", (double)latency / 1e3);
+	uint64_t best = ~0ull;
+	for (int round = 0; round < 5; round++) {
+		struct killer k = { pthread_self(), 20, 0 };
+		got_sig = 0;
+		pthread_create(&th, NULL, kill_later, &k);
+		errno = 0;
+		int r = KT_IOCTL(t.vcpu, KVM_RUN, 0);
+		uint64_t back = now_ns();
+		pthread_join(th, NULL);
+		KT_EQ(r, -1);
+		KT_EQ(errno, EINTR);
+		KT_EQ(t.run->exit_reason, KVM_EXIT_INTR);
+		KT_CHECK(got_sig);
+		if (back - k.sent_ns < best)
+			best = back - k.sent_ns;
+	}
+	printf("signal to KVM_RUN return (best of 5): %.1f us\n", (double)best / 1e3);
 #ifdef SOFTKVM_INPROC
-	/* no pthread_kill interposition in-process: the service thread's 1 ms poll
-	 * finds the pending signal; allow for a loaded machine's scheduling delay */
-	KT_CHECK(latency < 50000000ull);
+	/* no pthread_kill interposition in-process: the service thread's 1 ms
+	 * poll finds the pending signal */
+	KT_CHECK(best < 5000000ull);
 #else
-	KT_CHECK(latency < 1000000ull); /* within a millisecond */
+	KT_CHECK(best < 1000000ull); /* within a millisecond */
 #endif
 
 	irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;

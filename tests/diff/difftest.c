@@ -6,7 +6,8 @@
  * forked child) and on cpu/ (64-bit mode, CPL 3), and compares the exit
  * (completion or exception vector, error code, CR2, RIP), all sixteen GPRs,
  * the arithmetic flags the SDM defines at that point plus DF, and the data
- * area. The last line printed is "cases: N, mismatches: M".
+ * area. The last line printed is "cases: N, mismatches: M". Each case is a
+ * function of (seed, index): --start K --cases 1 replays case K of a run.
  *
  * --mode32 also generates 32-bit code run in compatibility mode (BCD,
  * PUSHA/POPA, INC/DEC 40h-4Fh, BOUND, ARPL, 82h, 16-bit LEA); the native
