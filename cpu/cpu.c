@@ -371,10 +371,21 @@ static struct block *block_translate(struct cpu *c, uint64_t gpa, const uint8_t 
 	unsigned avail = 4096 - (unsigned)(gpa & 0xfff), off = 0, n = 0;
 	bool ends = false;
 
+	unsigned ccop = 0; /* the cc_op left by the instructions so far, + 1 (0: unknown) */
 	while (n < BLOCK_MAX_INSNS && off < avail && !ends) {
 		int len = decode_one(c, hp + off, avail - off, c->mode, &tmp[n], &ends);
 		if (len < 0)
 			break; /* crosses the page end */
+		/* a Jcc after a known flag producer evaluates its condition directly */
+		if (ccop && tmp[n].fn == jcc_generic(tmp[n].aux)) {
+			insn_fn f = jcc_fused(ccop - 1, tmp[n].aux);
+			if (f)
+				tmp[n].fn = f;
+		}
+		if (tmp[n].ccout)
+			ccop = tmp[n].ccout;
+		else if (!(tmp[n].flags & INSN_FLAGNEUTRAL))
+			ccop = 0;
 		off += (unsigned)len;
 		n++;
 	}

@@ -266,6 +266,9 @@ int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mod
 
 	out->len = zi.length;
 	out->osz = (uint8_t)(zi.operand_width / 8);
+	if (zi.cpu_flags && !((zi.cpu_flags->modified | zi.cpu_flags->set_0 | zi.cpu_flags->set_1 |
+			       zi.cpu_flags->undefined) & FL_ARITH))
+		out->flags |= INSN_FLAGNEUTRAL;
 	d.c = c;
 	d.zi = &zi;
 	d.op = ops;

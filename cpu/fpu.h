@@ -43,11 +43,11 @@
 #define FSW_B	0x8000u
 
 /* MXCSR (SDM vol. 1, 10.2.3) */
-#define MXCSR_FLAGS 0x003fu
-#define MXCSR_DAZ   0x0040u
-#define MXCSR_MASKS 0x1f80u
-#define MXCSR_RC    0x6000u
-#define MXCSR_FZ    0x8000u
+#define MXCSR_FLAGS   0x003fu
+#define MXCSR_DAZ     0x0040u
+#define MXCSR_MASKS   0x1f80u
+#define MXCSR_RC      0x6000u
+#define MXCSR_FZ      0x8000u
 #define MXCSR_DEFAULT 0x1f80u
 
 static inline uint16_t fx_get16(const struct cpu *c, unsigned off)
@@ -149,14 +149,14 @@ static inline void *fpu_mem_wptr(struct cpu *c, uint64_t la, unsigned n)
  * with the generated code.
  */
 struct simd_frame {
-	void *reg;	  /*  0: the ModRM.reg operand */
-	void *rm;	  /*  8: the ModRM.rm operand (register or memory) */
-	void *xmm0;	  /* 16: implicit XMM0 (BLENDV*, PCMPxSTRM) */
-	uint64_t rax;	  /* 24: ModRM.reg GPR operand; implicit EAX/RAX */
-	uint64_t rcx;	  /* 32: ModRM.rm GPR operand; implicit ECX */
-	uint64_t rdx;	  /* 40: implicit EDX/RDX */
-	uint64_t rflags;  /* 48: arithmetic flags out */
-	uint32_t mxcsr;	  /* 56 */
+	void *reg;	     /*  0: the ModRM.reg operand */
+	void *rm;	     /*  8: the ModRM.rm operand (register or memory) */
+	void *xmm0;	     /* 16: implicit XMM0 (BLENDV*, PCMPxSTRM) */
+	uint64_t rax;	     /* 24: ModRM.reg GPR operand; implicit EAX/RAX */
+	uint64_t rcx;	     /* 32: ModRM.rm GPR operand; implicit ECX */
+	uint64_t rdx;	     /* 40: implicit EDX/RDX */
+	uint64_t rflags;     /* 48: arithmetic flags out */
+	uint32_t mxcsr;	     /* 56 */
 	uint32_t host_mxcsr; /* 60: scratch */
 };
 
@@ -168,7 +168,7 @@ struct simd_enc {
 	uint8_t prefix[2]; /* mandatory (and operand-size) prefixes, in order */
 	uint8_t nprefix;
 	bool rex_w;
-	uint8_t map;	   /* 1: 0F, 2: 0F38, 3: 0F3A */
+	uint8_t map; /* 1: 0F, 2: 0F38, 3: 0F3A */
 	uint8_t opcode;
 	uint8_t modrm_reg; /* /digit when reg_kind is SK_NONE */
 	uint8_t reg_kind, rm_kind;

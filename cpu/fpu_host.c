@@ -75,8 +75,8 @@ static struct fpu_host *host_get(struct cpu *c)
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
-	h->code = mmap(NULL, ARENA_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	h->code =
+	    mmap(NULL, ARENA_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	h->tab_size = 1024;
 	h->tab = calloc(h->tab_size, sizeof(*h->tab));
 	if (h->code == MAP_FAILED || !h->tab) {
@@ -197,10 +197,10 @@ static void put(struct emit *o, const uint8_t *b, size_t n)
 	o->n += n;
 }
 
-#define EMIT(o, ...)                                              \
-	do {                                                      \
-		static const uint8_t b_[] = { __VA_ARGS__ };      \
-		put(o, b_, sizeof(b_));                           \
+#define EMIT(o, ...)                                                                               \
+	do {                                                                                       \
+		static const uint8_t b_[] = {__VA_ARGS__};                                         \
+		put(o, b_, sizeof(b_));                                                            \
 	} while (0)
 
 /* SIMD operand loads and stores between the frame and xmm1/xmm2/mm1/mm2/RAX/RCX */
@@ -263,7 +263,7 @@ static uint8_t field_reg(uint8_t kind)
 
 simd_fn fpu_host_simd(struct cpu *c, const struct simd_enc *e)
 {
-	struct emit o = { .n = 0 };
+	struct emit o = {.n = 0};
 	uint8_t rex = 0x40, modrm, reg;
 	bool mem = e->rm_kind == SK_MEM;
 
@@ -334,17 +334,17 @@ simd_fn fpu_host_simd(struct cpu *c, const struct simd_enc *e)
 x87_fn fpu_host_x87(struct cpu *c, const uint8_t *op, unsigned oplen, int modrm, bool mem,
 		    bool flags_in, bool flags_out)
 {
-	struct emit o = { .n = 0 };
+	struct emit o = {.n = 0};
 
 	EMIT(&o, 0xd9, 0x3a);		  /* fnstcw [rdx] */
 	EMIT(&o, 0x0f, 0xae, 0x5a, 0x04); /* stmxcsr [rdx+4] */
 	EMIT(&o, 0x48, 0x0f, 0xae, 0x0f); /* fxrstor64 [rdi] */
 	if (flags_in) {
 		/* the guest's arithmetic flags into the host's RFLAGS */
-		EMIT(&o, 0x9c, 0x58);			    /* pushfq; pop rax */
+		EMIT(&o, 0x9c, 0x58);			      /* pushfq; pop rax */
 		EMIT(&o, 0x48, 0x25, 0x2a, 0xf7, 0xff, 0xff); /* and rax, ~0x8d5 */
-		EMIT(&o, 0x48, 0x0b, 0x42, 0x08);	    /* or rax, [rdx+8] */
-		EMIT(&o, 0x50, 0x9d);			    /* push rax; popfq */
+		EMIT(&o, 0x48, 0x0b, 0x42, 0x08);	      /* or rax, [rdx+8] */
+		EMIT(&o, 0x50, 0x9d);			      /* push rax; popfq */
 	}
 	put(&o, op, oplen);
 	if (modrm >= 0) {

@@ -49,7 +49,7 @@ void fpu_x87_update_es(struct cpu *c)
 	if (fsw & ~fcw & 0x3f)
 		fsw |= FSW_ES | FSW_B;
 	else
-		fsw &= (uint16_t)~(FSW_ES | FSW_B);
+		fsw &= (uint16_t) ~(FSW_ES | FSW_B);
 	fx_put16(c, FX_FSW, fsw);
 }
 

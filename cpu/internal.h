@@ -51,6 +51,7 @@ struct insn {
 	uint8_t flags;	/* INSN_* */
 	uint16_t aux;	/* handler specific */
 	uint32_t aux2;	/* handler specific */
+	uint8_t ccout;	/* the cc_op this instruction always leaves, + 1 (0: unknown) */
 };
 
 #define INSN_LOCK  (1u << 0)
@@ -59,6 +60,11 @@ struct insn {
 #define INSN_MEM   (1u << 3) /* has a memory operand */
 #define INSN_O16   (1u << 4) /* 0x66 prefix present */
 #define INSN_CHAIN (1u << 5) /* near branch: its block may chain to the next */
+#define INSN_FLAGNEUTRAL (1u << 6) /* writes none of CF PF AF ZF SF OF */
+#define CCOUT(kind, szlog) ((uint8_t)(CC_OP(kind, szlog) + 1))
+/* Jcc fused with the flag-setting instruction before it (ops_jcc.c); NULL if none */
+insn_fn jcc_fused(unsigned ccop, unsigned cond);
+insn_fn jcc_generic(unsigned cond);
 
 /* A decoded block: straight-line instructions within one guest page. */
 struct block {

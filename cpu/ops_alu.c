@@ -256,22 +256,32 @@ static bool decode_alu2(struct dctx *d, struct insn *i, const insn_fn tab[7][4],
 	return true;
 }
 
-#define DEC2(name)                                                                               \
+/* the cc_op each decoded form always leaves, for Jcc fusion (ADC/SBB vary: none) */
+static bool decode_alu2_cc(struct dctx *d, struct insn *i, const insn_fn tab[7][4], int kind)
+{
+	if (!decode_alu2(d, i, tab, false))
+		return false;
+	if (kind >= 0)
+		i->ccout = CCOUT(kind, szlog(i->osz));
+	return true;
+}
+
+#define DEC2(name, kind)                                                                         \
 	static bool decode_##name(struct dctx *d, struct insn *i)                                \
 	{                                                                                        \
-		return decode_alu2(d, i, name##_tab, false);                                     \
+		return decode_alu2_cc(d, i, name##_tab, kind);                                   \
 	}
-DEC2(add)
-DEC2(or)
-DEC2(adc)
-DEC2(sbb)
-DEC2(and)
-DEC2(cmp)
-DEC2(test)
+DEC2(add, CC_ADD)
+DEC2(or, CC_LOGIC)
+DEC2(adc, -1)
+DEC2(sbb, -1)
+DEC2(and, CC_LOGIC)
+DEC2(cmp, CC_SUB)
+DEC2(test, CC_LOGIC)
 
 static bool decode_sub(struct dctx *d, struct insn *i)
 {
-	if (!decode_alu2(d, i, sub_tab, false))
+	if (!decode_alu2_cc(d, i, sub_tab, CC_SUB))
 		return false;
 	if (i->fn == sub_tab[F_RR][szlog(i->osz)] && i->r1 == i->r2 && i->osz != 1)
 		i->fn = op_zero_idiom;
@@ -280,7 +290,7 @@ static bool decode_sub(struct dctx *d, struct insn *i)
 
 static bool decode_xor(struct dctx *d, struct insn *i)
 {
-	if (!decode_alu2(d, i, xor_tab, false))
+	if (!decode_alu2_cc(d, i, xor_tab, CC_LOGIC))
 		return false;
 	if (i->fn == xor_tab[F_RR][szlog(i->osz)] && i->r1 == i->r2 && i->osz != 1)
 		i->fn = op_zero_idiom;
@@ -417,6 +427,10 @@ static inline __attribute__((always_inline)) void unop_mem(struct cpu *c, const 
 		}                                                                                \
 		i->osz = (uint8_t)size;                                                          \
 		i->fn = name##_tab[form][szlog(size)];                                           \
+		i->ccout = opk == U_INC   ? CCOUT(CC_INC, szlog(size))                           \
+			   : opk == U_DEC ? CCOUT(CC_DEC, szlog(size))                           \
+			   : opk == U_NEG ? CCOUT(CC_SUB, szlog(size))                           \
+					  : 0;                                                   \
 		return true;                                                                     \
 	}
 

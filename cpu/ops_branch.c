@@ -196,8 +196,14 @@ static bool decode_jcc(struct dctx *d, struct insn *i)
 	d->ends_block = true;
 	i->osz = (uint8_t)branch_osz(d);
 	i->imm = (uint64_t)d->op[0].imm.value.s;
-	i->fn = jcc_tab[d->zi->opcode & 0xf];
+	i->aux = d->zi->opcode & 0xf;
+	i->fn = jcc_tab[i->aux];
 	return true;
+}
+
+insn_fn jcc_generic(unsigned cond)
+{
+	return jcc_tab[cond & 15];
 }
 
 static bool decode_ret(struct dctx *d, struct insn *i)

@@ -397,10 +397,10 @@ static bool decode_fxrstor(struct dctx *d, struct insn *i)
 	return decode_mem_only(d, i, op_fxrstor, rex_w(d));
 }
 
-#define XS_DECODER(name, fn, kind)                                                      \
-	static bool decode_##name(struct dctx *d, struct insn *i)                       \
-	{                                                                               \
-		return decode_mem_only(d, i, fn, (uint16_t)((kind) | rex_w(d) << 8));   \
+#define XS_DECODER(name, fn, kind)                                                                 \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		return decode_mem_only(d, i, fn, (uint16_t)((kind) | rex_w(d) << 8));              \
 	}
 XS_DECODER(xsave, op_xsave, XS_SAVE)
 XS_DECODER(xsaveopt, op_xsave, XS_SAVEOPT)

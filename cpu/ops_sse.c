@@ -21,7 +21,7 @@
 #include "ops.h"
 
 /* i->aux2: operand map and behaviour */
-#define SF_REGK(f) ((f) & 7)
+#define SF_REGK(f) ((f)&7)
 #define SF_RMK(f)  (((f) >> 3) & 7)
 #define SF_REG_W   (1u << 7)
 #define SF_RM_W	   (1u << 9)
@@ -80,9 +80,9 @@ struct lanes {
 
 static struct lanes lanes_of(uint32_t fl)
 {
-	struct lanes l = { (uint8_t)((fl >> 21) & 3), (uint8_t)((fl >> 23) & 1 ? 8 : 4),
-			   (uint8_t)((fl >> 24) & 7), (uint8_t)((fl >> 27) & 3),
-			   (uint8_t)(fl >> 29) };
+	struct lanes l = {(uint8_t)((fl >> 21) & 3), (uint8_t)((fl >> 23) & 1 ? 8 : 4),
+			  (uint8_t)((fl >> 24) & 7), (uint8_t)((fl >> 27) & 3),
+			  (uint8_t)(fl >> 29)};
 	return l;
 }
 
@@ -100,7 +100,7 @@ struct fpv {
 
 static struct fpv fp_decode(const uint8_t *p, bool dbl, bool daz)
 {
-	struct fpv v = { false, false, false, 0, 0 };
+	struct fpv v = {false, false, false, 0, 0};
 	uint64_t bits = 0;
 	unsigned be;
 
@@ -185,8 +185,8 @@ static bool elem_exact(unsigned op, bool dbl_in, unsigned prec, const uint8_t *a
 
 static void put_benign(uint8_t *p, unsigned esz, unsigned benign)
 {
-	static const uint8_t f32[4] = { 0, 0, 0x80, 0x3f }, i32[4] = { 1, 0, 0, 0 };
-	static const uint8_t f64[8] = { 0, 0, 0, 0, 0, 0, 0xf0, 0x3f };
+	static const uint8_t f32[4] = {0, 0, 0x80, 0x3f}, i32[4] = {1, 0, 0, 0};
+	static const uint8_t f64[8] = {0, 0, 0, 0, 0, 0, 0xf0, 0x3f};
 	memcpy(p, benign == LB_F64 ? f64 : benign == LB_I32 ? i32 : f32, esz);
 }
 
@@ -236,7 +236,7 @@ static uint32_t checked(struct cpu *c, simd_fn fn, const struct simd_frame *f, u
 {
 	uint32_t unmasked = ~(mx >> 7) & MXCSR_FLAGS, fl[4], tiny[4], pre = 0, post;
 	unsigned n = ln.shape == LN_ONE ? 1 : ln.n;
-	uint8_t ra[16] = { 0 }, rb[16] = { 0 };
+	uint8_t ra[16] = {0}, rb[16] = {0};
 
 	memcpy(ra, f->reg, 16);
 	if (rmsz)
@@ -301,13 +301,18 @@ static uint32_t checked(struct cpu *c, simd_fn fn, const struct simd_frame *f, u
 static void dp_steps(struct cpu *c, const struct insn *i, const uint8_t *dst, const uint8_t *src,
 		     uint32_t mx, bool pd)
 {
-	struct simd_enc e = { .map = 1, .reg_kind = SK_XMM, .rm_kind = SK_XMM, .reg_read = true,
-			      .rm_read = true, .reg_write = true, .mxcsr = true };
-	uint8_t a[16] __attribute__((aligned(16))) = { 0 }, b[16] __attribute__((aligned(16))) = { 0 };
+	struct simd_enc e = {.map = 1,
+			     .reg_kind = SK_XMM,
+			     .rm_kind = SK_XMM,
+			     .reg_read = true,
+			     .rm_read = true,
+			     .reg_write = true,
+			     .mxcsr = true};
+	uint8_t a[16] __attribute__((aligned(16))) = {0}, b[16] __attribute__((aligned(16))) = {0};
 	unsigned imm = i->aux >> 8, lanes = pd ? 2 : 4, w = pd ? 8 : 4;
-	struct simd_frame f = { .reg = a, .rm = b };
-	struct lanes vert = { LN_VERT, (uint8_t)w, (uint8_t)lanes, pd ? LB_F64 : LB_F32, OPK_MUL };
-	struct lanes one = { LN_ONE, (uint8_t)w, 1, pd ? LB_F64 : LB_F32, OPK_ADD };
+	struct simd_frame f = {.reg = a, .rm = b};
+	struct lanes vert = {LN_VERT, (uint8_t)w, (uint8_t)lanes, pd ? LB_F64 : LB_F32, OPK_MUL};
+	struct lanes one = {LN_ONE, (uint8_t)w, 1, pd ? LB_F64 : LB_F32, OPK_ADD};
 	uint32_t acc, tiny;
 	simd_fn fn;
 
@@ -368,7 +373,7 @@ static void simd_unmasked(struct cpu *c, const struct insn *i, struct simd_frame
 	uint32_t fl = i->aux2, tiny;
 	unsigned rk = SF_REGK(fl), mk = SF_RMK(fl);
 	unsigned rmsz = mk == SK_MEM ? i->osz : mk == SK_MM ? 8 : 16;
-	uint8_t reg[16] __attribute__((aligned(16))) = { 0 };
+	uint8_t reg[16] __attribute__((aligned(16))) = {0};
 
 	if (fl & (SF_DPPS | SF_DPPD))
 		dp_steps(c, i, f->reg, f->rm, mx, fl & SF_DPPD);
@@ -381,7 +386,7 @@ static void simd_unmasked(struct cpu *c, const struct insn *i, struct simd_frame
 	if (!(fl & (SF_DPPS | SF_DPPD)) && mk != SK_GPR)
 		checked(c, fn, f, rmsz, lanes_of(fl), mx, 0);
 	else if (mk == SK_GPR)
-		checked(c, fn, f, 0, (struct lanes){ LN_ONE, 4, 1, LB_F32, OPK_NONE }, mx, 0);
+		checked(c, fn, f, 0, (struct lanes){LN_ONE, 4, 1, LB_F32, OPK_NONE}, mx, 0);
 	masked_run(fn, f, mx, &tiny);
 	if (rk != SK_XMM && rk != SK_MM)
 		f->reg = NULL;
@@ -393,7 +398,7 @@ static const struct insn *op_simd(struct cpu *c, const struct insn *i)
 	unsigned rk = SF_REGK(fl), mk = SF_RMK(fl), n = i->osz;
 	uint8_t mbuf[16] __attribute__((aligned(16)));
 	uint8_t rtmp[16] __attribute__((aligned(16)));
-	struct simd_frame f = { .reg = NULL };
+	struct simd_frame f = {.reg = NULL};
 	uint64_t la = 0;
 
 	simd_avail(c, fl);
@@ -422,16 +427,30 @@ static const struct insn *op_simd(struct cpu *c, const struct insn *i)
 		fpu_mmx_enter(c);
 
 	switch (rk) {
-	case SK_XMM: f.reg = fx_xmm(c, i->r1); break;
-	case SK_MM: f.reg = mm_reg(c, i->r1); break;
-	case SK_GPR: f.rax = reg_get(c, i->r1, i->aux & 15); break;
-	default: break;
+	case SK_XMM:
+		f.reg = fx_xmm(c, i->r1);
+		break;
+	case SK_MM:
+		f.reg = mm_reg(c, i->r1);
+		break;
+	case SK_GPR:
+		f.rax = reg_get(c, i->r1, i->aux & 15);
+		break;
+	default:
+		break;
 	}
 	switch (mk) {
-	case SK_XMM: f.rm = fx_xmm(c, i->r2); break;
-	case SK_MM: f.rm = mm_reg(c, i->r2); break;
-	case SK_GPR: f.rcx = reg_get(c, i->r2, i->aux >> 4); break;
-	default: break;
+	case SK_XMM:
+		f.rm = fx_xmm(c, i->r2);
+		break;
+	case SK_MM:
+		f.rm = mm_reg(c, i->r2);
+		break;
+	case SK_GPR:
+		f.rcx = reg_get(c, i->r2, i->aux >> 4);
+		break;
+	default:
+		break;
 	}
 	f.xmm0 = fx_xmm(c, 0);
 	if (fl & SF_GPR_IN) {
@@ -577,27 +596,31 @@ static const struct insn *op_fence(struct cpu *c, const struct insn *i)
 /* instructions that round or raise SIMD floating-point exceptions: they run
  * with the guest's MXCSR */
 static const ZydisMnemonic mxcsr_users[] = {
-	ZYDIS_MNEMONIC_ADDPS, ZYDIS_MNEMONIC_ADDSS, ZYDIS_MNEMONIC_ADDPD, ZYDIS_MNEMONIC_ADDSD,
-	ZYDIS_MNEMONIC_SUBPS, ZYDIS_MNEMONIC_SUBSS, ZYDIS_MNEMONIC_SUBPD, ZYDIS_MNEMONIC_SUBSD,
-	ZYDIS_MNEMONIC_MULPS, ZYDIS_MNEMONIC_MULSS, ZYDIS_MNEMONIC_MULPD, ZYDIS_MNEMONIC_MULSD,
-	ZYDIS_MNEMONIC_DIVPS, ZYDIS_MNEMONIC_DIVSS, ZYDIS_MNEMONIC_DIVPD, ZYDIS_MNEMONIC_DIVSD,
-	ZYDIS_MNEMONIC_SQRTPS, ZYDIS_MNEMONIC_SQRTSS, ZYDIS_MNEMONIC_SQRTPD, ZYDIS_MNEMONIC_SQRTSD,
-	ZYDIS_MNEMONIC_MAXPS, ZYDIS_MNEMONIC_MAXSS, ZYDIS_MNEMONIC_MAXPD, ZYDIS_MNEMONIC_MAXSD,
-	ZYDIS_MNEMONIC_MINPS, ZYDIS_MNEMONIC_MINSS, ZYDIS_MNEMONIC_MINPD, ZYDIS_MNEMONIC_MINSD,
-	ZYDIS_MNEMONIC_CMPPS, ZYDIS_MNEMONIC_CMPSS, ZYDIS_MNEMONIC_CMPPD, ZYDIS_MNEMONIC_CMPSD,
-	ZYDIS_MNEMONIC_COMISS, ZYDIS_MNEMONIC_UCOMISS, ZYDIS_MNEMONIC_COMISD, ZYDIS_MNEMONIC_UCOMISD,
-	ZYDIS_MNEMONIC_RCPPS, ZYDIS_MNEMONIC_RCPSS, ZYDIS_MNEMONIC_RSQRTPS, ZYDIS_MNEMONIC_RSQRTSS,
-	ZYDIS_MNEMONIC_CVTPI2PS, ZYDIS_MNEMONIC_CVTPS2PI, ZYDIS_MNEMONIC_CVTTPS2PI,
-	ZYDIS_MNEMONIC_CVTSI2SS, ZYDIS_MNEMONIC_CVTSS2SI, ZYDIS_MNEMONIC_CVTTSS2SI,
-	ZYDIS_MNEMONIC_CVTDQ2PD, ZYDIS_MNEMONIC_CVTDQ2PS, ZYDIS_MNEMONIC_CVTPD2DQ,
-	ZYDIS_MNEMONIC_CVTPD2PI, ZYDIS_MNEMONIC_CVTPD2PS, ZYDIS_MNEMONIC_CVTPI2PD,
-	ZYDIS_MNEMONIC_CVTPS2DQ, ZYDIS_MNEMONIC_CVTPS2PD, ZYDIS_MNEMONIC_CVTSD2SI,
-	ZYDIS_MNEMONIC_CVTSD2SS, ZYDIS_MNEMONIC_CVTSI2SD, ZYDIS_MNEMONIC_CVTSS2SD,
-	ZYDIS_MNEMONIC_CVTTPD2DQ, ZYDIS_MNEMONIC_CVTTPD2PI, ZYDIS_MNEMONIC_CVTTPS2DQ,
-	ZYDIS_MNEMONIC_CVTTSD2SI, ZYDIS_MNEMONIC_ADDSUBPS, ZYDIS_MNEMONIC_ADDSUBPD,
-	ZYDIS_MNEMONIC_HADDPS, ZYDIS_MNEMONIC_HADDPD, ZYDIS_MNEMONIC_HSUBPS, ZYDIS_MNEMONIC_HSUBPD,
-	ZYDIS_MNEMONIC_DPPS, ZYDIS_MNEMONIC_DPPD, ZYDIS_MNEMONIC_ROUNDPS, ZYDIS_MNEMONIC_ROUNDPD,
-	ZYDIS_MNEMONIC_ROUNDSS, ZYDIS_MNEMONIC_ROUNDSD,
+    ZYDIS_MNEMONIC_ADDPS,     ZYDIS_MNEMONIC_ADDSS,	ZYDIS_MNEMONIC_ADDPD,
+    ZYDIS_MNEMONIC_ADDSD,     ZYDIS_MNEMONIC_SUBPS,	ZYDIS_MNEMONIC_SUBSS,
+    ZYDIS_MNEMONIC_SUBPD,     ZYDIS_MNEMONIC_SUBSD,	ZYDIS_MNEMONIC_MULPS,
+    ZYDIS_MNEMONIC_MULSS,     ZYDIS_MNEMONIC_MULPD,	ZYDIS_MNEMONIC_MULSD,
+    ZYDIS_MNEMONIC_DIVPS,     ZYDIS_MNEMONIC_DIVSS,	ZYDIS_MNEMONIC_DIVPD,
+    ZYDIS_MNEMONIC_DIVSD,     ZYDIS_MNEMONIC_SQRTPS,	ZYDIS_MNEMONIC_SQRTSS,
+    ZYDIS_MNEMONIC_SQRTPD,    ZYDIS_MNEMONIC_SQRTSD,	ZYDIS_MNEMONIC_MAXPS,
+    ZYDIS_MNEMONIC_MAXSS,     ZYDIS_MNEMONIC_MAXPD,	ZYDIS_MNEMONIC_MAXSD,
+    ZYDIS_MNEMONIC_MINPS,     ZYDIS_MNEMONIC_MINSS,	ZYDIS_MNEMONIC_MINPD,
+    ZYDIS_MNEMONIC_MINSD,     ZYDIS_MNEMONIC_CMPPS,	ZYDIS_MNEMONIC_CMPSS,
+    ZYDIS_MNEMONIC_CMPPD,     ZYDIS_MNEMONIC_CMPSD,	ZYDIS_MNEMONIC_COMISS,
+    ZYDIS_MNEMONIC_UCOMISS,   ZYDIS_MNEMONIC_COMISD,	ZYDIS_MNEMONIC_UCOMISD,
+    ZYDIS_MNEMONIC_RCPPS,     ZYDIS_MNEMONIC_RCPSS,	ZYDIS_MNEMONIC_RSQRTPS,
+    ZYDIS_MNEMONIC_RSQRTSS,   ZYDIS_MNEMONIC_CVTPI2PS,	ZYDIS_MNEMONIC_CVTPS2PI,
+    ZYDIS_MNEMONIC_CVTTPS2PI, ZYDIS_MNEMONIC_CVTSI2SS,	ZYDIS_MNEMONIC_CVTSS2SI,
+    ZYDIS_MNEMONIC_CVTTSS2SI, ZYDIS_MNEMONIC_CVTDQ2PD,	ZYDIS_MNEMONIC_CVTDQ2PS,
+    ZYDIS_MNEMONIC_CVTPD2DQ,  ZYDIS_MNEMONIC_CVTPD2PI,	ZYDIS_MNEMONIC_CVTPD2PS,
+    ZYDIS_MNEMONIC_CVTPI2PD,  ZYDIS_MNEMONIC_CVTPS2DQ,	ZYDIS_MNEMONIC_CVTPS2PD,
+    ZYDIS_MNEMONIC_CVTSD2SI,  ZYDIS_MNEMONIC_CVTSD2SS,	ZYDIS_MNEMONIC_CVTSI2SD,
+    ZYDIS_MNEMONIC_CVTSS2SD,  ZYDIS_MNEMONIC_CVTTPD2DQ, ZYDIS_MNEMONIC_CVTTPD2PI,
+    ZYDIS_MNEMONIC_CVTTPS2DQ, ZYDIS_MNEMONIC_CVTTSD2SI, ZYDIS_MNEMONIC_ADDSUBPS,
+    ZYDIS_MNEMONIC_ADDSUBPD,  ZYDIS_MNEMONIC_HADDPS,	ZYDIS_MNEMONIC_HADDPD,
+    ZYDIS_MNEMONIC_HSUBPS,    ZYDIS_MNEMONIC_HSUBPD,	ZYDIS_MNEMONIC_DPPS,
+    ZYDIS_MNEMONIC_DPPD,      ZYDIS_MNEMONIC_ROUNDPS,	ZYDIS_MNEMONIC_ROUNDPD,
+    ZYDIS_MNEMONIC_ROUNDSS,   ZYDIS_MNEMONIC_ROUNDSD,
 };
 
 /* legacy SSE forms whose 16-byte memory operand need not be aligned */
@@ -624,46 +647,81 @@ static uint32_t lane_bits(ZydisMnemonic m)
 	unsigned shape = LN_VERT, esz8 = 0, n = 4, benign = LB_F32, op = OPK_NONE;
 
 	switch (m) {
-	case ZYDIS_MNEMONIC_ADDPS: case ZYDIS_MNEMONIC_ADDSS: case ZYDIS_MNEMONIC_ADDPD:
-	case ZYDIS_MNEMONIC_ADDSD: case ZYDIS_MNEMONIC_HADDPS: case ZYDIS_MNEMONIC_HADDPD:
+	case ZYDIS_MNEMONIC_ADDPS:
+	case ZYDIS_MNEMONIC_ADDSS:
+	case ZYDIS_MNEMONIC_ADDPD:
+	case ZYDIS_MNEMONIC_ADDSD:
+	case ZYDIS_MNEMONIC_HADDPS:
+	case ZYDIS_MNEMONIC_HADDPD:
 		op = OPK_ADD;
 		break;
-	case ZYDIS_MNEMONIC_SUBPS: case ZYDIS_MNEMONIC_SUBSS: case ZYDIS_MNEMONIC_SUBPD:
-	case ZYDIS_MNEMONIC_SUBSD: case ZYDIS_MNEMONIC_HSUBPS: case ZYDIS_MNEMONIC_HSUBPD:
+	case ZYDIS_MNEMONIC_SUBPS:
+	case ZYDIS_MNEMONIC_SUBSS:
+	case ZYDIS_MNEMONIC_SUBPD:
+	case ZYDIS_MNEMONIC_SUBSD:
+	case ZYDIS_MNEMONIC_HSUBPS:
+	case ZYDIS_MNEMONIC_HSUBPD:
 		op = OPK_SUB;
 		break;
-	case ZYDIS_MNEMONIC_MULPS: case ZYDIS_MNEMONIC_MULSS: case ZYDIS_MNEMONIC_MULPD:
+	case ZYDIS_MNEMONIC_MULPS:
+	case ZYDIS_MNEMONIC_MULSS:
+	case ZYDIS_MNEMONIC_MULPD:
 	case ZYDIS_MNEMONIC_MULSD:
 		op = OPK_MUL;
 		break;
-	case ZYDIS_MNEMONIC_DIVPS: case ZYDIS_MNEMONIC_DIVSS: case ZYDIS_MNEMONIC_DIVPD:
+	case ZYDIS_MNEMONIC_DIVPS:
+	case ZYDIS_MNEMONIC_DIVSS:
+	case ZYDIS_MNEMONIC_DIVPD:
 	case ZYDIS_MNEMONIC_DIVSD:
 		op = OPK_DIV;
 		break;
-	case ZYDIS_MNEMONIC_CVTSD2SS: case ZYDIS_MNEMONIC_CVTPD2PS:
+	case ZYDIS_MNEMONIC_CVTSD2SS:
+	case ZYDIS_MNEMONIC_CVTPD2PS:
 		op = OPK_CVT;
 		break;
-	case ZYDIS_MNEMONIC_ADDSUBPS: case ZYDIS_MNEMONIC_ADDSUBPD:
+	case ZYDIS_MNEMONIC_ADDSUBPS:
+	case ZYDIS_MNEMONIC_ADDSUBPD:
 		op = OPK_ADDSUB;
 		break;
 	default:
 		break;
 	}
 	switch (m) {
-	case ZYDIS_MNEMONIC_ADDPS: case ZYDIS_MNEMONIC_SUBPS: case ZYDIS_MNEMONIC_MULPS:
-	case ZYDIS_MNEMONIC_DIVPS: case ZYDIS_MNEMONIC_SQRTPS: case ZYDIS_MNEMONIC_MAXPS:
-	case ZYDIS_MNEMONIC_MINPS: case ZYDIS_MNEMONIC_CMPPS: case ZYDIS_MNEMONIC_ADDSUBPS:
-	case ZYDIS_MNEMONIC_RCPPS: case ZYDIS_MNEMONIC_RSQRTPS: case ZYDIS_MNEMONIC_ROUNDPS:
-	case ZYDIS_MNEMONIC_CVTPS2DQ: case ZYDIS_MNEMONIC_CVTTPS2DQ:
+	case ZYDIS_MNEMONIC_ADDPS:
+	case ZYDIS_MNEMONIC_SUBPS:
+	case ZYDIS_MNEMONIC_MULPS:
+	case ZYDIS_MNEMONIC_DIVPS:
+	case ZYDIS_MNEMONIC_SQRTPS:
+	case ZYDIS_MNEMONIC_MAXPS:
+	case ZYDIS_MNEMONIC_MINPS:
+	case ZYDIS_MNEMONIC_CMPPS:
+	case ZYDIS_MNEMONIC_ADDSUBPS:
+	case ZYDIS_MNEMONIC_RCPPS:
+	case ZYDIS_MNEMONIC_RSQRTPS:
+	case ZYDIS_MNEMONIC_ROUNDPS:
+	case ZYDIS_MNEMONIC_CVTPS2DQ:
+	case ZYDIS_MNEMONIC_CVTTPS2DQ:
 		break;
-	case ZYDIS_MNEMONIC_CVTPS2PD: case ZYDIS_MNEMONIC_CVTPS2PI: case ZYDIS_MNEMONIC_CVTTPS2PI:
+	case ZYDIS_MNEMONIC_CVTPS2PD:
+	case ZYDIS_MNEMONIC_CVTPS2PI:
+	case ZYDIS_MNEMONIC_CVTTPS2PI:
 		n = 2;
 		break;
-	case ZYDIS_MNEMONIC_ADDPD: case ZYDIS_MNEMONIC_SUBPD: case ZYDIS_MNEMONIC_MULPD:
-	case ZYDIS_MNEMONIC_DIVPD: case ZYDIS_MNEMONIC_SQRTPD: case ZYDIS_MNEMONIC_MAXPD:
-	case ZYDIS_MNEMONIC_MINPD: case ZYDIS_MNEMONIC_CMPPD: case ZYDIS_MNEMONIC_ADDSUBPD:
-	case ZYDIS_MNEMONIC_ROUNDPD: case ZYDIS_MNEMONIC_CVTPD2DQ: case ZYDIS_MNEMONIC_CVTTPD2DQ:
-	case ZYDIS_MNEMONIC_CVTPD2PS: case ZYDIS_MNEMONIC_CVTPD2PI: case ZYDIS_MNEMONIC_CVTTPD2PI:
+	case ZYDIS_MNEMONIC_ADDPD:
+	case ZYDIS_MNEMONIC_SUBPD:
+	case ZYDIS_MNEMONIC_MULPD:
+	case ZYDIS_MNEMONIC_DIVPD:
+	case ZYDIS_MNEMONIC_SQRTPD:
+	case ZYDIS_MNEMONIC_MAXPD:
+	case ZYDIS_MNEMONIC_MINPD:
+	case ZYDIS_MNEMONIC_CMPPD:
+	case ZYDIS_MNEMONIC_ADDSUBPD:
+	case ZYDIS_MNEMONIC_ROUNDPD:
+	case ZYDIS_MNEMONIC_CVTPD2DQ:
+	case ZYDIS_MNEMONIC_CVTTPD2DQ:
+	case ZYDIS_MNEMONIC_CVTPD2PS:
+	case ZYDIS_MNEMONIC_CVTPD2PI:
+	case ZYDIS_MNEMONIC_CVTTPD2PI:
 		esz8 = 1;
 		n = 2;
 		benign = LB_F64;
@@ -671,21 +729,28 @@ static uint32_t lane_bits(ZydisMnemonic m)
 	case ZYDIS_MNEMONIC_CVTDQ2PS:
 		benign = LB_I32;
 		break;
-	case ZYDIS_MNEMONIC_CVTDQ2PD: case ZYDIS_MNEMONIC_CVTPI2PD: case ZYDIS_MNEMONIC_CVTPI2PS:
+	case ZYDIS_MNEMONIC_CVTDQ2PD:
+	case ZYDIS_MNEMONIC_CVTPI2PD:
+	case ZYDIS_MNEMONIC_CVTPI2PS:
 		n = 2;
 		benign = LB_I32;
 		break;
-	case ZYDIS_MNEMONIC_HADDPS: case ZYDIS_MNEMONIC_HSUBPS:
+	case ZYDIS_MNEMONIC_HADDPS:
+	case ZYDIS_MNEMONIC_HSUBPS:
 		shape = LN_HORIZ;
 		break;
-	case ZYDIS_MNEMONIC_HADDPD: case ZYDIS_MNEMONIC_HSUBPD:
+	case ZYDIS_MNEMONIC_HADDPD:
+	case ZYDIS_MNEMONIC_HSUBPD:
 		shape = LN_HORIZ;
 		esz8 = 1;
 		n = 2;
 		benign = LB_F64;
 		break;
-	case ZYDIS_MNEMONIC_ADDSD: case ZYDIS_MNEMONIC_SUBSD: case ZYDIS_MNEMONIC_MULSD:
-	case ZYDIS_MNEMONIC_DIVSD: case ZYDIS_MNEMONIC_CVTSD2SS:
+	case ZYDIS_MNEMONIC_ADDSD:
+	case ZYDIS_MNEMONIC_SUBSD:
+	case ZYDIS_MNEMONIC_MULSD:
+	case ZYDIS_MNEMONIC_DIVSD:
+	case ZYDIS_MNEMONIC_CVTSD2SS:
 		shape = LN_ONE;
 		esz8 = 1;
 		n = 1;
@@ -764,10 +829,17 @@ static bool decode_simd(struct dctx *d, struct insn *i)
 		return false;
 	memset(&e, 0, sizeof(e));
 	switch (zi->opcode_map) {
-	case ZYDIS_OPCODE_MAP_0F: e.map = 1; break;
-	case ZYDIS_OPCODE_MAP_0F38: e.map = 2; break;
-	case ZYDIS_OPCODE_MAP_0F3A: e.map = 3; break;
-	default: return false;
+	case ZYDIS_OPCODE_MAP_0F:
+		e.map = 1;
+		break;
+	case ZYDIS_OPCODE_MAP_0F38:
+		e.map = 2;
+		break;
+	case ZYDIS_OPCODE_MAP_0F3A:
+		e.map = 3;
+		break;
+	default:
+		return false;
 	}
 	e.opcode = zi->opcode;
 	e.rex_w = zi->raw.rex.W;
@@ -992,10 +1064,10 @@ static bool decode_fpu_any(struct dctx *d, struct insn *i)
 void ops_sse_register(void)
 {
 	static const ZydisMnemonic mov128[] = {
-		ZYDIS_MNEMONIC_MOVAPS,	 ZYDIS_MNEMONIC_MOVUPS,	 ZYDIS_MNEMONIC_MOVAPD,
-		ZYDIS_MNEMONIC_MOVUPD,	 ZYDIS_MNEMONIC_MOVDQA,	 ZYDIS_MNEMONIC_MOVDQU,
-		ZYDIS_MNEMONIC_LDDQU,	 ZYDIS_MNEMONIC_MOVNTDQA, ZYDIS_MNEMONIC_MOVNTPS,
-		ZYDIS_MNEMONIC_MOVNTPD, ZYDIS_MNEMONIC_MOVNTDQ,
+	    ZYDIS_MNEMONIC_MOVAPS,  ZYDIS_MNEMONIC_MOVUPS,   ZYDIS_MNEMONIC_MOVAPD,
+	    ZYDIS_MNEMONIC_MOVUPD,  ZYDIS_MNEMONIC_MOVDQA,   ZYDIS_MNEMONIC_MOVDQU,
+	    ZYDIS_MNEMONIC_LDDQU,   ZYDIS_MNEMONIC_MOVNTDQA, ZYDIS_MNEMONIC_MOVNTPS,
+	    ZYDIS_MNEMONIC_MOVNTPD, ZYDIS_MNEMONIC_MOVNTDQ,
 	};
 
 	/*

@@ -40,7 +40,7 @@ static const struct insn *op_x87(struct cpu *c, const struct insn *i)
 {
 	uint32_t fl = i->aux2;
 	unsigned n = i->osz;
-	uint8_t mbuf[16] = { 0 };
+	uint8_t mbuf[16] = {0};
 	uint64_t ea = 0, la = 0, fdp, fip;
 	uint16_t fds, fcw = 0, fsw, fop;
 	struct x87_frame f;
@@ -254,7 +254,8 @@ static void env_load(struct cpu *c, const uint8_t *b, unsigned size)
 		if (real) {
 			fip = w[6] | (uint32_t)(w[8] >> 12) << 16 | (uint32_t)(w[9] & 0xfff) << 20;
 			fop = w[8] & 0x7ff;
-			fdp = w[10] | (uint32_t)(w[12] >> 12) << 16 | (uint32_t)(w[13] & 0xfff) << 20;
+			fdp =
+			    w[10] | (uint32_t)(w[12] >> 12) << 16 | (uint32_t)(w[13] & 0xfff) << 20;
 		} else {
 			fip = w[6] | (uint32_t)w[7] << 16;
 			fcs = w[8];
@@ -374,7 +375,8 @@ bool fpu_decode_x87(struct dctx *d, struct insn *i)
 		const ZydisDecodedOperand *o = &d->op[k];
 		if (o->type != ZYDIS_OPERAND_TYPE_REGISTER)
 			continue;
-		if (o->reg.value == ZYDIS_REGISTER_RFLAGS || o->reg.value == ZYDIS_REGISTER_EFLAGS) {
+		if (o->reg.value == ZYDIS_REGISTER_RFLAGS ||
+		    o->reg.value == ZYDIS_REGISTER_EFLAGS) {
 			if (o->actions & ZYDIS_OPERAND_ACTION_MASK_READ)
 				fl |= XF_FLAGS_IN;
 			if (o->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
@@ -400,7 +402,7 @@ bool fpu_decode_x87(struct dctx *d, struct insn *i)
  * clears it, Intel keeps it; both empty every tag) */
 static bool decode_emms(struct dctx *d, struct insn *i)
 {
-	static const uint8_t op[2] = { 0x0f, 0x77 };
+	static const uint8_t op[2] = {0x0f, 0x77};
 	x87_fn fn = fpu_host_x87(d->c, op, 2, -1, false, false, false);
 
 	if (!fn)
@@ -432,10 +434,10 @@ static bool decode_fnstsw(struct dctx *d, struct insn *i)
 	return decode_ctl_mem(d, i, op_fnstsw);
 }
 
-#define CTL_MEM(name, fn)                                                    \
-	static bool decode_##name(struct dctx *d, struct insn *i)            \
-	{                                                                    \
-		return decode_ctl_mem(d, i, fn);                             \
+#define CTL_MEM(name, fn)                                                                          \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		return decode_ctl_mem(d, i, fn);                                                   \
 	}
 CTL_MEM(fldcw, op_fldcw)
 CTL_MEM(fnstcw, op_fnstcw)
@@ -444,12 +446,12 @@ CTL_MEM(fldenv, op_fldenv)
 CTL_MEM(fnsave, op_fnsave)
 CTL_MEM(frstor, op_frstor)
 
-#define CTL(name, handler)                                                   \
-	static bool decode_##name(struct dctx *d, struct insn *i)            \
-	{                                                                    \
-		(void)d;                                                     \
-		i->fn = handler;                                             \
-		return true;                                                 \
+#define CTL(name, handler)                                                                         \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		(void)d;                                                                           \
+		i->fn = handler;                                                                   \
+		return true;                                                                       \
 	}
 CTL(fninit, op_fninit)
 CTL(fnclex, op_fnclex)

@@ -28,13 +28,15 @@
 		BIT(31) /* hypervisor */ |                                                            \
 		BIT(0) /* SSE3 */ | BIT(9) /* SSSE3 */ | BIT(19) /* SSE4.1 */ | BIT(20) /* SSE4.2 */ | \
 		BIT(26) /* XSAVE */)
+#define F1_ECX_HOST (BIT(0) | BIT(9) | BIT(19) | BIT(20))
 /* CPUID.7.0:EBX */
-#define F7_EBX (BIT(0) /* FSGSBASE */ | BIT(7) /* SMEP */ | BIT(10) /* INVPCID */ |        \
+#define F7_EBX (BIT(0) /* FSGSBASE */ | BIT(3) /* BMI1 */ | BIT(7) /* SMEP */ | BIT(8) /* BMI2 */ |  \
+		BIT(9) /* ERMS */ | BIT(10) /* INVPCID */ | BIT(19) /* ADX */ |        \
 		BIT(20) /* SMAP */ | BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
 /* CPUID.7.0:ECX */
 #define F7_ECX (BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */)
 /* CPUID.80000001:ECX / EDX */
-#define F81_ECX (BIT(0) /* LAHF/SAHF in 64-bit mode */)
+#define F81_ECX (BIT(0) /* LAHF/SAHF in 64-bit mode */ | BIT(5) /* LZCNT */ | BIT(8) /* PREFETCHW */)
 #define F81_EDX (BIT(11) /* SYSCALL */ | BIT(20) /* NX */ | BIT(26) /* 1G pages */ |            \
 		 BIT(27) /* RDTSCP */ | BIT(29) /* LM */)
 
@@ -66,8 +68,10 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	uint32_t n = 0;
 
 	put(&tmp[n++], 0, 0, 0, 0xd, str4("Genu"), str4("ntel"), str4("ineI"));
-	/* family 6, model 0x55-like; CLFLUSH line 8 qwords; the VMM sets APIC IDs */
-	put(&tmp[n++], 1, 0, 0, 0x00050654, 0x00000800, F1_ECX, F1_EDX);
+	/* family 6, model 0x55-like; CLFLUSH line 8 qwords; the VMM sets APIC IDs.
+	 * SSE3..SSE4.2 run on the host's unit: only those the host has */
+	put(&tmp[n++], 1, 0, 0, 0x00050654, 0x00000800,
+	    (F1_ECX & ~F1_ECX_HOST) | (F1_ECX_HOST & cpu_simd_cpuid1_ecx()), F1_EDX);
 	put(&tmp[n++], 7, 0, SIG, 0, F7_EBX, F7_ECX, 0);
 	/* topology leaf: the VMM describes the topology; KVM passes a template */
 	put(&tmp[n++], 0xb, 0, SIG, 0, 1, 0x100, 0);
