@@ -467,7 +467,9 @@ static void exec_straddling(struct cpu *c, uint64_t la, const uint8_t *hp)
 	ins[1].fn = op_block_end;
 	c->cur_block = NULL;
 	c->icount++;
+	c->nochain = true; /* a temporary block: nothing to chain from */
 	ins[0].fn(c, &ins[0]);
+	c->nochain = false;
 }
 
 static NORETURN void fetch_mmio_exit(struct cpu *c, uint64_t gpa)
@@ -634,6 +636,7 @@ static void step_one(struct cpu *c)
 	}
 	struct block *b = block_lookup(c, &la, &hp);
 	c->cur_block = b;
+	c->nochain = true;
 	/* an interrupt shadow covers exactly this instruction; STI/MOV SS set a new one */
 	c->intr_shadow = 0;
 	c->rf_skip = false;
@@ -643,6 +646,7 @@ static void step_one(struct cpu *c)
 	} else {
 		exec_straddling(c, la, hp);
 	}
+	c->nochain = false;
 	/* RF is cleared after every instruction but one that loads it (IRET) */
 	if (!c->rf_skip)
 		c->rflags &= ~(uint64_t)FL_RF;
@@ -694,6 +698,7 @@ enum cpu_exit cpu_run(struct cpu *c)
 		break;
 	case 1: /* an exception */
 		c->cur_block = NULL;
+		c->nochain = false;
 		replaying = false;
 		if (!handle_fault(c)) {
 			why = CPU_EXIT_SHUTDOWN;
@@ -704,6 +709,7 @@ enum cpu_exit cpu_run(struct cpu *c)
 		break;
 	default: /* an exit */
 		c->cur_block = NULL;
+		c->nochain = false;
 		why = c->exit_reason;
 		goto out;
 	}
@@ -791,12 +797,16 @@ enum cpu_exit cpu_run(struct cpu *c)
 		}
 		c->cur_block = b;
 		c->icount += b->ninsns;
-		prev = b->chainable ? b : NULL;
 		prev_la = la;
 		const struct insn *i = b->insns;
 		do {
 			i = i->fn(c, i);
 		} while (i);
+		/* branches may have chained on within the page: continue from the last */
+		b = c->cur_block;
+		prev = b && b->chainable ? b : NULL;
+		if (prev)
+			prev_la = (prev_la & PAGE_MASK_4K) | (b->gpa & 0xfff);
 	}
 out:
 	c->cur_block = NULL;

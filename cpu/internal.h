@@ -248,6 +248,7 @@ struct cpu {
 	uint8_t *arena;
 	size_t arena_used, arena_size;
 	uint32_t code_flushes; /* bumped by cpu_flush_code(): cached block pointers die */
+	bool nochain;	       /* executing single instructions (step_one): no chaining */
 
 	const struct cpu_ops *ops;
 	void *opaque;

@@ -23,6 +23,30 @@ static inline void branch_to(struct cpu *c, uint64_t target, unsigned osz)
 	RIP(c) = target;
 }
 
+/*
+ * End of a block by a near branch that stays in the page: continue straight
+ * into the cached successor (see cpu_run's chaining) without going back to
+ * the run loop, unless an event, an instruction budget or single-stepping
+ * needs the loop's attention. NULL: let cpu_run look the next block up.
+ */
+static inline const struct insn *chain_next(struct cpu *c)
+{
+	struct block *b = c->cur_block, *n;
+	if (unlikely(atomic_load_explicit(&c->events, memory_order_relaxed) | c->nochain |
+		     (c->budget_end != 0)))
+		return NULL;
+	uint64_t rip = RIP(c);
+	unsigned k = b->chain_rip[1] == rip;
+	n = b->chain[k];
+	if (n && b->chain_rip[k] == rip && n->epoch == c->epoch &&
+	    atomic_load_explicit(n->gen_ptr, memory_order_relaxed) == n->gen) {
+		c->cur_block = n;
+		c->icount += n->ninsns;
+		return n->insns;
+	}
+	return NULL;
+}
+
 /* RSP as an address (masked by the stack size) */
 static inline uint64_t sp_get(const struct cpu *c)
 {

@@ -12,7 +12,7 @@
 static const struct insn *op_jmp_rel(struct cpu *c, const struct insn *i)
 {
 	branch_to(c, RIP(c) + i->len + i->imm, i->osz);
-	return NULL;
+	return chain_next(c);
 }
 
 #define GEN_JCC(cc)                                                                              \
@@ -22,7 +22,7 @@ static const struct insn *op_jmp_rel(struct cpu *c, const struct insn *i)
 			branch_to(c, RIP(c) + i->len + i->imm, i->osz);                          \
 		else                                                                             \
 			RIP(c) += i->len;                                                        \
-		return NULL;                                                                     \
+		return chain_next(c);                                                            \
 	}
 GEN_JCC(0)
 GEN_JCC(1)
@@ -49,13 +49,13 @@ static const insn_fn jcc_tab[16] = {
 static const struct insn *op_jmp_r(struct cpu *c, const struct insn *i)
 {
 	branch_to(c, reg_get(c, i->r1, i->osz), i->osz);
-	return NULL;
+	return chain_next(c);
 }
 
 static const struct insn *op_jmp_m(struct cpu *c, const struct insn *i)
 {
 	branch_to(c, load_op(c, i, i->osz), i->osz);
-	return NULL;
+	return chain_next(c);
 }
 
 static const struct insn *op_call_rel(struct cpu *c, const struct insn *i)
@@ -70,7 +70,7 @@ static const struct insn *op_call_rel(struct cpu *c, const struct insn *i)
 	stack_write_at(c, sp, i->osz, next);
 	sp_set(c, sp);
 	branch_to(c, target, i->osz);
-	return NULL;
+	return chain_next(c);
 }
 
 static void call_indirect(struct cpu *c, const struct insn *i, uint64_t target)
@@ -88,13 +88,13 @@ static void call_indirect(struct cpu *c, const struct insn *i, uint64_t target)
 static const struct insn *op_call_r(struct cpu *c, const struct insn *i)
 {
 	call_indirect(c, i, reg_get(c, i->r1, i->osz));
-	return NULL;
+	return chain_next(c);
 }
 
 static const struct insn *op_call_m(struct cpu *c, const struct insn *i)
 {
 	call_indirect(c, i, load_op(c, i, i->osz));
-	return NULL;
+	return chain_next(c);
 }
 
 static const struct insn *op_ret(struct cpu *c, const struct insn *i)
@@ -103,7 +103,7 @@ static const struct insn *op_ret(struct cpu *c, const struct insn *i)
 	uint64_t target = stack_read_at(c, sp, i->osz);
 	branch_to(c, target, i->osz);
 	sp_set(c, sp + i->osz + i->imm);
-	return NULL;
+	return chain_next(c);
 }
 
 /* LOOP family and JrCXZ: aux = count register size (address size), aux2 = kind */
@@ -139,7 +139,7 @@ static const struct insn *op_loop(struct cpu *c, const struct insn *i)
 			reg_set(c, REG_RCX, asz, cnt);
 		RIP(c) += i->len;
 	}
-	return NULL;
+	return chain_next(c);
 }
 
 /* operand size of near branches: 64 in 64-bit mode (Intel ignores 66h) */

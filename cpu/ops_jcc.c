@@ -102,7 +102,7 @@ static inline __attribute__((always_inline)) bool cond_incdec(const struct cpu *
 			branch_to(c, RIP(c) + i->len + i->imm, i->osz);                  \
 		else                                                                     \
 			RIP(c) += i->len;                                                \
-		return NULL;                                                             \
+		return chain_next(c);                                                    \
 	}
 
 #define GEN_ONE(kind, sl, cc, expr)                                                      \

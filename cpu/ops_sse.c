@@ -14,6 +14,7 @@
  *   #XM  an unmasked SIMD floating-point exception (#UD without OSXMMEXCPT)
  * Data moves and a few instructions with special operands are in C.
  */
+#include <emmintrin.h>
 #include <stdatomic.h>
 
 #include "decode.h"
@@ -540,6 +541,117 @@ static const struct insn *op_mov128_store(struct cpu *c, const struct insn *i)
 	NEXT(c, i);
 }
 
+/*
+ * The integer SSE2 instructions of glibc's string loops (strlen, memchr,
+ * strcmp...) without the generic operand machinery: exact on any x86-64
+ * host (SSE2 is baseline), no MXCSR, no flags. XMM destination, XMM or
+ * m128 source (aligned forms).
+ */
+static inline __m128i fast_src(struct cpu *c, const struct insn *i)
+{
+	if (i->flags & INSN_MEM) {
+		uint64_t la = insn_la(c, i, 16, ACC_R);
+		const void *p;
+		__m128i v;
+		if (la & 15)
+			cpu_raise(c, EXC_GP, 0);
+		p = fpu_mem_rptr(c, la, 16);
+		if (likely(p != NULL))
+			return _mm_loadu_si128(p);
+		fpu_mem_read(c, la, &v, 16);
+		return v;
+	}
+	return _mm_loadu_si128((const void *)fx_xmm(c, i->r2));
+}
+
+#define FAST_OP(name, expr)                                                                        \
+	static const struct insn *op_fast_##name(struct cpu *c, const struct insn *i)              \
+	{                                                                                          \
+		__m128i a, b;                                                                      \
+		fpu_sse_check(c);                                                                  \
+		b = fast_src(c, i);                                                                \
+		a = _mm_loadu_si128((const void *)fx_xmm(c, i->r1));                               \
+		_mm_storeu_si128((void *)fx_xmm(c, i->r1), (expr));                                \
+		NEXT(c, i);                                                                        \
+	}
+FAST_OP(xor, _mm_xor_si128(a, b))
+FAST_OP(or, _mm_or_si128(a, b))
+FAST_OP(and, _mm_and_si128(a, b))
+FAST_OP(andn, _mm_andnot_si128(a, b))
+FAST_OP(pcmpeqb, _mm_cmpeq_epi8(a, b))
+FAST_OP(pcmpeqw, _mm_cmpeq_epi16(a, b))
+FAST_OP(pcmpeqd, _mm_cmpeq_epi32(a, b))
+FAST_OP(pminub, _mm_min_epu8(a, b))
+FAST_OP(pmaxub, _mm_max_epu8(a, b))
+FAST_OP(paddb, _mm_add_epi8(a, b))
+FAST_OP(paddw, _mm_add_epi16(a, b))
+FAST_OP(paddd, _mm_add_epi32(a, b))
+FAST_OP(paddq, _mm_add_epi64(a, b))
+FAST_OP(psubb, _mm_sub_epi8(a, b))
+FAST_OP(psubw, _mm_sub_epi16(a, b))
+FAST_OP(psubd, _mm_sub_epi32(a, b))
+FAST_OP(psubq, _mm_sub_epi64(a, b))
+
+/* PMOVMSKB r32/r64, xmm */
+static const struct insn *op_fast_pmovmskb(struct cpu *c, const struct insn *i)
+{
+	fpu_sse_check(c);
+	reg_set(c, i->r1, i->aux & 15,
+		(uint32_t)_mm_movemask_epi8(_mm_loadu_si128((const void *)fx_xmm(c, i->r2))));
+	NEXT(c, i);
+}
+
+/* the fast handler for an XMM-destination form, if there is one */
+static insn_fn fast_handler(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_PXOR:
+	case ZYDIS_MNEMONIC_XORPS:
+	case ZYDIS_MNEMONIC_XORPD:
+		return op_fast_xor;
+	case ZYDIS_MNEMONIC_POR:
+	case ZYDIS_MNEMONIC_ORPS:
+	case ZYDIS_MNEMONIC_ORPD:
+		return op_fast_or;
+	case ZYDIS_MNEMONIC_PAND:
+	case ZYDIS_MNEMONIC_ANDPS:
+	case ZYDIS_MNEMONIC_ANDPD:
+		return op_fast_and;
+	case ZYDIS_MNEMONIC_PANDN:
+	case ZYDIS_MNEMONIC_ANDNPS:
+	case ZYDIS_MNEMONIC_ANDNPD:
+		return op_fast_andn;
+	case ZYDIS_MNEMONIC_PCMPEQB:
+		return op_fast_pcmpeqb;
+	case ZYDIS_MNEMONIC_PCMPEQW:
+		return op_fast_pcmpeqw;
+	case ZYDIS_MNEMONIC_PCMPEQD:
+		return op_fast_pcmpeqd;
+	case ZYDIS_MNEMONIC_PMINUB:
+		return op_fast_pminub;
+	case ZYDIS_MNEMONIC_PMAXUB:
+		return op_fast_pmaxub;
+	case ZYDIS_MNEMONIC_PADDB:
+		return op_fast_paddb;
+	case ZYDIS_MNEMONIC_PADDW:
+		return op_fast_paddw;
+	case ZYDIS_MNEMONIC_PADDD:
+		return op_fast_paddd;
+	case ZYDIS_MNEMONIC_PADDQ:
+		return op_fast_paddq;
+	case ZYDIS_MNEMONIC_PSUBB:
+		return op_fast_psubb;
+	case ZYDIS_MNEMONIC_PSUBW:
+		return op_fast_psubw;
+	case ZYDIS_MNEMONIC_PSUBD:
+		return op_fast_psubd;
+	case ZYDIS_MNEMONIC_PSUBQ:
+		return op_fast_psubq;
+	default:
+		return NULL;
+	}
+}
+
 /* ---- special operands ---- */
 
 /* MASKMOVQ / MASKMOVDQU: byte-masked store to DS:rDI; i->osz = 8 or 16 */
@@ -968,6 +1080,12 @@ static bool decode_simd(struct dctx *d, struct insn *i)
 	i->aux2 = fl | e.reg_kind | (uint32_t)e.rm_kind << 3;
 	i->aux = (uint16_t)(reg_size | rm_size << 4 | e.imm << 8);
 	i->fn = op_simd;
+	if (e.reg_kind == SK_XMM &&
+	    (e.rm_kind == SK_XMM || (e.rm_kind == SK_MEM && i->osz == 16)) &&
+	    fast_handler(zi->mnemonic))
+		i->fn = fast_handler(zi->mnemonic);
+	if (zi->mnemonic == ZYDIS_MNEMONIC_PMOVMSKB && e.reg_kind == SK_GPR && e.rm_kind == SK_XMM)
+		i->fn = op_fast_pmovmskb;
 	return true;
 }
 
