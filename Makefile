@@ -10,7 +10,7 @@ CASES    ?= 100000
 SEED     ?= 1
 SECONDS  ?= 60
 
-.PHONY: all deps configure check check-asan check-selftests run difftest bench-cpu fuzz-cpu clean format
+.PHONY: all deps configure check check-asan check-selftests run difftest fpdifftest bench-cpu fuzz-cpu clean format
 
 all: configure
 	ninja -C $(BUILD) -j $(JOBS)
@@ -42,6 +42,10 @@ run: all
 
 difftest: all
 	$(BUILD)/tests/diff/difftest --cases $(CASES) --seed $(SEED)
+
+# x87/MMX/SSE against the host processor; prints "cases: N, mismatches: M" last
+fpdifftest: all
+	$(BUILD)/tests/fpdiff/fpdiff --cases $(CASES) --seed $(SEED)
 
 bench-cpu: all
 	$(BUILD)/bench/bench-cpu

@@ -51,6 +51,8 @@ long abi_vm_ioctl_irq(struct kvm_vm *vm, unsigned req, void *arg);
 long abi_vcpu_ioctl_irq(struct kvm_vcpu *v, unsigned req, void *arg);
 /* the vCPU thread table, for kicks from pthread_kill */
 void abi_kick_thread(unsigned long thread);
+/* pthread_cancel(): a thread inside KVM_RUN returns from it (-EINTR) */
+void abi_cancel_thread(unsigned long thread);
 
 /* real libc functions (the preload library resolves them with dlsym(RTLD_NEXT)) */
 struct abi_libc {

@@ -426,8 +426,10 @@ static long vcpu_cpuid2(struct kvm_vcpu *v, void *arg, bool get)
 		return -ENOMEM;
 	long r;
 	if (get) {
+		/* Linux 6.1 writes the entries only: nent stays as given, also on E2BIG */
 		r = kvm_vcpu_get_cpuid2(v, c, n);
-		if (!r && abi_copy_to_user(arg, c, sizeof(hdr) + c->nent * sizeof(c->entries[0])))
+		if (!r && abi_copy_to_user((uint8_t *)arg + sizeof(hdr), c->entries,
+					   c->nent * sizeof(c->entries[0])))
 			r = -EFAULT;
 	} else {
 		if (abi_copy_from_user(c->entries, (uint8_t *)arg + sizeof(hdr),
@@ -483,9 +485,7 @@ static long vcpu_ioctl_locked(struct kvm_vcpu *v, unsigned req, void *arg)
 {
 	switch (req) {
 	case KVM_RUN:
-		if (arg)
-			return -EINVAL;
-		return kvm_vcpu_run(v);
+		return -EINVAL; /* vcpu_run() below */
 	case KVM_GET_REGS: {
 		struct kvm_regs r;
 		kvm_vcpu_get_regs(v, &r);
@@ -646,14 +646,16 @@ static long vcpu_ioctl_locked(struct kvm_vcpu *v, unsigned req, void *arg)
 static struct {
 	_Atomic unsigned long thread;
 	struct kvm_vcpu *_Atomic vcpu;
+	_Atomic bool async_cancel; /* the thread had asynchronous cancellation enabled */
 } runners[RUNNERS];
 
-static int runner_add(struct kvm_vcpu *v)
+static int runner_add(struct kvm_vcpu *v, bool async_cancel)
 {
 	unsigned long self = (unsigned long)pthread_self();
 	for (int k = 0; k < RUNNERS; k++) {
 		unsigned long zero = 0;
 		if (atomic_compare_exchange_strong(&runners[k].thread, &zero, self)) {
+			atomic_store(&runners[k].async_cancel, async_cancel);
 			atomic_store(&runners[k].vcpu, v);
 			return k;
 		}
@@ -669,6 +671,19 @@ static void runner_del(int k)
 	atomic_store(&runners[k].thread, 0);
 }
 
+void abi_cancel_thread(unsigned long thread)
+{
+	/* deferred cancellation sends no signal on Linux: KVM_RUN goes on */
+	for (int k = 0; k < RUNNERS; k++) {
+		if (atomic_load(&runners[k].thread) == thread &&
+		    atomic_load(&runners[k].async_cancel)) {
+			struct kvm_vcpu *v = atomic_load(&runners[k].vcpu);
+			if (v)
+				kvm_vcpu_interrupt_run(v);
+		}
+	}
+}
+
 void abi_kick_thread(unsigned long thread)
 {
 	for (int k = 0; k < RUNNERS; k++) {
@@ -680,12 +695,61 @@ void abi_kick_thread(unsigned long thread)
 	}
 }
 
+/*
+ * KVM_RUN with every asynchronous signal blocked from before the vCPU is
+ * taken until after it is released: a handler, or a longjmp out of one, then
+ * happens after the ioctl, never inside softkvm with the vCPU locked.
+ * glibc never blocks SIGCANCEL, so thread cancellation is disabled as well;
+ * an asynchronous pthread_cancel() (xapic_ipi_test) ends KVM_RUN through
+ * the preload library's pthread_cancel() and takes effect when the state is
+ * restored at the end.
+ */
+static long vcpu_run(struct kvm_vcpu *v, void *arg)
+{
+	sigset_t block, thread_mask;
+	int cancel_state, cancel_type;
+	long r;
+
+	if (arg)
+		return -EINVAL;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+	pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &cancel_type);
+	bool async_cancel = cancel_state == PTHREAD_CANCEL_ENABLE &&
+			    cancel_type == PTHREAD_CANCEL_ASYNCHRONOUS;
+	sigfillset(&block);
+	/* synchronous signals stay deliverable (a fault in softkvm itself) */
+	sigdelset(&block, SIGSEGV);
+	sigdelset(&block, SIGBUS);
+	sigdelset(&block, SIGILL);
+	sigdelset(&block, SIGFPE);
+	sigdelset(&block, SIGTRAP);
+	sigdelset(&block, SIGABRT);
+	sigdelset(&block, SIGSYS);
+	pthread_sigmask(SIG_SETMASK, &block, &thread_mask);
+	kvm_vcpu_lock(v);
+	int slot = runner_add(v, async_cancel);
+	r = kvm_vcpu_run(v, &thread_mask);
+	runner_del(slot);
+	kvm_vcpu_unlock(v);
+	pthread_sigmask(SIG_SETMASK, &thread_mask, NULL);
+	/*
+	 * A cancellation that came during KVM_RUN acts now, outside softkvm:
+	 * through pthread_testcancel(), which sets the PTHREAD_CANCELED result
+	 * (glibc 2.36 acting on it inside pthread_setcancelstate() does not).
+	 */
+	pthread_setcancelstate(cancel_state, NULL);
+	if (async_cancel)
+		pthread_testcancel();
+	pthread_setcanceltype(cancel_type, NULL);
+	return r;
+}
+
 static long vcpu_ioctl(struct kobj *o, unsigned req, void *arg)
 {
+	if (req == KVM_RUN)
+		return vcpu_run(o->vcpu, arg);
 	kvm_vcpu_lock(o->vcpu);
-	int slot = req == KVM_RUN ? runner_add(o->vcpu) : -1;
 	long r = vcpu_ioctl_locked(o->vcpu, req, arg);
-	runner_del(slot);
 	kvm_vcpu_unlock(o->vcpu);
 	return r;
 }

@@ -29,6 +29,7 @@ static int (*real_dup2)(int, int);
 static int (*real_dup3)(int, int, int);
 static int (*real_fcntl)(int, int, ...);
 static int (*real_pthread_kill)(pthread_t, int);
+static int (*real_pthread_cancel)(pthread_t);
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 
 static void resolve(void)
@@ -40,6 +41,7 @@ static void resolve(void)
 	real_dup3 = dlsym(RTLD_NEXT, "dup3");
 	real_fcntl = dlsym(RTLD_NEXT, "fcntl");
 	real_pthread_kill = dlsym(RTLD_NEXT, "pthread_kill");
+	real_pthread_cancel = dlsym(RTLD_NEXT, "pthread_cancel");
 	abi_libc.close = dlsym(RTLD_NEXT, "close");
 	abi_libc.ioctl = dlsym(RTLD_NEXT, "ioctl");
 	abi_libc.mmap = dlsym(RTLD_NEXT, "mmap");
@@ -257,4 +259,15 @@ EXPORT int pthread_kill(pthread_t thread, int sig)
 	if (sig)
 		abi_kick_thread((unsigned long)thread);
 	return real_pthread_kill(thread, sig);
+}
+
+/* A thread inside KVM_RUN has cancellation disabled (abi/ioctl.c vcpu_run):
+ * end its KVM_RUN so the cancellation takes effect, as SIGCANCEL would. */
+EXPORT int pthread_cancel(pthread_t thread)
+{
+	RESOLVE();
+	int r = real_pthread_cancel(thread);
+	if (!r)
+		abi_cancel_thread((unsigned long)thread);
+	return r;
 }

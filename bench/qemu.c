@@ -108,9 +108,22 @@ static int qemu_run_file(const char *qemu, const char *file, uint64_t *result, d
 			 double *cpu, double *wall)
 {
 	char *argv[] = {
-		(char *)qemu, "-accel", "tcg", "-nodefaults", "-display", "none", "-no-reboot",
-		"-m", "128", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-debugcon", "stdio",
-		"-kernel", (char *)file, NULL,
+	    (char *)qemu,
+	    "-accel",
+	    "tcg",
+	    "-nodefaults",
+	    "-display",
+	    "none",
+	    "-no-reboot",
+	    "-m",
+	    "128",
+	    "-device",
+	    "isa-debug-exit,iobase=0xf4,iosize=4",
+	    "-debugcon",
+	    "stdio",
+	    "-kernel",
+	    (char *)file,
+	    NULL,
 	};
 	unsigned long long r, t;
 	char line[512];
@@ -204,7 +217,7 @@ static double qemu_null_cpu(const char *qemu, const uint8_t *img, size_t img_len
 	static const uint8_t *cached_img;
 	static double cached;
 	const struct ktab *kt = (const struct ktab *)img;
-	uint64_t args[4] = { KWORK_BASE, 0, 0, 0 }, r;
+	uint64_t args[4] = {KWORK_BASE, 0, 0, 0}, r;
 	char file[] = "/tmp/softkvm-bench-XXXXXX";
 	double best = -1, tsc, cpu, wall;
 
@@ -213,7 +226,8 @@ static double qemu_null_cpu(const char *qemu, const uint8_t *img, size_t img_len
 	if (qemu_image(file, img, img_len, kt->entry[K_INTERP], args) < 0)
 		return -1;
 	for (int k = 0; k < 2; k++)
-		if (qemu_run_file(qemu, file, &r, &tsc, &cpu, &wall) == 0 && (best < 0 || cpu < best))
+		if (qemu_run_file(qemu, file, &r, &tsc, &cpu, &wall) == 0 &&
+		    (best < 0 || cpu < best))
 			best = cpu;
 	unlink(file);
 	cached_img = img;

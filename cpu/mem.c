@@ -39,6 +39,12 @@ void cpu_mem_destroy(struct cpu_mem *m)
 		return;
 	for (unsigned k = 0; k < m->nslots; k++)
 		slot_free(m->slots[k]);
+	/* and the replaced slots kept for vCPUs that had not noticed yet */
+	while (m->dead) {
+		struct mem_slot *d = m->dead;
+		m->dead = d->next_dead;
+		slot_free(d);
+	}
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }

@@ -229,6 +229,10 @@ static void update_runtime(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *sorted, 
 	e = table_find(sorted, n, 0xd, 0);
 	if (e)
 		e->ebx = xsave_size(cpu_get_xcr0(v->cpu));
+	/* with XSAVEC (or XSAVES): the compacted size for XCR0 | IA32_XSS (no XSS here) */
+	e = table_find(sorted, n, 0xd, 1);
+	if (e && (e->eax & (BIT(1) | BIT(3))))
+		e->ebx = xsave_size(cpu_get_xcr0(v->cpu));
 }
 
 /* Copy the sorted copy's entries back over the table order copy (same entries). */
@@ -367,7 +371,7 @@ void kvm_cpuid_guest(struct kvm_vcpu *v, uint32_t fn, uint32_t idx, uint32_t out
 		cpu_get_sregs(v->cpu, &s);
 		if (e->function == 1)
 			change_bit(&out[2], 27, (s.cr4 & CR4_OSXSAVE) != 0);
-		else if (e->index == 0)
+		else if (e->index == 0 || (e->index == 1 && (out[0] & (BIT(1) | BIT(3)))))
 			out[1] = xsave_size(cpu_get_xcr0(v->cpu));
 	}
 }

@@ -92,12 +92,11 @@ int ioapic_set_irq(struct kvm_ioapic *io, unsigned pin, bool level)
 		return 1;
 	}
 	io->irr |= mask;
+	/* an edge pin's IRR follows the line, so only a low-to-high transition is an
+	 * edge; raising a line that is already high is coalesced (Linux ioapic_set_irq) */
 	if (!(e & RTE_LEVEL) && old)
-		return 0; /* edge already latched, no new edge: coalesced */
-	int r = ioapic_service(io, pin);
-	if (!(e & RTE_LEVEL))
-		io->irr &= ~mask; /* an edge is consumed when delivered */
-	return r;
+		return 0;
+	return ioapic_service(io, pin);
 }
 
 /* EOI broadcast from a LAPIC for a level-triggered vector */

@@ -91,8 +91,9 @@ struct kvm_pit *pit_create(struct kvm_vm *vm, uint32_t flags);
 void pit_destroy(struct kvm_pit *p);
 bool pit_port(uint16_t port);
 int pit_io(struct kvm_pit *p, uint16_t port, bool in, void *data, unsigned len);
-/* fire due ticks; returns the next deadline (host ns) or 0 */
-uint64_t pit_check_timer(struct kvm_pit *p, uint64_t now);
+/* Advance channel 0 to `now`; *fire says an edge is due on GSI 0, which the caller
+ * raises with irq_set_gsi() after dropping irq_lock. Returns the next deadline. */
+uint64_t pit_check_timer(struct kvm_pit *p, uint64_t now, bool *fire);
 
 /* ---- GSI routing ---- */
 int irq_set_gsi(struct kvm_vm *vm, uint32_t gsi, bool level, int source);

@@ -81,9 +81,19 @@ struct kvm_vm *kvm_vcpu_vm(struct kvm_vcpu *v);
 /* Serialize vCPU ioctls, as Linux's vcpu->mutex does. */
 void kvm_vcpu_lock(struct kvm_vcpu *v);
 void kvm_vcpu_unlock(struct kvm_vcpu *v);
-int kvm_vcpu_run(struct kvm_vcpu *v);
+/*
+ * KVM_RUN. The caller blocks every asynchronous signal first and passes the
+ * thread's own mask; it restores that mask only after it released the vCPU,
+ * so no signal handler (or asynchronous thread cancellation) runs inside
+ * softkvm while it holds the vCPU, as on Linux where handlers run after the
+ * ioctl returned.
+ */
+int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask);
 /* Make KVM_RUN return soon (another thread's signal to the vCPU thread). */
 void kvm_vcpu_kick(struct kvm_vcpu *v);
+/* Make KVM_RUN return -EINTR (KVM_EXIT_INTR) now, as a pending signal does:
+ * pthread_cancel() of the vCPU thread, whose SIGCANCEL cannot be blocked. */
+void kvm_vcpu_interrupt_run(struct kvm_vcpu *v);
 int kvm_vcpu_get_regs(struct kvm_vcpu *v, struct kvm_regs *r);
 int kvm_vcpu_set_regs(struct kvm_vcpu *v, const struct kvm_regs *r);
 int kvm_vcpu_get_sregs(struct kvm_vcpu *v, struct kvm_sregs *s);

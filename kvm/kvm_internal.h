@@ -151,6 +151,7 @@ struct kvm_vcpu {
 	enum kvm_pending pending;
 	_Atomic bool in_run;
 	_Atomic bool kicked;
+	_Atomic bool run_intr; /* end KVM_RUN with -EINTR, as a signal would */
 	_Atomic bool blocked; /* waiting in vcpu_block() */
 	pthread_t thread;
 	uint64_t last_poll;

@@ -369,7 +369,9 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 	case MSR_IA32_POWER_CTL:
 		return RET_OK;
 	case MSR_IA32_UCODE_REV:
-		return host ? RET_OK : RET_ERR;
+		/* a guest write (Intel's "write 0, CPUID, read" idiom) is ignored, as in
+		 * Linux kvm_set_msr_common() */
+		return RET_OK;
 	case MSR_PLATFORM_INFO:
 		if (!host)
 			return RET_ERR;

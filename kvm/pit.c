@@ -125,14 +125,14 @@ bool pit_port(uint16_t port)
 	return port >= 0x40 && port <= 0x43;
 }
 
-uint64_t pit_check_timer(struct kvm_pit *p, uint64_t now)
+uint64_t pit_check_timer(struct kvm_pit *p, uint64_t now, bool *fire)
 {
 	struct pit_ch *c = &p->ch[0];
+	*fire = false;
 	if (!p->next_ns || now < p->next_ns)
 		return p->next_ns;
-	/* an edge on GSI 0 (the PIT's own source) */
-	irq_set_gsi(p->vm, 0, true, IRQ_SOURCE_PIT);
-	irq_set_gsi(p->vm, 0, false, IRQ_SOURCE_PIT);
+	/* an edge on GSI 0 (the PIT's own source), raised by the caller without irq_lock */
+	*fire = true;
 	if (c->mode == 2 || c->mode == 3) {
 		uint64_t period = ticks_to_ns(c->count);
 		uint64_t next = p->next_ns + period;

@@ -58,9 +58,15 @@ static void *service_main(void *arg)
 
 		irq_process_acks(vm);
 		if (vm->pit) {
+			bool fire;
 			pthread_mutex_lock(&vm->irq_lock);
-			next = pit_check_timer(vm->pit, now);
+			next = pit_check_timer(vm->pit, now, &fire);
 			pthread_mutex_unlock(&vm->irq_lock);
+			/* irq_set_gsi() takes irq_lock itself */
+			if (fire) {
+				irq_set_gsi(vm, 0, true, IRQ_SOURCE_PIT);
+				irq_set_gsi(vm, 0, false, IRQ_SOURCE_PIT);
+			}
 		}
 		pthread_mutex_lock(&vm->lock);
 		for (unsigned k = 0; k < vm->nvcpus; k++) {

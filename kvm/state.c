@@ -514,10 +514,11 @@ int kvm_vcpu_set_debugregs(struct kvm_vcpu *v, const struct kvm_debugregs *d)
 		return -EINVAL;
 	if ((d->dr6 >> 32) || (d->dr7 >> 32))
 		return -EINVAL;
+	/* stored as given, fixed bits or not (kvm_vcpu_ioctl_x86_set_debugregs) */
 	for (int k = 0; k < 4; k++)
 		cpu_set_dr(v->cpu, k, d->db[k]);
-	cpu_set_dr(v->cpu, 6, (d->dr6 | 0xfffe0ff0ull) & 0xffffffffull);
-	cpu_set_dr(v->cpu, 7, (d->dr7 | 0x400) & 0xffffffffull);
+	cpu_set_dr(v->cpu, 6, d->dr6);
+	cpu_set_dr(v->cpu, 7, d->dr7);
 	return 0;
 }
 
@@ -561,7 +562,8 @@ int kvm_vcpu_set_guest_debug(struct kvm_vcpu *v, const struct kvm_guest_debug *d
 		if (d->control & KVM_GUESTDBG_USE_HW_BP)
 			flags |= CPU_DEBUG_HW_BP;
 	}
-	v->guest_debug = d->control;
+	/* without KVM_GUESTDBG_ENABLE nothing stays on */
+	v->guest_debug = (d->control & KVM_GUESTDBG_ENABLE) ? d->control : 0;
 	uint64_t dr[8];
 	for (int k = 0; k < 8; k++)
 		dr[k] = d->arch.debugreg[k];

@@ -396,6 +396,17 @@ void kvm_vcpu_kick(struct kvm_vcpu *v)
 	cpu_kick(v->cpu);
 }
 
+void kvm_vcpu_interrupt_run(struct kvm_vcpu *v)
+{
+	uint64_t one = 1;
+
+	atomic_store(&v->run_intr, true);
+	kvm_vcpu_kick(v);
+	if (v->wake_fd >= 0 && write(v->wake_fd, &one, 8) < 0) {
+		/* the counter is full: the vCPU wakes anyway */
+	}
+}
+
 /* ---- KVM_RUN ---- */
 
 /* Give the suspended instruction what user space answered (complete_userspace_io). */
@@ -617,7 +628,8 @@ static int vcpu_block(struct kvm_vcpu *v, const sigset_t *runmask)
 		if (n > 0 && (p[0].revents & POLLIN) && read(v->wake_fd, &cnt, 8) < 0) {
 			/* raced with another reader: fine */
 		}
-		if (n > 0 && sfd >= 0 && (p[1].revents & POLLIN)) {
+		if ((n > 0 && sfd >= 0 && (p[1].revents & POLLIN)) ||
+		    atomic_exchange(&v->run_intr, false)) {
 			atomic_store(&v->blocked, false);
 			return -EINTR;
 		}
@@ -704,7 +716,8 @@ static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
 		if (n > 0 && (p[0].revents & POLLIN) && read(v->wake_fd, &cnt, 8) < 0) {
 			/* drained by someone else */
 		}
-		if (n > 0 && sfd >= 0 && (p[1].revents & POLLIN)) {
+		if ((n > 0 && sfd >= 0 && (p[1].revents & POLLIN)) ||
+		    atomic_exchange(&v->run_intr, false)) {
 			atomic_store(&v->blocked, false);
 			v->pending = PEND_WAIT;
 			return -EINTR;
@@ -717,10 +730,10 @@ static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
 	return 0;
 }
 
-int kvm_vcpu_run(struct kvm_vcpu *v)
+int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 {
 	struct kvm_run *run = v->run;
-	sigset_t block, saved, runmask;
+	sigset_t runmask;
 	int r = 0;
 
 	v->ran = true;
@@ -748,17 +761,8 @@ int kvm_vcpu_run(struct kvm_vcpu *v)
 		cpu_set_irq_pending(v->cpu, true);
 
 	v->thread = pthread_self();
-	sigfillset(&block);
-	/* synchronous signals stay deliverable (a fault in softkvm itself) */
-	sigdelset(&block, SIGSEGV);
-	sigdelset(&block, SIGBUS);
-	sigdelset(&block, SIGILL);
-	sigdelset(&block, SIGFPE);
-	sigdelset(&block, SIGTRAP);
-	sigdelset(&block, SIGABRT);
-	sigdelset(&block, SIGSYS);
-	pthread_sigmask(SIG_SETMASK, &block, &saved);
-	runmask = v->sigmask_set ? v->sigmask : saved;
+	/* the caller blocked the signals; they end KVM_RUN unless the run mask blocks them */
+	runmask = v->sigmask_set ? v->sigmask : *thread_mask;
 
 	if (v->mp_state == KVM_MP_STATE_UNINITIALIZED) {
 		/* an AP before INIT/SIPI: block, then -EAGAIN (or -EINTR) */
@@ -804,7 +808,7 @@ int kvm_vcpu_run(struct kvm_vcpu *v)
 	}
 
 	for (;;) {
-		if (signal_interrupts(&runmask)) {
+		if (signal_interrupts(&runmask) || atomic_exchange(&v->run_intr, false)) {
 			run->exit_reason = KVM_EXIT_INTR;
 			r = -EINTR;
 			break;
@@ -859,7 +863,6 @@ int kvm_vcpu_run(struct kvm_vcpu *v)
 		}
 	}
 out:
-	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	post_run_save(v);
 	return r;
 }
@@ -880,6 +883,9 @@ int kvm_vcpu_interrupt(struct kvm_vcpu *v, uint32_t irq)
 		vcpu_notify_irq(v);
 		return 0;
 	}
+	/* one injected interrupt at a time (kvm_vcpu_ioctl_interrupt) */
+	if (v->pending_irq >= 0)
+		return -ENXIO;
 	v->pending_irq = (int)irq;
 	cpu_set_irq_pending(v->cpu, true);
 	return 0;

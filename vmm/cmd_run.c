@@ -4,10 +4,12 @@
  *
  *   softkvm run --kernel FILE [--append ARGS] [--initrd FILE[,FILE...]]
  *               [--cpus N] [--mem SIZE] [--accel soft|kvm]
+ *               [--irqchip kernel|off] [--quirk NAME[,NAME...]]
  *
  * Exit status: what the guest wrote to isa-debug-exit ((v << 1) | 1, odd);
- * 0 when it powered off or halted for good; 2 for a bad command line or
- * kernel; 4 for a triple fault; 6 for an internal error or failed entry.
+ * 0 when it powered off (or halted, without an irqchip); 2 for a bad command
+ * line or kernel; 4 for a triple fault; 6 for an internal error or failed
+ * entry.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,8 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "console.h"
+#include "loader_linux.h"
+#include "softkvm/softkvm.h"
 #include "vmm.h"
 
 static void run_usage(FILE *f)
@@ -33,9 +39,15 @@ static void run_usage(FILE *f)
 	      "                       a plain number is MiB)\n"
 	      "  --accel soft|kvm     softkvm in-process, or the host's /dev/kvm\n"
 	      "                       (default: kvm if /dev/kvm can be opened, else soft)\n"
+	      "  --irqchip kernel|off the in-kernel LAPICs, IOAPIC, PIC and PIT (default),\n"
+	      "                       or none (only vCPU 0 runs; HLT ends the guest)\n"
+	      "  --quirk NAME[,...]   softkvm opt-in quirks: lapic-periodic-restart\n"
+	      "  --reboot restart|exit  when the guest resets the machine: boot again\n"
+	      "                       (default), or exit with status 0 (QEMU's -no-reboot)\n"
 	      "\n"
 	      "Exit status: isa-debug-exit's (value << 1) | 1; 0 when the guest powers off\n"
-	      "or halts for good; 2 bad usage or kernel; 4 triple fault; 6 internal error.\n",
+	      "(or halts with --irqchip off); 2 bad usage or kernel; 4 triple fault;\n"
+	      "6 internal error.\n",
 	      f);
 }
 
@@ -99,11 +111,48 @@ static int parse_uint(const char *s, unsigned *out)
 	return 0;
 }
 
+/* --quirk NAME[,NAME...]: softkvm's opt-in deviations (KVM_CAP_SOFTKVM_QUIRKS) */
+static int parse_quirks(const char *val, uint64_t *quirks)
+{
+	static const struct {
+		const char *name;
+		uint64_t bit;
+	} known[] = {
+	    {"lapic-periodic-restart", SOFTKVM_QUIRK_LAPIC_PERIODIC_RESTART},
+	};
+	const char *p = val;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		size_t k;
+
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (strlen(known[k].name) == len && !strncmp(p, known[k].name, len))
+				break;
+		if (k == sizeof(known) / sizeof(known[0])) {
+			fprintf(stderr,
+				"softkvm run: --quirk '%s': unknown quirk '%.*s' (known: "
+				"lapic-periodic-restart)\n",
+				val, (int)len, p);
+			return -EINVAL;
+		}
+		*quirks |= known[k].bit;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	if (!*quirks) {
+		fprintf(stderr, "softkvm run: --quirk '%s': no quirk named\n", val);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Parse the options; 0, 1 for --help, or 2 after printing one line. */
 static int parse_args(int argc, char **argv, struct vmm_config *c)
 {
-	static const char *const with_arg[] = {"--kernel", "--append", "--initrd",
-					       "--cpus",   "--mem",    "--accel"};
+	static const char *const with_arg[] = {"--kernel", "--append", "--initrd", "--cpus",
+					       "--mem",	   "--accel",  "--irqchip", "--quirk", "--reboot"};
 
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = NULL, *eq;
@@ -160,6 +209,31 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 					val);
 				return 2;
 			}
+		} else if (!strcmp(name, "--irqchip")) {
+			if (!strcmp(val, "kernel")) {
+				c->irqchip = VMM_IRQCHIP_KERNEL;
+			} else if (!strcmp(val, "off")) {
+				c->irqchip = VMM_IRQCHIP_OFF;
+			} else {
+				fprintf(stderr,
+					"softkvm run: --irqchip '%s': must be 'kernel' or 'off'\n",
+					val);
+				return 2;
+			}
+		} else if (!strcmp(name, "--reboot")) {
+			if (!strcmp(val, "restart")) {
+				c->reboot = VMM_REBOOT_RESTART;
+			} else if (!strcmp(val, "exit")) {
+				c->reboot = VMM_REBOOT_EXIT;
+			} else {
+				fprintf(stderr,
+					"softkvm run: --reboot '%s': must be 'restart' or 'exit'\n",
+					val);
+				return 2;
+			}
+		} else if (!strcmp(name, "--quirk")) {
+			if (parse_quirks(val, &c->quirks))
+				return 2;
 		} else if (!strcmp(name, "--accel")) {
 			if (!strcmp(val, "soft")) {
 				c->accel = KVMDEV_SOFT;
@@ -181,12 +255,12 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 	return 0;
 }
 
+static int boot(struct vmm *vm, const struct vmm_config *cfg);
+
 int cmd_run(int argc, char **argv)
 {
 	struct vmm_config c = {.mem = 128ull << 20, .cpus = 1, .accel = KVMDEV_AUTO, .append = ""};
-	struct multiboot_boot boot;
 	struct vmm *vm;
-	char err[512];
 	int r, status;
 
 	r = parse_args(argc, argv, &c);
@@ -204,7 +278,22 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "softkvm run: out of memory\n");
 		return VMM_EXIT_USAGE;
 	}
-	status = VMM_EXIT_USAGE;
+	do
+		status = boot(vm, &c);
+	while (status == VMM_EXIT_RESET && c.reboot == VMM_REBOOT_RESTART);
+	free(vm);
+	/* a reset with --reboot exit ends the run as a power-off does (QEMU -no-reboot) */
+	return status == VMM_EXIT_RESET ? VMM_EXIT_STOPPED : status;
+}
+
+/* One boot of the machine: build it, load the kernel, run it, tear it down. */
+static int boot(struct vmm *vm, const struct vmm_config *cfg)
+{
+	const struct vmm_config c = *cfg;
+	struct multiboot_boot boot;
+	char err[512];
+	int r, status = VMM_EXIT_USAGE;
+
 	r = vmm_init(vm, &c, err, sizeof(err));
 	if (r)
 		goto fail;
@@ -218,22 +307,38 @@ int cmd_run(int argc, char **argv)
 	    .nmap = vm->ne820,
 	    .loader_name = "softkvm",
 	};
-	r = multiboot_load(&mb, &boot, err, sizeof(err));
+	enum kernel_format fmt;
+	struct linux_boot lboot;
+	r = kernel_probe(c.kernel, &fmt, err, sizeof(err));
+	if (r)
+		goto fail;
+	if (fmt == KERNEL_MULTIBOOT)
+		r = multiboot_load(&mb, &boot, err, sizeof(err));
+	else
+		r = linux_load(vm, &c, fmt, &lboot, err, sizeof(err));
 	if (r)
 		goto fail;
 	r = vmm_create_vm(vm, &c, err, sizeof(err));
 	if (r)
 		goto fail;
-	r = vmm_setup_multiboot_entry(vm, &boot, err, sizeof(err));
+	if (fmt == KERNEL_MULTIBOOT)
+		r = vmm_setup_multiboot_entry(vm, &boot, err, sizeof(err));
+	else
+		r = linux_setup_entry(vm, &lboot, err, sizeof(err));
 	if (r)
 		goto fail;
+	struct console con;
+	r = console_start(&con, vm, STDIN_FILENO);
+	if (r) {
+		snprintf(err, sizeof(err), "cannot start the console: %s", strerror(-r));
+		goto fail;
+	}
 	status = vmm_run(vm);
+	console_stop(&con);
 	vmm_destroy(vm);
-	free(vm);
 	return status;
 fail:
 	fprintf(stderr, "softkvm run: %s\n", err);
 	vmm_destroy(vm);
-	free(vm);
 	return status;
 }

@@ -24,6 +24,7 @@
 #define DSDT_OFF 0x040
 #define FADT_OFF 0x100
 #define RSDT_OFF 0x200
+#define MADT_OFF 0x300 /* up to 44 + 8 * 255 + 12 + 2 * 10 + 6 bytes */
 
 static const uint8_t dsdt_aml[] = {
     /* Name (_S5, Package (0x04) { Zero, Zero, Zero, Zero }) */
@@ -86,12 +87,61 @@ static void gas_io(uint8_t *g, uint8_t bits, uint8_t access, uint16_t port)
 	put64(g + 4, port);
 }
 
-void acpi_build_tables(uint8_t *low)
+/*
+ * MADT (5.2.12), as QEMU's pc machine builds it: one Processor Local APIC per
+ * vCPU (UID = APIC ID = index), the IOAPIC (ID 0, 0xfec00000, GSI base 0),
+ * the overrides IRQ0 -> GSI 2 and SCI IRQ9 level/active-high, and LINT1 as
+ * NMI on every processor. Returns the table's length.
+ */
+static uint32_t build_madt(uint8_t *t, unsigned ncpus)
+{
+	uint32_t len = ACPI_HDR_LEN + 8 + 8 * ncpus + 12 + 2 * 10 + 6;
+	uint8_t *p;
+
+	table_header(t, "APIC", len, 1);
+	put32(t + 36, ACPI_LAPIC_ADDR);
+	put32(t + 40, 1); /* PCAT_COMPAT: there are 8259s too */
+	p = t + 44;
+	for (unsigned k = 0; k < ncpus; k++, p += 8) {
+		p[0] = 0; /* Processor Local APIC */
+		p[1] = 8;
+		p[2] = (uint8_t)k; /* ACPI processor UID */
+		p[3] = (uint8_t)k; /* APIC ID */
+		put32(p + 4, 1);   /* enabled */
+	}
+	p[0] = 1; /* I/O APIC */
+	p[1] = 12;
+	p[2] = 0; /* IOAPIC ID */
+	put32(p + 4, ACPI_IOAPIC_ADDR);
+	put32(p + 8, 0); /* GSI base */
+	p += 12;
+	p[0] = 2; /* Interrupt Source Override: ISA IRQ0 (the PIT) is GSI 2 */
+	p[1] = 10;
+	put32(p + 4, 2);
+	put16(p + 8, 0); /* conforms to the bus: edge, active high */
+	p += 10;
+	p[0] = 2; /* the SCI: IRQ9, level triggered, active high */
+	p[1] = 10;
+	p[3] = ACPI_SCI_IRQ;
+	put32(p + 4, ACPI_SCI_IRQ);
+	put16(p + 8, 0x000d);
+	p += 10;
+	p[0] = 4; /* Local APIC NMI: all processors, LINT1 */
+	p[1] = 6;
+	p[2] = 0xff;
+	put16(p + 3, 0);
+	p[5] = 1;
+	table_done(t, len);
+	return len;
+}
+
+void acpi_build_tables(uint8_t *low, unsigned ncpus)
 {
 	uint8_t *base = low + ACPI_TABLES_ADDR;
 	uint8_t *facs = base + FACS_OFF, *dsdt = base + DSDT_OFF, *fadt = base + FADT_OFF;
 	uint8_t *rsdt = base + RSDT_OFF, *rsdp = low + ACPI_RSDP_ADDR;
 	uint32_t dsdt_len = ACPI_HDR_LEN + sizeof(dsdt_aml);
+	uint32_t rsdt_len = ACPI_HDR_LEN + (ncpus ? 8 : 4);
 
 	memset(base, 0, ACPI_TABLES_SIZE);
 
@@ -127,9 +177,13 @@ void acpi_build_tables(uint8_t *low)
 	gas_io(fadt + 208, 32, 3, ACPI_PM_TMR_BLK);	/* X_PM_TMR_BLK */
 	table_done(fadt, FADT_LEN);
 
-	table_header(rsdt, "RSDT", ACPI_HDR_LEN + 4, 1);
+	table_header(rsdt, "RSDT", rsdt_len, 1);
 	put32(rsdt + ACPI_HDR_LEN, ACPI_TABLES_ADDR + FADT_OFF);
-	table_done(rsdt, ACPI_HDR_LEN + 4);
+	if (ncpus) {
+		build_madt(base + MADT_OFF, ncpus);
+		put32(rsdt + ACPI_HDR_LEN + 4, ACPI_TABLES_ADDR + MADT_OFF);
+	}
+	table_done(rsdt, rsdt_len);
 
 	/* RSDP revision 0 (ACPI 1.0 form, 20 bytes), like QEMU's for the pc machine */
 	memset(rsdp, 0, 20);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ACPI: the tables (RSDP, RSDT, FADT, FACS, DSDT) and the fixed-hardware
+ * ACPI: the tables (RSDP, RSDT, FADT, FACS, DSDT, MADT) and the fixed-hardware
  * registers they point at: PM1a event block 0x600, PM1a control 0x604 and
  * the PM timer 0x608, where QEMU's PIIX4 has them.
  */
@@ -29,11 +29,16 @@ struct acpi_pm {
 	bool poweroff;
 };
 
+#define ACPI_LAPIC_ADDR	 0xfee00000u
+#define ACPI_IOAPIC_ADDR 0xfec00000u
+
 /*
  * Write the tables into guest memory: `low` is the host mapping of guest
- * physical 0 and must cover 1 MiB.
+ * physical 0 and must cover 1 MiB. With ncpus > 0 the RSDT also lists a
+ * MADT describing ncpus (at most 255) processors and the IOAPIC; 0 means
+ * the machine has no APICs (no MADT).
  */
-void acpi_build_tables(uint8_t *low);
+void acpi_build_tables(uint8_t *low, unsigned ncpus);
 void acpi_pm_init(struct acpi_pm *pm);
 uint32_t acpi_pm_timer(const struct acpi_pm *pm);
 void acpi_pm_evt_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bool write);

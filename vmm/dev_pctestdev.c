@@ -6,7 +6,7 @@
  *   0xe4-0xe7   flush-page (a 32-bit write of a guest address); nothing to
  *               flush here, so writes are accepted and ignored
  *   0xe8-0xeb   the same register as 0xe0, accessed one byte at a time
- *   0x2000+n    IRQ line n (n < 24) set to (byte != 0)
+ *   0x2000+n    IRQ line n (n < 24) set to (byte != 0): GSI n's level
  *   0xff000000  64 KiB of device memory that reads back what was written
  */
 #include <string.h>
@@ -55,8 +55,11 @@ void pctestdev_irq_access(void *dev, uint64_t off, uint64_t *val, unsigned len, 
 		*val = 0;
 		return;
 	}
-	for (unsigned k = 0; k < len && off + k < PCTESTDEV_NIRQ; k++)
+	for (unsigned k = 0; k < len && off + k < PCTESTDEV_NIRQ; k++) {
 		d->irq[off + k] = ((*val >> (8 * k)) & 0xff) != 0;
+		if (d->set_irq)
+			d->set_irq(d->irq_opaque, (unsigned)off + k, d->irq[off + k]);
+	}
 }
 
 void pctestdev_iomem_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bool write)

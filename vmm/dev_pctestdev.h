@@ -16,8 +16,11 @@
 
 struct pctestdev {
 	uint32_t ioport_data;
-	uint8_t irq[PCTESTDEV_NIRQ]; /* line levels, recorded until an irqchip takes them */
+	uint8_t irq[PCTESTDEV_NIRQ]; /* line levels */
 	uint8_t iomem[PCTESTDEV_IOMEM_LEN];
+	/* drives GSI `line` (every write, as QEMU's qemu_set_irq); NULL: levels are only kept */
+	void (*set_irq)(void *opaque, unsigned line, bool level);
+	void *irq_opaque;
 };
 
 void pctestdev_init(struct pctestdev *d);

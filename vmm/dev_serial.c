@@ -108,7 +108,11 @@ static uint8_t serial_iir_id(const struct serial *s)
 static void serial_update_irq(struct serial *s)
 {
 	/* on a PC the line reaches the interrupt controller only through OUT2 */
-	s->irq = serial_iir_id(s) != IIR_NO_INT && (s->mcr & MCR_OUT2);
+	bool irq = serial_iir_id(s) != IIR_NO_INT && (s->mcr & MCR_OUT2);
+
+	if (irq != s->irq && s->set_irq)
+		s->set_irq(s->irq_opaque, irq);
+	s->irq = irq;
 }
 
 static void rx_push(struct serial *s, uint8_t c)
@@ -161,11 +165,14 @@ static void serial_write_reg(struct serial *s, unsigned reg, uint8_t v)
 			s->divisor = (uint16_t)((s->divisor & 0xff00) | v);
 			break;
 		}
+		/* writing THR clears THRI, then the byte goes out at once and THR is
+		 * empty again: each byte pulses the line (QEMU's serial_xmit) */
+		s->thr_ipending = false;
+		serial_update_irq(s);
 		if (s->mcr & MCR_LOOP)
 			rx_push(s, v);
 		else
 			serial_put(s, v);
-		/* transmitted at once: THR is empty again, which raises THRI */
 		s->thr_ipending = true;
 		break;
 	case REG_IER:

@@ -16,7 +16,10 @@ struct serial {
 	uint8_t ier, fcr, lcr, mcr, lsr, msr, scr;
 	uint16_t divisor;
 	bool thr_ipending; /* THR-empty interrupt pending (cleared by reading IIR or writing THR) */
-	bool irq;	   /* level of the IRQ line (OUT2-gated); no irqchip consumes it yet */
+	bool irq;	   /* level of the IRQ line (OUT2-gated) */
+	/* called when the level changes (IRQ 4 on the irqchip); may be NULL */
+	void (*set_irq)(void *opaque, bool level);
+	void *irq_opaque;
 	int out_fd;
 	unsigned nout;
 	char out[256];

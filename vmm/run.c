@@ -1,19 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The run loop (kvmtool style): KVM_RUN on the boot vCPU, then a plain
- * switch on exit_reason. Port I/O and MMIO go through the trap registry;
- * everything that ends the guest is reported in one line on stderr.
+ * The run loop (kvmtool style): one host thread per vCPU, each calling
+ * KVM_RUN and then a plain switch on exit_reason. Port I/O and MMIO go
+ * through the trap registry under vm->io_lock (devices are shared by every
+ * vCPU thread); everything that ends the guest is reported in one line on
+ * stderr and stops every thread.
  *
- * Until the in-kernel irqchip exists nothing can wake a halted vCPU or start
- * an AP: only vCPU 0 runs (the others are created, with their CPUID, and
- * stay un-run), and HLT stops the guest with status 0, the status QEMU gives
- * a guest that powers off.
+ * With the in-kernel irqchip (the default) the BSP starts at the multiboot
+ * entry and the APs in KVM_MP_STATE_UNINITIALIZED: their KVM_RUN sleeps in
+ * the kernel until the guest sends INIT and SIPI, returning -EAGAIN after
+ * INIT (Linux 6.1 kvm_arch_vcpu_ioctl_run); HLT waits in the kernel too.
+ * Without an irqchip (--irqchip off) nothing can wake a halted vCPU or start
+ * an AP: only vCPU 0 runs and KVM_EXIT_HLT stops the guest with status 0.
+ *
+ * Stopping (QEMU's qemu_cpu_kick / kvmtool's kvm_cpu__reboot): the first
+ * vCPU to stop the guest records the status; vmm_run() then sets
+ * immediate_exit in every kvm_run and sends each vCPU thread SIGUSR1, whose
+ * handler does nothing. A thread inside KVM_RUN gets -EINTR; one about to
+ * enter it gets -EINTR from immediate_exit (KVM API 4.10).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "vmm.h"
+
+#define VMM_KICK_SIGNAL SIGUSR1
 
 static void handle_pio(struct vmm *vm, struct kvm_run *run)
 {
@@ -23,11 +36,13 @@ static void handle_pio(struct vmm *vm, struct kvm_run *run)
 
 	if (run->io.data_offset + (uint64_t)size * run->io.count > vm->run_size || size > 8)
 		return;
+	pthread_mutex_lock(&vm->io_lock);
 	for (uint32_t k = 0; k < run->io.count; k++) {
 		iobus_access(&vm->pio, run->io.port, data + k * size, size, out, 0xff);
 		if (vm->debugexit.fired)
 			break;
 	}
+	pthread_mutex_unlock(&vm->io_lock);
 }
 
 static void handle_mmio(struct vmm *vm, struct kvm_run *run)
@@ -37,7 +52,9 @@ static void handle_mmio(struct vmm *vm, struct kvm_run *run)
 	if (len == 0 || len > sizeof(run->mmio.data))
 		return;
 	/* unassigned memory reads as zero, as on QEMU */
+	pthread_mutex_lock(&vm->io_lock);
 	iobus_access(&vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write, 0);
+	pthread_mutex_unlock(&vm->io_lock);
 }
 
 /* "at rip 0x..., cs 0x..., cr0 0x..." plus the instruction bytes when they can be read */
@@ -84,92 +101,219 @@ static const char *internal_suberror(uint32_t s)
 	}
 }
 
-/* One line on stderr: what happened and where; returns the exit status. */
-static int guest_stopped(struct vmm *vm, struct vmm_vcpu *v, int status, const char *what)
+bool vmm_stop(struct vmm *vm, int status)
+{
+	bool first;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	first = !vm->stopped;
+	if (first) {
+		vm->status = status;
+		__atomic_store_n(&vm->stopped, true, __ATOMIC_RELEASE);
+		pthread_cond_broadcast(&vm->stop_cond);
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+	return first;
+}
+
+static bool vmm_stopping(struct vmm *vm)
+{
+	return __atomic_load_n(&vm->stopped, __ATOMIC_ACQUIRE);
+}
+
+/* Stop the guest; the first stopper prints one line on stderr: what happened and where. */
+static void guest_stopped(struct vmm *vm, struct vmm_vcpu *v, int status, const char *what)
 {
 	char where[256];
 
-	serial_flush(&vm->serial);
 	describe_cpu(vm, v, where, sizeof(where));
-	fprintf(stderr, "softkvm: vCPU 0: %s %s\n", what, where);
-	return status;
+	if (!vmm_stop(vm, status))
+		return;
+	pthread_mutex_lock(&vm->io_lock);
+	serial_flush(&vm->serial);
+	pthread_mutex_unlock(&vm->io_lock);
+	fprintf(stderr, "softkvm: vCPU %u: %s %s\n", v->id, what, where);
+}
+
+/* After a device access: did the guest ask to stop (isa-debug-exit, ACPI S5)? */
+static void check_device_stop(struct vmm *vm)
+{
+	int status = -1;
+
+	pthread_mutex_lock(&vm->io_lock);
+	if (vm->debugexit.fired)
+		status = debugexit_status(&vm->debugexit);
+	else if (vm->pm.poweroff)
+		status = VMM_EXIT_STOPPED;
+	if (status >= 0)
+		serial_flush(&vm->serial);
+	pthread_mutex_unlock(&vm->io_lock);
+	if (status >= 0)
+		vmm_stop(vm, status);
+}
+
+/* Handle one exit; false when the guest stopped. */
+static bool handle_exit(struct vmm *vm, struct vmm_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	char what[256];
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_pio(vm, run);
+		check_device_stop(vm);
+		return true;
+	case KVM_EXIT_MMIO:
+		handle_mmio(vm, run);
+		check_device_stop(vm);
+		return true;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_HLT:
+		/* no irqchip: nothing will ever deliver an interrupt */
+		guest_stopped(vm, v, VMM_EXIT_STOPPED,
+			      run->if_flag ? "halted (no interrupt controller, --irqchip off, to "
+					     "wake it): the guest has stopped"
+					   : "halted with interrupts disabled: the guest has stopped");
+		return false;
+	case KVM_EXIT_SHUTDOWN:
+		guest_stopped(vm, v, VMM_EXIT_SHUTDOWN, "triple fault (KVM_EXIT_SHUTDOWN)");
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR: {
+		size_t n = (size_t)snprintf(what, sizeof(what), "internal error: %s (suberror %u",
+					    internal_suberror(run->internal.suberror),
+					    run->internal.suberror);
+		for (uint32_t k = 0; k < run->internal.ndata && k < 4 && n < sizeof(what); k++)
+			n += (size_t)snprintf(what + n, sizeof(what) - n, "%s%#llx",
+					      k ? " " : ", data ",
+					      (unsigned long long)run->internal.data[k]);
+		if (n < sizeof(what))
+			snprintf(what + n, sizeof(what) - n, ")");
+		guest_stopped(vm, v, VMM_EXIT_FAILED, what);
+		return false;
+	}
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(what, sizeof(what),
+			 "entry failed (KVM_EXIT_FAIL_ENTRY, hardware reason %#llx, cpu %u)",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason,
+			 run->fail_entry.cpu);
+		guest_stopped(vm, v, VMM_EXIT_FAILED, what);
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
+			pthread_mutex_lock(&vm->io_lock);
+			serial_flush(&vm->serial);
+			pthread_mutex_unlock(&vm->io_lock);
+			vmm_stop(vm, VMM_EXIT_STOPPED);
+			return false;
+		}
+		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
+			vmm_stop(vm, VMM_EXIT_RESET); /* cmd_run reboots or exits (--reboot) */
+			return false;
+		}
+		snprintf(what, sizeof(what), "unknown system event %u", run->system_event.type);
+		guest_stopped(vm, v, VMM_EXIT_FAILED, what);
+		return false;
+	default:
+		snprintf(what, sizeof(what), "unexpected exit reason %u", run->exit_reason);
+		guest_stopped(vm, v, VMM_EXIT_FAILED, what);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vmm_vcpu *v = arg;
+	struct vmm *vm = v->vm;
+	sigset_t kick;
+	int r;
+
+	/* vmm_run() blocks the kick signal while it starts threads; take it here */
+	sigemptyset(&kick);
+	sigaddset(&kick, VMM_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	while (!vmm_stopping(vm)) {
+		r = kvmdev_ioctl(&vm->kvm, v->fd, KVM_RUN, NULL);
+		if (vmm_stopping(vm))
+			break;
+		if (r < 0) {
+			/* a kick, or an AP leaving UNINITIALIZED (INIT received) */
+			if (r == -EINTR || r == -EAGAIN)
+				continue;
+			if (vmm_stop(vm, VMM_EXIT_FAILED)) {
+				pthread_mutex_lock(&vm->io_lock);
+				serial_flush(&vm->serial);
+				pthread_mutex_unlock(&vm->io_lock);
+				fprintf(stderr, "softkvm: vCPU %u: KVM_RUN failed: %s\n", v->id,
+					strerror(-r));
+			}
+			break;
+		}
+		if (!handle_exit(vm, v))
+			break;
+	}
+	return NULL;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* only here to interrupt KVM_RUN with -EINTR */
 }
 
 int vmm_run(struct vmm *vm)
 {
-	struct vmm_vcpu *v = &vm->vcpu[0];
-	struct kvm_run *run = v->run;
-	char what[256];
-	int r;
+	/* without an irqchip nothing can start the APs: they are created but never run */
+	unsigned nthreads = vm->irqchip == VMM_IRQCHIP_OFF ? 1 : vm->ncpus;
+	struct sigaction sa;
+	sigset_t kick, saved;
+	int r = 0;
 
-	for (;;) {
-		r = kvmdev_ioctl(&vm->kvm, v->fd, KVM_RUN, NULL);
-		if (r < 0) {
-			if (r == -EINTR || r == -EAGAIN)
-				continue;
-			serial_flush(&vm->serial);
-			fprintf(stderr, "softkvm: vCPU 0: KVM_RUN failed: %s\n", strerror(-r));
-			return VMM_EXIT_FAILED;
-		}
-		switch (run->exit_reason) {
-		case KVM_EXIT_IO:
-			handle_pio(vm, run);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler; /* no SA_RESTART: KVM_RUN must return -EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(VMM_KICK_SIGNAL, &sa, NULL);
+	/* only the vCPU threads take the kick signal */
+	sigemptyset(&kick);
+	sigaddset(&kick, VMM_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &kick, &saved);
+
+	for (unsigned k = 0; k < nthreads; k++) {
+		struct vmm_vcpu *v = &vm->vcpu[k];
+
+		r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+		if (r) {
+			if (vmm_stop(vm, VMM_EXIT_FAILED))
+				fprintf(stderr, "softkvm: cannot start the thread of vCPU %u: %s\n", k,
+					strerror(r));
 			break;
-		case KVM_EXIT_MMIO:
-			handle_mmio(vm, run);
-			break;
-		case KVM_EXIT_INTR:
-			break;
-		case KVM_EXIT_HLT:
-			/* no irqchip: nothing will ever deliver an interrupt */
-			return guest_stopped(vm, v, VMM_EXIT_STOPPED,
-					     run->if_flag
-						 ? "halted (no interrupt controller yet to wake "
-						   "it): the guest has stopped"
-						 : "halted with interrupts disabled: the guest "
-						   "has stopped");
-		case KVM_EXIT_SHUTDOWN:
-			return guest_stopped(vm, v, VMM_EXIT_SHUTDOWN,
-					     "triple fault (KVM_EXIT_SHUTDOWN)");
-		case KVM_EXIT_INTERNAL_ERROR: {
-			size_t n = (size_t)snprintf(
-			    what, sizeof(what), "internal error: %s (suberror %u",
-			    internal_suberror(run->internal.suberror), run->internal.suberror);
-			for (uint32_t k = 0; k < run->internal.ndata && k < 4 && n < sizeof(what);
-			     k++)
-				n += (size_t)snprintf(what + n, sizeof(what) - n, "%s%#llx",
-						      k ? " " : ", data ",
-						      (unsigned long long)run->internal.data[k]);
-			if (n < sizeof(what))
-				snprintf(what + n, sizeof(what) - n, ")");
-			return guest_stopped(vm, v, VMM_EXIT_FAILED, what);
 		}
-		case KVM_EXIT_FAIL_ENTRY:
-			snprintf(
-			    what, sizeof(what),
-			    "entry failed (KVM_EXIT_FAIL_ENTRY, hardware reason %#llx, cpu %u)",
-			    (unsigned long long)run->fail_entry.hardware_entry_failure_reason,
-			    run->fail_entry.cpu);
-			return guest_stopped(vm, v, VMM_EXIT_FAILED, what);
-		case KVM_EXIT_SYSTEM_EVENT:
-			if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
-				serial_flush(&vm->serial);
-				return VMM_EXIT_STOPPED;
-			}
-			snprintf(what, sizeof(what), "system event %u (reset is not supported)",
-				 run->system_event.type);
-			return guest_stopped(vm, v, VMM_EXIT_FAILED, what);
-		default:
-			snprintf(what, sizeof(what), "unexpected exit reason %u", run->exit_reason);
-			return guest_stopped(vm, v, VMM_EXIT_FAILED, what);
-		}
-		if (vm->debugexit.fired) {
-			serial_flush(&vm->serial);
-			return debugexit_status(&vm->debugexit);
-		}
-		if (vm->pm.poweroff) {
-			serial_flush(&vm->serial);
-			return VMM_EXIT_STOPPED;
-		}
+		v->thread_started = true;
 	}
+
+	pthread_mutex_lock(&vm->stop_lock);
+	while (!vm->stopped)
+		pthread_cond_wait(&vm->stop_cond, &vm->stop_lock);
+	pthread_mutex_unlock(&vm->stop_lock);
+
+	/* kick every vCPU out of KVM_RUN (or keep it from entering) and wait for it */
+	for (unsigned k = 0; k < nthreads; k++) {
+		struct vmm_vcpu *v = &vm->vcpu[k];
+
+		if (!v->thread_started)
+			continue;
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		pthread_kill(v->thread, VMM_KICK_SIGNAL);
+	}
+	for (unsigned k = 0; k < nthreads; k++) {
+		struct vmm_vcpu *v = &vm->vcpu[k];
+
+		if (v->thread_started)
+			pthread_join(v->thread, NULL);
+		v->thread_started = false;
+	}
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	pthread_mutex_lock(&vm->io_lock);
+	serial_flush(&vm->serial);
+	pthread_mutex_unlock(&vm->io_lock);
+	return vm->status;
 }

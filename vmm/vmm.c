@@ -17,6 +17,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "softkvm/softkvm.h"
+#include "mptable.h"
 #include "vmm.h"
 
 #define TSS_ADDR 0xfffbd000ul /* as QEMU: three pages below the BIOS ROM */
@@ -50,6 +52,42 @@ static void write_boot_gdt(uint8_t *p)
 	memcpy(p, gdt, sizeof(gdt));
 }
 
+/* A device's interrupt line: GSI `gsi` at `level` through KVM_IRQ_LINE (io_lock held). */
+static void set_gsi(struct vmm *vm, unsigned gsi, bool level)
+{
+	struct kvm_irq_level l = {.irq = gsi, .level = level};
+
+	if (vm->irqchip == VMM_IRQCHIP_OFF || vm->vm_fd < 0)
+		return;
+	kvmdev_ioctl(&vm->kvm, vm->vm_fd, KVM_IRQ_LINE, &l);
+}
+
+static void pctestdev_set_irq(void *opaque, unsigned line, bool level)
+{
+	set_gsi(opaque, line, level);
+}
+
+static void serial_set_irq(void *opaque, bool level)
+{
+	set_gsi(opaque, VMM_SERIAL_GSI, level);
+}
+
+static void rtc_set_irq(void *opaque, bool level)
+{
+	set_gsi(opaque, RTC_IRQ, level);
+}
+
+static void i8042_set_irq(void *opaque, bool level)
+{
+	set_gsi(opaque, I8042_IRQ, level);
+}
+
+/* i8042, 0xcf9, 0x92: the machine resets (the run loop's KVM_SYSTEM_EVENT_RESET) */
+static void platform_reset(void *opaque)
+{
+	vmm_stop(opaque, VMM_EXIT_RESET);
+}
+
 static int platform_init(struct vmm *vm, const struct vmm_config *c)
 {
 	uint8_t e820[2 * 20];
@@ -57,10 +95,25 @@ static int platform_init(struct vmm *vm, const struct vmm_config *c)
 	int r = 0;
 
 	serial_init(&vm->serial, STDOUT_FILENO);
+	vm->serial.set_irq = serial_set_irq;
+	vm->serial.irq_opaque = vm;
 	pctestdev_init(&vm->pctestdev);
+	vm->pctestdev.set_irq = pctestdev_set_irq;
+	vm->pctestdev.irq_opaque = vm;
 	pci_bus_init(&vm->pci, &vm->pio, &vm->mmio);
 	pcitestdev_init(&vm->pcitestdev);
 	acpi_pm_init(&vm->pm);
+	rtc_init(&vm->rtc, &vm->io_lock);
+	vm->rtc.set_irq = rtc_set_irq;
+	vm->rtc.irq_opaque = vm;
+	i8042_init(&vm->i8042);
+	vm->i8042.set_irq = i8042_set_irq;
+	vm->i8042.irq_opaque = vm;
+	vm->i8042.reset = platform_reset;
+	vm->i8042.reset_opaque = vm;
+	reset_ctl_init(&vm->resetctl);
+	vm->resetctl.reset = platform_reset;
+	vm->resetctl.opaque = vm;
 	fwcfg_init(&vm->fwcfg);
 
 	const struct {
@@ -76,11 +129,17 @@ static int platform_init(struct vmm *vm, const struct vmm_config *c)
 	    {PCTESTDEV_FLUSH, 4, "pc-testdev-flush", &vm->pctestdev, pctestdev_flush_access},
 	    {PCTESTDEV_IOPORT_BYTE, 4, "pc-testdev-byte", &vm->pctestdev, pctestdev_ioport_access},
 	    {PCTESTDEV_IRQ, PCTESTDEV_NIRQ, "pc-testdev-irq", &vm->pctestdev, pctestdev_irq_access},
+	    /* before pci-config-addr: byte accesses to 0xcf9 are the reset control register */
+	    {RESET_CF9_PORT, 1, "reset-control", &vm->resetctl, reset_cf9_access},
 	    {PCI_CONFIG_ADDR, 4, "pci-config-addr", &vm->pci, pci_config_addr_access},
 	    {PCI_CONFIG_DATA, 4, "pci-config-data", &vm->pci, pci_config_data_access},
 	    {ACPI_PM1_EVT_BLK, 4, "acpi-pm1-evt", &vm->pm, acpi_pm_evt_access},
 	    {ACPI_PM1_CNT_BLK, 2, "acpi-pm1-cnt", &vm->pm, acpi_pm_cnt_access},
 	    {ACPI_PM_TMR_BLK, 4, "acpi-pm-timer", &vm->pm, acpi_pm_tmr_access},
+	    {RTC_PORT, RTC_NPORTS, "rtc-cmos", &vm->rtc, rtc_access},
+	    {I8042_DATA_PORT, 1, "i8042-data", &vm->i8042, i8042_data_access},
+	    {I8042_COMMAND_PORT, 1, "i8042-command", &vm->i8042, i8042_command_access},
+	    {RESET_92_PORT, 1, "port92", &vm->resetctl, reset_92_access},
 	};
 	for (size_t k = 0; k < sizeof(pio) / sizeof(pio[0]); k++) {
 		r = iobus_add(&vm->pio, pio[k].port, pio[k].len, pio[k].name, pio[k].dev, pio[k].fn,
@@ -135,8 +194,15 @@ int vmm_init(struct vmm *vm, const struct vmm_config *c, char *err, size_t errle
 
 	memset(vm, 0, sizeof(*vm));
 	vm->sys_fd = vm->vm_fd = -1;
-	for (unsigned k = 0; k < VMM_MAX_CPUS; k++)
+	for (unsigned k = 0; k < VMM_MAX_CPUS; k++) {
 		vm->vcpu[k].fd = -1;
+		vm->vcpu[k].id = k;
+		vm->vcpu[k].vm = vm;
+	}
+	vm->irqchip = c->irqchip;
+	pthread_mutex_init(&vm->io_lock, NULL);
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	pthread_cond_init(&vm->stop_cond, NULL);
 	vm->ram_size = c->mem;
 	if (c->mem >= 0xe0000000ull) {
 		vm->low_size = VMM_LOW_MAX;
@@ -159,7 +225,10 @@ int vmm_init(struct vmm *vm, const struct vmm_config *c, char *err, size_t errle
 	e820_add(vm, 0x100000000ull, vm->high_size, E820_RAM);
 
 	write_boot_gdt(vm->ram + VMM_BOOT_GDT);
-	acpi_build_tables(vm->ram);
+	/* the MADT describes the APICs, which exist with an irqchip */
+	acpi_build_tables(vm->ram, c->irqchip == VMM_IRQCHIP_OFF ? 0 : c->cpus);
+	if (c->irqchip != VMM_IRQCHIP_OFF)
+		mptable_build(vm->ram, c->cpus);
 	r = platform_init(vm, c);
 	if (r)
 		return fail(err, errlen, -r, "cannot set up the platform devices: %s",
@@ -170,6 +239,85 @@ int vmm_init(struct vmm *vm, const struct vmm_config *c, char *err, size_t errle
 static int kvm_ioctl(struct vmm *vm, int fd, unsigned long req, void *arg)
 {
 	return kvmdev_ioctl(&vm->kvm, fd, req, arg);
+}
+
+/*
+ * QEMU's routing for the pc machine (kvm_pc_setup_irq_routing): ISA IRQs
+ * 0-15 go to the PIC pair and the IOAPIC, except that IRQ0 (the PIT) is
+ * IOAPIC pin 2 and nothing drives GSI 2 (the cascade); GSIs 16-23 are
+ * IOAPIC pins only. The MADT's override IRQ0 -> GSI 2 says the same.
+ */
+static int set_pc_routing(struct vmm *vm)
+{
+	struct kvm_irq_routing *rt;
+	unsigned n = 0;
+	int r;
+
+	rt = calloc(1, sizeof(*rt) + 48 * sizeof(rt->entries[0]));
+	if (!rt)
+		return -ENOMEM;
+	for (unsigned gsi = 0; gsi < 24; gsi++) {
+		if (gsi == 2)
+			continue;
+		if (gsi < 16) {
+			struct kvm_irq_routing_entry *e = &rt->entries[n++];
+			e->gsi = gsi;
+			e->type = KVM_IRQ_ROUTING_IRQCHIP;
+			e->u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+			e->u.irqchip.pin = gsi & 7;
+		}
+		struct kvm_irq_routing_entry *e = &rt->entries[n++];
+		e->gsi = gsi;
+		e->type = KVM_IRQ_ROUTING_IRQCHIP;
+		e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		e->u.irqchip.pin = gsi == 0 ? 2 : gsi;
+	}
+	rt->nr = n;
+	r = kvm_ioctl(vm, vm->vm_fd, KVM_SET_GSI_ROUTING, rt);
+	free(rt);
+	return r;
+}
+
+/* KVM_CAP_SOFTKVM_QUIRKS (include/softkvm/softkvm.h), before any vCPU exists */
+static int enable_quirks(struct vmm *vm, uint64_t quirks, char *err, size_t errlen)
+{
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_SOFTKVM_QUIRKS, .args = {quirks}};
+	int have, r;
+
+	if (!quirks)
+		return 0;
+	have = kvm_ioctl(vm, vm->vm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_SOFTKVM_QUIRKS);
+	if (have < 0 || ((uint64_t)have & quirks) != quirks)
+		return fail(err, errlen, EINVAL,
+			    "--quirk: %s does not offer it (no KVM_CAP_SOFTKVM_QUIRKS %#llx)",
+			    kvmdev_name(&vm->kvm), (unsigned long long)quirks);
+	r = kvm_ioctl(vm, vm->vm_fd, KVM_ENABLE_CAP, &cap);
+	if (r < 0)
+		return fail(err, errlen, -r, "--quirk: KVM_ENABLE_CAP(KVM_CAP_SOFTKVM_QUIRKS): %s",
+			    strerror(-r));
+	return 0;
+}
+
+/* The in-kernel LAPICs, IOAPIC, PIC pair and PIT, routed as on QEMU's pc machine. */
+static int create_irqchip(struct vmm *vm, char *err, size_t errlen)
+{
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	int r;
+
+	if (vm->irqchip == VMM_IRQCHIP_OFF)
+		return 0;
+	r = kvm_ioctl(vm, vm->vm_fd, KVM_CREATE_IRQCHIP, NULL);
+	if (r < 0)
+		return fail(err, errlen, -r, "--irqchip kernel: KVM_CREATE_IRQCHIP: %s",
+			    strerror(-r));
+	r = kvm_ioctl(vm, vm->vm_fd, KVM_CREATE_PIT2, &pit);
+	if (r < 0)
+		return fail(err, errlen, -r, "--irqchip kernel: KVM_CREATE_PIT2: %s", strerror(-r));
+	r = set_pc_routing(vm);
+	if (r < 0)
+		return fail(err, errlen, -r, "--irqchip kernel: KVM_SET_GSI_ROUTING: %s",
+			    strerror(-r));
+	return 0;
 }
 
 /* KVM_GET_SUPPORTED_CPUID, growing the buffer until it fits. */
@@ -250,6 +398,12 @@ int vmm_create_vm(struct vmm *vm, const struct vmm_config *c, char *err, size_t 
 	r = kvm_ioctl(vm, vm->vm_fd, KVM_SET_TSS_ADDR, (void *)TSS_ADDR);
 	if (r < 0 && !vm->kvm.soft)
 		return fail(err, errlen, -r, "KVM_SET_TSS_ADDR: %s", strerror(-r));
+	r = enable_quirks(vm, c->quirks, err, errlen);
+	if (r)
+		return r;
+	r = create_irqchip(vm, err, errlen);
+	if (r)
+		return r;
 
 	struct kvm_userspace_memory_region slot = {
 	    .slot = 0,
@@ -375,6 +529,7 @@ int vmm_setup_multiboot_entry(struct vmm *vm, const struct multiboot_boot *b, ch
 
 void vmm_destroy(struct vmm *vm)
 {
+	rtc_destroy(&vm->rtc);
 	serial_flush(&vm->serial);
 	for (unsigned k = 0; k < vm->ncpus; k++) {
 		if (vm->vcpu[k].run)
@@ -387,4 +542,7 @@ void vmm_destroy(struct vmm *vm)
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
 	vm->ram = NULL;
+	pthread_cond_destroy(&vm->stop_cond);
+	pthread_mutex_destroy(&vm->stop_lock);
+	pthread_mutex_destroy(&vm->io_lock);
 }

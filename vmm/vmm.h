@@ -8,6 +8,7 @@
 #define SOFTKVM_VMM_VMM_H
 
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,9 +16,12 @@
 #include "dev_acpi.h"
 #include "dev_debugexit.h"
 #include "dev_fwcfg.h"
+#include "dev_i8042.h"
 #include "dev_pci.h"
 #include "dev_pcitestdev.h"
 #include "dev_pctestdev.h"
+#include "dev_reset.h"
+#include "dev_rtc.h"
 #include "dev_serial.h"
 #include "iobus.h"
 #include "kvmdev.h"
@@ -29,6 +33,8 @@
 #define VMM_MEM_MIN  (2ull << 20)
 #define VMM_MEM_MAX  (1ull << 40)
 
+#define VMM_SERIAL_GSI 4 /* COM1's ISA IRQ */
+
 /* the boot GDT (as QEMU's multiboot option ROM): 0x08 code32, 0x10 data32 */
 #define VMM_BOOT_GDT 0xe0000u
 #define VMM_BOOT_CS  0x08
@@ -39,10 +45,24 @@
 #define VMM_EXIT_USAGE	  2 /* bad command line, kernel or set-up failure */
 #define VMM_EXIT_SHUTDOWN 4 /* triple fault */
 #define VMM_EXIT_FAILED	  6 /* internal error, failed entry, unexpected exit or ioctl error */
+/* not a process status: the guest reset the machine (i8042, 0xcf9, 0x92, KVM_SYSTEM_EVENT_RESET) */
+#define VMM_EXIT_RESET 0x100
+
+/* which interrupt controllers the VM has (--irqchip) */
+enum vmm_irqchip {
+	VMM_IRQCHIP_KERNEL, /* KVM_CREATE_IRQCHIP + KVM_CREATE_PIT2 (default) */
+	VMM_IRQCHIP_OFF,    /* none: only the BSP runs, HLT ends the guest */
+};
+
+struct vmm;
 
 struct vmm_vcpu {
 	int fd;
+	unsigned id;
 	struct kvm_run *run;
+	struct vmm *vm;
+	pthread_t thread;
+	bool thread_started;
 };
 
 struct vmm {
@@ -57,6 +77,19 @@ struct vmm {
 	struct e820_entry e820[VMM_MAX_E820];
 	unsigned ne820;
 
+	enum vmm_irqchip irqchip;
+
+	/*
+	 * Devices are called from every vCPU thread: io_lock serializes them
+	 * (and anything else that touches device state, e.g. host input).
+	 */
+	pthread_mutex_t io_lock;
+	/* the first vCPU to stop the guest sets status and wakes vmm_run() */
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	bool stopped;
+	int status;
+
 	struct iobus pio, mmio;
 	struct serial serial;
 	struct debugexit debugexit;
@@ -65,12 +98,24 @@ struct vmm {
 	struct pci_bus pci;
 	struct pcitestdev pcitestdev;
 	struct acpi_pm pm;
+	struct rtc rtc;
+	struct i8042 i8042;
+	struct reset_ctl resetctl;
+};
+
+/* what a guest reset does (--reboot) */
+enum vmm_reboot {
+	VMM_REBOOT_RESTART, /* boot the machine again (default, as QEMU) */
+	VMM_REBOOT_EXIT,    /* end the run with status 0 (QEMU -no-reboot) */
 };
 
 struct vmm_config {
 	uint64_t mem;
 	unsigned cpus;
 	enum kvmdev_accel accel;
+	enum vmm_irqchip irqchip;
+	uint64_t quirks; /* SOFTKVM_QUIRK_* for KVM_CAP_SOFTKVM_QUIRKS */
+	enum vmm_reboot reboot;
 	const char *kernel, *append, *initrd;
 };
 
@@ -81,8 +126,16 @@ int vmm_create_vm(struct vmm *vm, const struct vmm_config *c, char *err, size_t 
 /* Put the BSP at the multiboot entry state. */
 int vmm_setup_multiboot_entry(struct vmm *vm, const struct multiboot_boot *b, char *err,
 			      size_t errlen);
-/* Run until the guest stops; returns the process exit status. */
+/*
+ * Run every vCPU on its own thread until the guest stops; returns the
+ * process exit status.
+ */
 int vmm_run(struct vmm *vm);
+/*
+ * Stop the guest with a process exit status (first caller wins; true for
+ * it). Any thread may call it; vmm_run() then kicks and joins the vCPUs.
+ */
+bool vmm_stop(struct vmm *vm, int status);
 void vmm_destroy(struct vmm *vm);
 
 #endif

@@ -22,8 +22,8 @@ static void crc_table(uint32_t *t)
 {
 	/* T[1 << k], k = 0..7 */
 	static const uint32_t pow2[8] = {
-		0x77073096, 0xee0e612c, 0x076dc419, 0x0edb8832,
-		0x1db71064, 0x3b6e20c8, 0x76dc4190, 0xedb88320,
+	    0x77073096, 0xee0e612c, 0x076dc419, 0x0edb8832,
+	    0x1db71064, 0x3b6e20c8, 0x76dc4190, 0xedb88320,
 	};
 	uint32_t step = 1;
 

@@ -32,7 +32,7 @@ enum {
 	OP_SHR, /* imm8 */
 };
 
-#define I32(v)                                                                            \
+#define I32(v)                                                                                     \
 	(uint8_t)(v), (uint8_t)((v) >> 8), (uint8_t)((v) >> 16), (uint8_t)((uint32_t)(v) >> 24)
 
 /*
@@ -47,6 +47,7 @@ enum {
  * full:  f(x) = y ^ (y >> 13) & 0x7fffffff, y = x * 0x5bd1e995
  * Byte offsets in the comments; branch offsets are from the next opcode.
  */
+/* clang-format off */
 #ifdef KERNEL_BASIC
 #define EVEN_LEN 15 /* bytes from "even" to "next" */
 #else
@@ -70,6 +71,7 @@ static const uint8_t program[] = {
 	/* dec: */     OP_LOAD, 0, OP_DEC, OP_DUP, OP_STORE, 0, OP_JNZ, 0 /* patched: loop */,
 	/*    */       OP_LOAD, 1, OP_LOAD, 2, OP_XOR, OP_HALT,
 };
+/* clang-format on */
 
 static uint64_t run(const uint8_t *code, uint64_t *loc)
 {
@@ -79,7 +81,8 @@ static uint64_t run(const uint8_t *code, uint64_t *loc)
 	for (;;) {
 		uint8_t op = *pc++;
 		switch (op) {
-		case OP_HALT: return *sp;
+		case OP_HALT:
+			return *sp;
 		case OP_PUSH: {
 			int32_t v;
 			__builtin_memcpy(&v, pc, 4); /* one unaligned load, no shifts */
@@ -87,31 +90,72 @@ static uint64_t run(const uint8_t *code, uint64_t *loc)
 			pc += 4;
 			break;
 		}
-		case OP_LOAD: *++sp = loc[*pc++ & 3]; break;
-		case OP_STORE: loc[*pc++ & 3] = *sp--; break;
-		case OP_ADD: sp[-1] += sp[0]; sp--; break;
-		case OP_SUB: sp[-1] -= sp[0]; sp--; break;
-		case OP_XOR: sp[-1] ^= sp[0]; sp--; break;
-		case OP_AND: sp[-1] &= sp[0]; sp--; break;
-		case OP_OR: sp[-1] |= sp[0]; sp--; break;
-		case OP_DUP: sp[1] = sp[0]; sp++; break;
-		case OP_DROP: sp--; break;
+		case OP_LOAD:
+			*++sp = loc[*pc++ & 3];
+			break;
+		case OP_STORE:
+			loc[*pc++ & 3] = *sp--;
+			break;
+		case OP_ADD:
+			sp[-1] += sp[0];
+			sp--;
+			break;
+		case OP_SUB:
+			sp[-1] -= sp[0];
+			sp--;
+			break;
+		case OP_XOR:
+			sp[-1] ^= sp[0];
+			sp--;
+			break;
+		case OP_AND:
+			sp[-1] &= sp[0];
+			sp--;
+			break;
+		case OP_OR:
+			sp[-1] |= sp[0];
+			sp--;
+			break;
+		case OP_DUP:
+			sp[1] = sp[0];
+			sp++;
+			break;
+		case OP_DROP:
+			sp--;
+			break;
 		case OP_SWAP: {
 			uint64_t t = sp[0];
 			sp[0] = sp[-1];
 			sp[-1] = t;
 			break;
 		}
-		case OP_DEC: sp[0]--; break;
-		case OP_LT: sp[-1] = sp[-1] < sp[0]; sp--; break;
-		case OP_JMP: pc += 1 + (int8_t)pc[0]; break;
-		case OP_JZ: pc += 1 + (*sp-- == 0 ? (int8_t)pc[0] : 0); break;
-		case OP_JNZ: pc += 1 + (*sp-- != 0 ? (int8_t)pc[0] : 0); break;
+		case OP_DEC:
+			sp[0]--;
+			break;
+		case OP_LT:
+			sp[-1] = sp[-1] < sp[0];
+			sp--;
+			break;
+		case OP_JMP:
+			pc += 1 + (int8_t)pc[0];
+			break;
+		case OP_JZ:
+			pc += 1 + (*sp-- == 0 ? (int8_t)pc[0] : 0);
+			break;
+		case OP_JNZ:
+			pc += 1 + (*sp-- != 0 ? (int8_t)pc[0] : 0);
+			break;
 #ifndef KERNEL_BASIC
-		case OP_MUL: sp[-1] *= sp[0]; sp--; break;
-		case OP_SHR: sp[0] >>= *pc++ & 63; break;
+		case OP_MUL:
+			sp[-1] *= sp[0];
+			sp--;
+			break;
+		case OP_SHR:
+			sp[0] >>= *pc++ & 63;
+			break;
 #endif
-		default: return ~0ull; /* bad opcode */
+		default:
+			return ~0ull; /* bad opcode */
 		}
 	}
 }
@@ -129,7 +173,7 @@ uint64_t k_interp(uint64_t work, uint64_t size, uint64_t reps, uint64_t seed)
 		code[k] = program[k];
 	code[n - 7] = (uint8_t)(0 - (n - 6));
 	for (uint64_t r = 0; r < reps; r++) {
-		uint64_t loc[4] = { size, seed + r, 0, 0 };
+		uint64_t loc[4] = {size, seed + r, 0, 0};
 		res += run(code, loc);
 	}
 	return res;

@@ -23,8 +23,14 @@ static void flat32(int vcpu, uint32_t eip)
 	struct kvm_sregs s;
 	struct kvm_regs r;
 	KT_IOCTL(vcpu, KVM_GET_SREGS, &s);
-	struct kvm_segment cs = { .base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb,
-				  .present = 1, .db = 1, .s = 1, .g = 1 };
+	struct kvm_segment cs = {.base = 0,
+				 .limit = 0xffffffff,
+				 .selector = 0x08,
+				 .type = 0xb,
+				 .present = 1,
+				 .db = 1,
+				 .s = 1,
+				 .g = 1};
 	struct kvm_segment ds = cs;
 	ds.selector = 0x10;
 	ds.type = 3;
@@ -54,7 +60,7 @@ static void check_cpuid_model(int kvm, int vcpu)
 	struct {
 		struct kvm_cpuid2 c;
 		struct kvm_cpuid_entry2 e[100];
-	} cp = { .c.nent = 100 };
+	} cp = {.c.nent = 100};
 	bool leaf1 = false, leafd0 = false, leafd1 = false;
 
 	KT_EQ(KT_IOCTL(kvm, KVM_GET_SUPPORTED_CPUID, &cp), 0);
@@ -70,7 +76,7 @@ static void check_cpuid_model(int kvm, int vcpu)
 		}
 		if (e->function == 0xd && e->index == 0) {
 			leafd0 = true;
-			KT_EQ(e->eax, 3);   /* x87 | SSE */
+			KT_EQ(e->eax, 3); /* x87 | SSE */
 			KT_EQ(e->edx, 0);
 			KT_EQ(e->ecx, 576); /* legacy area + header */
 		}
@@ -89,8 +95,8 @@ static void check_cpuid_model(int kvm, int vcpu)
 
 int main(int argc, char **argv)
 {
-	static const uint8_t one80[10] = { 0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f };
-	static const uint8_t x25[10] = { 0, 0, 0, 0, 0, 0, 0, 0xa0, 0x00, 0x40 }; /* 2.5 */
+	static const uint8_t one80[10] = {0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f};
+	static const uint8_t x25[10] = {0, 0, 0, 0, 0, 0, 0, 0xa0, 0x00, 0x40}; /* 2.5 */
 	struct kt_vm t;
 	struct kvm_fpu f;
 	struct kvm_xcrs xc;

@@ -23,9 +23,8 @@
 #include "emu.h"
 #include "native.h"
 
-
-static const char *const regnames[16] = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
-					  "r8",	 "r9",	"r10", "r11", "r12", "r13", "r14", "r15" };
+static const char *const regnames[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+					 "r8",	"r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
 
 static void disasm(const struct fd_case *tc, FILE *f)
 {
@@ -40,9 +39,10 @@ static void disasm(const struct fd_case *tc, FILE *f)
 		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 		char text[160] = "(invalid)";
 		unsigned len = 1;
-		if (ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, tc->code + off, tc->len - off, &zi, ops))) {
-			ZydisFormatterFormatInstruction(&fmt, &zi, ops, zi.operand_count_visible, text,
-							sizeof(text), FD_CODE_VA + off, NULL);
+		if (ZYAN_SUCCESS(
+			ZydisDecoderDecodeFull(&dec, tc->code + off, tc->len - off, &zi, ops))) {
+			ZydisFormatterFormatInstruction(&fmt, &zi, ops, zi.operand_count_visible,
+							text, sizeof(text), FD_CODE_VA + off, NULL);
 			len = zi.length;
 		}
 		fprintf(f, "  %08" PRIx64 "  ", (uint64_t)(FD_CODE_VA + off));
@@ -59,9 +59,9 @@ static void disasm(const struct fd_case *tc, FILE *f)
 
 static const char *vecname(int v)
 {
-	static const char *const n[] = { "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
-					 "#DF", "?",   "#TS", "#NP", "#SS", "#GP", "#PF", "?",
-					 "#MF", "#AC", "#MC", "#XM" };
+	static const char *const n[] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD",
+					"#NM", "#DF", "?",   "#TS", "#NP", "#SS", "#GP",
+					"#PF", "?",   "#MF", "#AC", "#MC", "#XM"};
 	if (v == -1)
 		return "exit";
 	if (v == -2)
@@ -90,7 +90,8 @@ static void print_fx(const char *what, const uint8_t *in, const uint8_t *nat, co
 	hex(in + off, n, a);
 	hex(nat + off, n, b);
 	hex(emu + off, n, c);
-	printf("  %-6s %-32s %-32s %-32s%s\n", what, a, b, c, memcmp(nat + off, emu + off, n) ? "  <--" : "");
+	printf("  %-6s %-32s %-32s %-32s%s\n", what, a, b, c,
+	       memcmp(nat + off, emu + off, n) ? "  <--" : "");
 }
 
 struct opts {
@@ -109,17 +110,18 @@ static bool compare(const struct fd_case *tc, const struct fd_result *nat, const
 	bool bad = false;
 	uint64_t fmask = 0x8d5 | 0x400;
 
-#define WHY(...)                                                                          \
-	do {                                                                              \
-		if (wl < sizeof(why))                                                     \
-			wl += (size_t)snprintf(why + wl, sizeof(why) - wl, __VA_ARGS__);  \
-		bad = true;                                                               \
+#define WHY(...)                                                                                   \
+	do {                                                                                       \
+		if (wl < sizeof(why))                                                              \
+			wl += (size_t)snprintf(why + wl, sizeof(why) - wl, __VA_ARGS__);           \
+		bad = true;                                                                        \
 	} while (0)
 	if (nat->vector != e->vector)
 		WHY(" exit(%s vs %s)", vecname(nat->vector), vecname(e->vector));
 	else if (nat->vector >= 0 && nat->rip != e->rip)
 		WHY(" rip");
-	if (nat->vector == e->vector && (nat->vector == 13 || nat->vector == 14) && nat->err != e->err)
+	if (nat->vector == e->vector && (nat->vector == 13 || nat->vector == 14) &&
+	    nat->err != e->err)
 		WHY(" error-code(%#x vs %#x)", nat->err, e->err);
 	if (nat->vector == 14 && e->vector == 14 && nat->cr2 != e->cr2)
 		WHY(" cr2");
@@ -165,17 +167,20 @@ static bool compare(const struct fd_case *tc, const struct fd_result *nat, const
 	if (!emu->halted)
 		printf("  emulator exit: %s\n", fd_emu_exit_name(emu->exit));
 	disasm(tc, stdout);
-	printf("  exit %s/%s rip %#" PRIx64 "/%#" PRIx64 " err %#x/%#x cr2 %#" PRIx64 "/%#" PRIx64 "\n",
+	printf("  exit %s/%s rip %#" PRIx64 "/%#" PRIx64 " err %#x/%#x cr2 %#" PRIx64 "/%#" PRIx64
+	       "\n",
 	       vecname(nat->vector), vecname(e->vector), nat->rip, e->rip, nat->err, e->err,
 	       nat->cr2, e->cr2);
 	printf("  %-6s %-32s %-32s %-32s\n", "", "input", "native", "emulated");
 	for (int r = 0; r < 16; r++)
 		if (nat->out.gpr[r] != e->out.gpr[r] || r == 0 || r == 1 || r == 2)
-			printf("  %-6s %016" PRIx64 "                 %016" PRIx64 "                 %016" PRIx64 "%s\n",
+			printf("  %-6s %016" PRIx64 "                 %016" PRIx64
+			       "                 %016" PRIx64 "%s\n",
 			       regnames[r], tc->in.gpr[r], nat->out.gpr[r], e->out.gpr[r],
 			       nat->out.gpr[r] != e->out.gpr[r] ? "  <--" : "");
-	printf("  %-6s %016" PRIx64 "                 %016" PRIx64 "                 %016" PRIx64 "\n", "rfl",
-	       tc->in.rflags, nat->out.rflags, e->out.rflags);
+	printf("  %-6s %016" PRIx64 "                 %016" PRIx64 "                 %016" PRIx64
+	       "\n",
+	       "rfl", tc->in.rflags, nat->out.rflags, e->out.rflags);
 	print_fx("fcw", tc->in.fx, nf, ef, 0, 2);
 	print_fx("fsw", tc->in.fx, nf, ef, 2, 2);
 	print_fx("ftw", tc->in.fx, nf, ef, 4, 1);
@@ -192,8 +197,8 @@ static bool compare(const struct fd_case *tc, const struct fd_result *nat, const
 			print_fx(nm, tc->in.fx, nf, ef, 160 + 16 * k, 16);
 	}
 	if (nat->env_valid && e->env_valid)
-		printf("  fip %#x/%#x fdp %#x/%#x fop %#x/%#x\n", nat->fip, e->fip, nat->fdp, e->fdp,
-		       nat->fop, e->fop);
+		printf("  fip %#x/%#x fdp %#x/%#x fop %#x/%#x\n", nat->fip, e->fip, nat->fdp,
+		       e->fdp, nat->fop, e->fop);
 	{
 		unsigned shown = 0;
 		for (unsigned k = 0; k < FD_DATA_SIZE && shown < 24; k++) {
@@ -210,7 +215,7 @@ static bool compare(const struct fd_case *tc, const struct fd_result *nat, const
 
 static bool wait_child(struct fd_native *nv, uint32_t n)
 {
-	struct pollfd p = { .fd = nv->rfd, .events = POLLIN };
+	struct pollfd p = {.fd = nv->rfd, .events = POLLIN};
 	uint32_t got;
 	int r;
 
@@ -249,11 +254,12 @@ static uint64_t case_seed(uint64_t seed, uint64_t index)
 
 int main(int argc, char **argv)
 {
-	uint64_t cases = 1000, seed = 1, start = 0, mismatches = 0, done = 0, insns = 0, skipped = 0;
-	uint64_t vec_count[33] = { 0 };
+	uint64_t cases = 1000, seed = 1, start = 0, mismatches = 0, done = 0, insns = 0,
+		 skipped = 0;
+	uint64_t vec_count[33] = {0};
 	bool coverage = false, list = false;
-	struct opts o = { .max_reports = 20 }, q = { .max_reports = 0 };
-	struct fd_native nv = { 0 };
+	struct opts o = {.max_reports = 20}, q = {.max_reports = 0};
+	struct fd_native nv = {0};
 	struct emu *em;
 	static uint8_t edata[FD_DATA_SIZE];
 	static uint64_t tcount[4096];
@@ -275,7 +281,8 @@ int main(int argc, char **argv)
 			list = true;
 		else {
 			fprintf(stderr,
-				"usage: %s --cases N --seed S [--start K] [--reports N] [--verbose] [--coverage] [--templates]\n",
+				"usage: %s --cases N --seed S [--start K] [--reports N] "
+				"[--verbose] [--coverage] [--templates]\n",
 				argv[0]);
 			return 2;
 		}
@@ -324,7 +331,8 @@ int main(int argc, char **argv)
 					tcount[tc->tmpl[j]]++;
 			vec_count[v < 0 || v > 31 ? 32 : v]++;
 			fd_emu_data(em, edata);
-			if (!compare(tc, &nv.sh->res[k], nv.sh->data[k], &er, edata, start + done + k, &q) &&
+			if (!compare(tc, &nv.sh->res[k], nv.sh->data[k], &er, edata,
+				     start + done + k, &q) &&
 			    !retry_native(&nv, k, &er, edata, start + done + k, &o))
 				mismatches++;
 			else if (o.verbose) {
@@ -351,7 +359,8 @@ int main(int argc, char **argv)
 		}
 		printf("templates: %u, never generated: %u\n", fd_template_count(), never);
 	}
-	printf("instruction forms: %u; generated instructions: %" PRIu64 "; cases ending normally: %" PRIu64,
+	printf("instruction forms: %u; generated instructions: %" PRIu64
+	       "; cases ending normally: %" PRIu64,
 	       fd_template_count(), insns, vec_count[32]);
 	for (int v = 0; v < 32; v++)
 		if (vec_count[v])

@@ -53,14 +53,16 @@ static bool chance(struct rng *r, unsigned percent)
 static uint32_t rand_f32(struct rng *r)
 {
 	static const uint32_t sp[] = {
-		0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001,
-		0x7fa00000, 0x00000001, 0x007fffff, 0x00800000, 0x80800000, 0x7f7fffff, 0x3f800000,
-		0xbf800000, 0x40000000, 0x4f000000, 0xcf000000, 0x5f000000, 0x3f000000, 0x34000000,
+	    0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001,
+	    0x7fa00000, 0x00000001, 0x007fffff, 0x00800000, 0x80800000, 0x7f7fffff, 0x3f800000,
+	    0xbf800000, 0x40000000, 0x4f000000, 0xcf000000, 0x5f000000, 0x3f000000, 0x34000000,
 	};
 	uint64_t v = rnext(r);
 	switch (v % 5) {
-	case 0: return sp[(v >> 8) % (sizeof(sp) / sizeof(sp[0]))];
-	case 1: return (uint32_t)(v >> 32);
+	case 0:
+		return sp[(v >> 8) % (sizeof(sp) / sizeof(sp[0]))];
+	case 1:
+		return (uint32_t)(v >> 32);
 	case 2: /* exponent near the ends of the range */
 		return (uint32_t)((v >> 40) & 0x807fffff) | ((uint32_t)((v >> 8) % 6) << 23) |
 		       (((v >> 20) & 1) ? 0x78000000u : 0);
@@ -78,19 +80,22 @@ static uint32_t rand_f32(struct rng *r)
 static uint64_t rand_f64(struct rng *r)
 {
 	static const uint64_t sp[] = {
-		0x0000000000000000ull, 0x8000000000000000ull, 0x7ff0000000000000ull,
-		0xfff0000000000000ull, 0x7ff8000000000000ull, 0xfff8000000000000ull,
-		0x7ff0000000000001ull, 0x7ff4000000000000ull, 0x0000000000000001ull,
-		0x000fffffffffffffull, 0x0010000000000000ull, 0x7fefffffffffffffull,
-		0x3ff0000000000000ull, 0xbff0000000000000ull, 0x41e0000000000000ull,
-		0xc1e0000000000000ull, 0x43e0000000000000ull, 0x3fe0000000000000ull,
-		0x3cb0000000000000ull, 0x47efffffe0000000ull, 0x36a0000000000000ull,
+	    0x0000000000000000ull, 0x8000000000000000ull, 0x7ff0000000000000ull,
+	    0xfff0000000000000ull, 0x7ff8000000000000ull, 0xfff8000000000000ull,
+	    0x7ff0000000000001ull, 0x7ff4000000000000ull, 0x0000000000000001ull,
+	    0x000fffffffffffffull, 0x0010000000000000ull, 0x7fefffffffffffffull,
+	    0x3ff0000000000000ull, 0xbff0000000000000ull, 0x41e0000000000000ull,
+	    0xc1e0000000000000ull, 0x43e0000000000000ull, 0x3fe0000000000000ull,
+	    0x3cb0000000000000ull, 0x47efffffe0000000ull, 0x36a0000000000000ull,
 	};
 	uint64_t v = rnext(r);
 	switch (v % 5) {
-	case 0: return sp[(v >> 8) % (sizeof(sp) / sizeof(sp[0]))];
-	case 1: return rnext(r);
-	case 2: return (rnext(r) & 0x800fffffffffffffull) | (((v >> 8) % 8) << 52) |
+	case 0:
+		return sp[(v >> 8) % (sizeof(sp) / sizeof(sp[0]))];
+	case 1:
+		return rnext(r);
+	case 2:
+		return (rnext(r) & 0x800fffffffffffffull) | (((v >> 8) % 8) << 52) |
 		       (((v >> 20) & 1) ? 0x7f80000000000000ull : 0);
 	case 3: {
 		double d = (double)((int64_t)(v >> 20) % 100000000);
@@ -112,19 +117,38 @@ static void rand_f80(struct rng *r, uint8_t *out)
 	uint16_t se;
 
 	switch (v % 8) {
-	case 0: m = 0; se = (v >> 8) & 0x8000; break;			/* zero */
-	case 1: m = 1ull << 63; se = ((v >> 8) & 0x8000) | 0x7fff; break; /* infinity */
-	case 2: m |= 1ull << 63; se = ((v >> 8) & 0x8000) | 0x7fff; break; /* NaN */
-	case 3: m &= ~(1ull << 63); se = (uint16_t)((v >> 8) & 0x8000); break; /* denormal */
-	case 4: se = (uint16_t)((v >> 8) & 0xffff); break;		/* anything (unsupported too) */
-	case 5: m |= 1ull << 63; se = (uint16_t)(((v >> 8) & 0x8000) | (0x3fff + (int)((v >> 16) % 64) - 32));
+	case 0:
+		m = 0;
+		se = (v >> 8) & 0x8000;
+		break; /* zero */
+	case 1:
+		m = 1ull << 63;
+		se = ((v >> 8) & 0x8000) | 0x7fff;
+		break; /* infinity */
+	case 2:
+		m |= 1ull << 63;
+		se = ((v >> 8) & 0x8000) | 0x7fff;
+		break; /* NaN */
+	case 3:
+		m &= ~(1ull << 63);
+		se = (uint16_t)((v >> 8) & 0x8000);
+		break; /* denormal */
+	case 4:
+		se = (uint16_t)((v >> 8) & 0xffff);
+		break; /* anything (unsupported too) */
+	case 5:
+		m |= 1ull << 63;
+		se = (uint16_t)(((v >> 8) & 0x8000) | (0x3fff + (int)((v >> 16) % 64) - 32));
 		break;
 	case 6: { /* an integer */
 		long double d = (long double)(int64_t)(v >> 24);
 		memcpy(out, &d, 10);
 		return;
 	}
-	default: m |= 1ull << 63; se = (uint16_t)((v >> 8) & 0xffff); break; /* normal */
+	default:
+		m |= 1ull << 63;
+		se = (uint16_t)((v >> 8) & 0xffff);
+		break; /* normal */
 	}
 	memcpy(out, &m, 8);
 	memcpy(out + 8, &se, 2);
@@ -132,15 +156,26 @@ static void rand_f80(struct rng *r, uint8_t *out)
 
 void fd_fill_data(uint8_t *buf, uint64_t seed)
 {
-	struct rng r = { seed };
+	struct rng r = {seed};
 
 	for (unsigned k = 0; k < FD_DATA_SIZE; k += 8) {
 		uint64_t v = rnext(&r), w;
 		switch (v % 8) {
-		case 0: case 1: case 2: w = rnext(&r); break;
-		case 3: case 4: w = rand_f64(&r); break;
-		case 5: w = rand_f32(&r) | (uint64_t)rand_f32(&r) << 32; break;
-		case 6: w = (v >> 8) & 0x0000ffff0000ffffull; break; /* MXCSR-like dwords */
+		case 0:
+		case 1:
+		case 2:
+			w = rnext(&r);
+			break;
+		case 3:
+		case 4:
+			w = rand_f64(&r);
+			break;
+		case 5:
+			w = rand_f32(&r) | (uint64_t)rand_f32(&r) << 32;
+			break;
+		case 6:
+			w = (v >> 8) & 0x0000ffff0000ffffull;
+			break; /* MXCSR-like dwords */
 		default: {
 			uint8_t t[10];
 			rand_f80(&r, t);
@@ -206,13 +241,24 @@ static uint8_t reg_class(ZydisRegister r, uint8_t *gsz)
 {
 	ZydisRegisterClass c = ZydisRegisterGetClass(r);
 	switch (c) {
-	case ZYDIS_REGCLASS_XMM: return CL_XMM;
-	case ZYDIS_REGCLASS_MMX: return CL_MM;
-	case ZYDIS_REGCLASS_GPR8: *gsz = 1; return CL_GPR;
-	case ZYDIS_REGCLASS_GPR16: *gsz = 2; return CL_GPR;
-	case ZYDIS_REGCLASS_GPR32: *gsz = 4; return CL_GPR;
-	case ZYDIS_REGCLASS_GPR64: *gsz = 8; return CL_GPR;
-	default: return CL_NONE;
+	case ZYDIS_REGCLASS_XMM:
+		return CL_XMM;
+	case ZYDIS_REGCLASS_MMX:
+		return CL_MM;
+	case ZYDIS_REGCLASS_GPR8:
+		*gsz = 1;
+		return CL_GPR;
+	case ZYDIS_REGCLASS_GPR16:
+		*gsz = 2;
+		return CL_GPR;
+	case ZYDIS_REGCLASS_GPR32:
+		*gsz = 4;
+		return CL_GPR;
+	case ZYDIS_REGCLASS_GPR64:
+		*gsz = 8;
+		return CL_GPR;
+	default:
+		return CL_NONE;
 	}
 }
 
@@ -235,15 +281,16 @@ static void add(struct tmpl *t)
 {
 	for (unsigned k = 0; k < tt.n; k++)
 		if (same_tmpl(&tt.t[k], t) && tt.t[k].pfx == t->pfx && tt.t[k].map == t->map &&
-		    tt.t[k].opcode == t->opcode && tt.t[k].digit == t->digit && tt.t[k].kind == t->kind &&
-		    tt.t[k].modrm == t->modrm)
+		    tt.t[k].opcode == t->opcode && tt.t[k].digit == t->digit &&
+		    tt.t[k].kind == t->kind && tt.t[k].modrm == t->modrm)
 			return; /* REX.W made no difference */
 	if (tt.n < MAX_TMPL)
 		tt.t[tt.n++] = *t;
 }
 
 /* fill operand facts from a decoded instruction; false: not a form we test */
-static bool analyse(struct tmpl *t, const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops)
+static bool analyse(struct tmpl *t, const ZydisDecodedInstruction *zi,
+		    const ZydisDecodedOperand *ops)
 {
 	ZydisMnemonic m = zi->mnemonic;
 
@@ -302,8 +349,10 @@ static bool analyse(struct tmpl *t, const ZydisDecodedInstruction *zi, const Zyd
 	case ZYDIS_MNEMONIC_FRSTOR:
 		t->special = SP_ENV_LOAD;
 		break;
-	case ZYDIS_MNEMONIC_PREFETCHNTA: case ZYDIS_MNEMONIC_PREFETCHT0:
-	case ZYDIS_MNEMONIC_PREFETCHT1: case ZYDIS_MNEMONIC_PREFETCHT2:
+	case ZYDIS_MNEMONIC_PREFETCHNTA:
+	case ZYDIS_MNEMONIC_PREFETCHT0:
+	case ZYDIS_MNEMONIC_PREFETCHT1:
+	case ZYDIS_MNEMONIC_PREFETCHT2:
 	case ZYDIS_MNEMONIC_XGETBV: /* the host's XCR0 has AVX and more: unit tests */
 	case ZYDIS_MNEMONIC_XSETBV:
 		return false;
@@ -319,50 +368,58 @@ static bool analyse(struct tmpl *t, const ZydisDecodedInstruction *zi, const Zyd
 
 static void enum_simd(void)
 {
-	static const uint8_t pfx[4] = { 0, 0x66, 0xf3, 0xf2 };
+	static const uint8_t pfx[4] = {0, 0x66, 0xf3, 0xf2};
 	ZydisDecodedInstruction zi;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 
 	for (int map = 1; map <= 3; map++)
-	for (int p = 0; p < 4; p++)
-	for (int w = 0; w < 2; w++)
-	for (int op = 0; op < 256; op++)
-	for (int digit = 0; digit < 8; digit++)
-	for (int mem = 0; mem < 2; mem++) {
-		uint8_t b[16] = { 0 };
-		unsigned n = 0;
-		struct tmpl t;
+		for (int p = 0; p < 4; p++)
+			for (int w = 0; w < 2; w++)
+				for (int op = 0; op < 256; op++)
+					for (int digit = 0; digit < 8; digit++)
+						for (int mem = 0; mem < 2; mem++) {
+							uint8_t b[16] = {0};
+							unsigned n = 0;
+							struct tmpl t;
 
-		if (pfx[p])
-			b[n++] = pfx[p];
-		if (w || mem)
-			b[n++] = (uint8_t)(0x40 | (w << 3) | mem);
-		b[n++] = 0x0f;
-		if (map == 2)
-			b[n++] = 0x38;
-		if (map == 3)
-			b[n++] = 0x3a;
-		b[n++] = (uint8_t)op;
-		b[n++] = (uint8_t)(mem ? (digit << 3 | 7) : (0xc0 | digit << 3 | 1));
-		n += 6;
-		if (!decode(b, n, &zi, ops))
-			continue;
-		memset(&t, 0, sizeof(t));
-		t.pfx = pfx[p];
-		t.w = (uint8_t)w;
-		t.map = (uint8_t)map;
-		t.opcode = (uint8_t)op;
-		t.digit = (uint8_t)digit;
-		t.mem = mem;
-		t.kind = (zi.attributes & ZYDIS_ATTRIB_HAS_MODRM) ? TK_SIMD : TK_NOMODRM;
-		if (!analyse(&t, &zi, ops))
-			continue;
-		if (t.kind == TK_NOMODRM && (digit || mem))
-			continue;
-		if (t.reg_is_op && digit != 1)
-			continue; /* ModRM.reg is a register: one digit stands for all */
-		add(&t);
-	}
+							if (pfx[p])
+								b[n++] = pfx[p];
+							if (w || mem)
+								b[n++] = (uint8_t)(0x40 | (w << 3) |
+										   mem);
+							b[n++] = 0x0f;
+							if (map == 2)
+								b[n++] = 0x38;
+							if (map == 3)
+								b[n++] = 0x3a;
+							b[n++] = (uint8_t)op;
+							b[n++] = (uint8_t)(mem ? (digit << 3 | 7)
+									       : (0xc0 |
+										  digit << 3 | 1));
+							n += 6;
+							if (!decode(b, n, &zi, ops))
+								continue;
+							memset(&t, 0, sizeof(t));
+							t.pfx = pfx[p];
+							t.w = (uint8_t)w;
+							t.map = (uint8_t)map;
+							t.opcode = (uint8_t)op;
+							t.digit = (uint8_t)digit;
+							t.mem = mem;
+							t.kind =
+							    (zi.attributes & ZYDIS_ATTRIB_HAS_MODRM)
+								? TK_SIMD
+								: TK_NOMODRM;
+							if (!analyse(&t, &zi, ops))
+								continue;
+							if (t.kind == TK_NOMODRM && (digit || mem))
+								continue;
+							if (t.reg_is_op && digit != 1)
+								continue; /* ModRM.reg is a
+									     register: one digit
+									     stands for all */
+							add(&t);
+						}
 }
 
 static void enum_x87(void)
@@ -372,7 +429,7 @@ static void enum_x87(void)
 
 	for (int op = 0xd8; op <= 0xdf; op++) {
 		for (int modrm = 0; modrm < 256; modrm++) {
-			uint8_t b[16] = { 0 };
+			uint8_t b[16] = {0};
 			bool mem = (modrm >> 6) != 3;
 			struct tmpl t;
 			unsigned n = 0;
@@ -475,7 +532,8 @@ static unsigned pick_reg(struct rng *r, uint8_t cl, bool written)
 static bool touches_mask(const struct fd_case *tc, unsigned off, unsigned size)
 {
 	for (unsigned k = 0; k < tc->nmasks; k++)
-		if (off < (unsigned)tc->mask[k].off + tc->mask[k].len && tc->mask[k].off < off + size)
+		if (off < (unsigned)tc->mask[k].off + tc->mask[k].len &&
+		    tc->mask[k].off < off + size)
 			return true;
 	return false;
 }
@@ -531,7 +589,8 @@ static void gen_tmpl(struct out *o, int ti, int32_t mem_disp)
 		return;
 	}
 	if (t->mem)
-		disp = mem_disp != INT32_MIN ? mem_disp : pick_disp(o, t->memsize ? t->memsize : 16, align);
+		disp = mem_disp != INT32_MIN ? mem_disp
+					     : pick_disp(o, t->memsize ? t->memsize : 16, align);
 	if (chance(r, 1))
 		b[n++] = 0xf0; /* LOCK: #UD */
 	if (a32)
@@ -608,7 +667,7 @@ static void gen_tmpl(struct out *o, int ti, int32_t mem_disp)
 
 static void emit_rfbm(struct out *o)
 {
-	uint8_t b[7] = { 0xb8, 0, 0, 0, 0, 0x31, 0xd2 }; /* mov eax, imm32; xor edx, edx */
+	uint8_t b[7] = {0xb8, 0, 0, 0, 0, 0x31, 0xd2}; /* mov eax, imm32; xor edx, edx */
 	/* within x87|SSE: the host's XCR0 has more (AVX...), the guest's not */
 	b[1] = (uint8_t)(chance(o->r, 70) ? 3 : rbelow(o->r, 4));
 	emit(o, b, 7);
@@ -694,7 +753,7 @@ static void gen_state(struct rng *r, struct fd_state *s)
 		fcw = (uint16_t)((fcw & ~0xf00) | (rnext(r) & 0xf00)); /* PC, RC */
 	if (chance(r, 15))
 		fcw = (uint16_t)((fcw & ~0x3f) | (rnext(r) & 0x3f)); /* unmasked exceptions */
-	fsw = (uint16_t)(rnext(r) & 0x7f00); /* TOP, C0-C3 */
+	fsw = (uint16_t)(rnext(r) & 0x7f00);			     /* TOP, C0-C3 */
 	fsw |= (uint16_t)(rnext(r) & 0x3f & fcw);
 	memcpy(fx, &fcw, 2);
 	memcpy(fx + 2, &fsw, 2);
@@ -736,8 +795,8 @@ static void gen_state(struct rng *r, struct fd_state *s)
 
 void fd_generate(struct fd_case *tc, uint64_t seed)
 {
-	struct rng r = { seed };
-	struct out o = { .tc = tc, .r = &r };
+	struct rng r = {seed};
+	struct out o = {.tc = tc, .r = &r};
 	unsigned n = 1 + rbelow(&r, 6);
 
 	fd_gen_init();
@@ -755,7 +814,7 @@ void fd_generate(struct fd_case *tc, uint64_t seed)
 	/* jmp EXIT */
 	{
 		int32_t rel = (int32_t)(FD_EXIT_VA - (FD_CODE_VA + tc->len + 5));
-		uint8_t j[5] = { 0xe9 };
+		uint8_t j[5] = {0xe9};
 		memcpy(j + 1, &rel, 4);
 		memcpy(tc->code + tc->len, j, 5);
 		tc->len += 5;

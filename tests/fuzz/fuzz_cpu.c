@@ -37,8 +37,8 @@
 #include "watchdog.h"
 
 #define FUZZ_RAM      (4ull << 20)
-#define FUZZ_STACK    0x3ff0ull	 /* initial stack top (also ring-0 stack) */
-#define FUZZ_CODE     0x4000ull	 /* code page; the code starts at + where * 16 */
+#define FUZZ_STACK    0x3ff0ull /* initial stack top (also ring-0 stack) */
+#define FUZZ_CODE     0x4000ull /* code page; the code starts at + where * 16 */
 #define FUZZ_CODE_MAX 0x3000ull
 #define FUZZ_DATA     0x8000ull	 /* 32 KiB of pseudo-random data */
 #define FUZZ_PT	      0x20000ull /* page tables built here */
@@ -89,19 +89,40 @@ static void put64(struct hx *h, uint64_t gpa, uint64_t v)
 static uint64_t rand_reg(uint64_t *s)
 {
 	static const uint64_t edge[] = {
-		0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000ull,
-		0xffffffffull, 0x100000000ull, 0x7fffffffffffffffull, 0x8000000000000000ull,
-		~0ull, 0xfee00000ull, 0x00007ffffffff000ull, 0xffff800000000000ull,
+	    0,
+	    1,
+	    2,
+	    0x7f,
+	    0x80,
+	    0xff,
+	    0x7fff,
+	    0x8000,
+	    0xffff,
+	    0x7fffffff,
+	    0x80000000ull,
+	    0xffffffffull,
+	    0x100000000ull,
+	    0x7fffffffffffffffull,
+	    0x8000000000000000ull,
+	    ~0ull,
+	    0xfee00000ull,
+	    0x00007ffffffff000ull,
+	    0xffff800000000000ull,
 	};
 	uint64_t r = rng_next(s);
 	switch (r & 7) {
 	case 0:
 	case 1:
-	case 2: return FUZZ_DATA + ((r >> 8) & 0x7ff8);
-	case 3: return edge[(r >> 8) % (sizeof(edge) / sizeof(edge[0]))];
-	case 4: return (r >> 8) & 0xff;
-	case 5: return FUZZ_RAM - HX_SYS_SIZE + ((r >> 8) & 0x1fff8);
-	default: return rng_next(s);
+	case 2:
+		return FUZZ_DATA + ((r >> 8) & 0x7ff8);
+	case 3:
+		return edge[(r >> 8) % (sizeof(edge) / sizeof(edge[0]))];
+	case 4:
+		return (r >> 8) & 0xff;
+	case 5:
+		return FUZZ_RAM - HX_SYS_SIZE + ((r >> 8) & 0x1fff8);
+	default:
+		return rng_next(s);
 	}
 }
 
@@ -235,7 +256,8 @@ static void setup_mode(struct hx *h, const struct fuzz_hdr *hd, uint64_t *s, uin
 			uint64_t pd = FUZZ_PT, pt = FUZZ_PT + 0x1000;
 			for (int k = 0; k < 1024; k++)
 				put32(h, pt + 4 * k,
-				      (uint32_t)(((uint64_t)k << 12) | (rand_pte_bits(s, false) & 0x1ff)));
+				      (uint32_t)(((uint64_t)k << 12) |
+						 (rand_pte_bits(s, false) & 0x1ff)));
 			put32(h, pd, (uint32_t)pt | 7);
 			for (int k = 1; k < 1024; k++)
 				put32(h, pd + 4 * k, ((uint32_t)k << 22) | 0x87);
@@ -267,8 +289,8 @@ static void setup_tables(struct hx *h, const struct fuzz_hdr *hd, uint64_t *s, u
 			 size_t code_len)
 {
 	int mode = hd->mode & 7;
-	bool long_mode = mode == M_LONG64 || mode == M_LONG64B || mode == M_COMPAT32 ||
-			 mode == M_COMPAT16;
+	bool long_mode =
+	    mode == M_LONG64 || mode == M_LONG64B || mode == M_COMPAT32 || mode == M_COMPAT16;
 
 	/* ring-0 stacks for privilege changes: 32-bit ESP0/SS0 or 64-bit RSP0, IST1-7 */
 	if (long_mode) {
@@ -287,7 +309,7 @@ static void setup_tables(struct hx *h, const struct fuzz_hdr *hd, uint64_t *s, u
 				     (((r >> 24) & 0xff) << 40) |		/* access */
 				     (((r >> 32) & 0xf) << 52);			/* AVL L DB G */
 			if ((r >> 40) & 1)
-				d |= (FUZZ_DATA & 0xffffff) << 16;		/* base */
+				d |= (FUZZ_DATA & 0xffffff) << 16; /* base */
 			if (((r >> 41) & 7) == 0)
 				d = rng_next(s);
 			put64(h, h->gdt + 8 * k, d);
@@ -327,7 +349,7 @@ static void setup_state(struct hx *h, const struct fuzz_hdr *hd, uint64_t *s)
 			r.gpr[k] = rand_reg(s);
 	if ((rng_next(s) & 7) == 0)
 		r.gpr[REG_RSP] = rand_reg(s);
-	static const uint64_t fbits[8] = { FL_CF, FL_PF, FL_AF, FL_ZF, FL_SF, FL_DF, FL_OF, FL_IF };
+	static const uint64_t fbits[8] = {FL_CF, FL_PF, FL_AF, FL_ZF, FL_SF, FL_DF, FL_OF, FL_IF};
 	for (int k = 0; k < 8; k++)
 		if (hd->flags & (1u << k))
 			fl |= fbits[k];
@@ -343,8 +365,8 @@ static void setup_state(struct hx *h, const struct fuzz_hdr *hd, uint64_t *s)
 	if (mode != M_REAL && (hd->events & (8 | 128))) {
 		cpu_get_sregs(h->cpu, &sr);
 		if (hd->events & 8)
-			sr.cr4 |= CR4_SMEP | CR4_SMAP | CR4_PGE | CR4_OSFXSR | CR4_FSGSBASE |
-				  CR4_UMIP;
+			sr.cr4 |=
+			    CR4_SMEP | CR4_SMAP | CR4_PGE | CR4_OSFXSR | CR4_FSGSBASE | CR4_UMIP;
 		if (hd->events & 128) {
 			uint64_t x = rng_next(s);
 			if (x & 1)

@@ -7,7 +7,8 @@ names the problem (and the file or flag), nothing on stdout, and exit status
 2 -- never a crash. Bad kernels are made here from a good one: truncated,
 not ELF, no or broken multiboot header, 64-bit, segments outside RAM, bad
 program headers, a.out kludge fields that do not fit the file. Tiny guests
-check the exit statuses: HLT (0), triple fault (4), isa-debug-exit.
+check the exit statuses: HLT without an irqchip (0), triple fault on the BSP
+or an AP (4), isa-debug-exit.
 """
 import argparse
 import os
@@ -51,11 +52,11 @@ def expect_ok(softkvm, name, args, status_want):
         print("   args %r\n   status %s\n   stderr %r" % (args, status, err))
 
 
-def expect_stop(softkvm, name, kernel, status_want, words):
+def expect_stop(softkvm, name, kernel, status_want, words, args=()):
     """A guest that ends: the status, and (if words) one stderr line with them."""
     global failures, checks
     checks += 1
-    status, out, err = run(softkvm, ["--kernel", kernel])
+    status, out, err = run(softkvm, ["--kernel", kernel] + list(args))
     lines = err.splitlines()
     ok = status == status_want and (words is None and err == "" or
                                     words is not None and len(lines) == 1 and
@@ -195,10 +196,29 @@ def main():
             body = hdr + bytes(0x20 - len(hdr)) + code
             body += bytes(0x40 - len(body)) + data
             return body
-        expect_stop(sk, "cli; hlt: the guest stops, status 0",
-                    write(d, "hlt", flat(b"\xfa\xf4")), 0, ["halted with interrupts disabled"])
-        expect_stop(sk, "sti; hlt: nothing can wake it, status 0",
-                    write(d, "stihlt", flat(b"\xfb\xf4")), 0, ["halted"])
+        # without an irqchip a halted vCPU can never wake (with one it waits, as on QEMU)
+        expect_stop(sk, "--irqchip off, cli; hlt: the guest stops, status 0",
+                    write(d, "hlt", flat(b"\xfa\xf4")), 0, ["halted with interrupts disabled"],
+                    ["--irqchip", "off"])
+        expect_stop(sk, "--irqchip off, sti; hlt: nothing can wake it, status 0",
+                    write(d, "stihlt", flat(b"\xfb\xf4")), 0, ["halted"], ["--irqchip", "off"])
+        # the BSP copies real-mode code to 0x8000 and starts vCPU 1 there with INIT and
+        # SIPI 0x08, then spins; vCPU 1 loads an empty IVT and executes ud2
+        bsp = (b"\xbe\x80\x00\x10\x00"                   # mov $0x100080, %esi
+               b"\xbf\x00\x80\x00\x00"                   # mov $0x8000, %edi
+               b"\xb9\x20\x00\x00\x00"                   # mov $32, %ecx
+               b"\xf3\xa4"                               # rep movsb
+               b"\xc7\x05\xf0\x00\xe0\xfe\xff\x01\x00\x00"   # SPIV = 0x1ff
+               b"\xc7\x05\x00\x03\xe0\xfe\x00\x45\x0c\x00"   # ICR: INIT to all but self
+               b"\xc7\x05\x00\x03\xe0\xfe\x08\x46\x0c\x00"   # ICR: SIPI 0x08
+               b"\xeb\xfe")                              # jmp .
+        ap = b"\x0f\x01\x1e\x10\x80\x0f\x0b"              # lidt 0x8010; ud2
+        ap += bytes(32 - len(ap))
+        hdr = mb_header(0x10003, struct.pack("<5I", 0x100000, 0x100000, 0, 0, 0x100020))
+        body = hdr + bytes(0x20 - len(hdr)) + bsp
+        body += bytes(0x80 - len(body)) + ap
+        expect_stop(sk, "a triple fault on an AP stops every vCPU: status 4",
+                    write(d, "aptriple", body), 4, ["vCPU 1", "triple fault"], ["--cpus", "2"])
         # lidt with limit 0, then ud2: #UD, #GP, #DF cannot be delivered
         expect_stop(sk, "triple fault: status 4",
                     write(d, "triple", flat(b"\x0f\x01\x1d\x40\x00\x10\x00\x0f\x0b", bytes(6))),

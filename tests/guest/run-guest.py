@@ -13,6 +13,12 @@ SDM), the check is named with --qemu-bug NAME: QEMU may fail that one check
 (and therefore exit with status 3) without it counting as a disagreement;
 softkvm must still pass it.
 
+Checks QEMU does not implement are softkvm-only: --softkvm-append adds
+words (e.g. "softkvm=1") to softkvm's command line only, the kernel then
+runs those checks and prints SKIP: for them on QEMU, and SKIP lines are not
+compared. --no-qemu runs a kernel on softkvm alone (--softkvm-arg passes
+e.g. --quirk); --qemu-bug NAME lets QEMU fail a check it gets wrong.
+
 Environment: SOFTKVM_GUEST_QEMU=no skips QEMU, =yes requires it;
 QEMU names the binary (default qemu-system-x86_64).
 """
@@ -71,17 +77,26 @@ def main():
     ap.add_argument("--timeout", type=int, default=60)
     ap.add_argument("--qemu-bug", action="append", default=[],
                     help="a check QEMU 7.2 gets wrong (QEMU may FAIL it)")
+    ap.add_argument("--softkvm-arg", action="append", default=[],
+                    help="an extra softkvm run argument (e.g. --quirk=NAME)")
+    ap.add_argument("--softkvm-append", default=None,
+                    help="words added to softkvm's command line only: the kernel runs "
+                    "softkvm-only checks and prints SKIP for them on QEMU")
+    ap.add_argument("--no-qemu", action="store_true",
+                    help="softkvm only: the kernel checks something QEMU does not offer")
     a = ap.parse_args()
 
-    cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", a.kernel]
+    cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", a.kernel] + a.softkvm_arg
     qcmd = [os.environ.get("QEMU", "qemu-system-x86_64"), "-nodefaults", "-nographic",
             "-machine", "pc", "-accel", "tcg", "-cpu", "max", "-no-reboot",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
             "-device", "pc-testdev", "-device", "pci-testdev",
             "-serial", "stdio", "-kernel", a.kernel]
-    if a.append is not None:
-        cmd += ["--append", a.append]
-        qcmd += ["-append", a.append]
+    if a.append is not None or a.softkvm_append is not None:
+        both = a.append or ""
+        cmd += ["--append", (both + " " + a.softkvm_append).strip() if a.softkvm_append else both]
+        if a.append is not None:
+            qcmd += ["-append", a.append]
     if a.initrd is not None:
         cmd += ["--initrd", a.initrd]
         qcmd += ["-initrd", a.initrd]
@@ -104,6 +119,8 @@ def main():
         ok = False
 
     want = os.environ.get("SOFTKVM_GUEST_QEMU", "auto")
+    if a.no_qemu:
+        want = "no"
     qemu = shutil.which(qcmd[0])
     if want == "yes" and not qemu:
         print("QEMU required (SOFTKVM_GUEST_QEMU=yes) but %s is not installed" % qcmd[0])

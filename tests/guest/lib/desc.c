@@ -215,6 +215,26 @@ void setup_descriptors(void)
 	asm volatile("lidt %0" : : "m"(idt_desc));
 }
 
+/* An AP: the BSP's GDT and IDT (no TSS: the BSP's is busy), see trampoline.S. */
+void setup_ap_descriptors(void);
+void setup_ap_descriptors(void)
+{
+	asm volatile("lgdt %0" : : "m"(gdt_desc));
+#ifdef __x86_64__
+	asm volatile("pushq %0; leaq 1f(%%rip), %%rax; pushq %%rax; lretq; 1:"
+		     :
+		     : "i"(KERNEL_CS)
+		     : "rax", "memory");
+#else
+	asm volatile("ljmp %0, $1f; 1:" : : "i"(KERNEL_CS) : "memory");
+#endif
+	asm volatile("mov %0, %%ds; mov %0, %%es; mov %0, %%ss; mov %0, %%fs; mov %0, %%gs"
+		     :
+		     : "r"(KERNEL_DS)
+		     : "memory");
+	asm volatile("lidt %0" : : "m"(idt_desc));
+}
+
 /* ---- ring 3 ---- */
 
 volatile ulong user_return_cs, user_return_ss, user_return_sp, user_return_frame;

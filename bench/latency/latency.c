@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The guest of `make bench-latency`: interrupt latencies and exit costs on
+ * 4 vCPUs, modelled on kvm-unit-tests' x86/vmexit.c (a fixed number of
+ * iterations per test, cycles from the guest TSC) and the arm64 micro-bench
+ * IPI / vtimer latency tests (the receiver timestamps its handler entry; a
+ * timer's latency is handler entry minus the programmed deadline).
+ *
+ * Output, one line per figure, read by run-latency.py:
+ *   BENCH <name> <median TSC cycles> <mean TSC cycles> <iterations>
+ *   TSC_KHZ <guest TSC kHz, measured against the ACPI PM timer>
+ *   IDLE-START <s> ... IDLE-END         every vCPU halted, nothing pending
+ *   TICK-START <s> ... TICK-END         every vCPU halted between 100 Hz LAPIC ticks
+ * Command line: iters=N (default 200), idle=S, tick=S (seconds, default 3).
+ */
+#include "apic.h"
+
+#define VEC_PING  0x40
+#define VEC_TIMER 0xe0
+#define VEC_TICK  0xe1
+#define VEC_SELF  0x41
+#define MAXITER	  1000
+
+static volatile u32 ping_seen;
+static volatile u64 ping_tsc;
+static volatile u32 timer_seen;
+static volatile u64 timer_tsc;
+static volatile u32 ticks[MAX_CPUS];
+static volatile bool spin_stop;
+static u64 samples[MAXITER];
+
+static void ping_irq(struct ex_regs *r)
+{
+	(void)r;
+	ping_tsc = rdtsc();
+	__atomic_store_n(&ping_seen, ping_seen + 1, __ATOMIC_RELEASE);
+	apic_eoi();
+}
+
+static void timer_irq(struct ex_regs *r)
+{
+	(void)r;
+	timer_tsc = rdtsc();
+	timer_seen++;
+	apic_eoi();
+}
+
+static void tick_irq(struct ex_regs *r)
+{
+	(void)r;
+	ticks[apic_id() % MAX_CPUS]++;
+	apic_eoi();
+}
+
+static void self_irq(struct ex_regs *r)
+{
+	(void)r;
+	apic_eoi();
+}
+
+static void sort(u64 *a, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++) {
+		u64 x = a[i];
+		unsigned j = i;
+		for (; j > 0 && a[j - 1] > x; j--)
+			a[j] = a[j - 1];
+		a[j] = x;
+	}
+}
+
+static void result(const char *name, u64 *s, unsigned n)
+{
+	u64 sum = 0;
+
+	for (unsigned k = 0; k < n; k++)
+		sum += s[k];
+	sort(s, n);
+	printf("BENCH %s %lu %lu %u\n", name, (ulong)s[n / 2], (ulong)(sum / (n ? n : 1)), n);
+}
+
+/* on AP 1: spin with interrupts enabled until told to stop */
+static void spin(void *arg)
+{
+	(void)arg;
+	irq_enable();
+	while (!spin_stop)
+		cpu_relax();
+}
+
+/* IPI to `cpu`; the round trip ends when the sender sees the handler's flag */
+static void bench_ipi(const char *rtt_name, const char *oneway_name, unsigned cpu, unsigned n)
+{
+	static u64 oneway[MAXITER];
+
+	for (unsigned k = 0; k < n; k++) {
+		u32 seen = ping_seen;
+		udelay(200); /* let a halted target settle back into HLT */
+		u64 t0 = rdtsc();
+		apic_icr(cpu, ICR_FIXED | ICR_ASSERT | VEC_PING);
+		while (__atomic_load_n(&ping_seen, __ATOMIC_ACQUIRE) == seen)
+			cpu_relax();
+		u64 t1 = rdtsc();
+		samples[k] = t1 - t0;
+		oneway[k] = ping_tsc - t0;
+	}
+	result(rtt_name, samples, n);
+	if (oneway_name)
+		result(oneway_name, oneway, n);
+}
+
+/* one-shot LAPIC timer of `us` on this (halted) CPU: handler entry minus expiry */
+static void bench_timer_oneshot(unsigned n, u64 counts_per_ms)
+{
+	u64 tms = tsc_per_ms();
+	u32 us = 100;
+	u32 count = (u32)(counts_per_ms * us / 1000);
+
+	apic_write(APIC_TDCR, 0xb);
+	apic_write(APIC_LVTT, VEC_TIMER);
+	for (unsigned k = 0; k < n; k++) {
+		u32 seen = timer_seen;
+		irq_disable();
+		u64 t0 = rdtsc();
+		apic_write(APIC_TMICT, count);
+		while (timer_seen == seen) {
+			safe_halt();
+			irq_disable();
+		}
+		irq_enable();
+		u64 expiry = t0 + tms * us / 1000;
+		samples[k] = timer_tsc > expiry ? timer_tsc - expiry : 0;
+	}
+	result("timer_oneshot", samples, n);
+}
+
+static void bench_timer_tscdeadline(unsigned n)
+{
+	u32 c[4];
+	u64 tms = tsc_per_ms();
+
+	cpuid2(1, 0, c);
+	if (!(c[2] & (1u << 24))) {
+		printf("BENCH timer_tscdeadline - - 0\n");
+		return;
+	}
+	apic_write(APIC_LVTT, APIC_TIMER_TSCDL | VEC_TIMER);
+	for (unsigned k = 0; k < n; k++) {
+		u32 seen = timer_seen;
+		irq_disable();
+		u64 dl = rdtsc() + tms / 10;
+		wrmsr(MSR_TSC_DEADLINE, dl);
+		while (timer_seen == seen) {
+			safe_halt();
+			irq_disable();
+		}
+		irq_enable();
+		samples[k] = timer_tsc > dl ? timer_tsc - dl : 0;
+	}
+	result("timer_tscdeadline", samples, n);
+	apic_write(APIC_LVTT, APIC_LVT_MASKED | VEC_TIMER);
+}
+
+/* kvm-unit-tests vmexit style: the cost of one operation, averaged over a loop */
+static void bench_exits(unsigned n)
+{
+	static const char *names[] = {"cpuid", "inl_pmtimer", "lapic_tpr_read", "self_ipi"};
+	for (unsigned t = 0; t < ARRAY_SIZE(names); t++) {
+		for (unsigned k = 0; k < n; k++) {
+			u64 t0 = rdtsc();
+			for (int i = 0; i < 10; i++) {
+				u32 r[4];
+				switch (t) {
+				case 0:
+					cpuid2(0, 0, r);
+					break;
+				case 1:
+					(void)inl(PM_TIMER_PORT);
+					break;
+				case 2:
+					(void)apic_read(APIC_TASKPRI);
+					break;
+				case 3:
+					apic_icr(0, ICR_SELF | ICR_FIXED | ICR_ASSERT | VEC_SELF);
+					break;
+				}
+			}
+			samples[k] = (rdtsc() - t0) / 10;
+		}
+		result(names[t], samples, n);
+	}
+}
+
+/* counts of the LAPIC timer per ms at divide 1 */
+static u64 lapic_rate(void)
+{
+	apic_write(APIC_LVTT, APIC_LVT_MASKED | VEC_TIMER);
+	apic_write(APIC_TDCR, 0xb);
+	apic_write(APIC_TMICT, 0xffffffff);
+	u32 p0 = pm_timer(), c0 = apic_read(APIC_TMCCT);
+	while (pm_elapsed(p0) < PM_TIMER_HZ / 100)
+		cpu_relax();
+	u32 c1 = apic_read(APIC_TMCCT), dt = pm_elapsed(p0);
+	apic_write(APIC_TMICT, 0);
+	return (u64)(c0 - c1) * PM_TIMER_HZ / dt / 1000;
+}
+
+static void tick_start(void *arg)
+{
+	(void)arg;
+	apic_write(APIC_TDCR, 0xb);
+	apic_write(APIC_LVTT, APIC_TIMER_PERIODIC | VEC_TICK);
+	apic_write(APIC_TMICT, (u32)(ulong)arg);
+}
+
+static void tick_stop(void *arg)
+{
+	(void)arg;
+	apic_write(APIC_LVTT, APIC_LVT_MASKED | VEC_TICK);
+	apic_write(APIC_TMICT, 0);
+}
+
+/* every vCPU halted for s seconds; the BSP wakes from a one-shot at the end */
+static void idle(unsigned s, u64 rate)
+{
+	printf("IDLE-START %u\n", s);
+	apic_write(APIC_TDCR, 0xa); /* divide by 128 */
+	apic_write(APIC_LVTT, VEC_TIMER);
+	u32 seen = timer_seen;
+	irq_disable();
+	apic_write(APIC_TMICT, (u32)(rate * 1000 * s / 128));
+	while (timer_seen == seen) {
+		safe_halt();
+		irq_disable();
+	}
+	irq_enable();
+	printf("IDLE-END\n");
+	apic_write(APIC_TDCR, 0xb);
+}
+
+static void idle_tick(unsigned s, u64 rate, unsigned ncpu)
+{
+	u32 period = (u32)(rate * 10); /* 10 ms */
+
+	printf("TICK-START %u\n", s);
+	for (unsigned c = 1; c < ncpu; c++)
+		on_cpu(c, tick_start, (void *)(ulong)period);
+	ticks[0] = 0;
+	tick_start((void *)(ulong)period);
+	while (ticks[0] < 100 * s)
+		safe_halt();
+	tick_stop(NULL);
+	for (unsigned c = 1; c < ncpu; c++)
+		on_cpu(c, tick_stop, NULL);
+	printf("TICK-END\n");
+}
+
+int main(void)
+{
+	unsigned n = (unsigned)cmdline_ulong("iters", 200);
+	unsigned idle_s = (unsigned)cmdline_ulong("idle", 3);
+	unsigned tick_s = (unsigned)cmdline_ulong("tick", 3);
+
+	if (n > MAXITER)
+		n = MAXITER;
+	set_ex_handler(VEC_PING, ping_irq);
+	set_ex_handler(VEC_TIMER, timer_irq);
+	set_ex_handler(VEC_TICK, tick_irq);
+	set_ex_handler(VEC_SELF, self_irq);
+	unsigned ncpu = smp_boot(fwcfg_nb_cpus(), 5000);
+	printf("CPUS %u\n", ncpu);
+	printf("TSC_KHZ %lu\n", (ulong)tsc_per_ms());
+	u64 rate = lapic_rate();
+	printf("LAPIC_KHZ %lu\n", (ulong)rate);
+	irq_enable();
+
+	if (ncpu >= 3) {
+		spin_stop = false;
+		on_cpu_async(1, spin, NULL);
+		udelay(1000);
+		bench_ipi("ipi_spinning", NULL, 1, n);
+		spin_stop = true;
+		bench_ipi("ipi_halted", "hlt_wakeup", 2, n);
+	}
+	bench_timer_oneshot(n, rate);
+	bench_timer_tscdeadline(n);
+	bench_exits(n);
+	if (idle_s)
+		idle(idle_s, rate);
+	if (tick_s)
+		idle_tick(tick_s, rate, ncpu);
+	printf("DONE\n");
+	exit(0);
+}

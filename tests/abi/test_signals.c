@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * KVM_RUN and signals, as Linux 6.1 (api.rst 4.21 KVM_SET_SIGNAL_MASK and
+ * "kvm_run.immediate_exit"; kvm_sigset_activate()):
+ * - a signal sent to the vCPU thread with pthread_kill() ends KVM_RUN with
+ *   -1/EINTR and exit_reason KVM_EXIT_INTR; through `softkvm exec` within a
+ *   millisecond;
+ * - KVM_SET_SIGNAL_MASK replaces the thread's mask while KVM_RUN runs: a
+ *   signal the thread blocks but the run mask does not ends KVM_RUN and stays
+ *   pending afterwards (the dirty_log_test kick); a signal the run mask
+ *   blocks does not end KVM_RUN and is delivered once it returns;
+ * - KVM_SET_SIGNAL_MASK(NULL) goes back to the thread's own mask;
+ * - immediate_exit: -1/EINTR at once, exit_reason as it was, the guest does
+ *   not run;
+ * - through `softkvm exec`: an asynchronous pthread_cancel() of a thread in
+ *   KVM_RUN cancels it (result PTHREAD_CANCELED) without leaving the vCPU
+ *   locked (xapic_ipi_test ends this way).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "kvmtest.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static volatile sig_atomic_t usr1_seen, usr2_seen;
+static volatile uint64_t usr1_when;
+static void on_usr1(int s)
+{
+	(void)s;
+	usr1_seen = 1;
+	usr1_when = now_ns();
+}
+static void on_usr2(int s)
+{
+	(void)s;
+	usr2_seen = 1;
+}
+
+struct kick {
+	pthread_t target;
+	int sig;
+	unsigned delay_ms;
+	uint64_t sent_ns;
+};
+
+static void *kick_later(void *arg)
+{
+	struct kick *k = arg;
+	struct timespec ts = { k->delay_ms / 1000, (long)(k->delay_ms % 1000) * 1000000 };
+	nanosleep(&ts, NULL);
+	k->sent_ns = now_ns();
+	pthread_kill(k->target, k->sig);
+	return NULL;
+}
+
+/* a guest that spins at 0x1000 (real mode, jmp $) */
+static void spin_guest(struct kt_vm *t)
+{
+	static const uint8_t spin[] = { 0xeb, 0xfe };
+	memcpy(t->mem + 0x1000, spin, sizeof(spin));
+	kt_real_mode(t, 0x1000);
+}
+
+/* the run mask in the kernel's layout: 64 bits, signal n is bit n-1 */
+static int set_run_mask(int vcpu, const int *blocked, int n)
+{
+	/* struct kvm_signal_mask is 4 bytes: the set follows unaligned */
+	uint8_t buf[sizeof(struct kvm_signal_mask) + 8];
+	struct kvm_signal_mask *sm = (struct kvm_signal_mask *)buf;
+	uint64_t bits = 0;
+	for (int k = 0; k < n; k++)
+		bits |= 1ull << (blocked[k] - 1);
+	sm->len = 8;
+	memcpy(sm->sigset, &bits, 8);
+	return KT_IOCTL(vcpu, KVM_SET_SIGNAL_MASK, sm);
+}
+
+static bool pending(int sig)
+{
+	sigset_t p;
+	sigpending(&p);
+	return sigismember(&p, sig) == 1;
+}
+
+static void test_kick_latency(struct kt_vm *t)
+{
+	struct kick k = { pthread_self(), SIGUSR1, 30, 0 };
+	pthread_t th;
+
+	usr1_seen = 0;
+	pthread_create(&th, NULL, kick_later, &k);
+	errno = 0;
+	int r = KT_IOCTL(t->vcpu, KVM_RUN, 0);
+	uint64_t back = now_ns();
+	pthread_join(th, NULL);
+	KT_EQ(r, -1);
+	KT_EQ(errno, EINTR);
+	KT_EQ(t->run->exit_reason, KVM_EXIT_INTR);
+	/* the handler runs as KVM_RUN returns */
+	KT_CHECK(usr1_seen);
+	uint64_t latency = back - k.sent_ns;
+	printf("pthread_kill to KVM_RUN returning: %.1f us\n", (double)latency / 1e3);
+#ifdef SOFTKVM_INPROC
+	/* in-process there is no pthread_kill interposition: the 1 ms poll
+	 * sees the signal; allow for a loaded machine */
+	KT_CHECK(latency < 50000000ull);
+#else
+	KT_CHECK(latency < 1000000ull);
+#endif
+}
+
+/* The dirty_log_test kick: blocked in the thread, open in the run mask. */
+static void test_kick_stays_pending(struct kt_vm *t)
+{
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	KT_EQ(set_run_mask(t->vcpu, NULL, 0), 0);
+
+	struct kick k = { pthread_self(), SIGUSR1, 20, 0 };
+	pthread_t th;
+	usr1_seen = 0;
+	pthread_create(&th, NULL, kick_later, &k);
+	errno = 0;
+	int r = KT_IOCTL(t->vcpu, KVM_RUN, 0);
+	uint64_t back = now_ns();
+	pthread_join(th, NULL);
+	KT_EQ(r, -1);
+	KT_EQ(errno, EINTR);
+	KT_EQ(t->run->exit_reason, KVM_EXIT_INTR);
+	KT_CHECK(back - k.sent_ns < 50000000ull);
+	/* not delivered: the thread's mask is back and the signal waits */
+	KT_CHECK(!usr1_seen);
+	KT_CHECK(pending(SIGUSR1));
+	struct timespec zero = { 0, 0 };
+	KT_EQ(sigtimedwait(&block, NULL, &zero), SIGUSR1);
+	KT_CHECK(!pending(SIGUSR1));
+
+	/* a second KVM_RUN is not disturbed by the consumed signal: kick again */
+	pthread_create(&th, NULL, kick_later, &k);
+	errno = 0;
+	r = KT_IOCTL(t->vcpu, KVM_RUN, 0);
+	pthread_join(th, NULL);
+	KT_EQ(r, -1);
+	KT_EQ(errno, EINTR);
+	KT_EQ(sigtimedwait(&block, NULL, &zero), SIGUSR1);
+
+	KT_EQ(KT_IOCTL(t->vcpu, KVM_SET_SIGNAL_MASK, NULL), 0);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* A signal the run mask blocks does not end KVM_RUN; it is delivered after. */
+static void test_run_mask_blocks(struct kt_vm *t)
+{
+	int blocked[] = { SIGUSR1 };
+	KT_EQ(set_run_mask(t->vcpu, blocked, 1), 0);
+
+	struct kick k1 = { pthread_self(), SIGUSR1, 10, 0 };
+	struct kick k2 = { pthread_self(), SIGUSR2, 150, 0 };
+	pthread_t th1, th2;
+	usr1_seen = usr2_seen = 0;
+	pthread_create(&th1, NULL, kick_later, &k1);
+	pthread_create(&th2, NULL, kick_later, &k2);
+	uint64_t t0 = now_ns();
+	errno = 0;
+	int r = KT_IOCTL(t->vcpu, KVM_RUN, 0);
+	uint64_t back = now_ns();
+	pthread_join(th1, NULL);
+	pthread_join(th2, NULL);
+	KT_EQ(r, -1);
+	KT_EQ(errno, EINTR);
+	KT_EQ(t->run->exit_reason, KVM_EXIT_INTR);
+	/* SIGUSR2 ended it, not SIGUSR1 */
+	KT_CHECK(back - t0 >= 140000000ull);
+	KT_CHECK(usr2_seen);
+	/* SIGUSR1 was pending during KVM_RUN and is delivered once it returns */
+	KT_CHECK(usr1_seen);
+	KT_CHECK(usr1_when >= back - 1000000ull);
+
+	/* KVM_SET_SIGNAL_MASK(NULL): the thread's mask again, SIGUSR1 ends KVM_RUN */
+	KT_EQ(KT_IOCTL(t->vcpu, KVM_SET_SIGNAL_MASK, NULL), 0);
+	usr1_seen = 0;
+	k1.delay_ms = 20;
+	pthread_create(&th1, NULL, kick_later, &k1);
+	t0 = now_ns();
+	errno = 0;
+	r = KT_IOCTL(t->vcpu, KVM_RUN, 0);
+	back = now_ns();
+	pthread_join(th1, NULL);
+	KT_EQ(r, -1);
+	KT_EQ(errno, EINTR);
+	KT_CHECK(usr1_seen);
+	KT_CHECK(back - t0 < 140000000ull);
+}
+
+static void test_immediate_exit(struct kt_vm *t)
+{
+	struct kvm_regs before, after;
+	KT_EQ(KT_IOCTL(t->vcpu, KVM_GET_REGS, &before), 0);
+	t->run->exit_reason = KVM_EXIT_HLT; /* whatever was there stays */
+	t->run->immediate_exit = 1;
+	errno = 0;
+	KT_EQ(KT_IOCTL(t->vcpu, KVM_RUN, 0), -1);
+	KT_EQ(errno, EINTR);
+	KT_EQ(t->run->exit_reason, KVM_EXIT_HLT);
+	KT_EQ(KT_IOCTL(t->vcpu, KVM_GET_REGS, &after), 0);
+	KT_EQ(after.rip, before.rip);
+	t->run->immediate_exit = 0;
+}
+
+struct runner {
+	struct kt_vm *t;
+	int r, err;
+	uint32_t exit_reason;
+};
+
+static void *run_thread(void *arg)
+{
+	struct runner *x = arg;
+	errno = 0;
+	x->r = KT_IOCTL(x->t->vcpu, KVM_RUN, 0);
+	x->err = errno;
+	x->exit_reason = x->t->run->exit_reason;
+	return NULL;
+}
+
+/* KVM_RUN in one thread, the kick and other vCPU ioctls from another */
+static void test_other_thread_runs(struct kt_vm *t)
+{
+	struct runner x = { t, 0, 0, 0 };
+	pthread_t th;
+	pthread_create(&th, NULL, run_thread, &x);
+	struct timespec ts = { 0, 20000000 };
+	nanosleep(&ts, NULL);
+	uint64_t sent = now_ns();
+	pthread_kill(th, SIGUSR1);
+	/* a vCPU ioctl waits for KVM_RUN to end (vcpu->mutex), then works */
+	struct kvm_regs r;
+	KT_EQ(KT_IOCTL(t->vcpu, KVM_GET_REGS, &r), 0);
+	uint64_t back = now_ns();
+	pthread_join(th, NULL);
+	KT_EQ(x.r, -1);
+	KT_EQ(x.err, EINTR);
+	KT_EQ(x.exit_reason, KVM_EXIT_INTR);
+	KT_CHECK(back - sent < 50000000ull);
+	KT_EQ(r.rip, 0x1000);
+}
+
+#ifndef SOFTKVM_INPROC
+static void *cancel_target(void *arg)
+{
+	struct kt_vm *t = arg;
+	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+	for (;;)
+		KT_IOCTL(t->vcpu, KVM_RUN, 0);
+	return NULL;
+}
+
+static void test_async_cancel(struct kt_vm *t)
+{
+	pthread_t th;
+	void *ret = NULL;
+	struct timespec ts = { 0, 20000000 };
+
+	pthread_create(&th, NULL, cancel_target, t);
+	nanosleep(&ts, NULL);
+	KT_EQ(pthread_cancel(th), 0);
+	KT_EQ(pthread_join(th, &ret), 0);
+	KT_CHECK(ret == PTHREAD_CANCELED);
+	/* nothing stayed locked: the vCPU answers and runs from this thread */
+	struct kvm_regs r;
+	KT_EQ(KT_IOCTL(t->vcpu, KVM_GET_REGS, &r), 0);
+	KT_EQ(r.rip, 0x1000);
+	t->run->immediate_exit = 1;
+	KT_FAILS(KT_IOCTL(t->vcpu, KVM_RUN, 0), EINTR);
+	t->run->immediate_exit = 0;
+}
+#endif
+
+int main(void)
+{
+	struct kt_vm t;
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_usr2;
+	sigaction(SIGUSR2, &sa, NULL);
+
+	KT_EQ(kt_vm_create(&t, 1 << 20), 0);
+	spin_guest(&t);
+	test_immediate_exit(&t);
+	test_kick_latency(&t);
+	test_kick_stays_pending(&t);
+	test_run_mask_blocks(&t);
+	test_other_thread_runs(&t);
+#ifndef SOFTKVM_INPROC
+	test_async_cancel(&t);
+#endif
+	kt_vm_destroy(&t);
+	return kt_done("test_signals");
+}
