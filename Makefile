@@ -3,6 +3,7 @@
 #   make check      every test (also under ASan+UBSan), a quick subset of the KVM selftests
 #   make check-selftests  the Linux 6.1 KVM selftests under softkvm exec
 #   make run        boot the default guest
+#   make bench-latency  interrupt latencies and idle cost, softkvm beside QEMU TCG
 BUILD    ?= build
 ASAN     ?= build-asan
 JOBS     ?= 2
@@ -10,7 +11,7 @@ CASES    ?= 100000
 SEED     ?= 1
 SECONDS  ?= 60
 
-.PHONY: all deps configure check check-asan check-selftests run difftest fpdifftest bench-cpu fuzz-cpu clean format
+.PHONY: all deps configure check check-asan check-selftests run difftest fpdifftest bench-cpu bench-latency fuzz-cpu clean format
 
 all: configure
 	ninja -C $(BUILD) -j $(JOBS)
@@ -49,6 +50,11 @@ fpdifftest: all
 
 bench-cpu: all
 	$(BUILD)/bench/bench-cpu
+
+# interrupt latencies and idle host CPU of a 4-vCPU guest, softkvm beside QEMU TCG
+bench-latency: all
+	python3 bench/latency/run-latency.py --softkvm $(BUILD)/softkvm \
+		--kernel $(BUILD)/bench/latency/latency.elf
 
 fuzz-cpu: deps
 	@scripts/fuzz-cpu.sh $(SECONDS)

@@ -29,6 +29,8 @@ struct kobj {
 
 /* descriptor table */
 struct kobj *fdtab_get(int fd);
+/* fdtab_get() with a reference (kobj_put() when done) */
+struct kobj *fdtab_get_ref(int fd);
 int fdtab_install(int fd, struct kobj *o);
 struct kobj *fdtab_remove(int fd);
 void kobj_put(struct kobj *o);
@@ -48,6 +50,7 @@ void *abi_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off,
 	       void *(*real_mmap)(void *, size_t, int, int, int, off_t));
 /* irqchip ioctls (ioctl_irq.c) */
 long abi_vm_ioctl_irq(struct kvm_vm *vm, unsigned req, void *arg);
+long abi_sys_ioctl_extra(unsigned req, void *arg);
 long abi_vcpu_ioctl_irq(struct kvm_vcpu *v, unsigned req, void *arg);
 /* the vCPU thread table, for kicks from pthread_kill */
 void abi_kick_thread(unsigned long thread);

@@ -26,6 +26,23 @@ struct kobj *fdtab_get(int fd)
 	return atomic_load_explicit(&l2[fd & (L2_SIZE - 1)], memory_order_acquire);
 }
 
+/*
+ * The object with a reference the caller drops with kobj_put(): an ioctl or
+ * mmap keeps its object alive even if another thread closes the descriptor
+ * meanwhile, as the kernel's fdget() does.
+ */
+struct kobj *fdtab_get_ref(int fd)
+{
+	if (fd < 0 || (unsigned)fd >= L1_SIZE * L2_SIZE)
+		return NULL;
+	pthread_mutex_lock(&fdtab_lock);
+	struct kobj *o = fdtab_get(fd);
+	if (o)
+		kobj_get(o);
+	pthread_mutex_unlock(&fdtab_lock);
+	return o;
+}
+
 int fdtab_install(int fd, struct kobj *o)
 {
 	if (fd < 0 || (unsigned)fd >= L1_SIZE * L2_SIZE)

@@ -69,10 +69,9 @@ int abi_close(int fd)
 
 int abi_dup(int oldfd, int newfd)
 {
-	struct kobj *o = fdtab_get(oldfd);
+	struct kobj *o = fdtab_get_ref(oldfd);
 	if (!o)
 		return 0;
-	kobj_get(o);
 	struct kobj *prev = fdtab_remove(newfd);
 	if (prev)
 		kobj_put(prev);
@@ -207,7 +206,7 @@ static long sys_ioctl(unsigned req, void *arg)
 	case KVM_GET_MSRS:
 		return msr_io(arg, NULL, false, true);
 	default:
-		return -EINVAL; /* kvm_arch_dev_ioctl */
+		return abi_sys_ioctl_extra(req, arg); /* else -EINVAL (kvm_arch_dev_ioctl) */
 	}
 }
 
@@ -756,40 +755,53 @@ static long vcpu_ioctl(struct kobj *o, unsigned req, void *arg)
 
 long abi_ioctl(int fd, unsigned long request, void *arg)
 {
-	struct kobj *o = fdtab_get(fd);
+	struct kobj *o = fdtab_get_ref(fd);
 	unsigned req = (unsigned)request; /* the kernel truncates to 32 bits */
+	long r;
 
 	if (!o)
 		return -EBADF;
 	switch (o->type) {
 	case KOBJ_SYS:
-		return sys_ioctl(req, arg);
+		r = sys_ioctl(req, arg);
+		break;
 	case KOBJ_VM:
-		return vm_ioctl(o, req, arg);
+		r = vm_ioctl(o, req, arg);
+		break;
 	case KOBJ_VCPU:
-		return vcpu_ioctl(o, req, arg);
+		r = vcpu_ioctl(o, req, arg);
+		break;
 	default:
-		return -ENOTTY;
+		r = -ENOTTY;
 	}
+	kobj_put(o);
+	return r;
 }
 
 void *abi_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off,
 	       void *(*real_mmap)(void *, size_t, int, int, int, off_t))
 {
-	struct kobj *o = fdtab_get(fd);
+	struct kobj *o = fdtab_get_ref(fd);
 	size_t size = (size_t)kvm_vcpu_mmap_size();
 
 	if (!o || o->type != KOBJ_VCPU) {
+		if (o)
+			kobj_put(o);
 		errno = ENODEV;
 		return MAP_FAILED;
 	}
 	if (off < 0 || (size_t)off > size || len > size - (size_t)off) {
+		kobj_put(o);
 		errno = EINVAL;
 		return MAP_FAILED;
 	}
 	void *p = real_mmap(addr, len, prot, flags, fd, off);
-	if (p == MAP_FAILED)
+	if (p == MAP_FAILED) {
+		int e = errno;
+		kobj_put(o);
+		errno = e;
 		return p;
+	}
 	/* the coalesced MMIO ring page is the VM's, shared by all its vCPUs */
 	size_t ring_off = KVM_COALESCED_MMIO_PAGE_OFFSET * KVM_PAGE_SIZE_ABI;
 	if ((size_t)off <= ring_off && ring_off + KVM_PAGE_SIZE_ABI <= (size_t)off + len) {
@@ -799,5 +811,6 @@ void *abi_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off,
 			real_mmap((uint8_t *)p + (ring_off - (size_t)off), KVM_PAGE_SIZE_ABI, prot,
 				  (flags & ~MAP_FIXED_NOREPLACE) | MAP_FIXED, ring_fd, 0);
 	}
+	kobj_put(o);
 	return p;
 }

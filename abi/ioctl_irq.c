@@ -140,9 +140,27 @@ long abi_vm_ioctl_irq(struct kvm_vm *vm, unsigned req, void *arg)
 	}
 }
 
+long abi_sys_ioctl_extra(unsigned req, void *arg)
+{
+	switch (req) {
+	case KVM_X86_GET_MCE_CAP_SUPPORTED: {
+		uint64_t cap = kvm_mce_cap_supported();
+		COPY_OUT(cap);
+		return 0;
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
 long abi_vcpu_ioctl_irq(struct kvm_vcpu *v, unsigned req, void *arg)
 {
 	switch (req) {
+	case KVM_X86_SETUP_MCE: {
+		uint64_t cap;
+		COPY_IN(cap);
+		return kvm_vcpu_x86_setup_mce(v, cap);
+	}
 	case KVM_GET_LAPIC: {
 		struct kvm_lapic_state s;
 		int r = kvm_vcpu_get_lapic(v, &s);
@@ -158,6 +176,25 @@ long abi_vcpu_ioctl_irq(struct kvm_vcpu *v, unsigned req, void *arg)
 	}
 	case KVM_KVMCLOCK_CTRL:
 		return kvm_vcpu_kvmclock_ctrl(v);
+	case KVM_X86_SET_MCE: {
+		struct kvm_x86_mce m;
+		COPY_IN(m);
+		return kvm_vcpu_x86_set_mce(v, &m);
+	}
+	case KVM_SET_VAPIC_ADDR: {
+		struct kvm_vapic_addr a;
+		COPY_IN(a);
+		return kvm_vcpu_set_vapic_addr(v, a.vapic_addr);
+	}
+	case KVM_TPR_ACCESS_REPORTING: {
+		struct kvm_tpr_access_ctl t;
+		COPY_IN(t);
+		int r = kvm_vcpu_tpr_access_reporting(v, &t);
+		if (r)
+			return r;
+		COPY_OUT(t);
+		return 0;
+	}
 	default:
 		return -EINVAL;
 	}

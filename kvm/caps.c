@@ -45,6 +45,8 @@ int kvm_check_extension(struct kvm_vm *vm, long ext)
 	case KVM_CAP_X86_ROBUST_SINGLESTEP:
 	case KVM_CAP_INTERNAL_ERROR_DATA:
 	case KVM_CAP_MMU_SHADOW_CACHE_CONTROL:
+	case KVM_CAP_ENABLE_CAP_VM:
+	case KVM_CAP_USER_NMI:
 		return 1;
 	case KVM_CAP_IRQCHIP:
 	case KVM_CAP_PIT:
@@ -60,7 +62,10 @@ int kvm_check_extension(struct kvm_vm *vm, long ext)
 	case KVM_CAP_TSC_DEADLINE_TIMER:
 	case KVM_CAP_REINJECT_CONTROL:
 	case KVM_CAP_KVMCLOCK_CTRL:
+	case KVM_CAP_VAPIC:
 		return 1;
+	case KVM_CAP_MCE:
+		return 32; /* KVM_MAX_MCE_BANKS */
 	case KVM_CAP_IRQ_ROUTING:
 		return 4096; /* KVM_MAX_IRQ_ROUTES */
 	case KVM_CAP_SOFTKVM_QUIRKS:

@@ -18,7 +18,7 @@
 
 /* Features the processor implements, by leaf. Keep in step with cpu/. */
 /* CPUID.1:EDX */
-#define F1_EDX (BIT(2) /* DE */ | BIT(11) /* SEP */ | BIT(19) /* CLFSH */ | BIT(9) /* APIC */ | BIT(3) /* PSE */ | BIT(4) /* TSC */ | BIT(5) /* MSR */ | BIT(6) /* PAE */ |        \
+#define F1_EDX (BIT(7) /* MCE */ | BIT(14) /* MCA */ | BIT(2) /* DE */ | BIT(11) /* SEP */ | BIT(19) /* CLFSH */ | BIT(9) /* APIC */ | BIT(3) /* PSE */ | BIT(4) /* TSC */ | BIT(5) /* MSR */ | BIT(6) /* PAE */ |        \
 		BIT(8) /* CX8 */ | BIT(12) /* MTRR */ | BIT(13) /* PGE */ | BIT(15) /* CMOV */ |      \
 		BIT(16) /* PAT */ | BIT(17) /* PSE36 */ |                                             \
 		BIT(0) /* FPU */ | BIT(23) /* MMX */ | BIT(24) /* FXSR */ | BIT(25) /* SSE */ |     \

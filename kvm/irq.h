@@ -63,6 +63,8 @@ void lapic_get_state(struct kvm_lapic *l, void *regs1024);
 int lapic_set_state(struct kvm_lapic *l, const void *regs1024);
 void lapic_set_tpr(struct kvm_lapic *l, unsigned cr8);
 unsigned lapic_get_tpr(struct kvm_lapic *l);
+/* the VAPIC word: TPR | max ISR priority << 8 | max IRR vector << 24 */
+uint32_t lapic_vapic_word(struct kvm_lapic *l);
 uint32_t lapic_id(struct kvm_lapic *l);
 /* pending INIT/SIPI for the vCPU thread to process */
 bool lapic_take_init(struct kvm_lapic *l);

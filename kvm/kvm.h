@@ -129,6 +129,10 @@ int kvm_vcpu_set_tsc_khz(struct kvm_vcpu *v, uint32_t khz);
 int kvm_vcpu_x86_setup_mce(struct kvm_vcpu *v, uint64_t mcg_cap);
 int kvm_vcpu_get_lapic(struct kvm_vcpu *v, struct kvm_lapic_state *s);
 int kvm_vcpu_kvmclock_ctrl(struct kvm_vcpu *v);
+uint64_t kvm_mce_cap_supported(void);
+int kvm_vcpu_x86_set_mce(struct kvm_vcpu *v, const struct kvm_x86_mce *m);
+int kvm_vcpu_set_vapic_addr(struct kvm_vcpu *v, uint64_t addr);
+int kvm_vcpu_tpr_access_reporting(struct kvm_vcpu *v, struct kvm_tpr_access_ctl *t);
 int kvm_vcpu_set_lapic(struct kvm_vcpu *v, const struct kvm_lapic_state *s);
 
 #endif

@@ -14,6 +14,8 @@
 #include "../include/softkvm/softkvm.h"
 
 #define KVM_PAGE_SIZE 4096ull
+/* MCG_CTL_P | MCG_SER_P (KVM_X86_GET_MCE_CAP_SUPPORTED; LMCE would need IA32_FEATURE_CONTROL) */
+#define KVM_MCE_CAP_SUPPORTED ((1ull << 8) | (1ull << 24))
 /* the guest TSC runs at 2 GHz unless KVM_SET_TSC_KHZ says otherwise */
 #define SOFTKVM_DEFAULT_TSC_KHZ 2000000u
 
@@ -160,6 +162,12 @@ struct kvm_vcpu {
 	int sig_fd;		 /* signalfd of the signals that end KVM_RUN */
 	sigset_t sig_fd_set;
 	int pending_extint;	 /* split irqchip: KVM_INTERRUPT's ExtINT vector */
+	bool shutdown_request;	 /* KVM_X86_SET_MCE with MCE disabled: triple fault */
+	uint64_t vapic_addr;	 /* KVM_SET_VAPIC_ADDR */
+	bool tpr_access_reporting;
+	bool tpr_access_pending;
+	uint64_t tpr_access_rip;
+	bool tpr_access_write;
 
 	struct kvm_cpuid_entry2 *cpuid;
 	uint32_t ncpuid;
@@ -187,9 +195,6 @@ struct kvm_vcpu {
 	uint64_t umwait_control;
 	uint64_t wait_start_tsc; /* UMWAIT/TPAUSE in progress */
 
-	/* x87/SSE state in the XSAVE layout (legacy area + header) until cpu/ has an FPU */
-	uint8_t xsave[4096] __attribute__((aligned(64)));
-	uint64_t xcr0;
 
 	/* user-space interrupt injection (no in-kernel irqchip) */
 	int pending_irq; /* -1 none */
@@ -232,6 +237,9 @@ void kvm_cpuid_update_apic_bit(struct kvm_vcpu *v, bool enabled);
 /* the guest's CPUID changed: features the processor must enable or refuse */
 void kvm_vcpu_cpuid_changed(struct kvm_vcpu *v);
 void kvmclock_update(struct kvm_vcpu *v);
+void kvm_tpr_accessed(struct kvm_vcpu *v, bool write);
+void kvm_vapic_sync_to(struct kvm_vcpu *v);
+void kvm_vapic_sync_from(struct kvm_vcpu *v);
 int kvmclock_msr_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val);
 int kvmclock_msr_set(struct kvm_vcpu *v, uint32_t index, uint64_t val);
 uint64_t ioapic_base(struct kvm_ioapic *io);

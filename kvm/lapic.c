@@ -626,6 +626,8 @@ int lapic_mmio_read(struct kvm_lapic *l, uint64_t off, void *data, unsigned len)
 	if (valid_reg(reg, false))
 		v = reg_read(l, reg, kvm_host_ns());
 	pthread_mutex_unlock(&l->lock);
+	if (reg == APIC_TASKPRI)
+		kvm_tpr_accessed(l->vcpu, false);
 	v >>= 8 * align;
 	memcpy(data, &v, len);
 	return 0;
@@ -642,6 +644,8 @@ int lapic_mmio_write(struct kvm_lapic *l, uint64_t off, const void *data, unsign
 	pthread_mutex_lock(&l->lock);
 	reg_write(l, (unsigned)off, v, kvm_host_ns());
 	pthread_mutex_unlock(&l->lock);
+	if (off == APIC_TASKPRI)
+		kvm_tpr_accessed(l->vcpu, true);
 	after_write(l);
 	return 0;
 }
@@ -718,6 +722,17 @@ void lapic_set_tpr(struct kvm_lapic *l, unsigned cr8)
 	update_ppr(l);
 	pthread_mutex_unlock(&l->lock);
 	vcpu_notify_irq(l->vcpu);
+}
+
+uint32_t lapic_vapic_word(struct kvm_lapic *l)
+{
+	pthread_mutex_lock(&l->lock);
+	uint32_t tpr = rd(l, APIC_TASKPRI) & 0xff;
+	int isr = vec_highest(l, APIC_ISR), irr = vec_highest(l, APIC_IRR);
+	pthread_mutex_unlock(&l->lock);
+	uint32_t isrv = isr < 0 ? 0 : (uint32_t)isr & 0xf0;
+	uint32_t irrv = irr < 0 ? 0 : (uint32_t)irr;
+	return tpr | (isrv << 8) | (irrv << 24);
 }
 
 unsigned lapic_get_tpr(struct kvm_lapic *l)

@@ -538,7 +538,8 @@ int kvm_vcpu_x86_setup_mce(struct kvm_vcpu *v, uint64_t mcg_cap)
 	/* MCG_CTL_P (8), MCG_SER_P (24), MCG_LMCE_P (27) with up to 32 banks */
 	if (!banks || banks > MCE_BANKS)
 		return -EINVAL;
-	if (mcg_cap & ~(0xffull | (1ull << 8) | (1ull << 24) | (1ull << 27)))
+	/* supported capabilities, the bank count and MCG_EXT_CNT (Linux 6.1) */
+	if (mcg_cap & ~(KVM_MCE_CAP_SUPPORTED | 0xffull | 0xff0000ull))
 		return -EINVAL;
 	v->mcg_cap = mcg_cap;
 	v->mcg_ctl = (mcg_cap & (1ull << 8)) ? ~0ull : 0;

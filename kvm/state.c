@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kvm_internal.h"
+#include "irq.h"
 
 /* kvm_regs order -> our register numbers */
 static const int kvm_gpr_order[16] = {
@@ -111,6 +112,11 @@ int kvm_vcpu_get_sregs(struct kvm_vcpu *v, struct kvm_sregs *s)
 	s->cr8 = c.cr8;
 	s->efer = c.efer;
 	s->apic_base = c.apic_base;
+	/* with the in-kernel LAPIC, CR8 is its TPR and the base is its own (kvm_get_cr8) */
+	if (v->lapic) {
+		s->cr8 = lapic_get_tpr(v->lapic);
+		s->apic_base = lapic_get_base(v->lapic);
+	}
 	/* an external interrupt queued by KVM_INTERRUPT but not yet delivered */
 	if (v->pending_irq >= 0)
 		s->interrupt_bitmap[v->pending_irq / 64] |= 1ull << (v->pending_irq % 64);
@@ -230,6 +236,13 @@ static int set_sregs_common(struct kvm_vcpu *v, const struct kvm_segment *segs,
 	c.cr8 = cr8 & 15;
 	c.efer = efer;
 	c.apic_base = apic_base;
+	/* the in-kernel LAPIC moves and switches mode with the base
+	 * (kvm_set_apic_base, host-initiated) and holds the TPR (kvm_set_cr8) */
+	if (v->lapic) {
+		if (lapic_set_base(v->lapic, apic_base, true))
+			return -EINVAL;
+		lapic_set_tpr(v->lapic, (unsigned)(cr8 & 15));
+	}
 	cpu_set_sregs(v->cpu, &c);
 	return 0;
 }
@@ -265,6 +278,11 @@ int kvm_vcpu_get_sregs2(struct kvm_vcpu *v, struct kvm_sregs2 *s)
 	s->cr8 = c.cr8;
 	s->efer = c.efer;
 	s->apic_base = c.apic_base;
+	/* with the in-kernel LAPIC, CR8 is its TPR and the base is its own (kvm_get_cr8) */
+	if (v->lapic) {
+		s->cr8 = lapic_get_tpr(v->lapic);
+		s->apic_base = lapic_get_base(v->lapic);
+	}
 	/* PDPTRs are not cached by this processor: report them only in PAE mode */
 	if ((c.cr0 & CR0_PG) && (c.cr4 & CR4_PAE) && !(c.efer & EFER_LMA)) {
 		for (int k = 0; k < 4; k++) {

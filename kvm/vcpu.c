@@ -754,6 +754,13 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 	cpu_note_external_write(v->cpu);
 	if (v->kvmclock_dirty)
 		kvmclock_update(v);
+	kvm_vapic_sync_from(v);
+	if (v->shutdown_request) {
+		v->shutdown_request = false;
+		run->exit_reason = KVM_EXIT_SHUTDOWN;
+		post_run_save(v);
+		return 0;
+	}
 	/* without an in-kernel irqchip HLT went to user space, which resumes after it */
 	if (!v->lapic)
 		cpu_set_halted(v->cpu, false);
@@ -859,10 +866,20 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 		if (e == CPU_EXIT_REQUEST) {
 			cpu_clear_kick(v->cpu);
 			atomic_store(&v->kicked, false);
+			if (v->tpr_access_pending) {
+				/* KVM_TPR_ACCESS_REPORTING: after the accessing instruction */
+				v->tpr_access_pending = false;
+				run->exit_reason = KVM_EXIT_TPR_ACCESS;
+				run->tpr_access.rip = v->tpr_access_rip;
+				run->tpr_access.is_write = v->tpr_access_write;
+				r = 0;
+				break;
+			}
 			continue; /* signals, INIT/SIPI and timers are checked at the top */
 		}
 	}
 out:
+	kvm_vapic_sync_to(v);
 	post_run_save(v);
 	return r;
 }

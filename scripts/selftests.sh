@@ -106,7 +106,7 @@ tests=(
 	"x86_64/svm_int_ctl_test|30||"
 	"x86_64/svm_nested_shutdown_test|30||"
 	"x86_64/svm_nested_soft_inject_test|30||"
-	"x86_64/tsc_scaling_sync|60||LFENCE (SSE2) in the guest's rdtsc()"
+	"x86_64/tsc_scaling_sync|60||"
 	"x86_64/sync_regs_test|30||"
 	"x86_64/ucna_injection_test|30||KVM_X86_GET_MCE_CAP_SUPPORTED, KVM_X86_SET_MCE (MCE injection)"
 	"x86_64/userspace_io_test|30||batched REP INS/OUTS exits (io.count > 1), as KVM's emulator does"
@@ -157,8 +157,10 @@ quick_list=(softkvm/guest_sync_test x86_64/set_sregs_test x86_64/state_test kvm_
 
 # Required to pass (the exit status): the quick list and every test known
 # to pass with the current softkvm. A test that starts passing belongs here.
-required=("${quick_list[@]}" x86_64/tsc_msrs_test x86_64/xapic_state_test
-	x86_64/vmx_pmu_caps_test set_memory_region_test dirty_log_test)
+required=("${quick_list[@]}" x86_64/cr4_cpuid_sync_test x86_64/tsc_scaling_sync
+	x86_64/xapic_ipi_test x86_64/xapic_state_test x86_64/tsc_msrs_test demand_paging_test
+	dirty_log_test dirty_log_perf_test kvm_page_table_test max_guest_memory_test
+	memslot_modification_stress_test memslot_perf_test rseq_test set_memory_region_test)
 
 in_list() {
 	local x=$1

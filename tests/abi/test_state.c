@@ -526,6 +526,54 @@ static void test_tsc_khz(struct kt_vm *t)
 	KT_EQ(KT_IOCTL(t->vcpu, KVM_SET_TSC_KHZ, khz), 0);
 }
 
+/* with the in-kernel LAPIC, SREGS.cr8 is its TPR and SREGS.apic_base its base */
+static void test_lapic_sregs(void)
+{
+	struct kt_vm t;
+	memset(&t, 0, sizeof(t));
+	t.kvm = kt_open();
+	t.vm = KT_IOCTL(t.kvm, KVM_CREATE_VM, 0);
+	KT_EQ(KT_IOCTL(t.vm, KVM_CREATE_IRQCHIP, 0), 0);
+	t.vcpu = KT_IOCTL(t.vm, KVM_CREATE_VCPU, 0);
+	KT_CHECK(t.vcpu >= 0);
+
+	struct kvm_sregs s, s2;
+	KT_EQ(KT_IOCTL(t.vcpu, KVM_GET_SREGS, &s), 0);
+	KT_EQ(s.apic_base, 0xfee00900);
+	s.cr8 = 5;
+	KT_EQ(KT_IOCTL(t.vcpu, KVM_SET_SREGS, &s), 0);
+	struct kvm_lapic_state ls;
+	KT_EQ(KT_IOCTL(t.vcpu, KVM_GET_LAPIC, &ls), 0);
+	uint32_t tpr;
+	memcpy(&tpr, ls.regs + 0x80, 4);
+	KT_EQ(tpr, 5u << 4);
+	KT_EQ(KT_IOCTL(t.vcpu, KVM_GET_SREGS, &s2), 0);
+	KT_EQ(s2.cr8, 5);
+	/* a TPR set through the LAPIC shows in SREGS */
+	tpr = 9u << 4;
+	memcpy(ls.regs + 0x80, &tpr, 4);
+	KT_EQ(KT_IOCTL(t.vcpu, KVM_SET_LAPIC, &ls), 0);
+	KT_EQ(KT_IOCTL(t.vcpu, KVM_GET_SREGS, &s2), 0);
+	KT_EQ(s2.cr8, 9);
+	/* the base: moved and disabled through SREGS, seen by KVM_GET_MSRS */
+	s.cr8 = 0;
+	s.apic_base = 0xfed00000 | (1u << 11) | (1u << 8);
+	KT_EQ(KT_IOCTL(t.vcpu, KVM_SET_SREGS, &s), 0);
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = { .h.nmsrs = 1, .e.index = 0x1b };
+	KT_EQ(KT_IOCTL(t.vcpu, KVM_GET_MSRS, &m), 1);
+	KT_EQ(m.e.data, 0xfed00900);
+	KT_EQ(KT_IOCTL(t.vcpu, KVM_GET_SREGS, &s2), 0);
+	KT_EQ(s2.apic_base, 0xfed00900);
+	s.apic_base = 1u << 10; /* x2APIC without enable */
+	KT_FAILS(KT_IOCTL(t.vcpu, KVM_SET_SREGS, &s), EINVAL);
+	KT_EQ(KT_IOCTL(t.vcpu, KVM_GET_MSRS, &m), 1);
+	KT_EQ(m.e.data, 0xfed00900);
+	kt_vm_destroy(&t);
+}
+
 int main(void)
 {
 	struct kt_vm t, u;
@@ -545,5 +593,6 @@ int main(void)
 	kt_vm_destroy(&u);
 	kt_vm_destroy(&t);
 	test_cr4_and_cpuid();
+	test_lapic_sregs();
 	return kt_done("test_state");
 }

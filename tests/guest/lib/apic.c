@@ -89,14 +89,25 @@ void udelay(u32 us)
 
 static u64 tsc_ms;
 
+/*
+ * A preempted vCPU can only make one measurement too high (the TSC runs on
+ * while the PM timer window's end goes unseen), so the lowest of a few wins.
+ */
 u64 tsc_per_ms(void)
 {
 	if (!tsc_ms) {
-		u64 t0 = rdtsc();
-		udelay(10000);
-		tsc_ms = (rdtsc() - t0) / 10;
-		if (!tsc_ms)
-			tsc_ms = 1;
+		u64 best = ~0ull;
+		for (int k = 0; k < 5; k++) {
+			u32 p0 = pm_timer();
+			u64 t0 = rdtsc();
+			u32 p;
+			while ((p = pm_elapsed(p0)) < PM_TIMER_HZ / 250) /* 4 ms */
+				cpu_relax();
+			u64 t = (rdtsc() - t0) * PM_TIMER_HZ / p / 1000;
+			if (t < best)
+				best = t;
+		}
+		tsc_ms = best ? best : 1;
 	}
 	return tsc_ms;
 }
