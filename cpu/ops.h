@@ -7,18 +7,26 @@
 
 /* Set RIP to a branch target of operand size osz after the checks the SDM
  * requires of the branch instruction itself (canonical / CS limit → #GP). */
-static inline void branch_to(struct cpu *c, uint64_t target, unsigned osz)
+static __attribute__((noinline, cold, noreturn)) void branch_gp(struct cpu *c)
+{
+	cpu_raise(c, EXC_GP, 0);
+}
+
+static inline __attribute__((always_inline)) void branch_to(struct cpu *c, uint64_t target, unsigned osz)
 {
 	if (osz == 2)
 		target &= 0xffff;
 	else if (osz == 4)
 		target &= 0xffffffffull;
 	if (in_64bit_mode(c)) {
-		unsigned bits = (c->cr4 & CR4_LA57) ? 57 : 48;
-		if ((uint64_t)((int64_t)(target << (64 - bits)) >> (64 - bits)) != target)
-			cpu_raise(c, EXC_GP, 0);
+		/* canonical for 48 bits is canonical for 57 too: one test in the common case */
+		if (unlikely((uint64_t)((int64_t)(target << 16) >> 16) != target)) {
+			unsigned bits = (c->cr4 & CR4_LA57) ? 57 : 48;
+			if ((uint64_t)((int64_t)(target << (64 - bits)) >> (64 - bits)) != target)
+				branch_gp(c);
+		}
 	} else if ((c->segchk & (1u << SEG_CS)) && target > c->seg[SEG_CS].limit) {
-		cpu_raise(c, EXC_GP, 0);
+		branch_gp(c);
 	}
 	RIP(c) = target;
 }
@@ -121,5 +129,36 @@ static inline void store_op(struct cpu *c, const struct insn *i, unsigned size, 
 {
 	mem_write(c, insn_la(c, i, size, ACC_W), size, v);
 }
+
+/*
+ * Fast-path load/store for handlers: on a TLB hit the access is done inline;
+ * otherwise the handler tail-calls slowfn, which redoes the instruction the
+ * general way. No call on the fast path means no callee-saved registers.
+ */
+#define FAST_LOAD(c, i, size, out, slowfn)                                                      \
+	do {                                                                                    \
+		uint64_t _la = (c->segbase[i->seg] + insn_ea(c, i)) & c->la_mask;               \
+		const struct tlb_entry *_e = &c->tlb->r[TLB_INDEX(_la)];                \
+		if (unlikely((c->segchk & (1u << i->seg)) || !tlb_hit(_e, _la, size)))          \
+			return slowfn(c, i);                                                    \
+		out = ld_n((const void *)(_e->addend + _la), size);                             \
+	} while (0)
+/* a read-modify-write through the write TLB (the page is writable and dirty) */
+#define FAST_RMW(c, i, size, ptr, slowfn)                                                       \
+	do {                                                                                    \
+		uint64_t _la = (c->segbase[i->seg] + insn_ea(c, i)) & c->la_mask;               \
+		const struct tlb_entry *_e = &c->tlb->w[TLB_INDEX(_la)];                        \
+		if (unlikely((c->segchk & (1u << i->seg)) || !tlb_hit(_e, _la, size)))          \
+			return slowfn(c, i);                                                    \
+		ptr = (void *)(_e->addend + _la);                                               \
+	} while (0)
+#define FAST_STORE(c, i, size, v, slowfn)                                                       \
+	do {                                                                                    \
+		uint64_t _la = (c->segbase[i->seg] + insn_ea(c, i)) & c->la_mask;               \
+		const struct tlb_entry *_e = &c->tlb->w[TLB_INDEX(_la)];                \
+		if (unlikely((c->segchk & (1u << i->seg)) || !tlb_hit(_e, _la, size)))          \
+			return slowfn(c, i);                                                    \
+		st_n((void *)(_e->addend + _la), size, v);                                      \
+	} while (0)
 
 #endif

@@ -144,7 +144,8 @@ static inline __attribute__((always_inline)) void alu_mem(struct cpu *c, const s
 			reg_set(c, i->r1, size, r);                                              \
 		NEXT(c, i);                                                                      \
 	}                                                                                        \
-	static const struct insn *op_##name##_rm##size(struct cpu *c, const struct insn *i)      \
+	static __attribute__((noinline, cold)) const struct insn *op_##name##_rm##size##_slow(     \
+		struct cpu *c, const struct insn *i)                                             \
 	{                                                                                        \
 		uint64_t b = mem_read(c, insn_la(c, i, size, ACC_R), size);                      \
 		uint64_t r = alu(c, op, szlog(size), reg_get(c, i->r1, size), b,                 \
@@ -153,14 +154,53 @@ static inline __attribute__((always_inline)) void alu_mem(struct cpu *c, const s
 			reg_set(c, i->r1, size, r);                                              \
 		NEXT(c, i);                                                                      \
 	}                                                                                        \
-	static const struct insn *op_##name##_mr##size(struct cpu *c, const struct insn *i)      \
+	static const struct insn *op_##name##_rm##size(struct cpu *c, const struct insn *i)      \
+	{                                                                                        \
+		uint64_t b;                                                                      \
+		FAST_LOAD(c, i, size, b, op_##name##_rm##size##_slow);                          \
+		uint64_t r = alu(c, op, szlog(size), reg_get(c, i->r1, size), b,                 \
+				 carry_in(c, op));                                               \
+		if (writes_back(op))                                                             \
+			reg_set(c, i->r1, size, r);                                              \
+		NEXT(c, i);                                                                      \
+	}                                                                                        \
+	static __attribute__((noinline, cold)) const struct insn *op_##name##_mr##size##_slow(     \
+		struct cpu *c, const struct insn *i)                                             \
 	{                                                                                        \
 		alu_mem(c, i, op, size, reg_get(c, i->r2, size), false);                         \
 		NEXT(c, i);                                                                      \
 	}                                                                                        \
-	static const struct insn *op_##name##_mi##size(struct cpu *c, const struct insn *i)      \
+	static const struct insn *op_##name##_mr##size(struct cpu *c, const struct insn *i)      \
+	{                                                                                        \
+		if (!writes_back(op)) {                                                          \
+			uint64_t a;                                                              \
+			FAST_LOAD(c, i, size, a, op_##name##_mr##size##_slow);                  \
+			alu(c, op, szlog(size), a, reg_get(c, i->r2, size), carry_in(c, op));     \
+			NEXT(c, i);                                                              \
+		}                                                                                \
+		void *p;                                                                         \
+		FAST_RMW(c, i, size, p, op_##name##_mr##size##_slow);                           \
+		st_n(p, size, alu(c, op, szlog(size), ld_n(p, size), reg_get(c, i->r2, size),   \
+				  carry_in(c, op)));                                             \
+		NEXT(c, i);                                                                      \
+	}                                                                                        \
+	static __attribute__((noinline, cold)) const struct insn *op_##name##_mi##size##_slow(     \
+		struct cpu *c, const struct insn *i)                                             \
 	{                                                                                        \
 		alu_mem(c, i, op, size, i->imm, false);                                          \
+		NEXT(c, i);                                                                      \
+	}                                                                                        \
+	static const struct insn *op_##name##_mi##size(struct cpu *c, const struct insn *i)      \
+	{                                                                                        \
+		if (!writes_back(op)) {                                                          \
+			uint64_t a;                                                              \
+			FAST_LOAD(c, i, size, a, op_##name##_mi##size##_slow);                  \
+			alu(c, op, szlog(size), a, i->imm, carry_in(c, op));                     \
+			NEXT(c, i);                                                              \
+		}                                                                                \
+		void *p;                                                                         \
+		FAST_RMW(c, i, size, p, op_##name##_mi##size##_slow);                           \
+		st_n(p, size, alu(c, op, szlog(size), ld_n(p, size), i->imm, carry_in(c, op)));  \
 		NEXT(c, i);                                                                      \
 	}                                                                                        \
 	static const struct insn *op_##name##_lmr##size(struct cpu *c, const struct insn *i)     \
@@ -205,8 +245,11 @@ enum { F_RR, F_RI, F_RM, F_MR, F_MI, F_LMR, F_LMI };
 static const struct insn *op_zero_idiom(struct cpu *c, const struct insn *i)
 {
 	reg_set(c, i->r1, i->osz, 0);
-	c->cc_op = CC_OP(CC_LOGIC, 0);
+	/* the flags of a zero result: identical for SUB and XOR (CF=OF=AF=0) */
+	c->cc_op = CC_OP(CC_LOGIC, szlog(i->osz));
 	c->cc_res = 0;
+	c->cc_aux = 0;
+	c->cc_src = 0;
 	NEXT(c, i);
 }
 
@@ -284,7 +327,7 @@ static bool decode_sub(struct dctx *d, struct insn *i)
 	if (!decode_alu2_cc(d, i, sub_tab, CC_SUB))
 		return false;
 	if (i->fn == sub_tab[F_RR][szlog(i->osz)] && i->r1 == i->r2 && i->osz != 1)
-		i->fn = op_zero_idiom;
+		i->fn = op_zero_idiom, i->ccout = CCOUT(CC_LOGIC, szlog(i->osz));
 	return true;
 }
 
@@ -293,7 +336,7 @@ static bool decode_xor(struct dctx *d, struct insn *i)
 	if (!decode_alu2_cc(d, i, xor_tab, CC_LOGIC))
 		return false;
 	if (i->fn == xor_tab[F_RR][szlog(i->osz)] && i->r1 == i->r2 && i->osz != 1)
-		i->fn = op_zero_idiom;
+		i->fn = op_zero_idiom, i->ccout = CCOUT(CC_LOGIC, szlog(i->osz));
 	return true;
 }
 

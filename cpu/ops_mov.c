@@ -17,19 +17,36 @@
 		reg_set(c, i->r1, size, i->imm);                                                 \
 		NEXT(c, i);                                                                      \
 	}                                                                                        \
-	static const struct insn *op_mov_rm##size(struct cpu *c, const struct insn *i)           \
+	static __attribute__((noinline, cold)) const struct insn *op_mov_rm##size##_slow(struct cpu *c, const struct insn *i) \
 	{                                                                                        \
 		reg_set(c, i->r1, size, load_op(c, i, size));                                    \
 		NEXT(c, i);                                                                      \
 	}                                                                                        \
-	static const struct insn *op_mov_mr##size(struct cpu *c, const struct insn *i)           \
+	static const struct insn *op_mov_rm##size(struct cpu *c, const struct insn *i)           \
+	{                                                                                        \
+		uint64_t v;                                                                      \
+		FAST_LOAD(c, i, size, v, op_mov_rm##size##_slow);                               \
+		reg_set(c, i->r1, size, v);                                                      \
+		NEXT(c, i);                                                                      \
+	}                                                                                        \
+	static __attribute__((noinline, cold)) const struct insn *op_mov_mr##size##_slow(struct cpu *c, const struct insn *i) \
 	{                                                                                        \
 		store_op(c, i, size, reg_get(c, i->r2, size));                                   \
 		NEXT(c, i);                                                                      \
 	}                                                                                        \
-	static const struct insn *op_mov_mi##size(struct cpu *c, const struct insn *i)           \
+	static const struct insn *op_mov_mr##size(struct cpu *c, const struct insn *i)           \
+	{                                                                                        \
+		FAST_STORE(c, i, size, reg_get(c, i->r2, size), op_mov_mr##size##_slow);        \
+		NEXT(c, i);                                                                      \
+	}                                                                                        \
+	static __attribute__((noinline, cold)) const struct insn *op_mov_mi##size##_slow(struct cpu *c, const struct insn *i) \
 	{                                                                                        \
 		store_op(c, i, size, i->imm);                                                    \
+		NEXT(c, i);                                                                      \
+	}                                                                                        \
+	static const struct insn *op_mov_mi##size(struct cpu *c, const struct insn *i)           \
+	{                                                                                        \
+		FAST_STORE(c, i, size, i->imm, op_mov_mi##size##_slow);                          \
 		NEXT(c, i);                                                                      \
 	}
 GEN_MOV(1)
@@ -128,6 +145,15 @@ static const struct insn *op_movzx_m(struct cpu *c, const struct insn *i)
 	NEXT(c, i);
 }
 
+/* movzx r32, m8: the common form */
+static const struct insn *op_movzx_m8_r4(struct cpu *c, const struct insn *i)
+{
+	uint64_t v;
+	FAST_LOAD(c, i, 1, v, op_movzx_m);
+	c->gpr[i->r1] = v;
+	NEXT(c, i);
+}
+
 static const struct insn *op_movsx_r(struct cpu *c, const struct insn *i)
 {
 	reg_set(c, i->r1, i->osz, sext(reg_get(c, i->r2, i->aux), i->aux));
@@ -159,6 +185,8 @@ static bool decode_movx(struct dctx *d, struct insn *i, bool sign)
 			return false;
 		ssz = d->op[1].size / 8;
 		i->fn = sign ? op_movsx_m : op_movzx_m;
+		if (!sign && ssz == 1 && size == 4)
+			i->fn = op_movzx_m8_r4;
 	}
 	i->aux = (uint16_t)ssz;
 	return true;
