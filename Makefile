@@ -2,7 +2,8 @@
 #   make            build build/softkvm
 #   make check      every test (also under ASan+UBSan), a quick subset of the KVM selftests
 #   make check-selftests  the Linux 6.1 KVM selftests under softkvm exec
-#   make run        boot the default guest
+#   make run        boot Debian's kernel with a busybox initramfs to a shell (C-a x quits)
+#   make bench-linux  Linux boot and workloads, softkvm beside QEMU TCG
 #   make bench-latency  interrupt latencies and idle cost, softkvm beside QEMU TCG
 BUILD    ?= build
 ASAN     ?= build-asan
@@ -10,8 +11,12 @@ JOBS     ?= 2
 CASES    ?= 100000
 SEED     ?= 1
 SECONDS  ?= 60
+# make run / bench-linux: the guest's vCPUs, memory, extra kernel arguments
+CPUS     ?= 2
+MEM      ?= 512M
+APPEND   ?=
 
-.PHONY: all deps configure check check-asan check-selftests run difftest fpdifftest bench-cpu bench-latency fuzz-cpu clean format
+.PHONY: all deps configure check check-asan check-selftests run cpu-demo bench-linux difftest fpdifftest bench-cpu bench-latency fuzz-cpu clean format
 
 all: configure
 	ninja -C $(BUILD) -j $(JOBS)
@@ -38,8 +43,19 @@ check-asan: deps $(ASAN)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(ASAN) --print-errorlogs --num-processes $(JOBS) --suite fast
 
+# Debian's cloud kernel and a busybox initramfs (installed and built by
+# scripts/linux-guest.sh), booted on softkvm to a shell on this terminal
 run: all
+	@eval "$$(scripts/linux-guest.sh --install $(BUILD)/linux-guest)" && \
+	echo "softkvm: booting $$KERNEL with $(CPUS) vCPUs and $(MEM) (C-a x quits, C-a h helps)" >&2 && \
+	exec $(BUILD)/softkvm run --accel soft --kernel "$$KERNEL" --initrd "$$INITRD" \
+		--append "console=ttyS0 $(APPEND)" --cpus $(CPUS) --mem $(MEM)
+
+cpu-demo: all
 	$(BUILD)/softkvm cpu-demo
+
+bench-linux: all
+	python3 bench/linux/bench-linux.py --softkvm $(BUILD)/softkvm --cpus 1 --mem 256M
 
 difftest: all
 	$(BUILD)/tests/diff/difftest --cases $(CASES) --seed $(SEED)

@@ -7,7 +7,8 @@
 # BUSYBOX defaults to Debian's busybox-static (/bin/busybox). The archive holds
 # busybox, /dev/console and /init, which mounts proc, sysfs and devtmpfs,
 # prints the marker line "softkvm: initramfs ready" and starts a shell on the
-# console; when that shell exits the machine powers off.
+# console; when that shell exits the machine powers off. reboot, poweroff
+# and halt work as with a real init.
 set -e
 out=$1
 busybox=${2:-/bin/busybox}
@@ -41,7 +42,15 @@ mount -t devpts devpts /dev/pts 2>/dev/null
 hostname softkvm
 echo "softkvm: initramfs ready ($(nproc) CPUs, $(uname -r))"
 cd /root
-PS1='\h:\w# ' setsid cttyhack sh -i
+# busybox reboot/poweroff/halt signal init (TERM, USR2, USR1): do what they ask
+trap 'sync; reboot -f' TERM
+trap 'sync; poweroff -f' USR2
+trap 'sync; halt -f' USR1
+PS1='\h:\w# ' setsid cttyhack sh -i &
+shell=$!
+while kill -0 $shell 2>/dev/null; do
+	wait $shell
+done
 echo "softkvm: shell exited, powering off"
 poweroff -f
 """

@@ -5,6 +5,12 @@
  * interrupt (IRQ 4); what the 16-byte FIFO cannot take yet is kept and
  * retried every millisecond until the guest has read the FIFO.
  *
+ * The same thread flushes COM1's output: the UART buffers it up to a
+ * newline, and a shell prompt or a terminal query (ash's cursor position
+ * request) has none. It looks every 10 ms while the guest writes, backing off
+ * to every 80 ms when nothing came, so an idle guest costs a dozen wake-ups a
+ * second.
+ *
  * On a terminal the input is raw, as QEMU's stdio character device makes it
  * (no echo, no line editing, no signals: Ctrl-C is the guest's), output
  * processing stays on. The settings are restored when the console stops, at
@@ -23,7 +29,9 @@
 #include "console.h"
 #include "vmm.h"
 
-#define CTRL_A 0x01
+#define CTRL_A	     0x01
+#define FLUSH_MIN_MS 10
+#define FLUSH_MAX_MS 80
 
 /*
  * The terminal is the process's, not a VM's: its saved settings are the one
@@ -142,16 +150,31 @@ static void feed(struct console *con)
 		con->pending_off = 0;
 }
 
+/* Output the UART holds back (no newline yet) goes to the terminal now; true if any. */
+static bool flush_output(struct console *con)
+{
+	struct vmm *vm = con->vm;
+	bool any;
+
+	pthread_mutex_lock(&vm->io_lock);
+	any = vm->serial.nout != 0;
+	if (any)
+		serial_flush(&vm->serial);
+	pthread_mutex_unlock(&vm->io_lock);
+	return any;
+}
+
 static void *console_thread(void *arg)
 {
 	struct console *con = arg;
+	int flush_ms = FLUSH_MIN_MS;
 
 	for (;;) {
 		struct pollfd p[2] = {{.fd = con->wake[0], .events = POLLIN},
 				      {.fd = con->in_fd, .events = POLLIN}};
 		/* read more only when the pending buffer is empty: it holds one read */
 		bool want_input = !con->eof && !con->npending;
-		int n = poll(p, want_input ? 2 : 1, con->npending ? 1 : -1);
+		int n = poll(p, want_input ? 2 : 1, con->npending ? 1 : flush_ms);
 
 		if (n < 0 && errno != EINTR)
 			break;
@@ -171,6 +194,10 @@ static void *console_thread(void *arg)
 				break;
 		}
 		feed(con);
+		if (flush_output(con))
+			flush_ms = FLUSH_MIN_MS;
+		else if (flush_ms < FLUSH_MAX_MS)
+			flush_ms *= 2;
 	}
 	return NULL;
 }
@@ -183,13 +210,11 @@ int console_start(struct console *con, struct vmm *vm, int in_fd)
 	con->vm = vm;
 	con->in_fd = in_fd;
 	con->wake[0] = con->wake[1] = -1;
-	if (fcntl(in_fd, F_GETFL) < 0) {
-		con->eof = true; /* no standard input at all */
-		return 0;
-	}
+	if (fcntl(in_fd, F_GETFL) < 0)
+		con->eof = true; /* no standard input at all: the thread only flushes output */
 	if (pipe2(con->wake, O_CLOEXEC) < 0)
 		return -errno;
-	con->tty = isatty(in_fd);
+	con->tty = !con->eof && isatty(in_fd);
 	if (con->tty) {
 		r = make_raw(in_fd);
 		if (r < 0)

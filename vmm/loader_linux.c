@@ -175,11 +175,16 @@ int kernel_probe(const char *path, enum kernel_format *fmt, char *err, size_t er
 {
 	struct ldr l = {.err = err, .errlen = errlen};
 	uint8_t b[8192];
+	struct stat st;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return fail(&l, errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(&l, EINVAL, "%s: not a regular file", path);
+	}
 	n = pread(fd, b, sizeof(b), 0);
 	close(fd);
 	if (n < 0)

@@ -173,9 +173,10 @@ static bool handle_exit(struct vmm *vm, struct vmm_vcpu *v)
 	case KVM_EXIT_HLT:
 		/* no irqchip: nothing will ever deliver an interrupt */
 		guest_stopped(vm, v, VMM_EXIT_STOPPED,
-			      run->if_flag ? "halted (no interrupt controller, --irqchip off, to "
-					     "wake it): the guest has stopped"
-					   : "halted with interrupts disabled: the guest has stopped");
+			      run->if_flag
+				  ? "halted (no interrupt controller, --irqchip off, to "
+				    "wake it): the guest has stopped"
+				  : "halted with interrupts disabled: the guest has stopped");
 		return false;
 	case KVM_EXIT_SHUTDOWN:
 		guest_stopped(vm, v, VMM_EXIT_SHUTDOWN, "triple fault (KVM_EXIT_SHUTDOWN)");
@@ -289,8 +290,8 @@ int vmm_run(struct vmm *vm)
 		r = pthread_create(&v->thread, NULL, vcpu_thread, v);
 		if (r) {
 			if (vmm_stop(vm, VMM_EXIT_FAILED))
-				fprintf(stderr, "softkvm: cannot start the thread of vCPU %u: %s\n", k,
-					strerror(r));
+				fprintf(stderr, "softkvm: cannot start the thread of vCPU %u: %s\n",
+					k, strerror(r));
 			break;
 		}
 		v->thread_started = true;

@@ -263,7 +263,8 @@ static int set_pc_routing(struct vmm *vm)
 			struct kvm_irq_routing_entry *e = &rt->entries[n++];
 			e->gsi = gsi;
 			e->type = KVM_IRQ_ROUTING_IRQCHIP;
-			e->u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+			e->u.irqchip.irqchip =
+			    gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
 			e->u.irqchip.pin = gsi & 7;
 		}
 		struct kvm_irq_routing_entry *e = &rt->entries[n++];

@@ -41,7 +41,7 @@
 #define VMM_BOOT_DS  0x10
 
 /* process exit statuses for what the guest did (isa-debug-exit gives odd ones) */
-#define VMM_EXIT_STOPPED  0 /* powered off, or halted with nothing to wake it */
+#define VMM_EXIT_STOPPED  0 /* powered off, or halted without an irqchip (nothing can wake it) */
 #define VMM_EXIT_USAGE	  2 /* bad command line, kernel or set-up failure */
 #define VMM_EXIT_SHUTDOWN 4 /* triple fault */
 #define VMM_EXIT_FAILED	  6 /* internal error, failed entry, unexpected exit or ioctl error */

@@ -42,11 +42,11 @@ static void test_system_fd(void)
 	KT_EQ(KT_IOCTL(kvm, KVM_CHECK_EXTENSION, -1), 0);
 
 	/* MSR lists: E2BIG writes the count back; bad pointers are EFAULT */
-	struct kvm_msr_list probe = { .nmsrs = 1 };
+	struct kvm_msr_list probe = {.nmsrs = 1};
 	KT_FAILS(KT_IOCTL(kvm, KVM_GET_MSR_INDEX_LIST, &probe), E2BIG);
 	KT_CHECK(probe.nmsrs > 1);
 	KT_FAILS(KT_IOCTL(kvm, KVM_GET_MSR_INDEX_LIST, BAD), EFAULT);
-	struct kvm_msr_list fprobe = { .nmsrs = 0 };
+	struct kvm_msr_list fprobe = {.nmsrs = 0};
 	KT_FAILS(KT_IOCTL(kvm, KVM_GET_MSR_FEATURE_INDEX_LIST, &fprobe), E2BIG);
 	KT_CHECK(fprobe.nmsrs > 0);
 	KT_FAILS(KT_IOCTL(kvm, KVM_GET_MSR_FEATURE_INDEX_LIST, BAD), EFAULT);
@@ -55,7 +55,7 @@ static void test_system_fd(void)
 	struct {
 		struct kvm_msrs h;
 		struct kvm_msr_entry e[3];
-	} fm = { .h.nmsrs = 3 };
+	} fm = {.h.nmsrs = 3};
 	fm.e[0].index = 0x10a; /* ARCH_CAPABILITIES */
 	fm.e[1].index = 0x345; /* PERF_CAPABILITIES */
 	fm.e[2].index = 0x10;  /* TSC: not a feature MSR */
@@ -73,7 +73,7 @@ static void test_system_fd(void)
 	struct {
 		struct kvm_cpuid2 c;
 		struct kvm_cpuid_entry2 e[300];
-	} cp = { .c.nent = 0 };
+	} cp = {.c.nent = 0};
 	KT_FAILS(KT_IOCTL(kvm, KVM_GET_SUPPORTED_CPUID, &cp), E2BIG);
 	cp.c.nent = 2;
 	KT_FAILS(KT_IOCTL(kvm, KVM_GET_SUPPORTED_CPUID, &cp), E2BIG);
@@ -118,7 +118,7 @@ static void test_vm_fd(void)
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_IDENTITY_MAP_ADDR, BAD), EFAULT);
 
 	/* KVM_ENABLE_CAP: flags must be 0; unknown capabilities are EINVAL */
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_USER_SPACE_MSR, .flags = 1 };
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_X86_USER_SPACE_MSR, .flags = 1};
 	KT_FAILS(KT_IOCTL(vm, KVM_ENABLE_CAP, &cap), EINVAL);
 	cap.flags = 0;
 	cap.args[0] = 1u << 7;
@@ -153,7 +153,7 @@ static void test_vm_fd(void)
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_IDENTITY_MAP_ADDR, &ident), EINVAL);
 
 	/* KVM_SET_CLOCK: unknown flags */
-	struct kvm_clock_data cd = { .flags = 1u << 9 };
+	struct kvm_clock_data cd = {.flags = 1u << 9};
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_CLOCK, &cd), EINVAL);
 	struct kvm_clock_data cd2;
 	KT_EQ(KT_IOCTL(vm, KVM_GET_CLOCK, &cd2), 0);
@@ -170,7 +170,7 @@ static void test_vm_fd(void)
 	KT_EQ(KT_IOCTL(vm, KVM_GET_NR_MMU_PAGES, 0), 64);
 
 	/* coalesced zones: pio is 0 or 1 */
-	struct kvm_coalesced_mmio_zone z = { .addr = 0xd0000, .size = 0x1000, .pio = 2 };
+	struct kvm_coalesced_mmio_zone z = {.addr = 0xd0000, .size = 0x1000, .pio = 2};
 	KT_FAILS(KT_IOCTL(vm, KVM_REGISTER_COALESCED_MMIO, &z), EINVAL);
 	KT_FAILS(KT_IOCTL(vm, KVM_UNREGISTER_COALESCED_MMIO, &z), EINVAL);
 
@@ -182,14 +182,15 @@ static void test_vm_fd(void)
 static void test_memslots(void)
 {
 	int kvm = kt_open(), vm = KT_IOCTL(kvm, KVM_CREATE_VM, 0);
-	uint8_t *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *m =
+	    mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int nslots = KT_IOCTL(kvm, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
 	KT_CHECK(nslots > 2);
 
-	struct kvm_userspace_memory_region r = { 0, 0, 0x100000, 0x10000, (uintptr_t)m };
+	struct kvm_userspace_memory_region r = {0, 0, 0x100000, 0x10000, (uintptr_t)m};
 	KT_EQ(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
 	/* sizes and addresses in pages; userspace_addr page aligned */
-	struct kvm_userspace_memory_region e = { 1, 0, 0x200000, 0x1800, (uintptr_t)m };
+	struct kvm_userspace_memory_region e = {1, 0, 0x200000, 0x1800, (uintptr_t)m};
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &e), EINVAL);
 	e.memory_size = 0x1000;
 	e.userspace_addr = (uintptr_t)m + 8;
@@ -211,7 +212,7 @@ static void test_memslots(void)
 	e.slot = (uint32_t)nslots - 1;
 	KT_EQ(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &e), 0);
 	/* overlaps, at either end and inside */
-	struct kvm_userspace_memory_region o = { 2, 0, 0x10f000, 0x2000, (uintptr_t)m + 0x20000 };
+	struct kvm_userspace_memory_region o = {2, 0, 0x10f000, 0x2000, (uintptr_t)m + 0x20000};
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &o), EEXIST);
 	o.guest_phys_addr = 0xff000;
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &o), EEXIST);
@@ -245,7 +246,7 @@ static void test_memslots(void)
 
 	/* dirty log of a slot without logging, of a slot that does not exist */
 	uint64_t bitmap[4];
-	struct kvm_dirty_log dl = { .slot = 3, .dirty_bitmap = bitmap };
+	struct kvm_dirty_log dl = {.slot = 3, .dirty_bitmap = bitmap};
 	KT_FAILS(KT_IOCTL(vm, KVM_GET_DIRTY_LOG, &dl), ENOENT);
 	dl.slot = 7;
 	KT_FAILS(KT_IOCTL(vm, KVM_GET_DIRTY_LOG, &dl), ENOENT);
@@ -253,8 +254,8 @@ static void test_memslots(void)
 	KT_FAILS(KT_IOCTL(vm, KVM_GET_DIRTY_LOG, &dl), EINVAL);
 	dl.slot = 1u << 16;
 	KT_FAILS(KT_IOCTL(vm, KVM_GET_DIRTY_LOG, &dl), EINVAL);
-	struct kvm_clear_dirty_log cl = { .slot = 3, .first_page = 1, .num_pages = 1,
-					  .dirty_bitmap = bitmap };
+	struct kvm_clear_dirty_log cl = {
+	    .slot = 3, .first_page = 1, .num_pages = 1, .dirty_bitmap = bitmap};
 	/* an unaligned first page is EINVAL before the slot is looked at */
 	cl.slot = 7;
 	KT_FAILS(KT_IOCTL(vm, KVM_CLEAR_DIRTY_LOG, &cl), EINVAL);
@@ -279,14 +280,14 @@ static void test_vcpu_fd(void)
 
 	/* every state request with a bad pointer */
 	static const unsigned long reqs[] = {
-		KVM_GET_REGS,	     KVM_SET_REGS,	  KVM_GET_SREGS,    KVM_SET_SREGS,
-		KVM_GET_SREGS2,	     KVM_SET_SREGS2,	  KVM_GET_FPU,	    KVM_SET_FPU,
-		KVM_GET_XSAVE,	     KVM_SET_XSAVE,	  KVM_GET_XSAVE2,   KVM_GET_XCRS,
-		KVM_SET_XCRS,	     KVM_GET_MSRS,	  KVM_SET_MSRS,	    KVM_SET_CPUID,
-		KVM_SET_CPUID2,	     KVM_GET_CPUID2,	  KVM_GET_MP_STATE, KVM_SET_MP_STATE,
-		KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS,
-		KVM_TRANSLATE,	     KVM_SET_GUEST_DEBUG, KVM_SET_SIGNAL_MASK, KVM_INTERRUPT,
-		KVM_ENABLE_CAP,
+	    KVM_GET_REGS,	 KVM_SET_REGS,	      KVM_GET_SREGS,	   KVM_SET_SREGS,
+	    KVM_GET_SREGS2,	 KVM_SET_SREGS2,      KVM_GET_FPU,	   KVM_SET_FPU,
+	    KVM_GET_XSAVE,	 KVM_SET_XSAVE,	      KVM_GET_XSAVE2,	   KVM_GET_XCRS,
+	    KVM_SET_XCRS,	 KVM_GET_MSRS,	      KVM_SET_MSRS,	   KVM_SET_CPUID,
+	    KVM_SET_CPUID2,	 KVM_GET_CPUID2,      KVM_GET_MP_STATE,	   KVM_SET_MP_STATE,
+	    KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_GET_DEBUGREGS,   KVM_SET_DEBUGREGS,
+	    KVM_TRANSLATE,	 KVM_SET_GUEST_DEBUG, KVM_SET_SIGNAL_MASK, KVM_INTERRUPT,
+	    KVM_ENABLE_CAP,
 	};
 	for (size_t k = 0; k < sizeof(reqs) / sizeof(reqs[0]); k++) {
 		errno = 0;
@@ -303,12 +304,12 @@ static void test_vcpu_fd(void)
 	struct {
 		struct kvm_msrs h;
 		struct kvm_msr_entry e[2];
-	} ms = { .h.nmsrs = 256 };
+	} ms = {.h.nmsrs = 256};
 	KT_FAILS(KT_IOCTL(v, KVM_GET_MSRS, &ms), E2BIG);
 	KT_FAILS(KT_IOCTL(v, KVM_SET_MSRS, &ms), E2BIG);
 	/* a read stops at the first MSR that fails, returning how many were read */
 	ms.h.nmsrs = 2;
-	ms.e[0].index = 0x10;	     /* TSC */
+	ms.e[0].index = 0x10;	    /* TSC */
 	ms.e[1].index = 0xdeadbeef; /* none */
 	KT_EQ(KT_IOCTL(v, KVM_GET_MSRS, &ms), 1);
 	KT_EQ(KT_IOCTL(v, KVM_SET_MSRS, &ms), 1);
@@ -318,9 +319,9 @@ static void test_vcpu_fd(void)
 	struct {
 		struct kvm_cpuid2 c;
 		struct kvm_cpuid_entry2 e[4];
-	} cp = { .c.nent = 257 };
+	} cp = {.c.nent = 257};
 	KT_FAILS(KT_IOCTL(v, KVM_SET_CPUID2, &cp), E2BIG);
-	struct kvm_cpuid c1 = { .nent = 257 };
+	struct kvm_cpuid c1 = {.nent = 257};
 	KT_FAILS(KT_IOCTL(v, KVM_SET_CPUID, &c1), E2BIG);
 	/* GET_CPUID2 too small: E2BIG, nent not written back (Linux 6.1) */
 	cp.c.nent = 2;
@@ -338,25 +339,25 @@ static void test_vcpu_fd(void)
 	struct {
 		struct kvm_signal_mask m;
 		uint64_t bits;
-	} sm = { .m.len = 16 };
+	} sm = {.m.len = 16};
 	KT_FAILS(KT_IOCTL(v, KVM_SET_SIGNAL_MASK, &sm), EINVAL);
 	sm.m.len = 8;
 	KT_EQ(KT_IOCTL(v, KVM_SET_SIGNAL_MASK, &sm), 0);
 	KT_EQ(KT_IOCTL(v, KVM_SET_SIGNAL_MASK, NULL), 0);
 
 	/* KVM_INTERRUPT without an irqchip: a vector, one at a time */
-	struct kvm_interrupt irq = { .irq = 256 };
+	struct kvm_interrupt irq = {.irq = 256};
 	KT_FAILS(KT_IOCTL(v, KVM_INTERRUPT, &irq), EINVAL);
 	irq.irq = 0x20;
 	KT_EQ(KT_IOCTL(v, KVM_INTERRUPT, &irq), 0);
 	KT_FAILS(KT_IOCTL(v, KVM_INTERRUPT, &irq), ENXIO);
 
 	/* guest debug: unknown control bits */
-	struct kvm_guest_debug dbg = { .control = 1u << 30 };
+	struct kvm_guest_debug dbg = {.control = 1u << 30};
 	KT_FAILS(KT_IOCTL(v, KVM_SET_GUEST_DEBUG, &dbg), EINVAL);
 
 	/* per-vCPU capabilities: none that take arguments here */
-	struct kvm_enable_cap cap = { .cap = 0x7fff };
+	struct kvm_enable_cap cap = {.cap = 0x7fff};
 	KT_FAILS(KT_IOCTL(v, KVM_ENABLE_CAP, &cap), EINVAL);
 
 	/* TSC frequency: 0 is the host's */
@@ -373,12 +374,12 @@ static void test_vcpu_fd(void)
 }
 
 /* real-mode guest at 0x1000: out 0x10, al with AL = the byte at 0x500; hlt */
-static const uint8_t report_code[] = { 0xa0, 0x00, 0x05, 0xe6, 0x10, 0xf4 };
+static const uint8_t report_code[] = {0xa0, 0x00, 0x05, 0xe6, 0x10, 0xf4};
 
 static void real_mode(int vcpu, uint16_t ip)
 {
 	struct kvm_sregs s;
-	struct kvm_regs r = { .rip = ip, .rflags = 2, .rsp = 0x8000 };
+	struct kvm_regs r = {.rip = ip, .rflags = 2, .rsp = 0x8000};
 	KT_EQ(KT_IOCTL(vcpu, KVM_GET_SREGS, &s), 0);
 	s.cs.base = 0;
 	s.cs.selector = 0;
@@ -417,10 +418,10 @@ static void test_descriptors(void)
 	KT_EQ(close(t.vm), 0);
 	t.vm = -1;
 	/* the VM is still there through the copy: its slot 0 exists */
-	struct kvm_userspace_memory_region r = { 0, 0, 0, t.mem_size, (uintptr_t)t.mem };
+	struct kvm_userspace_memory_region r = {0, 0, 0, t.mem_size, (uintptr_t)t.mem};
 	r.guest_phys_addr = 0x100000;
 	KT_EQ(KT_IOCTL(vm2, KVM_SET_USER_MEMORY_REGION, &r), 0);
-	struct kvm_regs regs = { .rax = 0x1234, .rflags = 2 };
+	struct kvm_regs regs = {.rax = 0x1234, .rflags = 2};
 	KT_EQ(KT_IOCTL(vc2, KVM_SET_REGS, &regs), 0);
 	struct kvm_regs back;
 	KT_EQ(KT_IOCTL(t.vcpu, KVM_GET_REGS, &back), 0);

@@ -10,12 +10,12 @@
  */
 #include "kvmtest.h"
 
-#define LOG_SLOT 1
-#define LOG_GPA 0x10000
-#define RO_SLOT 2
-#define RO_GPA 0x20000
-#define BIG_SLOT 3
-#define BIG_GPA 0x30000
+#define LOG_SLOT  1
+#define LOG_GPA	  0x10000
+#define RO_SLOT	  2
+#define RO_GPA	  0x20000
+#define BIG_SLOT  3
+#define BIG_GPA	  0x30000
 #define BIG_PAGES 128
 
 static uint8_t *alloc(size_t n)
@@ -25,14 +25,14 @@ static uint8_t *alloc(size_t n)
 
 static void add_slot(int vm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva, uint32_t flags)
 {
-	struct kvm_userspace_memory_region r = { slot, flags, gpa, size, (uintptr_t)hva };
+	struct kvm_userspace_memory_region r = {slot, flags, gpa, size, (uintptr_t)hva};
 	KT_EQ(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
 }
 
 static uint64_t dirty_word(int vm, uint32_t slot, unsigned word)
 {
-	uint64_t bm[BIG_PAGES / 64] = { 0 };
-	struct kvm_dirty_log d = { .slot = slot, .dirty_bitmap = bm };
+	uint64_t bm[BIG_PAGES / 64] = {0};
+	struct kvm_dirty_log d = {.slot = slot, .dirty_bitmap = bm};
 	if (KT_IOCTL(vm, KVM_GET_DIRTY_LOG, &d))
 		return ~0ull;
 	return bm[word];
@@ -48,8 +48,8 @@ static void run_to_port(struct kt_vm *t, uint16_t port)
 
 static int clear_log(int vm, uint32_t slot, uint64_t first, uint32_t num, const uint64_t *bm)
 {
-	struct kvm_clear_dirty_log c = { .slot = slot, .num_pages = num, .first_page = first,
-					 .dirty_bitmap = (void *)bm };
+	struct kvm_clear_dirty_log c = {
+	    .slot = slot, .num_pages = num, .first_page = first, .dirty_bitmap = (void *)bm};
 	return KT_IOCTL(vm, KVM_CLEAR_DIRTY_LOG, &c);
 }
 
@@ -63,22 +63,22 @@ static void test_dirty_log(struct kt_vm *t, uint8_t *big)
 	KT_EQ(dirty_word(t->vm, LOG_SLOT, 0), 1u << 5);
 
 	/* bad bitmap pointer */
-	struct kvm_dirty_log d = { .slot = LOG_SLOT, .dirty_bitmap = (void *)16 };
+	struct kvm_dirty_log d = {.slot = LOG_SLOT, .dirty_bitmap = (void *)16};
 	KT_FAILS(KT_IOCTL(t->vm, KVM_GET_DIRTY_LOG, &d), EFAULT);
 
 	/* manual protection with INITIALLY_SET: a slot that starts logging is all dirty */
 	KT_EQ(KT_IOCTL(t->vm, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
 	      KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET);
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
-				      .args = { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
-						KVM_DIRTY_LOG_INITIALLY_SET } };
+	struct kvm_enable_cap cap = {
+	    .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+	    .args = {KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET}};
 	KT_EQ(KT_IOCTL(t->vm, KVM_ENABLE_CAP, &cap), 0);
 	add_slot(t->vm, BIG_SLOT, BIG_GPA, BIG_PAGES * 4096ull, big, KVM_MEM_LOG_DIRTY_PAGES);
 	KT_EQ(dirty_word(t->vm, BIG_SLOT, 0), ~0ull);
 	KT_EQ(dirty_word(t->vm, BIG_SLOT, 1), ~0ull);
 	/* GET does not clear any more; CLEAR does */
 	KT_EQ(dirty_word(t->vm, BIG_SLOT, 1), ~0ull);
-	uint64_t ones[2] = { ~0ull, ~0ull };
+	uint64_t ones[2] = {~0ull, ~0ull};
 	KT_EQ(clear_log(t->vm, BIG_SLOT, 0, BIG_PAGES, ones), 0);
 	KT_EQ(dirty_word(t->vm, BIG_SLOT, 0), 0);
 	KT_EQ(dirty_word(t->vm, BIG_SLOT, 1), 0);
@@ -99,17 +99,17 @@ static void test_dirty_log(struct kt_vm *t, uint8_t *big)
 	KT_EQ(dirty_word(t->vm, BIG_SLOT, 0), 0);
 
 	/* the range rules of kvm_clear_dirty_log_protect() */
-	KT_FAILS(clear_log(t->vm, BIG_SLOT, 1, 63, ones), EINVAL);    /* unaligned first page */
-	KT_FAILS(clear_log(t->vm, BIG_SLOT, 0, 10, ones), EINVAL);    /* short, not 64n */
-	KT_FAILS(clear_log(t->vm, BIG_SLOT, 64, 65, ones), EINVAL);   /* beyond the slot */
-	KT_FAILS(clear_log(t->vm, BIG_SLOT, 192, 0, ones), EINVAL);   /* first page beyond */
-	KT_EQ(clear_log(t->vm, BIG_SLOT, 128, 0, ones), 0);	      /* nothing, at the end */
+	KT_FAILS(clear_log(t->vm, BIG_SLOT, 1, 63, ones), EINVAL);  /* unaligned first page */
+	KT_FAILS(clear_log(t->vm, BIG_SLOT, 0, 10, ones), EINVAL);  /* short, not 64n */
+	KT_FAILS(clear_log(t->vm, BIG_SLOT, 64, 65, ones), EINVAL); /* beyond the slot */
+	KT_FAILS(clear_log(t->vm, BIG_SLOT, 192, 0, ones), EINVAL); /* first page beyond */
+	KT_EQ(clear_log(t->vm, BIG_SLOT, 128, 0, ones), 0);	    /* nothing, at the end */
 	KT_FAILS(clear_log(t->vm, BIG_SLOT, 0, 64, (void *)16), EFAULT);
 	KT_FAILS(clear_log(t->vm, 0, 0, 64, ones), ENOENT); /* slot 0 does not log */
 
 	/* logging switched off and on again: INITIALLY_SET applies again */
-	struct kvm_userspace_memory_region r = { BIG_SLOT, 0, BIG_GPA, BIG_PAGES * 4096ull,
-						 (uintptr_t)big };
+	struct kvm_userspace_memory_region r = {BIG_SLOT, 0, BIG_GPA, BIG_PAGES * 4096ull,
+						(uintptr_t)big};
 	KT_EQ(KT_IOCTL(t->vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
 	KT_FAILS(clear_log(t->vm, BIG_SLOT, 0, 64, ones), ENOENT);
 	r.flags = KVM_MEM_LOG_DIRTY_PAGES;
@@ -212,7 +212,7 @@ static void test_coalesced(struct kt_vm *t)
 	ring->first = ring->last;
 
 	/* unregistering a range inside a zone removes the zone (coalesced_mmio_in_range) */
-	struct kvm_coalesced_mmio_zone z = { .addr = 0xd0010, .size = 4, .pio = 0 };
+	struct kvm_coalesced_mmio_zone z = {.addr = 0xd0010, .size = 4, .pio = 0};
 	KT_EQ(KT_IOCTL(t->vm, KVM_UNREGISTER_COALESCED_MMIO, &z), 0);
 	KT_EQ(KT_IOCTL(t->vm, KVM_UNREGISTER_COALESCED_MMIO, &z), 0); /* nothing left: still 0 */
 }
@@ -243,8 +243,8 @@ int main(int argc, char **argv)
 	/* a fresh logged slot starts clean without INITIALLY_SET */
 	KT_EQ(dirty_word(t.vm, LOG_SLOT, 0), 0);
 
-	struct kvm_coalesced_mmio_zone mz = { .addr = 0xd0000, .size = 0x1000, .pio = 0 };
-	struct kvm_coalesced_mmio_zone pz = { .addr = 0x70, .size = 1, .pio = 1 };
+	struct kvm_coalesced_mmio_zone mz = {.addr = 0xd0000, .size = 0x1000, .pio = 0};
+	struct kvm_coalesced_mmio_zone pz = {.addr = 0x70, .size = 1, .pio = 1};
 	KT_EQ(KT_IOCTL(t.vm, KVM_REGISTER_COALESCED_MMIO, &mz), 0);
 	KT_EQ(KT_IOCTL(t.vm, KVM_REGISTER_COALESCED_MMIO, &pz), 0);
 

@@ -10,13 +10,13 @@
  */
 #include "kvmtest.h"
 
-#define STAR 0xc0000081u
+#define STAR	   0xc0000081u
 #define STAR_VALUE 0x0023001000000000ull
 
 static int set_filter(int vm, uint32_t flags, uint32_t base, uint32_t nmsrs, uint32_t rflags,
 		      uint8_t *bitmap)
 {
-	struct kvm_msr_filter f = { .flags = flags };
+	struct kvm_msr_filter f = {.flags = flags};
 	if (nmsrs) {
 		f.ranges[0].flags = rflags;
 		f.ranges[0].base = base;
@@ -28,7 +28,7 @@ static int set_filter(int vm, uint32_t flags, uint32_t base, uint32_t nmsrs, uin
 
 static int user_space_msr(int vm, uint64_t mask)
 {
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_USER_SPACE_MSR, .args = { mask } };
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_X86_USER_SPACE_MSR, .args = {mask}};
 	return KT_IOCTL(vm, KVM_ENABLE_CAP, &cap);
 }
 
@@ -37,7 +37,7 @@ static uint64_t get_msr(int vcpu, uint32_t index)
 	struct {
 		struct kvm_msrs h;
 		struct kvm_msr_entry e;
-	} m = { .h.nmsrs = 1, .e.index = index };
+	} m = {.h.nmsrs = 1, .e.index = index};
 	KT_EQ(KT_IOCTL(vcpu, KVM_GET_MSRS, &m), 1);
 	return m.e.data;
 }
@@ -47,7 +47,7 @@ static void set_msr(int vcpu, uint32_t index, uint64_t value)
 	struct {
 		struct kvm_msrs h;
 		struct kvm_msr_entry e;
-	} m = { .h.nmsrs = 1, .e.index = index, .e.data = value };
+	} m = {.h.nmsrs = 1, .e.index = index, .e.data = value};
 	KT_EQ(KT_IOCTL(vcpu, KVM_SET_MSRS, &m), 1);
 }
 
@@ -67,7 +67,7 @@ static void run_to_port(struct kt_vm *t, uint16_t port)
 
 static void test_validation(struct kt_vm *t)
 {
-	uint8_t bm[0x700] = { 0 };
+	uint8_t bm[0x700] = {0};
 
 	KT_EQ(KT_IOCTL(t->kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER), 1);
 	KT_CHECK(KT_IOCTL(t->kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR) > 0);

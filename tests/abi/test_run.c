@@ -20,7 +20,7 @@ static void run_to_port(struct kt_vm *t, uint16_t port)
 
 static int guest_debug(struct kt_vm *t, uint32_t control, uint64_t dr0, uint64_t dr7)
 {
-	struct kvm_guest_debug d = { .control = control };
+	struct kvm_guest_debug d = {.control = control};
 	d.arch.debugreg[0] = dr0;
 	d.arch.debugreg[7] = dr7;
 	return KT_IOCTL(t->vcpu, KVM_SET_GUEST_DEBUG, &d);
@@ -46,7 +46,7 @@ static void test_guest(struct kt_vm *t, uint64_t ss_start)
 	KT_EQ(t->run->exit_reason, KVM_EXIT_IRQ_WINDOW_OPEN);
 	KT_EQ(t->run->ready_for_interrupt_injection, 1);
 	KT_EQ(t->run->if_flag, 1);
-	struct kvm_interrupt irq = { .irq = 0x40 };
+	struct kvm_interrupt irq = {.irq = 0x40};
 	KT_EQ(KT_IOCTL(t->vcpu, KVM_INTERRUPT, &irq), 0);
 	t->run->request_interrupt_window = 0;
 	run_to_port(t, 0x11);
@@ -89,7 +89,7 @@ static void test_translate(void)
 	struct kt_vm t;
 	KT_EQ(kt_vm_create(&t, 1 << 20), 0);
 	/* real mode: linear is physical */
-	struct kvm_translation tr = { .linear_address = 0x12345 };
+	struct kvm_translation tr = {.linear_address = 0x12345};
 	KT_EQ(KT_IOCTL(t.vcpu, KVM_TRANSLATE, &tr), 0);
 	KT_EQ(tr.valid, 1);
 	KT_EQ(tr.physical_address, 0x12345);
@@ -126,7 +126,7 @@ static void test_vm_misc(void)
 	KT_EQ(KT_IOCTL(vm, KVM_SET_IDENTITY_MAP_ADDR, &ident), 0);
 
 	/* the VM clock: set, read back moving forward from there */
-	struct kvm_clock_data c = { .clock = 5000000000ull };
+	struct kvm_clock_data c = {.clock = 5000000000ull};
 	KT_EQ(KT_IOCTL(vm, KVM_SET_CLOCK, &c), 0);
 	struct kvm_clock_data g;
 	KT_EQ(KT_IOCTL(vm, KVM_GET_CLOCK, &g), 0);
@@ -159,7 +159,7 @@ int main(int argc, char **argv)
 	fclose(f);
 	KT_CHECK(n > 0);
 	/* find nop; inc ax; nop; int3; out 0x13, al */
-	static const uint8_t marks[] = { 0x90, 0x40, 0x90, 0xcc, 0xe6, 0x13 };
+	static const uint8_t marks[] = {0x90, 0x40, 0x90, 0xcc, 0xe6, 0x13};
 	uint64_t ss_start = 0;
 	for (size_t k = 0; k + sizeof(marks) <= n; k++)
 		if (!memcmp(t.mem + 0x1000 + k, marks, sizeof(marks)))

@@ -54,7 +54,7 @@ struct kick {
 static void *kick_later(void *arg)
 {
 	struct kick *k = arg;
-	struct timespec ts = { k->delay_ms / 1000, (long)(k->delay_ms % 1000) * 1000000 };
+	struct timespec ts = {k->delay_ms / 1000, (long)(k->delay_ms % 1000) * 1000000};
 	nanosleep(&ts, NULL);
 	k->sent_ns = now_ns();
 	pthread_kill(k->target, k->sig);
@@ -64,7 +64,7 @@ static void *kick_later(void *arg)
 /* a guest that spins at 0x1000 (real mode, jmp $) */
 static void spin_guest(struct kt_vm *t)
 {
-	static const uint8_t spin[] = { 0xeb, 0xfe };
+	static const uint8_t spin[] = {0xeb, 0xfe};
 	memcpy(t->mem + 0x1000, spin, sizeof(spin));
 	kt_real_mode(t, 0x1000);
 }
@@ -96,7 +96,7 @@ static void test_kick_latency(struct kt_vm *t)
 	uint64_t best = ~0ull;
 
 	for (int k = 0; k < 5; k++) {
-		struct kick kk = { pthread_self(), SIGUSR1, 20, 0 };
+		struct kick kk = {pthread_self(), SIGUSR1, 20, 0};
 		pthread_t th;
 
 		usr1_seen = 0;
@@ -132,7 +132,7 @@ static void test_kick_stays_pending(struct kt_vm *t)
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	KT_EQ(set_run_mask(t->vcpu, NULL, 0), 0);
 
-	struct kick k = { pthread_self(), SIGUSR1, 20, 0 };
+	struct kick k = {pthread_self(), SIGUSR1, 20, 0};
 	pthread_t th;
 	usr1_seen = 0;
 	pthread_create(&th, NULL, kick_later, &k);
@@ -147,7 +147,7 @@ static void test_kick_stays_pending(struct kt_vm *t)
 	/* not delivered: the thread's mask is back and the signal waits */
 	KT_CHECK(!usr1_seen);
 	KT_CHECK(pending(SIGUSR1));
-	struct timespec zero = { 0, 0 };
+	struct timespec zero = {0, 0};
 	KT_EQ(sigtimedwait(&block, NULL, &zero), SIGUSR1);
 	KT_CHECK(!pending(SIGUSR1));
 
@@ -167,11 +167,11 @@ static void test_kick_stays_pending(struct kt_vm *t)
 /* A signal the run mask blocks does not end KVM_RUN; it is delivered after. */
 static void test_run_mask_blocks(struct kt_vm *t)
 {
-	int blocked[] = { SIGUSR1 };
+	int blocked[] = {SIGUSR1};
 	KT_EQ(set_run_mask(t->vcpu, blocked, 1), 0);
 
-	struct kick k1 = { pthread_self(), SIGUSR1, 10, 0 };
-	struct kick k2 = { pthread_self(), SIGUSR2, 150, 0 };
+	struct kick k1 = {pthread_self(), SIGUSR1, 10, 0};
+	struct kick k2 = {pthread_self(), SIGUSR2, 150, 0};
 	pthread_t th1, th2;
 	usr1_seen = usr2_seen = 0;
 	pthread_create(&th1, NULL, kick_later, &k1);
@@ -242,10 +242,10 @@ static void *run_thread(void *arg)
 /* KVM_RUN in one thread, the kick and other vCPU ioctls from another */
 static void test_other_thread_runs(struct kt_vm *t)
 {
-	struct runner x = { t, 0, 0, 0 };
+	struct runner x = {t, 0, 0, 0};
 	pthread_t th;
 	pthread_create(&th, NULL, run_thread, &x);
-	struct timespec ts = { 0, 20000000 };
+	struct timespec ts = {0, 20000000};
 	nanosleep(&ts, NULL);
 	uint64_t sent = now_ns();
 	pthread_kill(th, SIGUSR1);
@@ -268,10 +268,10 @@ static void test_close_while_running(void)
 	struct kt_vm t;
 	KT_EQ(kt_vm_create(&t, 1 << 20), 0);
 	spin_guest(&t);
-	struct runner x = { &t, 0, 0, 0 };
+	struct runner x = {&t, 0, 0, 0};
 	pthread_t th;
 	pthread_create(&th, NULL, run_thread, &x);
-	struct timespec ts = { 0, 20000000 };
+	struct timespec ts = {0, 20000000};
 	nanosleep(&ts, NULL);
 	KT_EQ(kt_close(t.vcpu), 0);
 	KT_EQ(kt_close(t.vm), 0);
@@ -299,7 +299,7 @@ static void test_async_cancel(struct kt_vm *t)
 {
 	pthread_t th;
 	void *ret = NULL;
-	struct timespec ts = { 0, 20000000 };
+	struct timespec ts = {0, 20000000};
 
 	pthread_create(&th, NULL, cancel_target, t);
 	nanosleep(&ts, NULL);
@@ -319,7 +319,7 @@ static void test_async_cancel(struct kt_vm *t)
 int main(void)
 {
 	struct kt_vm t;
-	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct sigaction sa = {.sa_handler = on_usr1};
 	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = on_usr2;
 	sigaction(SIGUSR2, &sa, NULL);

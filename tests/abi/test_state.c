@@ -13,9 +13,9 @@
 
 #include "kvmtest.h"
 
-#define X86_CR4_SMEP (1ull << 20)
-#define X86_CR4_LA57 (1ull << 12)
-#define X86_CR4_PKE  (1ull << 22)
+#define X86_CR4_SMEP	(1ull << 20)
+#define X86_CR4_LA57	(1ull << 12)
+#define X86_CR4_PKE	(1ull << 22)
 #define X86_CR4_OSXSAVE (1ull << 18)
 
 static struct kvm_cpuid2 *supported_cpuid(int kvm)
@@ -38,8 +38,15 @@ static struct kvm_cpuid_entry2 *find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t
  * EFER LME|LMA|NX, CS L=1, page tables at 0x10000 */
 static void long_mode_sregs(struct kvm_sregs *s)
 {
-	struct kvm_segment cs = { .base = 0, .limit = 0xffffffff, .selector = 0x8, .type = 0xb,
-				  .present = 1, .dpl = 0, .l = 1, .s = 1, .g = 1 };
+	struct kvm_segment cs = {.base = 0,
+				 .limit = 0xffffffff,
+				 .selector = 0x8,
+				 .type = 0xb,
+				 .present = 1,
+				 .dpl = 0,
+				 .l = 1,
+				 .s = 1,
+				 .g = 1};
 	struct kvm_segment ds = cs;
 	ds.selector = 0x10;
 	ds.type = 3;
@@ -49,9 +56,9 @@ static void long_mode_sregs(struct kvm_sregs *s)
 	s->ds = s->es = s->fs = s->gs = s->ss = ds;
 	s->fs.base = 0x12345000;
 	s->gs.base = 0xffff888000000000ull;
-	s->tr = (struct kvm_segment){ .base = 0x3000, .limit = 0x67, .selector = 0x18,
-				      .type = 0xb, .present = 1, .s = 0 };
-	s->ldt = (struct kvm_segment){ .selector = 0, .unusable = 1, .type = 2 };
+	s->tr = (struct kvm_segment){
+	    .base = 0x3000, .limit = 0x67, .selector = 0x18, .type = 0xb, .present = 1, .s = 0};
+	s->ldt = (struct kvm_segment){.selector = 0, .unusable = 1, .type = 2};
 	s->gdt.base = 0x2000;
 	s->gdt.limit = 0x27;
 	s->idt.base = 0x4000;
@@ -249,7 +256,7 @@ static void test_fpu_xsave(struct kt_vm *t)
 
 static void test_msrs(struct kt_vm *t, struct kt_vm *u)
 {
-	struct kvm_msr_list probe = { .nmsrs = 0 };
+	struct kvm_msr_list probe = {.nmsrs = 0};
 	KT_FAILS(KT_IOCTL(t->kvm, KVM_GET_MSR_INDEX_LIST, &probe), E2BIG);
 	struct kvm_msr_list *l = calloc(1, sizeof(*l) + probe.nmsrs * 4);
 	l->nmsrs = probe.nmsrs;
@@ -285,7 +292,7 @@ static void test_msrs(struct kt_vm *t, struct kt_vm *u)
 	struct {
 		struct kvm_msrs h;
 		struct kvm_msr_entry e[2];
-	} w = { .h.nmsrs = 2 };
+	} w = {.h.nmsrs = 2};
 	w.e[0].index = 0x10; /* TSC */
 	w.e[0].data = 1000000000000ull;
 	w.e[1].index = 0xc0000081; /* STAR */
@@ -293,7 +300,8 @@ static void test_msrs(struct kt_vm *t, struct kt_vm *u)
 	KT_EQ(KT_IOCTL(t->vcpu, KVM_SET_MSRS, &w), 2);
 	w.e[0].data = w.e[1].data = 0;
 	KT_EQ(KT_IOCTL(t->vcpu, KVM_GET_MSRS, &w), 2);
-	KT_CHECK(w.e[0].data >= 1000000000000ull && w.e[0].data < 1000000000000ull + 100000000000ull);
+	KT_CHECK(w.e[0].data >= 1000000000000ull &&
+		 w.e[0].data < 1000000000000ull + 100000000000ull);
 	KT_EQ(w.e[1].data, 0x0023001000000000ull);
 	free(m);
 	free(m2);
@@ -444,7 +452,7 @@ static void test_cr4_and_cpuid(void)
 	}
 
 	/* after KVM_RUN: the same table is accepted, a changed one is not */
-	static const uint8_t hlt[] = { 0xf4 };
+	static const uint8_t hlt[] = {0xf4};
 	memcpy(t.mem + 0x1000, hlt, 1);
 	kt_real_mode(&t, 0x1000);
 	KT_EQ(KT_IOCTL(t.vcpu, KVM_RUN, 0), 0);
@@ -562,7 +570,7 @@ static void test_lapic_sregs(void)
 	struct {
 		struct kvm_msrs h;
 		struct kvm_msr_entry e;
-	} m = { .h.nmsrs = 1, .e.index = 0x1b };
+	} m = {.h.nmsrs = 1, .e.index = 0x1b};
 	KT_EQ(KT_IOCTL(t.vcpu, KVM_GET_MSRS, &m), 1);
 	KT_EQ(m.e.data, 0xfed00900);
 	KT_EQ(KT_IOCTL(t.vcpu, KVM_GET_SREGS, &s2), 0);

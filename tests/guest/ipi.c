@@ -211,8 +211,8 @@ static void test_init_sipi(void)
 	report("SIPI: the CPU starts at the vector and comes up again",
 	       back && ap_boots[2] == boots + 1 && ap_sipi_cs[2] == SIPI_VECTOR << 8);
 	/* INIT resets the LAPIC: the logical ID is gone, the APIC ID stays */
-	send_check("after INIT/SIPI: fixed IPIs reach it again", 2, ICR_FIXED | ICR_ASSERT | VEC_FIXED,
-		   K_FIXED, 0x4);
+	send_check("after INIT/SIPI: fixed IPIs reach it again", 2,
+		   ICR_FIXED | ICR_ASSERT | VEC_FIXED, K_FIXED, 0x4);
 	clear_counts();
 	apic_icr(0x04, ICR_LOGICAL | ICR_FIXED | ICR_ASSERT | VEC_FIXED);
 	udelay(5000);

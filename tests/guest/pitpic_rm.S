@@ -7,8 +7,9 @@
  *
  * rm_test programs the 8259 pair (ICW1-4, vectors 0x08/0x70 as a BIOS
  * does) and PIT channel 0 (mode 2) from the parameter block, counts IRQ0
- * through IVT entry 8 for p_ticks PM-timer ticks, reads the master's IRR
- * and ISR, then masks everything and quiets the PIT.
+ * through IVT entry 8 (with the PM timer at the first and the last one)
+ * until p_target came or p_ticks PM-timer ticks passed, reads the master's
+ * IRR and ISR, then masks everything and quiets the PIT.
  */
 #define RM_BASE 0x8000
 #define RM_SEG	(RM_BASE >> 4)
@@ -23,7 +24,8 @@
 	.text
 	.code16
 	.globl rm_start, rm_end, rm_irq0, rm_spurious
-	.globl p_count, p_ticks, p_mode, r_count, r_spurious, r_irr, r_isr, r_imr
+	.globl p_count, p_ticks, p_target, p_mode, r_count, r_first, r_last, r_spurious
+	.globl r_irr, r_isr, r_imr
 	.globl r_latch1, r_latch2
 rm_start:
 /* from rm_run: a 16-bit code segment based at RM_BASE */
@@ -117,12 +119,18 @@ rm_test:
 	andl $0xffffff, %eax
 	movl %eax, %esi
 	sti
-1:	inl %dx, %eax
+	/* until p_target interrupts came (if non-zero) or p_ticks PM-timer ticks passed */
+1:	movl O(p_target), %eax
+	testl %eax, %eax
+	jz 2f
+	cmpl O(r_count), %eax
+	jbe 3f
+2:	inl %dx, %eax
 	subl %esi, %eax
 	andl $0xffffff, %eax
 	cmpl O(p_ticks), %eax
 	jb 1b
-	cli
+3:	cli
 
 	/* OCW3: read IRR, then ISR */
 	movb $0x0a, %al
@@ -147,9 +155,17 @@ rm_test:
 	outb %al, $0x40
 	ret
 
-/* IVT entry 8: IRQ0 */
+/* IVT entry 8: IRQ0; the PM timer at the first and the latest interrupt */
 rm_irq0:
-	pushw %ax
+	pushl %eax
+	pushw %dx
+	movw $0x608, %dx
+	inl %dx, %eax
+	movl %eax, %cs:O(r_last)
+	cmpl $0, %cs:O(r_count)
+	jne 1f
+	movl %eax, %cs:O(r_first)
+1:	popw %dx
 	incl %cs:O(r_count)
 	testw $M_EOI, %cs:O(p_mode)
 	jz 2f
@@ -158,7 +174,7 @@ rm_irq0:
 	jz 1f
 	movb $0x60, %al
 1:	outb %al, $0x20
-2:	popw %ax
+2:	popl %eax
 	iret
 
 /* IVT entry 0x0f: the master's spurious IRQ7 */
@@ -170,7 +186,10 @@ rm_spurious:
 p_count:	.word 0
 p_mode:		.word 0
 p_ticks:	.long 0
+p_target:	.long 0
 r_count:	.long 0
+r_first:	.long 0
+r_last:		.long 0
 r_spurious:	.long 0
 r_latch1:	.word 0
 r_latch2:	.word 0

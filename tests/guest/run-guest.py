@@ -86,7 +86,8 @@ def main():
                     help="softkvm only: the kernel checks something QEMU does not offer")
     a = ap.parse_args()
 
-    cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", a.kernel] + a.softkvm_arg
+    # --reboot exit: a reset ends the run, as -no-reboot does for QEMU
+    cmd = [a.softkvm, "run", "--accel", "soft", "--reboot", "exit", "--kernel", a.kernel] + a.softkvm_arg
     qcmd = [os.environ.get("QEMU", "qemu-system-x86_64"), "-nodefaults", "-nographic",
             "-machine", "pc", "-accel", "tcg", "-cpu", "max", "-no-reboot",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=4",

@@ -10,14 +10,14 @@
  */
 #include "apic.h"
 
-#define VEC_COM1  0x44
-#define VEC_PIC	  0x20 /* master base: IRQ4 is 0x24 */
-#define UART_IER  (COM1 + 1)
-#define UART_IIR  (COM1 + 2)
-#define UART_LCR  (COM1 + 3)
-#define UART_MCR  (COM1 + 4)
-#define MCR_OUT2  0x08
-#define IER_THRI  0x02
+#define VEC_COM1 0x44
+#define VEC_PIC	 0x20 /* master base: IRQ4 is 0x24 */
+#define UART_IER (COM1 + 1)
+#define UART_IIR (COM1 + 2)
+#define UART_LCR (COM1 + 3)
+#define UART_MCR (COM1 + 4)
+#define MCR_OUT2 0x08
+#define IER_THRI 0x02
 
 static volatile u32 hits, pic_hits;
 static volatile u8 last_iir;

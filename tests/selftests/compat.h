@@ -12,9 +12,9 @@
 #define SOFTKVM_SELFTEST_COMPAT_H
 
 #ifndef TEST_ASSERT_EQ
-#define TEST_ASSERT_EQ(a, b)                                                         \
-	TEST_ASSERT((a) == (b), "%s == %s failed: %#lx != %#lx", #a, #b,              \
-		    (unsigned long)(a), (unsigned long)(b))
+#define TEST_ASSERT_EQ(a, b)                                                                       \
+	TEST_ASSERT((a) == (b), "%s == %s failed: %#lx != %#lx", #a, #b, (unsigned long)(a),       \
+		    (unsigned long)(b))
 #endif
 
 /* the uapi header that defines __DECLARE_FLEX_ARRAY; it includes nothing */

@@ -60,8 +60,7 @@ int main(void)
 				    stage, uc.args[2], uc.args[3], expect_sum, value);
 			break;
 		case UCALL_DONE:
-			TEST_ASSERT(stage == NR_SYNCS + 1, "GUEST_DONE after %lu syncs",
-				    stage - 1);
+			TEST_ASSERT(stage == NR_SYNCS + 1, "GUEST_DONE after %lu syncs", stage - 1);
 			printf("guest_sync_test: %d syncs, done\n", NR_SYNCS);
 			kvm_vm_free(vm);
 			return 0;

@@ -16,7 +16,8 @@ checks what they print:
   (N > 1)           the two checksums again, run in parallel
 
 and finally powers off (`poweroff -f`: ACPI S5), which must end softkvm with
-status 0. The test fails on any oops, WARNING, BUG, panic, call trace,
+status 0. With --vmlinux the kernel is first extracted from the bzImage
+(extract-vmlinux.py) and booted as an ELF vmlinux: uname -r, then power-off. The test fails on any oops, WARNING, BUG, panic, call trace,
 unchecked MSR access or stall in the console log, and on anything softkvm
 prints on stderr. Exit status 77 (skipped) when the kernel or busybox is
 missing and cannot be installed.
@@ -25,12 +26,13 @@ import argparse
 import hashlib
 import os
 import re
-import select
 import subprocess
 import sys
 import time
 
-MARKER = re.compile(rb"softkvm: initramfs ready \((\d+) CPUs, ([^)\r\n]*)\)")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from guestcon import MARKER, Guest  # noqa: E402
+
 BAD = [
     rb"Oops", rb"WARNING:", rb"BUG:", rb"Kernel panic", rb"Call Trace",
     rb"unchecked MSR access", rb"general protection fault", rb"invalid opcode",
@@ -132,59 +134,6 @@ def expected_flags(cpuid_tool, cpus):
     return want, known
 
 
-class Guest:
-    def __init__(self, cmd, log):
-        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE)
-        self.out = b""
-        self.err = b""
-        self.log = log
-        self.n = 0
-
-    def pump(self, deadline):
-        fds = [f for f in (self.p.stdout, self.p.stderr) if not f.closed]
-        if not fds:
-            return False
-        r, _, _ = select.select(fds, [], [], max(0.0, deadline - time.time()))
-        for f in r:
-            data = os.read(f.fileno(), 65536)
-            if not data:
-                f.close()
-                continue
-            if f is self.p.stdout:
-                self.out += data
-                self.log.write(data)
-                self.log.flush()
-            else:
-                self.err += data
-        return bool(r)
-
-    def wait_for(self, regex, timeout, start=0):
-        deadline = time.time() + timeout
-        while True:
-            m = regex.search(self.out, start)
-            if m:
-                return m
-            if time.time() >= deadline or (not self.pump(deadline) and self.p.poll() is not None
-                                           and self.p.stdout.closed):
-                return None
-
-    def run(self, command, timeout):
-        """Type a command; returns (output, status) or (None, None) on timeout."""
-        self.n += 1
-        n = self.n
-        start = len(self.out)
-        line = "echo __BEGIN_%d__; %s; echo __END_%d_$?__\n" % (n, command, n)
-        self.p.stdin.write(line.encode())
-        self.p.stdin.flush()
-        m = self.wait_for(re.compile(rb"(?m)^__END_%d_(\d+)__" % n), timeout, start)
-        b = re.compile(rb"(?m)^__BEGIN_%d__\r?\n" % n).search(self.out, start)
-        if not m or not b:
-            return None, None
-        text = self.out[b.end():m.start()].decode(errors="replace").replace("\r", "")
-        return text, int(m.group(1))
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--softkvm", required=True)
@@ -193,13 +142,25 @@ def main():
     ap.add_argument("--cpus", type=int, default=1)
     ap.add_argument("--mem", default="256M")
     ap.add_argument("--timeout", type=int, default=300, help="seconds to the marker line")
+    ap.add_argument("--vmlinux", action="store_true",
+                    help="boot the uncompressed vmlinux extracted from the bzImage (boot checks only)")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
     kernel, initrd = locate_guest(root, a.builddir)
     release = re.sub(r"^vmlinuz-", "", os.path.basename(kernel))
+    if a.vmlinux:
+        vmlinux = os.path.join(a.builddir, "vmlinux-" + release)
+        p = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__),
+                                                         "extract-vmlinux.py"), kernel, vmlinux])
+        if p.returncode == 77:
+            print("SKIP: cannot extract the vmlinux")
+            return 77
+        if p.returncode:
+            return 1
+        kernel = vmlinux
     want, known = expected_flags(a.cpuid, a.cpus)
-    logname = os.path.join(a.builddir, "linux-%dcpu.log" % a.cpus)
+    logname = os.path.join(a.builddir, "linux-%s%dcpu.log" % ("vmlinux-" if a.vmlinux else "", a.cpus))
     cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", kernel, "--initrd", initrd,
            "--append", "console=ttyS0 panic=-1", "--cpus", str(a.cpus), "--mem", a.mem,
            "--reboot", "exit"]
@@ -221,6 +182,11 @@ def main():
         out, st = g.run("uname -r", 60)
         check("uname -r is " + release, st == 0 and out is not None and out.strip() == release,
               repr(out))
+
+        if a.vmlinux:
+            status = g.poweroff()
+            check("poweroff -f ends softkvm with status 0", status == 0, "status %s" % status)
+            return finish(g)
 
         out, st = g.run("cat /proc/cpuinfo", 60)
         procs = re.findall(r"(?m)^processor\s*:\s*(\d+)", out or "")
@@ -276,18 +242,8 @@ def main():
                   repr(out))
             print("INFO: parallel checksums: %.2f s" % (time.time() - t))
 
-        g.p.stdin.write(b"poweroff -f\n")
-        g.p.stdin.flush()
-        deadline = time.time() + 60
-        while g.p.poll() is None and time.time() < deadline:
-            g.pump(deadline)
-        while g.pump(time.time() + 1):
-            pass
-        if g.p.poll() is None:
-            g.p.kill()
-            g.p.wait()
-        check("poweroff -f ends softkvm with status 0", g.p.returncode == 0,
-              "status %s" % g.p.returncode)
+        status = g.poweroff()
+        check("poweroff -f ends softkvm with status 0", status == 0, "status %s" % status)
         check("the kernel powered down through ACPI", b"reboot: Power down" in g.out)
     return finish(g)
 

@@ -35,24 +35,24 @@
 #define APIC_TMCCT	  0x390
 #define APIC_TDCR	  0x3e0
 
-#define APIC_LVT_MASKED	  (1u << 16)
+#define APIC_LVT_MASKED	    (1u << 16)
 #define APIC_TIMER_ONESHOT  (0u << 17)
 #define APIC_TIMER_PERIODIC (1u << 17)
 #define APIC_TIMER_TSCDL    (2u << 17)
 
 /* ICR: delivery mode, destination mode, level, trigger, shorthand */
-#define ICR_FIXED	  (0u << 8)
-#define ICR_LOWEST	  (1u << 8)
-#define ICR_NMI		  (4u << 8)
-#define ICR_INIT	  (5u << 8)
-#define ICR_SIPI	  (6u << 8)
-#define ICR_LOGICAL	  (1u << 11)
-#define ICR_BUSY	  (1u << 12)
-#define ICR_ASSERT	  (1u << 14)
-#define ICR_LEVEL	  (1u << 15)
-#define ICR_SELF	  (1u << 18)
-#define ICR_ALL		  (2u << 18)
-#define ICR_OTHERS	  (3u << 18)
+#define ICR_FIXED   (0u << 8)
+#define ICR_LOWEST  (1u << 8)
+#define ICR_NMI	    (4u << 8)
+#define ICR_INIT    (5u << 8)
+#define ICR_SIPI    (6u << 8)
+#define ICR_LOGICAL (1u << 11)
+#define ICR_BUSY    (1u << 12)
+#define ICR_ASSERT  (1u << 14)
+#define ICR_LEVEL   (1u << 15)
+#define ICR_SELF    (1u << 18)
+#define ICR_ALL	    (2u << 18)
+#define ICR_OTHERS  (3u << 18)
 
 #define MSR_APIC_BASE	 0x1b
 #define MSR_TSC_DEADLINE 0x6e0
@@ -160,14 +160,14 @@ static inline void safe_halt(void)
 	})
 
 /* ---- SMP ---- */
-#define MAX_CPUS	  16
-#define SIPI_VECTOR	  0x07 /* the trampoline runs at 0x7000 */
-#define IPI_CALL_VECTOR	  0xf0 /* wakes an AP to run its mailbox */
-extern volatile u32 smp_online;		   /* CPUs that came up, the BSP included */
-extern volatile u32 ap_boots[MAX_CPUS];	   /* times each APIC ID ran the trampoline */
-extern volatile u16 ap_sipi_cs[MAX_CPUS];  /* CS each AP started with */
+#define MAX_CPUS	16
+#define SIPI_VECTOR	0x07		      /* the trampoline runs at 0x7000 */
+#define IPI_CALL_VECTOR 0xf0		      /* wakes an AP to run its mailbox */
+extern volatile u32 smp_online;		      /* CPUs that came up, the BSP included */
+extern volatile u32 ap_boots[MAX_CPUS];	      /* times each APIC ID ran the trampoline */
+extern volatile u16 ap_sipi_cs[MAX_CPUS];     /* CS each AP started with */
 extern volatile u32 ap_init_eflags[MAX_CPUS]; /* EFLAGS[7:0] at the SIPI entry */
-extern volatile u32 ap_cpuid_apic[MAX_CPUS]; /* CPUID.1:EBX[31:24] seen by each AP */
+extern volatile u32 ap_cpuid_apic[MAX_CPUS];  /* CPUID.1:EBX[31:24] seen by each AP */
 /* fw_cfg NB_CPUS: how many vCPUs the VMM created */
 unsigned fwcfg_nb_cpus(void);
 /*
