@@ -16,7 +16,7 @@ CPUS     ?= 2
 MEM      ?= 512M
 APPEND   ?=
 
-.PHONY: all deps configure check check-asan check-selftests run cpu-demo bench-linux difftest fpdifftest bench-cpu bench-latency fuzz-cpu clean format
+.PHONY: all deps configure check check-asan check-selftests run cpu-demo bench-linux difftest fpdifftest bench-cpu bench-cpuid bench-latency fuzz-cpu clean format
 
 all: configure
 	ninja -C $(BUILD) -j $(JOBS)
@@ -66,6 +66,9 @@ fpdifftest: all
 
 bench-cpu: all
 	$(BUILD)/bench/bench-cpu
+
+bench-cpuid: all
+	$(BUILD)/bench/bench-cpuid $(BUILD)/tests/abi/guest_cpuid.bin
 
 # interrupt latencies and idle host CPU of a 4-vCPU guest, softkvm beside QEMU TCG
 bench-latency: all

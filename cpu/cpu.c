@@ -881,6 +881,7 @@ void cpu_set_sregs(struct cpu *c, const struct cpu_sregs *s)
 	c->cr0 = s->cr0;
 	c->cr2 = s->cr2;
 	c->cr3 = s->cr3;
+	uint64_t old_cr4 = c->cr4;
 	c->cr4 = s->cr4;
 	c->cr8 = s->cr8;
 	c->efer = s->efer;
@@ -892,6 +893,8 @@ void cpu_set_sregs(struct cpu *c, const struct cpu_sregs *s)
 		c->cpl = c->seg[SEG_CS].sel & 3;
 	seg_update_cache(c);
 	tlb_flush_all(c);
+	if (old_cr4 != c->cr4 && c->ops->cr4_changed)
+		c->ops->cr4_changed(c->opaque, old_cr4, c->cr4);
 }
 
 uint64_t cpu_get_dr(const struct cpu *c, int n)

@@ -56,6 +56,9 @@ struct cpu_ops {
 	uint64_t (*cr8_read)(void *opaque);
 	/* a store hit this vCPU's armed address-range monitor (any thread) */
 	void (*monitor_hit)(void *opaque);
+	/* state that CPUID bits follow changed (guest or host writes; optional) */
+	void (*cr4_changed)(void *opaque, uint64_t old, uint64_t cr4);
+	void (*xcr0_changed)(void *opaque, uint64_t xcr0);
 };
 
 /* Why cpu_run() returned. */

@@ -199,5 +199,7 @@ int cpu_set_xcr0(struct cpu *c, uint64_t v)
 	if (v & ~c->xcr0_allowed)
 		return -1;
 	c->xcr0 = v;
+	if (c->ops->xcr0_changed)
+		c->ops->xcr0_changed(c->opaque, v);
 	return 0;
 }

@@ -229,6 +229,8 @@ void cpu_write_cr4(struct cpu *c, uint64_t v)
 			 CR4_PKE))
 		tlb_flush_all(c);
 	seg_update_cache(c);
+	if (old != v && c->ops->cr4_changed)
+		c->ops->cr4_changed(c->opaque, old, v);
 }
 
 static void write_cr3(struct cpu *c, uint64_t v)

@@ -116,41 +116,86 @@ int kvm_get_supported_cpuid(struct kvm_cpuid2 *out, uint32_t max)
 /* ---- the guest's table ---- */
 
 /*
- * v->cpuid holds 2 * ncpuid entries in one allocation: the table exactly as
- * KVM_SET_CPUID2 gave it (KVM_GET_CPUID2 returns it in that order), then a
- * copy sorted by function, stable, for the lookup.
+ * v->cpuid is the table exactly as KVM_SET_CPUID2 gave it (KVM_GET_CPUID2
+ * returns it in that order, with the runtime bits current). v->cpuid_index is
+ * an open-addressing hash built at KVM_SET_CPUID2 from (function, index) -
+ * or (function, any) for entries whose index is not significant - to the
+ * first such entry in table order, so every lookup, and every per-cause
+ * update below, is O(1) whatever the table's size.
  */
-static struct kvm_cpuid_entry2 *sorted_table(const struct kvm_vcpu *v)
+#define ANY_INDEX 0xffffffffu
+
+static uint32_t cpuid_hash(uint32_t fn, uint32_t idx)
 {
-	return v->cpuid ? v->cpuid + v->ncpuid : NULL;
+	uint32_t h = fn * 0x9e3779b1u ^ (idx + 0x7f4a7c15u) * 0x85ebca77u;
+	return h ^ (h >> 15);
 }
 
-/*
- * Linux's cpuid_entry2_find(): the first entry, in table order, with the
- * function whose index matches or is not significant. Binary search finds the
- * run of entries with the function; the stable sort kept their order.
- */
-static struct kvm_cpuid_entry2 *table_find(struct kvm_cpuid_entry2 *sorted, uint32_t n,
-					   uint32_t fn, uint32_t idx)
+/* build the index for table e of n entries: size is a power of two >= 2n */
+static int32_t *index_build(const struct kvm_cpuid_entry2 *e, uint32_t n, uint32_t *mask_out)
 {
-	uint32_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (sorted[mid].function < fn)
-			lo = mid + 1;
-		else
-			hi = mid;
+	uint32_t size = 16;
+	while (size < 2 * n)
+		size <<= 1;
+	int32_t *ix = malloc(size * sizeof(*ix));
+	if (!ix)
+		return NULL;
+	for (uint32_t k = 0; k < size; k++)
+		ix[k] = -1;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t key_idx = (e[k].flags & SIG) ? e[k].index : ANY_INDEX;
+		uint32_t h = cpuid_hash(e[k].function, key_idx) & (size - 1);
+		for (;; h = (h + 1) & (size - 1)) {
+			if (ix[h] < 0) {
+				ix[h] = (int32_t)k;
+				break;
+			}
+			const struct kvm_cpuid_entry2 *o = &e[ix[h]];
+			if (o->function == e[k].function &&
+			    ((o->flags & SIG) ? o->index : ANY_INDEX) == key_idx)
+				break; /* keep the first in table order */
+		}
 	}
-	for (; lo < n && sorted[lo].function == fn; lo++)
-		if (!(sorted[lo].flags & SIG) || sorted[lo].index == idx)
-			return &sorted[lo];
-	return NULL;
+	*mask_out = size - 1;
+	return ix;
+}
+
+static int32_t index_probe(const struct kvm_cpuid_entry2 *e, const int32_t *ix, uint32_t mask,
+			   uint32_t fn, uint32_t key_idx)
+{
+	for (uint32_t h = cpuid_hash(fn, key_idx) & mask;; h = (h + 1) & mask) {
+		int32_t k = ix[h];
+		if (k < 0)
+			return -1;
+		if (e[k].function == fn && ((e[k].flags & SIG) ? e[k].index : ANY_INDEX) == key_idx)
+			return k;
+	}
+}
+
+/* Linux's cpuid_entry2_find(): the first entry in table order with the
+ * function whose index matches or is not significant - two probes */
+static struct kvm_cpuid_entry2 *index_find(struct kvm_cpuid_entry2 *e, const int32_t *ix,
+					   uint32_t mask, uint32_t fn, uint32_t idx)
+{
+	if (!ix)
+		return NULL;
+	int32_t a = index_probe(e, ix, mask, fn, idx);
+	int32_t b = index_probe(e, ix, mask, fn, ANY_INDEX);
+	if (a < 0)
+		return b < 0 ? NULL : &e[b];
+	if (b < 0 || a < b)
+		return &e[a];
+	return &e[b];
+}
+
+static struct kvm_cpuid_entry2 *cpuid_entry(const struct kvm_vcpu *v, uint32_t fn, uint32_t idx)
+{
+	return index_find(v->cpuid, v->cpuid_index, v->cpuid_index_mask, fn, idx);
 }
 
 const struct kvm_cpuid_entry2 *kvm_cpuid_find(const struct kvm_vcpu *v, uint32_t fn, uint32_t idx)
 {
-	return table_find(sorted_table(v), v->ncpuid, fn, idx);
+	return cpuid_entry(v, fn, idx);
 }
 
 bool kvm_guest_has(const struct kvm_vcpu *v, uint32_t fn, uint32_t idx, int reg, unsigned bit)
@@ -179,19 +224,6 @@ bool kvm_supported_has(uint32_t fn, uint32_t idx, int reg, unsigned bit)
 	return false;
 }
 
-/* Linux's kvm_check_cpuid(): the linear address width must be 48 or 57 (or 0). */
-static int check_cpuid(struct kvm_cpuid_entry2 *sorted, uint32_t n)
-{
-	const struct kvm_cpuid_entry2 *e = table_find(sorted, n, 0x80000008, 0);
-
-	if (e) {
-		unsigned vbits = (e->eax >> 8) & 0xff;
-		if (vbits != 48 && vbits != 57 && vbits != 0)
-			return -EINVAL;
-	}
-	return 0;
-}
-
 static void change_bit(uint32_t *reg, unsigned bit, bool on)
 {
 	if (on)
@@ -200,73 +232,135 @@ static void change_bit(uint32_t *reg, unsigned bit, bool on)
 		*reg &= ~(1u << bit);
 }
 
-/* XSAVE area size for the features in xcr0 (legacy area, header, AVX) */
 static uint32_t xsave_size(uint64_t xcr0)
 {
-	return 576 + ((xcr0 & 4) ? 256 : 0);
+	/* legacy area + header; AVX and later components are not supported */
+	(void)xcr0;
+	return 576;
 }
 
 /*
- * The bits that follow vCPU state (Linux __kvm_update_cpuid_runtime()):
- * OSXSAVE mirrors CR4.OSXSAVE, APIC mirrors IA32_APIC_BASE.EN, MWAIT mirrors
- * IA32_MISC_ENABLE.MWAIT, and CPUID.0xD.0:EBX is the size XCR0 needs. Applied
- * to the table order copy; the caller re-sorts or patches the sorted copy.
+ * Per-cause runtime updates (the seed "Split kvm_update_cpuid_runtime()"):
+ * each cause touches only the entries it affects, found through the index.
+ * They run on an arbitrary table so KVM_SET_CPUID2 can apply them to the
+ * incoming one.
  */
-static void update_runtime(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *sorted, uint32_t n)
+static void cause_osxsave(struct kvm_cpuid_entry2 *e, const int32_t *ix, uint32_t mask,
+			  uint64_t cr4)
+{
+	struct kvm_cpuid_entry2 *l1 = index_find(e, ix, mask, 1, 0);
+	if (l1)
+		change_bit(&l1->ecx, 27, (cr4 & CR4_OSXSAVE) != 0);
+}
+
+static void cause_ospke(struct kvm_cpuid_entry2 *e, const int32_t *ix, uint32_t mask, uint64_t cr4)
+{
+	/* only where protection keys are supported: not by this processor */
+	(void)e, (void)ix, (void)mask, (void)cr4;
+}
+
+static void cause_apic(struct kvm_cpuid_entry2 *e, const int32_t *ix, uint32_t mask, bool enabled)
+{
+	struct kvm_cpuid_entry2 *l1 = index_find(e, ix, mask, 1, 0);
+	if (l1)
+		change_bit(&l1->edx, 9, enabled);
+}
+
+static void cause_xstate(struct kvm_cpuid_entry2 *e, const int32_t *ix, uint32_t mask,
+			 uint64_t xcr0, uint64_t xss)
+{
+	struct kvm_cpuid_entry2 *d0 = index_find(e, ix, mask, 0xd, 0);
+	if (d0)
+		d0->ebx = xsave_size(xcr0);
+	/* with XSAVEC (or XSAVES): the compacted size for XCR0 | IA32_XSS */
+	struct kvm_cpuid_entry2 *d1 = index_find(e, ix, mask, 0xd, 1);
+	if (d1 && (d1->eax & (BIT(1) | BIT(3))))
+		d1->ebx = xsave_size(xcr0 | xss);
+}
+
+static void cause_mwait(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *e, const int32_t *ix,
+			uint32_t mask, uint64_t misc_enable)
+{
+	/* only with KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT disabled (Linux 6.1) */
+	if (!(v->vm->quirks_disabled & KVM_X86_QUIRK_MISC_ENABLE_NO_MWAIT))
+		return;
+	struct kvm_cpuid_entry2 *l1 = index_find(e, ix, mask, 1, 0);
+	if (l1)
+		change_bit(&l1->ecx, 3, (misc_enable & (1ull << 18)) != 0);
+}
+
+/* every cause once, from the vCPU's current state */
+static void update_all(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *e, const int32_t *ix,
+		       uint32_t mask)
 {
 	struct cpu_sregs s;
 	uint64_t misc = 0;
-	struct kvm_cpuid_entry2 *e;
 
 	cpu_get_sregs(v->cpu, &s);
-	e = table_find(sorted, n, 1, 0);
-	if (e) {
-		change_bit(&e->ecx, 27, (s.cr4 & CR4_OSXSAVE) != 0);
-		change_bit(&e->edx, 9, (s.apic_base & (1u << 11)) != 0);
-		kvm_msr_get(v, MSR_IA32_MISC_ENABLE, &misc, true);
-		change_bit(&e->ecx, 3, (misc & (1ull << 18)) != 0);
-	}
-	e = table_find(sorted, n, 0xd, 0);
-	if (e)
-		e->ebx = xsave_size(cpu_get_xcr0(v->cpu));
-	/* with XSAVEC (or XSAVES): the compacted size for XCR0 | IA32_XSS (no XSS here) */
-	e = table_find(sorted, n, 0xd, 1);
-	if (e && (e->eax & (BIT(1) | BIT(3))))
-		e->ebx = xsave_size(cpu_get_xcr0(v->cpu));
+	cause_osxsave(e, ix, mask, s.cr4);
+	cause_ospke(e, ix, mask, s.cr4);
+	cause_apic(e, ix, mask, (s.apic_base & (1u << 11)) != 0);
+	cause_xstate(e, ix, mask, cpu_get_xcr0(v->cpu), 0);
+	kvm_msr_get(v, MSR_IA32_MISC_ENABLE, &misc, true);
+	cause_mwait(v, e, ix, mask, misc);
 }
 
-/* Copy the sorted copy's entries back over the table order copy (same entries). */
-static void sync_table_order(struct kvm_cpuid_entry2 *tab, const uint32_t *pos,
-			     const struct kvm_cpuid_entry2 *sorted, uint32_t n)
+/* after INIT or a reset of the vCPU's state: every cause again */
+void kvm_cpuid_refresh(struct kvm_vcpu *v)
 {
-	for (uint32_t k = 0; k < n; k++)
-		tab[pos[k]] = sorted[k];
+	if (v->cpuid_index)
+		update_all(v, v->cpuid, v->cpuid_index, v->cpuid_index_mask);
+}
+
+/* the causes, called where the state changes */
+void kvm_cpuid_cr4_changed(struct kvm_vcpu *v, uint64_t old, uint64_t cr4)
+{
+	if ((old ^ cr4) & CR4_OSXSAVE)
+		cause_osxsave(v->cpuid, v->cpuid_index, v->cpuid_index_mask, cr4);
+	if ((old ^ cr4) & CR4_PKE)
+		cause_ospke(v->cpuid, v->cpuid_index, v->cpuid_index_mask, cr4);
+}
+
+void kvm_cpuid_update_apic_bit(struct kvm_vcpu *v, bool enabled)
+{
+	cause_apic(v->cpuid, v->cpuid_index, v->cpuid_index_mask, enabled);
+}
+
+void kvm_cpuid_xcr0_changed(struct kvm_vcpu *v, uint64_t xcr0)
+{
+	cause_xstate(v->cpuid, v->cpuid_index, v->cpuid_index_mask, xcr0, 0);
+}
+
+void kvm_cpuid_misc_enable_changed(struct kvm_vcpu *v, uint64_t misc)
+{
+	cause_mwait(v, v->cpuid, v->cpuid_index, v->cpuid_index_mask, misc);
+}
+
+/* Linux's kvm_check_cpuid(): the linear address width must be 48 or 57 (or 0). */
+static int check_cpuid(struct kvm_cpuid_entry2 *e, const int32_t *ix, uint32_t mask)
+{
+	const struct kvm_cpuid_entry2 *x = index_find(e, ix, mask, 0x80000008, 0);
+
+	if (x) {
+		unsigned vbits = (x->eax >> 8) & 0xff;
+		if (vbits != 48 && vbits != 57 && vbits != 0)
+			return -EINVAL;
+	}
+	return 0;
 }
 
 static int cpuid_install(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *e, uint32_t n)
 {
-	struct kvm_cpuid_entry2 *sorted = e + n;
-	uint32_t *pos = calloc(n ? n : 1, sizeof(*pos));
+	uint32_t mask;
+	int32_t *ix = index_build(e, n, &mask);
 	int r = 0;
 
-	if (!pos) {
+	if (!ix) {
 		free(e);
 		return -ENOMEM;
 	}
-	/* stable insertion sort by function; pos[] remembers table positions */
-	for (uint32_t k = 0; k < n; k++) {
-		uint32_t j = k;
-		while (j && sorted[j - 1].function > e[k].function) {
-			sorted[j] = sorted[j - 1];
-			pos[j] = pos[j - 1];
-			j--;
-		}
-		sorted[j] = e[k];
-		pos[j] = k;
-	}
-	update_runtime(v, sorted, n);
-	sync_table_order(e, pos, sorted, n);
-	free(pos);
+	/* the runtime bits as this vCPU's state makes them */
+	update_all(v, e, ix, mask);
 	if (v->ran) {
 		/*
 		 * After KVM_RUN only the identical table is accepted (Linux
@@ -282,16 +376,21 @@ static int cpuid_install(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *e, uint32_
 				r = -EINVAL;
 		}
 		free(e);
+		free(ix);
 		return r;
 	}
-	r = check_cpuid(sorted, n);
+	r = check_cpuid(e, ix, mask);
 	if (r) {
 		free(e);
+		free(ix);
 		return r;
 	}
 	free(v->cpuid);
+	free(v->cpuid_index);
 	v->cpuid = e;
 	v->ncpuid = n;
+	v->cpuid_index = ix;
+	v->cpuid_index_mask = mask;
 	/* MAXPHYADDR for the page walker's reserved-bit checks */
 	const struct kvm_cpuid_entry2 *p = kvm_cpuid_find(v, 0x80000008, 0);
 	cpu_set_maxphyaddr(v->cpu, p && (p->eax & 0xff) ? p->eax & 0xff : 36);
@@ -306,7 +405,7 @@ int kvm_vcpu_set_cpuid2(struct kvm_vcpu *v, const struct kvm_cpuid_entry2 *e, ui
 {
 	if (n > MAX_CPUID_ENTRIES)
 		return -E2BIG;
-	struct kvm_cpuid_entry2 *c = calloc(n ? 2 * n : 1, sizeof(*c));
+	struct kvm_cpuid_entry2 *c = calloc(n ? n : 1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, e, n * sizeof(*c));
@@ -317,7 +416,7 @@ int kvm_vcpu_set_cpuid(struct kvm_vcpu *v, const struct kvm_cpuid_entry *e, uint
 {
 	if (n > MAX_CPUID_ENTRIES)
 		return -E2BIG;
-	struct kvm_cpuid_entry2 *c = calloc(n ? 2 * n : 1, sizeof(*c));
+	struct kvm_cpuid_entry2 *c = calloc(n ? n : 1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	for (uint32_t k = 0; k < n; k++) {
@@ -364,33 +463,4 @@ void kvm_cpuid_guest(struct kvm_vcpu *v, uint32_t fn, uint32_t idx, uint32_t out
 	out[1] = e->ebx;
 	out[2] = e->ecx;
 	out[3] = e->edx;
-	/* what follows CR4.OSXSAVE and XCR0 as the guest changes them (Linux
-	 * updates the entries on each change: kvm_update_cpuid_runtime()) */
-	if (e->function == 1 || e->function == 0xd) {
-		struct cpu_sregs s;
-		cpu_get_sregs(v->cpu, &s);
-		if (e->function == 1)
-			change_bit(&out[2], 27, (s.cr4 & CR4_OSXSAVE) != 0);
-		else if (e->index == 0 || (e->index == 1 && (out[0] & (BIT(1) | BIT(3)))))
-			out[1] = xsave_size(cpu_get_xcr0(v->cpu));
-	}
-}
-
-/* CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN (Linux kvm_update_cpuid_runtime) */
-void kvm_cpuid_update_apic_bit(struct kvm_vcpu *v, bool enabled)
-{
-	struct kvm_cpuid_entry2 *e = (struct kvm_cpuid_entry2 *)kvm_cpuid_find(v, 1, 0);
-	if (!e)
-		return;
-	/* the same entry in table order: the k-th entry of function 1 in both */
-	unsigned nth = 0;
-	for (struct kvm_cpuid_entry2 *s = sorted_table(v); s < e; s++)
-		nth += s->function == 1;
-	for (uint32_t k = 0; k < v->ncpuid; k++) {
-		if (v->cpuid[k].function == 1 && !nth--) {
-			change_bit(&v->cpuid[k].edx, 9, enabled);
-			break;
-		}
-	}
-	change_bit(&e->edx, 9, enabled);
 }

@@ -171,6 +171,8 @@ struct kvm_vcpu {
 
 	struct kvm_cpuid_entry2 *cpuid;
 	uint32_t ncpuid;
+	int32_t *cpuid_index; /* (function, index) -> entry, see kvm/cpuid.c */
+	uint32_t cpuid_index_mask;
 	bool ran; /* KVM_RUN was called at least once */
 
 	bool sigmask_set;
@@ -234,6 +236,10 @@ void irq_ack_notify_pic(struct kvm_vm *vm, unsigned irq);
 bool ioeventfd_write(struct kvm_vm *vm, uint64_t addr, unsigned len, const void *data, bool pio);
 void kvm_ioapic_eoi_broadcast(struct kvm_vcpu *v, uint8_t vector);
 void kvm_cpuid_update_apic_bit(struct kvm_vcpu *v, bool enabled);
+void kvm_cpuid_cr4_changed(struct kvm_vcpu *v, uint64_t old, uint64_t cr4);
+void kvm_cpuid_xcr0_changed(struct kvm_vcpu *v, uint64_t xcr0);
+void kvm_cpuid_misc_enable_changed(struct kvm_vcpu *v, uint64_t misc);
+void kvm_cpuid_refresh(struct kvm_vcpu *v);
 /* the guest's CPUID changed: features the processor must enable or refuse */
 void kvm_vcpu_cpuid_changed(struct kvm_vcpu *v);
 void kvmclock_update(struct kvm_vcpu *v);

@@ -449,7 +449,12 @@ static int msr_set_ret(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool ho
 	    !kvm_guest_has(v, 7, 0, CPUID_ECX, 22))
 		return RET_ERR;
 	switch (cpu_msr_set(v->cpu, index, val, host)) {
-	case 0: return RET_OK;
+	case 0:
+		if (index == MSR_IA32_MISC_ENABLE)
+			kvm_cpuid_misc_enable_changed(v, val);
+		if (index == MSR_IA32_APICBASE) /* no in-kernel LAPIC: still the CPUID bit */
+			kvm_cpuid_update_apic_bit(v, (val & (1ull << 11)) != 0);
+		return RET_OK;
 	case -2: return RET_ERR;
 	default: return RET_UNKNOWN;
 	}

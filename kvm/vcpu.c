@@ -234,6 +234,16 @@ static void op_monitor_hit(void *o)
 	vcpu_wake(o);
 }
 
+static void op_cr4_changed(void *o, uint64_t old, uint64_t cr4)
+{
+	kvm_cpuid_cr4_changed(o, old, cr4);
+}
+
+static void op_xcr0_changed(void *o, uint64_t xcr0)
+{
+	kvm_cpuid_xcr0_changed(o, xcr0);
+}
+
 static void op_cr8_write(void *o, uint64_t tpr)
 {
 	struct kvm_vcpu *v = o;
@@ -279,6 +289,8 @@ const struct cpu_ops kvm_cpu_ops = {
 	.cr8_write = op_cr8_write,
 	.cr8_read = op_cr8_read,
 	.monitor_hit = op_monitor_hit,
+	.cr4_changed = op_cr4_changed,
+	.xcr0_changed = op_xcr0_changed,
 };
 
 void kvm_vcpu_cpuid_changed(struct kvm_vcpu *v)
@@ -545,6 +557,7 @@ static void accept_apic_events(struct kvm_vcpu *v)
 	if (lapic_take_init(v->lapic)) {
 		cpu_init_signal(v->cpu);
 		lapic_reset(v->lapic, true);
+		kvm_cpuid_refresh(v);
 		v->mp_state = v->id == 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED;
 		cpu_set_halted(v->cpu, false);
 	}

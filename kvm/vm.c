@@ -107,6 +107,7 @@ static void vcpu_destroy(struct kvm_vcpu *v)
 	if (v->sig_fd >= 0)
 		close(v->sig_fd);
 	free(v->cpuid);
+	free(v->cpuid_index);
 	munmap(v->run, KVM_PAGE_SIZE * SOFTKVM_VCPU_MMAP_PAGES);
 	pthread_mutex_destroy(&v->mutex);
 	free(v);

@@ -3,7 +3,9 @@
  * The interactive console: host standard input to COM1's receiver. On a
  * terminal, input is raw (every key, Ctrl-C included, goes to the guest) and
  * QEMU's escapes work: Ctrl-A x quits, Ctrl-A h lists the escapes, Ctrl-A
- * Ctrl-A sends Ctrl-A. The terminal is restored on exit.
+ * Ctrl-A sends Ctrl-A. The terminal is restored on exit. The console also
+ * pushes COM1's buffered output out within 10-80 ms (prompts end without a
+ * newline).
  */
 #ifndef SOFTKVM_VMM_CONSOLE_H
 #define SOFTKVM_VMM_CONSOLE_H

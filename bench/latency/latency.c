@@ -7,7 +7,7 @@
  * timer's latency is handler entry minus the programmed deadline).
  *
  * Output, one line per figure, read by run-latency.py:
- *   BENCH <name> <median TSC cycles> <mean TSC cycles> <iterations>
+ *   BENCH <name> <median> <mean> <iterations> <minimum> <90th percentile> (TSC cycles)
  *   TSC_KHZ <guest TSC kHz, measured against the ACPI PM timer>
  *   IDLE-START <s> ... IDLE-END         every vCPU halted, nothing pending
  *   TICK-START <s> ... TICK-END         every vCPU halted between 100 Hz LAPIC ticks
@@ -76,7 +76,8 @@ static void result(const char *name, u64 *s, unsigned n)
 	for (unsigned k = 0; k < n; k++)
 		sum += s[k];
 	sort(s, n);
-	printf("BENCH %s %lu %lu %u\n", name, (ulong)s[n / 2], (ulong)(sum / (n ? n : 1)), n);
+	printf("BENCH %s %lu %lu %u %lu %lu\n", name, (ulong)s[n / 2], (ulong)(sum / (n ? n : 1)), n,
+	       (ulong)s[0], (ulong)s[n * 9 / 10]);
 }
 
 /* on AP 1: spin with interrupts enabled until told to stop */

@@ -68,8 +68,8 @@ def run_guest(cmd, timeout):
         if not w:
             continue
         now = time.monotonic(), cpu_ns(p.pid, seen)
-        if w[0] == "BENCH" and len(w) == 5:
-            figures[w[1]] = (w[2], w[3], w[4])
+        if w[0] == "BENCH" and len(w) >= 5:
+            figures[w[1]] = tuple(w[2:])
         elif w[0] == "TSC_KHZ":
             figures["tsc_khz"] = int(w[1])
         elif w[0] == "CPUS":
