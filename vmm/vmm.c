@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * VM construction: guest memory and its map, the platform devices on the
- * trap registry, the KVM objects (VM, memory slots, vCPUs with CPUID) and
- * the multiboot entry state.
+ * trap registry, the KVM objects (VM, softkvm quirks, the in-kernel irqchip
+ * and PIT with QEMU's GSI routing, memory slots, vCPUs with CPUID) and the
+ * multiboot entry state.
  *
  * Memory follows QEMU's pc machine: RAM from 0; with 3.5 GiB or more, RAM
  * below 4 GiB stops at 3 GiB and the rest starts at 4 GiB. The map the guest

@@ -279,7 +279,7 @@ int main(void)
 		spin_stop = false;
 		on_cpu_async(1, spin, NULL);
 		udelay(1000);
-		bench_ipi("ipi_spinning", NULL, 1, n);
+		bench_ipi("ipi_spinning", "ipi_spinning_oneway", 1, n);
 		spin_stop = true;
 		bench_ipi("ipi_halted", "hlt_wakeup", 2, n);
 	}

@@ -23,6 +23,7 @@ import time
 
 ROWS = [
     ("ipi_spinning", "IPI round trip, target vCPU spinning (IF=1)"),
+    ("ipi_spinning_oneway", "IPI sent -> handler on the spinning vCPU"),
     ("ipi_halted", "IPI round trip, target vCPU halted"),
     ("hlt_wakeup", "HLT wake-up: IPI sent -> handler on the halted vCPU"),
     ("timer_oneshot", "LAPIC one-shot timer: expiry -> handler (vCPU halted)"),

@@ -74,6 +74,76 @@ def write(d, name, data):
     return path
 
 
+def bzimage(version=0x20f, loadflags=1, setup_sects=1, boot_flag=0xaa55, init_size=0x10000,
+            cmdline_size=255, reloc=1, align=0x200000, payload=4096):
+    """A minimal bzImage: boot sector, one setup sector, then `payload` bytes of kernel."""
+    b = bytearray(512 * (1 + max(setup_sects, 1)) + payload)
+    b[0x1f1] = setup_sects
+    struct.pack_into("<H", b, 0x1fe, boot_flag)
+    b[0x200:0x202] = bytes([0xeb, 0x6a])
+    b[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", b, 0x206, version)
+    b[0x211] = loadflags
+    struct.pack_into("<I", b, 0x22c, 0x7fffffff)
+    struct.pack_into("<I", b, 0x230, align)
+    b[0x234] = reloc
+    struct.pack_into("<H", b, 0x236, 1)
+    struct.pack_into("<I", b, 0x238, cmdline_size)
+    struct.pack_into("<I", b, 0x260, init_size)
+    return bytes(b)
+
+
+def vmlinux(paddr=0x1000000, entry=0x1000000, filesz=0x1000, memsz=0x2000, phoff=64, phnum=1):
+    """A minimal x86-64 ELF64 executable with one PT_LOAD segment."""
+    eh = struct.pack("<4sBBBBB7sHHIQQQIHHHHHH", b"\x7fELF", 2, 1, 1, 0, 0, bytes(7), 2, 62, 1,
+                     entry, phoff, 0, 0, 64, 56, phnum, 64, 0, 0)
+    ph = struct.pack("<IIQQQQQQ", 1, 7, 0x1000, 0xffffffff81000000, paddr, filesz, memsz, 0x1000)
+    return (eh + ph).ljust(0x1000, b"\0") + bytes(filesz)
+
+
+def linux_errors(sk, d):
+    """Bad bzImages, vmlinux files and Linux boot arguments: one line, status 2."""
+    def bz(name, **kw):
+        return write(d, name, bzimage(**kw))
+    expect_error(sk, "bzImage: bad boot flag", ["--kernel", bz("bzflag", boot_flag=0x1234)],
+                 ["bzflag", "boot flag"])
+    expect_error(sk, "bzImage: protocol 2.05", ["--kernel", bz("bzold", version=0x205)],
+                 ["bzold", "2.05", "too old"])
+    expect_error(sk, "zImage (not loaded high)", ["--kernel", bz("zimage", loadflags=0)],
+                 ["zimage", "zImage"])
+    expect_error(sk, "bzImage: setup sectors beyond the file",
+                 ["--kernel", write(d, "bzshort", bzimage(setup_sects=60)[:4096])],
+                 ["bzshort", "truncated"])
+    expect_error(sk, "bzImage: truncated header", ["--kernel", write(d, "bztiny", bzimage()[:700])],
+                 ["bztiny", "truncated"])
+    expect_error(sk, "bzImage: bad kernel_alignment", ["--kernel", bz("bzalign", align=0x30000)],
+                 ["bzalign", "kernel_alignment"])
+    expect_error(sk, "bzImage: init_size beyond RAM",
+                 ["--kernel", bz("bzbig", init_size=0x7ffff000), "--mem", "64M"],
+                 ["bzbig", "does not fit", "--mem"])
+    k = bz("bzok")
+    expect_error(sk, "bzImage: command line longer than cmdline_size",
+                 ["--kernel", k, "--append", "x" * 300], ["--append", "255"])
+    expect_error(sk, "bzImage: missing initrd",
+                 ["--kernel", k, "--initrd", os.path.join(d, "nothere")], ["nothere"])
+    expect_error(sk, "bzImage: initrd larger than RAM",
+                 ["--kernel", k, "--initrd", write(d, "bigrd", bytes(5 << 20)), "--mem", "4M"],
+                 ["bigrd", "does not fit"])
+    expect_error(sk, "vmlinux: segment outside the file",
+                 ["--kernel", write(d, "vmtrunc", vmlinux()[:0x1800])], ["vmtrunc", "outside the file"])
+    expect_error(sk, "vmlinux: segment beyond RAM",
+                 ["--kernel", write(d, "vmhigh", vmlinux(paddr=0x7000000, entry=0x7000000)),
+                  "--mem", "64M"], ["vmhigh", "does not fit"])
+    expect_error(sk, "vmlinux: segment below 1 MiB",
+                 ["--kernel", write(d, "vmlow", vmlinux(paddr=0x8000, entry=0x8000))],
+                 ["vmlow", "does not fit"])
+    expect_error(sk, "vmlinux: entry point in no segment",
+                 ["--kernel", write(d, "vmentry", vmlinux(entry=0x5000000))], ["vmentry", "entry"])
+    expect_error(sk, "vmlinux: bad program header table",
+                 ["--kernel", write(d, "vmph", vmlinux(phoff=0x7fffffff))], ["vmph", "program header"])
+    expect_error(sk, "bad --reboot", ["--kernel", k, "--reboot", "later"], ["--reboot", "later"])
+
+
 def mb_header(flags, extra=b""):
     return struct.pack("<III", 0x1BADB002, flags, (-(0x1BADB002 + flags)) & 0xffffffff) + extra
 
@@ -114,6 +184,7 @@ def main():
         missing = os.path.join(d, "missing.elf")
         expect_error(sk, "missing kernel", ["--kernel", missing], [missing, "No such file"])
         expect_error(sk, "kernel is a directory", ["--kernel", d], [d, "not a regular file"])
+        linux_errors(sk, d)
         expect_error(sk, "empty kernel", ["--kernel", write(d, "empty", b"")], ["empty"])
         expect_error(sk, "missing module", ["--kernel", k, "--initrd", missing + " arg"],
                      [missing])
