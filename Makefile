@@ -31,7 +31,7 @@ $(ASAN)/build.ninja:
 	meson setup $(ASAN) --buildtype=debug -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false
 
 check: all
-	meson test -C $(BUILD) --print-errorlogs --num-processes $(JOBS) --suite fast --suite slow
+	meson test -C $(BUILD) --print-errorlogs --num-processes $(JOBS) --suite fast --suite slow --suite system
 	SOFTKVM=$(BUILD)/softkvm JOBS=$(JOBS) scripts/selftests.sh --quick
 	$(MAKE) check-asan
 

@@ -35,6 +35,8 @@
 		BIT(20) /* SMAP */ | BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
 /* CPUID.7.0:ECX */
 #define F7_ECX (BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */)
+/* CPUID.7.0:EDX: IA32_ARCH_CAPABILITIES, emulated as KVM always does */
+#define F7_EDX BIT(29)
 /* CPUID.80000001:ECX / EDX */
 #define F81_ECX (BIT(0) /* LAHF/SAHF in 64-bit mode */ | BIT(5) /* LZCNT */ | BIT(8) /* PREFETCHW */)
 #define F81_EDX (BIT(11) /* SYSCALL */ | BIT(20) /* NX */ | BIT(26) /* 1G pages */ |            \
@@ -68,11 +70,14 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	uint32_t n = 0;
 
 	put(&tmp[n++], 0, 0, 0, 0xd, str4("Genu"), str4("ntel"), str4("ineI"));
-	/* family 6, model 0x55-like; CLFLUSH line 8 qwords; the VMM sets APIC IDs.
-	 * SSE3..SSE4.2 run on the host's unit: only those the host has */
-	put(&tmp[n++], 1, 0, 0, 0x00050654, 0x00000800,
+	/* family 6 model 0x86 stepping 1 (Tremont, QEMU's "Snowridge": SSE4.2,
+	 * MOVBE, WAITPKG and no AVX, like this processor; a model Linux lists
+	 * for no speculation bug that IA32_ARCH_CAPABILITIES cannot clear);
+	 * CLFLUSH line 8 qwords; the VMM sets APIC IDs. SSE3..SSE4.2 run on
+	 * the host's unit: only those the host has */
+	put(&tmp[n++], 1, 0, 0, 0x00080661, 0x00000800,
 	    (F1_ECX & ~F1_ECX_HOST) | (F1_ECX_HOST & cpu_simd_cpuid1_ecx()), F1_EDX);
-	put(&tmp[n++], 7, 0, SIG, 0, F7_EBX, F7_ECX, 0);
+	put(&tmp[n++], 7, 0, SIG, 0, F7_EBX, F7_ECX, F7_EDX);
 	/* topology leaf: the VMM describes the topology; KVM passes a template */
 	put(&tmp[n++], 0xb, 0, SIG, 0, 1, 0x100, 0);
 	put(&tmp[n++], 0xb, 1, SIG, 0, 0, 0x201, 0);

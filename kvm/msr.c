@@ -83,10 +83,16 @@ static int feature_msr(uint32_t index, uint64_t *v)
 {
 	switch (index) {
 	case MSR_IA32_ARCH_CAPABILITIES:
-		/* RDCL_NO | IBRS_ALL | SKIP_L1DFL_VMENTRY | MDS_NO | TAA_NO...: a software
-		 * CPU has none of these vulnerabilities */
-		*v = (1ull << 0) | (1ull << 1) | (1ull << 3) | (1ull << 5) | (1ull << 6) |
-		     (1ull << 8);
+		/*
+		 * A software CPU does not speculate: report every "not affected"
+		 * bit Linux 6.1's KVM can pass on (RDCL_NO, SKIP_VMENTRY_L1DFLUSH,
+		 * SSB_NO, MDS_NO, PSCHANGE_MC_NO, TAA_NO, SBDR_SSDP_NO, FBSDP_NO,
+		 * PSDP_NO, BHI_NO, PBRSB_NO, GDS_NO, RFDS_NO, ITS_NO). IBRS_ALL is
+		 * not reported: it promises IA32_SPEC_CTRL, which is not offered.
+		 */
+		*v = (1ull << 0) | (1ull << 3) | (1ull << 4) | (1ull << 5) | (1ull << 6) |
+		     (1ull << 8) | (1ull << 13) | (1ull << 14) | (1ull << 15) | (1ull << 20) |
+		     (1ull << 24) | (1ull << 26) | (1ull << 27) | (1ull << 62);
 		return 0;
 	case MSR_IA32_UCODE_REV:
 		*v = 0x100000000ull;
