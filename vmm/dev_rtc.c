@@ -58,6 +58,7 @@ enum {
 
 #define NS	  1000000000ll
 #define UIP_NS	  244000ll /* t_BUC: UIP is set this long before the update */
+#define UIP_GRACE_NS 5000000ll /* a poller descheduled this long still sees UIP */
 #define MAX_CATCH 86400	   /* seconds of missed updates examined for an alarm match */
 
 static int64_t realtime_ns(void)
@@ -313,8 +314,22 @@ static uint8_t rtc_read(struct rtc *r, unsigned idx)
 	switch (idx) {
 	case REG_A:
 		v = r->cmos[REG_A] & (uint8_t)~A_UIP;
-		if (clock_running(r) && now - floor_div(now, NS) * NS >= NS - UIP_NS)
-			v |= A_UIP;
+		if (clock_running(r)) {
+			int64_t boundary = floor_div(now, NS) * NS, window = boundary - UIP_NS;
+			if (now - boundary >= NS - UIP_NS)
+				v |= A_UIP;
+			/*
+			 * A guest polling A that lost its host thread across the whole
+			 * window (244 us is shorter than a host time slice) would never
+			 * see UIP: when its previous read came shortly before the window
+			 * and this one shortly after the update, report the update as
+			 * still in progress; the next read sees it ended.
+			 */
+			else if (r->last_a_read < window && r->last_a_read > window - UIP_GRACE_NS &&
+				 now - boundary < UIP_GRACE_NS)
+				v |= A_UIP;
+		}
+		r->last_a_read = now;
 		return v;
 	case REG_C:
 		v = r->cmos[REG_C];
