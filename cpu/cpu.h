@@ -25,6 +25,13 @@ enum {
 	CPU_OPS_OK = 0,	  /* handled, data valid */
 	CPU_OPS_EXIT = 1, /* needs the caller of cpu_run(): suspend the instruction */
 	CPU_OPS_GP = 2,	  /* raise #GP(0) in the guest (MSR access) */
+	/*
+	 * mmio_write only: handled, and cpu_run() must return CPU_EXIT_REQUEST
+	 * right after this instruction (before the next one starts), e.g. for
+	 * an exit the write itself caused. The instruction is finished on the
+	 * next cpu_run() without calling mmio_write again.
+	 */
+	CPU_OPS_STOP = 3,
 };
 
 struct cpu_ops {

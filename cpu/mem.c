@@ -502,7 +502,10 @@ static void mmio_write(struct cpu *c, uint64_t gpa, unsigned size, uint64_t v)
 	if (xlog_replay(c, XLOG_MMIO_W, gpa, size, &dummy))
 		return;
 	st_n(buf, size, v);
-	if (!c->ops->mmio_write || c->ops->mmio_write(c->opaque, gpa, buf, size) == CPU_OPS_EXIT) {
+	int r = c->ops->mmio_write ? c->ops->mmio_write(c->opaque, gpa, buf, size) : CPU_OPS_EXIT;
+	if (r == CPU_OPS_STOP) /* done: replayed from the log when the instruction resumes */
+		xlog_suspend(c, XLOG_MMIO_W, gpa, size, v, CPU_EXIT_REQUEST);
+	if (r == CPU_OPS_EXIT) {
 		c->exit.mmio.gpa = gpa;
 		c->exit.mmio.len = (uint8_t)size;
 		c->exit.mmio.is_write = 1;

@@ -36,6 +36,10 @@ struct apic_irq {
 /* Deliver to every matching LAPIC (from IOAPIC, MSI, IPI). Returns the number of
  * LAPICs that accepted it, or -1 if none matched. src may be NULL. */
 int apic_deliver(struct kvm_vm *vm, struct kvm_lapic *src, const struct apic_irq *irq);
+/* does t accept a message for dest (physical or logical, xAPIC-format message)? */
+bool lapic_match_dest(struct kvm_lapic *t, uint32_t dest, bool logical);
+/* split irqchip: is vector one of the user-space IOAPIC's level-triggered routes to t? */
+bool irq_split_handles_vector(struct kvm_vm *vm, struct kvm_lapic *t, uint8_t vector);
 
 /* ---- LAPIC ---- */
 struct kvm_lapic *lapic_create(struct kvm_vcpu *v);

@@ -63,6 +63,32 @@ static void msi_to_irq(uint64_t addr, uint32_t data, struct apic_irq *irq)
 	irq->shorthand = SH_NONE;
 }
 
+/*
+ * The split irqchip's "IOAPIC handled vectors" (Linux kvm_scan_ioapic_routes):
+ * the MSI routes of GSIs below the reserved IOAPIC pin count that are level
+ * triggered and whose destination includes t. Evaluated at the EOI itself,
+ * so routing and APIC ID/LDR changes are always current.
+ */
+bool irq_split_handles_vector(struct kvm_vm *vm, struct kvm_lapic *t, uint8_t vector)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&vm->irq_lock);
+	const struct kvm_irq_routes *rt = vm->routes;
+	for (uint32_t k = 0; rt && k < rt->n && !found; k++) {
+		const struct kvm_irq_routing_entry *e = &rt->e[k];
+		struct apic_irq irq;
+		if (e->type != KVM_IRQ_ROUTING_MSI || e->gsi >= vm->nr_reserved_ioapic_pins)
+			continue;
+		msi_to_irq(e->u.msi.address_lo | ((uint64_t)e->u.msi.address_hi << 32),
+			   e->u.msi.data, &irq);
+		found = irq.trig_level && irq.vector == vector &&
+			lapic_match_dest(t, irq.dest_id, irq.dest_logical);
+	}
+	pthread_mutex_unlock(&vm->irq_lock);
+	return found;
+}
+
 int irq_deliver_msi(struct kvm_vm *vm, uint64_t addr, uint32_t data)
 {
 	struct apic_irq irq;

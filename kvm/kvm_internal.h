@@ -166,6 +166,7 @@ struct kvm_vcpu {
 	uint64_t vapic_addr;	 /* KVM_SET_VAPIC_ADDR */
 	bool tpr_access_reporting;
 	bool tpr_access_pending;
+	int pending_ioapic_eoi;	/* split irqchip: vector for KVM_EXIT_IOAPIC_EOI, or -1 */
 	uint64_t tpr_access_rip;
 	bool tpr_access_write;
 
@@ -235,6 +236,7 @@ void irq_process_acks(struct kvm_vm *vm);
 void irq_ack_notify_pic(struct kvm_vm *vm, unsigned irq);
 bool ioeventfd_write(struct kvm_vm *vm, uint64_t addr, unsigned len, const void *data, bool pio);
 void kvm_ioapic_eoi_broadcast(struct kvm_vcpu *v, uint8_t vector);
+void kvm_split_eoi(struct kvm_vcpu *v, uint8_t vector);
 void kvm_cpuid_update_apic_bit(struct kvm_vcpu *v, bool enabled);
 void kvm_cpuid_cr4_changed(struct kvm_vcpu *v, uint64_t old, uint64_t cr4);
 void kvm_cpuid_xcr0_changed(struct kvm_vcpu *v, uint64_t xcr0);

@@ -476,6 +476,11 @@ static void apic_eoi(struct kvm_lapic *l)
 		return;
 	vec_set(l, APIC_ISR, vec, false);
 	update_ppr(l);
+	if (l->vcpu->vm->split_irqchip) {
+		/* the IOAPIC is in user space: after_write decides on KVM_EXIT_IOAPIC_EOI */
+		l->pending_eoi = vec;
+		return;
+	}
 	bool level = vec_test(l, APIC_TMR, vec);
 	/* suppress EOI broadcast (directed EOI) */
 	bool suppress = (rd(l, APIC_SPIV) & (1u << 12)) != 0;
@@ -605,7 +610,10 @@ static void after_write(struct kvm_lapic *l)
 	if (l->pending_eoi >= 0) {
 		int vec = l->pending_eoi;
 		l->pending_eoi = -1;
-		kvm_ioapic_eoi_broadcast(l->vcpu, (uint8_t)vec);
+		if (l->vcpu->vm->split_irqchip)
+			kvm_split_eoi(l->vcpu, (uint8_t)vec);
+		else
+			kvm_ioapic_eoi_broadcast(l->vcpu, (uint8_t)vec);
 	}
 	vcpu_notify_irq(l->vcpu);
 }
@@ -863,6 +871,11 @@ static bool match_logical(struct kvm_lapic *t, uint32_t mda, bool x2msg)
 	if ((rd(t, APIC_DFR) >> 28) == 0xf) /* flat */
 		return (lid & mda) != 0;
 	return (lid >> 4) == (mda >> 4) && (lid & mda & 0xf) != 0; /* cluster */
+}
+
+bool lapic_match_dest(struct kvm_lapic *t, uint32_t dest, bool logical)
+{
+	return logical ? match_logical(t, dest, false) : match_physical(t, dest, false);
 }
 
 int apic_deliver(struct kvm_vm *vm, struct kvm_lapic *src, const struct apic_irq *irq)

@@ -87,8 +87,13 @@ static int op_mmio_write(void *o, uint64_t gpa, const void *data, unsigned len)
 	struct kvm_vcpu *v = o;
 	struct kvm_vm *vm = v->vm;
 
-	if (v->lapic && lapic_xapic_mmio_enabled(v->lapic, gpa))
-		return lapic_mmio_write(v->lapic, gpa & 0xfff, data, len);
+	if (v->lapic && lapic_xapic_mmio_enabled(v->lapic, gpa)) {
+		int r = lapic_mmio_write(v->lapic, gpa & 0xfff, data, len);
+		/* an EOI for the user-space IOAPIC exits right after the instruction */
+		if (r == CPU_OPS_OK && v->pending_ioapic_eoi >= 0)
+			r = CPU_OPS_STOP;
+		return r;
+	}
 	if (vm->ioapic && gpa - ioapic_base(vm->ioapic) < IOAPIC_SIZE) {
 		pthread_mutex_lock(&vm->irq_lock);
 		ioapic_mmio_write(vm->ioapic, gpa - ioapic_base(vm->ioapic), data, len);
@@ -261,6 +266,15 @@ static uint64_t op_cr8_read(void *o)
 	return sr.cr8;
 }
 
+/* Split irqchip EOI (kvm_ioapic_send_eoi): exit to user space after the instruction. */
+void kvm_split_eoi(struct kvm_vcpu *v, uint8_t vector)
+{
+	if (!irq_split_handles_vector(v->vm, v->lapic, vector))
+		return;
+	v->pending_ioapic_eoi = vector;
+	cpu_kick(v->cpu);
+}
+
 void kvm_ioapic_eoi_broadcast(struct kvm_vcpu *v, uint8_t vector)
 {
 	struct kvm_vm *vm = v->vm;
@@ -340,6 +354,7 @@ int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run,
 	v->run = run;
 	v->pending_irq = -1;
 	v->pending_extint = -1;
+	v->pending_ioapic_eoi = -1;
 	v->tsc_khz = vm->tsc_khz;
 	v->wake_fd = -1;
 	v->sig_fd = -1;
@@ -879,6 +894,14 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 		if (e == CPU_EXIT_REQUEST) {
 			cpu_clear_kick(v->cpu);
 			atomic_store(&v->kicked, false);
+			if (v->pending_ioapic_eoi >= 0) {
+				/* KVM_REQ_IOAPIC_EOI_EXIT */
+				run->exit_reason = KVM_EXIT_IOAPIC_EOI;
+				run->eoi.vector = (uint8_t)v->pending_ioapic_eoi;
+				v->pending_ioapic_eoi = -1;
+				r = 0;
+				break;
+			}
 			if (v->tpr_access_pending) {
 				/* KVM_TPR_ACCESS_REPORTING: after the accessing instruction */
 				v->tpr_access_pending = false;
