@@ -22,6 +22,7 @@
 #define MSR_PLATFORM_INFO	   0x000000ce
 #define MSR_IA32_UMWAIT_CONTROL	   0x000000e1
 #define MSR_IA32_ARCH_CAPABILITIES 0x0000010a
+#define MSR_K7_HWCR		   0xc0010015
 #define MSR_IA32_FLUSH_CMD	   0x0000010b
 #define MSR_MISC_FEATURES_ENABLES  0x00000140
 #define MSR_IA32_MCG_CAP	   0x00000179
@@ -49,7 +50,7 @@ static const uint32_t msrs_to_save[] = {
 	MSR_IA32_TSC_ADJUST, MSR_IA32_MISC_ENABLE, MSR_IA32_MCG_STATUS, MSR_IA32_MCG_CTL,
 	MSR_IA32_SMBASE, MSR_PLATFORM_INFO, MSR_MISC_FEATURES_ENABLES, MSR_IA32_POWER_CTL,
 	MSR_IA32_UCODE_REV, MSR_IA32_UMWAIT_CONTROL, MSR_IA32_ARCH_CAPABILITIES,
-	MSR_IA32_PERF_CAPABILITIES, MSR_IA32_TSC_DEADLINE,
+	MSR_IA32_PERF_CAPABILITIES, MSR_IA32_TSC_DEADLINE, MSR_K7_HWCR,
 	/* kvmclock */
 	0x11, 0x12, 0x4b564d00, 0x4b564d01,
 };
@@ -244,6 +245,68 @@ static bool is_mce_bank(uint32_t index, uint64_t mcg_cap)
 	return index >= MSR_IA32_MC0_CTL && index < MSR_IA32_MC0_CTL + 4 * banks;
 }
 
+/* K7 EVNTSEL0-3/PERFCTR0-3, P6 PERFCTR0-1 and EVNTSEL0-1: no vPMU behind them */
+static bool is_legacy_perf_msr(uint32_t index)
+{
+	return (index >= 0xc0010000 && index <= 0xc0010007) || index == 0xc1 || index == 0xc2 ||
+	       index == 0x186 || index == 0x187;
+}
+
+/*
+ * Model-specific MSRs Linux 6.1's KVM answers for every guest whatever its
+ * CPUID (kvm_get_msr_common/kvm_set_msr_common): Intel and AMD registers
+ * that read as 0, and those whose writes are dropped. Guests probe them on
+ * the vendor the VMM presents (QEMU's -cpu host copies an AMD host's vendor).
+ */
+static bool reads_as_zero(uint32_t index)
+{
+	switch (index) {
+	case 0x17:	   /* IA32_PLATFORM_ID */
+	case 0x2a:	   /* EBL_CR_POWERON */
+	case 0x1db:	   /* LASTBRANCHFROMIP */
+	case 0x1dc:	   /* LASTBRANCHTOIP */
+	case 0x1dd:	   /* LASTINTFROMIP */
+	case 0x1de:	   /* LASTINTTOIP */
+	case 0x199:	   /* IA32_PERF_CTL */
+	case 0x606:	   /* RAPL_POWER_UNIT */
+	case 0x639:	   /* PP0_ENERGY_STATUS */
+	case 0x641:	   /* PP1_ENERGY_STATUS */
+	case 0x611:	   /* PKG_ENERGY_STATUS */
+	case 0x619:	   /* DRAM_ENERGY_STATUS */
+	case 0xc0010010: /* SYSCFG */
+	case 0xc0010112: /* TSEG_ADDR */
+	case 0xc0010113: /* TSEG_MASK */
+	case 0xc0010117: /* VM_HSAVE_PA */
+	case 0xc0010055: /* INT_PENDING_MSG */
+	case 0xc001001f: /* NB_CFG */
+	case 0xc0010058: /* FAM10H_MMIO_CONF_BASE */
+	case 0xc001102a: /* BU_CFG2 */
+	case 0xc0011022: /* DC_CFG */
+	case 0xc0011023: /* TW_CFG */
+	case 0xc001102c: /* F15H_EX_CFG */
+		return true;
+	default:
+		return is_legacy_perf_msr(index);
+	}
+}
+
+static bool writes_ignored(uint32_t index)
+{
+	switch (index) {
+	case 0xc001001f: /* NB_CFG */
+	case 0x79:	   /* IA32_UCODE_WRITE */
+	case 0xc0010117: /* VM_HSAVE_PA */
+	case 0xc0010020: /* PATCH_LOADER */
+	case 0xc001102a: /* BU_CFG2 */
+	case 0xc0011022: /* DC_CFG */
+	case 0xc0011023: /* TW_CFG */
+	case 0xc001102c: /* F15H_EX_CFG */
+		return true;
+	default:
+		return is_legacy_perf_msr(index); /* no vPMU: counters and selectors drop writes */
+	}
+}
+
 static int emulated_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val, bool host)
 {
 	/* the in-kernel LAPIC: APIC base, x2APIC registers, TSC deadline */
@@ -257,7 +320,14 @@ static int emulated_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val, bool 
 	}
 	if (kvmclock_msr_get(v, index, val))
 		return RET_OK;
+	if (reads_as_zero(index)) {
+		*val = 0;
+		return RET_OK;
+	}
 	switch (index) {
+	case MSR_K7_HWCR:
+		*val = v->msr_hwcr;
+		return RET_OK;
 	case MSR_IA32_TSC_DEADLINE:
 		*val = 0; /* no in-kernel LAPIC: reads 0 (kvm_get_lapic_tscdeadline_msr) */
 		return RET_OK;
@@ -334,7 +404,19 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 	}
 	if (kvmclock_msr_set(v, index, val))
 		return RET_OK;
+	if (writes_ignored(index))
+		return RET_OK;
 	switch (index) {
+	case MSR_K7_HWCR:
+		/* flush filter, IGNNE and TLB cache disables are ignored; of the
+		 * rest only McStatusWrEn (bit 18) may be set (Linux) */
+		val &= ~(uint64_t)(0x40 | 0x100 | 0x8);
+		if (val != 0 && val != (1ull << 18))
+			return RET_ERR;
+		v->msr_hwcr = val;
+		return RET_OK;
+	case 0xc0010058: /* FAM10H_MMIO_CONF_BASE: only 0 */
+		return val ? RET_ERR : RET_OK;
 	case MSR_IA32_TSC_DEADLINE:
 		return RET_OK; /* no in-kernel LAPIC: ignored, as Linux does */
 	case MSR_IA32_PERF_CAPABILITIES: {

@@ -147,6 +147,34 @@ static void test_exits(struct kt_vm *t)
 	KT_EQ(t->run->exit_reason, KVM_EXIT_HLT);
 }
 
+static int set_msr_n(int vcpu, uint32_t index, uint64_t value)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = {.h.nmsrs = 1, .e.index = index, .e.data = value};
+	return KT_IOCTL(vcpu, KVM_SET_MSRS, &m);
+}
+
+/* Linux's vendor-agnostic model-specific MSRs (what an AMD-vendor guest probes) */
+static void test_common_msrs(struct kt_vm *t)
+{
+	static const uint32_t zero[] = { 0x17, 0x1db, 0xc0010010, 0xc001001f, 0xc0010117,
+					 0xc0011022, 0xc0010004, 0xc1, 0x186, 0x606 };
+	for (unsigned k = 0; k < sizeof(zero) / sizeof(zero[0]); k++)
+		KT_EQ(get_msr(t->vcpu, zero[k]), 0);
+	KT_EQ(set_msr_n(t->vcpu, 0xc001001f, 0x0000400000000000ull), 1); /* NB_CFG: dropped */
+	KT_EQ(get_msr(t->vcpu, 0xc001001f), 0);
+	KT_EQ(set_msr_n(t->vcpu, 0xc0010015, 1ull << 18), 1); /* HWCR.McStatusWrEn */
+	KT_EQ(get_msr(t->vcpu, 0xc0010015), 1ull << 18);
+	KT_EQ(set_msr_n(t->vcpu, 0xc0010015, 0x148), 1); /* ignored bits only: HWCR = 0 */
+	KT_EQ(get_msr(t->vcpu, 0xc0010015), 0);
+	KT_EQ(set_msr_n(t->vcpu, 0xc0010015, 1), 0);	     /* anything else is refused */
+	KT_EQ(set_msr_n(t->vcpu, 0xc0010058, 1), 0);	     /* MMIO_CONF_BASE: only 0 */
+	KT_EQ(set_msr_n(t->vcpu, 0xc0010058, 0), 1);
+	KT_EQ(set_msr_n(t->vcpu, 0x199, 1), 0);		     /* PERF_CTL reads 0, not writable */
+}
+
 int main(int argc, char **argv)
 {
 	struct kt_vm t;
@@ -165,6 +193,7 @@ int main(int argc, char **argv)
 	kt_real_mode(&t, 0x1000);
 	test_validation(&t);
 	test_exits(&t);
+	test_common_msrs(&t);
 	kt_vm_destroy(&t);
 	return kt_done("test_msr");
 }
