@@ -114,6 +114,8 @@ static void reset_common(struct cpu *c)
 	c->exc_pending = false;
 	c->delivering = 0;
 	c->xlog_n = c->xlog_pos = 0;
+	c->inb.active = false;
+	c->io_batch = 1;
 	c->cpl = 0;
 	c->star = c->lstar = c->cstar = c->sfmask = c->kernel_gs_base = 0;
 	c->sysenter_cs = c->sysenter_esp = c->sysenter_eip = 0;
@@ -185,6 +187,7 @@ static bool handle_fault(struct cpu *c)
 	uint32_t err = c->raise_err;
 
 	c->xlog_n = c->xlog_pos = 0;
+	c->inb.active = false;
 	c->pending_db_trap = 0; /* data breakpoints of a faulting instruction are lost */
 	if (c->delivering) {
 		int prev = c->last_vector;
@@ -273,6 +276,16 @@ void cpu_complete(struct cpu *c, const void *data, bool error)
 		uint64_t v = 0;
 		memcpy(&v, data, e->len > 8 ? 8 : e->len);
 		e->data = v;
+		if (e->kind == XLOG_PIO_IN && c->exit.io.count > 1) {
+			/* a batched REP INS: data holds count elements */
+			unsigned n = c->exit.io.count;
+			memcpy(c->inb.data, data, n * e->len);
+			c->inb.port = (uint16_t)e->addr;
+			c->inb.size = e->len;
+			c->inb.n = (uint16_t)n;
+			c->inb.pos = 1; /* element 0 is replayed from the log */
+			c->inb.active = true;
+		}
 	}
 	e->done = 1;
 	e->error = error;
@@ -692,6 +705,9 @@ enum cpu_exit cpu_run(struct cpu *c)
 	replaying = c->xlog_n != 0;
 	if (replaying && c->xlog_rip != RIP(c))
 		c->xlog_n = c->xlog_pos = 0, replaying = false;
+	if (c->inb.active && c->xlog_rip != RIP(c))
+		c->inb.active = false;
+	c->io_batch = 1;
 
 	switch (setjmp(c->jb)) {
 	case 0:
@@ -848,8 +864,10 @@ void cpu_get_regs(const struct cpu *c, struct cpu_regs *r)
 void cpu_set_regs(struct cpu *c, const struct cpu_regs *r)
 {
 	memcpy(c->gpr, r->gpr, sizeof(r->gpr));
-	if (RIP(c) != r->rip)
+	if (RIP(c) != r->rip) {
 		c->xlog_n = c->xlog_pos = 0;
+		c->inb.active = false;
+	}
 	RIP(c) = r->rip;
 	cpu_set_rflags_raw(c, r->rflags);
 	seg_update_cache(c);

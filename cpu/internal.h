@@ -220,6 +220,20 @@ struct cpu {
 	struct xlog_entry xlog[XLOG_MAX];
 	unsigned xlog_n, xlog_pos;
 	uint64_t xlog_rip;
+	/*
+	 * REP INS read-ahead (Linux's emulator read cache): one I/O exit asks
+	 * for io_batch elements; the caller's answer holds all of them and the
+	 * following iterations take theirs from here. Dropped when the
+	 * instruction ends, faults or is abandoned.
+	 */
+	unsigned io_batch; /* elements the next PIO IN exit asks for (>= 1) */
+	struct {
+		bool active;
+		uint16_t port;
+		uint8_t size;
+		uint16_t n, pos;
+		uint8_t data[1024];
+	} inb;
 	bool finish_only; /* cpu_finish_suspended() */
 	uint32_t features;	      /* CPU_FEAT_* enabled by the guest's CPUID */
 	_Atomic uint64_t mon_line;   /* armed monitor: line address | 1, 0 = none */

@@ -12,13 +12,20 @@ uint64_t io_in(struct cpu *c, uint16_t port, unsigned size)
 	uint64_t v;
 	uint8_t buf[8] = { 0 };
 
+	unsigned batch = c->io_batch;
+
+	c->io_batch = 1;
 	if (xlog_replay(c, XLOG_PIO_IN, port, size, &v))
 		return v & size_mask(size);
+	if (c->inb.active && c->inb.port == port && c->inb.size == size &&
+	    c->inb.pos < c->inb.n)
+		return ld_n(&c->inb.data[c->inb.pos++ * size], size);
+	c->inb.active = false;
 	if (!c->ops->pio_in || c->ops->pio_in(c->opaque, port, buf, size) == CPU_OPS_EXIT) {
 		c->exit.io.port = port;
 		c->exit.io.size = (uint8_t)size;
 		c->exit.io.in = 1;
-		c->exit.io.count = 1;
+		c->exit.io.count = batch;
 		memset(c->exit.io.data, 0, sizeof(c->exit.io.data));
 		xlog_suspend(c, XLOG_PIO_IN, port, size, 0, CPU_EXIT_IO);
 	}

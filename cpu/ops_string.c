@@ -390,13 +390,28 @@ static ALWAYS_INLINE const struct insn *io_string(struct cpu *c, const struct in
 	while (cnt) {
 		if (!budget--)
 			return NULL;
-		if (in)
+		if (in) {
+			/*
+			 * An exit to the caller may ask for several elements at once,
+			 * as Linux's emulator does (pio_in_emulated): at most 1 KiB,
+			 * the count left, and the bytes left in RDI's page (Linux
+			 * compares bytes with elements there; so does this).
+			 */
+			uint64_t off = c->gpr[REG_RDI] & 0xfff;
+			uint64_t n = delta < 0 ? off : 4096 - off;
+			if (n > 1024 / size)
+				n = 1024 / size;
+			if (n > cnt)
+				n = cnt;
+			c->io_batch = n ? (unsigned)n : 1;
 			ins_one(c, i, size, delta, port);
-		else
+		} else {
 			outs_one(c, i, size, delta, port);
+		}
 		reg_set(c, REG_RCX, abytes(i), --cnt);
 		xlog_iteration_done(c);
 	}
+	c->inb.active = false; /* what was read ahead and not used is dropped */
 	NEXT(c, i);
 }
 

@@ -488,7 +488,7 @@ static bool handle_exit(struct kvm_vcpu *v, enum cpu_exit e)
 		run->io.direction = x->io.in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
 		run->io.size = x->io.size;
 		run->io.port = x->io.port;
-		run->io.count = 1;
+		run->io.count = x->io.in ? x->io.count : 1;
 		run->io.data_offset = KVM_PIO_PAGE_OFFSET * KVM_PAGE_SIZE;
 		memcpy((uint8_t *)run + run->io.data_offset, x->io.data, x->io.size);
 		v->pending = PEND_IO;

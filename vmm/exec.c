@@ -52,6 +52,13 @@ int cmd_exec(int argc, char **argv)
 	char lib[PATH_MAX], env[2 * PATH_MAX];
 	int first = 1;
 
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: softkvm exec -- PROGRAM [ARGS...]\n\n"
+		       "Run PROGRAM with libsoftkvm-preload.so (LD_PRELOAD): its /dev/kvm is\n"
+		       "served by softkvm in the program's own process. Exit status: the\n"
+		       "program's; 127 if it cannot be run, 2 on bad usage.\n");
+		return 0;
+	}
 	if (argc > 1 && !strcmp(argv[1], "--"))
 		first = 2;
 	if (first >= argc) {

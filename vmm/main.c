@@ -10,7 +10,7 @@ static void usage(FILE *f)
 	fputs("usage: softkvm COMMAND [ARGS]\n"
 	      "\n"
 	      "commands:\n"
-	      "  run --kernel FILE [...]  boot a multiboot test kernel ('softkvm run --help')\n"
+	      "  run --kernel FILE [...]  boot Linux or a multiboot kernel ('softkvm run --help')\n"
 	      "  exec -- PROGRAM [ARGS]  run a KVM program with /dev/kvm served by softkvm\n"
 	      "  cpu-demo     run the built-in demo program on the software processor\n"
 	      "  version      print the version\n"
