@@ -278,6 +278,8 @@ enum cpu_exit cpu_run(struct cpu *c);
 /*
  * Supply the result of a suspended IN, MMIO read or user-space RDMSR
  * (data, may be NULL for writes); error=true makes an MSR access #GP.
+ * For an IN, data holds exit.io.count elements of exit.io.size bytes
+ * (count > 1 for a batched REP INS, at most 1 KiB in all).
  */
 void cpu_complete(struct cpu *c, const void *data, bool error);
 /*

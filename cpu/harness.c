@@ -337,8 +337,9 @@ enum cpu_exit hx_run(struct hx *h, uint64_t budget)
 		e = cpu_run(h->cpu);
 		if (e == CPU_EXIT_IO && !h->exited) {
 			const struct cpu_exit_info *x = cpu_exit_info(h->cpu);
-			uint32_t ff = 0xffffffff;
-			cpu_complete(h->cpu, x->io.in ? &ff : NULL, false);
+			/* io.count elements: a batched REP INS */
+			static const uint8_t ff[1024] = { [0 ... 1023] = 0xff };
+			cpu_complete(h->cpu, x->io.in ? ff : NULL, false);
 			continue;
 		}
 		if (e == CPU_EXIT_IO && h->exited) {
