@@ -35,8 +35,10 @@
 		BIT(20) /* SMAP */ | BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
 /* CPUID.7.0:ECX */
 #define F7_ECX (BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */)
-/* CPUID.7.0:EDX: IA32_ARCH_CAPABILITIES, emulated as KVM always does */
-#define F7_EDX BIT(29)
+/* CPUID.7.0:EDX: IA32_SPEC_CTRL with IBRS/IBPB, STIBP and SSBD (controls of a
+ * processor that does not speculate: accepted, nothing to do), and
+ * IA32_ARCH_CAPABILITIES, emulated as KVM always does */
+#define F7_EDX (BIT(26) | BIT(27) | BIT(29) | BIT(31))
 /* CPUID.80000001:ECX / EDX */
 #define F81_ECX (BIT(0) /* LAHF/SAHF in 64-bit mode */ | BIT(5) /* LZCNT */ | BIT(8) /* PREFETCHW */)
 #define F81_EDX (BIT(11) /* SYSCALL */ | BIT(20) /* NX */ | BIT(26) /* 1G pages */ |            \

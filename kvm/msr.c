@@ -50,7 +50,7 @@ static const uint32_t msrs_to_save[] = {
 	MSR_IA32_TSC_ADJUST, MSR_IA32_MISC_ENABLE, MSR_IA32_MCG_STATUS, MSR_IA32_MCG_CTL,
 	MSR_IA32_SMBASE, MSR_PLATFORM_INFO, MSR_MISC_FEATURES_ENABLES, MSR_IA32_POWER_CTL,
 	MSR_IA32_UCODE_REV, MSR_IA32_UMWAIT_CONTROL, MSR_IA32_ARCH_CAPABILITIES,
-	MSR_IA32_PERF_CAPABILITIES, MSR_IA32_TSC_DEADLINE, MSR_K7_HWCR,
+	MSR_IA32_PERF_CAPABILITIES, MSR_IA32_TSC_DEADLINE, MSR_K7_HWCR, MSR_IA32_SPEC_CTRL,
 	/* kvmclock */
 	0x11, 0x12, 0x4b564d00, 0x4b564d01,
 };
@@ -88,8 +88,8 @@ static int feature_msr(uint32_t index, uint64_t *v)
 		 * A software CPU does not speculate: report every "not affected"
 		 * bit Linux 6.1's KVM can pass on (RDCL_NO, SKIP_VMENTRY_L1DFLUSH,
 		 * SSB_NO, MDS_NO, PSCHANGE_MC_NO, TAA_NO, SBDR_SSDP_NO, FBSDP_NO,
-		 * PSDP_NO, BHI_NO, PBRSB_NO, GDS_NO, RFDS_NO, ITS_NO). IBRS_ALL is
-		 * not reported: it promises IA32_SPEC_CTRL, which is not offered.
+		 * PSDP_NO, BHI_NO, PBRSB_NO, GDS_NO, RFDS_NO, ITS_NO). IBRS_ALL
+		 * (enhanced IBRS) is not claimed: Linux keeps its retpolines.
 		 */
 		*v = (1ull << 0) | (1ull << 3) | (1ull << 4) | (1ull << 5) | (1ull << 6) |
 		     (1ull << 8) | (1ull << 13) | (1ull << 14) | (1ull << 15) | (1ull << 20) |
@@ -328,6 +328,12 @@ static int emulated_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val, bool 
 	case MSR_K7_HWCR:
 		*val = v->msr_hwcr;
 		return RET_OK;
+	case MSR_IA32_SPEC_CTRL:
+		/* guest_has_spec_ctrl_msr: CPUID.7.0:EDX.SPEC_CTRL */
+		if (!host && !kvm_guest_has(v, 7, 0, CPUID_EDX, 26))
+			return RET_ERR;
+		*val = v->spec_ctrl;
+		return RET_OK;
 	case MSR_IA32_TSC_DEADLINE:
 		*val = 0; /* no in-kernel LAPIC: reads 0 (kvm_get_lapic_tscdeadline_msr) */
 		return RET_OK;
@@ -407,6 +413,19 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 	if (writes_ignored(index))
 		return RET_OK;
 	switch (index) {
+	case MSR_IA32_SPEC_CTRL:
+		if (!host && !kvm_guest_has(v, 7, 0, CPUID_EDX, 26))
+			return RET_ERR;
+		/* what the "host" accepts (kvm_spec_ctrl_test_value): IBRS, STIBP, SSBD */
+		if (val & ~7ull)
+			return RET_ERR;
+		v->spec_ctrl = val;
+		return RET_OK;
+	case MSR_IA32_PRED_CMD:
+		/* IBPB: a barrier with nothing to flush; write-only, bit 0 only */
+		if (!host && !kvm_guest_has(v, 7, 0, CPUID_EDX, 26))
+			return RET_ERR;
+		return val & ~1ull ? RET_ERR : RET_OK;
 	case MSR_K7_HWCR:
 		/* flush filter, IGNNE and TLB cache disables are ignored; of the
 		 * rest only McStatusWrEn (bit 18) may be set (Linux) */

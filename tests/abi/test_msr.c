@@ -173,6 +173,19 @@ static void test_common_msrs(struct kt_vm *t)
 	KT_EQ(set_msr_n(t->vcpu, 0xc0010058, 1), 0);	     /* MMIO_CONF_BASE: only 0 */
 	KT_EQ(set_msr_n(t->vcpu, 0xc0010058, 0), 1);
 	KT_EQ(set_msr_n(t->vcpu, 0x199, 1), 0);		     /* PERF_CTL reads 0, not writable */
+
+	/* IA32_SPEC_CTRL: IBRS | STIBP | SSBD; PRED_CMD: write-only IBPB */
+	KT_EQ(set_msr_n(t->vcpu, 0x48, 7), 1);
+	KT_EQ(get_msr(t->vcpu, 0x48), 7);
+	KT_EQ(set_msr_n(t->vcpu, 0x48, 8), 0);
+	KT_EQ(get_msr(t->vcpu, 0x48), 7);
+	KT_EQ(set_msr_n(t->vcpu, 0x49, 1), 1);
+	KT_EQ(set_msr_n(t->vcpu, 0x49, 2), 0);
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = {.h.nmsrs = 1, .e.index = 0x49};
+	KT_EQ(KT_IOCTL(t->vcpu, KVM_GET_MSRS, &m), 0);
 }
 
 int main(int argc, char **argv)
