@@ -63,6 +63,13 @@ struct cpu_ops {
 	uint64_t (*cr8_read)(void *opaque);
 	/* a store hit this vCPU's armed address-range monitor (any thread) */
 	void (*monitor_hit)(void *opaque);
+	/*
+	 * VMCALL/VMMCALL (optional; without it they raise #UD as outside VMX):
+	 * nr = RAX, a = RBX, RCX, RDX, RSI, all truncated to 32 bits outside
+	 * 64-bit mode; returns the value for RAX (truncated likewise).
+	 */
+	uint64_t (*hypercall)(void *opaque, uint64_t nr, const uint64_t a[4], int cpl,
+			      bool mode64);
 	/* state that CPUID bits follow changed (guest or host writes; optional) */
 	void (*cr4_changed)(void *opaque, uint64_t old, uint64_t cr4);
 	void (*xcr0_changed)(void *opaque, uint64_t xcr0);

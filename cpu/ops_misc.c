@@ -95,6 +95,20 @@ static const struct insn *op_hlt(struct cpu *c, const struct insn *i)
 	END_BLOCK(c, i);
 }
 
+/* VMCALL / VMMCALL: a hypercall when the caller provides them (a KVM guest) */
+static const struct insn *op_vmcall(struct cpu *c, const struct insn *i)
+{
+	if (!c->ops->hypercall)
+		cpu_raise_noerr(c, EXC_UD);
+	bool m64 = in_64bit_mode(c);
+	uint64_t m = m64 ? ~0ull : 0xffffffffull;
+	uint64_t a[4] = { c->gpr[REG_RBX] & m, c->gpr[REG_RCX] & m, c->gpr[REG_RDX] & m,
+			  c->gpr[REG_RSI] & m };
+	uint64_t ret = c->ops->hypercall(c->opaque, c->gpr[REG_RAX] & m, a, c->cpl, m64);
+	c->gpr[REG_RAX] = ret & m;
+	END_BLOCK(c, i);
+}
+
 static const struct insn *op_cpuid(struct cpu *c, const struct insn *i)
 {
 	uint32_t out[4] = { 0, 0, 0, 0 };
@@ -192,6 +206,7 @@ SIMPLE(cli, op_cli, false)
 SIMPLE(sti, op_sti, true)
 SIMPLE(hlt, op_hlt, true)
 SIMPLE(cpuid, op_cpuid, true)
+SIMPLE(vmcall, op_vmcall, true)
 SIMPLE(rdtsc, op_rdtsc, false)
 SIMPLE(rdtscp, op_rdtscp, false)
 SIMPLE(pause, op_pause, false)
@@ -236,6 +251,8 @@ void ops_misc_register(void)
 	decode_register(ZYDIS_MNEMONIC_STI, decode_sti);
 	decode_register(ZYDIS_MNEMONIC_HLT, decode_hlt);
 	decode_register(ZYDIS_MNEMONIC_CPUID, decode_cpuid);
+	decode_register(ZYDIS_MNEMONIC_VMCALL, decode_vmcall);
+	decode_register(ZYDIS_MNEMONIC_VMMCALL, decode_vmcall);
 	decode_register(ZYDIS_MNEMONIC_RDTSC, decode_rdtsc);
 	decode_register(ZYDIS_MNEMONIC_RDTSCP, decode_rdtscp);
 	decode_register(ZYDIS_MNEMONIC_RDPID, decode_rdpid);

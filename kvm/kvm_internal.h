@@ -166,6 +166,7 @@ struct kvm_vcpu {
 	uint64_t vapic_addr;	 /* KVM_SET_VAPIC_ADDR */
 	bool tpr_access_reporting;
 	bool tpr_access_pending;
+	_Atomic bool pv_unhalted; /* KVM_HC_KICK_CPU: the next or current HLT ends */
 	uint64_t msr_hwcr; /* AMD HWCR: McStatusWrEn */
 	int pending_ioapic_eoi;	/* split irqchip: vector for KVM_EXIT_IOAPIC_EOI, or -1 */
 	uint64_t tpr_access_rip;

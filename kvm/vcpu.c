@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -266,6 +267,88 @@ static uint64_t op_cr8_read(void *o)
 	return sr.cr8;
 }
 
+/* ---- hypercalls (Linux kvm_emulate_hypercall; include/uapi/linux/kvm_para.h) ---- */
+
+#define KVM_HC_VAPIC_POLL_IRQ 1
+#define KVM_HC_KICK_CPU	      5
+#define KVM_HC_CLOCK_PAIRING  9
+#define KVM_HC_SEND_IPI	      10
+#define KVM_HC_SCHED_YIELD    11
+#define KVM_EPERM	      1
+#define KVM_EINVAL	      22
+#define KVM_EOPNOTSUPP	      95
+#define KVM_ENOSYS	      1000
+
+/* KVM_HC_KICK_CPU (kvm_pv_kick_cpu_op): the vCPU with this APIC ID leaves its halt */
+static void pv_kick(struct kvm_vm *vm, uint64_t apic_id)
+{
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned k = 0; k < vm->nvcpus; k++) {
+		struct kvm_vcpu *t = vm->vcpus[k];
+		if (t->lapic && lapic_id(t->lapic) == apic_id) {
+			atomic_store(&t->pv_unhalted, true);
+			vcpu_wake(t);
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/* KVM_HC_SEND_IPI (kvm_pv_send_ipi): a fixed-format IPI to each APIC ID of a bitmap */
+static uint64_t pv_send_ipi(struct kvm_vm *vm, uint64_t lo, uint64_t hi, uint64_t min,
+			    uint64_t icr, bool mode64)
+{
+	unsigned cluster = mode64 ? 64 : 32;
+	int64_t count = 0;
+
+	if (icr & (0x800 | 0xc0000)) /* logical destination or a shorthand */
+		return (uint64_t)-KVM_EINVAL;
+	struct apic_irq irq = {
+		.vector = icr & 0xff,
+		.delivery_mode = (icr >> 8) & 7,
+		.level = (icr & 0x4000) != 0,
+		.trig_level = (icr >> 15) & 1,
+		.shorthand = SH_NONE,
+	};
+	for (unsigned half = 0; half < 2; half++) {
+		uint64_t bits = half ? hi : lo;
+		for (unsigned b = 0; b < cluster; b++) {
+			if (!(bits >> b & 1))
+				continue;
+			irq.dest_id = (uint32_t)(min + half * cluster + b);
+			if (apic_deliver(vm, NULL, &irq) > 0)
+				count++;
+		}
+	}
+	return (uint64_t)count;
+}
+
+static uint64_t op_hypercall(void *o, uint64_t nr, const uint64_t a[4], int cpl, bool mode64)
+{
+	struct kvm_vcpu *v = o;
+
+	if (cpl != 0)
+		return (uint64_t)-KVM_EPERM;
+	switch (nr) {
+	case KVM_HC_VAPIC_POLL_IRQ:
+		return 0;
+	case KVM_HC_KICK_CPU:
+		pv_kick(v->vm, a[1]);
+		sched_yield();
+		return 0;
+	case KVM_HC_CLOCK_PAIRING:
+		/* needs a TSC-based host clock: never the case here */
+		return (uint64_t)-KVM_EOPNOTSUPP;
+	case KVM_HC_SEND_IPI:
+		if (!v->lapic)
+			return 0; /* no APIC map: nobody to deliver to */
+		return pv_send_ipi(v->vm, a[0], a[1], a[2], a[3], mode64);
+	case KVM_HC_SCHED_YIELD:
+		sched_yield();
+		return 0;
+	}
+	return (uint64_t)-KVM_ENOSYS;
+}
+
 /* Split irqchip EOI (kvm_ioapic_send_eoi): exit to user space after the instruction. */
 void kvm_split_eoi(struct kvm_vcpu *v, uint8_t vector)
 {
@@ -300,6 +383,7 @@ const struct cpu_ops kvm_cpu_ops = {
 	.cpuid = op_cpuid,
 	.intr_ack = op_intr_ack,
 	.read_tsc = op_read_tsc,
+	.hypercall = op_hypercall,
 	.cr8_write = op_cr8_write,
 	.cr8_read = op_cr8_read,
 	.monitor_hit = op_monitor_hit,
@@ -597,6 +681,8 @@ static bool has_events(struct kvm_vcpu *v)
 	struct cpu_events e;
 	if (v->mp_state == KVM_MP_STATE_UNINITIALIZED || v->mp_state == KVM_MP_STATE_INIT_RECEIVED)
 		return false; /* only INIT/SIPI, handled by accept_apic_events */
+	if (atomic_load(&v->pv_unhalted))
+		return true;
 	cpu_get_events(v->cpu, &e);
 	if (e.nmi_pending && !e.nmi_masked)
 		return true;
@@ -605,6 +691,14 @@ static bool has_events(struct kvm_vcpu *v)
 	struct cpu_regs r;
 	cpu_get_regs(v->cpu, &r);
 	return (r.rflags & FL_IF) && irq_pending(v);
+}
+
+/* HALTED -> RUNNABLE; a KVM_HC_KICK_CPU wake-up completes the HLT itself */
+static void halt_ends(struct kvm_vcpu *v)
+{
+	v->mp_state = KVM_MP_STATE_RUNNABLE;
+	if (atomic_exchange(&v->pv_unhalted, false))
+		cpu_set_halted(v->cpu, false);
 }
 
 static bool vcpu_runnable(struct kvm_vcpu *v)
@@ -853,7 +947,7 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 			lapic_check_timer(v->lapic, kvm_host_ns());
 			if (!vcpu_runnable(v)) {
 				if (v->mp_state == KVM_MP_STATE_HALTED && has_events(v)) {
-					v->mp_state = KVM_MP_STATE_RUNNABLE;
+					halt_ends(v);
 				} else {
 					r = vcpu_block(v, &runmask);
 					if (r == -EINTR) {
@@ -861,7 +955,7 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 						break;
 					}
 					if (v->mp_state == KVM_MP_STATE_HALTED && has_events(v))
-						v->mp_state = KVM_MP_STATE_RUNNABLE;
+						halt_ends(v);
 					continue;
 				}
 			}
