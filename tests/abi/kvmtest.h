@@ -84,7 +84,12 @@ struct kt_vm {
 	size_t mem_size;
 };
 
-static inline int kt_vm_create(struct kt_vm *t, size_t mem_size)
+/*
+ * A VM with mem_size bytes of RAM at 0 and one vCPU; setup (optional) runs
+ * on the new VM before the memory and the vCPU exist (irqchip, caps).
+ */
+static inline int kt_vm_create_setup(struct kt_vm *t, size_t mem_size,
+				     void (*setup)(struct kt_vm *t))
 {
 	memset(t, 0, sizeof(*t));
 	t->kvm = kt_open();
@@ -93,6 +98,8 @@ static inline int kt_vm_create(struct kt_vm *t, size_t mem_size)
 	t->vm = KT_IOCTL(t->kvm, KVM_CREATE_VM, 0);
 	if (t->vm < 0)
 		return -1;
+	if (setup)
+		setup(t);
 	t->mem_size = mem_size;
 	t->mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct kvm_userspace_memory_region r = { .slot = 0, .guest_phys_addr = 0,
@@ -106,6 +113,46 @@ static inline int kt_vm_create(struct kt_vm *t, size_t mem_size)
 	int sz = KT_IOCTL(t->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
 	t->run = kt_mmap((size_t)sz, t->vcpu);
 	return t->run == MAP_FAILED ? -1 : 0;
+}
+
+static inline int kt_vm_create(struct kt_vm *t, size_t mem_size)
+{
+	return kt_vm_create_setup(t, mem_size, NULL);
+}
+
+/* Load the guest binary at path to guest-physical 0x1000; its size, 0 on failure */
+static inline size_t kt_load_guest(struct kt_vm *t, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	KT_CHECK(f != NULL);
+	if (!f)
+		return 0;
+	size_t n = fread(t->mem + 0x1000, 1, 0x4000, f);
+	fclose(f);
+	KT_CHECK(n > 0);
+	return n;
+}
+
+/* 32-bit flat protected mode (code 0x08, data 0x10 as the guests' GDTs have them) at eip */
+static inline void kt_flat32(int vcpu, uint32_t eip, uint64_t rsp)
+{
+	struct kvm_sregs s;
+	struct kvm_regs r;
+	KT_IOCTL(vcpu, KVM_GET_SREGS, &s);
+	struct kvm_segment cs = { .base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb,
+				  .present = 1, .dpl = 0, .db = 1, .s = 1, .g = 1 };
+	struct kvm_segment ds = cs;
+	ds.selector = 0x10;
+	ds.type = 3;
+	s.cs = cs;
+	s.ds = s.es = s.fs = s.gs = s.ss = ds;
+	s.cr0 |= 1;
+	KT_EQ(KT_IOCTL(vcpu, KVM_SET_SREGS, &s), 0);
+	memset(&r, 0, sizeof(r));
+	r.rip = eip;
+	r.rsp = rsp;
+	r.rflags = 2;
+	KT_EQ(KT_IOCTL(vcpu, KVM_SET_REGS, &r), 0);
 }
 
 static inline void kt_vm_destroy(struct kt_vm *t)

@@ -13,27 +13,6 @@
 
 #include "kvmtest.h"
 
-static void flat32(struct kt_vm *t, uint32_t eip)
-{
-	struct kvm_sregs s;
-	struct kvm_regs r;
-	KT_IOCTL(t->vcpu, KVM_GET_SREGS, &s);
-	struct kvm_segment cs = { .base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb,
-				  .present = 1, .dpl = 0, .db = 1, .s = 1, .g = 1 };
-	struct kvm_segment ds = cs;
-	ds.selector = 0x10;
-	ds.type = 3;
-	s.cs = cs;
-	s.ds = s.es = s.fs = s.gs = s.ss = ds;
-	s.cr0 |= 1;
-	KT_EQ(KT_IOCTL(t->vcpu, KVM_SET_SREGS, &s), 0);
-	memset(&r, 0, sizeof(r));
-	r.rip = eip;
-	r.rsp = 0x8000;
-	r.rflags = 2;
-	KT_EQ(KT_IOCTL(t->vcpu, KVM_SET_REGS, &r), 0);
-}
-
 /* Run to the next OUT; returns its port, the value in *v */
 static int next_out(struct kt_vm *t, uint32_t *v)
 {
@@ -51,6 +30,11 @@ static void expect(struct kt_vm *t, int port, uint32_t value)
 	KT_EQ(v, value);
 }
 
+static void create_irqchip(struct kt_vm *t)
+{
+	KT_EQ(KT_IOCTL(t->vm, KVM_CREATE_IRQCHIP, 0), 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct kt_vm t;
@@ -58,24 +42,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s guest_hc.bin\n", argv[0]);
 		return 2;
 	}
-	memset(&t, 0, sizeof(t));
-	t.kvm = kt_open();
-	t.vm = KT_IOCTL(t.kvm, KVM_CREATE_VM, 0);
-	KT_EQ(KT_IOCTL(t.vm, KVM_CREATE_IRQCHIP, 0), 0);
-	t.mem_size = 1 << 20;
-	t.mem = mmap(NULL, t.mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct kvm_userspace_memory_region r = { 0, 0, 0, t.mem_size, (uintptr_t)t.mem };
-	KT_EQ(KT_IOCTL(t.vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
-	t.vcpu = KT_IOCTL(t.vm, KVM_CREATE_VCPU, 0);
-	t.run = kt_mmap((size_t)KT_IOCTL(t.kvm, KVM_GET_VCPU_MMAP_SIZE, 0), t.vcpu);
-	FILE *f = fopen(argv[1], "rb");
-	KT_CHECK(f != NULL);
-	if (!f)
+	KT_EQ(kt_vm_create_setup(&t, 1 << 20, create_irqchip), 0);
+	if (!kt_load_guest(&t, argv[1]))
 		return kt_done("test_hypercall");
-	size_t n = fread(t.mem + 0x1000, 1, 0x4000, f);
-	fclose(f);
-	KT_CHECK(n > 0);
-	flat32(&t, 0x1000);
+	kt_flat32(t.vcpu, 0x1000, 0x8000);
 
 	expect(&t, 0x10, 0);		       /* VAPIC_POLL_IRQ */
 	expect(&t, 0x10, (uint32_t)-1000);     /* unknown: -KVM_ENOSYS, 32 bits */

@@ -20,27 +20,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void flat32(struct kt_vm *t, uint32_t eip)
-{
-	struct kvm_sregs s;
-	struct kvm_regs r;
-	KT_IOCTL(t->vcpu, KVM_GET_SREGS, &s);
-	struct kvm_segment cs = { .base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb,
-				  .present = 1, .dpl = 0, .db = 1, .s = 1, .g = 1 };
-	struct kvm_segment ds = cs;
-	ds.selector = 0x10;
-	ds.type = 3;
-	s.cs = cs;
-	s.ds = s.es = s.fs = s.gs = s.ss = ds;
-	s.cr0 |= 1;
-	KT_EQ(KT_IOCTL(t->vcpu, KVM_SET_SREGS, &s), 0);
-	memset(&r, 0, sizeof(r));
-	r.rip = eip;
-	r.rsp = 0x8000;
-	r.rflags = 2;
-	KT_EQ(KT_IOCTL(t->vcpu, KVM_SET_REGS, &r), 0);
-}
-
 struct writer {
 	int efd;
 	unsigned delay_ms;
@@ -73,6 +52,12 @@ static void *kill_later(void *arg)
 	return NULL;
 }
 
+static void create_irqchip(struct kt_vm *t)
+{
+	KT_EQ(KT_IOCTL(t->vm, KVM_CREATE_IRQCHIP, 0), 0);
+	KT_FAILS(KT_IOCTL(t->vm, KVM_CREATE_IRQCHIP, 0), EEXIST);
+}
+
 static volatile sig_atomic_t got_sig;
 static void on_usr1(int s)
 {
@@ -80,27 +65,10 @@ static void on_usr1(int s)
 	got_sig = 1;
 }
 
-static int vm_with_irqchip(struct kt_vm *t, size_t mem)
-{
-	memset(t, 0, sizeof(*t));
-	t->kvm = kt_open();
-	t->vm = KT_IOCTL(t->kvm, KVM_CREATE_VM, 0);
-	KT_EQ(KT_IOCTL(t->vm, KVM_CREATE_IRQCHIP, 0), 0);
-	KT_FAILS(KT_IOCTL(t->vm, KVM_CREATE_IRQCHIP, 0), EEXIST);
-	t->mem_size = mem;
-	t->mem = mmap(NULL, mem, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct kvm_userspace_memory_region r = { 0, 0, 0, mem, (uintptr_t)t->mem };
-	KT_EQ(KT_IOCTL(t->vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
-	t->vcpu = KT_IOCTL(t->vm, KVM_CREATE_VCPU, 0);
-	int sz = KT_IOCTL(t->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-	t->run = kt_mmap((size_t)sz, t->vcpu);
-	return t->vcpu >= 0 && t->run != MAP_FAILED ? 0 : -1;
-}
-
 static void test_state_roundtrips(void)
 {
 	struct kt_vm t;
-	KT_EQ(vm_with_irqchip(&t, 1 << 20), 0);
+	KT_EQ(kt_vm_create_setup(&t, 1 << 20, create_irqchip), 0);
 	/* irqchip after a vCPU exists: EINVAL (new VM) */
 	int vm2 = KT_IOCTL(t.kvm, KVM_CREATE_VM, 0);
 	int v2 = KT_IOCTL(vm2, KVM_CREATE_VCPU, 0);
@@ -183,15 +151,10 @@ static void test_state_roundtrips(void)
 static void test_irqfd_wakes_halted(const char *guest)
 {
 	struct kt_vm t;
-	FILE *f = fopen(guest, "rb");
-	KT_CHECK(f != NULL);
-	if (!f)
+	KT_EQ(kt_vm_create_setup(&t, 1 << 20, create_irqchip), 0);
+	if (!kt_load_guest(&t, guest))
 		return;
-	KT_EQ(vm_with_irqchip(&t, 1 << 20), 0);
-	size_t n = fread(t.mem + 0x1000, 1, 0x4000, f);
-	fclose(f);
-	KT_CHECK(n > 0);
-	flat32(&t, 0x1000);
+	kt_flat32(t.vcpu, 0x1000, 0x8000);
 
 	KT_EQ(KT_IOCTL(t.vcpu, KVM_RUN, 0), 0);
 	KT_EQ(t.run->exit_reason, KVM_EXIT_IO);

@@ -42,13 +42,18 @@ static uint64_t get_msr(int vcpu, uint32_t index)
 	return m.e.data;
 }
 
-static void set_msr(int vcpu, uint32_t index, uint64_t value)
+static int set_msr_n(int vcpu, uint32_t index, uint64_t value)
 {
 	struct {
 		struct kvm_msrs h;
 		struct kvm_msr_entry e;
 	} m = {.h.nmsrs = 1, .e.index = index, .e.data = value};
-	KT_EQ(KT_IOCTL(vcpu, KVM_SET_MSRS, &m), 1);
+	return KT_IOCTL(vcpu, KVM_SET_MSRS, &m);
+}
+
+static void set_msr(int vcpu, uint32_t index, uint64_t value)
+{
+	KT_EQ(set_msr_n(vcpu, index, value), 1);
 }
 
 static uint32_t out_value(struct kt_vm *t)
@@ -145,15 +150,6 @@ static void test_exits(struct kt_vm *t)
 	run_to_port(t, 0x13);
 	KT_EQ(KT_IOCTL(t->vcpu, KVM_RUN, 0), 0);
 	KT_EQ(t->run->exit_reason, KVM_EXIT_HLT);
-}
-
-static int set_msr_n(int vcpu, uint32_t index, uint64_t value)
-{
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} m = {.h.nmsrs = 1, .e.index = index, .e.data = value};
-	return KT_IOCTL(vcpu, KVM_SET_MSRS, &m);
 }
 
 /* Linux's vendor-agnostic model-specific MSRs (what an AMD-vendor guest probes) */

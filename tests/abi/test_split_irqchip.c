@@ -11,27 +11,6 @@
  */
 #include "kvmtest.h"
 
-static void flat32(struct kt_vm *t, uint32_t eip)
-{
-	struct kvm_sregs s;
-	struct kvm_regs r;
-	KT_IOCTL(t->vcpu, KVM_GET_SREGS, &s);
-	struct kvm_segment cs = { .base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb,
-				  .present = 1, .dpl = 0, .db = 1, .s = 1, .g = 1 };
-	struct kvm_segment ds = cs;
-	ds.selector = 0x10;
-	ds.type = 3;
-	s.cs = cs;
-	s.ds = s.es = s.fs = s.gs = s.ss = ds;
-	s.cr0 |= 1;
-	KT_EQ(KT_IOCTL(t->vcpu, KVM_SET_SREGS, &s), 0);
-	memset(&r, 0, sizeof(r));
-	r.rip = eip;
-	r.rsp = 0x8000;
-	r.rflags = 2;
-	KT_EQ(KT_IOCTL(t->vcpu, KVM_SET_REGS, &r), 0);
-}
-
 static void route_msi(struct kvm_irq_routing_entry *e, uint32_t gsi, uint32_t data)
 {
 	memset(e, 0, sizeof(*e));
@@ -59,42 +38,32 @@ static void raise_and_run(struct kt_vm *t, uint32_t gsi, int eoi_vector, uint8_t
 	KT_EQ(*((uint8_t *)t->run + t->run->io.data_offset), vector);
 }
 
+/* the enable rules, before any vCPU exists */
+static void enable_split(struct kt_vm *t)
+{
+	KT_CHECK(KT_IOCTL(t->kvm, KVM_CHECK_EXTENSION, KVM_CAP_SPLIT_IRQCHIP) > 0);
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 49 } };
+	KT_FAILS(KT_IOCTL(t->vm, KVM_ENABLE_CAP, &cap), EINVAL); /* > MAX_NR_RESERVED_IOAPIC_PINS */
+	cap.args[0] = 24;
+	KT_EQ(KT_IOCTL(t->vm, KVM_ENABLE_CAP, &cap), 0);
+	KT_FAILS(KT_IOCTL(t->vm, KVM_ENABLE_CAP, &cap), EEXIST);
+	KT_FAILS(KT_IOCTL(t->vm, KVM_CREATE_IRQCHIP, 0), EEXIST);
+}
+
 int main(int argc, char **argv)
 {
 	struct kt_vm t;
-	memset(&t, 0, sizeof(t));
-	t.kvm = kt_open();
-	KT_CHECK(KT_IOCTL(t.kvm, KVM_CHECK_EXTENSION, KVM_CAP_SPLIT_IRQCHIP) > 0);
-	t.vm = KT_IOCTL(t.kvm, KVM_CREATE_VM, 0);
-
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 49 } };
-	KT_FAILS(KT_IOCTL(t.vm, KVM_ENABLE_CAP, &cap), EINVAL); /* > MAX_NR_RESERVED_IOAPIC_PINS */
-	cap.args[0] = 24;
-	KT_EQ(KT_IOCTL(t.vm, KVM_ENABLE_CAP, &cap), 0);
-	KT_FAILS(KT_IOCTL(t.vm, KVM_ENABLE_CAP, &cap), EEXIST);
-	KT_FAILS(KT_IOCTL(t.vm, KVM_CREATE_IRQCHIP, 0), EEXIST);
-
-	t.mem_size = 1 << 20;
-	t.mem = mmap(NULL, t.mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct kvm_userspace_memory_region r = { 0, 0, 0, t.mem_size, (uintptr_t)t.mem };
-	KT_EQ(KT_IOCTL(t.vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
-	t.vcpu = KT_IOCTL(t.vm, KVM_CREATE_VCPU, 0);
-	t.run = kt_mmap((size_t)KT_IOCTL(t.kvm, KVM_GET_VCPU_MMAP_SIZE, 0), t.vcpu);
-	cap.args[0] = 24;
+	KT_EQ(kt_vm_create_setup(&t, 1 << 20, enable_split), 0);
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 24 } };
 	KT_FAILS(KT_IOCTL(t.vm, KVM_ENABLE_CAP, &cap), EEXIST); /* vCPUs exist */
 
 	if (argc < 2) {
 		fprintf(stderr, "no guest binary given: skipping the run tests\n");
 		return kt_done("test_split_irqchip");
 	}
-	FILE *f = fopen(argv[1], "rb");
-	KT_CHECK(f != NULL);
-	if (!f)
+	if (!kt_load_guest(&t, argv[1]))
 		return kt_done("test_split_irqchip");
-	size_t n = fread(t.mem + 0x1000, 1, 0x4000, f);
-	fclose(f);
-	KT_CHECK(n > 0);
-	flat32(&t, 0x1000);
+	kt_flat32(t.vcpu, 0x1000, 0x8000);
 
 	struct {
 		struct kvm_irq_routing table;

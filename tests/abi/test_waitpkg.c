@@ -14,6 +14,9 @@
 
 #include "kvmtest.h"
 
+/* two vCPUs, two stacks (by fd parity, as before) */
+#define STACK(vcpu) (0x8000 - 0x1000 * (uint64_t)((vcpu) & 1))
+
 #define MSR_UMWAIT_CONTROL 0xe1
 #define TSC_HZ 2000000000ull /* softkvm's default guest TSC rate */
 
@@ -54,27 +57,6 @@ static void set_cpuid(int kvm, int vcpu, bool waitpkg)
 	KT_EQ(KT_IOCTL(vcpu, KVM_SET_CPUID2, &cp), 0);
 }
 
-static void flat32(int vcpu, uint32_t eip)
-{
-	struct kvm_sregs s;
-	struct kvm_regs r;
-	KT_IOCTL(vcpu, KVM_GET_SREGS, &s);
-	struct kvm_segment cs = { .base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb,
-				  .present = 1, .db = 1, .s = 1, .g = 1 };
-	struct kvm_segment ds = cs;
-	ds.selector = 0x10;
-	ds.type = 3;
-	s.cs = cs;
-	s.ds = s.es = s.fs = s.gs = s.ss = ds;
-	s.cr0 |= 1;
-	KT_EQ(KT_IOCTL(vcpu, KVM_SET_SREGS, &s), 0);
-	memset(&r, 0, sizeof(r));
-	r.rip = eip;
-	r.rsp = 0x8000 - 0x1000 * (uint64_t)(vcpu & 1);
-	r.rflags = 2;
-	KT_EQ(KT_IOCTL(vcpu, KVM_SET_REGS, &r), 0);
-}
-
 static void vmx_create(struct vmx *x, bool waitpkg, int nvcpus)
 {
 	memset(x, 0, sizeof(*x));
@@ -105,7 +87,7 @@ static void vmx_destroy(struct vmx *x)
 /* run a scenario on vCPU 0 to its first reporting OUT; returns port, *val the byte/dword */
 static int scenario(struct vmx *x, int which, uint32_t *val)
 {
-	flat32(x->vcpu[0], entry[which]);
+	kt_flat32(x->vcpu[0], entry[which], STACK(x->vcpu[0]));
 	if (KT_IOCTL(x->vcpu[0], KVM_RUN, 0) != 0 || x->run[0]->exit_reason != KVM_EXIT_IO)
 		return -1;
 	uint32_t v = 0;
@@ -160,7 +142,7 @@ struct peer {
 static void *run_peer(void *arg)
 {
 	struct peer *p = arg;
-	flat32(p->x->vcpu[1], entry[T_PEER]);
+	kt_flat32(p->x->vcpu[1], entry[T_PEER], STACK(p->x->vcpu[1]));
 	if (KT_IOCTL(p->x->vcpu[1], KVM_RUN, 0) == 0 && p->x->run[1]->exit_reason == KVM_EXIT_IO)
 		p->port = p->x->run[1]->io.port;
 	return NULL;
