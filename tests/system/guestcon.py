@@ -12,7 +12,8 @@ import select
 import subprocess
 import time
 
-KMSG = re.compile(r"^\[ *\d+\.\d+\] ")
+# a kernel message with its newline; the console may print one in the middle of a line
+KMSG = re.compile(r"\[ *\d+\.\d+\] [^\n]*\n")
 MARKER = re.compile(rb"softkvm: initramfs ready \((\d+) CPUs, ([^)\r\n]*)\)")
 
 
@@ -66,8 +67,8 @@ class Guest:
         if not m or not b:
             return None, None
         text = self.out[b.end():m.start()].decode(errors="replace").replace("\r", "")
-        # kernel messages on the console may come between the command's lines
-        text = "".join(l for l in text.splitlines(True) if not KMSG.match(l))
+        # kernel messages on the console may come between (or inside) the command's lines
+        text = KMSG.sub("", text)
         return text, int(m.group(1))
 
     def poweroff(self, timeout=60):
