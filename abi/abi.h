@@ -24,7 +24,7 @@ struct kobj {
 	_Atomic int refs; /* descriptors pointing at it */
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
-	void *run_map;	  /* vCPU: our mapping of the kvm_run pages */
+	void *run_map; /* vCPU: our mapping of the kvm_run pages */
 };
 
 /* descriptor table */

@@ -20,7 +20,8 @@ struct kobj *fdtab_get(int fd)
 {
 	if (fd < 0 || (unsigned)fd >= L1_SIZE * L2_SIZE)
 		return NULL;
-	struct kobj *_Atomic *l2 = atomic_load_explicit(&fdtab_l1[fd >> L2_BITS], memory_order_acquire);
+	struct kobj *_Atomic *l2 =
+	    atomic_load_explicit(&fdtab_l1[fd >> L2_BITS], memory_order_acquire);
 	if (!l2)
 		return NULL;
 	return atomic_load_explicit(&l2[fd & (L2_SIZE - 1)], memory_order_acquire);

@@ -16,7 +16,7 @@
 #include "abi.h"
 
 #define MAX_IO_MSRS 256
-#define MAX_CPUID 256
+#define MAX_CPUID   256
 
 struct abi_libc abi_libc;
 
@@ -121,12 +121,14 @@ static long get_supported_cpuid(void *arg)
 	if (abi_copy_from_user(&hdr, arg, sizeof(hdr)))
 		return -EFAULT;
 	uint32_t max = hdr.nent > MAX_CPUID ? MAX_CPUID : hdr.nent;
-	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (max ? max : 1) * sizeof(struct kvm_cpuid_entry2));
+	struct kvm_cpuid2 *c =
+	    calloc(1, sizeof(*c) + (max ? max : 1) * sizeof(struct kvm_cpuid_entry2));
 	if (!c)
 		return -ENOMEM;
 	int r = kvm_get_supported_cpuid(c, max);
 	if (!r) {
-		if (abi_copy_to_user(arg, c, sizeof(*c) + c->nent * sizeof(struct kvm_cpuid_entry2)))
+		if (abi_copy_to_user(arg, c,
+				     sizeof(*c) + c->nent * sizeof(struct kvm_cpuid_entry2)))
 			r = -EFAULT;
 	}
 	free(c);
@@ -233,7 +235,8 @@ static long create_vcpu(struct kobj *vmo, unsigned long id)
 	struct kobj *o = calloc(1, sizeof(*o));
 	if (!o) {
 		close(fd);
-		return -ENOMEM; /* the vCPU stays with the VM, as a failed fd install does on Linux */
+		return -ENOMEM; /* the vCPU stays with the VM, as a failed fd install does on Linux
+				 */
 	}
 	o->type = KOBJ_VCPU;
 	atomic_init(&o->refs, 1);
@@ -300,7 +303,7 @@ static long clear_dirty_log(struct kvm_vm *vm, void *arg)
 static long set_msr_filter(struct kvm_vm *vm, void *arg)
 {
 	struct kvm_msr_filter f;
-	void *bitmaps[KVM_MSR_FILTER_MAX_RANGES] = { 0 };
+	void *bitmaps[KVM_MSR_FILTER_MAX_RANGES] = {0};
 	long r = 0;
 
 	if (abi_copy_from_user(&f, arg, sizeof(f)))
@@ -336,15 +339,15 @@ out:
 	return r;
 }
 
-#define COPY_IN(var)                                              \
-	do {                                                      \
-		if (abi_copy_from_user(&(var), arg, sizeof(var))) \
-			return -EFAULT;                           \
+#define COPY_IN(var)                                                                               \
+	do {                                                                                       \
+		if (abi_copy_from_user(&(var), arg, sizeof(var)))                                  \
+			return -EFAULT;                                                            \
 	} while (0)
-#define COPY_OUT(var)                                           \
-	do {                                                    \
-		if (abi_copy_to_user(arg, &(var), sizeof(var))) \
-			return -EFAULT;                         \
+#define COPY_OUT(var)                                                                              \
+	do {                                                                                       \
+		if (abi_copy_to_user(arg, &(var), sizeof(var)))                                    \
+			return -EFAULT;                                                            \
 	} while (0)
 
 static long vm_ioctl(struct kobj *o, unsigned req, void *arg)
@@ -453,8 +456,8 @@ static long vcpu_cpuid1(struct kvm_vcpu *v, void *arg)
 	if (!e)
 		return -ENOMEM;
 	long r = abi_copy_from_user(e, (uint8_t *)arg + sizeof(hdr), size)
-			 ? -EFAULT
-			 : kvm_vcpu_set_cpuid(v, e, hdr.nent);
+		     ? -EFAULT
+		     : kvm_vcpu_set_cpuid(v, e, hdr.nent);
 	free(e);
 	return r;
 }
@@ -713,8 +716,8 @@ static long vcpu_run(struct kvm_vcpu *v, void *arg)
 		return -EINVAL;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
 	pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &cancel_type);
-	bool async_cancel = cancel_state == PTHREAD_CANCEL_ENABLE &&
-			    cancel_type == PTHREAD_CANCEL_ASYNCHRONOUS;
+	bool async_cancel =
+	    cancel_state == PTHREAD_CANCEL_ENABLE && cancel_type == PTHREAD_CANCEL_ASYNCHRONOUS;
 	sigfillset(&block);
 	/* synchronous signals stay deliverable (a fault in softkvm itself) */
 	sigdelset(&block, SIGSEGV);

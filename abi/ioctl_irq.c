@@ -8,15 +8,15 @@
 
 #define MAX_ROUTES 4096
 
-#define COPY_IN(var)                                              \
-	do {                                                      \
-		if (abi_copy_from_user(&(var), arg, sizeof(var))) \
-			return -EFAULT;                           \
+#define COPY_IN(var)                                                                               \
+	do {                                                                                       \
+		if (abi_copy_from_user(&(var), arg, sizeof(var)))                                  \
+			return -EFAULT;                                                            \
 	} while (0)
-#define COPY_OUT(var)                                           \
-	do {                                                    \
-		if (abi_copy_to_user(arg, &(var), sizeof(var))) \
-			return -EFAULT;                         \
+#define COPY_OUT(var)                                                                              \
+	do {                                                                                       \
+		if (abi_copy_to_user(arg, &(var), sizeof(var)))                                    \
+			return -EFAULT;                                                            \
 	} while (0)
 
 static long set_gsi_routing(struct kvm_vm *vm, void *arg)
@@ -31,8 +31,8 @@ static long set_gsi_routing(struct kvm_vm *vm, void *arg)
 	if (!e)
 		return -ENOMEM;
 	long r = abi_copy_from_user(e, (uint8_t *)arg + sizeof(hdr), size)
-			 ? -EFAULT
-			 : kvm_vm_set_gsi_routing(vm, e, hdr.nr, hdr.flags);
+		     ? -EFAULT
+		     : kvm_vm_set_gsi_routing(vm, e, hdr.nr, hdr.flags);
 	free(e);
 	return r;
 }

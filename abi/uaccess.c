@@ -49,7 +49,7 @@ int abi_copy_from_user(void *dst, const void *src, size_t n)
 	if (!src)
 		return -EFAULT;
 	if (vm_rw_works != 0) {
-		struct iovec l = { dst, n }, r = { (void *)src, n };
+		struct iovec l = {dst, n}, r = {(void *)src, n};
 		ssize_t got = process_vm_readv(getpid(), &l, 1, &r, 1, 0);
 		if (got == (ssize_t)n) {
 			vm_rw_works = 1;
@@ -72,7 +72,7 @@ int abi_copy_to_user(void *dst, const void *src, size_t n)
 	if (!dst)
 		return -EFAULT;
 	if (vm_rw_works != 0) {
-		struct iovec l = { (void *)src, n }, r = { dst, n };
+		struct iovec l = {(void *)src, n}, r = {dst, n};
 		ssize_t put = process_vm_writev(getpid(), &l, 1, &r, 1, 0);
 		if (put == (ssize_t)n) {
 			vm_rw_works = 1;

@@ -19,9 +19,9 @@
 #include "internal.h"
 #include "mem.h"
 
-#define ARENA_SIZE (32u << 20)
-#define BHASH_BITS 14
-#define BHASH_SIZE (1u << BHASH_BITS)
+#define ARENA_SIZE	(32u << 20)
+#define BHASH_BITS	14
+#define BHASH_SIZE	(1u << BHASH_BITS)
 #define BLOCK_MAX_INSNS 64
 
 struct cpu *cpu_create(struct cpu_mem *mem, const struct cpu_ops *ops, void *opaque)
@@ -36,7 +36,8 @@ struct cpu *cpu_create(struct cpu_mem *mem, const struct cpu_ops *ops, void *opa
 	c->maxphyaddr = 46;
 	c->xcr0_allowed = CPU_XCR0_SUPPORTED;
 	c->arena_size = ARENA_SIZE;
-	c->arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	c->arena =
+	    mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	c->bhash = calloc(BHASH_SIZE, sizeof(struct block *));
 	if (c->arena == MAP_FAILED || !c->bhash) {
 		if (c->arena != MAP_FAILED)
@@ -516,7 +517,8 @@ static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t
 	*hp_out = hp;
 	struct jc_entry *j = &c->jc[(la ^ (la >> JC_BITS)) & (JC_SIZE - 1)];
 	b = j->b;
-	if (likely(b && j->la == la && b->gpa == gpa && b->mode == c->mode) && block_valid(c, b, hp))
+	if (likely(b && j->la == la && b->gpa == gpa && b->mode == c->mode) &&
+	    block_valid(c, b, hp))
 		return b;
 	for (struct block **pb = &c->bhash[bhash_of(gpa, c->mode)]; (b = *pb) != NULL;) {
 		if (b->gpa == gpa && b->mode == c->mode) {
@@ -592,7 +594,7 @@ static enum cpu_exit handle_events(struct cpu *c)
 			c->last_vector = 0x20; /* benign */
 			cpu_deliver(c, v, DELIVER_EXT, false, 0, RIP(c));
 			c->delivering = 0;
-			}
+		}
 	}
 	/* keep EV_IRQ set while an interrupt is pending but masked; it is
 	 * re-checked at every boundary until IF opens */
@@ -689,8 +691,8 @@ static void step_one(struct cpu *c)
 
 static inline bool need_slow_step(const struct cpu *c)
 {
-	return (c->rflags & (FL_TF | FL_RF)) || c->intr_shadow || c->dbg_exec_bp || c->dr7_data_bp ||
-	       c->guest_debug;
+	return (c->rflags & (FL_TF | FL_RF)) || c->intr_shadow || c->dbg_exec_bp ||
+	       c->dr7_data_bp || c->guest_debug;
 }
 
 /* ---- the run loop ---- */
@@ -754,7 +756,8 @@ enum cpu_exit cpu_run(struct cpu *c)
 	struct block *prev = NULL;
 	uint64_t prev_la = 0;
 	for (;;) {
-		if (unlikely(atomic_load_explicit(&c->events, memory_order_relaxed) || c->exc_pending)) {
+		if (unlikely(atomic_load_explicit(&c->events, memory_order_relaxed) ||
+			     c->exc_pending)) {
 			why = handle_events(c);
 			if (why != CPU_EXIT_NONE)
 				goto out;
@@ -804,7 +807,8 @@ enum cpu_exit cpu_run(struct cpu *c)
 				continue;
 			}
 			/* remember the successor if it is in prev's page (same translation) */
-			if (prev && !((la ^ prev_la) & PAGE_MASK_4K) && !(c->segchk & (1u << SEG_CS))) {
+			if (prev && !((la ^ prev_la) & PAGE_MASK_4K) &&
+			    !(c->segchk & (1u << SEG_CS))) {
 				unsigned k = prev->chain_next;
 				prev->chain_rip[k] = RIP(c);
 				prev->chain[k] = b;

@@ -68,8 +68,7 @@ struct cpu_ops {
 	 * nr = RAX, a = RBX, RCX, RDX, RSI, all truncated to 32 bits outside
 	 * 64-bit mode; returns the value for RAX (truncated likewise).
 	 */
-	uint64_t (*hypercall)(void *opaque, uint64_t nr, const uint64_t a[4], int cpl,
-			      bool mode64);
+	uint64_t (*hypercall)(void *opaque, uint64_t nr, const uint64_t a[4], int cpl, bool mode64);
 	/* state that CPUID bits follow changed (guest or host writes; optional) */
 	void (*cr4_changed)(void *opaque, uint64_t old, uint64_t cr4);
 	void (*xcr0_changed)(void *opaque, uint64_t xcr0);
@@ -105,39 +104,65 @@ struct cpu_seg {
 enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR, SEG_COUNT };
 
 enum {
-	GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RDI,
-	GPR_R8, GPR_R9, GPR_R10, GPR_R11, GPR_R12, GPR_R13, GPR_R14, GPR_R15,
+	GPR_RAX,
+	GPR_RCX,
+	GPR_RDX,
+	GPR_RBX,
+	GPR_RSP,
+	GPR_RBP,
+	GPR_RSI,
+	GPR_RDI,
+	GPR_R8,
+	GPR_R9,
+	GPR_R10,
+	GPR_R11,
+	GPR_R12,
+	GPR_R13,
+	GPR_R14,
+	GPR_R15,
 };
 /* short names; <signal.h> with _GNU_SOURCE has its own REG_* (ucontext), so
  * code that includes it defines SOFTKVM_NO_REG_NAMES and uses GPR_* */
 #ifndef SOFTKVM_NO_REG_NAMES
 enum {
-	REG_RAX = GPR_RAX, REG_RCX = GPR_RCX, REG_RDX = GPR_RDX, REG_RBX = GPR_RBX,
-	REG_RSP = GPR_RSP, REG_RBP = GPR_RBP, REG_RSI = GPR_RSI, REG_RDI = GPR_RDI,
-	REG_R8 = GPR_R8, REG_R9 = GPR_R9, REG_R10 = GPR_R10, REG_R11 = GPR_R11,
-	REG_R12 = GPR_R12, REG_R13 = GPR_R13, REG_R14 = GPR_R14, REG_R15 = GPR_R15,
+	REG_RAX = GPR_RAX,
+	REG_RCX = GPR_RCX,
+	REG_RDX = GPR_RDX,
+	REG_RBX = GPR_RBX,
+	REG_RSP = GPR_RSP,
+	REG_RBP = GPR_RBP,
+	REG_RSI = GPR_RSI,
+	REG_RDI = GPR_RDI,
+	REG_R8 = GPR_R8,
+	REG_R9 = GPR_R9,
+	REG_R10 = GPR_R10,
+	REG_R11 = GPR_R11,
+	REG_R12 = GPR_R12,
+	REG_R13 = GPR_R13,
+	REG_R14 = GPR_R14,
+	REG_R15 = GPR_R15,
 };
 #endif
 
 /* RFLAGS bits */
-#define FL_CF	(1u << 0)
-#define FL_1	(1u << 1)
-#define FL_PF	(1u << 2)
-#define FL_AF	(1u << 4)
-#define FL_ZF	(1u << 6)
-#define FL_SF	(1u << 7)
-#define FL_TF	(1u << 8)
-#define FL_IF	(1u << 9)
-#define FL_DF	(1u << 10)
-#define FL_OF	(1u << 11)
-#define FL_IOPL (3u << 12)
-#define FL_NT	(1u << 14)
-#define FL_RF	(1u << 16)
-#define FL_VM	(1u << 17)
-#define FL_AC	(1u << 18)
-#define FL_VIF	(1u << 19)
-#define FL_VIP	(1u << 20)
-#define FL_ID	(1u << 21)
+#define FL_CF	 (1u << 0)
+#define FL_1	 (1u << 1)
+#define FL_PF	 (1u << 2)
+#define FL_AF	 (1u << 4)
+#define FL_ZF	 (1u << 6)
+#define FL_SF	 (1u << 7)
+#define FL_TF	 (1u << 8)
+#define FL_IF	 (1u << 9)
+#define FL_DF	 (1u << 10)
+#define FL_OF	 (1u << 11)
+#define FL_IOPL	 (3u << 12)
+#define FL_NT	 (1u << 14)
+#define FL_RF	 (1u << 16)
+#define FL_VM	 (1u << 17)
+#define FL_AC	 (1u << 18)
+#define FL_VIF	 (1u << 19)
+#define FL_VIP	 (1u << 20)
+#define FL_ID	 (1u << 21)
 #define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
 
 /* Control register bits */
@@ -182,30 +207,46 @@ enum {
 
 /* Exception vectors */
 enum {
-	EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5, EXC_UD = 6,
-	EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11, EXC_SS = 12, EXC_GP = 13,
-	EXC_PF = 14, EXC_MF = 16, EXC_AC = 17, EXC_MC = 18, EXC_XM = 19, EXC_VE = 20,
+	EXC_DE = 0,
+	EXC_DB = 1,
+	EXC_NMI = 2,
+	EXC_BP = 3,
+	EXC_OF = 4,
+	EXC_BR = 5,
+	EXC_UD = 6,
+	EXC_NM = 7,
+	EXC_DF = 8,
+	EXC_TS = 10,
+	EXC_NP = 11,
+	EXC_SS = 12,
+	EXC_GP = 13,
+	EXC_PF = 14,
+	EXC_MF = 16,
+	EXC_AC = 17,
+	EXC_MC = 18,
+	EXC_XM = 19,
+	EXC_VE = 20,
 };
 
 /* MSRs that cpu/ owns (cpu_msr_get/cpu_msr_set). */
-#define MSR_IA32_TSC		0x00000010
-#define MSR_IA32_APICBASE	0x0000001b
-#define MSR_IA32_TSC_ADJUST	0x0000003b
-#define MSR_IA32_SYSENTER_CS	0x00000174
-#define MSR_IA32_SYSENTER_ESP	0x00000175
-#define MSR_IA32_SYSENTER_EIP	0x00000176
-#define MSR_IA32_DEBUGCTL	0x000001d9
-#define MSR_IA32_CR_PAT		0x00000277
-#define MSR_IA32_MISC_ENABLE	0x000001a0
-#define MSR_EFER		0xc0000080
-#define MSR_STAR		0xc0000081
-#define MSR_LSTAR		0xc0000082
-#define MSR_CSTAR		0xc0000083
-#define MSR_SYSCALL_MASK	0xc0000084
-#define MSR_FS_BASE		0xc0000100
-#define MSR_GS_BASE		0xc0000101
-#define MSR_KERNEL_GS_BASE	0xc0000102
-#define MSR_TSC_AUX		0xc0000103
+#define MSR_IA32_TSC	      0x00000010
+#define MSR_IA32_APICBASE     0x0000001b
+#define MSR_IA32_TSC_ADJUST   0x0000003b
+#define MSR_IA32_SYSENTER_CS  0x00000174
+#define MSR_IA32_SYSENTER_ESP 0x00000175
+#define MSR_IA32_SYSENTER_EIP 0x00000176
+#define MSR_IA32_DEBUGCTL     0x000001d9
+#define MSR_IA32_CR_PAT	      0x00000277
+#define MSR_IA32_MISC_ENABLE  0x000001a0
+#define MSR_EFER	      0xc0000080
+#define MSR_STAR	      0xc0000081
+#define MSR_LSTAR	      0xc0000082
+#define MSR_CSTAR	      0xc0000083
+#define MSR_SYSCALL_MASK      0xc0000084
+#define MSR_FS_BASE	      0xc0000100
+#define MSR_GS_BASE	      0xc0000101
+#define MSR_KERNEL_GS_BASE    0xc0000102
+#define MSR_TSC_AUX	      0xc0000103
 
 /* Suspended-instruction information, valid after the matching exit. */
 struct cpu_exit_info {
@@ -250,8 +291,8 @@ enum { CPU_WAIT_MWAIT = 1, CPU_WAIT_UMWAIT, CPU_WAIT_TPAUSE };
 
 /* --- memory map (shared by all vCPUs of one machine) --- */
 
-#define CPU_MEM_READONLY  (1u << 0)
-#define CPU_MEM_LOG_DIRTY (1u << 1)
+#define CPU_MEM_READONLY       (1u << 0)
+#define CPU_MEM_LOG_DIRTY      (1u << 1)
 #define CPU_MEM_DIRTY_INIT_SET (1u << 2) /* start with every page marked dirty */
 
 struct cpu_mem *cpu_mem_create(void);

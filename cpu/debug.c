@@ -5,7 +5,7 @@
 void debug_check_data(struct cpu *c, uint64_t la, unsigned size, bool write)
 {
 	uint64_t dr7 = c->dr[7], hit = 0;
-	static const unsigned lens[4] = { 1, 2, 8, 4 };
+	static const unsigned lens[4] = {1, 2, 8, 4};
 
 	for (int n = 0; n < 4; n++) {
 		if (!((dr7 >> (2 * n)) & 3))

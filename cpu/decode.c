@@ -44,12 +44,12 @@ struct decoders {
 void decode_init(struct cpu *c)
 {
 	static const ZydisStackWidth sw[] = {
-		[ZYDIS_MACHINE_MODE_LONG_64] = ZYDIS_STACK_WIDTH_64,
-		[ZYDIS_MACHINE_MODE_LONG_COMPAT_32] = ZYDIS_STACK_WIDTH_32,
-		[ZYDIS_MACHINE_MODE_LONG_COMPAT_16] = ZYDIS_STACK_WIDTH_16,
-		[ZYDIS_MACHINE_MODE_LEGACY_32] = ZYDIS_STACK_WIDTH_32,
-		[ZYDIS_MACHINE_MODE_LEGACY_16] = ZYDIS_STACK_WIDTH_16,
-		[ZYDIS_MACHINE_MODE_REAL_16] = ZYDIS_STACK_WIDTH_16,
+	    [ZYDIS_MACHINE_MODE_LONG_64] = ZYDIS_STACK_WIDTH_64,
+	    [ZYDIS_MACHINE_MODE_LONG_COMPAT_32] = ZYDIS_STACK_WIDTH_32,
+	    [ZYDIS_MACHINE_MODE_LONG_COMPAT_16] = ZYDIS_STACK_WIDTH_16,
+	    [ZYDIS_MACHINE_MODE_LEGACY_32] = ZYDIS_STACK_WIDTH_32,
+	    [ZYDIS_MACHINE_MODE_LEGACY_16] = ZYDIS_STACK_WIDTH_16,
+	    [ZYDIS_MACHINE_MODE_REAL_16] = ZYDIS_STACK_WIDTH_16,
 	};
 	struct decoders *d;
 
@@ -100,13 +100,20 @@ int dreg(ZydisRegister r, unsigned *size)
 int dsreg(ZydisRegister r)
 {
 	switch (r) {
-	case ZYDIS_REGISTER_ES: return SEG_ES;
-	case ZYDIS_REGISTER_CS: return SEG_CS;
-	case ZYDIS_REGISTER_SS: return SEG_SS;
-	case ZYDIS_REGISTER_DS: return SEG_DS;
-	case ZYDIS_REGISTER_FS: return SEG_FS;
-	case ZYDIS_REGISTER_GS: return SEG_GS;
-	default: return -1;
+	case ZYDIS_REGISTER_ES:
+		return SEG_ES;
+	case ZYDIS_REGISTER_CS:
+		return SEG_CS;
+	case ZYDIS_REGISTER_SS:
+		return SEG_SS;
+	case ZYDIS_REGISTER_DS:
+		return SEG_DS;
+	case ZYDIS_REGISTER_FS:
+		return SEG_FS;
+	case ZYDIS_REGISTER_GS:
+		return SEG_GS;
+	default:
+		return -1;
 	}
 }
 
@@ -153,9 +160,15 @@ bool dmem(struct dctx *d, const ZydisDecodedOperand *op, struct insn *i)
 	}
 	i->seg = s < 0 ? SEG_DS : (uint8_t)s;
 	switch (d->zi->address_width) {
-	case 64: i->ashift = 0; break;
-	case 32: i->ashift = 32; break;
-	default: i->ashift = 48; break;
+	case 64:
+		i->ashift = 0;
+		break;
+	case 32:
+		i->ashift = 32;
+		break;
+	default:
+		i->ashift = 48;
+		break;
 	}
 	i->flags |= INSN_MEM;
 	return true;
@@ -231,8 +244,8 @@ static bool is_x87_or_mmx(const ZydisDecodedInstruction *zi)
 	}
 }
 
-int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mode,
-	       struct insn *out, bool *ends_block)
+int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mode, struct insn *out,
+	       bool *ends_block)
 {
 	struct decoders *ds = c->decoder_state;
 	ZydisDecodedInstruction zi;
@@ -259,7 +272,9 @@ int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mod
 		/* #UD does not advance RIP; the length only makes the block cover
 		 * every byte the decoder looked at, so a change to them is seen */
 		out->fn = op_ud;
-		out->len = (uint8_t)(avail < ZYDIS_MAX_INSTRUCTION_LENGTH ? avail : ZYDIS_MAX_INSTRUCTION_LENGTH);
+		out->len =
+		    (uint8_t)(avail < ZYDIS_MAX_INSTRUCTION_LENGTH ? avail
+								   : ZYDIS_MAX_INSTRUCTION_LENGTH);
 		*ends_block = true;
 		return out->len;
 	}
@@ -267,7 +282,8 @@ int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mod
 	out->len = zi.length;
 	out->osz = (uint8_t)(zi.operand_width / 8);
 	if (zi.cpu_flags && !((zi.cpu_flags->modified | zi.cpu_flags->set_0 | zi.cpu_flags->set_1 |
-			       zi.cpu_flags->undefined) & FL_ARITH))
+			       zi.cpu_flags->undefined) &
+			      FL_ARITH))
 		out->flags |= INSN_FLAGNEUTRAL;
 	d.c = c;
 	d.zi = &zi;
@@ -286,7 +302,8 @@ int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mod
 		case ZYDIS_CATEGORY_CALL:
 		case ZYDIS_CATEGORY_RET:
 			if (zi.meta.branch_type != ZYDIS_BRANCH_TYPE_FAR &&
-			    zi.mnemonic != ZYDIS_MNEMONIC_IRET && zi.mnemonic != ZYDIS_MNEMONIC_IRETD &&
+			    zi.mnemonic != ZYDIS_MNEMONIC_IRET &&
+			    zi.mnemonic != ZYDIS_MNEMONIC_IRETD &&
 			    zi.mnemonic != ZYDIS_MNEMONIC_IRETQ)
 				out->flags |= INSN_CHAIN;
 			break;
@@ -304,7 +321,8 @@ int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mod
 	if (is_x87_or_mmx(&zi))
 		out->fn = op_fpu_unavail;
 	else if (zi.meta.category == ZYDIS_CATEGORY_SSE || zi.meta.category == ZYDIS_CATEGORY_AVX ||
-		 zi.meta.category == ZYDIS_CATEGORY_AVX2 || zi.meta.category == ZYDIS_CATEGORY_AVX512 ||
+		 zi.meta.category == ZYDIS_CATEGORY_AVX2 ||
+		 zi.meta.category == ZYDIS_CATEGORY_AVX512 ||
 		 zi.encoding == ZYDIS_INSTRUCTION_ENCODING_VEX ||
 		 zi.encoding == ZYDIS_INSTRUCTION_ENCODING_EVEX)
 		out->fn = op_simd_unavail;

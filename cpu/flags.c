@@ -23,15 +23,23 @@ bool cc_cf(struct cpu *c)
 	uint64_t res = c->cc_res, a = c->cc_aux, b = c->cc_src;
 
 	switch (CC_KIND(c->cc_op)) {
-	case CC_EFLAGS: return c->rflags & FL_CF;
-	case CC_ADD: return szt(res, sl) < szt(a, sl);
-	case CC_ADC: return szt(res, sl) <= szt(a, sl);
-	case CC_SUB: return szt(a, sl) < szt(b, sl);
-	case CC_SBB: return szt(a, sl) <= szt(b, sl);
-	case CC_LOGIC: return false;
+	case CC_EFLAGS:
+		return c->rflags & FL_CF;
+	case CC_ADD:
+		return szt(res, sl) < szt(a, sl);
+	case CC_ADC:
+		return szt(res, sl) <= szt(a, sl);
+	case CC_SUB:
+		return szt(a, sl) < szt(b, sl);
+	case CC_SBB:
+		return szt(a, sl) <= szt(b, sl);
+	case CC_LOGIC:
+		return false;
 	case CC_INC:
-	case CC_DEC: return b & 1;
-	case CC_RESCO: return b & 1;
+	case CC_DEC:
+		return b & 1;
+	case CC_RESCO:
+		return b & 1;
 	}
 	return false;
 }
@@ -62,14 +70,18 @@ bool cc_af(struct cpu *c)
 	uint64_t res = c->cc_res, a = c->cc_aux, b = c->cc_src;
 
 	switch (CC_KIND(c->cc_op)) {
-	case CC_EFLAGS: return c->rflags & FL_AF;
+	case CC_EFLAGS:
+		return c->rflags & FL_AF;
 	case CC_ADD:
 	case CC_ADC:
 	case CC_SUB:
-	case CC_SBB: return ((a ^ b ^ res) >> 4) & 1;
+	case CC_SBB:
+		return ((a ^ b ^ res) >> 4) & 1;
 	case CC_INC:
-	case CC_DEC: return ((a ^ 1 ^ res) >> 4) & 1;
-	default: return false;
+	case CC_DEC:
+		return ((a ^ 1 ^ res) >> 4) & 1;
+	default:
+		return false;
 	}
 }
 
@@ -79,15 +91,22 @@ bool cc_of(struct cpu *c)
 	uint64_t res = c->cc_res, a = c->cc_aux, b = c->cc_src;
 
 	switch (CC_KIND(c->cc_op)) {
-	case CC_EFLAGS: return c->rflags & FL_OF;
+	case CC_EFLAGS:
+		return c->rflags & FL_OF;
 	case CC_ADD:
-	case CC_ADC: return msb((a ^ res) & (b ^ res), sl);
+	case CC_ADC:
+		return msb((a ^ res) & (b ^ res), sl);
 	case CC_SUB:
-	case CC_SBB: return msb((a ^ b) & (a ^ res), sl);
-	case CC_LOGIC: return false;
-	case CC_INC: return szt(res, sl) == (1ull << ((8u << sl) - 1));
-	case CC_DEC: return szt(res, sl) == (1ull << ((8u << sl) - 1)) - 1;
-	case CC_RESCO: return a & 1;
+	case CC_SBB:
+		return msb((a ^ b) & (a ^ res), sl);
+	case CC_LOGIC:
+		return false;
+	case CC_INC:
+		return szt(res, sl) == (1ull << ((8u << sl) - 1));
+	case CC_DEC:
+		return szt(res, sl) == (1ull << ((8u << sl) - 1)) - 1;
+	case CC_RESCO:
+		return a & 1;
 	}
 	return false;
 }
@@ -133,14 +152,30 @@ bool cc_cond(struct cpu *c, unsigned cond)
 	bool r;
 
 	switch (cond >> 1) {
-	case 0: r = cc_of(c); break;
-	case 1: r = cc_cf(c); break;
-	case 2: r = cc_zf(c); break;
-	case 3: r = cc_cf(c) || cc_zf(c); break;
-	case 4: r = cc_sf(c); break;
-	case 5: r = cc_pf(c); break;
-	case 6: r = cc_sf(c) != cc_of(c); break;
-	default: r = cc_zf(c) || (cc_sf(c) != cc_of(c)); break;
+	case 0:
+		r = cc_of(c);
+		break;
+	case 1:
+		r = cc_cf(c);
+		break;
+	case 2:
+		r = cc_zf(c);
+		break;
+	case 3:
+		r = cc_cf(c) || cc_zf(c);
+		break;
+	case 4:
+		r = cc_sf(c);
+		break;
+	case 5:
+		r = cc_pf(c);
+		break;
+	case 6:
+		r = cc_sf(c) != cc_of(c);
+		break;
+	default:
+		r = cc_zf(c) || (cc_sf(c) != cc_of(c));
+		break;
 	}
 	return r ^ (cond & 1);
 }

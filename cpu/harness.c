@@ -96,7 +96,8 @@ static void hx_cpuid(void *o, uint32_t leaf, uint32_t sub, uint32_t out[4])
 	case 7:
 		if (sub == 0) {
 			/* FSGSBASE BMI1 SMEP BMI2 INVPCID SMAP; ECX: UMIP */
-			out[1] = (1u << 0) | (1u << 3) | (1u << 7) | (1u << 8) | (1u << 10) | (1u << 20);
+			out[1] =
+			    (1u << 0) | (1u << 3) | (1u << 7) | (1u << 8) | (1u << 10) | (1u << 20);
 			out[2] = 1u << 2;
 		}
 		break;
@@ -120,15 +121,15 @@ static int hx_intr_ack(void *o)
 }
 
 static const struct cpu_ops hx_ops = {
-	.mmio_read = hx_mmio_read,
-	.mmio_write = hx_mmio_write,
-	.pio_in = hx_pio_in,
-	.pio_out = hx_pio_out,
-	.rdmsr = hx_rdmsr,
-	.wrmsr = hx_wrmsr,
-	.cpuid = hx_cpuid,
-	.intr_ack = hx_intr_ack,
-	.read_tsc = NULL,
+    .mmio_read = hx_mmio_read,
+    .mmio_write = hx_mmio_write,
+    .pio_in = hx_pio_in,
+    .pio_out = hx_pio_out,
+    .rdmsr = hx_rdmsr,
+    .wrmsr = hx_wrmsr,
+    .cpuid = hx_cpuid,
+    .intr_ack = hx_intr_ack,
+    .read_tsc = NULL,
 };
 
 struct hx *hx_create(uint64_t ram_size)
@@ -137,8 +138,8 @@ struct hx *hx_create(uint64_t ram_size)
 	if (!h)
 		return NULL;
 	ram_size = (ram_size + 0xfff) & ~0xfffull;
-	h->ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		      -1, 0);
+	h->ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (h->ram == MAP_FAILED) {
 		free(h);
 		return NULL;
@@ -338,7 +339,7 @@ enum cpu_exit hx_run(struct hx *h, uint64_t budget)
 		if (e == CPU_EXIT_IO && !h->exited) {
 			const struct cpu_exit_info *x = cpu_exit_info(h->cpu);
 			/* io.count elements: a batched REP INS */
-			static const uint8_t ff[1024] = { [0 ... 1023] = 0xff };
+			static const uint8_t ff[1024] = {[0 ... 1023] = 0xff};
 			cpu_complete(h->cpu, x->io.in ? ff : NULL, false);
 			continue;
 		}
@@ -354,13 +355,13 @@ enum cpu_exit hx_run(struct hx *h, uint64_t budget)
 const char *hx_exit_name(enum cpu_exit e)
 {
 	static const char *const names[] = {
-		[CPU_EXIT_NONE] = "none",	  [CPU_EXIT_IO] = "io",
-		[CPU_EXIT_MMIO] = "mmio",	  [CPU_EXIT_RDMSR] = "rdmsr",
-		[CPU_EXIT_WRMSR] = "wrmsr",	  [CPU_EXIT_HLT] = "hlt",
-		[CPU_EXIT_SHUTDOWN] = "shutdown", [CPU_EXIT_REQUEST] = "request",
-		[CPU_EXIT_INTERNAL] = "internal", [CPU_EXIT_DEBUG] = "debug",
-		[CPU_EXIT_BUDGET] = "budget",	  [CPU_EXIT_MWAIT] = "mwait",
-		[CPU_EXIT_INIT] = "init",	  [CPU_EXIT_IRQ_WINDOW] = "irq-window",
+	    [CPU_EXIT_NONE] = "none",	      [CPU_EXIT_IO] = "io",
+	    [CPU_EXIT_MMIO] = "mmio",	      [CPU_EXIT_RDMSR] = "rdmsr",
+	    [CPU_EXIT_WRMSR] = "wrmsr",	      [CPU_EXIT_HLT] = "hlt",
+	    [CPU_EXIT_SHUTDOWN] = "shutdown", [CPU_EXIT_REQUEST] = "request",
+	    [CPU_EXIT_INTERNAL] = "internal", [CPU_EXIT_DEBUG] = "debug",
+	    [CPU_EXIT_BUDGET] = "budget",     [CPU_EXIT_MWAIT] = "mwait",
+	    [CPU_EXIT_INIT] = "init",	      [CPU_EXIT_IRQ_WINDOW] = "irq-window",
 	};
 	return (unsigned)e < sizeof(names) / sizeof(names[0]) ? names[e] : "?";
 }

@@ -17,27 +17,27 @@
 #define HX_SYS_SIZE 0x20000
 
 /* GDT layout installed by the mode helpers */
-#define HX_SEL_CODE64 0x08
-#define HX_SEL_DATA   0x10
-#define HX_SEL_CODE32 0x18
-#define HX_SEL_CODE16 0x20
-#define HX_SEL_DATA16 0x28
+#define HX_SEL_CODE64  0x08
+#define HX_SEL_DATA    0x10
+#define HX_SEL_CODE32  0x18
+#define HX_SEL_CODE16  0x20
+#define HX_SEL_DATA16  0x28
 #define HX_SEL_UCODE32 0x30 /* DPL 3 */
-#define HX_SEL_UDATA  0x38  /* DPL 3 */
+#define HX_SEL_UDATA   0x38 /* DPL 3 */
 #define HX_SEL_UCODE64 0x40 /* DPL 3 */
-#define HX_SEL_TSS    0x48  /* 16 bytes in long mode */
+#define HX_SEL_TSS     0x48 /* 16 bytes in long mode */
 
 struct hx {
 	struct cpu_mem *mem;
 	struct cpu *cpu;
 	uint8_t *ram;
 	uint64_t ram_size;
-	uint64_t sys_base; /* guest-physical address of the system area */
+	uint64_t sys_base;	      /* guest-physical address of the system area */
 	uint64_t gdt, idt, tss, pml4; /* addresses inside the system area */
-	FILE *console;	   /* where port 0xe9 output goes (may be NULL) */
-	char *out;	   /* captured port 0xe9 output */
+	FILE *console;		      /* where port 0xe9 output goes (may be NULL) */
+	char *out;		      /* captured port 0xe9 output */
 	size_t out_len, out_cap;
-	int exit_code;	   /* value written to port 0xf4, -1 if none */
+	int exit_code; /* value written to port 0xf4, -1 if none */
 	bool exited;
 	uint32_t cpuid_max_ext;
 };

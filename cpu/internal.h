@@ -19,10 +19,10 @@
 #define UNUSED	    __attribute__((unused))
 
 /* gpr[] slots beyond the 16 architectural registers */
-#define GPR_ZERO 16 /* always 0: "no base/index" in address computations */
-#define GPR_RIP	 17 /* the RIP of the current instruction (RIP-relative base) */
-#define GPR_TMP	 18 /* scratch */
-#define GPR_2G	 19 /* always 1 << 31: large RIP-relative displacements (decode.c) */
+#define GPR_ZERO  16 /* always 0: "no base/index" in address computations */
+#define GPR_RIP	  17 /* the RIP of the current instruction (RIP-relative base) */
+#define GPR_TMP	  18 /* scratch */
+#define GPR_2G	  19 /* always 1 << 31: large RIP-relative displacements (decode.c) */
 #define GPR_SLOTS 20
 
 /* ---- decoded instructions ---- */
@@ -54,13 +54,13 @@ struct insn {
 	uint8_t ccout;	/* the cc_op this instruction always leaves, + 1 (0: unknown) */
 };
 
-#define INSN_LOCK  (1u << 0)
-#define INSN_REP   (1u << 1) /* REP / REPE */
-#define INSN_REPNE (1u << 2)
-#define INSN_MEM   (1u << 3) /* has a memory operand */
-#define INSN_O16   (1u << 4) /* 0x66 prefix present */
-#define INSN_CHAIN (1u << 5) /* near branch: its block may chain to the next */
-#define INSN_FLAGNEUTRAL (1u << 6) /* writes none of CF PF AF ZF SF OF */
+#define INSN_LOCK	   (1u << 0)
+#define INSN_REP	   (1u << 1) /* REP / REPE */
+#define INSN_REPNE	   (1u << 2)
+#define INSN_MEM	   (1u << 3) /* has a memory operand */
+#define INSN_O16	   (1u << 4) /* 0x66 prefix present */
+#define INSN_CHAIN	   (1u << 5) /* near branch: its block may chain to the next */
+#define INSN_FLAGNEUTRAL   (1u << 6) /* writes none of CF PF AF ZF SF OF */
 #define CCOUT(kind, szlog) ((uint8_t)(CC_OP(kind, szlog) + 1))
 /* Jcc fused with the flag-setting instruction before it (ops_jcc.c); NULL if none */
 insn_fn jcc_fused(unsigned ccop, unsigned cond);
@@ -92,13 +92,13 @@ struct block {
 /* direct-mapped; the index folds in the 2 MiB frame so regions laid out at
  * megabyte-aligned addresses (code, data, stack) do not evict each other */
 #define TLB_INDEX(la) ((unsigned)(((la) >> 12) ^ ((la) >> 21)) & TLB_MASK)
-#define PAGE_MASK_4K (~0xfffull)
-#define TLB_INVALID 1ull
+#define PAGE_MASK_4K  (~0xfffull)
+#define TLB_INVALID   1ull
 
 struct tlb_entry {
-	uint64_t tag;	   /* linear page address, or TLB_INVALID */
-	uintptr_t addend;  /* host address = addend + linear address */
-	uint64_t gpa;	   /* guest-physical page address */
+	uint64_t tag;	  /* linear page address, or TLB_INVALID */
+	uintptr_t addend; /* host address = addend + linear address */
+	uint64_t gpa;	  /* guest-physical page address */
 };
 
 struct tlb {
@@ -129,7 +129,7 @@ enum cc_kind {
 };
 #define CC_OP(kind, szlog) (((kind) << 2) | (szlog))
 #define CC_KIND(op)	   ((op) >> 2)
-#define CC_SZLOG(op)	   ((op) & 3)
+#define CC_SZLOG(op)	   ((op)&3)
 
 /* size in bytes -> log2 */
 static inline unsigned szlog(unsigned bytes)
@@ -148,11 +148,11 @@ struct xlog_entry {
 };
 
 /* events checked at block boundaries (c->events) */
-#define EV_IRQ	   (1u << 0)
-#define EV_NMI	   (1u << 1)
-#define EV_KICK	   (1u << 2)
+#define EV_IRQ	    (1u << 0)
+#define EV_NMI	    (1u << 1)
+#define EV_KICK	    (1u << 2)
 #define EV_TLBFLUSH (1u << 3) /* flush write TLB: a page became code elsewhere */
-#define EV_SLOW	   (1u << 4) /* re-evaluate slow-mode conditions */
+#define EV_SLOW	    (1u << 4) /* re-evaluate slow-mode conditions */
 
 struct cpu_mem;
 
@@ -161,13 +161,13 @@ struct cpu {
 	uint64_t gpr[GPR_SLOTS];
 	uint32_t cc_op;
 	uint64_t cc_res, cc_src, cc_aux;
-	uint64_t rflags;      /* non-arithmetic bits always; arithmetic when cc_op == CC_EFLAGS */
-	uint64_t segbase[8];  /* effective segment bases used for address computation */
-	uint64_t la_mask;     /* ~0 in 64-bit mode, 0xffffffff otherwise */
-	uint32_t segchk;      /* bit per segment: limit/usability check needed */
-	uint32_t mode;	      /* ZydisMachineMode of the current code segment */
-	uint64_t stack_mask;  /* 0xffff, 0xffffffff or ~0 */
-	struct tlb *tlb;      /* tlbs[0] supervisor, tlbs[1] user */
+	uint64_t rflags;     /* non-arithmetic bits always; arithmetic when cc_op == CC_EFLAGS */
+	uint64_t segbase[8]; /* effective segment bases used for address computation */
+	uint64_t la_mask;    /* ~0 in 64-bit mode, 0xffffffff otherwise */
+	uint32_t segchk;     /* bit per segment: limit/usability check needed */
+	uint32_t mode;	     /* ZydisMachineMode of the current code segment */
+	uint64_t stack_mask; /* 0xffff, 0xffffffff or ~0 */
+	struct tlb *tlb;     /* tlbs[0] supervisor, tlbs[1] user */
 	_Atomic uint32_t events;
 	uint32_t epoch;
 	int cpl;
@@ -194,15 +194,15 @@ struct cpu {
 	struct fpu_host *fpu_host;
 
 	/* events and interrupts */
-	uint8_t intr_shadow;  /* 1 = STI, 2 = MOV SS/POP SS */
+	uint8_t intr_shadow; /* 1 = STI, 2 = MOV SS/POP SS */
 	bool nmi_masked;
 	bool halted;
-	bool exc_pending;     /* queued exception (cpu_queue_exception) */
+	bool exc_pending; /* queued exception (cpu_queue_exception) */
 	uint8_t exc_vector;
 	bool exc_has_error;
 	uint32_t exc_error;
-	int delivering;	      /* nesting level of exception delivery (double/triple fault) */
-	uint8_t last_vector;  /* vector being delivered, for #DF classification */
+	int delivering;	     /* nesting level of exception delivery (double/triple fault) */
+	uint8_t last_vector; /* vector being delivered, for #DF classification */
 	_Atomic bool irq_line;
 	_Atomic bool nmi_req;
 
@@ -210,9 +210,9 @@ struct cpu {
 	jmp_buf jb;
 	int raise_vec;
 	uint32_t raise_err;
-	uint32_t deliver_count; /* bumped by every event delivery (single-step logic) */
-	struct block *cur_block; /* block being executed (self-modifying code) */
-	bool dbg_exec_bp;	 /* DR7 enables an instruction breakpoint */
+	uint32_t deliver_count;	  /* bumped by every event delivery (single-step logic) */
+	struct block *cur_block;  /* block being executed (self-modifying code) */
+	bool dbg_exec_bp;	  /* DR7 enables an instruction breakpoint */
 	uint32_t pending_db_trap; /* data breakpoint hits (B0-B3) of this instruction */
 	uint8_t maxphyaddr;
 	enum cpu_exit exit_reason;
@@ -234,10 +234,10 @@ struct cpu {
 		uint16_t n, pos;
 		uint8_t data[1024];
 	} inb;
-	bool finish_only; /* cpu_finish_suspended() */
-	uint32_t features;	      /* CPU_FEAT_* enabled by the guest's CPUID */
-	_Atomic uint64_t mon_line;   /* armed monitor: line address | 1, 0 = none */
-	_Atomic bool mon_hit;	      /* a store hit the monitored line */
+	bool finish_only;	   /* cpu_finish_suspended() */
+	uint32_t features;	   /* CPU_FEAT_* enabled by the guest's CPUID */
+	_Atomic uint64_t mon_line; /* armed monitor: line address | 1, 0 = none */
+	_Atomic bool mon_hit;	   /* a store hit the monitored line */
 
 	/* run control */
 	uint64_t icount;
@@ -253,7 +253,7 @@ struct cpu {
 	_Atomic bool running;	    /* inside cpu_run() */
 	bool tlb_has_large;	    /* a large page was cached in 4K pieces */
 	bool dr7_data_bp;	    /* enabled data breakpoints: all accesses slow */
-	uint32_t mem_gen; /* last seen cpu_mem generation */
+	uint32_t mem_gen;	    /* last seen cpu_mem generation */
 	struct tlb tlbs[2];
 	struct jc_entry jc[JC_SIZE];
 
@@ -329,20 +329,45 @@ void mem_note_code(struct cpu *c, uint64_t gpa, const _Atomic uint32_t **gen_ptr
 static inline uint64_t ld_n(const void *p, unsigned size)
 {
 	switch (size) {
-	case 1: return *(const uint8_t *)p;
-	case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
-	case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
-	default: { uint64_t v; memcpy(&v, p, 8); return v; }
+	case 1:
+		return *(const uint8_t *)p;
+	case 2: {
+		uint16_t v;
+		memcpy(&v, p, 2);
+		return v;
+	}
+	case 4: {
+		uint32_t v;
+		memcpy(&v, p, 4);
+		return v;
+	}
+	default: {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		return v;
+	}
 	}
 }
 
 static inline void st_n(void *p, unsigned size, uint64_t v)
 {
 	switch (size) {
-	case 1: *(uint8_t *)p = (uint8_t)v; break;
-	case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
-	case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
-	default: memcpy(p, &v, 8); break;
+	case 1:
+		*(uint8_t *)p = (uint8_t)v;
+		break;
+	case 2: {
+		uint16_t x = (uint16_t)v;
+		memcpy(p, &x, 2);
+		break;
+	}
+	case 4: {
+		uint32_t x = (uint32_t)v;
+		memcpy(p, &x, 4);
+		break;
+	}
+	default:
+		memcpy(p, &v, 8);
+		break;
 	}
 }
 
@@ -416,10 +441,14 @@ static inline uint64_t insn_la(struct cpu *c, const struct insn *i, unsigned siz
 static inline uint64_t reg_get(const struct cpu *c, unsigned r, unsigned size)
 {
 	switch (size) {
-	case 1: return ((const uint8_t *)c->gpr)[r];
-	case 2: return (uint16_t)c->gpr[r];
-	case 4: return (uint32_t)c->gpr[r];
-	default: return c->gpr[r];
+	case 1:
+		return ((const uint8_t *)c->gpr)[r];
+	case 2:
+		return (uint16_t)c->gpr[r];
+	case 4:
+		return (uint32_t)c->gpr[r];
+	default:
+		return c->gpr[r];
 	}
 }
 
@@ -427,10 +456,18 @@ static inline uint64_t reg_get(const struct cpu *c, unsigned r, unsigned size)
 static inline void reg_set(struct cpu *c, unsigned r, unsigned size, uint64_t v)
 {
 	switch (size) {
-	case 1: ((uint8_t *)c->gpr)[r] = (uint8_t)v; break;
-	case 2: memcpy(&c->gpr[r], &(uint16_t){ (uint16_t)v }, 2); break;
-	case 4: c->gpr[r] = (uint32_t)v; break;
-	default: c->gpr[r] = v; break;
+	case 1:
+		((uint8_t *)c->gpr)[r] = (uint8_t)v;
+		break;
+	case 2:
+		memcpy(&c->gpr[r], &(uint16_t){(uint16_t)v}, 2);
+		break;
+	case 4:
+		c->gpr[r] = (uint32_t)v;
+		break;
+	default:
+		c->gpr[r] = v;
+		break;
 	}
 }
 
@@ -442,10 +479,14 @@ static inline uint64_t size_mask(unsigned size)
 static inline uint64_t sext(uint64_t v, unsigned size)
 {
 	switch (size) {
-	case 1: return (uint64_t)(int64_t)(int8_t)v;
-	case 2: return (uint64_t)(int64_t)(int16_t)v;
-	case 4: return (uint64_t)(int64_t)(int32_t)v;
-	default: return v;
+	case 1:
+		return (uint64_t)(int64_t)(int8_t)v;
+	case 2:
+		return (uint64_t)(int64_t)(int16_t)v;
+	case 4:
+		return (uint64_t)(int64_t)(int32_t)v;
+	default:
+		return v;
 	}
 }
 
@@ -477,23 +518,23 @@ struct dctx; /* decoder context, see decode.h */
 void decode_init(struct cpu *c);
 void decode_fini(struct cpu *c);
 /* Decode one instruction; returns its length, and whether it ends the block. */
-int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mode,
-	       struct insn *out, bool *ends_block);
+int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mode, struct insn *out,
+	       bool *ends_block);
 
 /* handlers everybody needs */
 const struct insn *op_ud(struct cpu *c, const struct insn *i);
 const struct insn *op_block_end(struct cpu *c, const struct insn *i);
 
 /* end a block after this instruction: handlers that change mode/flags/CS return this */
-#define END_BLOCK(c, i)                \
-	do {                           \
-		RIP(c) += (i)->len;    \
-		return NULL;           \
+#define END_BLOCK(c, i)                                                                            \
+	do {                                                                                       \
+		RIP(c) += (i)->len;                                                                \
+		return NULL;                                                                       \
 	} while (0)
-#define NEXT(c, i)                     \
-	do {                           \
-		RIP(c) += (i)->len;    \
-		return (i) + 1;        \
+#define NEXT(c, i)                                                                                 \
+	do {                                                                                       \
+		RIP(c) += (i)->len;                                                                \
+		return (i) + 1;                                                                    \
 	} while (0)
 
 /* ---- misc ---- */

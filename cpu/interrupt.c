@@ -31,8 +31,10 @@ static void deliver_real(struct cpu *c, int vector, uint64_t next_rip)
 	uint32_t vec = (uint32_t)idt_read(c, off, 4);
 	/* push FLAGS, CS, IP (16-bit, wrapping in the 64 KiB stack) */
 	mem_write_slow(c, (ssb + (uint16_t)(sp - 2)) & 0xffffffff, 2, flags, ACCF_STACK);
-	mem_write_slow(c, (ssb + (uint16_t)(sp - 4)) & 0xffffffff, 2, c->seg[SEG_CS].sel, ACCF_STACK);
-	mem_write_slow(c, (ssb + (uint16_t)(sp - 6)) & 0xffffffff, 2, (uint16_t)next_rip, ACCF_STACK);
+	mem_write_slow(c, (ssb + (uint16_t)(sp - 4)) & 0xffffffff, 2, c->seg[SEG_CS].sel,
+		       ACCF_STACK);
+	mem_write_slow(c, (ssb + (uint16_t)(sp - 6)) & 0xffffffff, 2, (uint16_t)next_rip,
+		       ACCF_STACK);
 	reg_set(c, REG_RSP, 2, (uint16_t)(sp - 6));
 	c->rflags &= ~(uint64_t)(FL_IF | FL_TF | FL_AC | FL_RF);
 	seg_load_real(c, SEG_CS, (uint16_t)(vec >> 16));

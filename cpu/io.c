@@ -10,15 +10,14 @@
 uint64_t io_in(struct cpu *c, uint16_t port, unsigned size)
 {
 	uint64_t v;
-	uint8_t buf[8] = { 0 };
+	uint8_t buf[8] = {0};
 
 	unsigned batch = c->io_batch;
 
 	c->io_batch = 1;
 	if (xlog_replay(c, XLOG_PIO_IN, port, size, &v))
 		return v & size_mask(size);
-	if (c->inb.active && c->inb.port == port && c->inb.size == size &&
-	    c->inb.pos < c->inb.n)
+	if (c->inb.active && c->inb.port == port && c->inb.size == size && c->inb.pos < c->inb.n)
 		return ld_n(&c->inb.data[c->inb.pos++ * size], size);
 	c->inb.active = false;
 	if (!c->ops->pio_in || c->ops->pio_in(c->opaque, port, buf, size) == CPU_OPS_EXIT) {
@@ -35,7 +34,7 @@ uint64_t io_in(struct cpu *c, uint16_t port, unsigned size)
 void io_out(struct cpu *c, uint16_t port, unsigned size, uint64_t v)
 {
 	uint64_t dummy;
-	uint8_t buf[8] = { 0 };
+	uint8_t buf[8] = {0};
 
 	if (xlog_replay(c, XLOG_PIO_OUT, port, size, &dummy))
 		return;
@@ -64,7 +63,8 @@ void io_check_perm(struct cpu *c, uint16_t port, unsigned size)
 	/* needs a present 32/64-bit TSS with a bitmap covering the ports */
 	if (tr->unusable || !tr->present || (tr->type & 0xd) != 0x9 || tr->limit < 0x67)
 		cpu_raise(c, EXC_GP, 0);
-	uint64_t base = mem_read_slow(c, (tr->base + 0x66) & c->la_mask, 2, ACCF_IMPLICIT_SV) & 0xffff;
+	uint64_t base =
+	    mem_read_slow(c, (tr->base + 0x66) & c->la_mask, 2, ACCF_IMPLICIT_SV) & 0xffff;
 	uint64_t off = base + port / 8;
 	if (off + 1 > tr->limit)
 		cpu_raise(c, EXC_GP, 0);

@@ -100,7 +100,8 @@ int cpu_mem_set_slot(struct cpu_mem *m, uint32_t id, uint64_t gpa, uint64_t size
 	for (k = 0; k < m->nslots; k++) {
 		if (m->slots[k]->id == id) {
 			old = m->slots[k];
-			memmove(&m->slots[k], &m->slots[k + 1], (m->nslots - k - 1) * sizeof(void *));
+			memmove(&m->slots[k], &m->slots[k + 1],
+				(m->nslots - k - 1) * sizeof(void *));
 			m->nslots--;
 			break;
 		}
@@ -480,7 +481,7 @@ static bool tlb_may_cache(struct cpu *c, const struct walk_result *w, unsigned a
 static uint64_t mmio_read(struct cpu *c, uint64_t gpa, unsigned size)
 {
 	uint64_t v = 0;
-	uint8_t buf[8] = { 0 };
+	uint8_t buf[8] = {0};
 
 	if (xlog_replay(c, XLOG_MMIO_R, gpa, size, &v))
 		return v;

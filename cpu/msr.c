@@ -19,8 +19,8 @@ static bool pat_valid(uint64_t v)
 
 static bool mtrr_index(uint32_t index, uint64_t **slot, struct cpu *c)
 {
-	static const uint32_t fixed[11] = { 0x250, 0x258, 0x259, 0x268, 0x269, 0x26a,
-					    0x26b, 0x26c, 0x26d, 0x26e, 0x26f };
+	static const uint32_t fixed[11] = {0x250, 0x258, 0x259, 0x268, 0x269, 0x26a,
+					   0x26b, 0x26c, 0x26d, 0x26e, 0x26f};
 	if (index >= 0x200 && index < 0x210) {
 		*slot = &c->mtrr_var[index - 0x200];
 		return true;
@@ -43,22 +43,54 @@ int cpu_msr_get(struct cpu *c, uint32_t index, uint64_t *value)
 	uint64_t *slot;
 
 	switch (index) {
-	case MSR_EFER: *value = c->efer; return 0;
-	case MSR_STAR: *value = c->star; return 0;
-	case MSR_LSTAR: *value = c->lstar; return 0;
-	case MSR_CSTAR: *value = c->cstar; return 0;
-	case MSR_SYSCALL_MASK: *value = c->sfmask; return 0;
-	case MSR_FS_BASE: *value = c->seg[SEG_FS].base; return 0;
-	case MSR_GS_BASE: *value = c->seg[SEG_GS].base; return 0;
-	case MSR_KERNEL_GS_BASE: *value = c->kernel_gs_base; return 0;
-	case MSR_IA32_SYSENTER_CS: *value = c->sysenter_cs; return 0;
-	case MSR_IA32_SYSENTER_ESP: *value = c->sysenter_esp; return 0;
-	case MSR_IA32_SYSENTER_EIP: *value = c->sysenter_eip; return 0;
-	case MSR_TSC_AUX: *value = c->tsc_aux; return 0;
-	case MSR_IA32_CR_PAT: *value = c->pat; return 0;
-	case MSR_IA32_DEBUGCTL: *value = c->debugctl; return 0;
-	case MSR_IA32_MISC_ENABLE: *value = c->misc_enable; return 0;
-	case MSR_IA32_APICBASE: *value = c->apic_base; return 0;
+	case MSR_EFER:
+		*value = c->efer;
+		return 0;
+	case MSR_STAR:
+		*value = c->star;
+		return 0;
+	case MSR_LSTAR:
+		*value = c->lstar;
+		return 0;
+	case MSR_CSTAR:
+		*value = c->cstar;
+		return 0;
+	case MSR_SYSCALL_MASK:
+		*value = c->sfmask;
+		return 0;
+	case MSR_FS_BASE:
+		*value = c->seg[SEG_FS].base;
+		return 0;
+	case MSR_GS_BASE:
+		*value = c->seg[SEG_GS].base;
+		return 0;
+	case MSR_KERNEL_GS_BASE:
+		*value = c->kernel_gs_base;
+		return 0;
+	case MSR_IA32_SYSENTER_CS:
+		*value = c->sysenter_cs;
+		return 0;
+	case MSR_IA32_SYSENTER_ESP:
+		*value = c->sysenter_esp;
+		return 0;
+	case MSR_IA32_SYSENTER_EIP:
+		*value = c->sysenter_eip;
+		return 0;
+	case MSR_TSC_AUX:
+		*value = c->tsc_aux;
+		return 0;
+	case MSR_IA32_CR_PAT:
+		*value = c->pat;
+		return 0;
+	case MSR_IA32_DEBUGCTL:
+		*value = c->debugctl;
+		return 0;
+	case MSR_IA32_MISC_ENABLE:
+		*value = c->misc_enable;
+		return 0;
+	case MSR_IA32_APICBASE:
+		*value = c->apic_base;
+		return 0;
 	case 0xfe: /* MTRRcap: 8 variable ranges, fixed ranges, write-combining */
 		*value = 0x508;
 		return 0;
@@ -91,7 +123,9 @@ int cpu_msr_set(struct cpu *c, uint32_t index, uint64_t v, bool host)
 		tlb_flush_all(c);
 		return 0;
 	}
-	case MSR_STAR: c->star = v; return 0;
+	case MSR_STAR:
+		c->star = v;
+		return 0;
 	case MSR_LSTAR:
 		if (!canonical48(v))
 			return -2;
@@ -102,7 +136,9 @@ int cpu_msr_set(struct cpu *c, uint32_t index, uint64_t v, bool host)
 			return -2;
 		c->cstar = v;
 		return 0;
-	case MSR_SYSCALL_MASK: c->sfmask = v & 0xffffffffull; return 0;
+	case MSR_SYSCALL_MASK:
+		c->sfmask = v & 0xffffffffull;
+		return 0;
 	case MSR_FS_BASE:
 	case MSR_GS_BASE:
 		if (!canonical48(v))
@@ -115,7 +151,9 @@ int cpu_msr_set(struct cpu *c, uint32_t index, uint64_t v, bool host)
 			return -2;
 		c->kernel_gs_base = v;
 		return 0;
-	case MSR_IA32_SYSENTER_CS: c->sysenter_cs = v & 0xffff; return 0;
+	case MSR_IA32_SYSENTER_CS:
+		c->sysenter_cs = v & 0xffff;
+		return 0;
 	case MSR_IA32_SYSENTER_ESP:
 		if (!canonical48(v))
 			return -2;
@@ -142,8 +180,12 @@ int cpu_msr_set(struct cpu *c, uint32_t index, uint64_t v, bool host)
 			return -2;
 		c->debugctl = v;
 		return 0;
-	case MSR_IA32_MISC_ENABLE: c->misc_enable = v; return 0;
-	case MSR_IA32_APICBASE: c->apic_base = v; return 0;
+	case MSR_IA32_MISC_ENABLE:
+		c->misc_enable = v;
+		return 0;
+	case MSR_IA32_APICBASE:
+		c->apic_base = v;
+		return 0;
 	case 0xfe:
 		return host ? 0 : -2;
 	default:

@@ -12,7 +12,8 @@ static __attribute__((noinline, cold, noreturn)) void branch_gp(struct cpu *c)
 	cpu_raise(c, EXC_GP, 0);
 }
 
-static inline __attribute__((always_inline)) void branch_to(struct cpu *c, uint64_t target, unsigned osz)
+static inline __attribute__((always_inline)) void branch_to(struct cpu *c, uint64_t target,
+							    unsigned osz)
 {
 	if (osz == 2)
 		target &= 0xffff;
@@ -135,30 +136,30 @@ static inline void store_op(struct cpu *c, const struct insn *i, unsigned size, 
  * otherwise the handler tail-calls slowfn, which redoes the instruction the
  * general way. No call on the fast path means no callee-saved registers.
  */
-#define FAST_LOAD(c, i, size, out, slowfn)                                                      \
-	do {                                                                                    \
-		uint64_t _la = (c->segbase[i->seg] + insn_ea(c, i)) & c->la_mask;               \
-		const struct tlb_entry *_e = &c->tlb->r[TLB_INDEX(_la)];                \
-		if (unlikely((c->segchk & (1u << i->seg)) || !tlb_hit(_e, _la, size)))          \
-			return slowfn(c, i);                                                    \
-		out = ld_n((const void *)(_e->addend + _la), size);                             \
+#define FAST_LOAD(c, i, size, out, slowfn)                                                         \
+	do {                                                                                       \
+		uint64_t _la = (c->segbase[i->seg] + insn_ea(c, i)) & c->la_mask;                  \
+		const struct tlb_entry *_e = &c->tlb->r[TLB_INDEX(_la)];                           \
+		if (unlikely((c->segchk & (1u << i->seg)) || !tlb_hit(_e, _la, size)))             \
+			return slowfn(c, i);                                                       \
+		out = ld_n((const void *)(_e->addend + _la), size);                                \
 	} while (0)
 /* a read-modify-write through the write TLB (the page is writable and dirty) */
-#define FAST_RMW(c, i, size, ptr, slowfn)                                                       \
-	do {                                                                                    \
-		uint64_t _la = (c->segbase[i->seg] + insn_ea(c, i)) & c->la_mask;               \
-		const struct tlb_entry *_e = &c->tlb->w[TLB_INDEX(_la)];                        \
-		if (unlikely((c->segchk & (1u << i->seg)) || !tlb_hit(_e, _la, size)))          \
-			return slowfn(c, i);                                                    \
-		ptr = (void *)(_e->addend + _la);                                               \
+#define FAST_RMW(c, i, size, ptr, slowfn)                                                          \
+	do {                                                                                       \
+		uint64_t _la = (c->segbase[i->seg] + insn_ea(c, i)) & c->la_mask;                  \
+		const struct tlb_entry *_e = &c->tlb->w[TLB_INDEX(_la)];                           \
+		if (unlikely((c->segchk & (1u << i->seg)) || !tlb_hit(_e, _la, size)))             \
+			return slowfn(c, i);                                                       \
+		ptr = (void *)(_e->addend + _la);                                                  \
 	} while (0)
-#define FAST_STORE(c, i, size, v, slowfn)                                                       \
-	do {                                                                                    \
-		uint64_t _la = (c->segbase[i->seg] + insn_ea(c, i)) & c->la_mask;               \
-		const struct tlb_entry *_e = &c->tlb->w[TLB_INDEX(_la)];                \
-		if (unlikely((c->segchk & (1u << i->seg)) || !tlb_hit(_e, _la, size)))          \
-			return slowfn(c, i);                                                    \
-		st_n((void *)(_e->addend + _la), size, v);                                      \
+#define FAST_STORE(c, i, size, v, slowfn)                                                          \
+	do {                                                                                       \
+		uint64_t _la = (c->segbase[i->seg] + insn_ea(c, i)) & c->la_mask;                  \
+		const struct tlb_entry *_e = &c->tlb->w[TLB_INDEX(_la)];                           \
+		if (unlikely((c->segchk & (1u << i->seg)) || !tlb_hit(_e, _la, size)))             \
+			return slowfn(c, i);                                                       \
+		st_n((void *)(_e->addend + _la), size, v);                                         \
 	} while (0)
 
 #endif

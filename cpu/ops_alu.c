@@ -12,7 +12,7 @@ enum { A_ADD, A_OR, A_ADC, A_SBB, A_AND, A_SUB, A_XOR, A_CMP, A_TEST };
 
 /* compute op on a, b (size 1<<sl), set the lazy flags, return the result */
 static inline __attribute__((always_inline)) uint64_t alu(struct cpu *c, int op, unsigned sl,
-							   uint64_t a, uint64_t b, uint64_t cin)
+							  uint64_t a, uint64_t b, uint64_t cin)
 {
 	uint64_t r;
 	switch (op) {
@@ -64,38 +64,55 @@ static inline uint64_t carry_in(struct cpu *c, int op)
 
 /* atomic read-modify-write on host memory; returns the old value */
 static inline __attribute__((always_inline)) uint64_t atomic_rmw(void *p, int op, unsigned size,
-								  uint64_t b, uint64_t cin)
+								 uint64_t b, uint64_t cin)
 {
-#define CASLOOP(T)                                                                              \
-	do {                                                                                    \
-		T old = __atomic_load_n((T *)p, __ATOMIC_RELAXED), nv;                          \
-		do {                                                                            \
-			switch (op) {                                                           \
-			case A_ADD: nv = (T)(old + (T)b); break;                                \
-			case A_ADC: nv = (T)(old + (T)b + (T)cin); break;                       \
-			case A_SUB: nv = (T)(old - (T)b); break;                                \
-			case A_SBB: nv = (T)(old - (T)b - (T)cin); break;                       \
-			case A_OR: nv = (T)(old | (T)b); break;                                 \
-			case A_XOR: nv = (T)(old ^ (T)b); break;                                \
-			default: nv = (T)(old & (T)b); break;                                   \
-			}                                                                       \
-		} while (!__atomic_compare_exchange_n((T *)p, &old, nv, true, __ATOMIC_SEQ_CST, \
-						      __ATOMIC_RELAXED));                       \
-		return old;                                                                     \
+#define CASLOOP(T)                                                                                 \
+	do {                                                                                       \
+		T old = __atomic_load_n((T *)p, __ATOMIC_RELAXED), nv;                             \
+		do {                                                                               \
+			switch (op) {                                                              \
+			case A_ADD:                                                                \
+				nv = (T)(old + (T)b);                                              \
+				break;                                                             \
+			case A_ADC:                                                                \
+				nv = (T)(old + (T)b + (T)cin);                                     \
+				break;                                                             \
+			case A_SUB:                                                                \
+				nv = (T)(old - (T)b);                                              \
+				break;                                                             \
+			case A_SBB:                                                                \
+				nv = (T)(old - (T)b - (T)cin);                                     \
+				break;                                                             \
+			case A_OR:                                                                 \
+				nv = (T)(old | (T)b);                                              \
+				break;                                                             \
+			case A_XOR:                                                                \
+				nv = (T)(old ^ (T)b);                                              \
+				break;                                                             \
+			default:                                                                   \
+				nv = (T)(old & (T)b);                                              \
+				break;                                                             \
+			}                                                                          \
+		} while (!__atomic_compare_exchange_n((T *)p, &old, nv, true, __ATOMIC_SEQ_CST,    \
+						      __ATOMIC_RELAXED));                          \
+		return old;                                                                        \
 	} while (0)
 	switch (size) {
-	case 1: CASLOOP(uint8_t);
-	case 2: CASLOOP(uint16_t);
-	case 4: CASLOOP(uint32_t);
-	default: CASLOOP(uint64_t);
+	case 1:
+		CASLOOP(uint8_t);
+	case 2:
+		CASLOOP(uint16_t);
+	case 4:
+		CASLOOP(uint32_t);
+	default:
+		CASLOOP(uint64_t);
 	}
 #undef CASLOOP
 }
 
 /* memory destination: read-modify-write through the write TLB when possible */
-static inline __attribute__((always_inline)) void alu_mem(struct cpu *c, const struct insn *i,
-							  int op, unsigned size, uint64_t b,
-							  bool locked)
+static inline __attribute__((always_inline)) void
+alu_mem(struct cpu *c, const struct insn *i, int op, unsigned size, uint64_t b, bool locked)
 {
 	unsigned sl = szlog(size);
 	uint64_t cin = carry_in(c, op);
@@ -127,106 +144,105 @@ static inline __attribute__((always_inline)) void alu_mem(struct cpu *c, const s
 	mem_write(c, la, size, alu(c, op, sl, a, b, cin));
 }
 
-#define GEN_SIZE(name, op, size)                                                                 \
-	static const struct insn *op_##name##_rr##size(struct cpu *c, const struct insn *i)      \
-	{                                                                                        \
-		uint64_t r = alu(c, op, szlog(size), reg_get(c, i->r1, size),                    \
-				 reg_get(c, i->r2, size), carry_in(c, op));                      \
-		if (writes_back(op))                                                             \
-			reg_set(c, i->r1, size, r);                                              \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_ri##size(struct cpu *c, const struct insn *i)      \
-	{                                                                                        \
-		uint64_t r = alu(c, op, szlog(size), reg_get(c, i->r1, size), i->imm,            \
-				 carry_in(c, op));                                               \
-		if (writes_back(op))                                                             \
-			reg_set(c, i->r1, size, r);                                              \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static __attribute__((noinline, cold)) const struct insn *op_##name##_rm##size##_slow(     \
-		struct cpu *c, const struct insn *i)                                             \
-	{                                                                                        \
-		uint64_t b = mem_read(c, insn_la(c, i, size, ACC_R), size);                      \
-		uint64_t r = alu(c, op, szlog(size), reg_get(c, i->r1, size), b,                 \
-				 carry_in(c, op));                                               \
-		if (writes_back(op))                                                             \
-			reg_set(c, i->r1, size, r);                                              \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_rm##size(struct cpu *c, const struct insn *i)      \
-	{                                                                                        \
-		uint64_t b;                                                                      \
-		FAST_LOAD(c, i, size, b, op_##name##_rm##size##_slow);                          \
-		uint64_t r = alu(c, op, szlog(size), reg_get(c, i->r1, size), b,                 \
-				 carry_in(c, op));                                               \
-		if (writes_back(op))                                                             \
-			reg_set(c, i->r1, size, r);                                              \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static __attribute__((noinline, cold)) const struct insn *op_##name##_mr##size##_slow(     \
-		struct cpu *c, const struct insn *i)                                             \
-	{                                                                                        \
-		alu_mem(c, i, op, size, reg_get(c, i->r2, size), false);                         \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_mr##size(struct cpu *c, const struct insn *i)      \
-	{                                                                                        \
-		if (!writes_back(op)) {                                                          \
-			uint64_t a;                                                              \
-			FAST_LOAD(c, i, size, a, op_##name##_mr##size##_slow);                  \
-			alu(c, op, szlog(size), a, reg_get(c, i->r2, size), carry_in(c, op));     \
-			NEXT(c, i);                                                              \
-		}                                                                                \
-		void *p;                                                                         \
-		FAST_RMW(c, i, size, p, op_##name##_mr##size##_slow);                           \
-		st_n(p, size, alu(c, op, szlog(size), ld_n(p, size), reg_get(c, i->r2, size),   \
-				  carry_in(c, op)));                                             \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static __attribute__((noinline, cold)) const struct insn *op_##name##_mi##size##_slow(     \
-		struct cpu *c, const struct insn *i)                                             \
-	{                                                                                        \
-		alu_mem(c, i, op, size, i->imm, false);                                          \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_mi##size(struct cpu *c, const struct insn *i)      \
-	{                                                                                        \
-		if (!writes_back(op)) {                                                          \
-			uint64_t a;                                                              \
-			FAST_LOAD(c, i, size, a, op_##name##_mi##size##_slow);                  \
-			alu(c, op, szlog(size), a, i->imm, carry_in(c, op));                     \
-			NEXT(c, i);                                                              \
-		}                                                                                \
-		void *p;                                                                         \
-		FAST_RMW(c, i, size, p, op_##name##_mi##size##_slow);                           \
-		st_n(p, size, alu(c, op, szlog(size), ld_n(p, size), i->imm, carry_in(c, op)));  \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_lmr##size(struct cpu *c, const struct insn *i)     \
-	{                                                                                        \
-		alu_mem(c, i, op, size, reg_get(c, i->r2, size), true);                          \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_lmi##size(struct cpu *c, const struct insn *i)     \
-	{                                                                                        \
-		alu_mem(c, i, op, size, i->imm, true);                                           \
-		NEXT(c, i);                                                                      \
+#define GEN_SIZE(name, op, size)                                                                   \
+	static const struct insn *op_##name##_rr##size(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		uint64_t r = alu(c, op, szlog(size), reg_get(c, i->r1, size),                      \
+				 reg_get(c, i->r2, size), carry_in(c, op));                        \
+		if (writes_back(op))                                                               \
+			reg_set(c, i->r1, size, r);                                                \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_ri##size(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		uint64_t r =                                                                       \
+		    alu(c, op, szlog(size), reg_get(c, i->r1, size), i->imm, carry_in(c, op));     \
+		if (writes_back(op))                                                               \
+			reg_set(c, i->r1, size, r);                                                \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static __attribute__((noinline, cold))                                                     \
+	const struct insn *op_##name##_rm##size##_slow(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		uint64_t b = mem_read(c, insn_la(c, i, size, ACC_R), size);                        \
+		uint64_t r = alu(c, op, szlog(size), reg_get(c, i->r1, size), b, carry_in(c, op)); \
+		if (writes_back(op))                                                               \
+			reg_set(c, i->r1, size, r);                                                \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_rm##size(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		uint64_t b;                                                                        \
+		FAST_LOAD(c, i, size, b, op_##name##_rm##size##_slow);                             \
+		uint64_t r = alu(c, op, szlog(size), reg_get(c, i->r1, size), b, carry_in(c, op)); \
+		if (writes_back(op))                                                               \
+			reg_set(c, i->r1, size, r);                                                \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static __attribute__((noinline, cold))                                                     \
+	const struct insn *op_##name##_mr##size##_slow(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		alu_mem(c, i, op, size, reg_get(c, i->r2, size), false);                           \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_mr##size(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		if (!writes_back(op)) {                                                            \
+			uint64_t a;                                                                \
+			FAST_LOAD(c, i, size, a, op_##name##_mr##size##_slow);                     \
+			alu(c, op, szlog(size), a, reg_get(c, i->r2, size), carry_in(c, op));      \
+			NEXT(c, i);                                                                \
+		}                                                                                  \
+		void *p;                                                                           \
+		FAST_RMW(c, i, size, p, op_##name##_mr##size##_slow);                              \
+		st_n(p, size,                                                                      \
+		     alu(c, op, szlog(size), ld_n(p, size), reg_get(c, i->r2, size),               \
+			 carry_in(c, op)));                                                        \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static __attribute__((noinline, cold))                                                     \
+	const struct insn *op_##name##_mi##size##_slow(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		alu_mem(c, i, op, size, i->imm, false);                                            \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_mi##size(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		if (!writes_back(op)) {                                                            \
+			uint64_t a;                                                                \
+			FAST_LOAD(c, i, size, a, op_##name##_mi##size##_slow);                     \
+			alu(c, op, szlog(size), a, i->imm, carry_in(c, op));                       \
+			NEXT(c, i);                                                                \
+		}                                                                                  \
+		void *p;                                                                           \
+		FAST_RMW(c, i, size, p, op_##name##_mi##size##_slow);                              \
+		st_n(p, size, alu(c, op, szlog(size), ld_n(p, size), i->imm, carry_in(c, op)));    \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_lmr##size(struct cpu *c, const struct insn *i)       \
+	{                                                                                          \
+		alu_mem(c, i, op, size, reg_get(c, i->r2, size), true);                            \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_lmi##size(struct cpu *c, const struct insn *i)       \
+	{                                                                                          \
+		alu_mem(c, i, op, size, i->imm, true);                                             \
+		NEXT(c, i);                                                                        \
 	}
 
-#define GEN_OP(name, op)                                                                         \
-	GEN_SIZE(name, op, 1)                                                                    \
-	GEN_SIZE(name, op, 2)                                                                    \
-	GEN_SIZE(name, op, 4)                                                                    \
-	GEN_SIZE(name, op, 8)                                                                    \
-	static const insn_fn name##_tab[7][4] = {                                                \
-		{ op_##name##_rr1, op_##name##_rr2, op_##name##_rr4, op_##name##_rr8 },          \
-		{ op_##name##_ri1, op_##name##_ri2, op_##name##_ri4, op_##name##_ri8 },          \
-		{ op_##name##_rm1, op_##name##_rm2, op_##name##_rm4, op_##name##_rm8 },          \
-		{ op_##name##_mr1, op_##name##_mr2, op_##name##_mr4, op_##name##_mr8 },          \
-		{ op_##name##_mi1, op_##name##_mi2, op_##name##_mi4, op_##name##_mi8 },          \
-		{ op_##name##_lmr1, op_##name##_lmr2, op_##name##_lmr4, op_##name##_lmr8 },      \
-		{ op_##name##_lmi1, op_##name##_lmi2, op_##name##_lmi4, op_##name##_lmi8 },      \
+#define GEN_OP(name, op)                                                                           \
+	GEN_SIZE(name, op, 1)                                                                      \
+	GEN_SIZE(name, op, 2)                                                                      \
+	GEN_SIZE(name, op, 4)                                                                      \
+	GEN_SIZE(name, op, 8)                                                                      \
+	static const insn_fn name##_tab[7][4] = {                                                  \
+	    {op_##name##_rr1, op_##name##_rr2, op_##name##_rr4, op_##name##_rr8},                  \
+	    {op_##name##_ri1, op_##name##_ri2, op_##name##_ri4, op_##name##_ri8},                  \
+	    {op_##name##_rm1, op_##name##_rm2, op_##name##_rm4, op_##name##_rm8},                  \
+	    {op_##name##_mr1, op_##name##_mr2, op_##name##_mr4, op_##name##_mr8},                  \
+	    {op_##name##_mi1, op_##name##_mi2, op_##name##_mi4, op_##name##_mi8},                  \
+	    {op_##name##_lmr1, op_##name##_lmr2, op_##name##_lmr4, op_##name##_lmr8},              \
+	    {op_##name##_lmi1, op_##name##_lmi2, op_##name##_lmi4, op_##name##_lmi8},              \
 	};
 
 GEN_OP(add, A_ADD)
@@ -309,10 +325,10 @@ static bool decode_alu2_cc(struct dctx *d, struct insn *i, const insn_fn tab[7][
 	return true;
 }
 
-#define DEC2(name, kind)                                                                         \
-	static bool decode_##name(struct dctx *d, struct insn *i)                                \
-	{                                                                                        \
-		return decode_alu2_cc(d, i, name##_tab, kind);                                   \
+#define DEC2(name, kind)                                                                           \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		return decode_alu2_cc(d, i, name##_tab, kind);                                     \
 	}
 DEC2(add, CC_ADD)
 DEC2(or, CC_LOGIC)
@@ -345,7 +361,7 @@ static bool decode_xor(struct dctx *d, struct insn *i)
 enum { U_INC, U_DEC, U_NEG, U_NOT };
 
 static inline __attribute__((always_inline)) uint64_t unop(struct cpu *c, int op, unsigned sl,
-							    uint64_t a, uint64_t oldcf)
+							   uint64_t a, uint64_t oldcf)
 {
 	uint64_t r;
 	switch (op) {
@@ -392,20 +408,31 @@ static inline __attribute__((always_inline)) void unop_mem(struct cpu *c, const 
 		void *p = mem_rmw_ptr(c, la, size);
 		if (likely(p != NULL)) {
 			uint64_t old;
-#define UCAS(T)                                                                                \
-	do {                                                                                   \
-		T o = __atomic_load_n((T *)p, __ATOMIC_RELAXED), nv;                           \
-		do                                                                             \
-			nv = (T)(op == U_INC ? o + 1 : op == U_DEC ? o - 1 : op == U_NEG ? 0 - o : ~o); \
-		while (!__atomic_compare_exchange_n((T *)p, &o, nv, true, __ATOMIC_SEQ_CST,     \
-						    __ATOMIC_RELAXED));                        \
-		old = o;                                                                       \
+#define UCAS(T)                                                                                    \
+	do {                                                                                       \
+		T o = __atomic_load_n((T *)p, __ATOMIC_RELAXED), nv;                               \
+		do                                                                                 \
+			nv = (T)(op == U_INC   ? o + 1                                             \
+				 : op == U_DEC ? o - 1                                             \
+				 : op == U_NEG ? 0 - o                                             \
+					       : ~o);                                              \
+		while (!__atomic_compare_exchange_n((T *)p, &o, nv, true, __ATOMIC_SEQ_CST,        \
+						    __ATOMIC_RELAXED));                            \
+		old = o;                                                                           \
 	} while (0)
 			switch (size) {
-			case 1: UCAS(uint8_t); break;
-			case 2: UCAS(uint16_t); break;
-			case 4: UCAS(uint32_t); break;
-			default: UCAS(uint64_t); break;
+			case 1:
+				UCAS(uint8_t);
+				break;
+			case 2:
+				UCAS(uint16_t);
+				break;
+			case 4:
+				UCAS(uint32_t);
+				break;
+			default:
+				UCAS(uint64_t);
+				break;
 			}
 #undef UCAS
 			unop(c, op, sl, old, cf);
@@ -424,57 +451,57 @@ static inline __attribute__((always_inline)) void unop_mem(struct cpu *c, const 
 	mem_write(c, la, size, unop(c, op, sl, a, cf));
 }
 
-#define GEN_U(name, opk, size)                                                                    \
-	static const struct insn *op_##name##_r##size(struct cpu *c, const struct insn *i)       \
-	{                                                                                        \
-		reg_set(c, i->r1, size,                                                          \
+#define GEN_U(name, opk, size)                                                                     \
+	static const struct insn *op_##name##_r##size(struct cpu *c, const struct insn *i)         \
+	{                                                                                          \
+		reg_set(c, i->r1, size,                                                            \
 			unop(c, opk, szlog(size), reg_get(c, i->r1, size), old_cf(c, opk)));       \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_m##size(struct cpu *c, const struct insn *i)       \
-	{                                                                                        \
-		unop_mem(c, i, opk, size, false);                                                 \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_##name##_lm##size(struct cpu *c, const struct insn *i)      \
-	{                                                                                        \
-		unop_mem(c, i, opk, size, true);                                                  \
-		NEXT(c, i);                                                                      \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_m##size(struct cpu *c, const struct insn *i)         \
+	{                                                                                          \
+		unop_mem(c, i, opk, size, false);                                                  \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_##name##_lm##size(struct cpu *c, const struct insn *i)        \
+	{                                                                                          \
+		unop_mem(c, i, opk, size, true);                                                   \
+		NEXT(c, i);                                                                        \
 	}
-#define GEN_UOP(name, opk)                                                                        \
-	GEN_U(name, opk, 1)                                                                       \
-	GEN_U(name, opk, 2)                                                                       \
-	GEN_U(name, opk, 4)                                                                       \
-	GEN_U(name, opk, 8)                                                                       \
-	static const insn_fn name##_tab[3][4] = {                                                \
-		{ op_##name##_r1, op_##name##_r2, op_##name##_r4, op_##name##_r8 },              \
-		{ op_##name##_m1, op_##name##_m2, op_##name##_m4, op_##name##_m8 },              \
-		{ op_##name##_lm1, op_##name##_lm2, op_##name##_lm4, op_##name##_lm8 },          \
-	};                                                                                       \
-	static bool decode_##name(struct dctx *d, struct insn *i)                                \
-	{                                                                                        \
-		const ZydisDecodedOperand *o = &d->op[0];                                        \
-		unsigned size;                                                                   \
-		int form;                                                                        \
-		if (dop_is_reg(o)) {                                                             \
-			int r = dreg(o->reg.value, &size);                                       \
-			if (r < 0)                                                               \
-				return false;                                                    \
-			i->r1 = (uint8_t)r;                                                      \
-			form = 0;                                                                \
-		} else {                                                                         \
-			if (!dmem(d, o, i))                                                      \
-				return false;                                                    \
-			size = o->size / 8;                                                      \
-			form = (i->flags & INSN_LOCK) ? 2 : 1;                                   \
-		}                                                                                \
-		i->osz = (uint8_t)size;                                                          \
-		i->fn = name##_tab[form][szlog(size)];                                           \
-		i->ccout = opk == U_INC   ? CCOUT(CC_INC, szlog(size))                           \
-			   : opk == U_DEC ? CCOUT(CC_DEC, szlog(size))                           \
-			   : opk == U_NEG ? CCOUT(CC_SUB, szlog(size))                           \
-					  : 0;                                                   \
-		return true;                                                                     \
+#define GEN_UOP(name, opk)                                                                         \
+	GEN_U(name, opk, 1)                                                                        \
+	GEN_U(name, opk, 2)                                                                        \
+	GEN_U(name, opk, 4)                                                                        \
+	GEN_U(name, opk, 8)                                                                        \
+	static const insn_fn name##_tab[3][4] = {                                                  \
+	    {op_##name##_r1, op_##name##_r2, op_##name##_r4, op_##name##_r8},                      \
+	    {op_##name##_m1, op_##name##_m2, op_##name##_m4, op_##name##_m8},                      \
+	    {op_##name##_lm1, op_##name##_lm2, op_##name##_lm4, op_##name##_lm8},                  \
+	};                                                                                         \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		const ZydisDecodedOperand *o = &d->op[0];                                          \
+		unsigned size;                                                                     \
+		int form;                                                                          \
+		if (dop_is_reg(o)) {                                                               \
+			int r = dreg(o->reg.value, &size);                                         \
+			if (r < 0)                                                                 \
+				return false;                                                      \
+			i->r1 = (uint8_t)r;                                                        \
+			form = 0;                                                                  \
+		} else {                                                                           \
+			if (!dmem(d, o, i))                                                        \
+				return false;                                                      \
+			size = o->size / 8;                                                        \
+			form = (i->flags & INSN_LOCK) ? 2 : 1;                                     \
+		}                                                                                  \
+		i->osz = (uint8_t)size;                                                            \
+		i->fn = name##_tab[form][szlog(size)];                                             \
+		i->ccout = opk == U_INC	  ? CCOUT(CC_INC, szlog(size))                             \
+			   : opk == U_DEC ? CCOUT(CC_DEC, szlog(size))                             \
+			   : opk == U_NEG ? CCOUT(CC_SUB, szlog(size))                             \
+					  : 0;                                                     \
+		return true;                                                                       \
 	}
 
 GEN_UOP(inc, U_INC)

@@ -15,14 +15,14 @@ static const struct insn *op_jmp_rel(struct cpu *c, const struct insn *i)
 	return chain_next(c);
 }
 
-#define GEN_JCC(cc)                                                                              \
-	static const struct insn *op_jcc_##cc(struct cpu *c, const struct insn *i)               \
-	{                                                                                        \
-		if (cc_cond(c, cc))                                                              \
-			branch_to(c, RIP(c) + i->len + i->imm, i->osz);                          \
-		else                                                                             \
-			RIP(c) += i->len;                                                        \
-		return chain_next(c);                                                            \
+#define GEN_JCC(cc)                                                                                \
+	static const struct insn *op_jcc_##cc(struct cpu *c, const struct insn *i)                 \
+	{                                                                                          \
+		if (cc_cond(c, cc))                                                                \
+			branch_to(c, RIP(c) + i->len + i->imm, i->osz);                            \
+		else                                                                               \
+			RIP(c) += i->len;                                                          \
+		return chain_next(c);                                                              \
 	}
 GEN_JCC(0)
 GEN_JCC(1)
@@ -42,8 +42,8 @@ GEN_JCC(14)
 GEN_JCC(15)
 
 static const insn_fn jcc_tab[16] = {
-	op_jcc_0, op_jcc_1, op_jcc_2,  op_jcc_3,  op_jcc_4,  op_jcc_5,	op_jcc_6,  op_jcc_7,
-	op_jcc_8, op_jcc_9, op_jcc_10, op_jcc_11, op_jcc_12, op_jcc_13, op_jcc_14, op_jcc_15,
+    op_jcc_0, op_jcc_1, op_jcc_2,  op_jcc_3,  op_jcc_4,	 op_jcc_5,  op_jcc_6,  op_jcc_7,
+    op_jcc_8, op_jcc_9, op_jcc_10, op_jcc_11, op_jcc_12, op_jcc_13, op_jcc_14, op_jcc_15,
 };
 
 static const struct insn *op_jmp_r(struct cpu *c, const struct insn *i)
@@ -248,10 +248,10 @@ static bool decode_jcxz(struct dctx *d, struct insn *i)
 void ops_branch_register(void)
 {
 	static const ZydisMnemonic jccs[] = {
-		ZYDIS_MNEMONIC_JO,  ZYDIS_MNEMONIC_JNO, ZYDIS_MNEMONIC_JB,  ZYDIS_MNEMONIC_JNB,
-		ZYDIS_MNEMONIC_JZ,  ZYDIS_MNEMONIC_JNZ, ZYDIS_MNEMONIC_JBE, ZYDIS_MNEMONIC_JNBE,
-		ZYDIS_MNEMONIC_JS,  ZYDIS_MNEMONIC_JNS, ZYDIS_MNEMONIC_JP,  ZYDIS_MNEMONIC_JNP,
-		ZYDIS_MNEMONIC_JL,  ZYDIS_MNEMONIC_JNL, ZYDIS_MNEMONIC_JLE, ZYDIS_MNEMONIC_JNLE,
+	    ZYDIS_MNEMONIC_JO, ZYDIS_MNEMONIC_JNO, ZYDIS_MNEMONIC_JB,  ZYDIS_MNEMONIC_JNB,
+	    ZYDIS_MNEMONIC_JZ, ZYDIS_MNEMONIC_JNZ, ZYDIS_MNEMONIC_JBE, ZYDIS_MNEMONIC_JNBE,
+	    ZYDIS_MNEMONIC_JS, ZYDIS_MNEMONIC_JNS, ZYDIS_MNEMONIC_JP,  ZYDIS_MNEMONIC_JNP,
+	    ZYDIS_MNEMONIC_JL, ZYDIS_MNEMONIC_JNL, ZYDIS_MNEMONIC_JLE, ZYDIS_MNEMONIC_JNLE,
 	};
 	for (unsigned k = 0; k < 16; k++)
 		decode_register(jccs[k], decode_jcc);

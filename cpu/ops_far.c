@@ -213,7 +213,7 @@ static void far_gate(struct cpu *c, const struct insn *i, int kind, uint16_t gse
 	if (kind == FAR_CALL && !desc_is_conforming(hi) && D_DPL(hi) < (unsigned)c->cpl) {
 		/* more privileged: switch to the inner stack from the TSS (SDM 5.8.5) */
 		int ncpl = (int)D_DPL(hi);
-		struct nstack n = { .cpl = ncpl };
+		struct nstack n = {.cpl = ncpl};
 		uint32_t slo = 0, shi = 0;
 		uint16_t nss = (uint16_t)ncpl;
 		uint64_t old_sp = c->gpr[REG_RSP];
@@ -229,7 +229,10 @@ static void far_gate(struct cpu *c, const struct insn *i, int kind, uint16_t gse
 		}
 		seg_mark_accessed(c, sel, hi);
 		nstack_push(c, &n, gsz, c->seg[SEG_SS].sel);
-		nstack_push(c, &n, gsz, old_sp & (gsz == 2 ? 0xffff : gsz == 4 ? 0xffffffff : ~0ull));
+		nstack_push(c, &n, gsz,
+			    old_sp & (gsz == 2	 ? 0xffff
+				      : gsz == 4 ? 0xffffffff
+						 : ~0ull));
 		for (unsigned k = pcount; k > 0; k--) {
 			uint64_t psp = (c->gpr[REG_RSP] + (k - 1) * gsz) & c->stack_mask;
 			nstack_push(c, &n, gsz, stack_read_at(c, psp, gsz));
@@ -338,8 +341,8 @@ static void check_return_cs(struct cpu *c, uint16_t sel, uint32_t *lo, uint32_t 
 }
 
 /* Checks of the SS popped for a return to an outer level; false: null SS allowed. */
-static bool check_return_ss(struct cpu *c, uint16_t ss, unsigned rpl, uint32_t cs_hi,
-			    uint32_t *lo, uint32_t *hi)
+static bool check_return_ss(struct cpu *c, uint16_t ss, unsigned rpl, uint32_t cs_hi, uint32_t *lo,
+			    uint32_t *hi)
 {
 	if ((ss & ~3u) == 0) {
 		/* 64-bit mode may return to 64-bit code at CPL < 3 with a null SS */
@@ -546,7 +549,7 @@ static const struct insn *op_iret(struct cpu *c, const struct insn *i)
 	else
 		iret_prot(c, i->osz);
 	c->nmi_masked = false; /* SDM 6.7.1: IRET unblocks NMIs */
-	c->rf_skip = true; /* RF as popped survives this instruction */
+	c->rf_skip = true;     /* RF as popped survives this instruction */
 	return NULL;
 }
 
@@ -655,13 +658,13 @@ static const struct insn *op_sysexit(struct cpu *c, const struct insn *i)
 	return NULL;
 }
 
-#define SYSOP(name, fnp)                                                                         \
-	static bool decode_##name(struct dctx *d, struct insn *i)                                \
-	{                                                                                        \
-		d->ends_block = true;                                                            \
-		i->osz = (uint8_t)(d->zi->operand_width / 8);                                    \
-		i->fn = fnp;                                                                     \
-		return true;                                                                     \
+#define SYSOP(name, fnp)                                                                           \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		d->ends_block = true;                                                              \
+		i->osz = (uint8_t)(d->zi->operand_width / 8);                                      \
+		i->fn = fnp;                                                                       \
+		return true;                                                                       \
 	}
 SYSOP(syscall, op_syscall)
 SYSOP(sysret, op_sysret)

@@ -62,9 +62,14 @@ static int if_access(struct cpu *c)
 static const struct insn *op_cli(struct cpu *c, const struct insn *i)
 {
 	switch (if_access(c)) {
-	case 1: c->rflags &= ~(uint64_t)FL_IF; break;
-	case 2: c->rflags &= ~(uint64_t)FL_VIF; break;
-	default: cpu_raise(c, EXC_GP, 0);
+	case 1:
+		c->rflags &= ~(uint64_t)FL_IF;
+		break;
+	case 2:
+		c->rflags &= ~(uint64_t)FL_VIF;
+		break;
+	default:
+		cpu_raise(c, EXC_GP, 0);
 	}
 	NEXT(c, i);
 }
@@ -83,7 +88,8 @@ static const struct insn *op_sti(struct cpu *c, const struct insn *i)
 			cpu_raise(c, EXC_GP, 0);
 		c->rflags |= FL_VIF;
 		break;
-	default: cpu_raise(c, EXC_GP, 0);
+	default:
+		cpu_raise(c, EXC_GP, 0);
 	}
 	END_BLOCK(c, i);
 }
@@ -102,8 +108,8 @@ static const struct insn *op_vmcall(struct cpu *c, const struct insn *i)
 		cpu_raise_noerr(c, EXC_UD);
 	bool m64 = in_64bit_mode(c);
 	uint64_t m = m64 ? ~0ull : 0xffffffffull;
-	uint64_t a[4] = { c->gpr[REG_RBX] & m, c->gpr[REG_RCX] & m, c->gpr[REG_RDX] & m,
-			  c->gpr[REG_RSI] & m };
+	uint64_t a[4] = {c->gpr[REG_RBX] & m, c->gpr[REG_RCX] & m, c->gpr[REG_RDX] & m,
+			 c->gpr[REG_RSI] & m};
 	uint64_t ret = c->ops->hypercall(c->opaque, c->gpr[REG_RAX] & m, a, c->cpl, m64);
 	c->gpr[REG_RAX] = ret & m;
 	END_BLOCK(c, i);
@@ -111,7 +117,7 @@ static const struct insn *op_vmcall(struct cpu *c, const struct insn *i)
 
 static const struct insn *op_cpuid(struct cpu *c, const struct insn *i)
 {
-	uint32_t out[4] = { 0, 0, 0, 0 };
+	uint32_t out[4] = {0, 0, 0, 0};
 	if (c->ops->cpuid)
 		c->ops->cpuid(c->opaque, (uint32_t)c->gpr[REG_RAX], (uint32_t)c->gpr[REG_RCX], out);
 	c->gpr[REG_RAX] = out[0];
@@ -190,12 +196,12 @@ static const struct insn *op_int1(struct cpu *c, const struct insn *i)
 	return NULL;
 }
 
-#define SIMPLE(name, fnp, ends)                                                                  \
-	static bool decode_##name(struct dctx *d, struct insn *i)                                \
-	{                                                                                        \
-		d->ends_block = ends;                                                            \
-		i->fn = fnp;                                                                     \
-		return true;                                                                     \
+#define SIMPLE(name, fnp, ends)                                                                    \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		d->ends_block = ends;                                                              \
+		i->fn = fnp;                                                                       \
+		return true;                                                                       \
 	}
 SIMPLE(clc, op_clc, false)
 SIMPLE(stc, op_stc, false)

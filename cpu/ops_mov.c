@@ -6,48 +6,51 @@
 #include "decode.h"
 #include "ops.h"
 
-#define GEN_MOV(size)                                                                            \
-	static const struct insn *op_mov_rr##size(struct cpu *c, const struct insn *i)           \
-	{                                                                                        \
-		reg_set(c, i->r1, size, reg_get(c, i->r2, size));                                \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_mov_ri##size(struct cpu *c, const struct insn *i)           \
-	{                                                                                        \
-		reg_set(c, i->r1, size, i->imm);                                                 \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static __attribute__((noinline, cold)) const struct insn *op_mov_rm##size##_slow(struct cpu *c, const struct insn *i) \
-	{                                                                                        \
-		reg_set(c, i->r1, size, load_op(c, i, size));                                    \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_mov_rm##size(struct cpu *c, const struct insn *i)           \
-	{                                                                                        \
-		uint64_t v;                                                                      \
-		FAST_LOAD(c, i, size, v, op_mov_rm##size##_slow);                               \
-		reg_set(c, i->r1, size, v);                                                      \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static __attribute__((noinline, cold)) const struct insn *op_mov_mr##size##_slow(struct cpu *c, const struct insn *i) \
-	{                                                                                        \
-		store_op(c, i, size, reg_get(c, i->r2, size));                                   \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_mov_mr##size(struct cpu *c, const struct insn *i)           \
-	{                                                                                        \
-		FAST_STORE(c, i, size, reg_get(c, i->r2, size), op_mov_mr##size##_slow);        \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static __attribute__((noinline, cold)) const struct insn *op_mov_mi##size##_slow(struct cpu *c, const struct insn *i) \
-	{                                                                                        \
-		store_op(c, i, size, i->imm);                                                    \
-		NEXT(c, i);                                                                      \
-	}                                                                                        \
-	static const struct insn *op_mov_mi##size(struct cpu *c, const struct insn *i)           \
-	{                                                                                        \
-		FAST_STORE(c, i, size, i->imm, op_mov_mi##size##_slow);                          \
-		NEXT(c, i);                                                                      \
+#define GEN_MOV(size)                                                                              \
+	static const struct insn *op_mov_rr##size(struct cpu *c, const struct insn *i)             \
+	{                                                                                          \
+		reg_set(c, i->r1, size, reg_get(c, i->r2, size));                                  \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_mov_ri##size(struct cpu *c, const struct insn *i)             \
+	{                                                                                          \
+		reg_set(c, i->r1, size, i->imm);                                                   \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static __attribute__((noinline, cold))                                                     \
+	const struct insn *op_mov_rm##size##_slow(struct cpu *c, const struct insn *i)             \
+	{                                                                                          \
+		reg_set(c, i->r1, size, load_op(c, i, size));                                      \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_mov_rm##size(struct cpu *c, const struct insn *i)             \
+	{                                                                                          \
+		uint64_t v;                                                                        \
+		FAST_LOAD(c, i, size, v, op_mov_rm##size##_slow);                                  \
+		reg_set(c, i->r1, size, v);                                                        \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static __attribute__((noinline, cold))                                                     \
+	const struct insn *op_mov_mr##size##_slow(struct cpu *c, const struct insn *i)             \
+	{                                                                                          \
+		store_op(c, i, size, reg_get(c, i->r2, size));                                     \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_mov_mr##size(struct cpu *c, const struct insn *i)             \
+	{                                                                                          \
+		FAST_STORE(c, i, size, reg_get(c, i->r2, size), op_mov_mr##size##_slow);           \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static __attribute__((noinline, cold))                                                     \
+	const struct insn *op_mov_mi##size##_slow(struct cpu *c, const struct insn *i)             \
+	{                                                                                          \
+		store_op(c, i, size, i->imm);                                                      \
+		NEXT(c, i);                                                                        \
+	}                                                                                          \
+	static const struct insn *op_mov_mi##size(struct cpu *c, const struct insn *i)             \
+	{                                                                                          \
+		FAST_STORE(c, i, size, i->imm, op_mov_mi##size##_slow);                            \
+		NEXT(c, i);                                                                        \
 	}
 GEN_MOV(1)
 GEN_MOV(2)
@@ -55,11 +58,11 @@ GEN_MOV(4)
 GEN_MOV(8)
 
 static const insn_fn mov_tab[5][4] = {
-	{ op_mov_rr1, op_mov_rr2, op_mov_rr4, op_mov_rr8 },
-	{ op_mov_ri1, op_mov_ri2, op_mov_ri4, op_mov_ri8 },
-	{ op_mov_rm1, op_mov_rm2, op_mov_rm4, op_mov_rm8 },
-	{ op_mov_mr1, op_mov_mr2, op_mov_mr4, op_mov_mr8 },
-	{ op_mov_mi1, op_mov_mi2, op_mov_mi4, op_mov_mi8 },
+    {op_mov_rr1, op_mov_rr2, op_mov_rr4, op_mov_rr8},
+    {op_mov_ri1, op_mov_ri2, op_mov_ri4, op_mov_ri8},
+    {op_mov_rm1, op_mov_rm2, op_mov_rm4, op_mov_rm8},
+    {op_mov_mr1, op_mov_mr2, op_mov_mr4, op_mov_mr8},
+    {op_mov_mi1, op_mov_mi2, op_mov_mi4, op_mov_mi8},
 };
 
 /* MOV AL/AX/EAX/RAX <-> moffs64: the address is i->imm */
@@ -240,10 +243,18 @@ static const struct insn *op_xchg_rm(struct cpu *c, const struct insn *i)
 
 	if (likely(p != NULL)) {
 		switch (size) {
-		case 1: old = __atomic_exchange_n((uint8_t *)p, (uint8_t)v, __ATOMIC_SEQ_CST); break;
-		case 2: old = __atomic_exchange_n((uint16_t *)p, (uint16_t)v, __ATOMIC_SEQ_CST); break;
-		case 4: old = __atomic_exchange_n((uint32_t *)p, (uint32_t)v, __ATOMIC_SEQ_CST); break;
-		default: old = __atomic_exchange_n((uint64_t *)p, v, __ATOMIC_SEQ_CST); break;
+		case 1:
+			old = __atomic_exchange_n((uint8_t *)p, (uint8_t)v, __ATOMIC_SEQ_CST);
+			break;
+		case 2:
+			old = __atomic_exchange_n((uint16_t *)p, (uint16_t)v, __ATOMIC_SEQ_CST);
+			break;
+		case 4:
+			old = __atomic_exchange_n((uint32_t *)p, (uint32_t)v, __ATOMIC_SEQ_CST);
+			break;
+		default:
+			old = __atomic_exchange_n((uint64_t *)p, v, __ATOMIC_SEQ_CST);
+			break;
 		}
 	} else {
 		mem_probe_write(c, la, size);
@@ -366,9 +377,12 @@ static bool decode_setcc(struct dctx *d, struct insn *i)
 static uint64_t bswap_n(uint64_t v, unsigned size)
 {
 	switch (size) {
-	case 2: return 0; /* BSWAP r16 is undefined; real CPUs give 0 in the low word */
-	case 4: return __builtin_bswap32((uint32_t)v);
-	default: return __builtin_bswap64(v);
+	case 2:
+		return 0; /* BSWAP r16 is undefined; real CPUs give 0 in the low word */
+	case 4:
+		return __builtin_bswap32((uint32_t)v);
+	default:
+		return __builtin_bswap64(v);
 	}
 }
 
@@ -528,20 +542,18 @@ void ops_mov_register(void)
 	decode_register(ZYDIS_MNEMONIC_LEA, decode_lea);
 	decode_register(ZYDIS_MNEMONIC_XCHG, decode_xchg);
 	static const ZydisMnemonic cmovs[] = {
-		ZYDIS_MNEMONIC_CMOVO,  ZYDIS_MNEMONIC_CMOVNO, ZYDIS_MNEMONIC_CMOVB,
-		ZYDIS_MNEMONIC_CMOVNB, ZYDIS_MNEMONIC_CMOVZ,  ZYDIS_MNEMONIC_CMOVNZ,
-		ZYDIS_MNEMONIC_CMOVBE, ZYDIS_MNEMONIC_CMOVNBE, ZYDIS_MNEMONIC_CMOVS,
-		ZYDIS_MNEMONIC_CMOVNS, ZYDIS_MNEMONIC_CMOVP,  ZYDIS_MNEMONIC_CMOVNP,
-		ZYDIS_MNEMONIC_CMOVL,  ZYDIS_MNEMONIC_CMOVNL, ZYDIS_MNEMONIC_CMOVLE,
-		ZYDIS_MNEMONIC_CMOVNLE,
+	    ZYDIS_MNEMONIC_CMOVO,   ZYDIS_MNEMONIC_CMOVNO,  ZYDIS_MNEMONIC_CMOVB,
+	    ZYDIS_MNEMONIC_CMOVNB,  ZYDIS_MNEMONIC_CMOVZ,   ZYDIS_MNEMONIC_CMOVNZ,
+	    ZYDIS_MNEMONIC_CMOVBE,  ZYDIS_MNEMONIC_CMOVNBE, ZYDIS_MNEMONIC_CMOVS,
+	    ZYDIS_MNEMONIC_CMOVNS,  ZYDIS_MNEMONIC_CMOVP,   ZYDIS_MNEMONIC_CMOVNP,
+	    ZYDIS_MNEMONIC_CMOVL,   ZYDIS_MNEMONIC_CMOVNL,  ZYDIS_MNEMONIC_CMOVLE,
+	    ZYDIS_MNEMONIC_CMOVNLE,
 	};
 	static const ZydisMnemonic sets[] = {
-		ZYDIS_MNEMONIC_SETO,  ZYDIS_MNEMONIC_SETNO, ZYDIS_MNEMONIC_SETB,
-		ZYDIS_MNEMONIC_SETNB, ZYDIS_MNEMONIC_SETZ,  ZYDIS_MNEMONIC_SETNZ,
-		ZYDIS_MNEMONIC_SETBE, ZYDIS_MNEMONIC_SETNBE, ZYDIS_MNEMONIC_SETS,
-		ZYDIS_MNEMONIC_SETNS, ZYDIS_MNEMONIC_SETP,  ZYDIS_MNEMONIC_SETNP,
-		ZYDIS_MNEMONIC_SETL,  ZYDIS_MNEMONIC_SETNL, ZYDIS_MNEMONIC_SETLE,
-		ZYDIS_MNEMONIC_SETNLE,
+	    ZYDIS_MNEMONIC_SETO, ZYDIS_MNEMONIC_SETNO, ZYDIS_MNEMONIC_SETB,  ZYDIS_MNEMONIC_SETNB,
+	    ZYDIS_MNEMONIC_SETZ, ZYDIS_MNEMONIC_SETNZ, ZYDIS_MNEMONIC_SETBE, ZYDIS_MNEMONIC_SETNBE,
+	    ZYDIS_MNEMONIC_SETS, ZYDIS_MNEMONIC_SETNS, ZYDIS_MNEMONIC_SETP,  ZYDIS_MNEMONIC_SETNP,
+	    ZYDIS_MNEMONIC_SETL, ZYDIS_MNEMONIC_SETNL, ZYDIS_MNEMONIC_SETLE, ZYDIS_MNEMONIC_SETNLE,
 	};
 	for (unsigned k = 0; k < 16; k++) {
 		decode_register(cmovs[k], decode_cmov);

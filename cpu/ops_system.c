@@ -141,7 +141,7 @@ static bool pae_legacy_paging(uint64_t cr0, uint64_t cr4, uint64_t efer)
 
 /* ---- control registers ---- */
 
-#define CR0_VALID                                                                             \
+#define CR0_VALID                                                                                  \
 	(CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_NW | CR0_CD | \
 	 CR0_PG)
 
@@ -178,7 +178,7 @@ void cpu_write_cr0(struct cpu *c, uint64_t v)
 
 static uint64_t cr4_supported(struct cpu *c)
 {
-	uint32_t l0[4], l1[4], l7[4] = { 0, 0, 0, 0 };
+	uint32_t l0[4], l1[4], l7[4] = {0, 0, 0, 0};
 	uint64_t ok = CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE |
 		      CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 
@@ -225,8 +225,8 @@ void cpu_write_cr4(struct cpu *c, uint64_t v)
 	    ((v ^ old) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP)))
 		check_pdptes(c, c->cr3);
 	c->cr4 = v;
-	if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE | CR4_LA57 |
-			 CR4_PKE))
+	if ((old ^ v) &
+	    (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE | CR4_LA57 | CR4_PKE))
 		tlb_flush_all(c);
 	seg_update_cache(c);
 	if (old != v && c->ops->cr4_changed)
@@ -282,12 +282,23 @@ static const struct insn *op_mov_to_cr(struct cpu *c, const struct insn *i)
 
 	require_cpl0(c);
 	switch (i->aux) {
-	case 0: cpu_write_cr0(c, v); break;
-	case 2: c->cr2 = v; break;
-	case 3: write_cr3(c, v); break;
-	case 4: cpu_write_cr4(c, v); break;
-	case 8: write_cr8(c, v); break;
-	default: cpu_raise_noerr(c, EXC_UD);
+	case 0:
+		cpu_write_cr0(c, v);
+		break;
+	case 2:
+		c->cr2 = v;
+		break;
+	case 3:
+		write_cr3(c, v);
+		break;
+	case 4:
+		cpu_write_cr4(c, v);
+		break;
+	case 8:
+		write_cr8(c, v);
+		break;
+	default:
+		cpu_raise_noerr(c, EXC_UD);
 	}
 	END_BLOCK(c, i);
 }
@@ -298,12 +309,23 @@ static const struct insn *op_mov_from_cr(struct cpu *c, const struct insn *i)
 
 	require_cpl0(c);
 	switch (i->aux) {
-	case 0: v = c->cr0; break;
-	case 2: v = c->cr2; break;
-	case 3: v = c->cr3; break;
-	case 4: v = c->cr4; break;
-	case 8: v = read_cr8(c); break;
-	default: cpu_raise_noerr(c, EXC_UD);
+	case 0:
+		v = c->cr0;
+		break;
+	case 2:
+		v = c->cr2;
+		break;
+	case 3:
+		v = c->cr3;
+		break;
+	case 4:
+		v = c->cr4;
+		break;
+	case 8:
+		v = read_cr8(c);
+		break;
+	default:
+		cpu_raise_noerr(c, EXC_UD);
 	}
 	reg_set(c, i->r1, i->osz, v);
 	NEXT(c, i);
@@ -311,12 +333,12 @@ static const struct insn *op_mov_from_cr(struct cpu *c, const struct insn *i)
 
 /* ---- debug registers (SDM vol. 3B, 17.2) ---- */
 
-#define DR6_FIXED1 0xffff0ff0ull
+#define DR6_FIXED1   0xffff0ff0ull
 #define DR6_VOLATILE 0xe00full
-#define DR7_FIXED1 0x400ull
+#define DR7_FIXED1   0x400ull
 #define DR7_VOLATILE 0xffff2bffull
-#define DR7_GD (1ull << 13)
-#define DR6_BD (1ull << 13)
+#define DR7_GD	     (1ull << 13)
+#define DR6_BD	     (1ull << 13)
 
 static int dr_access(struct cpu *c, unsigned n)
 {
@@ -501,10 +523,10 @@ static bool decode_lxs(struct dctx *d, struct insn *i, int seg)
 	return true;
 }
 
-#define LXS(name, seg)                                                                           \
-	static bool decode_##name(struct dctx *d, struct insn *i)                                \
-	{                                                                                        \
-		return decode_lxs(d, i, seg);                                                    \
+#define LXS(name, seg)                                                                             \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		return decode_lxs(d, i, seg);                                                      \
 	}
 LXS(lds, SEG_DS)
 LXS(les, SEG_ES)
@@ -691,13 +713,18 @@ static bool lar_type_ok(struct cpu *c, uint32_t hi, bool lsl)
 	switch (D_TYPE(hi)) {
 	case SYS_LDT:
 	case SYS_TSS_AVAIL:
-	case SYS_TSS_BUSY: return true;
+	case SYS_TSS_BUSY:
+		return true;
 	case SYS_TSS16_AVAIL:
-	case SYS_TSS16_BUSY: return !in_long_mode(c);
-	case SYS_CALL: return !lsl;
+	case SYS_TSS16_BUSY:
+		return !in_long_mode(c);
+	case SYS_CALL:
+		return !lsl;
 	case SYS_CALL16:
-	case SYS_TASK: return !lsl && !in_long_mode(c);
-	default: return false;
+	case SYS_TASK:
+		return !lsl && !in_long_mode(c);
+	default:
+		return false;
 	}
 }
 
@@ -796,8 +823,12 @@ static const struct insn *op_invpcid(struct cpu *c, const struct insn *i)
 			cpu_raise(c, EXC_GP, 0);
 		tlb_flush_nonglobal(c);
 		break;
-	case 2: tlb_flush_all(c); break;
-	default: tlb_flush_nonglobal(c); break;
+	case 2:
+		tlb_flush_all(c);
+		break;
+	default:
+		tlb_flush_nonglobal(c);
+		break;
 	}
 	END_BLOCK(c, i);
 }
@@ -915,12 +946,12 @@ static const struct insn *op_xsetbv(struct cpu *c, const struct insn *i)
 
 /* ---- decoders ---- */
 
-#define SIMPLE(name, fnp, ends)                                                                  \
-	static bool decode_##name(struct dctx *d, struct insn *i)                                \
-	{                                                                                        \
-		d->ends_block = ends;                                                            \
-		i->fn = fnp;                                                                     \
-		return true;                                                                     \
+#define SIMPLE(name, fnp, ends)                                                                    \
+	static bool decode_##name(struct dctx *d, struct insn *i)                                  \
+	{                                                                                          \
+		d->ends_block = ends;                                                              \
+		i->fn = fnp;                                                                       \
+		return true;                                                                       \
 	}
 SIMPLE(clts, op_clts, false)
 SIMPLE(wbinvd, op_wbinvd, false)
@@ -1126,7 +1157,7 @@ static bool decode_wrgsbase(struct dctx *d, struct insn *i)
 /* STAC/CLAC (SDM vol. 2): set/clear EFLAGS.AC for SMAP; CPL 0 and SMAP in CPUID */
 static const struct insn *op_stac_clac(struct cpu *c, const struct insn *i)
 {
-	uint32_t l7[4] = { 0, 0, 0, 0 };
+	uint32_t l7[4] = {0, 0, 0, 0};
 	cpuid_query(c, 7, 0, l7);
 	if (!(l7[1] & (1u << 20)) || c->cpl > 0)
 		cpu_raise_noerr(c, EXC_UD);

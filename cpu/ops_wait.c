@@ -73,11 +73,16 @@ static bool decode_umonitor(struct dctx *d, struct insn *i)
 	for (unsigned k = 0; k < d->zi->operand_count; k++)
 		if (d->op[k].type == ZYDIS_OPERAND_TYPE_MEMORY)
 			s = dsreg(d->op[k].mem.segment);
-	if (d->zi->attributes & ZYDIS_ATTRIB_HAS_SEGMENT_ES) s = SEG_ES;
-	if (d->zi->attributes & ZYDIS_ATTRIB_HAS_SEGMENT_CS) s = SEG_CS;
-	if (d->zi->attributes & ZYDIS_ATTRIB_HAS_SEGMENT_SS) s = SEG_SS;
-	if (d->zi->attributes & ZYDIS_ATTRIB_HAS_SEGMENT_FS) s = SEG_FS;
-	if (d->zi->attributes & ZYDIS_ATTRIB_HAS_SEGMENT_GS) s = SEG_GS;
+	if (d->zi->attributes & ZYDIS_ATTRIB_HAS_SEGMENT_ES)
+		s = SEG_ES;
+	if (d->zi->attributes & ZYDIS_ATTRIB_HAS_SEGMENT_CS)
+		s = SEG_CS;
+	if (d->zi->attributes & ZYDIS_ATTRIB_HAS_SEGMENT_SS)
+		s = SEG_SS;
+	if (d->zi->attributes & ZYDIS_ATTRIB_HAS_SEGMENT_FS)
+		s = SEG_FS;
+	if (d->zi->attributes & ZYDIS_ATTRIB_HAS_SEGMENT_GS)
+		s = SEG_GS;
 	i->seg = s < 0 ? SEG_DS : (uint8_t)s;
 	i->fn = op_umonitor;
 	return true;

@@ -6,14 +6,14 @@
  */
 #include "internal.h"
 
-#define PTE_P	(1ull << 0)
-#define PTE_W	(1ull << 1)
-#define PTE_U	(1ull << 2)
-#define PTE_A	(1ull << 5)
-#define PTE_D	(1ull << 6)
-#define PTE_PS	(1ull << 7)
-#define PTE_G	(1ull << 8)
-#define PTE_NX	(1ull << 63)
+#define PTE_P  (1ull << 0)
+#define PTE_W  (1ull << 1)
+#define PTE_U  (1ull << 2)
+#define PTE_A  (1ull << 5)
+#define PTE_D  (1ull << 6)
+#define PTE_PS (1ull << 7)
+#define PTE_G  (1ull << 8)
+#define PTE_NX (1ull << 63)
 
 #define PFERR_P	   (1u << 0)
 #define PFERR_W	   (1u << 1)
@@ -66,8 +66,7 @@ static int fault(int acc, int cpl, unsigned accf, const struct cpu *c, uint32_t 
 		e |= PFERR_W;
 	if (cpl == 3 && !(accf & ACCF_IMPLICIT_SV))
 		e |= PFERR_U;
-	if (acc == ACC_X &&
-	    (((c->efer & EFER_NXE) && (c->cr4 & CR4_PAE)) || (c->cr4 & CR4_SMEP)))
+	if (acc == ACC_X && (((c->efer & EFER_NXE) && (c->cr4 & CR4_PAE)) || (c->cr4 & CR4_SMEP)))
 		e |= PFERR_I;
 	return (int)(e | WALK_FAULT);
 }
@@ -106,7 +105,7 @@ int paging_walk(struct cpu *c, uint64_t la, int acc, int cpl, unsigned accf, str
 			uint64_t gpa = table + ((la >> shift) & 511) * 8;
 			void *p = pte_ptr(c, gpa, 8);
 			e = p ? pte_load(p, 8) : 0;
-			lv[nlv++] = (struct level){ gpa, p, 8 };
+			lv[nlv++] = (struct level){gpa, p, 8};
 			if (!(e & PTE_P))
 				return fault(acc, cpl, accf, c, 0);
 			uint64_t rsvd = rsvd_common;
@@ -136,7 +135,7 @@ int paging_walk(struct cpu *c, uint64_t la, int acc, int cpl, unsigned accf, str
 		uint64_t pde_gpa = (c->cr3 & 0xfffff000ull) + ((la >> 22) & 1023) * 4;
 		void *p = pte_ptr(c, pde_gpa, 4);
 		e = p ? pte_load(p, 4) : 0;
-		lv[nlv++] = (struct level){ pde_gpa, p, 4 };
+		lv[nlv++] = (struct level){pde_gpa, p, 4};
 		if (!(e & PTE_P))
 			return fault(acc, cpl, accf, c, 0);
 		user = e & PTE_U;
@@ -144,7 +143,8 @@ int paging_walk(struct cpu *c, uint64_t la, int acc, int cpl, unsigned accf, str
 		if ((e & PTE_PS) && (c->cr4 & CR4_PSE)) {
 			/* PSE-36: bits 20:13 are physical address bits 39:32 */
 			unsigned hi_bits = c->maxphyaddr > 40 ? 8 : c->maxphyaddr - 32;
-			uint64_t rsvd = (1ull << 21) | (((1ull << (8 - hi_bits)) - 1) << (13 + hi_bits));
+			uint64_t rsvd =
+			    (1ull << 21) | (((1ull << (8 - hi_bits)) - 1) << (13 + hi_bits));
 			if (e & rsvd)
 				return fault(acc, cpl, accf, c, PFERR_P | PFERR_RSVD);
 			page_size = 4ull << 20;
@@ -154,7 +154,7 @@ int paging_walk(struct cpu *c, uint64_t la, int acc, int cpl, unsigned accf, str
 			uint64_t pte_gpa = (e & 0xfffff000ull) + ((la >> 12) & 1023) * 4;
 			p = pte_ptr(c, pte_gpa, 4);
 			e = p ? pte_load(p, 4) : 0;
-			lv[nlv++] = (struct level){ pte_gpa, p, 4 };
+			lv[nlv++] = (struct level){pte_gpa, p, 4};
 			if (!(e & PTE_P))
 				return fault(acc, cpl, accf, c, 0);
 			user = user && (e & PTE_U);
@@ -172,8 +172,8 @@ int paging_walk(struct cpu *c, uint64_t la, int acc, int cpl, unsigned accf, str
 		if (acc == ACC_W && !writable)
 			return fault(acc, cpl, accf, c, PFERR_P);
 	} else {
-		bool smap_block = user && (c->cr4 & CR4_SMAP) &&
-				  (implicit || !(c->rflags & FL_AC) || cpl == 3);
+		bool smap_block =
+		    user && (c->cr4 & CR4_SMAP) && (implicit || !(c->rflags & FL_AC) || cpl == 3);
 		if (acc == ACC_X) {
 			if (user && (c->cr4 & CR4_SMEP))
 				return fault(acc, cpl, accf, c, PFERR_P);

@@ -61,8 +61,8 @@ void seg_update_cache(struct cpu *c)
 			}
 		}
 		c->stack_mask = (pe && !vm && c->seg[SEG_SS].db) || (!pe && c->seg[SEG_SS].db)
-					? 0xffffffffull
-					: 0xffffull;
+				    ? 0xffffffffull
+				    : 0xffffull;
 	}
 	c->segbase[SEG_LDTR] = c->seg[SEG_LDTR].base;
 	c->segbase[SEG_TR] = c->seg[SEG_TR].base;
@@ -203,7 +203,7 @@ void seg_make_null(struct cpu *c, int seg)
 /* SDM vol. 2, RET/IRET: "FOR each of segment register ES, FS, GS, and DS" */
 void seg_null_inaccessible(struct cpu *c)
 {
-	static const int segs[] = { SEG_ES, SEG_DS, SEG_FS, SEG_GS };
+	static const int segs[] = {SEG_ES, SEG_DS, SEG_FS, SEG_GS};
 	for (unsigned k = 0; k < 4; k++) {
 		struct cpu_seg *s = &c->seg[segs[k]];
 		bool conf_code = (s->type & TY_CODE) && (s->type & TY_C);

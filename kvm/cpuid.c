@@ -12,27 +12,31 @@
 #include "kvm_internal.h"
 
 #define MAX_CPUID_ENTRIES 256 /* KVM_MAX_CPUID_ENTRIES */
-#define SIG KVM_CPUID_FLAG_SIGNIFCANT_INDEX
+#define SIG		  KVM_CPUID_FLAG_SIGNIFCANT_INDEX
 
 #define BIT(n) (1u << (n))
 
 /* Features the processor implements, by leaf. Keep in step with cpu/. */
 /* CPUID.1:EDX */
-#define F1_EDX (BIT(7) /* MCE */ | BIT(14) /* MCA */ | BIT(2) /* DE */ | BIT(11) /* SEP */ | BIT(19) /* CLFSH */ | BIT(9) /* APIC */ | BIT(3) /* PSE */ | BIT(4) /* TSC */ | BIT(5) /* MSR */ | BIT(6) /* PAE */ |        \
-		BIT(8) /* CX8 */ | BIT(12) /* MTRR */ | BIT(13) /* PGE */ | BIT(15) /* CMOV */ |      \
-		BIT(16) /* PAT */ | BIT(17) /* PSE36 */ |                                             \
-		BIT(0) /* FPU */ | BIT(23) /* MMX */ | BIT(24) /* FXSR */ | BIT(25) /* SSE */ |     \
-		BIT(26) /* SSE2 */)
+#define F1_EDX                                                                                     \
+	(BIT(7) /* MCE */ | BIT(14) /* MCA */ | BIT(2) /* DE */ | BIT(11) /* SEP */ |              \
+	 BIT(19) /* CLFSH */ | BIT(9) /* APIC */ | BIT(3) /* PSE */ | BIT(4) /* TSC */ |           \
+	 BIT(5) /* MSR */ | BIT(6) /* PAE */ | BIT(8) /* CX8 */ | BIT(12) /* MTRR */ |             \
+	 BIT(13) /* PGE */ | BIT(15) /* CMOV */ | BIT(16) /* PAT */ | BIT(17) /* PSE36 */ |        \
+	 BIT(0) /* FPU */ | BIT(23) /* MMX */ | BIT(24) /* FXSR */ | BIT(25) /* SSE */ |           \
+	 BIT(26) /* SSE2 */)
 /* CPUID.1:ECX */
-#define F1_ECX (BIT(17) /* PCID */ | BIT(21) /* x2APIC */ | BIT(24) /* TSC deadline */ | BIT(13) /* CX16 */ | BIT(22) /* MOVBE */ | BIT(23) /* POPCNT */ |               \
-		BIT(31) /* hypervisor */ |                                                            \
-		BIT(0) /* SSE3 */ | BIT(9) /* SSSE3 */ | BIT(19) /* SSE4.1 */ | BIT(20) /* SSE4.2 */ | \
-		BIT(26) /* XSAVE */)
+#define F1_ECX                                                                                     \
+	(BIT(17) /* PCID */ | BIT(21) /* x2APIC */ | BIT(24) /* TSC deadline */ |                  \
+	 BIT(13) /* CX16 */ | BIT(22) /* MOVBE */ | BIT(23) /* POPCNT */ |                         \
+	 BIT(31) /* hypervisor */ | BIT(0) /* SSE3 */ | BIT(9) /* SSSE3 */ |                       \
+	 BIT(19) /* SSE4.1 */ | BIT(20) /* SSE4.2 */ | BIT(26) /* XSAVE */)
 #define F1_ECX_HOST (BIT(0) | BIT(9) | BIT(19) | BIT(20))
 /* CPUID.7.0:EBX */
-#define F7_EBX (BIT(0) /* FSGSBASE */ | BIT(3) /* BMI1 */ | BIT(7) /* SMEP */ | BIT(8) /* BMI2 */ |  \
-		BIT(9) /* ERMS */ | BIT(10) /* INVPCID */ | BIT(19) /* ADX */ |        \
-		BIT(20) /* SMAP */ | BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
+#define F7_EBX                                                                                     \
+	(BIT(0) /* FSGSBASE */ | BIT(3) /* BMI1 */ | BIT(7) /* SMEP */ | BIT(8) /* BMI2 */ |       \
+	 BIT(9) /* ERMS */ | BIT(10) /* INVPCID */ | BIT(19) /* ADX */ | BIT(20) /* SMAP */ |      \
+	 BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
 /* CPUID.7.0:ECX */
 #define F7_ECX (BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */)
 /* CPUID.7.0:EDX: IA32_SPEC_CTRL with IBRS/IBPB, STIBP and SSBD (controls of a
@@ -40,12 +44,14 @@
  * IA32_ARCH_CAPABILITIES, emulated as KVM always does */
 #define F7_EDX (BIT(26) | BIT(27) | BIT(29) | BIT(31))
 /* CPUID.80000001:ECX / EDX */
-#define F81_ECX (BIT(0) /* LAHF/SAHF in 64-bit mode */ | BIT(5) /* LZCNT */ | BIT(8) /* PREFETCHW */)
-#define F81_EDX (BIT(11) /* SYSCALL */ | BIT(20) /* NX */ | BIT(26) /* 1G pages */ |            \
-		 BIT(27) /* RDTSCP */ | BIT(29) /* LM */)
+#define F81_ECX                                                                                    \
+	(BIT(0) /* LAHF/SAHF in 64-bit mode */ | BIT(5) /* LZCNT */ | BIT(8) /* PREFETCHW */)
+#define F81_EDX                                                                                    \
+	(BIT(11) /* SYSCALL */ | BIT(20) /* NX */ | BIT(26) /* 1G pages */ |                       \
+	 BIT(27) /* RDTSCP */ | BIT(29) /* LM */)
 
-static void put(struct kvm_cpuid_entry2 *e, uint32_t fn, uint32_t idx, uint32_t flags,
-		uint32_t a, uint32_t b, uint32_t c, uint32_t d)
+static void put(struct kvm_cpuid_entry2 *e, uint32_t fn, uint32_t idx, uint32_t flags, uint32_t a,
+		uint32_t b, uint32_t c, uint32_t d)
 {
 	memset(e, 0, sizeof(*e));
 	e->function = fn;
@@ -85,7 +91,8 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	put(&tmp[n++], 0xb, 1, SIG, 0, 0, 0x201, 0);
 	/* XSAVE: XCR0 may hold x87 | SSE, both in the 576-byte legacy area + header;
 	 * sub-leaf 1: XSAVEOPT, XSAVEC */
-	put(&tmp[n++], 0xd, 0, SIG, (uint32_t)CPU_XCR0_SUPPORTED, CPU_XSAVE_SIZE, CPU_XSAVE_SIZE, 0);
+	put(&tmp[n++], 0xd, 0, SIG, (uint32_t)CPU_XCR0_SUPPORTED, CPU_XSAVE_SIZE, CPU_XSAVE_SIZE,
+	    0);
 	put(&tmp[n++], 0xd, 1, SIG, BIT(0) | BIT(1), 0, 0, 0);
 	put(&tmp[n++], 0x80000000, 0, 0, 0x80000008, 0, 0, 0);
 	put(&tmp[n++], 0x80000001, 0, 0, 0, 0, F81_ECX, F81_EDX);
@@ -210,8 +217,10 @@ bool kvm_guest_has(const struct kvm_vcpu *v, uint32_t fn, uint32_t idx, int reg,
 	const struct kvm_cpuid_entry2 *e = kvm_cpuid_find(v, fn, idx);
 	if (!e)
 		return false;
-	uint32_t r = reg == CPUID_EAX ? e->eax : reg == CPUID_EBX ? e->ebx
-		   : reg == CPUID_ECX ? e->ecx : e->edx;
+	uint32_t r = reg == CPUID_EAX	? e->eax
+		     : reg == CPUID_EBX ? e->ebx
+		     : reg == CPUID_ECX ? e->ecx
+					: e->edx;
 	return (r >> bit) & 1;
 }
 
@@ -224,8 +233,10 @@ bool kvm_supported_has(uint32_t fn, uint32_t idx, int reg, unsigned bit)
 	for (int k = 0; k < n; k++) {
 		if (e[k].function != fn || ((e[k].flags & SIG) && e[k].index != idx))
 			continue;
-		uint32_t r = reg == CPUID_EAX ? e[k].eax : reg == CPUID_EBX ? e[k].ebx
-			   : reg == CPUID_ECX ? e[k].ecx : e[k].edx;
+		uint32_t r = reg == CPUID_EAX	? e[k].eax
+			     : reg == CPUID_EBX ? e[k].ebx
+			     : reg == CPUID_ECX ? e[k].ecx
+						: e[k].edx;
 		return (r >> bit) & 1;
 	}
 	return false;

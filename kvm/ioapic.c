@@ -10,7 +10,7 @@
 #include "kvm_internal.h"
 #include "irq.h"
 
-#define IOAPIC_PINS 24
+#define IOAPIC_PINS    24
 #define RTE_MASKED     (1ull << 16)
 #define RTE_LEVEL      (1ull << 15)
 #define RTE_REMOTE_IRR (1ull << 14)
@@ -54,13 +54,13 @@ static int ioapic_service(struct kvm_ioapic *io, unsigned pin)
 {
 	uint64_t e = io->rte[pin];
 	struct apic_irq irq = {
-		.vector = e & 0xff,
-		.delivery_mode = (e >> 8) & 7,
-		.dest_logical = (e & RTE_LOGICAL) != 0,
-		.trig_level = (e & RTE_LEVEL) != 0,
-		.level = true,
-		.shorthand = SH_NONE,
-		.dest_id = (uint32_t)(e >> 56),
+	    .vector = e & 0xff,
+	    .delivery_mode = (e >> 8) & 7,
+	    .dest_logical = (e & RTE_LOGICAL) != 0,
+	    .trig_level = (e & RTE_LEVEL) != 0,
+	    .level = true,
+	    .shorthand = SH_NONE,
+	    .dest_id = (uint32_t)(e >> 56),
 	};
 	if (e & RTE_MASKED)
 		return -1;
@@ -118,9 +118,12 @@ static uint32_t ioapic_read_reg(struct kvm_ioapic *io)
 {
 	uint32_t sel = io->ioregsel;
 	switch (sel) {
-	case 0: return io->id << 24;
-	case 1: return 0x11 | ((IOAPIC_PINS - 1) << 16); /* version, max redirection entry */
-	case 2: return io->id << 24;			 /* arbitration ID */
+	case 0:
+		return io->id << 24;
+	case 1:
+		return 0x11 | ((IOAPIC_PINS - 1) << 16); /* version, max redirection entry */
+	case 2:
+		return io->id << 24; /* arbitration ID */
 	default:
 		if (sel >= 0x10 && sel < 0x10 + 2 * IOAPIC_PINS) {
 			uint64_t e = io->rte[(sel - 0x10) / 2];
@@ -163,9 +166,15 @@ int ioapic_mmio_read(struct kvm_ioapic *io, uint64_t off, void *data, unsigned l
 	uint32_t v = 0;
 	memset(data, 0, len);
 	switch (off & ~3ull) {
-	case 0x00: v = io->ioregsel; break;
-	case 0x10: v = ioapic_read_reg(io); break;
-	default: v = 0; break;
+	case 0x00:
+		v = io->ioregsel;
+		break;
+	case 0x10:
+		v = ioapic_read_reg(io);
+		break;
+	default:
+		v = 0;
+		break;
 	}
 	v >>= 8 * (off & 3);
 	memcpy(data, &v, len > 4 ? 4 : len);
@@ -177,9 +186,14 @@ int ioapic_mmio_write(struct kvm_ioapic *io, uint64_t off, const void *data, uns
 	uint32_t v = 0;
 	memcpy(&v, data, len > 4 ? 4 : len);
 	switch (off) {
-	case 0x00: io->ioregsel = v & 0xff; break;
-	case 0x10: ioapic_write_reg(io, v); break;
-	default: break;
+	case 0x00:
+		io->ioregsel = v & 0xff;
+		break;
+	case 0x10:
+		ioapic_write_reg(io, v);
+		break;
+	default:
+		break;
 	}
 	return 0;
 }

@@ -20,7 +20,15 @@ struct kvm_vcpu;
 struct kvm_lapic;
 
 /* ---- APIC interrupt messages ---- */
-enum { DM_FIXED = 0, DM_LOWEST = 1, DM_SMI = 2, DM_NMI = 4, DM_INIT = 5, DM_SIPI = 6, DM_EXTINT = 7 };
+enum {
+	DM_FIXED = 0,
+	DM_LOWEST = 1,
+	DM_SMI = 2,
+	DM_NMI = 4,
+	DM_INIT = 5,
+	DM_SIPI = 6,
+	DM_EXTINT = 7
+};
 enum { SH_NONE = 0, SH_SELF = 1, SH_ALL = 2, SH_OTHERS = 3 };
 
 struct apic_irq {

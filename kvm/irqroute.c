@@ -115,7 +115,8 @@ int irq_set_gsi(struct kvm_vm *vm, uint32_t gsi, bool level, int source)
 			continue;
 		int r;
 		if (e->type == KVM_IRQ_ROUTING_IRQCHIP) {
-			r = set_irqchip_pin(vm, e->u.irqchip.irqchip, e->u.irqchip.pin, level, source);
+			r = set_irqchip_pin(vm, e->u.irqchip.irqchip, e->u.irqchip.pin, level,
+					    source);
 		} else if (e->type == KVM_IRQ_ROUTING_MSI) {
 			if (!level)
 				continue;
@@ -155,7 +156,8 @@ int irq_setup_default_routing(struct kvm_vm *vm)
 			e = &rt->e[rt->n++];
 			e->gsi = gsi;
 			e->type = KVM_IRQ_ROUTING_IRQCHIP;
-			e->u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+			e->u.irqchip.irqchip =
+			    gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
 			e->u.irqchip.pin = gsi & 7;
 		}
 	}
@@ -230,7 +232,8 @@ int kvm_vm_irq_line(struct kvm_vm *vm, uint32_t irq, uint32_t level, int *status
 
 int kvm_vm_signal_msi(struct kvm_vm *vm, const struct kvm_msi *m)
 {
-	if ((!vm->irqchip_in_kernel && !vm->split_irqchip) || (m->flags & ~(uint32_t)KVM_MSI_VALID_DEVID))
+	if ((!vm->irqchip_in_kernel && !vm->split_irqchip) ||
+	    (m->flags & ~(uint32_t)KVM_MSI_VALID_DEVID))
 		return -EINVAL;
 	int r = irq_deliver_msi(vm, m->address_lo | ((uint64_t)m->address_hi << 32), m->data);
 	return r < 0 ? 0 : r;
@@ -340,7 +343,7 @@ int kvm_vm_irqfd(struct kvm_vm *vm, const struct kvm_irqfd *a)
 	pthread_mutex_unlock(&vm->lock);
 	service_add_fd(vm, f->fd, f);
 	/* an event pending since before registration fires now */
-	struct pollfd p = { .fd = f->fd, .events = POLLIN };
+	struct pollfd p = {.fd = f->fd, .events = POLLIN};
 	if (poll(&p, 1, 0) == 1)
 		irqfd_fire(vm, f);
 	return 0;
@@ -411,15 +414,21 @@ void irq_process_acks(struct kvm_vm *vm)
 
 int kvm_vm_ioeventfd(struct kvm_vm *vm, const struct kvm_ioeventfd *a)
 {
-	const uint32_t valid = KVM_IOEVENTFD_FLAG_DATAMATCH | KVM_IOEVENTFD_FLAG_PIO |
-			       KVM_IOEVENTFD_FLAG_DEASSIGN;
+	const uint32_t valid =
+	    KVM_IOEVENTFD_FLAG_DATAMATCH | KVM_IOEVENTFD_FLAG_PIO | KVM_IOEVENTFD_FLAG_DEASSIGN;
 	bool pio = a->flags & KVM_IOEVENTFD_FLAG_PIO, dm = a->flags & KVM_IOEVENTFD_FLAG_DATAMATCH;
 
 	if (a->flags & ~valid)
 		return -EINVAL;
 	switch (a->len) {
-	case 0: case 1: case 2: case 4: case 8: break;
-	default: return -EINVAL;
+	case 0:
+	case 1:
+	case 2:
+	case 4:
+	case 8:
+		break;
+	default:
+		return -EINVAL;
 	}
 	if (a->addr + a->len < a->addr)
 		return -EINVAL;

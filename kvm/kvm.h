@@ -18,11 +18,11 @@
 struct kvm_vm;
 struct kvm_vcpu;
 
-#define SOFTKVM_API_VERSION 12
-#define SOFTKVM_MAX_VCPUS 1024
-#define SOFTKVM_MAX_VCPU_ID 4096
-#define SOFTKVM_USER_MEM_SLOTS 512 /* cpu/mem.h MEM_MAX_SLOTS; Linux has 32764 */
-#define SOFTKVM_VCPU_MMAP_PAGES 3 /* kvm_run, PIO data, coalesced MMIO ring */
+#define SOFTKVM_API_VERSION	12
+#define SOFTKVM_MAX_VCPUS	1024
+#define SOFTKVM_MAX_VCPU_ID	4096
+#define SOFTKVM_USER_MEM_SLOTS	512 /* cpu/mem.h MEM_MAX_SLOTS; Linux has 32764 */
+#define SOFTKVM_VCPU_MMAP_PAGES 3   /* kvm_run, PIO data, coalesced MMIO ring */
 
 /* --- system --- */
 int kvm_check_extension(struct kvm_vm *vm, long ext);

@@ -39,7 +39,7 @@ struct kvm_msr_filter_int {
 	struct kvm_msr_filter_range_int r[KVM_MSR_FILTER_MAX_RANGES];
 };
 
-#define MAX_IRQFDS 256
+#define MAX_IRQFDS     256
 #define MAX_IOEVENTFDS 1024
 
 enum { IRQ_SOURCE_USER = 0, IRQ_SOURCE_RESAMPLE = 1, IRQ_SOURCE_PIT = 2 };
@@ -75,7 +75,7 @@ struct kvm_vm {
 	struct kvm_vcpu *vcpus[SOFTKVM_MAX_VCPUS];
 	unsigned nvcpus;
 	bool vcpu_created;
-	uint32_t max_vcpu_ids; /* KVM_CAP_MAX_VCPU_ID; 0 until set or a vCPU exists */
+	uint32_t max_vcpu_ids;	    /* KVM_CAP_MAX_VCPU_ID; 0 until set or a vCPU exists */
 	unsigned long nr_mmu_pages; /* KVM_SET_NR_MMU_PAGES, 0 = default (kvm/mmu.c) */
 
 	uint64_t tss_addr;
@@ -84,7 +84,7 @@ struct kvm_vm {
 	bool ident_set;
 
 	/* capabilities enabled with KVM_ENABLE_CAP */
-	uint64_t manual_dirty_log; /* KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | _INITIALLY_SET */
+	uint64_t manual_dirty_log;    /* KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | _INITIALLY_SET */
 	uint32_t user_space_msr_mask; /* KVM_MSR_EXIT_REASON_* */
 	bool split_irqchip;
 	uint32_t quirks_disabled;
@@ -117,7 +117,7 @@ struct kvm_vm {
 	struct kvm_irq_routes *routes;
 	uint32_t ioapic_lines[24]; /* per-source line levels */
 	uint32_t pic_lines[16];
-	uint64_t ack_pending;	  /* IOAPIC pins EOIed, for resamplers (irq_lock) */
+	uint64_t ack_pending; /* IOAPIC pins EOIed, for resamplers (irq_lock) */
 	uint32_t ack_pending_pic;
 	uint32_t nr_reserved_ioapic_pins; /* split irqchip */
 	struct kvm_irqfd_int *irqfds[MAX_IRQFDS];
@@ -154,21 +154,21 @@ struct kvm_vcpu {
 	_Atomic bool in_run;
 	_Atomic bool kicked;
 	_Atomic bool run_intr; /* end KVM_RUN with -EINTR, as a signal would */
-	_Atomic bool blocked; /* waiting in vcpu_block() */
+	_Atomic bool blocked;  /* waiting in vcpu_block() */
 	pthread_t thread;
 	uint64_t last_poll;
 	struct kvm_lapic *lapic; /* NULL without an in-kernel irqchip */
 	int wake_fd;		 /* eventfd: wakes a blocked vCPU */
 	int sig_fd;		 /* signalfd of the signals that end KVM_RUN */
 	sigset_t sig_fd_set;
-	int pending_extint;	 /* split irqchip: KVM_INTERRUPT's ExtINT vector */
-	bool shutdown_request;	 /* KVM_X86_SET_MCE with MCE disabled: triple fault */
-	uint64_t vapic_addr;	 /* KVM_SET_VAPIC_ADDR */
+	int pending_extint;    /* split irqchip: KVM_INTERRUPT's ExtINT vector */
+	bool shutdown_request; /* KVM_X86_SET_MCE with MCE disabled: triple fault */
+	uint64_t vapic_addr;   /* KVM_SET_VAPIC_ADDR */
 	bool tpr_access_reporting;
 	bool tpr_access_pending;
 	_Atomic bool pv_unhalted; /* KVM_HC_KICK_CPU: the next or current HLT ends */
-	uint64_t msr_hwcr; /* AMD HWCR: McStatusWrEn */
-	int pending_ioapic_eoi;	/* split irqchip: vector for KVM_EXIT_IOAPIC_EOI, or -1 */
+	uint64_t msr_hwcr;	  /* AMD HWCR: McStatusWrEn */
+	int pending_ioapic_eoi;	  /* split irqchip: vector for KVM_EXIT_IOAPIC_EOI, or -1 */
 	uint64_t tpr_access_rip;
 	bool tpr_access_write;
 
@@ -185,7 +185,7 @@ struct kvm_vcpu {
 	uint32_t guest_debug;
 
 	/* MSRs kvm/ owns */
-	uint64_t tsc_offset;	/* guest TSC = host TSC scaled + offset */
+	uint64_t tsc_offset; /* guest TSC = host TSC scaled + offset */
 	uint32_t tsc_khz;
 	uint64_t tsc_adjust;
 	uint64_t misc_features_enables;
@@ -199,7 +199,6 @@ struct kvm_vcpu {
 	uint64_t smbase;
 	uint64_t umwait_control;
 	uint64_t wait_start_tsc; /* UMWAIT/TPAUSE in progress */
-
 
 	/* user-space interrupt injection (no in-kernel irqchip) */
 	int pending_irq; /* -1 none */

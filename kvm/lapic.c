@@ -14,52 +14,52 @@
 #include "kvm_internal.h"
 #include "irq.h"
 
-#define APIC_ID	     0x20
-#define APIC_LVR     0x30
-#define APIC_TASKPRI 0x80
-#define APIC_ARBPRI  0x90
-#define APIC_PROCPRI 0xa0
-#define APIC_EOI     0xb0
-#define APIC_RRR     0xc0
-#define APIC_LDR     0xd0
-#define APIC_DFR     0xe0
-#define APIC_SPIV    0xf0
-#define APIC_ISR     0x100
-#define APIC_TMR     0x180
-#define APIC_IRR     0x200
-#define APIC_ESR     0x280
-#define APIC_LVTCMCI 0x2f0
-#define APIC_ICR     0x300
-#define APIC_ICR2    0x310
-#define APIC_LVTT    0x320
-#define APIC_LVTTHMR 0x330
-#define APIC_LVTPC   0x340
-#define APIC_LVT0    0x350
-#define APIC_LVT1    0x360
-#define APIC_LVTERR  0x370
-#define APIC_TMICT   0x380
-#define APIC_TMCCT   0x390
-#define APIC_TDCR    0x3e0
+#define APIC_ID	      0x20
+#define APIC_LVR      0x30
+#define APIC_TASKPRI  0x80
+#define APIC_ARBPRI   0x90
+#define APIC_PROCPRI  0xa0
+#define APIC_EOI      0xb0
+#define APIC_RRR      0xc0
+#define APIC_LDR      0xd0
+#define APIC_DFR      0xe0
+#define APIC_SPIV     0xf0
+#define APIC_ISR      0x100
+#define APIC_TMR      0x180
+#define APIC_IRR      0x200
+#define APIC_ESR      0x280
+#define APIC_LVTCMCI  0x2f0
+#define APIC_ICR      0x300
+#define APIC_ICR2     0x310
+#define APIC_LVTT     0x320
+#define APIC_LVTTHMR  0x330
+#define APIC_LVTPC    0x340
+#define APIC_LVT0     0x350
+#define APIC_LVT1     0x360
+#define APIC_LVTERR   0x370
+#define APIC_TMICT    0x380
+#define APIC_TMCCT    0x390
+#define APIC_TDCR     0x3e0
 #define APIC_SELF_IPI 0x3f0
 
-#define LVT_MASKED	(1u << 16)
-#define LVT_PENDING	(1u << 12)
-#define LVT_VECTOR	0xffu
-#define LVT_MODE	(7u << 8)
-#define LVT_POLARITY	(1u << 13)
-#define LVT_REMOTE_IRR	(1u << 14)
-#define LVT_LEVEL	(1u << 15)
-#define LVT_BASE_MASK	(LVT_MASKED | LVT_PENDING | LVT_VECTOR)
-#define LINT_MASK	(LVT_BASE_MASK | LVT_MODE | LVT_POLARITY | LVT_REMOTE_IRR | LVT_LEVEL)
+#define LVT_MASKED     (1u << 16)
+#define LVT_PENDING    (1u << 12)
+#define LVT_VECTOR     0xffu
+#define LVT_MODE       (7u << 8)
+#define LVT_POLARITY   (1u << 13)
+#define LVT_REMOTE_IRR (1u << 14)
+#define LVT_LEVEL      (1u << 15)
+#define LVT_BASE_MASK  (LVT_MASKED | LVT_PENDING | LVT_VECTOR)
+#define LINT_MASK      (LVT_BASE_MASK | LVT_MODE | LVT_POLARITY | LVT_REMOTE_IRR | LVT_LEVEL)
 
-#define TIMER_ONESHOT	 0
-#define TIMER_PERIODIC	 1
+#define TIMER_ONESHOT	  0
+#define TIMER_PERIODIC	  1
 #define TIMER_TSCDEADLINE 2
 
-#define BASE_BSP     (1ull << 8)
-#define BASE_X2APIC  (1ull << 10)
-#define BASE_ENABLE  (1ull << 11)
-#define BASE_ADDR    0xfffffffffffff000ull
+#define BASE_BSP	  (1ull << 8)
+#define BASE_X2APIC	  (1ull << 10)
+#define BASE_ENABLE	  (1ull << 11)
+#define BASE_ADDR	  0xfffffffffffff000ull
 #define APIC_DEFAULT_BASE 0xfee00000ull
 
 /* KVM limits how fast a periodic timer may fire (min_timer_period_us = 200) */
@@ -70,10 +70,10 @@ struct kvm_lapic {
 	struct kvm_vcpu *vcpu;
 	uint8_t regs[1024];
 	uint64_t base;
-	unsigned divide;	 /* timer divide count */
-	uint64_t period_ns;	 /* one-shot/periodic: TMICT * divide ns */
+	unsigned divide;	   /* timer divide count */
+	uint64_t period_ns;	   /* one-shot/periodic: TMICT * divide ns */
 	_Atomic uint64_t deadline; /* host ns of the next expiry, 0 = not running */
-	uint64_t tscdeadline;	 /* IA32_TSC_DEADLINE */
+	uint64_t tscdeadline;	   /* IA32_TSC_DEADLINE */
 	_Atomic bool init_pending;
 	_Atomic int sipi_vector; /* -1: none */
 	/* work deferred until the lock is dropped (owning vCPU thread only) */
@@ -427,12 +427,27 @@ static void update_lvtt(struct kvm_lapic *l, uint32_t old, uint32_t val, uint64_
 static bool valid_reg(unsigned off, bool x2)
 {
 	switch (off) {
-	case APIC_ID: case APIC_LVR: case APIC_TASKPRI: case APIC_PROCPRI: case APIC_LDR:
-	case APIC_SPIV: case APIC_ESR: case APIC_ICR: case APIC_LVTT: case APIC_LVTTHMR:
-	case APIC_LVTPC: case APIC_LVT0: case APIC_LVT1: case APIC_LVTERR: case APIC_TMICT:
-	case APIC_TMCCT: case APIC_TDCR:
+	case APIC_ID:
+	case APIC_LVR:
+	case APIC_TASKPRI:
+	case APIC_PROCPRI:
+	case APIC_LDR:
+	case APIC_SPIV:
+	case APIC_ESR:
+	case APIC_ICR:
+	case APIC_LVTT:
+	case APIC_LVTTHMR:
+	case APIC_LVTPC:
+	case APIC_LVT0:
+	case APIC_LVT1:
+	case APIC_LVTERR:
+	case APIC_TMICT:
+	case APIC_TMCCT:
+	case APIC_TDCR:
 		return true;
-	case APIC_ARBPRI: case APIC_DFR: case APIC_ICR2:
+	case APIC_ARBPRI:
+	case APIC_DFR:
+	case APIC_ICR2:
 		return !x2;
 	default:
 		if (off >= APIC_ISR && off < APIC_ISR + 0x180 && !(off & 0xf))
@@ -458,13 +473,13 @@ static uint32_t reg_read(struct kvm_lapic *l, unsigned off, uint64_t now)
 static void send_ipi(struct kvm_lapic *l, uint32_t icr_lo, uint32_t dest)
 {
 	struct apic_irq irq = {
-		.vector = icr_lo & 0xff,
-		.delivery_mode = (icr_lo >> 8) & 7,
-		.dest_logical = (icr_lo >> 11) & 1,
-		.level = (icr_lo >> 14) & 1,
-		.trig_level = (icr_lo >> 15) & 1,
-		.shorthand = (icr_lo >> 18) & 3,
-		.dest_id = dest,
+	    .vector = icr_lo & 0xff,
+	    .delivery_mode = (icr_lo >> 8) & 7,
+	    .dest_logical = (icr_lo >> 11) & 1,
+	    .level = (icr_lo >> 14) & 1,
+	    .trig_level = (icr_lo >> 15) & 1,
+	    .shorthand = (icr_lo >> 18) & 3,
+	    .dest_id = dest,
 	};
 	apic_deliver(l->vcpu->vm, l, &irq);
 }
@@ -552,8 +567,8 @@ static int reg_write(struct kvm_lapic *l, unsigned off, uint32_t val, uint64_t n
 	case APIC_LVTCMCI: {
 		uint32_t mask = (off == APIC_LVT0 || off == APIC_LVT1) ? LINT_MASK
 				: (off == APIC_LVTTHMR || off == APIC_LVTPC || off == APIC_LVTCMCI)
-					? LVT_BASE_MASK | LVT_MODE
-					: LVT_BASE_MASK;
+				    ? LVT_BASE_MASK | LVT_MODE
+				    : LVT_BASE_MASK;
 		if (off == APIC_LVTT)
 			mask |= kvm_guest_has(v, 1, 0, CPUID_ECX, 24) ? (3u << 17) : (1u << 17);
 		if (!sw_enabled(l))
@@ -824,8 +839,10 @@ void lapic_lint(struct kvm_lapic *l, int pin, bool level)
 	uint32_t lvt = rd(l, pin ? APIC_LVT1 : APIC_LVT0);
 	if (!level || (lvt & LVT_MASKED) || !apic_enabled(l))
 		return;
-	struct apic_irq irq = { .vector = lvt & 0xff, .delivery_mode = (lvt >> 8) & 7,
-				.trig_level = (lvt & LVT_LEVEL) != 0, .level = true };
+	struct apic_irq irq = {.vector = lvt & 0xff,
+			       .delivery_mode = (lvt >> 8) & 7,
+			       .trig_level = (lvt & LVT_LEVEL) != 0,
+			       .level = true};
 	if (irq.delivery_mode == DM_EXTINT)
 		return; /* the PIC's output, taken through intr_ack */
 	lapic_accept(l, &irq);
@@ -851,8 +868,7 @@ int lapic_take_sipi(struct kvm_lapic *l)
 static bool match_physical(struct kvm_lapic *t, uint32_t dest, bool x2msg)
 {
 	if (x2apic_mode(t))
-		return dest == 0xffffffffu || dest == lapic_id(t) ||
-		       (!x2msg && dest == 0xff);
+		return dest == 0xffffffffu || dest == lapic_id(t) || (!x2msg && dest == 0xff);
 	return dest == 0xff || (dest & 0xff) == lapic_id(t);
 }
 
@@ -891,9 +907,15 @@ int apic_deliver(struct kvm_vm *vm, struct kvm_lapic *src, const struct apic_irq
 			continue;
 		bool m;
 		switch (irq->shorthand) {
-		case SH_SELF: m = t == src; break;
-		case SH_ALL: m = true; break;
-		case SH_OTHERS: m = t != src; break;
+		case SH_SELF:
+			m = t == src;
+			break;
+		case SH_ALL:
+			m = true;
+			break;
+		case SH_OTHERS:
+			m = t != src;
+			break;
 		default:
 			m = irq->dest_logical ? match_logical(t, irq->dest_id, x2msg)
 					      : match_physical(t, irq->dest_id, x2msg);
@@ -909,7 +931,8 @@ int apic_deliver(struct kvm_vm *vm, struct kvm_lapic *src, const struct apic_irq
 		/* lowest priority: the target with the lowest TPR (first on a tie) */
 		unsigned best = 0;
 		for (unsigned k = 1; k < n; k++)
-			if ((rd(targets[k], APIC_TASKPRI) & 0xf0) < (rd(targets[best], APIC_TASKPRI) & 0xf0))
+			if ((rd(targets[k], APIC_TASKPRI) & 0xf0) <
+			    (rd(targets[best], APIC_TASKPRI) & 0xf0))
 				best = k;
 		targets[0] = targets[best];
 		n = 1;

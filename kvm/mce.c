@@ -11,11 +11,11 @@
 #include "kvm_internal.h"
 #include "irq.h"
 
-#define MCI_STATUS_VAL	 (1ull << 63)
-#define MCI_STATUS_OVER	 (1ull << 62)
-#define MCI_STATUS_UC	 (1ull << 61)
-#define MCG_STATUS_MCIP	 (1ull << 2)
-#define MCG_CTL_P	 (1ull << 8)
+#define MCI_STATUS_VAL	(1ull << 63)
+#define MCI_STATUS_OVER (1ull << 62)
+#define MCI_STATUS_UC	(1ull << 61)
+#define MCG_STATUS_MCIP (1ull << 2)
+#define MCG_CTL_P	(1ull << 8)
 
 uint64_t kvm_mce_cap_supported(void)
 {

@@ -43,20 +43,42 @@
 
 /* MSRs saved and restored by KVM_GET/SET_MSRS (KVM_GET_MSR_INDEX_LIST) */
 static const uint32_t msrs_to_save[] = {
-	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
-	MSR_STAR, MSR_CSTAR, MSR_KERNEL_GS_BASE, MSR_SYSCALL_MASK, MSR_LSTAR,
-	MSR_IA32_TSC, MSR_IA32_CR_PAT, MSR_TSC_AUX,
-	/* emulated MSRs */
-	MSR_IA32_TSC_ADJUST, MSR_IA32_MISC_ENABLE, MSR_IA32_MCG_STATUS, MSR_IA32_MCG_CTL,
-	MSR_IA32_SMBASE, MSR_PLATFORM_INFO, MSR_MISC_FEATURES_ENABLES, MSR_IA32_POWER_CTL,
-	MSR_IA32_UCODE_REV, MSR_IA32_UMWAIT_CONTROL, MSR_IA32_ARCH_CAPABILITIES,
-	MSR_IA32_PERF_CAPABILITIES, MSR_IA32_TSC_DEADLINE, MSR_K7_HWCR, MSR_IA32_SPEC_CTRL,
-	/* kvmclock */
-	0x11, 0x12, 0x4b564d00, 0x4b564d01,
+    MSR_IA32_SYSENTER_CS,
+    MSR_IA32_SYSENTER_ESP,
+    MSR_IA32_SYSENTER_EIP,
+    MSR_STAR,
+    MSR_CSTAR,
+    MSR_KERNEL_GS_BASE,
+    MSR_SYSCALL_MASK,
+    MSR_LSTAR,
+    MSR_IA32_TSC,
+    MSR_IA32_CR_PAT,
+    MSR_TSC_AUX,
+    /* emulated MSRs */
+    MSR_IA32_TSC_ADJUST,
+    MSR_IA32_MISC_ENABLE,
+    MSR_IA32_MCG_STATUS,
+    MSR_IA32_MCG_CTL,
+    MSR_IA32_SMBASE,
+    MSR_PLATFORM_INFO,
+    MSR_MISC_FEATURES_ENABLES,
+    MSR_IA32_POWER_CTL,
+    MSR_IA32_UCODE_REV,
+    MSR_IA32_UMWAIT_CONTROL,
+    MSR_IA32_ARCH_CAPABILITIES,
+    MSR_IA32_PERF_CAPABILITIES,
+    MSR_IA32_TSC_DEADLINE,
+    MSR_K7_HWCR,
+    MSR_IA32_SPEC_CTRL,
+    /* kvmclock */
+    0x11,
+    0x12,
+    0x4b564d00,
+    0x4b564d01,
 };
 
-static const uint32_t feature_msrs[] = { MSR_IA32_ARCH_CAPABILITIES, MSR_IA32_UCODE_REV,
-					 MSR_IA32_PERF_CAPABILITIES };
+static const uint32_t feature_msrs[] = {MSR_IA32_ARCH_CAPABILITIES, MSR_IA32_UCODE_REV,
+					MSR_IA32_PERF_CAPABILITIES};
 
 static int list_copy(struct kvm_msr_list *out, uint32_t max, const uint32_t *l, uint32_t n)
 {
@@ -180,8 +202,7 @@ int kvm_vm_set_msr_filter(struct kvm_vm *vm, const struct kvm_msr_filter *f)
 			}
 			memcpy(bm, r->bitmap, bytes);
 			nf->r[nf->nranges++] = (struct kvm_msr_filter_range_int){
-				.flags = r->flags, .base = r->base, .nmsrs = r->nmsrs, .bitmap = bm
-			};
+			    .flags = r->flags, .base = r->base, .nmsrs = r->nmsrs, .bitmap = bm};
 		}
 	}
 	pthread_mutex_lock(&vm->lock);
@@ -261,18 +282,18 @@ static bool is_legacy_perf_msr(uint32_t index)
 static bool reads_as_zero(uint32_t index)
 {
 	switch (index) {
-	case 0x17:	   /* IA32_PLATFORM_ID */
-	case 0x2a:	   /* EBL_CR_POWERON */
-	case 0x1db:	   /* LASTBRANCHFROMIP */
-	case 0x1dc:	   /* LASTBRANCHTOIP */
-	case 0x1dd:	   /* LASTINTFROMIP */
-	case 0x1de:	   /* LASTINTTOIP */
-	case 0x199:	   /* IA32_PERF_CTL */
-	case 0x606:	   /* RAPL_POWER_UNIT */
-	case 0x639:	   /* PP0_ENERGY_STATUS */
-	case 0x641:	   /* PP1_ENERGY_STATUS */
-	case 0x611:	   /* PKG_ENERGY_STATUS */
-	case 0x619:	   /* DRAM_ENERGY_STATUS */
+	case 0x17:	 /* IA32_PLATFORM_ID */
+	case 0x2a:	 /* EBL_CR_POWERON */
+	case 0x1db:	 /* LASTBRANCHFROMIP */
+	case 0x1dc:	 /* LASTBRANCHTOIP */
+	case 0x1dd:	 /* LASTINTFROMIP */
+	case 0x1de:	 /* LASTINTTOIP */
+	case 0x199:	 /* IA32_PERF_CTL */
+	case 0x606:	 /* RAPL_POWER_UNIT */
+	case 0x639:	 /* PP0_ENERGY_STATUS */
+	case 0x641:	 /* PP1_ENERGY_STATUS */
+	case 0x611:	 /* PKG_ENERGY_STATUS */
+	case 0x619:	 /* DRAM_ENERGY_STATUS */
 	case 0xc0010010: /* SYSCFG */
 	case 0xc0010112: /* TSEG_ADDR */
 	case 0xc0010113: /* TSEG_MASK */
@@ -294,7 +315,7 @@ static bool writes_ignored(uint32_t index)
 {
 	switch (index) {
 	case 0xc001001f: /* NB_CFG */
-	case 0x79:	   /* IA32_UCODE_WRITE */
+	case 0x79:	 /* IA32_UCODE_WRITE */
 	case 0xc0010117: /* VM_HSAVE_PA */
 	case 0xc0010020: /* PATCH_LOADER */
 	case 0xc001102a: /* BU_CFG2 */
@@ -562,8 +583,10 @@ static int msr_set_ret(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool ho
 		if (index == MSR_IA32_APICBASE) /* no in-kernel LAPIC: still the CPUID bit */
 			kvm_cpuid_update_apic_bit(v, (val & (1ull << 11)) != 0);
 		return RET_OK;
-	case -2: return RET_ERR;
-	default: return RET_UNKNOWN;
+	case -2:
+		return RET_ERR;
+	default:
+		return RET_UNKNOWN;
 	}
 }
 
@@ -580,9 +603,12 @@ int kvm_msr_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool host)
 static uint32_t exit_reason_of(int r)
 {
 	switch (r) {
-	case RET_UNKNOWN: return KVM_MSR_EXIT_REASON_UNKNOWN;
-	case RET_FILTERED: return KVM_MSR_EXIT_REASON_FILTER;
-	default: return KVM_MSR_EXIT_REASON_INVAL;
+	case RET_UNKNOWN:
+		return KVM_MSR_EXIT_REASON_UNKNOWN;
+	case RET_FILTERED:
+		return KVM_MSR_EXIT_REASON_FILTER;
+	default:
+		return KVM_MSR_EXIT_REASON_INVAL;
 	}
 }
 

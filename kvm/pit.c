@@ -50,7 +50,10 @@ static uint16_t get_count(const struct pit_ch *c, uint64_t now)
 {
 	uint64_t d = elapsed(c, now);
 	switch (c->mode) {
-	case 0: case 1: case 4: case 5:
+	case 0:
+	case 1:
+	case 4:
+	case 5:
 		return (uint16_t)((c->count - d) & 0xffff);
 	case 3:
 		return (uint16_t)(c->count - ((2 * d) % c->count));
@@ -64,12 +67,17 @@ static int get_out(const struct pit_ch *c, uint64_t now)
 	uint64_t d = elapsed(c, now);
 	switch (c->mode) {
 	default:
-	case 0: return d >= c->count;
-	case 1: return d < c->count;
-	case 2: return (d % c->count) == 0 && d != 0;
-	case 3: return (d % c->count) < ((c->count + 1) >> 1);
+	case 0:
+		return d >= c->count;
+	case 1:
+		return d < c->count;
+	case 2:
+		return (d % c->count) == 0 && d != 0;
+	case 3:
+		return (d % c->count) < ((c->count + 1) >> 1);
 	case 4:
-	case 5: return d == c->count;
+	case 5:
+		return d == c->count;
 	}
 }
 
@@ -165,8 +173,9 @@ static void write_port(struct kvm_pit *p, uint16_t port, uint8_t val, uint64_t n
 				if (!(val & 0x20))
 					latch_count(c, now);
 				if (!(val & 0x10) && !c->status_latched) {
-					c->status = (uint8_t)((get_out(c, now) << 7) | (c->rw_mode << 4) |
-							      (c->mode << 1) | c->bcd);
+					c->status =
+					    (uint8_t)((get_out(c, now) << 7) | (c->rw_mode << 4) |
+						      (c->mode << 1) | c->bcd);
 					c->status_latched = 1;
 				}
 			}
@@ -240,8 +249,10 @@ static uint8_t read_port(struct kvm_pit *p, uint16_t port, uint64_t now)
 	uint16_t count = get_count(c, now);
 	switch (c->read_state) {
 	default:
-	case RW_LSB: return count & 0xff;
-	case RW_MSB: return count >> 8;
+	case RW_LSB:
+		return count & 0xff;
+	case RW_MSB:
+		return count >> 8;
 	case RW_WORD0:
 		c->read_state = RW_WORD1;
 		return count & 0xff;
@@ -266,8 +277,8 @@ int pit_io(struct kvm_pit *p, uint16_t port, bool in, void *data, unsigned len)
 		} else {
 			uint8_t gate = d[0] & 1;
 			/* a rising gate restarts counting in modes 1, 2, 3 and 5 */
-			if (gate && !c->gate && (c->mode == 1 || c->mode == 2 || c->mode == 3 ||
-						 c->mode == 5))
+			if (gate && !c->gate &&
+			    (c->mode == 1 || c->mode == 2 || c->mode == 3 || c->mode == 5))
 				c->load_ns = now;
 			c->gate = gate;
 			p->speaker_data = (d[0] >> 1) & 1;

@@ -17,7 +17,7 @@
 #include "kvm_internal.h"
 #include "irq.h"
 
-#define POLL_NS 1000000ull /* signal polling while a vCPU runs */
+#define POLL_NS	  1000000ull /* signal polling while a vCPU runs */
 #define TAG_CTL	  ((void *)1)
 #define TAG_TIMER ((void *)2)
 
@@ -38,7 +38,7 @@ void service_deadline(struct kvm_vm *vm, uint64_t ns)
 
 void service_add_fd(struct kvm_vm *vm, int fd, void *tag)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
 	epoll_ctl(vm->svc_ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
@@ -85,7 +85,7 @@ static void *service_main(void *arg)
 			next = now + POLL_NS;
 		atomic_store(&vm->svc_target, next);
 
-		struct itimerspec its = { 0 };
+		struct itimerspec its = {0};
 		if (next) {
 			its.it_value.tv_sec = (time_t)(next / 1000000000ull);
 			its.it_value.tv_nsec = (long)(next % 1000000000ull);
@@ -96,8 +96,8 @@ static void *service_main(void *arg)
 		for (int k = 0; k < n; k++) {
 			uint64_t cnt;
 			if (evs[k].data.ptr == TAG_CTL || evs[k].data.ptr == TAG_TIMER) {
-				if (read(evs[k].data.ptr == TAG_CTL ? vm->svc_ctl : vm->svc_timer, &cnt,
-					 sizeof(cnt)) < 0) {
+				if (read(evs[k].data.ptr == TAG_CTL ? vm->svc_ctl : vm->svc_timer,
+					 &cnt, sizeof(cnt)) < 0) {
 					/* spurious: nothing to drain */
 				}
 				continue;

@@ -12,8 +12,8 @@
 
 /* kvm_regs order -> our register numbers */
 static const int kvm_gpr_order[16] = {
-	GPR_RAX, GPR_RBX, GPR_RCX, GPR_RDX, GPR_RSI, GPR_RDI, GPR_RSP, GPR_RBP,
-	GPR_R8,	 GPR_R9,  GPR_R10, GPR_R11, GPR_R12, GPR_R13, GPR_R14, GPR_R15,
+    GPR_RAX, GPR_RBX, GPR_RCX, GPR_RDX, GPR_RSI, GPR_RDI, GPR_RSP, GPR_RBP,
+    GPR_R8,  GPR_R9,  GPR_R10, GPR_R11, GPR_R12, GPR_R13, GPR_R14, GPR_R15,
 };
 
 int kvm_vcpu_get_regs(struct kvm_vcpu *v, struct kvm_regs *r)
@@ -84,7 +84,8 @@ static void seg_from_kvm(const struct kvm_segment *k, struct cpu_seg *s)
 	s->present = !s->unusable;
 }
 
-static const int kvm_seg_order[8] = { SEG_CS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_SS, SEG_TR, SEG_LDTR };
+static const int kvm_seg_order[8] = {SEG_CS, SEG_DS, SEG_ES, SEG_FS,
+				     SEG_GS, SEG_SS, SEG_TR, SEG_LDTR};
 
 static void get_sregs_common(struct kvm_vcpu *v, struct cpu_sregs *c, struct kvm_segment *segs,
 			     struct kvm_dtable *gdt, struct kvm_dtable *idt)
@@ -129,20 +130,18 @@ int kvm_vcpu_get_sregs(struct kvm_vcpu *v, struct kvm_sregs *s)
  * and, once KVM_SET_CPUID2 defined the vCPU model, bits its CPUID lacks
  * (cr4_guest_rsvd_bits). Before KVM_SET_CPUID2 every supported bit is allowed.
  */
-#define CR4_KVM_BITS                                                                      \
-	(CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE |   \
-	 CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_UMIP | CR4_LA57 | CR4_VMXE |          \
-	 CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP | CR4_SMAP | CR4_PKE)
+#define CR4_KVM_BITS                                                                               \
+	(CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE |  \
+	 CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_UMIP | CR4_LA57 | CR4_VMXE | CR4_FSGSBASE | CR4_PCIDE | \
+	 CR4_OSXSAVE | CR4_SMEP | CR4_SMAP | CR4_PKE)
 
 static const struct {
 	uint64_t cr4;
 	uint32_t fn, reg, bit;
 } cr4_features[] = {
-	{ CR4_OSXSAVE, 1, CPUID_ECX, 26 },  { CR4_SMEP, 7, CPUID_EBX, 7 },
-	{ CR4_SMAP, 7, CPUID_EBX, 20 },	    { CR4_FSGSBASE, 7, CPUID_EBX, 0 },
-	{ CR4_PKE, 7, CPUID_ECX, 3 },	    { CR4_LA57, 7, CPUID_ECX, 16 },
-	{ CR4_UMIP, 7, CPUID_ECX, 2 },	    { CR4_VMXE, 1, CPUID_ECX, 5 },
-	{ CR4_PCIDE, 1, CPUID_ECX, 17 },
+    {CR4_OSXSAVE, 1, CPUID_ECX, 26}, {CR4_SMEP, 7, CPUID_EBX, 7}, {CR4_SMAP, 7, CPUID_EBX, 20},
+    {CR4_FSGSBASE, 7, CPUID_EBX, 0}, {CR4_PKE, 7, CPUID_ECX, 3},  {CR4_LA57, 7, CPUID_ECX, 16},
+    {CR4_UMIP, 7, CPUID_ECX, 2},     {CR4_VMXE, 1, CPUID_ECX, 5}, {CR4_PCIDE, 1, CPUID_ECX, 17},
 };
 
 static uint64_t cr4_reserved(const struct kvm_vcpu *v)
@@ -212,9 +211,9 @@ static bool sregs_valid(struct kvm_vcpu *v, uint64_t cr0, uint64_t cr4, uint64_t
 }
 
 static int set_sregs_common(struct kvm_vcpu *v, const struct kvm_segment *segs,
-			    const struct kvm_dtable *gdt, const struct kvm_dtable *idt, uint64_t cr0,
-			    uint64_t cr2, uint64_t cr3, uint64_t cr4, uint64_t cr8, uint64_t efer,
-			    uint64_t apic_base)
+			    const struct kvm_dtable *gdt, const struct kvm_dtable *idt,
+			    uint64_t cr0, uint64_t cr2, uint64_t cr3, uint64_t cr4, uint64_t cr8,
+			    uint64_t efer, uint64_t apic_base)
 {
 	struct cpu_sregs c;
 
@@ -304,8 +303,8 @@ int kvm_vcpu_set_sregs2(struct kvm_vcpu *v, const struct kvm_sregs2 *s)
 	if ((s->flags & KVM_SREGS2_FLAGS_PDPTRS_VALID) &&
 	    !((s->cr0 & CR0_PG) && (s->cr4 & CR4_PAE) && !(s->efer & EFER_LMA)))
 		return -EINVAL;
-	return set_sregs_common(v, &s->cs, &s->gdt, &s->idt, s->cr0, s->cr2, s->cr3, s->cr4,
-				s->cr8, s->efer, s->apic_base);
+	return set_sregs_common(v, &s->cs, &s->gdt, &s->idt, s->cr0, s->cr2, s->cr3, s->cr4, s->cr8,
+				s->efer, s->apic_base);
 }
 
 /* ---- FPU / XSAVE ---- */
@@ -453,13 +452,13 @@ int kvm_vcpu_get_events(struct kvm_vcpu *v, struct kvm_vcpu_events *ev)
 		ev->interrupt.injected = 1;
 		ev->interrupt.nr = (uint8_t)v->pending_irq;
 	}
-	ev->interrupt.shadow = e.intr_shadow == 1 ? KVM_X86_SHADOW_INT_STI
+	ev->interrupt.shadow = e.intr_shadow == 1   ? KVM_X86_SHADOW_INT_STI
 			       : e.intr_shadow == 2 ? KVM_X86_SHADOW_INT_MOV_SS
 						    : 0;
 	ev->nmi.pending = e.nmi_pending;
 	ev->nmi.masked = e.nmi_masked;
-	ev->flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW |
-		    KVM_VCPUEVENT_VALID_SMM;
+	ev->flags =
+	    KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
 	return 0;
 }
 
@@ -467,9 +466,9 @@ int kvm_vcpu_set_events(struct kvm_vcpu *v, const struct kvm_vcpu_events *ev)
 {
 	struct cpu_events e;
 
-	if (ev->flags & ~(uint32_t)(KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
-				    KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM |
-				    KVM_VCPUEVENT_VALID_PAYLOAD))
+	if (ev->flags & ~(uint32_t)(KVM_VCPUEVENT_VALID_NMI_PENDING |
+				    KVM_VCPUEVENT_VALID_SIPI_VECTOR | KVM_VCPUEVENT_VALID_SHADOW |
+				    KVM_VCPUEVENT_VALID_SMM | KVM_VCPUEVENT_VALID_PAYLOAD))
 		return -EINVAL;
 	if (ev->flags & KVM_VCPUEVENT_VALID_PAYLOAD)
 		return -EINVAL; /* KVM_CAP_EXCEPTION_PAYLOAD is not enabled */
@@ -493,8 +492,8 @@ int kvm_vcpu_set_events(struct kvm_vcpu *v, const struct kvm_vcpu_events *ev)
 		e.nmi_pending = ev->nmi.pending || ev->nmi.injected;
 	if (ev->flags & KVM_VCPUEVENT_VALID_SHADOW)
 		e.intr_shadow = (ev->interrupt.shadow & KVM_X86_SHADOW_INT_MOV_SS) ? 2
-				: (ev->interrupt.shadow & KVM_X86_SHADOW_INT_STI) ? 1
-										  : 0;
+				: (ev->interrupt.shadow & KVM_X86_SHADOW_INT_STI)  ? 1
+										   : 0;
 	cpu_set_events(v->cpu, &e);
 	return 0;
 }

@@ -294,8 +294,8 @@ static void pv_kick(struct kvm_vm *vm, uint64_t apic_id)
 }
 
 /* KVM_HC_SEND_IPI (kvm_pv_send_ipi): a fixed-format IPI to each APIC ID of a bitmap */
-static uint64_t pv_send_ipi(struct kvm_vm *vm, uint64_t lo, uint64_t hi, uint64_t min,
-			    uint64_t icr, bool mode64)
+static uint64_t pv_send_ipi(struct kvm_vm *vm, uint64_t lo, uint64_t hi, uint64_t min, uint64_t icr,
+			    bool mode64)
 {
 	unsigned cluster = mode64 ? 64 : 32;
 	int64_t count = 0;
@@ -303,11 +303,11 @@ static uint64_t pv_send_ipi(struct kvm_vm *vm, uint64_t lo, uint64_t hi, uint64_
 	if (icr & (0x800 | 0xc0000)) /* logical destination or a shorthand */
 		return (uint64_t)-KVM_EINVAL;
 	struct apic_irq irq = {
-		.vector = icr & 0xff,
-		.delivery_mode = (icr >> 8) & 7,
-		.level = (icr & 0x4000) != 0,
-		.trig_level = (icr >> 15) & 1,
-		.shorthand = SH_NONE,
+	    .vector = icr & 0xff,
+	    .delivery_mode = (icr >> 8) & 7,
+	    .level = (icr & 0x4000) != 0,
+	    .trig_level = (icr >> 15) & 1,
+	    .shorthand = SH_NONE,
 	};
 	for (unsigned half = 0; half < 2; half++) {
 		uint64_t bits = half ? hi : lo;
@@ -374,21 +374,21 @@ static uint64_t op_read_tsc(void *o)
 }
 
 const struct cpu_ops kvm_cpu_ops = {
-	.mmio_read = op_mmio_read,
-	.mmio_write = op_mmio_write,
-	.pio_in = op_pio_in,
-	.pio_out = op_pio_out,
-	.rdmsr = op_rdmsr,
-	.wrmsr = op_wrmsr,
-	.cpuid = op_cpuid,
-	.intr_ack = op_intr_ack,
-	.read_tsc = op_read_tsc,
-	.hypercall = op_hypercall,
-	.cr8_write = op_cr8_write,
-	.cr8_read = op_cr8_read,
-	.monitor_hit = op_monitor_hit,
-	.cr4_changed = op_cr4_changed,
-	.xcr0_changed = op_xcr0_changed,
+    .mmio_read = op_mmio_read,
+    .mmio_write = op_mmio_write,
+    .pio_in = op_pio_in,
+    .pio_out = op_pio_out,
+    .rdmsr = op_rdmsr,
+    .wrmsr = op_wrmsr,
+    .cpuid = op_cpuid,
+    .intr_ack = op_intr_ack,
+    .read_tsc = op_read_tsc,
+    .hypercall = op_hypercall,
+    .cr8_write = op_cr8_write,
+    .cr8_read = op_cr8_read,
+    .monitor_hit = op_monitor_hit,
+    .cr4_changed = op_cr4_changed,
+    .xcr0_changed = op_xcr0_changed,
 };
 
 void kvm_vcpu_cpuid_changed(struct kvm_vcpu *v)
@@ -402,8 +402,7 @@ void kvm_vcpu_cpuid_changed(struct kvm_vcpu *v)
 
 /* ---- creation ---- */
 
-int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run,
-		    struct kvm_vcpu **out)
+int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run, struct kvm_vcpu **out)
 {
 	struct kvm_vcpu *v;
 	int r = 0;
@@ -444,8 +443,8 @@ int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run,
 	v->sig_fd = -1;
 	/* with an in-kernel irqchip, APs wait for INIT/SIPI (kvm_arch_vcpu_create) */
 	v->mp_state = (vm->irqchip_in_kernel || vm->split_irqchip) && id != 0
-			      ? KVM_MP_STATE_UNINITIALIZED
-			      : KVM_MP_STATE_RUNNABLE;
+			  ? KVM_MP_STATE_UNINITIALIZED
+			  : KVM_MP_STATE_RUNNABLE;
 	pthread_mutex_init(&v->mutex, NULL);
 	v->cpu = cpu_create(vm->mem, &kvm_cpu_ops, v);
 	if (!v->cpu) {
@@ -554,8 +553,8 @@ static void fill_internal_error(struct kvm_vcpu *v)
 	struct kvm_run *run = v->run;
 
 	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-	run->internal.suberror = x->internal.suberror ? x->internal.suberror
-						      : KVM_INTERNAL_ERROR_EMULATION;
+	run->internal.suberror =
+	    x->internal.suberror ? x->internal.suberror : KVM_INTERNAL_ERROR_EMULATION;
 	run->internal.ndata = 1;
 	run->internal.data[0] = x->internal.rip;
 }
@@ -642,7 +641,7 @@ static void post_run_save(struct kvm_vcpu *v)
 	run->cr8 = v->lapic ? lapic_get_tpr(v->lapic) : s.cr8;
 	run->apic_base = v->lapic ? lapic_get_base(v->lapic) : s.apic_base;
 	run->ready_for_interrupt_injection =
-		v->vm->pic != NULL || (v->pending_irq < 0 && cpu_interrupts_open(v->cpu));
+	    v->vm->pic != NULL || (v->pending_irq < 0 && cpu_interrupts_open(v->cpu));
 	run->flags = 0;
 }
 
@@ -737,8 +736,8 @@ static int vcpu_block(struct kvm_vcpu *v, const sigset_t *runmask)
 		accept_apic_events(v);
 		if (vcpu_runnable(v) || has_events(v))
 			break;
-		struct pollfd p[2] = { { .fd = v->wake_fd, .events = POLLIN },
-				       { .fd = sfd, .events = POLLIN } };
+		struct pollfd p[2] = {{.fd = v->wake_fd, .events = POLLIN},
+				      {.fd = sfd, .events = POLLIN}};
 		struct timespec ts, *tsp = NULL;
 		if (d) {
 			uint64_t left = d > now ? d - now : 0;
@@ -830,9 +829,9 @@ static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
 			if (d > now && d - now < left)
 				left = d - now;
 		}
-		struct timespec ts = { (time_t)(left / 1000000000ull), (long)(left % 1000000000ull) };
-		struct pollfd p[2] = { { .fd = v->wake_fd, .events = POLLIN },
-				       { .fd = sfd, .events = POLLIN } };
+		struct timespec ts = {(time_t)(left / 1000000000ull), (long)(left % 1000000000ull)};
+		struct pollfd p[2] = {{.fd = v->wake_fd, .events = POLLIN},
+				      {.fd = sfd, .events = POLLIN}};
 		int n = ppoll(p, v->wake_fd >= 0 ? (sfd >= 0 ? 2 : 1) : 0, &ts, NULL);
 		uint64_t cnt;
 		if (n > 0 && (p[0].revents & POLLIN) && read(v->wake_fd, &cnt, 8) < 0) {

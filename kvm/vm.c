@@ -15,7 +15,7 @@
 #include "irq.h"
 
 #define KVM_MEM_MAX_NR_PAGES ((1ull << 31) - 1)
-#define TASK_SIZE_MAX 0x00007ffffffff000ull
+#define TASK_SIZE_MAX	     0x00007ffffffff000ull
 
 int kvm_vm_create(unsigned long type, struct kvm_vm **out)
 {
@@ -359,8 +359,8 @@ int kvm_vm_register_coalesced_mmio(struct kvm_vm *vm, const struct kvm_coalesced
 		unsigned k = 0;
 		while (k < vm->ncoalesced) {
 			struct kvm_coalesced_mmio_zone *e = &vm->coalesced[k];
-			if (e->pio == z->pio && z->addr >= e->addr && z->addr + z->size >= z->addr &&
-			    z->addr + z->size <= e->addr + e->size)
+			if (e->pio == z->pio && z->addr >= e->addr &&
+			    z->addr + z->size >= z->addr && z->addr + z->size <= e->addr + e->size)
 				*e = vm->coalesced[--vm->ncoalesced];
 			else
 				k++;
@@ -415,8 +415,9 @@ int kvm_vm_enable_cap(struct kvm_vm *vm, const struct kvm_enable_cap *cap)
 			vm->max_vcpu_ids = (uint32_t)cap->args[0];
 		break;
 	case KVM_CAP_X86_USER_SPACE_MSR:
-		if (cap->args[0] & ~(uint64_t)(KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN |
-					       KVM_MSR_EXIT_REASON_FILTER))
+		if (cap->args[0] &
+		    ~(uint64_t)(KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN |
+				KVM_MSR_EXIT_REASON_FILTER))
 			r = -EINVAL;
 		else
 			vm->user_space_msr_mask = (uint32_t)cap->args[0];

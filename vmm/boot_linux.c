@@ -16,12 +16,12 @@
 #include "loader_linux.h"
 #include "vmm.h"
 
-#define CR0_PE	  0x1ull
-#define CR0_ET	  0x10ull
-#define CR0_PG	  0x80000000ull
-#define CR4_PAE	  0x20ull
-#define EFER_LME  0x100ull
-#define EFER_LMA  0x400ull
+#define CR0_PE	 0x1ull
+#define CR0_ET	 0x10ull
+#define CR0_PG	 0x80000000ull
+#define CR4_PAE	 0x20ull
+#define EFER_LME 0x100ull
+#define EFER_LMA 0x400ull
 
 #define MSR_MTRR_DEF_TYPE 0x2ff
 #define MTRR_DEF_TYPE_E	  0x800 /* MTRRs enabled */

@@ -154,8 +154,9 @@ static int parse_quirks(const char *val, uint64_t *quirks)
 /* Parse the options; 0, 1 for --help, or 2 after printing one line. */
 static int parse_args(int argc, char **argv, struct vmm_config *c)
 {
-	static const char *const with_arg[] = {"--kernel", "--append", "--initrd", "--cpus",
-					       "--mem",	   "--accel",  "--irqchip", "--quirk", "--reboot"};
+	static const char *const with_arg[] = {"--kernel",  "--append", "--initrd",
+					       "--cpus",    "--mem",	"--accel",
+					       "--irqchip", "--quirk",	"--reboot"};
 
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = NULL, *eq;

@@ -39,7 +39,8 @@ int cmd_cpu_demo(int argc, char **argv)
 	fflush(stdout);
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	if (h->exited) {
-		fprintf(stderr, "cpu-demo: guest exited with %d after %llu instructions (%.3f ms)\n",
+		fprintf(stderr,
+			"cpu-demo: guest exited with %d after %llu instructions (%.3f ms)\n",
 			h->exit_code, (unsigned long long)cpu_insn_count(h->cpu), secs * 1e3);
 		rc = h->exit_code == 0 ? 0 : 1;
 	} else {

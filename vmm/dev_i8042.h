@@ -11,11 +11,11 @@
 #define I8042_IRQ	   1
 
 struct i8042 {
-	uint8_t ccb;	    /* controller command byte ("CTR") */
-	uint8_t outport;    /* output port: bit 0 reset (active low), bit 1 A20 */
-	uint8_t pending;    /* the command whose parameter the next data write is, or 0 */
-	uint8_t a2;	    /* status bit 3: the last write was to the command port */
-	uint8_t queue[8];   /* bytes for the output buffer */
+	uint8_t ccb;	  /* controller command byte ("CTR") */
+	uint8_t outport;  /* output port: bit 0 reset (active low), bit 1 A20 */
+	uint8_t pending;  /* the command whose parameter the next data write is, or 0 */
+	uint8_t a2;	  /* status bit 3: the last write was to the command port */
+	uint8_t queue[8]; /* bytes for the output buffer */
 	unsigned head, count;
 	bool kbd_scanning;
 	bool irq;

@@ -8,8 +8,9 @@
 
 #include "dev_pci.h"
 
-#define PCITESTDEV_NTESTS 6 /* {mmio, portio} x {no-eventfd, wildcard-eventfd, datamatch-eventfd}  \
-			     */
+#define PCITESTDEV_NTESTS                                                                          \
+	6 /* {mmio, portio} x {no-eventfd, wildcard-eventfd, datamatch-eventfd}                    \
+	   */
 #define PCITESTDEV_HDR_MAX  48
 #define PCITESTDEV_MEM_SIZE 4096
 #define PCITESTDEV_IO_SIZE  256

@@ -10,7 +10,7 @@
 #define RESET_92_PORT  0x92
 
 struct reset_ctl {
-	uint8_t rcr;   /* 0xcf9: bit 1 SYS_RST, bit 2 RST_CPU, bit 3 FULL_RST */
+	uint8_t rcr;	/* 0xcf9: bit 1 SYS_RST, bit 2 RST_CPU, bit 3 FULL_RST */
 	uint8_t port92; /* bit 0 fast reset, bit 1 fast A20 */
 	void (*reset)(void *opaque);
 	void *opaque;

@@ -56,10 +56,10 @@ enum {
 #define C_UF	   0x10
 #define D_VRT	   0x80
 
-#define NS	  1000000000ll
-#define UIP_NS	  244000ll /* t_BUC: UIP is set this long before the update */
+#define NS	     1000000000ll
+#define UIP_NS	     244000ll  /* t_BUC: UIP is set this long before the update */
 #define UIP_GRACE_NS 5000000ll /* a poller descheduled this long still sees UIP */
-#define MAX_CATCH 86400	   /* seconds of missed updates examined for an alarm match */
+#define MAX_CATCH    86400     /* seconds of missed updates examined for an alarm match */
 
 static int64_t realtime_ns(void)
 {
@@ -325,7 +325,8 @@ static uint8_t rtc_read(struct rtc *r, unsigned idx)
 			 * and this one shortly after the update, report the update as
 			 * still in progress; the next read sees it ended.
 			 */
-			else if (r->last_a_read < window && r->last_a_read > window - UIP_GRACE_NS &&
+			else if (r->last_a_read < window &&
+				 r->last_a_read > window - UIP_GRACE_NS &&
 				 now - boundary < UIP_GRACE_NS)
 				v |= A_UIP;
 		}
@@ -351,7 +352,8 @@ static void rtc_write(struct rtc *r, unsigned idx, uint8_t v)
 	if (is_time_reg(idx)) {
 		if (!(old_b & B_SET)) {
 			/* a write with the clock running sets the time at once */
-			encode_time(r, floor_div(now, NS) + r->offset, r->frozen, &r->frozen_century);
+			encode_time(r, floor_div(now, NS) + r->offset, r->frozen,
+				    &r->frozen_century);
 		}
 		if (idx == RTC_CENTURY_REG)
 			r->frozen_century = v;
@@ -368,7 +370,8 @@ static void rtc_write(struct rtc *r, unsigned idx, uint8_t v)
 	case REG_B:
 		if ((v & B_SET) && !(old_b & B_SET)) {
 			/* SET freezes the clock where it is; it also clears UIE */
-			encode_time(r, floor_div(now, NS) + r->offset, r->frozen, &r->frozen_century);
+			encode_time(r, floor_div(now, NS) + r->offset, r->frozen,
+				    &r->frozen_century);
 			v &= (uint8_t)~B_UIE;
 		}
 		if ((v ^ old_b) & (B_DM | B_24H)) {

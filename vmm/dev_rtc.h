@@ -19,9 +19,9 @@ struct rtc {
 	uint8_t cmos[RTC_CMOS_SIZE]; /* NVRAM, the alarm and control registers */
 	uint8_t frozen[10];	     /* time registers while SET holds the clock */
 	uint8_t frozen_century;
-	int64_t offset;		     /* guest seconds - host CLOCK_REALTIME seconds */
-	int64_t last_ns;	     /* host realtime of the last flag update */
-	int64_t last_a_read;	     /* host realtime of the guest's last read of A */
+	int64_t offset;	     /* guest seconds - host CLOCK_REALTIME seconds */
+	int64_t last_ns;     /* host realtime of the last flag update */
+	int64_t last_a_read; /* host realtime of the guest's last read of A */
 	bool irq;
 	/* the IRQ 8 line; called with *lock held */
 	void (*set_irq)(void *opaque, bool level);

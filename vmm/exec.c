@@ -18,8 +18,8 @@ static int find_preload(char *out, size_t n)
 	const char *env = getenv("SOFTKVM_PRELOAD");
 	char exe[PATH_MAX];
 	ssize_t len;
-	static const char *const rel[] = { "/libsoftkvm-preload.so", "/../lib/libsoftkvm-preload.so",
-					   "/../lib/x86_64-linux-gnu/libsoftkvm-preload.so" };
+	static const char *const rel[] = {"/libsoftkvm-preload.so", "/../lib/libsoftkvm-preload.so",
+					  "/../lib/x86_64-linux-gnu/libsoftkvm-preload.so"};
 
 	if (env && *env) {
 		snprintf(out, n, "%s", env);

@@ -64,12 +64,12 @@
 #define BP_E820_TABLE	    0x2d0
 #define BP_E820_MAX	    128
 
-#define HDRS_MAGIC	    0x53726448u /* "HdrS" */
-#define LOADED_HIGH	    0x01
-#define CAN_USE_HEAP	    0x80
-#define XLF_KERNEL_64	    0x01
-#define MB_HEADER_MAGIC	    0x1badb002u
-#define PAGE		    4096u
+#define HDRS_MAGIC	0x53726448u /* "HdrS" */
+#define LOADED_HIGH	0x01
+#define CAN_USE_HEAP	0x80
+#define XLF_KERNEL_64	0x01
+#define MB_HEADER_MAGIC 0x1badb002u
+#define PAGE		4096u
 
 struct ldr {
 	const struct linux_args *a;
@@ -231,8 +231,8 @@ static int write_cmdline(struct ldr *l, uint8_t *bp, uint32_t max_len)
 	if (max_len > LINUX_CMDLINE_MAX - 1)
 		max_len = LINUX_CMDLINE_MAX - 1;
 	if (n > max_len)
-		return fail(l, E2BIG, "--append: the command line has %zu bytes, %s accepts %u",
-			    n, l->a->kernel, max_len);
+		return fail(l, E2BIG, "--append: the command line has %zu bytes, %s accepts %u", n,
+			    l->a->kernel, max_len);
 	memcpy(l->a->ram + LINUX_CMDLINE_ADDR, s, n + 1);
 	wr32(bp + HDR_CMD_LINE_PTR, LINUX_CMDLINE_ADDR);
 	return 0;
@@ -274,8 +274,8 @@ static int load_initrd(struct ldr *l, uint8_t *bp, uint64_t kernel_hi, uint64_t 
 		return fail(l, EINVAL, "%s: not a regular file", path);
 	}
 	top = l->a->ram_size < initrd_max + 1 ? l->a->ram_size : initrd_max + 1;
-	if ((uint64_t)st.st_size > top || ((top - (uint64_t)st.st_size) & ~(uint64_t)(PAGE - 1)) <
-						  kernel_hi) {
+	if ((uint64_t)st.st_size > top ||
+	    ((top - (uint64_t)st.st_size) & ~(uint64_t)(PAGE - 1)) < kernel_hi) {
 		close(fd);
 		return fail(l, ENOMEM,
 			    "%s: the initrd (%llu KiB) does not fit between the kernel (up to "
@@ -285,8 +285,8 @@ static int load_initrd(struct ldr *l, uint8_t *bp, uint64_t kernel_hi, uint64_t 
 	}
 	addr = (top - (uint64_t)st.st_size) & ~(uint64_t)(PAGE - 1);
 	while (done < (size_t)st.st_size) {
-		ssize_t r = pread(fd, l->a->ram + addr + done, (size_t)st.st_size - done,
-				  (off_t)done);
+		ssize_t r =
+		    pread(fd, l->a->ram + addr + done, (size_t)st.st_size - done, (off_t)done);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -332,8 +332,7 @@ static int check_fits(struct ldr *l, const char *what, uint64_t lo, uint64_t siz
 
 /* ---- bzImage ---- */
 
-int linux_load_bzimage(const struct linux_args *a, struct linux_boot *out, char *err,
-		       size_t errlen)
+int linux_load_bzimage(const struct linux_args *a, struct linux_boot *out, char *err, size_t errlen)
 {
 	struct ldr l = {.a = a, .err = err, .errlen = errlen};
 	uint8_t *b = NULL, *bp = a->ram + LINUX_ZERO_PAGE;
@@ -430,8 +429,7 @@ out:
 
 /* ---- vmlinux (ELF64) ---- */
 
-int linux_load_vmlinux(const struct linux_args *a, struct linux_boot *out, char *err,
-		       size_t errlen)
+int linux_load_vmlinux(const struct linux_args *a, struct linux_boot *out, char *err, size_t errlen)
 {
 	struct ldr l = {.a = a, .err = err, .errlen = errlen};
 	uint8_t *b = NULL, *bp = a->ram + LINUX_ZERO_PAGE;

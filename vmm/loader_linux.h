@@ -20,15 +20,15 @@ enum kernel_format {
 };
 
 /* Guest-physical layout of the boot structures (below the EBDA, as Firecracker) */
-#define LINUX_GDT_ADDR	       0x500u
-#define LINUX_ZERO_PAGE	       0x7000u
-#define LINUX_STACK_TOP	       0x8ff0u
-#define LINUX_PML4_ADDR	       0x9000u /* then the PDPT and four PDs: 0-4 GiB, 2 MiB pages */
-#define LINUX_CMDLINE_ADDR     0x20000u
-#define LINUX_CMDLINE_MAX      0x10000u
-#define LINUX_KERNEL_MIN       0x100000u
-#define LINUX_BOOT_CS	       0x10 /* __BOOT_CS */
-#define LINUX_BOOT_DS	       0x18 /* __BOOT_DS */
+#define LINUX_GDT_ADDR	   0x500u
+#define LINUX_ZERO_PAGE	   0x7000u
+#define LINUX_STACK_TOP	   0x8ff0u
+#define LINUX_PML4_ADDR	   0x9000u /* then the PDPT and four PDs: 0-4 GiB, 2 MiB pages */
+#define LINUX_CMDLINE_ADDR 0x20000u
+#define LINUX_CMDLINE_MAX  0x10000u
+#define LINUX_KERNEL_MIN   0x100000u
+#define LINUX_BOOT_CS	   0x10 /* __BOOT_CS */
+#define LINUX_BOOT_DS	   0x18 /* __BOOT_DS */
 
 struct linux_args {
 	const char *kernel, *append, *initrd;

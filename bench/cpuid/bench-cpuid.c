@@ -28,19 +28,21 @@ static double now(void)
 static int run_once(const uint8_t *img, size_t len, unsigned nent, uint32_t toggles, double *ns)
 {
 	int kvm = softkvm_open(O_RDWR), vm = softkvm_ioctl(kvm, KVM_CREATE_VM, 0);
-	uint8_t *mem = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct kvm_userspace_memory_region r = { 0, 0, 0, 1 << 20, (uintptr_t)mem };
+	uint8_t *mem =
+	    mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct kvm_userspace_memory_region r = {0, 0, 0, 1 << 20, (uintptr_t)mem};
 	if (vm < 0 || mem == MAP_FAILED || softkvm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r))
 		return -1;
 	memcpy(mem + 0x1000, img, len);
 	int vcpu = softkvm_ioctl(vm, KVM_CREATE_VCPU, 0);
-	struct kvm_run *run = softkvm_mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	struct kvm_run *run =
+	    softkvm_mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
 
 	/* the supported model, padded with leaves up to nent entries */
 	struct {
 		struct kvm_cpuid2 c;
 		struct kvm_cpuid_entry2 e[256];
-	} cp = { .c.nent = 256 };
+	} cp = {.c.nent = 256};
 	if (softkvm_ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cp))
 		return -1;
 	for (unsigned k = cp.c.nent; k < nent; k++) {
@@ -58,7 +60,7 @@ static int run_once(const uint8_t *img, size_t len, unsigned nent, uint32_t togg
 	memcpy(entry, img, 8);
 	memcpy(mem + entry[3] + 8, &toggles, 4); /* vars.count */
 	struct kvm_sregs s;
-	struct kvm_regs rg = { .rip = entry[2], .rflags = 2, .rsp = 0x8000 };
+	struct kvm_regs rg = {.rip = entry[2], .rflags = 2, .rsp = 0x8000};
 	softkvm_ioctl(vcpu, KVM_GET_SREGS, &s);
 	s.cs.base = 0;
 	s.cs.selector = 0;

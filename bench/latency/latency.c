@@ -76,8 +76,8 @@ static void result(const char *name, u64 *s, unsigned n)
 	for (unsigned k = 0; k < n; k++)
 		sum += s[k];
 	sort(s, n);
-	printf("BENCH %s %lu %lu %u %lu %lu\n", name, (ulong)s[n / 2], (ulong)(sum / (n ? n : 1)), n,
-	       (ulong)s[0], (ulong)s[n * 9 / 10]);
+	printf("BENCH %s %lu %lu %u %lu %lu\n", name, (ulong)s[n / 2], (ulong)(sum / (n ? n : 1)),
+	       n, (ulong)s[0], (ulong)s[n * 9 / 10]);
 }
 
 /* on AP 1: spin with interrupts enabled until told to stop */

@@ -21,53 +21,79 @@
 
 #ifdef SOFTKVM_INPROC
 #include "softkvm/softkvm.h"
-static inline int kt_open(void) { return softkvm_open(O_RDWR); }
-static inline int kt_ioctl(int fd, unsigned long req, void *arg) { return softkvm_ioctl(fd, req, arg); }
-static inline void *kt_mmap(size_t len, int fd) { return softkvm_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0); }
-static inline int kt_close(int fd) { return softkvm_close(fd); }
+static inline int kt_open(void)
+{
+	return softkvm_open(O_RDWR);
+}
+static inline int kt_ioctl(int fd, unsigned long req, void *arg)
+{
+	return softkvm_ioctl(fd, req, arg);
+}
+static inline void *kt_mmap(size_t len, int fd)
+{
+	return softkvm_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+}
+static inline int kt_close(int fd)
+{
+	return softkvm_close(fd);
+}
 #else
-static inline int kt_open(void) { return open("/dev/kvm", O_RDWR | O_CLOEXEC); }
-static inline int kt_ioctl(int fd, unsigned long req, void *arg) { return ioctl(fd, req, arg); }
-static inline void *kt_mmap(size_t len, int fd) { return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0); }
-static inline int kt_close(int fd) { return close(fd); }
+static inline int kt_open(void)
+{
+	return open("/dev/kvm", O_RDWR | O_CLOEXEC);
+}
+static inline int kt_ioctl(int fd, unsigned long req, void *arg)
+{
+	return ioctl(fd, req, arg);
+}
+static inline void *kt_mmap(size_t len, int fd)
+{
+	return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+}
+static inline int kt_close(int fd)
+{
+	return close(fd);
+}
 #endif
 
 #define KT_IOCTL(fd, req, arg) kt_ioctl((fd), (req), (void *)(uintptr_t)(arg))
 
 static int kt_failures, kt_checks;
 
-#define KT_CHECK(cond)                                                                    \
-	do {                                                                              \
-		kt_checks++;                                                              \
-		if (!(cond)) {                                                            \
-			kt_failures++;                                                    \
-			fprintf(stderr, "%s:%d: CHECK failed: %s (errno %d %s)\n", __FILE__, \
-				__LINE__, #cond, errno, strerror(errno));                 \
-		}                                                                         \
+#define KT_CHECK(cond)                                                                             \
+	do {                                                                                       \
+		kt_checks++;                                                                       \
+		if (!(cond)) {                                                                     \
+			kt_failures++;                                                             \
+			fprintf(stderr, "%s:%d: CHECK failed: %s (errno %d %s)\n", __FILE__,       \
+				__LINE__, #cond, errno, strerror(errno));                          \
+		}                                                                                  \
 	} while (0)
 
-#define KT_EQ(a, b)                                                                       \
-	do {                                                                              \
-		uint64_t _a = (uint64_t)(a), _b = (uint64_t)(b);                          \
-		kt_checks++;                                                              \
-		if (_a != _b) {                                                           \
-			kt_failures++;                                                    \
-			fprintf(stderr, "%s:%d: %s == %s failed: %#" PRIx64 " != %#" PRIx64 " (errno %d)\n", \
-				__FILE__, __LINE__, #a, #b, _a, _b, errno);               \
-		}                                                                         \
+#define KT_EQ(a, b)                                                                                \
+	do {                                                                                       \
+		uint64_t _a = (uint64_t)(a), _b = (uint64_t)(b);                                   \
+		kt_checks++;                                                                       \
+		if (_a != _b) {                                                                    \
+			kt_failures++;                                                             \
+			fprintf(stderr,                                                            \
+				"%s:%d: %s == %s failed: %#" PRIx64 " != %#" PRIx64                \
+				" (errno %d)\n",                                                   \
+				__FILE__, __LINE__, #a, #b, _a, _b, errno);                        \
+		}                                                                                  \
 	} while (0)
 
 /* ioctl must fail with errno e */
-#define KT_FAILS(call, e)                                                                 \
-	do {                                                                              \
-		errno = 0;                                                                \
-		int _r = (call);                                                          \
-		kt_checks++;                                                              \
-		if (_r != -1 || errno != (e)) {                                           \
-			kt_failures++;                                                    \
-			fprintf(stderr, "%s:%d: %s: expected -1/%s, got %d/%s\n", __FILE__, __LINE__, \
-				#call, strerror(e), _r, strerror(errno));                 \
-		}                                                                         \
+#define KT_FAILS(call, e)                                                                          \
+	do {                                                                                       \
+		errno = 0;                                                                         \
+		int _r = (call);                                                                   \
+		kt_checks++;                                                                       \
+		if (_r != -1 || errno != (e)) {                                                    \
+			kt_failures++;                                                             \
+			fprintf(stderr, "%s:%d: %s: expected -1/%s, got %d/%s\n", __FILE__,        \
+				__LINE__, #call, strerror(e), _r, strerror(errno));                \
+		}                                                                                  \
 	} while (0)
 
 static inline int kt_done(const char *name)
@@ -102,9 +128,10 @@ static inline int kt_vm_create_setup(struct kt_vm *t, size_t mem_size,
 		setup(t);
 	t->mem_size = mem_size;
 	t->mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct kvm_userspace_memory_region r = { .slot = 0, .guest_phys_addr = 0,
-						 .memory_size = mem_size,
-						 .userspace_addr = (uintptr_t)t->mem };
+	struct kvm_userspace_memory_region r = {.slot = 0,
+						.guest_phys_addr = 0,
+						.memory_size = mem_size,
+						.userspace_addr = (uintptr_t)t->mem};
 	if (KT_IOCTL(t->vm, KVM_SET_USER_MEMORY_REGION, &r))
 		return -1;
 	t->vcpu = KT_IOCTL(t->vm, KVM_CREATE_VCPU, 0);
@@ -139,8 +166,15 @@ static inline void kt_flat32(int vcpu, uint32_t eip, uint64_t rsp)
 	struct kvm_sregs s;
 	struct kvm_regs r;
 	KT_IOCTL(vcpu, KVM_GET_SREGS, &s);
-	struct kvm_segment cs = { .base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb,
-				  .present = 1, .dpl = 0, .db = 1, .s = 1, .g = 1 };
+	struct kvm_segment cs = {.base = 0,
+				 .limit = 0xffffffff,
+				 .selector = 0x08,
+				 .type = 0xb,
+				 .present = 1,
+				 .dpl = 0,
+				 .db = 1,
+				 .s = 1,
+				 .g = 1};
 	struct kvm_segment ds = cs;
 	ds.selector = 0x10;
 	ds.type = 3;

@@ -23,7 +23,7 @@ static void test_system(void)
 	KT_FAILS(KT_IOCTL(kvm, KVM_CREATE_VM, 5), EINVAL);
 
 	/* MSR index list: the E2BIG probe gives the count */
-	struct kvm_msr_list probe = { .nmsrs = 0 };
+	struct kvm_msr_list probe = {.nmsrs = 0};
 	KT_FAILS(KT_IOCTL(kvm, KVM_GET_MSR_INDEX_LIST, &probe), E2BIG);
 	KT_CHECK(probe.nmsrs > 0);
 	struct kvm_msr_list *l = calloc(1, sizeof(*l) + probe.nmsrs * 4);
@@ -32,9 +32,15 @@ static void test_system(void)
 	free(l);
 
 	/* supported CPUID: too small is E2BIG, the count is not updated */
-	struct { struct kvm_cpuid2 c; struct kvm_cpuid_entry2 e[1]; } small = { .c.nent = 1 };
+	struct {
+		struct kvm_cpuid2 c;
+		struct kvm_cpuid_entry2 e[1];
+	} small = {.c.nent = 1};
 	KT_FAILS(KT_IOCTL(kvm, KVM_GET_SUPPORTED_CPUID, &small), E2BIG);
-	struct { struct kvm_cpuid2 c; struct kvm_cpuid_entry2 e[100]; } big = { .c.nent = 100 };
+	struct {
+		struct kvm_cpuid2 c;
+		struct kvm_cpuid_entry2 e[100];
+	} big = {.c.nent = 100};
 	KT_EQ(KT_IOCTL(kvm, KVM_GET_SUPPORTED_CPUID, &big), 0);
 	KT_CHECK(big.c.nent > 1 && big.c.nent < 100);
 	/* bad pointer: EFAULT, not a crash */
@@ -45,21 +51,22 @@ static void test_system(void)
 static void test_memslots(void)
 {
 	int kvm = kt_open(), vm = KT_IOCTL(kvm, KVM_CREATE_VM, 0);
-	uint8_t *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct kvm_userspace_memory_region r = { 0, 0, 0x10000, 0x10000, (uintptr_t)m };
+	uint8_t *m =
+	    mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct kvm_userspace_memory_region r = {0, 0, 0x10000, 0x10000, (uintptr_t)m};
 
 	KT_EQ(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
 	/* overlapping slot */
-	struct kvm_userspace_memory_region o = { 1, 0, 0x18000, 0x10000, (uintptr_t)m + 0x20000 };
+	struct kvm_userspace_memory_region o = {1, 0, 0x18000, 0x10000, (uintptr_t)m + 0x20000};
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &o), EEXIST);
 	/* misaligned */
-	struct kvm_userspace_memory_region a = { 2, 0, 0x100800, 0x1000, (uintptr_t)m };
+	struct kvm_userspace_memory_region a = {2, 0, 0x100800, 0x1000, (uintptr_t)m};
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &a), EINVAL);
 	/* bad flags */
-	struct kvm_userspace_memory_region f = { 3, 0x80, 0x200000, 0x1000, (uintptr_t)m };
+	struct kvm_userspace_memory_region f = {3, 0x80, 0x200000, 0x1000, (uintptr_t)m};
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &f), EINVAL);
 	/* changing the size of an existing slot */
-	struct kvm_userspace_memory_region g = { 0, 0, 0x10000, 0x20000, (uintptr_t)m };
+	struct kvm_userspace_memory_region g = {0, 0, 0x10000, 0x20000, (uintptr_t)m};
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &g), EINVAL);
 	/* move, then delete, then delete again */
 	r.guest_phys_addr = 0x40000;
@@ -68,7 +75,7 @@ static void test_memslots(void)
 	KT_EQ(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &r), EINVAL);
 	/* slot number out of range, address space 1 */
-	struct kvm_userspace_memory_region s = { 40000, 0, 0, 0x1000, (uintptr_t)m };
+	struct kvm_userspace_memory_region s = {40000, 0, 0, 0x1000, (uintptr_t)m};
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &s), EINVAL);
 	s.slot = 1u << 16;
 	KT_FAILS(KT_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &s), EINVAL);
@@ -97,9 +104,8 @@ static void test_run_exits(void)
 	 *   mov byte [0xf0000 >> 4 ...] -- MMIO: mov ax, 0xf000; mov ds, ax; mov bl, [0x10]
 	 *   mov [0x20], bl (MMIO write); hlt */
 	static const uint8_t code[] = {
-		0xb0, 0x42, 0xe6, 0x10, 0xe4, 0x11, 0xa2, 0x00, 0x05,
-		0xb8, 0x00, 0xf0, 0x8e, 0xd8, 0x8a, 0x1e, 0x10, 0x00, 0x88, 0x1e, 0x20, 0x00,
-		0x31, 0xc0, 0x8e, 0xd8, 0xf4,
+	    0xb0, 0x42, 0xe6, 0x10, 0xe4, 0x11, 0xa2, 0x00, 0x05, 0xb8, 0x00, 0xf0, 0x8e, 0xd8,
+	    0x8a, 0x1e, 0x10, 0x00, 0x88, 0x1e, 0x20, 0x00, 0x31, 0xc0, 0x8e, 0xd8, 0xf4,
 	};
 	memcpy(t.mem + 0x1000, code, sizeof(code));
 	kt_real_mode(&t, 0x1000);
@@ -151,7 +157,7 @@ static void test_immediate_exit_completes_pio(void)
 {
 	struct kt_vm t;
 	KT_EQ(kt_vm_create(&t, 1 << 20), 0);
-	static const uint8_t code[] = { 0xe4, 0x11, 0xf4 }; /* in al, 0x11; hlt */
+	static const uint8_t code[] = {0xe4, 0x11, 0xf4}; /* in al, 0x11; hlt */
 	memcpy(t.mem + 0x1000, code, sizeof(code));
 	kt_real_mode(&t, 0x1000);
 	KT_EQ(KT_IOCTL(t.vcpu, KVM_RUN, 0), 0);

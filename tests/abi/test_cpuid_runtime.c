@@ -20,7 +20,7 @@ static uint32_t run_report(struct g *g, int which, uint32_t *ecx1, uint32_t *edx
 	KT_EQ(KT_IOCTL(g->t.vcpu, KVM_GET_REGS, &r), 0);
 	r.rip = g->entry[which];
 	KT_EQ(KT_IOCTL(g->t.vcpu, KVM_SET_REGS, &r), 0);
-	uint32_t vals[3] = { 0, 0, 0 };
+	uint32_t vals[3] = {0, 0, 0};
 	for (int k = 0; k < 3; k++) {
 		KT_EQ(KT_IOCTL(g->t.vcpu, KVM_RUN, 0), 0);
 		KT_EQ(g->t.run->exit_reason, KVM_EXIT_IO);
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	struct {
 		struct kvm_cpuid2 c;
 		struct kvm_cpuid_entry2 e[100];
-	} cp = { .c.nent = 100 }, got;
+	} cp = {.c.nent = 100}, got;
 	KT_EQ(KT_IOCTL(g.t.kvm, KVM_GET_SUPPORTED_CPUID, &cp), 0);
 	struct kvm_cpuid_entry2 *l1 = find(&cp.c, 1, 0);
 	KT_CHECK(l1 && (l1->ecx & (1u << 26))); /* XSAVE supported */
@@ -98,7 +98,7 @@ int main(int argc, char **argv)
 	KT_EQ((find(&got.c, 1, 0)->edx >> 9) & 1, 0);
 
 	/* XCR0 from the host: leaf 0xD's size is the one XCR0 needs */
-	struct kvm_xcrs x = { .nr_xcrs = 1, .xcrs[0] = { .xcr = 0, .value = 3 } };
+	struct kvm_xcrs x = {.nr_xcrs = 1, .xcrs[0] = {.xcr = 0, .value = 3}};
 	KT_EQ(KT_IOCTL(g.t.vcpu, KVM_SET_XCRS, &x), 0);
 	got.c.nent = 100;
 	KT_EQ(KT_IOCTL(g.t.vcpu, KVM_GET_CPUID2, &got), 0);

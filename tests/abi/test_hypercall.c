@@ -47,18 +47,18 @@ int main(int argc, char **argv)
 		return kt_done("test_hypercall");
 	kt_flat32(t.vcpu, 0x1000, 0x8000);
 
-	expect(&t, 0x10, 0);		       /* VAPIC_POLL_IRQ */
-	expect(&t, 0x10, (uint32_t)-1000);     /* unknown: -KVM_ENOSYS, 32 bits */
-	expect(&t, 0x10, (uint32_t)-95);       /* CLOCK_PAIRING: -KVM_EOPNOTSUPP */
-	expect(&t, 0x10, 0);		       /* SCHED_YIELD */
-	expect(&t, 0x10, (uint32_t)-22);       /* SEND_IPI, logical: -KVM_EINVAL */
-	expect(&t, 0x11, 0x50);		       /* SEND_IPI to itself: the handler runs */
-	expect(&t, 0x10, 1);		       /* ... and one APIC took it */
-	expect(&t, 0x10, 0);		       /* SEND_IPI to an absent APIC ID */
-	expect(&t, 0x10, (uint32_t)-1000);     /* VMMCALL */
-	expect(&t, 0x10, 0);		       /* KICK_CPU */
-	alarm(20); /* a HLT the kick did not end would sleep for good */
-	expect(&t, 0x14, 0x14);		       /* the HLT after the kick ended */
+	expect(&t, 0x10, 0);		   /* VAPIC_POLL_IRQ */
+	expect(&t, 0x10, (uint32_t)-1000); /* unknown: -KVM_ENOSYS, 32 bits */
+	expect(&t, 0x10, (uint32_t)-95);   /* CLOCK_PAIRING: -KVM_EOPNOTSUPP */
+	expect(&t, 0x10, 0);		   /* SCHED_YIELD */
+	expect(&t, 0x10, (uint32_t)-22);   /* SEND_IPI, logical: -KVM_EINVAL */
+	expect(&t, 0x11, 0x50);		   /* SEND_IPI to itself: the handler runs */
+	expect(&t, 0x10, 1);		   /* ... and one APIC took it */
+	expect(&t, 0x10, 0);		   /* SEND_IPI to an absent APIC ID */
+	expect(&t, 0x10, (uint32_t)-1000); /* VMMCALL */
+	expect(&t, 0x10, 0);		   /* KICK_CPU */
+	alarm(20);			   /* a HLT the kick did not end would sleep for good */
+	expect(&t, 0x14, 0x14);		   /* the HLT after the kick ended */
 	alarm(0);
 	kt_vm_destroy(&t);
 	return kt_done("test_hypercall");

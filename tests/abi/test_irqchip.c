@@ -28,7 +28,7 @@ struct writer {
 static void *write_later(void *arg)
 {
 	struct writer *w = arg;
-	struct timespec ts = { 0, (long)w->delay_ms * 1000000 };
+	struct timespec ts = {0, (long)w->delay_ms * 1000000};
 	uint64_t one = 1;
 	nanosleep(&ts, NULL);
 	if (write(w->efd, &one, 8) != 8)
@@ -45,7 +45,7 @@ struct killer {
 static void *kill_later(void *arg)
 {
 	struct killer *k = arg;
-	struct timespec ts = { 0, (long)k->delay_ms * 1000000 };
+	struct timespec ts = {0, (long)k->delay_ms * 1000000};
 	nanosleep(&ts, NULL);
 	k->sent_ns = now_ns();
 	pthread_kill(k->target, SIGUSR1);
@@ -75,7 +75,7 @@ static void test_state_roundtrips(void)
 	KT_FAILS(KT_IOCTL(vm2, KVM_CREATE_IRQCHIP, 0), EINVAL);
 	struct kvm_lapic_state ls;
 	KT_FAILS(KT_IOCTL(v2, KVM_GET_LAPIC, &ls), EINVAL);
-	struct kvm_irq_level lvl = { .irq = 1, .level = 1 };
+	struct kvm_irq_level lvl = {.irq = 1, .level = 1};
 	KT_FAILS(KT_IOCTL(vm2, KVM_IRQ_LINE, &lvl), ENXIO);
 	kt_close(v2);
 	kt_close(vm2);
@@ -97,30 +97,30 @@ static void test_state_roundtrips(void)
 	KT_EQ(memcmp(ls.regs + 0xf0, ls2.regs + 0xf0, 4), 0);
 
 	/* IRQCHIP: PIC and IOAPIC state round trips */
-	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
+	struct kvm_irqchip chip = {.chip_id = KVM_IRQCHIP_IOAPIC};
 	KT_EQ(KT_IOCTL(t.vm, KVM_GET_IRQCHIP, &chip), 0);
 	KT_EQ(chip.chip.ioapic.base_address, 0xfec00000);
 	chip.chip.ioapic.redirtbl[3].bits = 0x0100000000000031ull;
 	KT_EQ(KT_IOCTL(t.vm, KVM_SET_IRQCHIP, &chip), 0);
-	struct kvm_irqchip chip2 = { .chip_id = KVM_IRQCHIP_IOAPIC };
+	struct kvm_irqchip chip2 = {.chip_id = KVM_IRQCHIP_IOAPIC};
 	KT_EQ(KT_IOCTL(t.vm, KVM_GET_IRQCHIP, &chip2), 0);
 	KT_EQ(chip2.chip.ioapic.redirtbl[3].bits, 0x0100000000000031ull);
-	struct kvm_irqchip pic = { .chip_id = KVM_IRQCHIP_PIC_SLAVE };
+	struct kvm_irqchip pic = {.chip_id = KVM_IRQCHIP_PIC_SLAVE};
 	KT_EQ(KT_IOCTL(t.vm, KVM_GET_IRQCHIP, &pic), 0);
 	pic.chip.pic.imr = 0x5a;
 	pic.chip.pic.irq_base = 0x70;
 	KT_EQ(KT_IOCTL(t.vm, KVM_SET_IRQCHIP, &pic), 0);
-	struct kvm_irqchip pic2 = { .chip_id = KVM_IRQCHIP_PIC_SLAVE };
+	struct kvm_irqchip pic2 = {.chip_id = KVM_IRQCHIP_PIC_SLAVE};
 	KT_EQ(KT_IOCTL(t.vm, KVM_GET_IRQCHIP, &pic2), 0);
 	KT_EQ(pic2.chip.pic.imr, 0x5a);
 	KT_EQ(pic2.chip.pic.irq_base, 0x70);
-	struct kvm_irqchip bad = { .chip_id = 7 };
+	struct kvm_irqchip bad = {.chip_id = 7};
 	KT_FAILS(KT_IOCTL(t.vm, KVM_GET_IRQCHIP, &bad), EINVAL);
 
 	/* PIT2 */
 	struct kvm_pit_state2 ps;
 	KT_FAILS(KT_IOCTL(t.vm, KVM_GET_PIT2, &ps), ENXIO);
-	struct kvm_pit_config pc = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	struct kvm_pit_config pc = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	KT_EQ(KT_IOCTL(t.vm, KVM_CREATE_PIT2, &pc), 0);
 	KT_FAILS(KT_IOCTL(t.vm, KVM_CREATE_PIT2, &pc), EEXIST);
 	KT_EQ(KT_IOCTL(t.vm, KVM_GET_PIT2, &ps), 0);
@@ -137,7 +137,7 @@ static void test_state_roundtrips(void)
 	struct {
 		struct kvm_irq_routing r;
 		struct kvm_irq_routing_entry e[2];
-	} rt = { .r.nr = 1 };
+	} rt = {.r.nr = 1};
 	rt.e[0].gsi = 5;
 	rt.e[0].type = KVM_IRQ_ROUTING_IRQCHIP;
 	rt.e[0].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
@@ -161,10 +161,10 @@ static void test_irqfd_wakes_halted(const char *guest)
 	KT_EQ(t.run->io.port, 0x10);
 
 	int efd = eventfd(0, EFD_CLOEXEC);
-	struct kvm_irqfd irqfd = { .fd = (uint32_t)efd, .gsi = 5 };
+	struct kvm_irqfd irqfd = {.fd = (uint32_t)efd, .gsi = 5};
 	KT_EQ(KT_IOCTL(t.vm, KVM_IRQFD, &irqfd), 0);
 	KT_FAILS(KT_IOCTL(t.vm, KVM_IRQFD, &irqfd), EBUSY);
-	struct writer w = { efd, 50 };
+	struct writer w = {efd, 50};
 	pthread_t th;
 	pthread_create(&th, NULL, write_later, &w);
 	uint64_t t0 = now_ns();
@@ -183,11 +183,11 @@ static void test_irqfd_wakes_halted(const char *guest)
 	/* now the guest spins with IF=0: a signal from another thread ends KVM_RUN.
 	 * Five rounds; the best latency is checked (a loaded 2-core machine may
 	 * deschedule the vCPU thread for a while in any single round). */
-	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct sigaction sa = {.sa_handler = on_usr1};
 	sigaction(SIGUSR1, &sa, NULL);
 	uint64_t best = ~0ull;
 	for (int round = 0; round < 5; round++) {
-		struct killer k = { pthread_self(), 20, 0 };
+		struct killer k = {pthread_self(), 20, 0};
 		got_sig = 0;
 		pthread_create(&th, NULL, kill_later, &k);
 		errno = 0;

@@ -33,7 +33,7 @@ int main(void)
 	struct {
 		struct kvm_cpuid2 c;
 		struct kvm_cpuid_entry2 e[100];
-	} cp = { .c.nent = 100 };
+	} cp = {.c.nent = 100};
 	KT_EQ(KT_IOCTL(t.kvm, KVM_GET_SUPPORTED_CPUID, &cp), 0);
 	uint32_t pv = 0;
 	for (uint32_t k = 0; k < cp.c.nent; k++)
@@ -49,14 +49,14 @@ int main(void)
 	/* real mode: wrmsr 0x4b564d01 = 0x2001 (struct at 0x2000, enabled);
 	 * wrmsr 0x4b564d00 = 0x3000; out 0x10, al; hlt */
 	static const uint8_t code[] = {
-		0x66, 0xb9, 0x01, 0x4d, 0x56, 0x4b, /* mov ecx, 0x4b564d01 */
-		0x66, 0xb8, 0x01, 0x20, 0, 0,	     /* mov eax, 0x2001 */
-		0x66, 0x31, 0xd2,		     /* xor edx, edx */
-		0x0f, 0x30,			     /* wrmsr */
-		0x66, 0xb9, 0x00, 0x4d, 0x56, 0x4b, /* mov ecx, 0x4b564d00 */
-		0x66, 0xb8, 0x00, 0x30, 0, 0,	     /* mov eax, 0x3000 */
-		0x0f, 0x30,			     /* wrmsr */
-		0xe6, 0x10, 0xf4,		     /* out 0x10, al; hlt */
+	    0x66, 0xb9, 0x01, 0x4d, 0x56, 0x4b, /* mov ecx, 0x4b564d01 */
+	    0x66, 0xb8, 0x01, 0x20, 0,	  0,	/* mov eax, 0x2001 */
+	    0x66, 0x31, 0xd2,			/* xor edx, edx */
+	    0x0f, 0x30,				/* wrmsr */
+	    0x66, 0xb9, 0x00, 0x4d, 0x56, 0x4b, /* mov ecx, 0x4b564d00 */
+	    0x66, 0xb8, 0x00, 0x30, 0,	  0,	/* mov eax, 0x3000 */
+	    0x0f, 0x30,				/* wrmsr */
+	    0xe6, 0x10, 0xf4,			/* out 0x10, al; hlt */
 	};
 	memcpy(t.mem + 0x1000, code, sizeof(code));
 	kt_real_mode(&t, 0x1000);
@@ -76,7 +76,7 @@ int main(void)
 	struct {
 		struct kvm_msrs h;
 		struct kvm_msr_entry e;
-	} m = { .h.nmsrs = 1, .e.index = 0x10 };
+	} m = {.h.nmsrs = 1, .e.index = 0x10};
 	struct kvm_clock_data cd;
 	KT_EQ(KT_IOCTL(t.vcpu, KVM_GET_MSRS, &m), 1);
 	KT_EQ(KT_IOCTL(t.vm, KVM_GET_CLOCK, &cd), 0);

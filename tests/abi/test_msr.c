@@ -155,8 +155,8 @@ static void test_exits(struct kt_vm *t)
 /* Linux's vendor-agnostic model-specific MSRs (what an AMD-vendor guest probes) */
 static void test_common_msrs(struct kt_vm *t)
 {
-	static const uint32_t zero[] = { 0x17, 0x1db, 0xc0010010, 0xc001001f, 0xc0010117,
-					 0xc0011022, 0xc0010004, 0xc1, 0x186, 0x606 };
+	static const uint32_t zero[] = {0x17,	    0x1db,	0xc0010010, 0xc001001f, 0xc0010117,
+					0xc0011022, 0xc0010004, 0xc1,	    0x186,	0x606};
 	for (unsigned k = 0; k < sizeof(zero) / sizeof(zero[0]); k++)
 		KT_EQ(get_msr(t->vcpu, zero[k]), 0);
 	KT_EQ(set_msr_n(t->vcpu, 0xc001001f, 0x0000400000000000ull), 1); /* NB_CFG: dropped */
@@ -165,10 +165,10 @@ static void test_common_msrs(struct kt_vm *t)
 	KT_EQ(get_msr(t->vcpu, 0xc0010015), 1ull << 18);
 	KT_EQ(set_msr_n(t->vcpu, 0xc0010015, 0x148), 1); /* ignored bits only: HWCR = 0 */
 	KT_EQ(get_msr(t->vcpu, 0xc0010015), 0);
-	KT_EQ(set_msr_n(t->vcpu, 0xc0010015, 1), 0);	     /* anything else is refused */
-	KT_EQ(set_msr_n(t->vcpu, 0xc0010058, 1), 0);	     /* MMIO_CONF_BASE: only 0 */
+	KT_EQ(set_msr_n(t->vcpu, 0xc0010015, 1), 0); /* anything else is refused */
+	KT_EQ(set_msr_n(t->vcpu, 0xc0010058, 1), 0); /* MMIO_CONF_BASE: only 0 */
 	KT_EQ(set_msr_n(t->vcpu, 0xc0010058, 0), 1);
-	KT_EQ(set_msr_n(t->vcpu, 0x199, 1), 0);		     /* PERF_CTL reads 0, not writable */
+	KT_EQ(set_msr_n(t->vcpu, 0x199, 1), 0); /* PERF_CTL reads 0, not writable */
 
 	/* IA32_SPEC_CTRL: IBRS | STIBP | SSBD; PRED_CMD: write-only IBPB */
 	KT_EQ(set_msr_n(t->vcpu, 0x48, 7), 1);

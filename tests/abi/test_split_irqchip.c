@@ -23,7 +23,7 @@ static void route_msi(struct kvm_irq_routing_entry *e, uint32_t gsi, uint32_t da
 /* Raise GSI (an MSI route) and run: the reported exits, in order. */
 static void raise_and_run(struct kt_vm *t, uint32_t gsi, int eoi_vector, uint8_t vector)
 {
-	struct kvm_irq_level line = { .irq = gsi, .level = 1 };
+	struct kvm_irq_level line = {.irq = gsi, .level = 1};
 	KT_EQ(KT_IOCTL(t->vm, KVM_IRQ_LINE, &line), 0);
 	line.level = 0;
 	KT_EQ(KT_IOCTL(t->vm, KVM_IRQ_LINE, &line), 0);
@@ -42,7 +42,7 @@ static void raise_and_run(struct kt_vm *t, uint32_t gsi, int eoi_vector, uint8_t
 static void enable_split(struct kt_vm *t)
 {
 	KT_CHECK(KT_IOCTL(t->kvm, KVM_CHECK_EXTENSION, KVM_CAP_SPLIT_IRQCHIP) > 0);
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 49 } };
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_SPLIT_IRQCHIP, .args = {49}};
 	KT_FAILS(KT_IOCTL(t->vm, KVM_ENABLE_CAP, &cap), EINVAL); /* > MAX_NR_RESERVED_IOAPIC_PINS */
 	cap.args[0] = 24;
 	KT_EQ(KT_IOCTL(t->vm, KVM_ENABLE_CAP, &cap), 0);
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
 {
 	struct kt_vm t;
 	KT_EQ(kt_vm_create_setup(&t, 1 << 20, enable_split), 0);
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { 24 } };
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_SPLIT_IRQCHIP, .args = {24}};
 	KT_FAILS(KT_IOCTL(t.vm, KVM_ENABLE_CAP, &cap), EEXIST); /* vCPUs exist */
 
 	if (argc < 2) {

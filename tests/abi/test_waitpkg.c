@@ -15,10 +15,10 @@
 #include "kvmtest.h"
 
 /* two vCPUs, two stacks (by fd parity, as before) */
-#define STACK(vcpu) (0x8000 - 0x1000 * (uint64_t)((vcpu) & 1))
+#define STACK(vcpu) (0x8000 - 0x1000 * (uint64_t)((vcpu)&1))
 
 #define MSR_UMWAIT_CONTROL 0xe1
-#define TSC_HZ 2000000000ull /* softkvm's default guest TSC rate */
+#define TSC_HZ		   2000000000ull /* softkvm's default guest TSC rate */
 
 enum { T_TPAUSE, T_UMWAIT, T_UNARMED, T_RESERVED, T_RDMSR, T_WRMSR_BAD, T_WRMSR, T_PEER };
 
@@ -44,7 +44,7 @@ static void set_cpuid(int kvm, int vcpu, bool waitpkg)
 	struct {
 		struct kvm_cpuid2 c;
 		struct kvm_cpuid_entry2 e[100];
-	} cp = { .c.nent = 100 };
+	} cp = {.c.nent = 100};
 	KT_EQ(KT_IOCTL(kvm, KVM_GET_SUPPORTED_CPUID, &cp), 0);
 	for (uint32_t k = 0; k < cp.c.nent; k++) {
 		if (cp.e[k].function == 7 && cp.e[k].index == 0) {
@@ -63,7 +63,7 @@ static void vmx_create(struct vmx *x, bool waitpkg, int nvcpus)
 	x->kvm = kt_open();
 	x->vm = KT_IOCTL(x->kvm, KVM_CREATE_VM, 0);
 	x->mem = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	struct kvm_userspace_memory_region r = { 0, 0, 0, 1 << 20, (uintptr_t)x->mem };
+	struct kvm_userspace_memory_region r = {0, 0, 0, 1 << 20, (uintptr_t)x->mem};
 	KT_EQ(KT_IOCTL(x->vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
 	memcpy(x->mem + 0x1000, image, image_len);
 	int sz = KT_IOCTL(x->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
@@ -115,7 +115,7 @@ static void test_without_waitpkg(void)
 	struct {
 		struct kvm_msrs h;
 		struct kvm_msr_entry e;
-	} m = { .h.nmsrs = 1, .e.index = MSR_UMWAIT_CONTROL, .e.data = 0x100 };
+	} m = {.h.nmsrs = 1, .e.index = MSR_UMWAIT_CONTROL, .e.data = 0x100};
 	KT_EQ(KT_IOCTL(x.vcpu[0], KVM_SET_MSRS, &m), 1);
 	vmx_destroy(&x);
 }
@@ -128,7 +128,7 @@ struct poke {
 static void *poke_later(void *arg)
 {
 	struct poke *k = arg;
-	struct timespec ts = { 0, (long)k->ms * 1000000 };
+	struct timespec ts = {0, (long)k->ms * 1000000};
 	nanosleep(&ts, NULL);
 	__atomic_store_n((uint32_t *)k->p, 0xfeedf00d, __ATOMIC_SEQ_CST);
 	return NULL;
@@ -186,7 +186,7 @@ static void test_with_waitpkg(void)
 	struct {
 		struct kvm_msrs h;
 		struct kvm_msr_entry e;
-	} m = { .h.nmsrs = 1, .e.index = MSR_UMWAIT_CONTROL };
+	} m = {.h.nmsrs = 1, .e.index = MSR_UMWAIT_CONTROL};
 	KT_EQ(KT_IOCTL(x.vcpu[0], KVM_GET_MSRS, &m), 1);
 	KT_EQ(m.e.data, limit);
 	struct vmx y;
@@ -205,9 +205,9 @@ static void test_with_waitpkg(void)
 	limit = 0;
 	memcpy(x.mem + vars[1], &limit, 4);
 	KT_EQ(scenario(&x, T_WRMSR, &v), 0x22);
-	set_delta(&x, 10 * TSC_HZ); /* 10 s */
+	set_delta(&x, 10 * TSC_HZ);		 /* 10 s */
 	KT_EQ(scenario(&x, T_UMWAIT, &v), 0x23); /* armed */
-	struct poke pk = { x.mem + vars[3], 30 };
+	struct poke pk = {x.mem + vars[3], 30};
 	pthread_t th;
 	pthread_create(&th, NULL, poke_later, &pk);
 	w0 = clk(CLOCK_MONOTONIC);
@@ -221,7 +221,7 @@ static void test_with_waitpkg(void)
 	/* UMWAIT woken by another vCPU's store */
 	uint32_t zero = 0;
 	memcpy(x.mem + vars[2], &zero, 4);
-	struct peer peer = { &x, 0 };
+	struct peer peer = {&x, 0};
 	pthread_create(&th, NULL, run_peer, &peer);
 	KT_EQ(scenario(&x, T_UMWAIT, &v), 0x23);
 	uint32_t one = 1;
@@ -247,7 +247,7 @@ static void test_with_waitpkg(void)
 static void test_msr_list(void)
 {
 	int kvm = kt_open();
-	struct kvm_msr_list probe = { .nmsrs = 0 };
+	struct kvm_msr_list probe = {.nmsrs = 0};
 	KT_IOCTL(kvm, KVM_GET_MSR_INDEX_LIST, &probe);
 	struct kvm_msr_list *l = calloc(1, sizeof(*l) + probe.nmsrs * 4);
 	l->nmsrs = probe.nmsrs;

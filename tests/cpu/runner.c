@@ -78,8 +78,8 @@ int main(int argc, char **argv)
 	int ok = 1;
 	if (want_shutdown) {
 		if (e != CPU_EXIT_SHUTDOWN) {
-			fprintf(stderr, "%s: expected a triple fault (shutdown), got exit '%s'\n", path,
-				hx_exit_name(e));
+			fprintf(stderr, "%s: expected a triple fault (shutdown), got exit '%s'\n",
+				path, hx_exit_name(e));
 			ok = 0;
 		}
 	} else {
@@ -104,8 +104,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (fail || pass < min) {
-		fprintf(stderr, "%s: %d passed, %d failed (at least %d must pass)\n", path, pass, fail,
-			min);
+		fprintf(stderr, "%s: %d passed, %d failed (at least %d must pass)\n", path, pass,
+			fail, min);
 		ok = 0;
 	}
 	hx_destroy(h);

@@ -45,67 +45,68 @@ _Static_assert(sizeof(struct ctl) == 1568, "ctl layout");
 #define CTL "0x10010000"
 
 /* GPR order in the blocks: RAX RCX RDX RBX RSP RBP RSI RDI R8..R15 */
-__asm__(".text\n"
-	".globl fd_native_run\n"
-	".type fd_native_run,@function\n"
-	"fd_native_run:\n"
-	"	push %rbx\n	push %rbp\n	push %r12\n	push %r13\n	push %r14\n	push %r15\n"
-	"	movq %rsp, " CTL "+272\n"
-	"	fninit\n"
-	"	fxrstor64 " CTL "+512\n"
-	"	movq $" CTL "+128, %rsp\n"
-	"	popfq\n"
-	"	movq " CTL "+0, %rax\n"
-	"	movq " CTL "+8, %rcx\n"
-	"	movq " CTL "+16, %rdx\n"
-	"	movq " CTL "+24, %rbx\n"
-	"	movq " CTL "+40, %rbp\n"
-	"	movq " CTL "+48, %rsi\n"
-	"	movq " CTL "+56, %rdi\n"
-	"	movq " CTL "+64, %r8\n"
-	"	movq " CTL "+72, %r9\n"
-	"	movq " CTL "+80, %r10\n"
-	"	movq " CTL "+88, %r11\n"
-	"	movq " CTL "+96, %r12\n"
-	"	movq " CTL "+104, %r13\n"
-	"	movq " CTL "+112, %r14\n"
-	"	movq " CTL "+120, %r15\n"
-	"	movq " CTL "+32, %rsp\n"
-	"	jmpq *" CTL "+280\n"
-	".size fd_native_run, .-fd_native_run\n"
-	/* copied to FD_EXIT_VA: only absolute addresses, so it runs anywhere */
-	".globl fd_exit_stub\n"
-	".globl fd_exit_stub_end\n"
-	"fd_exit_stub:\n"
-	"	movq %rax, " CTL "+136\n"
-	"	movq %rcx, " CTL "+144\n"
-	"	movq %rdx, " CTL "+152\n"
-	"	movq %rbx, " CTL "+160\n"
-	"	movq %rsp, " CTL "+168\n"
-	"	movq %rbp, " CTL "+176\n"
-	"	movq %rsi, " CTL "+184\n"
-	"	movq %rdi, " CTL "+192\n"
-	"	movq %r8, " CTL "+200\n"
-	"	movq %r9, " CTL "+208\n"
-	"	movq %r10, " CTL "+216\n"
-	"	movq %r11, " CTL "+224\n"
-	"	movq %r12, " CTL "+232\n"
-	"	movq %r13, " CTL "+240\n"
-	"	movq %r14, " CTL "+248\n"
-	"	movq %r15, " CTL "+256\n"
-	"	movq $" CTL "+272, %rsp\n"
-	"	pushfq\n" /* -> out_flags */
-	"	fxsave64 " CTL "+1024\n"
-	"	fnstenv " CTL "+1536\n"
-	"	fninit\n"
-	"	ldmxcsr " CTL "+416\n"
-	"	movq $" CTL "+416, %rsp\n"
-	"	pushq $0x202\n"
-	"	popfq\n" /* clean DF/AC/NT for the C code */
-	"	movq " CTL "+272, %rsp\n"
-	"	pop %r15\n	pop %r14\n	pop %r13\n	pop %r12\n	pop %rbp\n	pop %rbx\n"
-	"	ret\n"
-	"fd_exit_stub_end:\n");
+__asm__(
+    ".text\n"
+    ".globl fd_native_run\n"
+    ".type fd_native_run,@function\n"
+    "fd_native_run:\n"
+    "	push %rbx\n	push %rbp\n	push %r12\n	push %r13\n	push %r14\n	push %r15\n"
+    "	movq %rsp, " CTL "+272\n"
+    "	fninit\n"
+    "	fxrstor64 " CTL "+512\n"
+    "	movq $" CTL "+128, %rsp\n"
+    "	popfq\n"
+    "	movq " CTL "+0, %rax\n"
+    "	movq " CTL "+8, %rcx\n"
+    "	movq " CTL "+16, %rdx\n"
+    "	movq " CTL "+24, %rbx\n"
+    "	movq " CTL "+40, %rbp\n"
+    "	movq " CTL "+48, %rsi\n"
+    "	movq " CTL "+56, %rdi\n"
+    "	movq " CTL "+64, %r8\n"
+    "	movq " CTL "+72, %r9\n"
+    "	movq " CTL "+80, %r10\n"
+    "	movq " CTL "+88, %r11\n"
+    "	movq " CTL "+96, %r12\n"
+    "	movq " CTL "+104, %r13\n"
+    "	movq " CTL "+112, %r14\n"
+    "	movq " CTL "+120, %r15\n"
+    "	movq " CTL "+32, %rsp\n"
+    "	jmpq *" CTL "+280\n"
+    ".size fd_native_run, .-fd_native_run\n"
+    /* copied to FD_EXIT_VA: only absolute addresses, so it runs anywhere */
+    ".globl fd_exit_stub\n"
+    ".globl fd_exit_stub_end\n"
+    "fd_exit_stub:\n"
+    "	movq %rax, " CTL "+136\n"
+    "	movq %rcx, " CTL "+144\n"
+    "	movq %rdx, " CTL "+152\n"
+    "	movq %rbx, " CTL "+160\n"
+    "	movq %rsp, " CTL "+168\n"
+    "	movq %rbp, " CTL "+176\n"
+    "	movq %rsi, " CTL "+184\n"
+    "	movq %rdi, " CTL "+192\n"
+    "	movq %r8, " CTL "+200\n"
+    "	movq %r9, " CTL "+208\n"
+    "	movq %r10, " CTL "+216\n"
+    "	movq %r11, " CTL "+224\n"
+    "	movq %r12, " CTL "+232\n"
+    "	movq %r13, " CTL "+240\n"
+    "	movq %r14, " CTL "+248\n"
+    "	movq %r15, " CTL "+256\n"
+    "	movq $" CTL "+272, %rsp\n"
+    "	pushfq\n" /* -> out_flags */
+    "	fxsave64 " CTL "+1024\n"
+    "	fnstenv " CTL "+1536\n"
+    "	fninit\n"
+    "	ldmxcsr " CTL "+416\n"
+    "	movq $" CTL "+416, %rsp\n"
+    "	pushq $0x202\n"
+    "	popfq\n" /* clean DF/AC/NT for the C code */
+    "	movq " CTL "+272, %rsp\n"
+    "	pop %r15\n	pop %r14\n	pop %r13\n	pop %r12\n	pop %rbp\n	pop %rbx\n"
+    "	ret\n"
+    "fd_exit_stub_end:\n");
 
 void fd_native_run(void);
 extern const uint8_t fd_exit_stub[], fd_exit_stub_end[];
@@ -118,9 +119,9 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 	ucontext_t *uc = ucv;
 	greg_t *r = uc->uc_mcontext.gregs;
 	struct fd_result *res = child_res;
-	static const int map[16] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
-				     REG_RSI, REG_RDI, REG_R8,	REG_R9,	 REG_R10, REG_R11,
-				     REG_R12, REG_R13, REG_R14, REG_R15 };
+	static const int map[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
+				    REG_RSI, REG_RDI, REG_R8,  REG_R9,	REG_R10, REG_R11,
+				    REG_R12, REG_R13, REG_R14, REG_R15};
 	(void)sig, (void)si;
 	for (int k = 0; k < 16; k++)
 		res->out.gpr[k] = (uint64_t)r[map[k]];
@@ -136,7 +137,8 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 
 static void *map_fixed(uint64_t va, size_t len, int prot)
 {
-	void *p = mmap((void *)va, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	void *p =
+	    mmap((void *)va, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p == MAP_FAILED || p != (void *)va) {
 		fprintf(stderr, "fpdiff child: cannot map %#llx: %s\n", (unsigned long long)va,
 			strerror(errno));
@@ -160,8 +162,8 @@ static bool read_full(int fd, void *buf, size_t n)
 }
 
 static __attribute__((noinline)) void run_one(struct ctl *ctl, uint8_t *code, uint8_t *data,
-						const struct fd_case *tc, struct fd_result *res,
-						uint8_t *data_out)
+					      const struct fd_case *tc, struct fd_result *res,
+					      uint8_t *data_out)
 {
 	sigjmp_buf jb;
 
@@ -198,7 +200,7 @@ static void child_main(int rfd, int wfd, struct fd_shared *sh)
 	static uint8_t altstack[65536];
 	struct ctl *ctl;
 	uint8_t *code, *data;
-	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
+	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
 	struct sigaction sa;
 
 	code = map_fixed(FD_CODE_VA, 0x10000, PROT_READ | PROT_WRITE | PROT_EXEC);

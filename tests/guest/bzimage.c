@@ -158,7 +158,8 @@ int main(void)
 	       ram <= (128ull << 20) && ram >= (127ull << 20));
 	report("e820: the kernel and its init_size are in RAM", in_ram(load, load + rd32(0x260)));
 	report("e820: boot_params and the command line are in RAM",
-	       in_ram(entry_bp, entry_bp + 4096) && in_ram((ulong)cmd, (ulong)cmd + strlen(cmd) + 1));
+	       in_ram(entry_bp, entry_bp + 4096) &&
+		   in_ram((ulong)cmd, (ulong)cmd + strlen(cmd) + 1));
 
 	/* ---- the initrd ---- */
 	u64 img = rd32(0x218) | (u64)rd32(0xc0) << 32, size = rd32(0x21c) | (u64)rd32(0xc4) << 32;

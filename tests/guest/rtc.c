@@ -10,13 +10,13 @@
  */
 #include "libtest.h"
 
-#define PM_TMR	  0x608
-#define PM_HZ	  3579545u
-#define REG_A	  10
-#define REG_B	  11
-#define REG_C	  12
-#define REG_D	  13
-#define CENTURY	  0x32
+#define PM_TMR	0x608
+#define PM_HZ	3579545u
+#define REG_A	10
+#define REG_B	11
+#define REG_C	12
+#define REG_D	13
+#define CENTURY 0x32
 
 static u8 rtc_read(u8 reg)
 {
@@ -72,7 +72,8 @@ static unsigned bcd(u8 v)
 int main(void)
 {
 	report("register D: VRT (valid RAM and time)", rtc_read(REG_D) == 0x80);
-	report("register A: 32.768 kHz divider, 1024 Hz rate (0x26)", (rtc_read(REG_A) & 0x7f) == 0x26);
+	report("register A: 32.768 kHz divider, 1024 Hz rate (0x26)",
+	       (rtc_read(REG_A) & 0x7f) == 0x26);
 	report("register B: 24-hour BCD, no interrupts (0x02)", rtc_read(REG_B) == 0x02);
 	report("the index port reads as 0xff", inb(0x70) == 0xff);
 
@@ -83,8 +84,8 @@ int main(void)
 	   mon = rtc_read(8), year = rtc_read(9), cent = rtc_read(CENTURY);
 	info("RTC: %02x%02x-%02x-%02x %02x:%02x:%02x", cent, year, mon, mday, hour, min, sec);
 	report("time registers hold valid BCD", bcd_ok(sec, 59) && bcd_ok(min, 59) &&
-						    bcd_ok(hour, 23) && bcd_ok(mday, 31) &&
-						    mday && bcd_ok(mon, 12) && mon && bcd_ok(year, 99));
+						    bcd_ok(hour, 23) && bcd_ok(mday, 31) && mday &&
+						    bcd_ok(mon, 12) && mon && bcd_ok(year, 99));
 	report("the century (CMOS 0x32) and year are this century's",
 	       cent == 0x20 && bcd(year) >= 24);
 	report("the clock runs: the seconds change within 1.5 s", wait_next_second());
