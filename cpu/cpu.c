@@ -20,7 +20,7 @@
 #include "mem.h"
 
 #define ARENA_SIZE	(32u << 20)
-#define BHASH_BITS	14
+#define BHASH_BITS	16
 #define BHASH_SIZE	(1u << BHASH_BITS)
 #define BLOCK_MAX_INSNS 64
 

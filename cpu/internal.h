@@ -105,8 +105,18 @@ struct tlb {
 	struct tlb_entry r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
 };
 
+/*
+ * Three TLB sets, one per kind of access right: supervisor, user, and
+ * supervisor with the SMAP override (CR4.SMAP and RFLAGS.AC = 1: explicit
+ * data accesses may touch user pages, SDM vol. 3A, 4.6.1). User pages are
+ * cached for supervisor data accesses only in the last, so STAC; copy; CLAC
+ * (Linux's copy_to/from_user) runs on the TLB fast paths, and clearing AC
+ * needs no flush: it only switches sets.
+ */
+enum { TLB_SUPER = 0, TLB_USER = 1, TLB_SUPER_AC = 2, TLB_SETS = 3 };
+
 /* jump cache: linear RIP -> block */
-#define JC_BITS 12
+#define JC_BITS 14
 #define JC_SIZE (1u << JC_BITS)
 struct jc_entry {
 	uint64_t la;
@@ -167,7 +177,7 @@ struct cpu {
 	uint32_t segchk;     /* bit per segment: limit/usability check needed */
 	uint32_t mode;	     /* ZydisMachineMode of the current code segment */
 	uint64_t stack_mask; /* 0xffff, 0xffffffff or ~0 */
-	struct tlb *tlb;     /* tlbs[0] supervisor, tlbs[1] user */
+	struct tlb *tlb;     /* the set in use: see tlb_select() */
 	_Atomic uint32_t events;
 	uint32_t epoch;
 	int cpl;
@@ -254,7 +264,7 @@ struct cpu {
 	bool tlb_has_large;	    /* a large page was cached in 4K pieces */
 	bool dr7_data_bp;	    /* enabled data breakpoints: all accesses slow */
 	uint32_t mem_gen;	    /* last seen cpu_mem generation */
-	struct tlb tlbs[2];
+	struct tlb tlbs[TLB_SETS];
 	struct jc_entry jc[JC_SIZE];
 
 	/* code cache */
@@ -270,6 +280,16 @@ struct cpu {
 };
 
 #define RIP(c) ((c)->gpr[GPR_RIP])
+
+/* Pick the TLB set for the current CPL, CR4.SMAP and RFLAGS.AC; called
+ * wherever one of them changes. */
+static inline void tlb_select(struct cpu *c)
+{
+	unsigned set = c->cpl == 3				    ? TLB_USER
+		       : (c->rflags & FL_AC) && (c->cr4 & CR4_SMAP) ? TLB_SUPER_AC
+								    : TLB_SUPER;
+	c->tlb = &c->tlbs[set];
+}
 
 /* ---- exceptions (except.c) ---- */
 

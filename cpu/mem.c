@@ -367,7 +367,7 @@ static void tlb_clear(struct tlb_entry *e, unsigned n)
 
 void tlb_flush_all(struct cpu *c)
 {
-	for (int t = 0; t < 2; t++) {
+	for (int t = 0; t < TLB_SETS; t++) {
 		tlb_clear(c->tlbs[t].r, TLB_SIZE);
 		tlb_clear(c->tlbs[t].w, TLB_SIZE);
 		tlb_clear(c->tlbs[t].x, TLB_SIZE);
@@ -387,7 +387,7 @@ void tlb_flush_nonglobal(struct cpu *c)
 		tlb_flush_all(c);
 		return;
 	}
-	for (int t = 0; t < 2; t++) {
+	for (int t = 0; t < TLB_SETS; t++) {
 		tlb_clear_nonglobal(c->tlbs[t].r, TLB_SIZE);
 		tlb_clear_nonglobal(c->tlbs[t].w, TLB_SIZE);
 		tlb_clear_nonglobal(c->tlbs[t].x, TLB_SIZE);
@@ -404,7 +404,7 @@ void tlb_flush_page(struct cpu *c, uint64_t la)
 		c->tlb_has_large = false;
 		return;
 	}
-	for (int t = 0; t < 2; t++) {
+	for (int t = 0; t < TLB_SETS; t++) {
 		if (c->tlbs[t].r[k].tag == (la & PAGE_MASK_4K))
 			c->tlbs[t].r[k].tag = TLB_INVALID;
 		if (c->tlbs[t].w[k].tag == (la & PAGE_MASK_4K))
@@ -416,8 +416,8 @@ void tlb_flush_page(struct cpu *c, uint64_t la)
 
 void tlb_flush_write(struct cpu *c)
 {
-	tlb_clear(c->tlbs[0].w, TLB_SIZE);
-	tlb_clear(c->tlbs[1].w, TLB_SIZE);
+	for (int t = 0; t < TLB_SETS; t++)
+		tlb_clear(c->tlbs[t].w, TLB_SIZE);
 }
 
 static inline bool is_canonical(const struct cpu *c, uint64_t la)
@@ -467,9 +467,10 @@ static bool tlb_may_cache(struct cpu *c, const struct walk_result *w, unsigned a
 {
 	if (accf & (ACCF_IMPLICIT_SV | ACCF_NOFAULT))
 		return false;
-	/* SMAP: supervisor access to a user page depends on RFLAGS.AC: never cache it */
+	/* SMAP: a supervisor access to a user page depends on RFLAGS.AC: cached
+	 * only in the set that is in use while AC = 1 (tlb_select) */
 	if (c->cpl < 3 && w->user && (c->cr4 & CR4_SMAP) && (c->cr0 & CR0_PG))
-		return false;
+		return c->tlb == &c->tlbs[TLB_SUPER_AC];
 	/* data breakpoints need every access on the slow path */
 	if (c->dr7_data_bp)
 		return false;
