@@ -17,12 +17,12 @@
 
 #include "fpu.h"
 #include "internal.h"
+#include "jit/jit.h"
 #include "mem.h"
 
-#define ARENA_SIZE	(32u << 20)
-#define BHASH_BITS	16
-#define BHASH_SIZE	(1u << BHASH_BITS)
-#define BLOCK_MAX_INSNS 64
+#define ARENA_SIZE (32u << 20)
+#define BHASH_BITS 16
+#define BHASH_SIZE (1u << BHASH_BITS)
 
 struct cpu *cpu_create(struct cpu_mem *mem, const struct cpu_ops *ops, void *opaque)
 {
@@ -47,6 +47,8 @@ struct cpu *cpu_create(struct cpu_mem *mem, const struct cpu_ops *ops, void *opa
 		return NULL;
 	}
 	decode_init(c);
+	if (jit_engine_selected())
+		c->jit = jit_create(); /* NULL: the host refuses executable memory; interpret */
 	mem_register_cpu(mem, c);
 	cpu_reset(c);
 	return c;
@@ -57,6 +59,7 @@ void cpu_destroy(struct cpu *c)
 	if (!c)
 		return;
 	mem_unregister_cpu(c->mem, c);
+	jit_destroy(c->jit);
 	decode_fini(c);
 	fpu_host_destroy(c);
 	munmap(c->arena, c->arena_size);
@@ -71,6 +74,8 @@ void cpu_flush_code(struct cpu *c)
 	c->arena_used = 0;
 	c->cur_block = NULL;
 	c->code_flushes++;
+	jit_flush(c->jit);
+	c->jit_patch = NULL;
 }
 
 static void reset_seg(struct cpu_seg *s, uint16_t sel, uint64_t base, uint8_t type)
@@ -427,6 +432,11 @@ static struct block *block_translate(struct cpu *c, uint64_t gpa, const uint8_t 
 	b->chain_next = 0;
 	b->chain_rip[0] = b->chain_rip[1] = 0;
 	b->chain[0] = b->chain[1] = NULL;
+	b->jit = NULL;
+	b->jit_noev = NULL;
+	b->jit_hdr = NULL;
+	b->jit_flushes = 0;
+	b->jit_failed = false;
 	uint8_t *copy = (uint8_t *)b + sz;
 	memcpy(copy, hp, off);
 	b->bytes = copy;
@@ -450,6 +460,8 @@ static inline bool block_valid(struct cpu *c, struct block *b, const uint8_t *hp
 			return false;
 		}
 		b->epoch = c->epoch;
+		if (b->jit)
+			jit_block_revalidated(c, b);
 	}
 	return true;
 }
@@ -762,6 +774,7 @@ enum cpu_exit cpu_run(struct cpu *c)
 			if (why != CPU_EXIT_NONE)
 				goto out;
 			prev = NULL; /* an event may have changed RIP, mode or CPL */
+			c->jit_patch = NULL;
 		}
 		if (unlikely(c->halted)) {
 			why = CPU_EXIT_HLT;
@@ -772,6 +785,7 @@ enum cpu_exit cpu_run(struct cpu *c)
 			goto out;
 		}
 		if (unlikely(need_slow_step(c))) {
+			c->jit_patch = NULL;
 			step_one(c);
 			prev = NULL;
 			continue;
@@ -796,6 +810,7 @@ enum cpu_exit cpu_run(struct cpu *c)
 			if (c->code_flushes != flushes)
 				prev = NULL; /* the arena was recycled under prev */
 			if (unlikely(!b)) {
+				c->jit_patch = NULL;
 				exec_straddling(c, la, hp);
 				prev = NULL;
 				continue;
@@ -815,6 +830,16 @@ enum cpu_exit cpu_run(struct cpu *c)
 				prev->chain_next = (uint8_t)(k ^ 1);
 			}
 		}
+		if (c->jit && jit_may_run(c)) {
+			/* translated code: it chains and looks blocks up itself */
+			jit_chain(c, b);
+			enum jit_result r = jit_run(c, b);
+			if (r != JIT_CANNOT) {
+				prev = NULL;
+				continue;
+			}
+		}
+		c->jit_patch = NULL;
 		c->cur_block = b;
 		c->icount += b->ninsns;
 		prev_la = la;

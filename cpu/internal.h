@@ -67,6 +67,8 @@ insn_fn jcc_fused(unsigned ccop, unsigned cond);
 insn_fn jcc_generic(unsigned cond);
 
 /* A decoded block: straight-line instructions within one guest page. */
+#define BLOCK_MAX_INSNS 64
+struct jit_hdr;
 struct block {
 	uint64_t gpa;  /* guest-physical address of the first byte */
 	uint32_t mode; /* decode mode (ZydisMachineMode) */
@@ -81,6 +83,13 @@ struct block {
 	/* direct successors in the same page, by RIP (see cpu_run) */
 	uint64_t chain_rip[2];
 	struct block *chain[2];
+	/* the JIT's translation (cpu/jit/): entry and header in the code
+	 * buffer, valid while jit_flushes equals the buffer's flush count */
+	void *jit;
+	void *jit_noev; /* the entry past the events check (from the dispatcher) */
+	struct jit_hdr *jit_hdr;
+	uint64_t jit_flushes;
+	bool jit_failed;
 	struct insn insns[];
 };
 
@@ -273,6 +282,13 @@ struct cpu {
 	size_t arena_used, arena_size;
 	uint32_t code_flushes; /* bumped by cpu_flush_code(): cached block pointers die */
 	bool nochain;	       /* executing single instructions (step_one): no chaining */
+
+	/* the JIT (cpu/jit/): NULL when the vCPU interprets */
+	struct jit *jit;
+	uint64_t jit_icount_limit; /* translated code exits when icount reaches it */
+	void *jit_patch;	   /* the exit the last run of translated code took */
+	uint64_t jit_patch_flushes;
+	uint8_t jit_stop; /* a store hit a code page: leave translated code */
 
 	const struct cpu_ops *ops;
 	void *opaque;

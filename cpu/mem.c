@@ -318,6 +318,7 @@ static void monitor_hit(struct cpu *c, uint64_t gpa)
 static void smc_hit(struct cpu *c, uint64_t gpa)
 {
 	struct block *b = c->cur_block;
+	c->jit_stop = 1; /* translated code leaves after this instruction */
 	/* the running block was decoded from this page: stop it after this instruction */
 	if (b && (b->gpa >> 12) == (gpa >> 12)) {
 		for (unsigned k = 0; k < b->ninsns; k++)

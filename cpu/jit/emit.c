@@ -1,0 +1,1002 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Instruction emitters: a decoded block (struct block) into host code. Each
+ * instruction the ops_*.c files describe (jit_describe) gets an inline fast
+ * path; whatever that path cannot do (a TLB miss, a segment that needs its
+ * checks, a form not covered) runs the instruction's interpreter handler from
+ * a cold stub, so the result is the interpreter's by construction. Every
+ * other instruction calls its handler inline.
+ *
+ * Guest registers and the lazy flags live in struct cpu; an inline
+ * instruction loads what it reads and stores what it writes, and stores the
+ * lazy-flag fields only when a later reader can see them (flags_live_after).
+ * After an inline flag producer the host's own EFLAGS equal the guest's, so
+ * a following Jcc/SETcc/CMOVcc tests them directly.
+ */
+#include <Zydis/Zydis.h>
+
+#include "jit_internal.h"
+
+#define H(x) (&(x)->s[SEC_HOT])
+#define C(x) (&(x)->s[SEC_COLD])
+#define D(x) (&(x)->s[SEC_DATA])
+
+/* guest register r (a gpr[] index; a byte offset for byte registers) */
+static struct xmem greg(unsigned r)
+{
+	return xm(XBX, (int32_t)(OFF_GPR + 8 * r));
+}
+
+static struct xmem greg8(unsigned byte_off)
+{
+	return xm(XBX, (int32_t)(OFF_GPR + byte_off));
+}
+
+static struct xmem gfield(size_t off)
+{
+	return xm(XBX, (int32_t)off);
+}
+
+/* load guest register r of size into host reg (zero-extended) */
+static void ld_greg(struct xbuf *b, unsigned size, int host, unsigned r)
+{
+	xload(b, size, host, size == 1 ? greg8(r) : greg(r));
+}
+
+/* store host reg as guest register r with reg_set()'s rules: size 4 clears
+ * the upper half (host must hold the value zero-extended), 1 and 2 merge */
+static void st_greg(struct xbuf *b, unsigned size, int host, unsigned r)
+{
+	if (size == 1)
+		xstore(b, 1, host, greg8(r));
+	else if (size == 2)
+		xstore(b, 2, host, greg(r));
+	else
+		xstore(b, 8, host, greg(r));
+}
+
+/* ---- fixups and labels ---- */
+
+static void fixup(struct jctx *x, unsigned sec, uint8_t *at, unsigned kind, unsigned tsec,
+		  uint32_t toff, const void *abs)
+{
+	if (x->s[sec].overflow || !at)
+		return;
+	if (x->nfix >= MAX_FIX) {
+		x->fix_overflow = true;
+		return;
+	}
+	struct jfix *f = &x->fix[x->nfix++];
+	f->sec = (uint8_t)sec;
+	f->kind = (uint8_t)kind;
+	f->tsec = (uint8_t)tsec;
+	f->at = (uint32_t)(at - x->s[sec].start);
+	f->toff = toff;
+	f->abs = abs;
+}
+
+static uint32_t here(struct jctx *x, unsigned sec)
+{
+	return (uint32_t)(x->s[sec].p - x->s[sec].start);
+}
+
+static void jmp_sec(struct jctx *x, unsigned sec, unsigned tsec, uint32_t toff)
+{
+	fixup(x, sec, xjmp32(&x->s[sec]), FIX_SEC, tsec, toff, NULL);
+}
+
+static void jcc_sec(struct jctx *x, unsigned sec, enum xcc cc, unsigned tsec, uint32_t toff)
+{
+	fixup(x, sec, xjcc32(&x->s[sec], cc), FIX_SEC, tsec, toff, NULL);
+}
+
+static void jmp_abs(struct jctx *x, unsigned sec, const void *abs)
+{
+	fixup(x, sec, xjmp32(&x->s[sec]), FIX_ABS, 0, 0, abs);
+}
+
+static void jcc_abs(struct jctx *x, unsigned sec, enum xcc cc, const void *abs)
+{
+	fixup(x, sec, xjcc32(&x->s[sec], cc), FIX_ABS, 0, 0, abs);
+}
+
+static void jmp_resume(struct jctx *x, unsigned sec, unsigned k)
+{
+	fixup(x, sec, xjmp32(&x->s[sec]), FIX_RESUME, 0, k, NULL);
+}
+
+/* op reg, [rip + header field] (no immediate): the disp32 is fixed up */
+static void op_hdr(struct jctx *x, unsigned size, unsigned opc, int reg, size_t field)
+{
+	struct xbuf *b = H(x);
+	xprefix(b, size, reg, 0, 0, false);
+	if (opc > 0xff)
+		xb(b, (uint8_t)(opc >> 8));
+	xb(b, (uint8_t)opc);
+	xb(b, (uint8_t)(((reg & 7) << 3) | 5));
+	uint8_t *at = b->p;
+	x32(b, 0);
+	fixup(x, SEC_HOT, at, FIX_HDR, 0, (uint32_t)field, NULL);
+}
+
+/* ---- leaving translated code ---- */
+
+/* RIP(c) = r12 + delta (the block's RIP plus a byte offset) */
+static void set_rip(struct xbuf *b, int32_t delta)
+{
+	xlea(b, 8, XAX, xm(X12, delta));
+	xstore(b, 8, XAX, gfield(OFF_RIP));
+}
+
+/*
+ * A direct branch to r12 + delta. Within the block's page (same translation,
+ * the chaining rule of cpu_run) it is a jmp that jit_chain() may patch to
+ * enter the target's translation; otherwise it goes through jit_lookup().
+ * canon_fail: cold offset to jump to if the target is not canonical (only
+ * used across pages in 64-bit mode).
+ */
+static void emit_direct_exit(struct jctx *x, int64_t delta, uint32_t canon_fail)
+{
+	struct xbuf *h = H(x);
+	int64_t pgoff = (int64_t)(x->b->gpa & 0xfff) + delta;
+
+	if (pgoff >= 0 && pgoff < 4096 && x->nexits < MAX_EXITS) {
+		if (delta)
+			xlea(h, 8, X12, xm(X12, (int32_t)delta));
+		uint8_t *at = xjmp32(h);
+		uint32_t stub = here(x, SEC_COLD);
+		fixup(x, SEC_HOT, at, FIX_SEC, SEC_COLD, stub, NULL);
+		/* the exit's record */
+		uint32_t rec = here(x, SEC_DATA);
+		x64(D(x), 0);
+		x64(D(x), 0);
+		x->exits[x->nexits].hot_rel = (uint32_t)(at - h->start);
+		x->exits[x->nexits].data_off = rec;
+		x->exits[x->nexits].target_off = (uint32_t)pgoff;
+		x->nexits++;
+		/* cold: leave with RIP = r12, rax = the record */
+		struct xbuf *c = C(x);
+		xstore(c, 8, X12, gfield(OFF_RIP));
+		xb(c, 0x48), xb(c, 0x8d), xb(c, 0x05); /* lea rax, [rip + rec] */
+		uint8_t *r = c->p;
+		x32(c, 0);
+		fixup(x, SEC_COLD, r, FIX_SEC, SEC_DATA, rec, NULL);
+		jmp_abs(x, SEC_COLD, x->j->epilogue);
+		return;
+	}
+	if (x->mode64) {
+		xlea(h, 8, XAX, xm(X12, (int32_t)delta));
+		/* canonical (48 bits: LA57 is not offered) */
+		xmov_rr(h, 8, XCX, XAX);
+		xshift_ri(h, XSHL, 8, XCX, 16);
+		xshift_ri(h, XSAR, 8, XCX, 16);
+		xalu_rr(h, XCMP, 8, XCX, XAX);
+		jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, canon_fail);
+	} else {
+		xlea(h, 4, XAX, xm(X12, (int32_t)delta)); /* wraps at 4 GiB */
+	}
+	xstore(h, 8, XAX, gfield(OFF_RIP));
+	jmp_abs(x, SEC_HOT, x->j->lookup);
+}
+
+/* an indirect target in rax (already checked): go through jit_lookup() */
+static void emit_indirect_exit(struct jctx *x)
+{
+	xstore(H(x), 8, XAX, gfield(OFF_RIP));
+	jmp_abs(x, SEC_HOT, x->j->lookup);
+}
+
+/* rax canonical (48 bits) or to fail */
+static void emit_canon_check(struct jctx *x, int reg, uint32_t fail)
+{
+	struct xbuf *h = H(x);
+	xmov_rr(h, 8, XDX, reg);
+	xshift_ri(h, XSHL, 8, XDX, 16);
+	xshift_ri(h, XSAR, 8, XDX, 16);
+	xalu_rr(h, XCMP, 8, XDX, reg);
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fail);
+}
+
+/* ---- calling the interpreter ---- */
+
+/* the call of instruction k's handler, RIP(c) set first; falls through when
+ * the handler returned the next instruction and nothing asks to stop */
+static void emit_handler_call(struct jctx *x, unsigned sec, unsigned k)
+{
+	struct xbuf *b = &x->s[sec];
+	const struct insn *i = &x->b->insns[k];
+	set_rip(b, (int32_t)x->goff[k]);
+	xmov_rr(b, 8, XDI, XBX);
+	xmov_ri(b, XSI, (uint64_t)(uintptr_t)i);
+	xcall(b, (const void *)i->fn);
+	xtest_rr(b, 8, XAX, XAX);
+	jcc_abs(x, sec, CC_E, x->j->exit0); /* the handler ended the block: RIP(c) is set */
+	xload(b, 8, X13, gfield(OFF_TLB));  /* STAC/CLAC, CPL: the TLB set may differ */
+	xalu_mi(b, XCMP, 1, gfield(OFF_JIT_STOP), 0);
+	jcc_abs(x, sec, CC_NE, x->j->exit0); /* code was written: RIP(c) is the next insn */
+}
+
+/* the cold stub that runs instruction k through its handler when the inline
+ * path cannot; created on first use. Returns its cold offset. */
+static uint32_t fallback(struct jctx *x, uint32_t *stub)
+{
+	if (*stub != UINT32_MAX)
+		return *stub;
+	*stub = here(x, SEC_COLD);
+	emit_handler_call(x, SEC_COLD, x->k);
+	jmp_resume(x, SEC_COLD, x->k + 1);
+	return *stub;
+}
+
+/* ---- memory operands ---- */
+
+/* linear address of i's memory operand into rsi; a segment that needs its
+ * checks (outside 64-bit mode) goes to fail */
+static void emit_la(struct jctx *x, const struct insn *i, uint32_t *stub)
+{
+	struct xbuf *h = H(x);
+	int64_t disp = i->disp;
+	unsigned base = i->base, index = i->index;
+	bool a32 = i->ashift == 32;
+	int breg = XNONE, ireg = XNONE;
+
+	if (index == GPR_2G) {
+		disp += 1ll << 31;
+		index = GPR_ZERO;
+	}
+	if (base == GPR_RIP) {
+		disp += x->goff[x->k];
+		breg = X12;
+	} else if (base != GPR_ZERO) {
+		xload(h, 8, XSI, greg(base));
+		breg = XSI;
+	}
+	if (index != GPR_ZERO) {
+		xload(h, 8, XCX, greg(index));
+		ireg = XCX;
+	}
+	if (!xfits32(disp)) {
+		xmov_ri(h, XDX, (uint64_t)disp);
+		if (breg != XNONE)
+			xalu_rr(h, XADD, 8, XDX, breg);
+		breg = XDX;
+		disp = 0;
+	}
+	if (breg == XNONE && ireg == XNONE)
+		xmov_ri(h, XSI, a32 ? (uint32_t)disp : (uint64_t)disp);
+	else
+		xlea(h, a32 ? 4 : 8, XSI, xmi(breg, ireg, i->scale, (int32_t)disp));
+	if (x->mode64) {
+		if (i->seg == SEG_FS || i->seg == SEG_GS)
+			xalu_rm(h, XADD, 8, XSI, gfield(OFF_SEGBASE + 8 * i->seg));
+	} else {
+		/* test dword [segchk], bit */
+		xop_rm(h, 4, 0xf7, 0, gfield(OFF_SEGCHK));
+		x32(h, 1u << i->seg);
+		jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+		xalu_rm(h, XADD, 4, XSI, gfield(OFF_SEGBASE + 8 * i->seg));
+	}
+}
+
+/* host address of [rsi, rsi + size) in rax through TLB table tbl (offset of
+ * r/w/x in struct tlb); a miss goes to the fallback. Clobbers rcx, rdx. */
+static void emit_tlb(struct jctx *x, size_t tbl, unsigned size, uint32_t *stub)
+{
+	struct xbuf *h = H(x);
+	xmov_rr(h, 8, XCX, XSI);
+	xshift_ri(h, XSHR, 8, XCX, 12);
+	xmov_rr(h, 8, XDX, XSI);
+	xshift_ri(h, XSHR, 8, XDX, 21);
+	xalu_rr(h, XXOR, 4, XCX, XDX);
+	xalu_ri(h, XAND, 4, XCX, TLB_MASK);
+	xlea(h, 8, XCX, xmi(XCX, XCX, 1, 0)); /* index * 3: entries are 24 bytes */
+	xmov_rr(h, 8, XDX, XSI);
+	xalu_ri(h, XAND, 8, XDX, -4096);
+	xalu_rm(h, XCMP, 8, XDX,
+		xmi(X13, XCX, 3, (int32_t)(tbl + offsetof(struct tlb_entry, tag))));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+	if (size > 1) {
+		xmov_rr(h, 4, XDX, XSI);
+		xalu_ri(h, XAND, 4, XDX, 0xfff);
+		xalu_ri(h, XCMP, 4, XDX, (int32_t)(4096 - size));
+		jcc_sec(x, SEC_HOT, CC_A, SEC_COLD, fallback(x, stub));
+	}
+	xload(h, 8, XAX, xmi(X13, XCX, 3, (int32_t)(tbl + offsetof(struct tlb_entry, addend))));
+	xalu_rr(h, XADD, 8, XAX, XSI);
+}
+
+#define TLB_R offsetof(struct tlb, r)
+#define TLB_W offsetof(struct tlb, w)
+
+/* ---- flags ---- */
+
+/* reload host flags equal to the guest's from the lazy fields of static
+ * cc_op op for condition cond; false if that cannot be done exactly */
+static bool reload_flags(struct xbuf *b, unsigned op, unsigned cond)
+{
+	unsigned kind = CC_KIND(op), size = 1u << CC_SZLOG(op);
+	bool uses_cf = (cond >> 1) == 1 || (cond >> 1) == 3;
+	switch (kind) {
+	case CC_SUB:
+		xload(b, 8, XAX, gfield(OFF_CC_AUX));
+		xalu_rm(b, XCMP, size, XAX, gfield(OFF_CC_SRC));
+		return true;
+	case CC_ADD:
+		xload(b, 8, XAX, gfield(OFF_CC_AUX));
+		xalu_rm(b, XADD, size, XAX, gfield(OFF_CC_SRC));
+		return true;
+	case CC_LOGIC:
+		xload(b, 8, XAX, gfield(OFF_CC_RES));
+		xtest_rr(b, size, XAX, XAX);
+		return true;
+	case CC_INC:
+	case CC_DEC:
+		if (uses_cf)
+			return false;
+		xload(b, 8, XAX, gfield(OFF_CC_AUX));
+		if (kind == CC_INC)
+			xinc(b, size, XAX);
+		else
+			xdec(b, size, XAX);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* host flags of the previous instruction are the guest's for cond */
+static bool host_flags_ok(const struct jctx *x, unsigned cond)
+{
+	if (x->hf_kind < 0)
+		return false;
+	if (x->hf_kind == CC_INC || x->hf_kind == CC_DEC)
+		return (cond >> 1) != 1 && (cond >> 1) != 3;
+	return true;
+}
+
+static bool cc_cond_call(struct cpu *c, unsigned cond)
+{
+	return cc_cond(c, cond);
+}
+
+/*
+ * Make host EFLAGS answer guest condition cond; returns the host condition
+ * code that is true when cond is. If the previous instruction left the
+ * flags in the host's EFLAGS, an interpreter run of it (its fallback) must
+ * come back through a reload: resume[k] is set to one.
+ */
+static enum xcc emit_cond(struct jctx *x, unsigned cond)
+{
+	struct xbuf *h = H(x);
+	if (host_flags_ok(x, cond) && x->ccop) {
+		/* the previous instruction's fallback resumes through a reload */
+		uint32_t r = here(x, SEC_COLD);
+		if (reload_flags(C(x), (unsigned)x->ccop - 1, cond)) {
+			jmp_sec(x, SEC_COLD, SEC_HOT, here(x, SEC_HOT));
+			x->resume[x->k] = r;
+			return (enum xcc)cond;
+		}
+		x->s[SEC_COLD].p = x->s[SEC_COLD].start + r;
+	}
+	if (x->ccop && reload_flags(h, (unsigned)x->ccop - 1, cond))
+		return (enum xcc)cond;
+	xmov_rr(h, 8, XDI, XBX);
+	xmov_ri(h, XSI, cond);
+	xcall(h, (const void *)cc_cond_call);
+	xtest_rr(h, 1, XAX, XAX);
+	return CC_NE;
+}
+
+/* ---- instruction emitters ---- */
+
+static bool is_jcc(const struct jctx *x, const struct insn *i)
+{
+	unsigned cond = i->aux & 15;
+	if (i->fn == jcc_generic(cond))
+		return true;
+	return x->ccop && i->fn == jcc_fused((unsigned)x->ccop - 1, cond);
+}
+
+static bool emit_jcc(struct jctx *x, const struct insn *i, uint32_t *stub)
+{
+	int64_t taken = (int64_t)x->goff[x->k] + i->len + (int64_t)i->imm;
+	int64_t fall = (int64_t)x->goff[x->k] + i->len;
+	if (i->osz == 2 || !xfits32(taken))
+		return false;
+	enum xcc cc = emit_cond(x, i->aux & 15);
+	struct xbuf *h = H(x);
+	/* over the taken exit when the condition is false */
+	uint8_t *nt = xjcc32(h, (enum xcc)(cc ^ 1));
+	emit_direct_exit(x, taken, fallback(x, stub));
+	if (!h->overflow)
+		xpatch32(nt, h->p);
+	emit_direct_exit(x, fall, fallback(x, stub));
+	return true;
+}
+
+static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
+{
+	const struct jit_desc *d = jit_desc_of(i->fn);
+	struct xbuf *h = H(x);
+	unsigned size = d ? d->size : 0, sl = szlog(size ? size : 1);
+
+	if (!d)
+		return is_jcc(x, i) ? emit_jcc(x, i, stub) : false;
+	switch (d->kind) {
+	case JK_NOP:
+		return true;
+	case JK_MOV_RR:
+		ld_greg(h, size, XAX, i->r2);
+		st_greg(h, size, XAX, i->r1);
+		return true;
+	case JK_MOV_RI:
+		if (size == 8 && !xfits32((int64_t)i->imm)) {
+			xmov_ri(h, XAX, i->imm);
+			st_greg(h, 8, XAX, i->r1);
+		} else if (size == 8) {
+			xstore_imm(h, 8, greg(i->r1), (int32_t)i->imm);
+		} else if (size == 4) {
+			xmov_ri(h, XAX, (uint32_t)i->imm);
+			st_greg(h, 4, XAX, i->r1);
+		} else {
+			xstore_imm(h, size, size == 1 ? greg8(i->r1) : greg(i->r1),
+				   (int32_t)i->imm);
+		}
+		return true;
+	case JK_MOV_RM:
+		if (i->ashift == 48)
+			return false;
+		emit_la(x, i, stub);
+		emit_tlb(x, TLB_R, size, stub);
+		xload(h, size, XDX, xm(XAX, 0));
+		st_greg(h, size, XDX, i->r1);
+		return true;
+	case JK_MOV_MR:
+	case JK_MOV_MI:
+		if (i->ashift == 48)
+			return false;
+		emit_la(x, i, stub);
+		emit_tlb(x, TLB_W, size, stub);
+		if (d->kind == JK_MOV_MR) {
+			ld_greg(h, size, XDX, i->r2);
+			xstore(h, size, XDX, xm(XAX, 0));
+		} else if (size == 8 && !xfits32((int64_t)i->imm)) {
+			xmov_ri(h, XDX, i->imm);
+			xstore(h, 8, XDX, xm(XAX, 0));
+		} else {
+			xstore_imm(h, size, xm(XAX, 0), (int32_t)i->imm);
+		}
+		return true;
+	case JK_LEA:
+		if (i->ashift == 48 || i->osz < 4)
+			return false;
+		{
+			/* the effective address without a segment: emit_la in 64-bit
+			 * style, then size it */
+			bool m64 = x->mode64;
+			unsigned seg = i->seg;
+			struct insn t = *i;
+			t.seg = SEG_DS;
+			x->mode64 = true;
+			emit_la(x, &t, stub);
+			x->mode64 = m64;
+			(void)seg;
+			if (i->osz == 4)
+				xmov_rr(h, 4, XSI, XSI);
+			st_greg(h, i->osz, XSI, i->r1);
+		}
+		return true;
+	case JK_ZERO:
+		if (i->osz == 2)
+			xstore_imm(h, 2, greg(i->r1), 0);
+		else
+			xstore_imm(h, 8, greg(i->r1), 0);
+		if (x->flags_live_after[x->k]) {
+			xstore_imm(h, 8, gfield(OFF_CC_RES), 0);
+			xstore_imm(h, 8, gfield(OFF_CC_AUX), 0);
+			xstore_imm(h, 8, gfield(OFF_CC_SRC), 0);
+			xstore_imm(h, 4, gfield(OFF_CC_OP),
+				   (int32_t)CC_OP(CC_LOGIC, szlog(i->osz)));
+		}
+		return true;
+	case JK_ALU_RR:
+	case JK_ALU_RI:
+	case JK_ALU_RM:
+	case JK_ALU_MR:
+	case JK_ALU_MI: {
+		unsigned op = d->op;
+		if (op == JA_ADC || op == JA_SBB)
+			return false;
+		bool mem = d->kind == JK_ALU_RM || d->kind == JK_ALU_MR || d->kind == JK_ALU_MI;
+		bool dst_mem = d->kind == JK_ALU_MR || d->kind == JK_ALU_MI;
+		bool wb = op != JA_CMP && op != JA_TEST;
+		if (mem && i->ashift == 48)
+			return false;
+		/* a in rdx, b in rcx (after the TLB probe, which uses both) */
+		if (mem) {
+			emit_la(x, i, stub);
+			emit_tlb(x, dst_mem && wb ? TLB_W : TLB_R, size, stub);
+		}
+		if (dst_mem)
+			xload(h, size, XDX, xm(XAX, 0));
+		else
+			ld_greg(h, size, XDX, i->r1);
+		if (d->kind == JK_ALU_RM)
+			xload(h, size, XCX, xm(XAX, 0));
+		else if (d->kind == JK_ALU_RR || d->kind == JK_ALU_MR)
+			ld_greg(h, size, XCX, i->r2);
+		else
+			xmov_ri(h, XCX, i->imm);
+		bool live = x->flags_live_after[x->k];
+		if (live) {
+			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
+			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
+		}
+		unsigned kind;
+		switch (op) {
+		case JA_ADD:
+			xalu_rr(h, XADD, size, XDX, XCX);
+			kind = CC_ADD;
+			break;
+		case JA_SUB:
+		case JA_CMP:
+			xalu_rr(h, XSUB, size, XDX, XCX);
+			kind = CC_SUB;
+			break;
+		case JA_OR:
+			xalu_rr(h, XOR_, size, XDX, XCX);
+			kind = CC_LOGIC;
+			break;
+		case JA_XOR:
+			xalu_rr(h, XXOR, size, XDX, XCX);
+			kind = CC_LOGIC;
+			break;
+		default:
+			xalu_rr(h, XAND, size, XDX, XCX);
+			kind = CC_LOGIC;
+			break; /* AND, TEST */
+		}
+		if (wb) {
+			if (dst_mem)
+				xstore(h, size, XDX, xm(XAX, 0));
+			else
+				st_greg(h, size, XDX, i->r1);
+		}
+		if (live) {
+			xstore(h, 8, XDX, gfield(OFF_CC_RES));
+			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(kind, sl));
+		}
+		x->hf_next = (int)kind;
+		return true;
+	}
+	case JK_UNARY_R: {
+		unsigned op = d->op;
+		bool live = x->flags_live_after[x->k];
+		if ((op == JU_INC || op == JU_DEC) && live) {
+			/* CF carries over: the old CF into rcx from the static cc_op */
+			unsigned kind = x->ccop ? CC_KIND(x->ccop - 1) : CC_EFLAGS;
+			if (kind == CC_SUB || kind == CC_ADD) {
+				reload_flags(h, (unsigned)x->ccop - 1, 2);
+				xsetcc(h, CC_B, XCX);
+				xmovzx_rr(h, 1, XCX, XCX);
+			} else if (kind == CC_LOGIC) {
+				xalu_rr(h, XXOR, 4, XCX, XCX);
+			} else if (kind == CC_INC || kind == CC_DEC) {
+				xload(h, 8, XCX, gfield(OFF_CC_SRC));
+				xalu_ri(h, XAND, 4, XCX, 1);
+			} else {
+				xmov_rr(h, 8, XDI, XBX);
+				xmov_ri(h, XSI, 2); /* condition B: CF */
+				xcall(h, (const void *)cc_cond_call);
+				xmovzx_rr(h, 1, XCX, XAX);
+			}
+			ld_greg(h, size, XDX, i->r1);
+			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
+			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
+			if (op == JU_INC)
+				xinc(h, size, XDX);
+			else
+				xdec(h, size, XDX);
+			st_greg(h, size, XDX, i->r1);
+			xstore(h, 8, XDX, gfield(OFF_CC_RES));
+			xstore_imm(h, 4, gfield(OFF_CC_OP),
+				   (int32_t)CC_OP(op == JU_INC ? CC_INC : CC_DEC, sl));
+			x->hf_next = op == JU_INC ? CC_INC : CC_DEC;
+			return true;
+		}
+		ld_greg(h, size, XDX, i->r1);
+		switch (op) {
+		case JU_INC:
+			xinc(h, size, XDX);
+			break;
+		case JU_DEC:
+			xdec(h, size, XDX);
+			break;
+		case JU_NEG:
+			if (live) {
+				xstore_imm(h, 8, gfield(OFF_CC_AUX), 0);
+				xstore(h, 8, XDX, gfield(OFF_CC_SRC));
+			}
+			xneg(h, size, XDX);
+			break;
+		default:
+			xnot(h, size, XDX);
+			break;
+		}
+		if (size == 4)
+			xmov_rr(h, 4, XDX, XDX);
+		st_greg(h, size, XDX, i->r1);
+		if (op == JU_NEG) {
+			if (live) {
+				xstore(h, 8, XDX, gfield(OFF_CC_RES));
+				xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_SUB, sl));
+			}
+			x->hf_next = CC_SUB;
+		}
+		return true;
+	}
+	case JK_MOVZX_R:
+	case JK_MOVSX_R: {
+		unsigned from = i->aux, to = i->osz;
+		if (from == 1)
+			xload(h, 1, XAX, greg8(i->r2));
+		else
+			xload(h, from, XAX, greg(i->r2));
+		if (d->kind == JK_MOVSX_R && from < to)
+			xmovsx_rr(h, from, 8, XAX, XAX);
+		if (to == 4)
+			xmov_rr(h, 4, XAX, XAX);
+		st_greg(h, to, XAX, i->r1);
+		return true;
+	}
+	case JK_MOVZX_M:
+	case JK_MOVSX_M: {
+		unsigned from = i->aux, to = i->osz;
+		if (i->ashift == 48)
+			return false;
+		emit_la(x, i, stub);
+		emit_tlb(x, TLB_R, from, stub);
+		if (d->kind == JK_MOVSX_M)
+			xload_sx(h, from, XDX, xm(XAX, 0));
+		else
+			xload(h, from, XDX, xm(XAX, 0));
+		if (to == 4)
+			xmov_rr(h, 4, XDX, XDX);
+		st_greg(h, to, XDX, i->r1);
+		return true;
+	}
+	case JK_PUSH_R:
+	case JK_PUSH_I:
+		if (!x->mode64 || i->osz != 8)
+			return false;
+		xload(h, 8, XSI, greg(GPR_RSP));
+		xalu_ri(h, XSUB, 8, XSI, 8);
+		emit_tlb(x, TLB_W, 8, stub);
+		if (d->kind == JK_PUSH_R)
+			xload(h, 8, XDX, greg(i->r1));
+		else
+			xmov_ri(h, XDX, i->imm);
+		xstore(h, 8, XDX, xm(XAX, 0));
+		xstore(h, 8, XSI, greg(GPR_RSP));
+		return true;
+	case JK_POP_R:
+		if (!x->mode64 || i->osz != 8)
+			return false;
+		xload(h, 8, XSI, greg(GPR_RSP));
+		emit_tlb(x, TLB_R, 8, stub);
+		xload(h, 8, XDX, xm(XAX, 0));
+		xlea(h, 8, XSI, xm(XSI, 8));
+		xstore(h, 8, XSI, greg(GPR_RSP));
+		xstore(h, 8, XDX, greg(i->r1));
+		return true;
+	case JK_JMP_REL:
+		if (i->osz == 2)
+			return false;
+		emit_direct_exit(x, (int64_t)x->goff[x->k] + i->len + (int64_t)i->imm,
+				 fallback(x, stub));
+		return true;
+	case JK_CALL_REL: {
+		if (!x->mode64 || i->osz != 8)
+			return false;
+		int64_t target = (int64_t)x->goff[x->k] + i->len + (int64_t)i->imm;
+		int64_t pgoff = (int64_t)(x->b->gpa & 0xfff) + target;
+		if (pgoff < 0 || pgoff >= 4096) {
+			/* the target is checked before anything is pushed */
+			xlea(h, 8, XAX, xm(X12, (int32_t)target));
+			emit_canon_check(x, XAX, fallback(x, stub));
+		}
+		xload(h, 8, XSI, greg(GPR_RSP));
+		xalu_ri(h, XSUB, 8, XSI, 8);
+		emit_tlb(x, TLB_W, 8, stub);
+		xlea(h, 8, XDX, xm(X12, (int32_t)(x->goff[x->k] + i->len)));
+		xstore(h, 8, XDX, xm(XAX, 0));
+		xstore(h, 8, XSI, greg(GPR_RSP));
+		emit_direct_exit(x, target, fallback(x, stub));
+		return true;
+	}
+	case JK_RET:
+		if (!x->mode64 || i->osz != 8)
+			return false;
+		xload(h, 8, XSI, greg(GPR_RSP));
+		emit_tlb(x, TLB_R, 8, stub);
+		xload(h, 8, XAX, xm(XAX, 0));
+		emit_canon_check(x, XAX, fallback(x, stub));
+		xlea(h, 8, XSI, xm(XSI, (int32_t)(8 + i->imm)));
+		xstore(h, 8, XSI, greg(GPR_RSP));
+		emit_indirect_exit(x);
+		return true;
+	case JK_JMP_R:
+	case JK_CALL_R:
+	case JK_JMP_M:
+	case JK_CALL_M: {
+		bool call = d->kind == JK_CALL_R || d->kind == JK_CALL_M;
+		bool m = d->kind == JK_JMP_M || d->kind == JK_CALL_M;
+		if (!x->mode64 || i->osz != 8 || (m && i->ashift == 48))
+			return false;
+		if (m) {
+			emit_la(x, i, stub);
+			emit_tlb(x, TLB_R, 8, stub);
+			xload(h, 8, XDI, xm(XAX, 0));
+		} else {
+			xload(h, 8, XDI, greg(i->r1));
+		}
+		emit_canon_check(x, XDI, fallback(x, stub));
+		if (call) {
+			xload(h, 8, XSI, greg(GPR_RSP));
+			xalu_ri(h, XSUB, 8, XSI, 8);
+			emit_tlb(x, TLB_W, 8, stub);
+			xlea(h, 8, XDX, xm(X12, (int32_t)(x->goff[x->k] + i->len)));
+			xstore(h, 8, XDX, xm(XAX, 0));
+			xstore(h, 8, XSI, greg(GPR_RSP));
+		}
+		xmov_rr(h, 8, XAX, XDI);
+		emit_indirect_exit(x);
+		return true;
+	}
+	case JK_SHIFT_RI: {
+		unsigned op = d->op, bits = size * 8;
+		unsigned cnt = (unsigned)i->imm & (size == 8 ? 0x3f : 0x1f);
+		bool live = x->flags_live_after[x->k];
+		if (cnt == 0) {
+			ld_greg(h, size, XAX, i->r1);
+			st_greg(h, size, XAX, i->r1);
+			return true;
+		}
+		if (op == JS_ROL || op == JS_ROR) {
+			if (live)
+				return false; /* CF and OF merge into the other flags */
+			ld_greg(h, size, XAX, i->r1);
+			xshift_ri(h, op == JS_ROL ? XROL : XROR, size, XAX, (uint8_t)cnt);
+			if (size == 4)
+				xmov_rr(h, 4, XAX, XAX);
+			st_greg(h, size, XAX, i->r1);
+			return true;
+		}
+		if (op != JS_SHL && op != JS_SAL && op != JS_SHR && op != JS_SAR)
+			return false;
+		if (cnt >= bits)
+			return false; /* CF of a count past the size: the handler's value */
+		ld_greg(h, size, XAX, i->r1);
+		if (live && (op == JS_SHR) && cnt == 1) {
+			/* OF = the operand's old sign */
+			xmov_rr(h, 8, XDX, XAX);
+			xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 1));
+			xalu_ri(h, XAND, 4, XDX, 1);
+		}
+		xshift_ri(h,
+			  op == JS_SHR	 ? XSHR
+			  : op == JS_SAR ? XSAR
+					 : XSHL,
+			  size, XAX, (uint8_t)cnt);
+		if (size == 4)
+			xmov_rr(h, 4, XAX, XAX);
+		if (live) {
+			xsetcc(h, CC_B, XCX);
+			xmovzx_rr(h, 1, XCX, XCX);
+			if (op == JS_SHL || op == JS_SAL) {
+				/* OF = MSB(result) ^ CF */
+				xmov_rr(h, 8, XDX, XAX);
+				xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 1));
+				xalu_ri(h, XAND, 4, XDX, 1);
+				xalu_rr(h, XXOR, 4, XDX, XCX);
+			} else if (!(op == JS_SHR && cnt == 1)) {
+				xalu_rr(h, XXOR, 4, XDX, XDX);
+			}
+		}
+		st_greg(h, size, XAX, i->r1);
+		if (live) {
+			xstore(h, 8, XAX, gfield(OFF_CC_RES));
+			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
+			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
+			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
+		}
+		return true;
+	}
+	case JK_SETCC_R: {
+		enum xcc cc = emit_cond(x, i->aux & 15);
+		xsetcc(h, cc, XAX);
+		xstore(h, 1, XAX, greg8(i->r1));
+		return true;
+	}
+	case JK_CMOV_R: {
+		if (i->osz == 2)
+			return false;
+		enum xcc cc = emit_cond(x, i->aux & 15);
+		ld_greg(h, i->osz, XDX, i->r1);
+		ld_greg(h, i->osz, XCX, i->r2);
+		xcmov_rr(h, i->osz, cc, XDX, XCX);
+		st_greg(h, i->osz, XDX, i->r1);
+		return true;
+	}
+	default:
+		return false;
+	}
+}
+
+/* ---- flag liveness ---- */
+
+/* how instruction i treats the arithmetic flags, for the backward pass:
+ * 1 = writes all of them and reads none and cannot fault (kills),
+ * 0 = leaves them and cannot fault (transparent), -1 = may read them */
+static int flag_effect(const struct jctx *x, const struct insn *i, int ccop)
+{
+	const struct jit_desc *d = jit_desc_of(i->fn);
+	(void)x;
+	(void)ccop;
+	if (!d)
+		return -1;
+	switch (d->kind) {
+	case JK_NOP:
+	case JK_MOV_RR:
+	case JK_MOV_RI:
+	case JK_MOVZX_R:
+	case JK_MOVSX_R:
+		return 0;
+	case JK_LEA:
+		return i->ashift == 48 || i->osz < 4 ? -1 : 0;
+	case JK_ZERO:
+		return 1;
+	case JK_ALU_RR:
+	case JK_ALU_RI:
+		return d->op == JA_ADC || d->op == JA_SBB ? -1 : 1;
+	case JK_UNARY_R:
+		return d->op == JU_NEG ? 1 : d->op == JU_NOT ? 0 : -1;
+	case JK_SHIFT_RI: {
+		unsigned cnt = (unsigned)i->imm & (d->size == 8 ? 0x3f : 0x1f);
+		if (cnt == 0)
+			return 0;
+		if ((d->op == JS_SHL || d->op == JS_SAL || d->op == JS_SHR || d->op == JS_SAR) &&
+		    cnt < d->size * 8u)
+			return 1;
+		return -1;
+	}
+	default:
+		return -1;
+	}
+}
+
+static void flag_liveness(struct jctx *x)
+{
+	const struct block *b = x->b;
+	bool live = true; /* live out of the block */
+	for (int k = (int)b->ninsns - 1; k >= 0; k--) {
+		x->flags_live_after[k] = live;
+		int e = flag_effect(x, &b->insns[k], 0);
+		if (e < 0)
+			live = true;
+		else if (e > 0)
+			live = false;
+	}
+}
+
+/* ---- the block ---- */
+
+int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
+{
+	x->c = c;
+	x->b = b;
+	x->j = c->jit;
+	for (unsigned s = 0; s < NSEC; s++) {
+		x->s[s].start = x->s[s].p = x->mem[s];
+		x->s[s].end = x->mem[s] + SEC_BYTES;
+		x->s[s].overflow = false;
+	}
+	x->nfix = 0;
+	x->fix_overflow = false;
+	x->nexits = 0;
+	x->ninsns = b->ninsns;
+	x->mode64 = b->mode == ZYDIS_MACHINE_MODE_LONG_64;
+	uint32_t off = 0;
+	for (unsigned k = 0; k <= b->ninsns; k++) {
+		x->goff[k] = off;
+		x->resume[k] = UINT32_MAX;
+		if (k < b->ninsns)
+			off += b->insns[k].len;
+	}
+	flag_liveness(x);
+
+	struct xbuf *h = H(x), *cs = C(x);
+	/* prologue: events, then the epoch and code generation of the page,
+	 * then the instruction budget */
+	uint32_t pro_exit = here(x, SEC_COLD);
+	xstore(cs, 8, X12, gfield(OFF_RIP));
+	jmp_abs(x, SEC_COLD, x->j->exit0);
+
+	/* events: a masked interrupt keeps EV_IRQ set, so ask whether any of
+	 * them needs the dispatcher before leaving */
+	uint32_t ev = here(x, SEC_COLD);
+	xmov_rr(cs, 8, XDI, XBX);
+	xcall(cs, (const void *)jit_events_need_exit);
+	xtest_rr(cs, 1, XAX, XAX);
+	jcc_sec(x, SEC_COLD, CC_NE, SEC_COLD, pro_exit);
+	uint8_t *back = xjmp32(cs);
+	xalu_mi(h, XCMP, 4, gfield(OFF_EVENTS), 0);
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, ev);
+	fixup(x, SEC_COLD, back, FIX_SEC, SEC_HOT, here(x, SEC_HOT), NULL);
+	x->noev = here(x, SEC_HOT);
+	xload(h, 4, XAX, gfield(OFF_EPOCH));
+	op_hdr(x, 4, 0x3b, XAX, offsetof(struct jit_hdr, epoch)); /* cmp eax, [hdr.epoch] */
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, pro_exit);
+	op_hdr(x, 8, 0x8b, XAX, offsetof(struct jit_hdr, gen_ptr)); /* mov rax, [hdr.gen_ptr] */
+	xload(h, 4, XAX, xm(XAX, 0));
+	op_hdr(x, 4, 0x3b, XAX, offsetof(struct jit_hdr, gen));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, pro_exit);
+	xload(h, 8, XAX, gfield(OFF_ICOUNT));
+	xalu_rm(h, XCMP, 8, XAX, gfield(OFF_ILIMIT));
+	jcc_sec(x, SEC_HOT, CC_AE, SEC_COLD, pro_exit);
+	xalu_ri(h, XADD, 8, XAX, (int32_t)b->ninsns);
+	xstore(h, 8, XAX, gfield(OFF_ICOUNT));
+
+	x->ccop = 0;
+	x->hf_kind = -1;
+	for (unsigned k = 0; k < b->ninsns; k++) {
+		const struct insn *i = &b->insns[k];
+		uint32_t stub = UINT32_MAX;
+		x->k = k;
+		x->insn_start[k] = here(x, SEC_HOT);
+		uint8_t *hot_mark = h->p, *cold_mark = cs->p, *data_mark = D(x)->p;
+		unsigned nfix = x->nfix, nexits = x->nexits;
+		x->hf_next = -1;
+		if (emit_insn(x, i, &stub)) {
+			x->hf_kind = x->hf_next;
+		} else {
+			/* roll back anything the emitter wrote, then call the handler */
+			h->p = hot_mark;
+			cs->p = cold_mark;
+			D(x)->p = data_mark;
+			x->nfix = nfix;
+			x->nexits = nexits;
+			x->resume[k] = UINT32_MAX;
+			emit_handler_call(x, SEC_HOT, k);
+			x->hf_kind = -1;
+		}
+		/* the static cc_op, as block_translate() tracks it */
+		if (i->ccout)
+			x->ccop = i->ccout;
+		else if (!(i->flags & INSN_FLAGNEUTRAL))
+			x->ccop = 0;
+		if (h->overflow || cs->overflow || D(x)->overflow || x->fix_overflow)
+			return -1;
+	}
+	/* the end of a block that was cut (size, page end): on to the next RIP */
+	x->k = b->ninsns;
+	x->insn_start[b->ninsns] = here(x, SEC_HOT);
+	if (b->chainable) {
+		uint32_t none = here(x, SEC_COLD);
+		jmp_abs(x, SEC_COLD,
+			x->j->exit0); /* never a canonical failure: same page or 64-bit */
+		int64_t next = x->goff[b->ninsns];
+		if ((b->gpa & 0xfff) + (uint64_t)next < 4096 || !x->mode64) {
+			emit_direct_exit(x, next, none);
+		} else {
+			set_rip(h, (int32_t)next);
+			jmp_abs(x, SEC_HOT, x->j->lookup);
+		}
+	} else {
+		set_rip(h, (int32_t)x->goff[b->ninsns]);
+		jmp_abs(x, SEC_HOT, x->j->exit0);
+	}
+	if (h->overflow || cs->overflow || D(x)->overflow || x->fix_overflow)
+		return -1;
+	return 0;
+}
