@@ -33,9 +33,12 @@
 	 BIT(19) /* SSE4.1 */ | BIT(20) /* SSE4.2 */ | BIT(26) /* XSAVE */)
 #define F1_ECX_HOST (BIT(0) | BIT(9) | BIT(19) | BIT(20))
 /* CPUID.7.0:EBX */
+/* FDP_EXCPTN_ONLY and ZERO_FCS_FDS: the x87 pointers of current Intel cores
+ * (cpu/README.md, "Vendor behaviour") */
 #define F7_EBX                                                                                     \
 	(BIT(0) /* FSGSBASE */ | BIT(3) /* BMI1 */ | BIT(7) /* SMEP */ | BIT(8) /* BMI2 */ |       \
-	 BIT(9) /* ERMS */ | BIT(10) /* INVPCID */ | BIT(19) /* ADX */ | BIT(20) /* SMAP */ |      \
+	 BIT(6) /* FDP_EXCPTN_ONLY */ | BIT(13) /* ZERO_FCS_FDS */ | BIT(9) /* ERMS */ |           \
+	 BIT(10) /* INVPCID */ | BIT(19) /* ADX */ | BIT(20) /* SMAP */ |                          \
 	 BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
 /* CPUID.7.0:ECX */
 #define F7_ECX (BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */)
@@ -68,6 +71,11 @@ static uint32_t str4(const char *s)
 	uint32_t v;
 	memcpy(&v, s, 4);
 	return v;
+}
+
+static void guest_cpuid_cb(void *opaque, uint32_t fn, uint32_t idx, uint32_t out[4])
+{
+	kvm_cpuid_guest(opaque, fn, idx, out);
 }
 
 /* Fill the supported model; returns the number of entries (<= max) or -E2BIG. */
@@ -415,6 +423,10 @@ static int cpuid_install(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *e, uint32_
 	/* XCR0 bits XSETBV and KVM_SET_XCRS accept (guest_supported_xcr0) */
 	p = kvm_cpuid_find(v, 0xd, 0);
 	cpu_set_xcr0_allowed(v->cpu, p ? p->eax | (uint64_t)p->edx << 32 : 0);
+	/* the processor behaves as the vendor this CPUID names (cpu/README.md) */
+	struct cpu_vendor_info vi;
+	cpu_vendor_from_cpuid(&vi, guest_cpuid_cb, v);
+	cpu_set_vendor(v->cpu, &vi);
 	kvm_vcpu_cpuid_changed(v);
 	return 0;
 }
