@@ -32,11 +32,11 @@
 	 BIT(31) /* hypervisor */ | BIT(0) /* SSE3 */ | BIT(9) /* SSSE3 */ |                       \
 	 BIT(19) /* SSE4.1 */ | BIT(20) /* SSE4.2 */ | BIT(26) /* XSAVE */)
 #define F1_ECX_HOST (BIT(0) | BIT(9) | BIT(19) | BIT(20))
-/* CPUID.7.0:EBX */
+/* CPUID.7.0:EBX (TSC_ADJUST: IA32_TSC_ADJUST, emulated as KVM always does) */
 #define F7_EBX                                                                                     \
-	(BIT(0) /* FSGSBASE */ | BIT(3) /* BMI1 */ | BIT(7) /* SMEP */ | BIT(8) /* BMI2 */ |       \
-	 BIT(9) /* ERMS */ | BIT(10) /* INVPCID */ | BIT(19) /* ADX */ | BIT(20) /* SMAP */ |      \
-	 BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
+	(BIT(0) /* FSGSBASE */ | BIT(1) /* TSC_ADJUST */ | BIT(3) /* BMI1 */ | BIT(7) /* SMEP */ | \
+	 BIT(8) /* BMI2 */ | BIT(9) /* ERMS */ | BIT(10) /* INVPCID */ | BIT(19) /* ADX */ |       \
+	 BIT(20) /* SMAP */ | BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
 /* CPUID.7.0:ECX */
 #define F7_ECX (BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */)
 /* CPUID.7.0:EDX: IA32_SPEC_CTRL with IBRS/IBPB, STIBP and SSBD (controls of a
@@ -70,14 +70,47 @@ static uint32_t str4(const char *s)
 	return v;
 }
 
-/* Fill the supported model; returns the number of entries (<= max) or -E2BIG. */
+static uint32_t xsave_size(uint64_t xcr0)
+{
+	/* legacy area + header; AVX and later components are not supported */
+	(void)xcr0;
+	return 576;
+}
+
+/* CPUID.80000008:EBX: the AMD-defined speculation controls, as Linux 6.1's
+ * kvm_set_cpu_caps() derives them from the host's IBPB/IBRS/STIBP/SSBD:
+ * AMD_IBPB, AMD_IBRS, AMD_STIBP, AMD_SSBD, VIRT_SSBD (MSR_AMD64_VIRT_SPEC_CTRL,
+ * emulated as SVM does) and AMD_SSB_NO (no speculative store bypass). A guest
+ * the VMM identifies as AMD finds them where it looks (guest_has_pred_cmd_msr
+ * and guest_has_spec_ctrl_msr accept them as well as CPUID.7.0:EDX) */
+#define F88_EBX (BIT(12) | BIT(14) | BIT(15) | BIT(24) | BIT(25) | BIT(26))
+/* KVM_CPUID_FEATURES: kvmclock (old and new MSRs) and its stable bit,
+ * NOP_IO_DELAY (a hint: port 0x80 delays are not needed), and the
+ * hypercalls kvm/vcpu.c implements: PV_UNHALT (KVM_HC_KICK_CPU wakes a
+ * halted vCPU), PV_SEND_IPI and PV_SCHED_YIELD. Not offered, their MSRs not
+ * being implemented: ASYNC_PF*, PV_EOI, STEAL_TIME, PV_TLB_FLUSH and
+ * POLL_CONTROL */
+#define KVM_FEATURES (BIT(0) | BIT(1) | BIT(3) | BIT(7) | BIT(11) | BIT(13) | BIT(24))
+
+#define MAX_BASIC 0xd
+#define MAX_EXT	  0x80000008u
+
+/*
+ * Fill the supported model; returns the number of entries (<= max) or
+ * -E2BIG. As Linux 6.1's kvm_dev_ioctl_get_cpuid(): every basic leaf from 0
+ * to CPUID.0:EAX, every extended leaf from 0x80000000 to CPUID.80000000:EAX,
+ * then the KVM leaves, in that order, each leaf's sub-leaves in index order,
+ * and KVM_CPUID_FLAG_SIGNIFCANT_INDEX on exactly the leaves Linux's
+ * cpuid_function_is_indexed() names (4, 7, 0xb, 0xd here). Leaves with nothing
+ * to say are present and zero, as __do_cpuid_func makes them.
+ */
 static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 {
 	static const char brand[48] = "softkvm virtual CPU (software x86-64)";
 	struct kvm_cpuid_entry2 tmp[64];
 	uint32_t n = 0;
 
-	put(&tmp[n++], 0, 0, 0, 0xd, str4("Genu"), str4("ntel"), str4("ineI"));
+	put(&tmp[n++], 0, 0, 0, MAX_BASIC, str4("Genu"), str4("ntel"), str4("ineI"));
 	/* family 6 model 0x86 stepping 1 (Tremont, QEMU's "Snowridge": SSE4.2,
 	 * MOVBE, WAITPKG and no AVX, like this processor; a model Linux lists
 	 * for no speculation bug that IA32_ARCH_CAPABILITIES cannot clear);
@@ -85,29 +118,51 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	 * the host's unit: only those the host has */
 	put(&tmp[n++], 1, 0, 0, 0x00080661, 0x00000800,
 	    (F1_ECX & ~F1_ECX_HOST) | (F1_ECX_HOST & cpu_simd_cpuid1_ecx()), F1_EDX);
+	/* cache and TLB descriptors: AL = 1 (the count Linux's WARN checks), no
+	 * descriptor; leaf 4 has no cache either (type 0 in sub-leaf 0) */
+	put(&tmp[n++], 2, 0, 0, 1, 0, 0, 0);
+	put(&tmp[n++], 3, 0, 0, 0, 0, 0, 0);
+	put(&tmp[n++], 4, 0, SIG, 0, 0, 0, 0);
+	/* MONITOR/MWAIT are not advertised: leaf 5 is zero */
+	put(&tmp[n++], 5, 0, 0, 0, 0, 0, 0);
+	/* thermal and power: only ARAT (the LAPIC timer runs in every C-state),
+	 * which KVM always sets */
+	put(&tmp[n++], 6, 0, 0, BIT(2), 0, 0, 0);
+	/* sub-leaf 0 only (EAX = 0); TSC_ADJUST is emulated, as KVM always does */
 	put(&tmp[n++], 7, 0, SIG, 0, F7_EBX, F7_ECX, F7_EDX);
-	/* topology leaf: the VMM describes the topology; KVM passes a template */
-	put(&tmp[n++], 0xb, 0, SIG, 0, 1, 0x100, 0);
-	put(&tmp[n++], 0xb, 1, SIG, 0, 0, 0x201, 0);
-	/* XSAVE: XCR0 may hold x87 | SSE, both in the 576-byte legacy area + header;
-	 * sub-leaf 1: XSAVEOPT, XSAVEC */
+	put(&tmp[n++], 8, 0, 0, 0, 0, 0, 0);
+	put(&tmp[n++], 9, 0, 0, 0, 0, 0, 0);
+	/* architectural performance monitoring: no vPMU (version 0) */
+	put(&tmp[n++], 0xa, 0, 0, 0, 0, 0, 0);
+	/* extended topology: "no topology" (EBX = 0, no sub-leaf 1), as Linux
+	 * 6.1 reports it; the VMM describes its own (vmm/vmm.c). A template
+	 * with EBX != 0 passed through unchanged (kvmtool does) made Linux
+	 * compute zero cores per package and divide by it */
+	put(&tmp[n++], 0xb, 0, SIG, 0, 0, 0, 0);
+	put(&tmp[n++], 0xc, 0, 0, 0, 0, 0, 0);
+	/* XSAVE: XCR0 may hold x87 | SSE, both in the 576-byte legacy area +
+	 * header (EBX = ECX = the size for everything permitted); sub-leaf 1:
+	 * XSAVEOPT, XSAVEC, with EBX the compacted size for all of XCR0 | XSS */
 	put(&tmp[n++], 0xd, 0, SIG, (uint32_t)CPU_XCR0_SUPPORTED, CPU_XSAVE_SIZE, CPU_XSAVE_SIZE,
 	    0);
-	put(&tmp[n++], 0xd, 1, SIG, BIT(0) | BIT(1), 0, 0, 0);
-	put(&tmp[n++], 0x80000000, 0, 0, 0x80000008, 0, 0, 0);
+	put(&tmp[n++], 0xd, 1, SIG, BIT(0) | BIT(1), xsave_size(CPU_XCR0_SUPPORTED), 0, 0);
+	put(&tmp[n++], 0x80000000, 0, 0, MAX_EXT, 0, 0, 0);
 	put(&tmp[n++], 0x80000001, 0, 0, 0, 0, F81_ECX, F81_EDX);
 	for (int k = 0; k < 3; k++) {
 		const char *p = brand + 16 * k;
 		put(&tmp[n++], 0x80000002 + k, 0, 0, str4(p), str4(p + 4), str4(p + 8),
 		    str4(p + 12));
 	}
+	/* L1 (AMD's) and L2 cache descriptions: none */
+	put(&tmp[n++], 0x80000005, 0, 0, 0, 0, 0, 0);
+	put(&tmp[n++], 0x80000006, 0, 0, 0, 0, 0, 0);
 	/* invariant TSC: the guest TSC follows the host monotonic clock */
 	put(&tmp[n++], 0x80000007, 0, 0, 0, 0, 0, BIT(8));
 	/* 46 physical address bits, 48 linear */
-	put(&tmp[n++], 0x80000008, 0, 0, 0x302e, 0, 0, 0);
-	/* KVM paravirt signature and features: kvmclock (old and new MSRs), stable bit */
+	put(&tmp[n++], 0x80000008, 0, 0, 0x302e, F88_EBX, 0, 0);
+	/* KVM paravirt signature and features */
 	put(&tmp[n++], 0x40000000, 0, 0, 0x40000001, str4("KVMK"), str4("VMKV"), str4("M\0\0\0"));
-	put(&tmp[n++], 0x40000001, 0, 0, BIT(0) | BIT(3) | BIT(24), 0, 0, 0);
+	put(&tmp[n++], 0x40000001, 0, 0, KVM_FEATURES, 0, 0, 0);
 	if (n > max)
 		return -E2BIG;
 	memcpy(e, tmp, n * sizeof(*e));
@@ -248,13 +303,6 @@ static void change_bit(uint32_t *reg, unsigned bit, bool on)
 		*reg |= 1u << bit;
 	else
 		*reg &= ~(1u << bit);
-}
-
-static uint32_t xsave_size(uint64_t xcr0)
-{
-	/* legacy area + header; AVX and later components are not supported */
-	(void)xcr0;
-	return 576;
 }
 
 /*
