@@ -185,6 +185,9 @@ def main():
     ap.add_argument("--softkvm", required=True)
     ap.add_argument("--kernel32", required=True, help="a good ELF32 multiboot kernel")
     ap.add_argument("--kernel64", required=True, help="a 64-bit ELF with a multiboot header")
+    ap.add_argument("--kernel-low", required=True,
+                    help="a good ELF32 multiboot kernel linked at 0x8000 (tests/guest mblow)")
+    ap.add_argument("--module", required=True, help="the multiboot test's module")
     a = ap.parse_args()
     sk = a.softkvm
     good = open(a.kernel32, "rb").read()
@@ -247,9 +250,20 @@ def main():
         expect_error(sk, "segment beyond RAM",
                      ["--kernel", write(d, "high", patched(ph + 12, "<I", 0x7ff00000))],
                      ["high", "outside guest RAM"])
-        expect_error(sk, "segment below 1 MiB",
-                     ["--kernel", write(d, "low", patched(ph + 12, "<I", 0x1000))],
-                     ["low", "outside guest RAM"])
+        # below 1 MiB: conventional memory is RAM (QEMU loads such kernels), but not
+        # the real-mode IVT and BIOS data area, the EBDA, the VGA hole or the BIOS area
+        expect_stop(sk, "a kernel linked at 0x8000 boots (below 1 MiB, over 0x9000)",
+                    a.kernel_low, 1, None,
+                    ["--append", "foo=bar answer=42", "--initrd", a.module + " modarg=1"])
+        expect_error(sk, "segment over the IVT and BIOS data area",
+                     ["--kernel", write(d, "ivt", patched(ph + 12, "<I", 0x100))],
+                     ["ivt", "outside guest RAM", "0x500-0x9fc00"])
+        expect_error(sk, "segment over the EBDA and the VGA hole",
+                     ["--kernel", write(d, "vga", patched(ph + 12, "<I", 0x9f000))],
+                     ["vga", "outside guest RAM", "0x9fc00"])
+        expect_error(sk, "segment in the BIOS area (boot GDT, ACPI tables)",
+                     ["--kernel", write(d, "bios", patched(ph + 12, "<I", 0xe0000))],
+                     ["bios", "outside guest RAM"])
         expect_error(sk, "segment wrapping around 4 GiB",
                      ["--kernel", write(d, "wrap", patched(ph + 12, "<I", 0xfffff000))],
                      ["wrap", "outside guest RAM"])
