@@ -344,6 +344,12 @@ def main():
         # mov $0x7f, %eax; out %eax, $0xf4
         exit7f = write(d, "exit7f", flat(b"\xb8\x7f\x00\x00\x00\xe7\xf4\xf4"))
         expect_stop(sk, "isa-debug-exit 0x7f: status 255", exit7f, 255, None)
+        # the same through the a.out kludge fields at 0x9000, over the usual place of the
+        # information structure (which moves): the image below 1 MiB runs
+        low = mb_header(0x10003, struct.pack("<5I", 0x9000, 0x9000, 0, 0, 0x9020))
+        low = low + bytes(0x20 - len(low)) + b"\xb8\x7f\x00\x00\x00\xe7\xf4\xf4"
+        expect_stop(sk, "a.out image at 0x9000 (below 1 MiB) runs: status 255",
+                    write(d, "aoutlow", low), 255, None)
         # the accelerator: softkvm by default even where a /dev/kvm exists; the
         # host's KVM with --accel auto only when /dev/kvm opens
         expect_accel(sk, "no --accel: softkvm runs the guest and says so", exit7f, [], SOFT_LINE)
