@@ -504,29 +504,59 @@ int kvm_vcpu_get_cpuid2(struct kvm_vcpu *v, struct kvm_cpuid2 *out, uint32_t max
 	return 0;
 }
 
-/* The guest's CPUID instruction (kvm_cpuid(): out-of-range leaves give the
- * highest basic leaf on Intel-compatible models). */
+/*
+ * Linux's get_out_of_range_cpuid_entry(): on an Intel-compatible model a
+ * leaf above its class's range - or in a class with no entry at all - is
+ * the highest basic leaf, with the requested index. The class of a
+ * hypervisor leaf is its 0x100 block's base entry (0x40000000, 0x40000100...),
+ * then 0xc0000000, 0x80000000, 0.
+ */
+static const struct kvm_cpuid_entry2 *out_of_range(const struct kvm_vcpu *v, uint32_t *fn,
+						   uint32_t idx)
+{
+	const struct kvm_cpuid_entry2 *basic = kvm_cpuid_find(v, 0, 0), *class;
+
+	if (!basic)
+		return NULL;
+	if ((basic->ebx == str4("Auth") && basic->ecx == str4("cAMD") &&
+	     basic->edx == str4("enti")) ||
+	    (basic->ebx == str4("Hygo") && basic->ecx == str4("uine") &&
+	     basic->edx == str4("nGen")))
+		return NULL;
+	if (*fn >= 0x40000000 && *fn <= 0x4fffffff)
+		class = kvm_cpuid_find(v, *fn & 0xffffff00, 0);
+	else if (*fn >= 0xc0000000)
+		class = kvm_cpuid_find(v, 0xc0000000, 0);
+	else
+		class = kvm_cpuid_find(v, *fn & 0x80000000, 0);
+	if (class && *fn <= class->eax)
+		return NULL;
+	*fn = basic->eax;
+	return kvm_cpuid_find(v, basic->eax, idx);
+}
+
+/* The guest's CPUID instruction: Linux 6.1's kvm_cpuid(). */
 void kvm_cpuid_guest(struct kvm_vcpu *v, uint32_t fn, uint32_t idx, uint32_t out[4])
 {
 	const struct kvm_cpuid_entry2 *e = kvm_cpuid_find(v, fn, idx);
 
-	if (!e) {
-		uint32_t base = fn & 0xc0000000u;
-		const struct kvm_cpuid_entry2 *max = kvm_cpuid_find(v, base, 0);
-		const struct kvm_cpuid_entry2 *vendor = kvm_cpuid_find(v, 0, 0);
-		bool amd = vendor && vendor->ebx == str4("Auth");
-		if (!amd && max && fn > max->eax && (base == 0 || base == 0x80000000)) {
-			const struct kvm_cpuid_entry2 *b0 = kvm_cpuid_find(v, 0, 0);
-			if (b0)
-				e = kvm_cpuid_find(v, b0->eax, idx);
-		}
-	}
-	if (!e) {
-		out[0] = out[1] = out[2] = out[3] = 0;
+	if (!e)
+		e = out_of_range(v, &fn, idx);
+	if (e) {
+		out[0] = e->eax;
+		out[1] = e->ebx;
+		out[2] = e->ecx;
+		out[3] = e->edx;
 		return;
 	}
-	out[0] = e->eax;
-	out[1] = e->ebx;
-	out[2] = e->ecx;
-	out[3] = e->edx;
+	out[0] = out[1] = out[2] = out[3] = 0;
+	/* leaves 0xB and 0x1F, where defined (sub-leaf 1 exists): an undefined
+	 * sub-leaf still has its number in CL and the x2APIC ID in EDX */
+	if (fn == 0xb || fn == 0x1f) {
+		e = kvm_cpuid_find(v, fn, 1);
+		if (e) {
+			out[2] = idx & 0xff;
+			out[3] = e->edx;
+		}
+	}
 }

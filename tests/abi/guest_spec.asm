@@ -1,7 +1,8 @@
-; Guest for test_cpuid: one MSR access in real mode at 0x1000, as the host
-; wrote it at 0x500: ECX = [0x500], EAX = [0x504], EDX = [0x508], RDMSR if
-; byte [0x50c] is nonzero, else WRMSR. Reports on port 0x30: 0 when the
-; access completed, 13 when it raised #GP; then HLT.
+; Guest for test_cpuid: one MSR access or CPUID in real mode at 0x1000, as
+; the host wrote it at 0x500: ECX = [0x500], EAX = [0x504], EDX = [0x508];
+; byte [0x50c]: 0 WRMSR, 1 RDMSR, 2 CPUID (EAX and ECX in, the four results
+; stored at 0x510). Reports on port 0x30: 0 when the instruction completed,
+; 13 when it raised #GP; then HLT.
 bits 16
 org 0x1000
 
@@ -15,12 +16,21 @@ start:
 	mov ecx, [0x500]
 	mov eax, [0x504]
 	mov edx, [0x508]
+	cmp byte [0x50c], 2
+	je .cpuid
 	cmp byte [0x50c], 0
 	jne .read
 	wrmsr
 	jmp .done
 .read:
 	rdmsr
+	jmp .done
+.cpuid:
+	cpuid
+	mov [0x510], eax
+	mov [0x514], ebx
+	mov [0x518], ecx
+	mov [0x51c], edx
 .done:
 	mov al, 0
 	out 0x30, al

@@ -20,6 +20,11 @@
  * IA32_SPEC_CTRL with Intel's CPUID.7.0:EDX.SPEC_CTRL or with only the AMD
  * bits (guest_has_pred_cmd_msr / guest_has_spec_ctrl_msr), #GP with neither;
  * MSR_AMD64_VIRT_SPEC_CTRL with VIRT_SSBD; PRED_CMD's SBPB bit refused.
+ * And the guest's CPUID instruction as kvm_cpuid() answers it: an undefined
+ * sub-leaf of a defined leaf 0xB gives its number in ECX and the x2APIC ID
+ * in EDX; a leaf beyond its class (basic, extended, a hypervisor block,
+ * Centaur's) is the highest basic leaf with the requested index on an
+ * Intel-compatible model and zero on an AMD one.
  * argv[1]: the guest binary (guest_spec.asm).
  */
 #include "kvmtest.h"
@@ -222,22 +227,18 @@ static void check_nent(int kvm, uint32_t count)
 #define SPEC_CTRL     0x48u
 #define VIRT_SPEC_CTL 0xc001011fu
 
-/* One guest access on a new vCPU whose CPUID is `c` with 7.0:EDX and
- * 0x80000008:EBX replaced; 0 when it completed, 13 on #GP. */
-static int guest_msr(struct kt_vm *t, int id, struct kvm_cpuid2 *c, uint32_t edx7, uint32_t ebx88,
-		     uint32_t msr, uint64_t value, int read)
+/* One guest instruction (op: 0 WRMSR, 1 RDMSR, 2 CPUID) on a new vCPU whose
+ * CPUID is `c`; 0 when it completed, 13 on #GP. */
+static int guest_op(struct kt_vm *t, int id, struct kvm_cpuid2 *c, uint32_t ecx, uint64_t value,
+		    int op)
 {
-	static struct cpuid_buf mine;
 	struct kvm_regs r;
 
-	memcpy(&mine, c, sizeof(*c) + c->nent * sizeof(c->entries[0]));
-	find(&mine.c, 7, 0)->edx = edx7;
-	find(&mine.c, 0x80000008, 0)->ebx = ebx88;
 	int vcpu = KT_IOCTL(t->vm, KVM_CREATE_VCPU, id);
 	KT_CHECK(vcpu >= 0);
 	if (vcpu < 0)
 		return -1;
-	KT_EQ(KT_IOCTL(vcpu, KVM_SET_CPUID2, &mine), 0);
+	KT_EQ(KT_IOCTL(vcpu, KVM_SET_CPUID2, c), 0);
 	int sz = KT_IOCTL(t->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
 	struct kvm_run *run = kt_mmap((size_t)sz, vcpu);
 	KT_CHECK(run != MAP_FAILED);
@@ -253,7 +254,7 @@ static int guest_msr(struct kt_vm *t, int id, struct kvm_cpuid2 *c, uint32_t edx
 	r.rflags = 2;
 	r.rsp = 0x8000;
 	KT_EQ(KT_IOCTL(vcpu, KVM_SET_REGS, &r), 0);
-	uint32_t cmd[4] = {msr, (uint32_t)value, (uint32_t)(value >> 32), (uint32_t)read};
+	uint32_t cmd[4] = {ecx, (uint32_t)value, (uint32_t)(value >> 32), (uint32_t)op};
 	memcpy(t->mem + 0x500, cmd, sizeof(cmd));
 	int res = -1;
 	KT_EQ(KT_IOCTL(vcpu, KVM_RUN, 0), 0);
@@ -263,6 +264,96 @@ static int guest_msr(struct kt_vm *t, int id, struct kvm_cpuid2 *c, uint32_t edx
 	munmap(run, (size_t)sz);
 	kt_close(vcpu);
 	return res;
+}
+
+/* an MSR access with 7.0:EDX and 0x80000008:EBX replaced */
+static int guest_msr(struct kt_vm *t, int id, struct kvm_cpuid2 *c, uint32_t edx7, uint32_t ebx88,
+		     uint32_t msr, uint64_t value, int read)
+{
+	static struct cpuid_buf mine;
+
+	memcpy(&mine, c, sizeof(*c) + c->nent * sizeof(c->entries[0]));
+	find(&mine.c, 7, 0)->edx = edx7;
+	find(&mine.c, 0x80000008, 0)->ebx = ebx88;
+	return guest_op(t, id, &mine.c, msr, value, read);
+}
+
+/* the guest's CPUID(leaf, sub) with table c */
+static void guest_cpuid(struct kt_vm *t, int id, struct kvm_cpuid2 *c, uint32_t leaf, uint32_t sub,
+			uint32_t out[4])
+{
+	memset(t->mem + 0x510, 0xee, 16);
+	KT_EQ(guest_op(t, id, c, sub, leaf, 2), 0);
+	memcpy(out, t->mem + 0x510, 16);
+}
+
+static void expect_entry(const uint32_t got[4], const struct kvm_cpuid_entry2 *e)
+{
+	KT_CHECK(e != NULL);
+	if (!e)
+		return;
+	KT_EQ(got[0], e->eax);
+	KT_EQ(got[1], e->ebx);
+	KT_EQ(got[2], e->ecx);
+	KT_EQ(got[3], e->edx);
+}
+
+static void check_guest_cpuid(struct kt_vm *t, struct kvm_cpuid2 *c, int *id)
+{
+	static struct cpuid_buf mine;
+	uint32_t o[4];
+	struct kvm_cpuid_entry2 *maxb = find(c, find(c, 0, 0)->eax, 0);
+
+	/* a leaf beyond its class: the highest basic leaf (0xD here), same index */
+	guest_cpuid(t, (*id)++, c, 0x80000000 + 0x40, 0, o);
+	expect_entry(o, maxb);
+	guest_cpuid(t, (*id)++, c, 0x40000005, 0, o); /* beyond 0x40000001 */
+	expect_entry(o, maxb);
+	guest_cpuid(t, (*id)++, c, 0x40000100, 0, o); /* a block with no entry */
+	expect_entry(o, maxb);
+	guest_cpuid(t, (*id)++, c, 0xc0000000, 0, o); /* Centaur's: no entry */
+	expect_entry(o, maxb);
+	guest_cpuid(t, (*id)++, c, 0x20, 1, o); /* basic, beyond 0xD: 0xD.1 */
+	expect_entry(o, find(c, find(c, 0, 0)->eax, 1));
+	/* in range but absent: zero */
+	guest_cpuid(t, (*id)++, c, 0xd, 5, o);
+	KT_CHECK(!o[0] && !o[1] && !o[2] && !o[3]);
+	/* leaf 0xB as KVM reports it (no sub-leaf 1): sub-leaf 2 is zero */
+	guest_cpuid(t, (*id)++, c, 0xb, 2, o);
+	KT_CHECK(!o[0] && !o[1] && !o[2] && !o[3]);
+
+	/* a VMM's topology (sub-leaves 0 and 1, x2APIC ID 5): sub-leaf 3 has CL = 3
+	 * and EDX = 5 */
+	memcpy(&mine, c, sizeof(*c) + c->nent * sizeof(c->entries[0]));
+	struct kvm_cpuid_entry2 *b = find(&mine.c, 0xb, 0);
+	*b = (struct kvm_cpuid_entry2){
+	    .function = 0xb, .index = 0, .flags = SIG, .ebx = 1, .ecx = 0x100, .edx = 5};
+	mine.c.entries[mine.c.nent++] = (struct kvm_cpuid_entry2){
+	    .function = 0xb, .index = 1, .flags = SIG, .eax = 1, .ebx = 2, .ecx = 0x201, .edx = 5};
+	guest_cpuid(t, (*id)++, &mine.c, 0xb, 3, o);
+	KT_EQ(o[0], 0);
+	KT_EQ(o[1], 0);
+	KT_EQ(o[2], 3);
+	KT_EQ(o[3], 5);
+	guest_cpuid(t, (*id)++, &mine.c, 0xb, 1, o);
+	KT_EQ(o[1], 2);
+	KT_EQ(o[3], 5);
+
+	/* an AMD-identified model: beyond the range is zero */
+	memcpy(&mine, c, sizeof(*c) + c->nent * sizeof(c->entries[0]));
+	struct kvm_cpuid_entry2 *v0 = find(&mine.c, 0, 0);
+	KT_CHECK(v0 != NULL);
+	if (!v0)
+		return;
+	uint32_t vendor[3];
+	memcpy(vendor, "AuthenticAMD", 12);
+	v0->ebx = vendor[0];
+	v0->edx = vendor[1];
+	v0->ecx = vendor[2];
+	guest_cpuid(t, (*id)++, &mine.c, 0x80000040, 0, o);
+	KT_CHECK(!o[0] && !o[1] && !o[2] && !o[3]);
+	guest_cpuid(t, (*id)++, &mine.c, 0x40000005, 0, o);
+	KT_CHECK(!o[0] && !o[1] && !o[2] && !o[3]);
 }
 
 static void check_msrs(struct kt_vm *t, struct kvm_cpuid2 *c, const char *guest)
@@ -308,6 +399,7 @@ static void check_msrs(struct kt_vm *t, struct kvm_cpuid2 *c, const char *guest)
 	KT_EQ(KT_IOCTL(vcpu, KVM_GET_MSRS, &m), 1);
 	KT_EQ(m.e.data, 4);
 	kt_close(vcpu);
+	check_guest_cpuid(t, c, &id);
 }
 
 int main(int argc, char **argv)
