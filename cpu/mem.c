@@ -433,8 +433,14 @@ static inline bool is_canonical(const struct cpu *c, uint64_t la)
  */
 static void translate(struct cpu *c, uint64_t la, int acc, unsigned accf, struct walk_result *w)
 {
+	/* a fetch from a non-canonical RIP is #GP(0); only data accesses look
+	 * at the instruction for SS (looking would fetch from RIP again) */
 	if (in_long_mode(c) && !is_canonical(c, la))
-		cpu_raise(c, (accf & ACCF_STACK) || mem_noncanonical_is_ss(c) ? EXC_SS : EXC_GP, 0);
+		cpu_raise(c,
+			  (accf & ACCF_STACK) || (acc != ACC_X && mem_noncanonical_is_ss(c))
+			      ? EXC_SS
+			      : EXC_GP,
+			  0);
 	if (!(c->cr0 & CR0_PG)) {
 		w->gpa = la & 0xffffffffull;
 		if (in_long_mode(c))

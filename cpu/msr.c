@@ -154,15 +154,17 @@ int cpu_msr_set(struct cpu *c, uint32_t index, uint64_t v, bool host)
 	case MSR_IA32_SYSENTER_CS:
 		c->sysenter_cs = v & 0xffff;
 		return 0;
+	/* AMD keeps 32 bits (Linux svm.c, svm_set_msr(): the high half is
+	 * tracked only for an Intel-identified guest) */
 	case MSR_IA32_SYSENTER_ESP:
 		if (!canonical48(v))
 			return -2;
-		c->sysenter_esp = v;
+		c->sysenter_esp = (c->vflags & VB_SYSENTER_MSR32) ? (uint32_t)v : v;
 		return 0;
 	case MSR_IA32_SYSENTER_EIP:
 		if (!canonical48(v))
 			return -2;
-		c->sysenter_eip = v;
+		c->sysenter_eip = (c->vflags & VB_SYSENTER_MSR32) ? (uint32_t)v : v;
 		return 0;
 	case MSR_TSC_AUX:
 		if (!host && (v >> 32))

@@ -248,9 +248,10 @@ static void seg_load_null(struct cpu *c, int seg, uint16_t sel)
 	s->sel = sel;
 	s->unusable = 1;
 	s->present = 0;
-	/* base/limit of FS/GS survive in 64-bit mode only for the base MSRs;
-	 * a null load clears base (AMD/Intel differ; Intel keeps it in 64-bit mode) */
-	if (!in_64bit_mode(c))
+	/* Intel clears the base (Linux, common.c detect_null_seg_behavior());
+	 * AMD keeps it in 64-bit mode unless CPUID.80000021:EAX[6] says
+	 * NULL_SEL_CLR_BASE (VB_NULL_KEEPS_BASE) */
+	if (!(in_64bit_mode(c) && (c->vflags & VB_NULL_KEEPS_BASE)))
 		s->base = 0;
 	seg_update_cache(c);
 }
