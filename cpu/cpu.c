@@ -59,6 +59,7 @@ void cpu_destroy(struct cpu *c)
 	if (!c)
 		return;
 	mem_unregister_cpu(c->mem, c);
+	jit_print_stats(c);
 	jit_destroy(c->jit);
 	decode_fini(c);
 	fpu_host_destroy(c);
@@ -332,6 +333,11 @@ void cpu_set_budget(struct cpu *c, uint64_t n)
 	/* event deliveries count too: a budgeted run still ends when the guest
 	 * loops on a fault (a handler that faults again) */
 	c->budget_end = n ? c->icount + c->deliver_count + n : 0;
+	/* translations check the budget only if made to (cpu/jit/) */
+	if (n && c->jit && !c->jit_budget) {
+		c->jit_budget = true;
+		cpu_flush_code(c);
+	}
 }
 
 uint64_t cpu_insn_count(const struct cpu *c)
@@ -434,6 +440,7 @@ static struct block *block_translate(struct cpu *c, uint64_t gpa, const uint8_t 
 	b->chain[0] = b->chain[1] = NULL;
 	b->jit = NULL;
 	b->jit_noev = NULL;
+	b->jit_prev = NULL;
 	b->jit_hdr = NULL;
 	b->jit_flushes = 0;
 	b->jit_failed = false;
@@ -529,9 +536,13 @@ static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t
 	*hp_out = hp;
 	struct jc_entry *j = &c->jc[(la ^ (la >> JC_BITS)) & (JC_SIZE - 1)];
 	b = j->b;
-	if (likely(b && j->la == la && b->gpa == gpa && b->mode == c->mode) &&
-	    block_valid(c, b, hp))
-		return b;
+	struct block *dead = NULL; /* an invalid block of this code: its translation is
+				      redirected to the new one's */
+	if (likely(b && j->la == la && b->gpa == gpa && b->mode == c->mode)) {
+		if (likely(block_valid(c, b, hp)))
+			return b;
+		dead = b;
+	}
 	for (struct block **pb = &c->bhash[bhash_of(gpa, c->mode)]; (b = *pb) != NULL;) {
 		if (b->gpa == gpa && b->mode == c->mode) {
 			if (block_valid(c, b, hp))
@@ -540,12 +551,16 @@ static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t
 			 * rewritten code does not grow the chain (the arena keeps
 			 * the memory for jump-cache references) */
 			*pb = b->hnext;
+			dead = b;
 			continue;
 		}
 		pb = &b->hnext;
 	}
-	if (!b)
+	if (!b) {
 		b = block_translate(c, gpa, hp);
+		if (b)
+			b->jit_prev = dead;
+	}
 	if (b) {
 		j->la = la;
 		j->b = b;
@@ -576,6 +591,10 @@ static enum cpu_exit handle_events(struct cpu *c)
 	if (ev & EV_TLBFLUSH) {
 		atomic_fetch_and(&c->events, ~EV_TLBFLUSH);
 		handle_tlbflush(c);
+	}
+	if (ev & EV_CODEW) {
+		atomic_fetch_and(&c->events, ~EV_CODEW);
+		c->epoch++;
 	}
 	if (ev & EV_KICK)
 		return CPU_EXIT_REQUEST;
@@ -832,8 +851,7 @@ enum cpu_exit cpu_run(struct cpu *c)
 		}
 		if (c->jit && jit_may_run(c)) {
 			/* translated code: it chains and looks blocks up itself */
-			jit_chain(c, b);
-			enum jit_result r = jit_run(c, b);
+			enum jit_result r = jit_run(c, b, la);
 			if (r != JIT_CANNOT) {
 				prev = NULL;
 				continue;

@@ -86,7 +86,8 @@ struct block {
 	/* the JIT's translation (cpu/jit/): entry and header in the code
 	 * buffer, valid while jit_flushes equals the buffer's flush count */
 	void *jit;
-	void *jit_noev; /* the entry past the events check (from the dispatcher) */
+	void *jit_noev;		/* the entry past the events check (from the dispatcher) */
+	struct block *jit_prev; /* the invalid block this one replaces */
 	struct jit_hdr *jit_hdr;
 	uint64_t jit_flushes;
 	bool jit_failed;
@@ -99,8 +100,10 @@ struct block {
 #define TLB_SIZE (1u << TLB_BITS)
 #define TLB_MASK (TLB_SIZE - 1)
 /* direct-mapped; the index folds in the 2 MiB frame so regions laid out at
- * megabyte-aligned addresses (code, data, stack) do not evict each other */
-#define TLB_INDEX(la) ((unsigned)(((la) >> 12) ^ ((la) >> 21)) & TLB_MASK)
+ * megabyte-aligned addresses (code, data, stack) do not evict each other, by
+ * addition so that two consecutive pages never share an index (the JIT's
+ * inline probe checks the page of an access's last byte against the tag) */
+#define TLB_INDEX(la) ((unsigned)(((la) >> 12) + ((la) >> 21)) & TLB_MASK)
 #define PAGE_MASK_4K  (~0xfffull)
 #define TLB_INVALID   1ull
 
@@ -108,6 +111,7 @@ struct tlb_entry {
 	uint64_t tag;	  /* linear page address, or TLB_INVALID */
 	uintptr_t addend; /* host address = addend + linear address */
 	uint64_t gpa;	  /* guest-physical page address */
+	uint64_t pad;	  /* 32 bytes: the JIT indexes with a shift */
 };
 
 struct tlb {
@@ -172,6 +176,7 @@ struct xlog_entry {
 #define EV_KICK	    (1u << 2)
 #define EV_TLBFLUSH (1u << 3) /* flush write TLB: a page became code elsewhere */
 #define EV_SLOW	    (1u << 4) /* re-evaluate slow-mode conditions */
+#define EV_CODEW    (1u << 5) /* code was written: a new epoch (translations revalidate) */
 
 struct cpu_mem;
 
@@ -291,6 +296,8 @@ struct cpu {
 	void *jit_patch;	   /* the exit the last run of translated code took */
 	uint64_t jit_patch_flushes;
 	uint8_t jit_stop; /* a store hit a code page: leave translated code */
+	uint8_t jit_why;  /* why translated code left (statistics) */
+	bool jit_budget;  /* translations check the instruction budget (cpu_set_budget) */
 
 	const struct cpu_ops *ops;
 	void *opaque;

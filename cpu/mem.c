@@ -335,6 +335,12 @@ static inline void mem_note_write(struct cpu *c, struct mem_slot *s, uint64_t gp
 			atomic_fetch_and(&s->code[pg], (uint8_t)~PG_CODE);
 			atomic_fetch_add(&s->gen[pg], 1);
 			smc_hit(c, gpa);
+			/* translated code checks only the epoch on entry: make every
+			 * vCPU start a new one (cpu.c, handle_events) */
+			struct cpu_mem *m = c->mem;
+			for (unsigned k = 0; k < MEM_MAX_CPUS; k++)
+				if (m->cpus[k])
+					atomic_fetch_or(&m->cpus[k]->events, EV_CODEW);
 		}
 		if (f & PG_MON)
 			monitor_hit(c, gpa);

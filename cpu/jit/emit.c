@@ -95,11 +95,6 @@ static void jmp_abs(struct jctx *x, unsigned sec, const void *abs)
 	fixup(x, sec, xjmp32(&x->s[sec]), FIX_ABS, 0, 0, abs);
 }
 
-static void jcc_abs(struct jctx *x, unsigned sec, enum xcc cc, const void *abs)
-{
-	fixup(x, sec, xjcc32(&x->s[sec], cc), FIX_ABS, 0, 0, abs);
-}
-
 static void jmp_resume(struct jctx *x, unsigned sec, unsigned k)
 {
 	fixup(x, sec, xjmp32(&x->s[sec]), FIX_RESUME, 0, k, NULL);
@@ -179,11 +174,61 @@ static void emit_direct_exit(struct jctx *x, int64_t delta, uint32_t canon_fail)
 	jmp_abs(x, SEC_HOT, x->j->lookup);
 }
 
-/* an indirect target in rax (already checked): go through jit_lookup() */
+/* rcx = the TLB entry offset of linear address rsi: TLB_INDEX() * 32 */
+static void emit_tlb_index(struct xbuf *h)
+{
+	xmov_rr(h, 8, XCX, XSI);
+	xshift_ri(h, XSHR, 8, XCX, 12);
+	xmov_rr(h, 8, XDX, XCX);
+	xshift_ri(h, XSHR, 8, XDX, 9);
+	xalu_rr(h, XADD, 4, XCX, XDX);
+	xalu_ri(h, XAND, 4, XCX, TLB_MASK);
+	xshift_ri(h, XSHL, 4, XCX, 5);
+}
+
+/* an indirect target in rax (already checked): in 64-bit code probe the
+ * jump cache inline (the fetch TLB must still map the page to the
+ * physical page the entry was made for); else, or on a miss, jit_lookup() */
 static void emit_indirect_exit(struct jctx *x)
 {
-	xstore(H(x), 8, XAX, gfield(OFF_RIP));
-	jmp_abs(x, SEC_HOT, x->j->lookup);
+	struct xbuf *h = H(x), *cs = C(x);
+	if (!x->mode64) {
+		xstore(h, 8, XAX, gfield(OFF_RIP));
+		jmp_abs(x, SEC_HOT, x->j->lookup);
+		return;
+	}
+	uint32_t miss = here(x, SEC_COLD);
+	xstore(cs, 8, XAX, gfield(OFF_RIP));
+	jmp_abs(x, SEC_COLD, x->j->lookup);
+	xmov_rr(h, 8, XSI, XAX);
+	emit_tlb_index(h);
+	xmov_rr(h, 8, XDX, XSI);
+	xalu_ri(h, XAND, 8, XDX, -4096);
+	xalu_rm(
+	    h, XCMP, 8, XDX,
+	    xmi(X13, XCX, 0, (int32_t)(offsetof(struct tlb, x) + offsetof(struct tlb_entry, tag))));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, miss);
+	xload(
+	    h, 8, XDX,
+	    xmi(X13, XCX, 0, (int32_t)(offsetof(struct tlb, x) + offsetof(struct tlb_entry, gpa))));
+	xalu_ri(h, XAND, 8, XDX, -4096);
+	xmov_rr(h, 8, XCX, XSI);
+	xshift_ri(h, XSHR, 8, XCX, 12);
+	xalu_rr(h, XXOR, 8, XCX, XSI);
+	xalu_ri(h, XAND, 4, XCX, JJC_SIZE - 1);
+	xshift_ri(h, XSHL, 4, XCX, 5);
+	xb(h, 0x48), xb(h, 0x8d), xb(h, 0x3d); /* lea rdi, [rip + jump cache] */
+	{
+		uint8_t *at = h->p;
+		x32(h, 0);
+		fixup(x, SEC_HOT, at, FIX_ABS, 0, 0, x->j->jjc_rx);
+	}
+	xalu_rm(h, XCMP, 8, XSI, xmi(XDI, XCX, 0, offsetof(struct jjc_entry, la)));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, miss);
+	xalu_rm(h, XCMP, 8, XDX, xmi(XDI, XCX, 0, offsetof(struct jjc_entry, gpa)));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, miss);
+	xmov_rr(h, 8, X12, XSI);
+	xop_rm(h, 4, 0xff, 4, xmi(XDI, XCX, 0, offsetof(struct jjc_entry, code))); /* jmp [..] */
 }
 
 /* rax canonical (48 bits) or to fail */
@@ -205,15 +250,12 @@ static void emit_handler_call(struct jctx *x, unsigned sec, unsigned k)
 {
 	struct xbuf *b = &x->s[sec];
 	const struct insn *i = &x->b->insns[k];
-	set_rip(b, (int32_t)x->goff[k]);
-	xmov_rr(b, 8, XDI, XBX);
+	xlea(b, 8, XAX, xm(X12, (int32_t)x->goff[k]));
 	xmov_ri(b, XSI, (uint64_t)(uintptr_t)i);
-	xcall(b, (const void *)i->fn);
-	xtest_rr(b, 8, XAX, XAX);
-	jcc_abs(x, sec, CC_E, x->j->exit0); /* the handler ended the block: RIP(c) is set */
-	xload(b, 8, X13, gfield(OFF_TLB));  /* STAC/CLAC, CPL: the TLB set may differ */
-	xalu_mi(b, XCMP, 1, gfield(OFF_JIT_STOP), 0);
-	jcc_abs(x, sec, CC_NE, x->j->exit0); /* code was written: RIP(c) is the next insn */
+	xb(b, 0xe8); /* call the shared stub */
+	uint8_t *at = b->p;
+	x32(b, 0);
+	fixup(x, sec, at, FIX_ABS, 0, 0, x->j->handler);
 }
 
 /* the cold stub that runs instruction k through its handler when the inline
@@ -283,26 +325,17 @@ static void emit_la(struct jctx *x, const struct insn *i, uint32_t *stub)
 static void emit_tlb(struct jctx *x, size_t tbl, unsigned size, uint32_t *stub)
 {
 	struct xbuf *h = H(x);
-	xmov_rr(h, 8, XCX, XSI);
-	xshift_ri(h, XSHR, 8, XCX, 12);
-	xmov_rr(h, 8, XDX, XSI);
-	xshift_ri(h, XSHR, 8, XDX, 21);
-	xalu_rr(h, XXOR, 4, XCX, XDX);
-	xalu_ri(h, XAND, 4, XCX, TLB_MASK);
-	xlea(h, 8, XCX, xmi(XCX, XCX, 1, 0)); /* index * 3: entries are 24 bytes */
-	xmov_rr(h, 8, XDX, XSI);
+	emit_tlb_index(h);
+	/* the page of the last byte is the entry's tag: a hit that does not
+	 * cross into the next page (whose index differs) */
+	xlea(h, 8, XDX, xm(XSI, (int32_t)size - 1));
 	xalu_ri(h, XAND, 8, XDX, -4096);
 	xalu_rm(h, XCMP, 8, XDX,
-		xmi(X13, XCX, 3, (int32_t)(tbl + offsetof(struct tlb_entry, tag))));
+		xmi(X13, XCX, 0, (int32_t)(tbl + offsetof(struct tlb_entry, tag))));
 	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
-	if (size > 1) {
-		xmov_rr(h, 4, XDX, XSI);
-		xalu_ri(h, XAND, 4, XDX, 0xfff);
-		xalu_ri(h, XCMP, 4, XDX, (int32_t)(4096 - size));
-		jcc_sec(x, SEC_HOT, CC_A, SEC_COLD, fallback(x, stub));
-	}
-	xload(h, 8, XAX, xmi(X13, XCX, 3, (int32_t)(tbl + offsetof(struct tlb_entry, addend))));
-	xalu_rr(h, XADD, 8, XAX, XSI);
+	xmov_rr(h, 8, XAX, XSI);
+	xalu_rm(h, XADD, 8, XAX,
+		xmi(X13, XCX, 0, (int32_t)(tbl + offsetof(struct tlb_entry, addend))));
 }
 
 #define TLB_R offsetof(struct tlb, r)
@@ -326,6 +359,12 @@ static bool reload_flags(struct xbuf *b, unsigned op, unsigned cond)
 		xalu_rm(b, XADD, size, XAX, gfield(OFF_CC_SRC));
 		return true;
 	case CC_LOGIC:
+		xload(b, 8, XAX, gfield(OFF_CC_RES));
+		xtest_rr(b, size, XAX, XAX);
+		return true;
+	case CC_RESCO: /* shifts: ZF SF PF from the result, AF 0; CF, OF stored apart */
+		if ((cond >> 1) != 2 && (cond >> 1) != 4 && (cond >> 1) != 5)
+			return false;
 		xload(b, 8, XAX, gfield(OFF_CC_RES));
 		xtest_rr(b, size, XAX, XAX);
 		return true;
@@ -411,6 +450,80 @@ static bool emit_jcc(struct jctx *x, const struct insn *i, uint32_t *stub)
 	if (!h->overflow)
 		xpatch32(nt, h->p);
 	emit_direct_exit(x, fall, fallback(x, stub));
+	return true;
+}
+
+static void jit_set_cf_of(struct cpu *c, uint64_t cf, uint64_t of)
+{
+	cc_materialize(c);
+	c->rflags = (c->rflags & ~(uint64_t)(FL_CF | FL_OF)) | (cf ? FL_CF : 0) | (of ? FL_OF : 0);
+}
+
+/*
+ * ROL/ROR whose flags are live: CF and OF change, the other four stay as the
+ * previous operation left them. With that operation known statically its
+ * flags are reloaded into the host's EFLAGS and merged with the rotate's CF
+ * and OF into rflags (cc_op = CC_EFLAGS); else a helper merges them.
+ */
+static bool emit_rotate_live(struct jctx *x, const struct insn *i, unsigned op, unsigned size,
+			     unsigned cnt)
+{
+	struct xbuf *h = H(x);
+	unsigned bits = size * 8;
+	int kind = x->ccop ? (int)CC_KIND(x->ccop - 1) : -1;
+	bool known = kind == CC_SUB || kind == CC_ADD || kind == CC_LOGIC || kind == CC_INC ||
+		     kind == CC_DEC || kind == CC_EFLAGS || kind == CC_RESCO;
+
+	if (kind == CC_EFLAGS) {
+		/* the flags are in rflags already (another rotate before) */
+		xload(h, 4, XSI, gfield(OFF_RFLAGS));
+		xalu_ri(h, XAND, 4, XSI, (int32_t)(FL_ZF | FL_SF | FL_PF | FL_AF));
+	} else if (known) {
+		/* ZF SF AF PF of the previous operation (cond 4: any that reloads) */
+		reload_flags(h, (unsigned)x->ccop - 1, 4);
+		xb(h, 0x9c); /* pushfq */
+		xpop(h, XSI);
+		xalu_ri(h, XAND, 4, XSI,
+			(int32_t)(FL_ZF | FL_SF | FL_PF |
+				  (kind == CC_LOGIC || kind == CC_RESCO ? 0 : FL_AF)));
+	}
+	ld_greg(h, size, XAX, i->r1);
+	xshift_ri(h, op == JS_ROL ? XROL : XROR, size, XAX, (uint8_t)cnt);
+	if (size == 4)
+		xmov_rr(h, 4, XAX, XAX);
+	st_greg(h, size, XAX, i->r1);
+	/* CF: ROL the result's bit 0, ROR its sign; OF: ROL sign ^ CF, ROR the
+	 * two top bits' xor (the interpreter's values for every count) */
+	xmov_rr(h, 8, XCX, XAX);
+	xmov_rr(h, 8, XDX, XAX);
+	if (op == JS_ROL) {
+		xalu_ri(h, XAND, 4, XCX, 1);
+		xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 1));
+		xalu_ri(h, XAND, 4, XDX, 1);
+		xalu_rr(h, XXOR, 4, XDX, XCX);
+	} else {
+		xshift_ri(h, XSHR, 8, XCX, (uint8_t)(bits - 1));
+		xalu_ri(h, XAND, 4, XCX, 1);
+		xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 2));
+		xalu_ri(h, XAND, 4, XDX, 1);
+		xalu_rr(h, XXOR, 4, XDX, XCX);
+	}
+	if (!known) {
+		xmov_rr(h, 8, XDI, XBX);
+		xmov_rr(h, 8, XSI, XCX);
+		xcall(h, (const void *)jit_set_cf_of);
+		return true;
+	}
+	/* rflags = (rflags & ~arith) | ZF SF AF PF | CF | OF << 11 */
+	xalu_rr(h, XOR_, 4, XSI, XCX);
+	xshift_ri(h, XSHL, 4, XDX, 11);
+	xalu_rr(h, XOR_, 4, XSI, XDX);
+	xload(h, 8, XAX, gfield(OFF_RFLAGS));
+	xalu_ri(h, XAND, 8, XAX, (int32_t)~FL_ARITH);
+	xalu_rr(h, XOR_, 8, XAX, XSI);
+	xstore(h, 8, XAX, gfield(OFF_RFLAGS));
+	xstore_imm(h, 4, gfield(OFF_CC_OP), CC_EFLAGS);
+	x->ccop_next = CC_OP(CC_EFLAGS, 0) + 1;
 	return true;
 }
 
@@ -762,9 +875,9 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			st_greg(h, size, XAX, i->r1);
 			return true;
 		}
+		if ((op == JS_ROL || op == JS_ROR) && live)
+			return emit_rotate_live(x, i, op, size, cnt);
 		if (op == JS_ROL || op == JS_ROR) {
-			if (live)
-				return false; /* CF and OF merge into the other flags */
 			ld_greg(h, size, XAX, i->r1);
 			xshift_ri(h, op == JS_ROL ? XROL : XROR, size, XAX, (uint8_t)cnt);
 			if (size == 4)
@@ -809,6 +922,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
 			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
 			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
+			x->ccop_next = CC_OP(CC_RESCO, sl) + 1;
 		}
 		return true;
 	}
@@ -918,9 +1032,12 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 	struct xbuf *h = H(x), *cs = C(x);
 	/* prologue: events, then the epoch and code generation of the page,
 	 * then the instruction budget */
-	uint32_t pro_exit = here(x, SEC_COLD);
-	xstore(cs, 8, X12, gfield(OFF_RIP));
-	jmp_abs(x, SEC_COLD, x->j->exit0);
+	uint32_t pro_exit[JW_N];
+	for (unsigned n = JW_EVENTS; n <= JW_BUDGET; n++) {
+		pro_exit[n] = here(x, SEC_COLD);
+		xstore(cs, 8, X12, gfield(OFF_RIP));
+		jmp_abs(x, SEC_COLD, x->j->exit_why[n]);
+	}
 
 	/* events: a masked interrupt keeps EV_IRQ set, so ask whether any of
 	 * them needs the dispatcher before leaving */
@@ -928,24 +1045,40 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 	xmov_rr(cs, 8, XDI, XBX);
 	xcall(cs, (const void *)jit_events_need_exit);
 	xtest_rr(cs, 1, XAX, XAX);
-	jcc_sec(x, SEC_COLD, CC_NE, SEC_COLD, pro_exit);
+	jcc_sec(x, SEC_COLD, CC_NE, SEC_COLD, pro_exit[JW_EVENTS]);
 	uint8_t *back = xjmp32(cs);
 	xalu_mi(h, XCMP, 4, gfield(OFF_EVENTS), 0);
 	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, ev);
 	fixup(x, SEC_COLD, back, FIX_SEC, SEC_HOT, here(x, SEC_HOT), NULL);
 	x->noev = here(x, SEC_HOT);
+	/* a new epoch (guest memory may have been written behind the
+	 * processor's back): compare the block with memory in place */
+	uint32_t reval = here(x, SEC_COLD);
+	xmov_rr(cs, 8, XDI, XBX);
+	xb(cs, 0x48), xb(cs, 0x8d), xb(cs, 0x35); /* lea rsi, [rip + header] */
+	{
+		uint8_t *at = cs->p;
+		x32(cs, 0);
+		fixup(x, SEC_COLD, at, FIX_HDR, 0, 0, NULL);
+	}
+	xcall(cs, (const void *)jit_revalidate);
+	xtest_rr(cs, 1, XAX, XAX);
+	jcc_sec(x, SEC_COLD, CC_E, SEC_COLD, pro_exit[JW_EPOCH]);
+	uint8_t *back2 = xjmp32(cs);
 	xload(h, 4, XAX, gfield(OFF_EPOCH));
 	op_hdr(x, 4, 0x3b, XAX, offsetof(struct jit_hdr, epoch)); /* cmp eax, [hdr.epoch] */
-	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, pro_exit);
-	op_hdr(x, 8, 0x8b, XAX, offsetof(struct jit_hdr, gen_ptr)); /* mov rax, [hdr.gen_ptr] */
-	xload(h, 4, XAX, xm(XAX, 0));
-	op_hdr(x, 4, 0x3b, XAX, offsetof(struct jit_hdr, gen));
-	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, pro_exit);
-	xload(h, 8, XAX, gfield(OFF_ICOUNT));
-	xalu_rm(h, XCMP, 8, XAX, gfield(OFF_ILIMIT));
-	jcc_sec(x, SEC_HOT, CC_AE, SEC_COLD, pro_exit);
-	xalu_ri(h, XADD, 8, XAX, (int32_t)b->ninsns);
-	xstore(h, 8, XAX, gfield(OFF_ICOUNT));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, reval);
+	fixup(x, SEC_COLD, back2, FIX_SEC, SEC_HOT, here(x, SEC_HOT), NULL);
+	if (c->jit_budget) {
+		/* tests and fuzzing: stop after about the budget */
+		xload(h, 8, XAX, gfield(OFF_ICOUNT));
+		xalu_rm(h, XCMP, 8, XAX, gfield(OFF_ILIMIT));
+		jcc_sec(x, SEC_HOT, CC_AE, SEC_COLD, pro_exit[JW_BUDGET]);
+		xalu_ri(h, XADD, 8, XAX, (int32_t)b->ninsns);
+		xstore(h, 8, XAX, gfield(OFF_ICOUNT));
+	} else {
+		xalu_mi(h, XADD, 8, gfield(OFF_ICOUNT), (int32_t)b->ninsns);
+	}
 
 	x->ccop = 0;
 	x->hf_kind = -1;
@@ -957,6 +1090,7 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 		uint8_t *hot_mark = h->p, *cold_mark = cs->p, *data_mark = D(x)->p;
 		unsigned nfix = x->nfix, nexits = x->nexits;
 		x->hf_next = -1;
+		x->ccop_next = -1;
 		if (emit_insn(x, i, &stub)) {
 			x->hf_kind = x->hf_next;
 		} else {
@@ -970,8 +1104,11 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 			emit_handler_call(x, SEC_HOT, k);
 			x->hf_kind = -1;
 		}
-		/* the static cc_op, as block_translate() tracks it */
-		if (i->ccout)
+		/* the static cc_op, as block_translate() tracks it (or as the
+		 * emitter left it) */
+		if (x->ccop_next >= 0)
+			x->ccop = x->ccop_next;
+		else if (i->ccout)
 			x->ccop = i->ccout;
 		else if (!(i->flags & INSN_FLAGNEUTRAL))
 			x->ccop = 0;
@@ -994,7 +1131,7 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 		}
 	} else {
 		set_rip(h, (int32_t)x->goff[b->ninsns]);
-		jmp_abs(x, SEC_HOT, x->j->exit0);
+		jmp_abs(x, SEC_HOT, x->j->exit_why[JW_END]);
 	}
 	if (h->overflow || cs->overflow || D(x)->overflow || x->fix_overflow)
 		return -1;

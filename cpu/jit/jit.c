@@ -24,6 +24,7 @@
  */
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -33,6 +34,8 @@
 
 #define JIT_BUF_SIZE  (64u << 20)
 #define JIT_STUB_SIZE 4096u
+/* the jump cache translated code probes on indirect branches, after the stubs */
+#define JIT_CODE_START (JIT_STUB_SIZE + JJC_SIZE * sizeof(struct jjc_entry))
 
 /* ---- handler descriptions ---- */
 
@@ -108,7 +111,9 @@ struct jit *jit_create(void)
 		goto fail;
 	if (jit_emit_stubs(j) != 0)
 		goto fail;
-	j->used = JIT_STUB_SIZE;
+	j->jjc = (struct jjc_entry *)(j->rw + JIT_STUB_SIZE);
+	j->jjc_rx = j->rx + JIT_STUB_SIZE;
+	j->used = JIT_CODE_START;
 	return j;
 fail:
 	jit_destroy(j);
@@ -119,6 +124,7 @@ void jit_destroy(struct jit *j)
 {
 	if (!j)
 		return;
+
 	if (j->rw && j->rw != MAP_FAILED)
 		munmap(j->rw, j->size);
 	if (j->rx && j->rx != MAP_FAILED)
@@ -128,10 +134,35 @@ void jit_destroy(struct jit *j)
 	free(j);
 }
 
+/* SOFTKVM_JIT_STATS=1: what the JIT did for this vCPU, on stderr */
+void jit_print_stats(const struct cpu *c)
+{
+	const struct jit *j = c->jit;
+	const char *st = getenv("SOFTKVM_JIT_STATS");
+	if (!j || !st || *st != '1')
+		return;
+	fprintf(stderr,
+		"softkvm jit: %llu insns, %llu blocks translated, %llu flushes, %llu runs from the "
+		"dispatcher, %llu lookups (%llu missed), %llu chains patched, %u epochs, %zu KiB "
+		"code\nsoftkvm jit: back to the dispatcher: %llu direct branches, %llu events, "
+		"%llu epochs, %llu code changes, %llu budget, %llu lookups, %llu handlers, %llu "
+		"code writes, %llu block ends\n",
+		(unsigned long long)c->icount, (unsigned long long)j->translated,
+		(unsigned long long)j->flushes, (unsigned long long)j->runs,
+		(unsigned long long)j->lookups, (unsigned long long)j->lookup_misses,
+		(unsigned long long)j->chains, c->epoch, j->used >> 10,
+		(unsigned long long)j->why[0], (unsigned long long)j->why[1],
+		(unsigned long long)j->why[2], (unsigned long long)j->why[3],
+		(unsigned long long)j->why[4], (unsigned long long)j->why[5],
+		(unsigned long long)j->why[6], (unsigned long long)j->why[7],
+		(unsigned long long)j->why[8]);
+}
+
 void jit_flush(struct jit *j)
 {
 	if (j) {
-		j->used = JIT_STUB_SIZE;
+		j->used = JIT_CODE_START;
+		memset(j->jjc, 0, JJC_SIZE * sizeof(struct jjc_entry));
 		j->flushes++;
 	}
 }
@@ -174,12 +205,44 @@ int jit_emit_stubs(struct jit *j)
 	xalu_rr(&b, XXOR, 4, XAX, XAX);
 	xjmp_to(&b, epilogue);
 
+	uint8_t *why[JW_N];
+	for (unsigned n = 0; n < JW_N; n++) {
+		why[n] = b.p;
+		xstore_imm(&b, 1, xm(XBX, (int32_t)OFF_JIT_WHY), (int32_t)n);
+		xjmp_to(&b, exit0);
+	}
+
+	/*
+	 * call an interpreter handler: rax = the instruction's RIP, rsi = its
+	 * struct insn (whose first field is the handler). Returns when the
+	 * handler returned the next instruction and no code was written; else
+	 * leaves translated code (RIP(c) is what the handler made it).
+	 */
+	uint8_t *handler = b.p;
+	xstore(&b, 8, XAX, xm(XBX, (int32_t)OFF_RIP));
+	xmov_rr(&b, 8, XDI, XBX);
+	xalu_ri(&b, XSUB, 8, XSP, 8);
+	xb(&b, 0xff), xb(&b, 0x16); /* call [rsi] */
+	xalu_ri(&b, XADD, 8, XSP, 8);
+	xtest_rr(&b, 8, XAX, XAX);
+	uint8_t *ended = xjcc32(&b, CC_E);
+	xload(&b, 8, X13, xm(XBX, (int32_t)OFF_TLB)); /* STAC/CLAC, CPL: the TLB set may differ */
+	xalu_mi(&b, XCMP, 1, xm(XBX, (int32_t)OFF_JIT_STOP), 0);
+	uint8_t *stopped = xjcc32(&b, CC_NE);
+	xret(&b);
+	xpatch32(ended, b.p);
+	xalu_ri(&b, XADD, 8, XSP, 8);
+	xjmp_to(&b, why[JW_HANDLER]);
+	xpatch32(stopped, b.p);
+	xalu_ri(&b, XADD, 8, XSP, 8);
+	xjmp_to(&b, why[JW_STOP]);
+
 	/* an indirect branch (or one to another page): RIP(c) holds the target */
 	lookup = b.p;
 	xmov_rr(&b, 8, XDI, XBX);
 	xcall(&b, (const void *)jit_lookup);
 	xtest_rr(&b, 8, XAX, XAX);
-	xjcc_to(&b, CC_E, exit0);
+	xjcc_to(&b, CC_E, why[JW_LOOKUP]);
 	xload(&b, 8, X12, xm(XBX, (int32_t)OFF_RIP));
 	xjmp_r(&b, XAX);
 	if (b.overflow)
@@ -189,6 +252,9 @@ int jit_emit_stubs(struct jit *j)
 	j->epilogue = RX(epilogue);
 	j->exit0 = RX(exit0);
 	j->lookup = RX(lookup);
+	j->handler = RX(handler);
+	for (unsigned n = 0; n < JW_N; n++)
+		j->exit_why[n] = RX(why[n]);
 #undef RX
 	return 0;
 }
@@ -214,6 +280,7 @@ bool jit_events_need_exit(struct cpu *c)
  * dispatcher (called from JIT code on indirect branches: never faults). */
 void *jit_lookup(struct cpu *c)
 {
+	c->jit->lookups++;
 	if ((atomic_load_explicit(&c->events, memory_order_relaxed) && jit_events_need_exit(c)) ||
 	    c->exc_pending || !jit_may_run(c))
 		return NULL;
@@ -225,10 +292,36 @@ void *jit_lookup(struct cpu *c)
 	struct jc_entry *jc = &c->jc[(la ^ (la >> JC_BITS)) & (JC_SIZE - 1)];
 	struct block *b = jc->b;
 	if (!b || jc->la != la || b->gpa != gpa || b->mode != c->mode || !b->jit ||
-	    b->jit_flushes != c->jit->flushes || b->epoch != c->epoch ||
-	    atomic_load_explicit(b->gen_ptr, memory_order_relaxed) != b->gen)
+	    b->jit_flushes != c->jit->flushes ||
+	    atomic_load_explicit(b->gen_ptr, memory_order_relaxed) != b->gen ||
+	    (b->epoch != c->epoch && !jit_revalidate(c, b->jit_hdr))) {
+		c->jit->lookup_misses++;
 		return NULL;
+	}
+	if (c->mode == ZYDIS_MACHINE_MODE_LONG_64) {
+		/* for the inline probe of 64-bit code (emit.c, emit_indirect_exit) */
+		struct jjc_entry *e = &c->jit->jjc[JJC_INDEX(la)];
+		e->la = la;
+		e->gpa = gpa & PAGE_MASK_4K;
+		e->code = b->jit;
+	}
 	return b->jit;
+}
+
+/* A block's prologue found a new epoch: is the block still what guest
+ * memory holds? (Then it runs on; the dispatcher's block_valid() alike.) */
+bool jit_revalidate(struct cpu *c, const struct jit_hdr *h)
+{
+	struct block *b = h->b;
+	if (b->jit_hdr != h || b->jit_flushes != c->jit->flushes ||
+	    atomic_load_explicit(b->gen_ptr, memory_order_relaxed) != b->gen)
+		return false;
+	const uint8_t *hp = mem_gpa_ptr(c, b->gpa, b->nbytes, false);
+	if (!hp || memcmp(b->bytes, hp, b->nbytes) != 0)
+		return false;
+	b->epoch = c->epoch;
+	jit_block_revalidated(c, b);
+	return true;
 }
 
 void jit_block_revalidated(struct cpu *c, struct block *b)
@@ -240,7 +333,7 @@ void jit_block_revalidated(struct cpu *c, struct block *b)
 	h->epoch = b->epoch;
 }
 
-enum jit_result jit_run(struct cpu *c, struct block *b)
+enum jit_result jit_run(struct cpu *c, struct block *b, uint64_t la)
 {
 	struct jit *j = c->jit;
 
@@ -251,6 +344,17 @@ enum jit_result jit_run(struct cpu *c, struct block *b)
 		if (r != JIT_RAN)
 			return r;
 	}
+	/* the direct branch the last run left through, to b: patch it */
+	if (c->jit_patch)
+		jit_chain(c, b);
+	if (c->mode == ZYDIS_MACHINE_MODE_LONG_64) {
+		/* and indirect branches of 64-bit code find it inline */
+		struct jjc_entry *e = &j->jjc[JJC_INDEX(la)];
+		e->la = la;
+		e->gpa = b->gpa & PAGE_MASK_4K;
+		e->code = b->jit;
+	}
+	j->runs++;
 	c->jit_stop = 0;
 	c->nochain = true; /* handlers called from JIT code never chain */
 	c->cur_block = NULL;
@@ -259,6 +363,9 @@ enum jit_result jit_run(struct cpu *c, struct block *b)
 	 * so a pending interrupt the guest masks does not stop the block */
 	struct jit_exit *x = j->enter(c, b->jit_noev);
 	c->nochain = false;
+	j->why[x ? JW_PATCH : c->jit_why]++;
+	if (!x && c->jit_why == JW_HANDLER && getenv("JITDBG") && j->why[JW_HANDLER] < 20)
+		fprintf(stderr, "handler exit: rip %llx\n", (unsigned long long)RIP(c));
 	/* a direct branch within the source block's page: jit_chain() may patch it */
 	c->jit_patch = x;
 	c->jit_patch_flushes = j->flushes;
@@ -280,6 +387,7 @@ void jit_chain(struct cpu *c, struct block *b)
 	/* the rel32 as the executable view sees it */
 	int32_t d = (int32_t)((uint8_t *)b->jit - (j->rx + x->rel_off + 4));
 	memcpy(j->rw + x->rel_off, &d, 4);
+	j->chains++;
 }
 
 /* ---- translation ---- */
@@ -354,6 +462,27 @@ enum jit_result jit_translate(struct cpu *c, struct block *b)
 		memcpy(rw + sec_off[f->sec] + f->at, &d, 4);
 	}
 	j->used = pos + off_data + data;
+	if (getenv("SOFTKVM_JIT_DUMP")) {
+		/* debugging: each translation as raw code, for objdump -b binary */
+		char name[256];
+		snprintf(name, sizeof(name), "%s/%llx-%llx.bin", getenv("SOFTKVM_JIT_DUMP"),
+			 (unsigned long long)b->gpa, (unsigned long long)(uintptr_t)(rx + off_hot));
+		FILE *f = fopen(name, "wb");
+		if (f) {
+			fwrite(rw + off_hot, 1, off_data - off_hot, f);
+			fclose(f);
+		}
+	}
+	/* whoever still jumps to the translation of the code this block
+	 * replaces (patched branches, the jump cache) is sent here */
+	struct block *old = b->jit_prev;
+	if (old && old->jit && old->jit_flushes == j->flushes) {
+		uint8_t *o = j->rw + ((uint8_t *)old->jit - j->rx);
+		int32_t d = (int32_t)((rx + off_hot) - ((uint8_t *)old->jit + 5));
+		o[0] = 0xe9;
+		memcpy(o + 1, &d, 4);
+	}
+	b->jit_prev = NULL;
 	b->jit = rx + off_hot;
 	b->jit_noev = rx + off_hot + x->noev;
 	b->jit_hdr = (struct jit_hdr *)rx;

@@ -75,6 +75,7 @@ struct jit;
  * vCPU then interprets). */
 struct jit *jit_create(void);
 void jit_destroy(struct jit *j);
+void jit_print_stats(const struct cpu *c);
 /* Forget every translation (with cpu_flush_code). */
 void jit_flush(struct jit *j);
 
@@ -85,7 +86,7 @@ enum jit_result {
 };
 /* Run translated code from block b (translating it first if needed) until
  * it leaves translated code. */
-enum jit_result jit_run(struct cpu *c, struct block *b);
+enum jit_result jit_run(struct cpu *c, struct block *b, uint64_t la);
 /* The block that runs next is b: chain the direct branch the last
  * jit_run() left through to it, when the chaining rules allow. */
 void jit_chain(struct cpu *c, struct block *b);

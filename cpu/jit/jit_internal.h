@@ -70,9 +70,35 @@ struct jctx {
 	unsigned k;    /* instruction being emitted */
 	uint32_t noev; /* hot offset past the events check */
 	/* host EFLAGS hold the guest's arithmetic flags of instruction k - 1 */
-	int hf_kind; /* CC_* kind of struct cpu, or -1 */
-	int hf_next; /* what the instruction being emitted leaves there */
-	int ccop;    /* static cc_op before instruction k (+1), 0 unknown */
+	int hf_kind;   /* CC_* kind of struct cpu, or -1 */
+	int hf_next;   /* what the instruction being emitted leaves there */
+	int ccop;      /* static cc_op before instruction k (+1), 0 unknown */
+	int ccop_next; /* what an emitter leaves there; -1: as decode says */
+};
+
+/* why translated code left for the dispatcher (c->jit_why, statistics) */
+enum {
+	JW_PATCH,
+	JW_EVENTS,
+	JW_EPOCH,
+	JW_GEN,
+	JW_BUDGET,
+	JW_LOOKUP,
+	JW_HANDLER,
+	JW_STOP,
+	JW_END,
+	JW_N
+};
+
+/* jump cache of 64-bit code: linear RIP -> translation, valid while the
+ * fetch TLB maps la to gpa (the target's prologue checks the rest) */
+#define JJC_BITS      12
+#define JJC_SIZE      (1u << JJC_BITS)
+#define JJC_INDEX(la) ((unsigned)(((la) >> 12) ^ (la)) & (JJC_SIZE - 1))
+struct jjc_entry {
+	uint64_t la, gpa;
+	void *code;
+	uint64_t pad;
 };
 
 struct jit {
@@ -81,9 +107,15 @@ struct jit {
 	int fd;
 	uint64_t flushes;
 	uint64_t translated;
+	/* statistics (SOFTKVM_JIT_STATS=1 prints them when the vCPU ends) */
+	uint64_t runs, lookups, lookup_misses, chains;
+	uint64_t why[JW_N]; /* why translated code went back to the dispatcher */
 	/* shared stubs (executable view) */
 	void *(*enter)(struct cpu *c, void *code);
-	void *epilogue, *exit0, *lookup;
+	void *epilogue, *exit0, *lookup, *handler;
+	void *exit_why[JW_N];  /* exit0 with c->jit_why set */
+	struct jjc_entry *jjc; /* writable view */
+	void *jjc_rx;
 	struct jctx ctx;
 };
 
@@ -102,6 +134,8 @@ struct jit {
 #define OFF_SEGBASE  offsetof(struct cpu, segbase)
 #define OFF_SEGCHK   offsetof(struct cpu, segchk)
 #define OFF_JIT_STOP offsetof(struct cpu, jit_stop)
+#define OFF_RFLAGS   offsetof(struct cpu, rflags)
+#define OFF_JIT_WHY  offsetof(struct cpu, jit_why)
 
 int jit_emit_stubs(struct jit *j);
 /* 0, or -1 if the block does not fit the scratch sections */
@@ -109,5 +143,6 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b);
 enum jit_result jit_translate(struct cpu *c, struct block *b);
 void *jit_lookup(struct cpu *c);
 bool jit_events_need_exit(struct cpu *c);
+bool jit_revalidate(struct cpu *c, const struct jit_hdr *h);
 
 #endif
