@@ -362,6 +362,12 @@ static bool reload_flags(struct xbuf *b, unsigned op, unsigned cond)
 		xload(b, 8, XAX, gfield(OFF_CC_RES));
 		xtest_rr(b, size, XAX, XAX);
 		return true;
+	case CC_EFLAGS: /* in rflags: the arithmetic bits only into the host's */
+		xload(b, 4, XAX, gfield(OFF_RFLAGS));
+		xalu_ri(b, XAND, 4, XAX, FL_ARITH);
+		xpush(b, XAX);
+		xb(b, 0x9d); /* popfq */
+		return true;
 	case CC_RESCO: /* shifts: ZF SF PF from the result, AF 0; CF, OF stored apart */
 		if ((cond >> 1) != 2 && (cond >> 1) != 4 && (cond >> 1) != 5)
 			return false;
@@ -427,6 +433,56 @@ static enum xcc emit_cond(struct jctx *x, unsigned cond)
 }
 
 /* ---- instruction emitters ---- */
+
+/* r8 = the guest's CF (0 or 1) before the instruction being emitted */
+static void emit_get_cf(struct jctx *x)
+{
+	struct xbuf *h = H(x);
+	int kind = x->ccop ? (int)CC_KIND(x->ccop - 1) : -1;
+	/* the host's CF (if the previous instruction cannot have run in the
+	 * interpreter instead) */
+	if (x->hf_kind >= 0 && x->hf_nofb && x->hf_kind != CC_INC && x->hf_kind != CC_DEC) {
+		xsetcc(h, CC_B, X8);
+		xmovzx_rr(h, 1, X8, X8);
+	} else if (kind == CC_SUB || kind == CC_ADD) {
+		reload_flags(h, (unsigned)x->ccop - 1, 2);
+		xsetcc(h, CC_B, X8);
+		xmovzx_rr(h, 1, X8, X8);
+	} else if (kind == CC_LOGIC) {
+		xalu_rr(h, XXOR, 4, X8, X8);
+	} else if (kind == CC_RESCO || kind == CC_INC || kind == CC_DEC || kind == CC_EFLAGS) {
+		xload(h, 8, X8, gfield(kind == CC_EFLAGS ? OFF_RFLAGS : OFF_CC_SRC));
+		xalu_ri(h, XAND, 4, X8, 1);
+	} else {
+		xmov_rr(h, 8, XDI, XBX);
+		xmov_ri(h, XSI, 2); /* condition B: CF */
+		xcall(h, (const void *)cc_cond_call);
+		xmovzx_rr(h, 1, X8, XAX);
+	}
+}
+
+/* host CF = r8 (bt r8d, 0) */
+static void emit_set_cf(struct xbuf *h)
+{
+	xop_rr(h, 4, 0x0fba, 4, X8);
+	xb(h, 0);
+}
+
+/* the host's arithmetic flags become the guest's: rflags, cc_op = CC_EFLAGS */
+static void emit_store_host_flags(struct jctx *x)
+{
+	struct xbuf *h = H(x);
+	xb(h, 0x9c); /* pushfq */
+	xload(h, 8, XSI, xm(XSP, 0));
+	xalu_ri(h, XAND, 4, XSI, FL_ARITH);
+	xload(h, 8, XDI, gfield(OFF_RFLAGS));
+	xalu_ri(h, XAND, 8, XDI, (int32_t)~FL_ARITH);
+	xalu_rr(h, XOR_, 8, XDI, XSI);
+	xstore(h, 8, XDI, gfield(OFF_RFLAGS));
+	xstore_imm(h, 4, gfield(OFF_CC_OP), CC_EFLAGS);
+	xb(h, 0x9d); /* popfq: the host's flags stay the guest's for a following Jcc */
+	x->ccop_next = CC_OP(CC_EFLAGS, 0) + 1;
+}
 
 static bool is_jcc(const struct jctx *x, const struct insn *i)
 {
@@ -618,9 +674,10 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 	case JK_ALU_MR:
 	case JK_ALU_MI: {
 		unsigned op = d->op;
-		if (op == JA_ADC || op == JA_SBB)
-			return false;
+		bool carry = op == JA_ADC || op == JA_SBB;
 		bool mem = d->kind == JK_ALU_RM || d->kind == JK_ALU_MR || d->kind == JK_ALU_MI;
+		if (carry)
+			emit_get_cf(x); /* before the TLB probe clobbers the host's flags */
 		bool dst_mem = d->kind == JK_ALU_MR || d->kind == JK_ALU_MI;
 		bool wb = op != JA_CMP && op != JA_TEST;
 		if (mem && i->ashift == 48)
@@ -641,6 +698,20 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		else
 			xmov_ri(h, XCX, i->imm);
 		bool live = x->flags_live_after[x->k];
+		if (carry) {
+			/* ADC/SBB: the host's own instruction on the guest's CF; its
+			 * flags are exactly the guest's */
+			emit_set_cf(h);
+			xalu_rr(h, op == JA_ADC ? XADC : XSBB, size, XDX, XCX);
+			if (live)
+				emit_store_host_flags(x);
+			if (dst_mem)
+				xstore(h, size, XDX, xm(XAX, 0));
+			else
+				st_greg(h, size, XDX, i->r1);
+			x->hf_next = CC_EFLAGS;
+			return true;
+		}
 		if (live) {
 			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
 			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
@@ -926,6 +997,33 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		return true;
 	}
+	case JK_IMUL_RR:
+	case JK_IMUL_RRI: {
+		bool live = x->flags_live_after[x->k];
+		if (size == 2)
+			return false;
+		if (d->kind == JK_IMUL_RR) {
+			ld_greg(h, size, XDX, i->r1);
+			ld_greg(h, size, XCX, i->r2);
+		} else {
+			ld_greg(h, size, XDX, i->r2);
+			xmov_ri(h, XCX, i->imm);
+		}
+		ximul_rr(h, size, XDX, XCX);
+		if (live) {
+			/* CF = OF = the product did not fit; SF ZF PF from the result
+			 * (the interpreter's values for flags the SDM leaves undefined) */
+			xsetcc(h, CC_O, XAX);
+			xmovzx_rr(h, 1, XAX, XAX);
+			xstore(h, 8, XDX, gfield(OFF_CC_RES));
+			xstore(h, 8, XAX, gfield(OFF_CC_SRC));
+			xstore(h, 8, XAX, gfield(OFF_CC_AUX));
+			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
+			x->ccop_next = CC_OP(CC_RESCO, sl) + 1;
+		}
+		st_greg(h, size, XDX, i->r1);
+		return true;
+	}
 	case JK_SETCC_R: {
 		enum xcc cc = emit_cond(x, i->aux & 15);
 		xsetcc(h, cc, XAX);
@@ -973,6 +1071,9 @@ static int flag_effect(const struct jctx *x, const struct insn *i, int ccop)
 	case JK_ALU_RR:
 	case JK_ALU_RI:
 		return d->op == JA_ADC || d->op == JA_SBB ? -1 : 1;
+	case JK_IMUL_RR:
+	case JK_IMUL_RRI:
+		return d->size == 2 ? -1 : 1;
 	case JK_UNARY_R:
 		return d->op == JU_NEG ? 1 : d->op == JU_NOT ? 0 : -1;
 	case JK_SHIFT_RI: {
@@ -1093,6 +1194,11 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 		x->ccop_next = -1;
 		if (emit_insn(x, i, &stub)) {
 			x->hf_kind = x->hf_next;
+			x->hf_nofb = stub == UINT32_MAX;
+			/* an interpreter run of it leaves the interpreter's cc_op,
+			 * not necessarily what the inline path does */
+			if (stub != UINT32_MAX && x->ccop_next >= 0)
+				x->ccop_next = 0;
 		} else {
 			/* roll back anything the emitter wrote, then call the handler */
 			h->p = hot_mark;
@@ -1101,6 +1207,7 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 			x->nfix = nfix;
 			x->nexits = nexits;
 			x->resume[k] = UINT32_MAX;
+			x->ccop_next = -1;
 			emit_handler_call(x, SEC_HOT, k);
 			x->hf_kind = -1;
 		}

@@ -24,6 +24,7 @@
  */
 
 #include <pthread.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -93,6 +94,8 @@ bool jit_engine_selected(void)
 	return engine_choice == 1;
 }
 
+static void prof_print(void);
+
 /* ---- the code buffer ---- */
 
 struct jit *jit_create(void)
@@ -139,6 +142,8 @@ void jit_print_stats(const struct cpu *c)
 {
 	const struct jit *j = c->jit;
 	const char *st = getenv("SOFTKVM_JIT_STATS");
+	if (j && getenv("SOFTKVM_JIT_PROFILE"))
+		prof_print();
 	if (!j || !st || *st != '1')
 		return;
 	fprintf(stderr,
@@ -164,6 +169,54 @@ void jit_flush(struct jit *j)
 		j->used = JIT_CODE_START;
 		memset(j->jjc, 0, JJC_SIZE * sizeof(struct jjc_entry));
 		j->flushes++;
+	}
+}
+
+/* ---- profiling (SOFTKVM_JIT_PROFILE=1): interpreter calls by handler ---- */
+
+#define PROF_SIZE 4096
+static struct {
+	_Atomic(insn_fn) fn;
+	_Atomic uint64_t n;
+} prof[PROF_SIZE];
+
+void jit_prof_hit(const struct insn *i)
+{
+	unsigned h = desc_hash(i->fn) & (PROF_SIZE - 1);
+	for (unsigned k = 0; k < PROF_SIZE; k++, h = (h + 1) & (PROF_SIZE - 1)) {
+		insn_fn f = atomic_load(&prof[h].fn);
+		if (f == i->fn || (!f && atomic_compare_exchange_strong(&prof[h].fn, &f, i->fn)) ||
+		    f == i->fn) {
+			atomic_fetch_add(&prof[h].n, 1);
+			return;
+		}
+	}
+}
+
+static void prof_print(void)
+{
+	uint64_t total = 0;
+	for (unsigned k = 0; k < PROF_SIZE; k++)
+		total += prof[k].n;
+	fprintf(stderr, "softkvm jit: %llu interpreter calls; top handlers (addr2line -f -e):\n",
+		(unsigned long long)total);
+	for (int r = 0; r < 40; r++) {
+		unsigned best = 0;
+		for (unsigned k = 1; k < PROF_SIZE; k++)
+			if (prof[k].n > prof[best].n)
+				best = k;
+		if (!prof[best].n)
+			break;
+		Dl_info di;
+		const char *name = "?";
+		uintptr_t off = (uintptr_t)prof[best].fn;
+		if (dladdr((void *)(uintptr_t)prof[best].fn, &di) && di.dli_fbase)
+			off -= (uintptr_t)di.dli_fbase;
+		if (di.dli_sname)
+			name = di.dli_sname;
+		fprintf(stderr, "  %12llu  0x%llx %s\n", (unsigned long long)prof[best].n,
+			(unsigned long long)off, name);
+		prof[best].n = 0;
 	}
 }
 
@@ -220,6 +273,15 @@ int jit_emit_stubs(struct jit *j)
 	 */
 	uint8_t *handler = b.p;
 	xstore(&b, 8, XAX, xm(XBX, (int32_t)OFF_RIP));
+	if (getenv("SOFTKVM_JIT_PROFILE")) {
+		/* count interpreter calls by handler (printed at exit) */
+		xpush(&b, XSI);
+		xpush(&b, XSI);
+		xmov_rr(&b, 8, XDI, XSI);
+		xcall(&b, (const void *)jit_prof_hit);
+		xpop(&b, XSI);
+		xpop(&b, XSI);
+	}
 	xmov_rr(&b, 8, XDI, XBX);
 	xalu_ri(&b, XSUB, 8, XSP, 8);
 	xb(&b, 0xff), xb(&b, 0x16); /* call [rsi] */

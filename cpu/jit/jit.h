@@ -49,6 +49,8 @@ enum jit_kind {
 	JK_SETCC_R,  /* aux = condition, r1 byte register */
 	JK_CMOV_R,   /* aux = condition, r1 = r2 if the condition holds */
 	JK_NOP,
+	JK_IMUL_RR,  /* r1 = r1 * r2 (size 2, 4, 8) */
+	JK_IMUL_RRI, /* r1 = r2 * imm */
 	JK_KINDS
 };
 

@@ -72,6 +72,7 @@ struct jctx {
 	/* host EFLAGS hold the guest's arithmetic flags of instruction k - 1 */
 	int hf_kind;   /* CC_* kind of struct cpu, or -1 */
 	int hf_next;   /* what the instruction being emitted leaves there */
+	bool hf_nofb;  /* and instruction k - 1 has no interpreter fallback */
 	int ccop;      /* static cc_op before instruction k (+1), 0 unknown */
 	int ccop_next; /* what an emitter leaves there; -1: as decode says */
 };
@@ -143,6 +144,7 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b);
 enum jit_result jit_translate(struct cpu *c, struct block *b);
 void *jit_lookup(struct cpu *c);
 bool jit_events_need_exit(struct cpu *c);
+void jit_prof_hit(const struct insn *i);
 bool jit_revalidate(struct cpu *c, const struct jit_hdr *h);
 
 #endif
