@@ -15,6 +15,7 @@
  */
 #include <Zydis/Zydis.h>
 
+#include "../fpu.h"
 #include "jit_internal.h"
 
 #define H(x) (&(x)->s[SEC_HOT])
@@ -583,6 +584,162 @@ static bool emit_rotate_live(struct jctx *x, const struct insn *i, unsigned op, 
 	return true;
 }
 
+static struct xmem xmm_of(unsigned r)
+{
+	return xm(XBX, (int32_t)(OFF_XMM + 16 * r));
+}
+
+/*
+ * The integer SSE instructions of string loops and the 128-bit moves: the
+ * host's own instruction on the register file in struct cpu. The checks
+ * (CR0.EM/TS, CR4.OSFXSR, alignment, the TLB) go to the interpreter when
+ * they do not pass, which raises what is due.
+ */
+static bool emit_sse(struct jctx *x, const struct insn *i, const struct jit_desc *d, uint32_t *stub)
+{
+	struct xbuf *h = H(x);
+	bool mem = (i->flags & INSN_MEM) != 0;
+	bool aligned = d->kind == JK_SSE_OP || (i->aux2 & 1);
+
+	if (mem && i->ashift == 48)
+		return false;
+	/* SSE usable: CR0.EM = CR0.TS = 0, CR4.OSFXSR = 1 */
+	xop_rm(h, 4, 0xf7, 0, gfield(OFF_CR0)); /* test dword [cr0], EM | TS */
+	x32(h, (uint32_t)(CR0_EM | CR0_TS));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+	xop_rm(h, 4, 0xf7, 0, gfield(OFF_CR4));
+	x32(h, (uint32_t)CR4_OSFXSR);
+	jcc_sec(x, SEC_HOT, CC_E, SEC_COLD, fallback(x, stub));
+	if (d->kind == JK_PMOVMSKB) {
+		xsse_m(h, 0xf3, 0x6f, 0, xmm_of(i->r2)); /* movdqu xmm0, [r2] */
+		xsse_r(h, 0x66, 0xd7, XAX, 0);		 /* pmovmskb eax, xmm0 */
+		st_greg(h, i->aux & 15, XAX, i->r1);
+		return true;
+	}
+	if (mem) {
+		emit_la(x, i, stub);
+		if (aligned) {
+			xtest_ri(h, 1, XSI, 15);
+			jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+		}
+		emit_tlb(x, d->kind == JK_MOV128_STORE ? TLB_W : TLB_R, 16, stub);
+	}
+	switch (d->kind) {
+	case JK_MOV128_STORE:
+		xsse_m(h, 0xf3, 0x6f, 0, xmm_of(i->r1));
+		xsse_m(h, 0xf3, 0x7f, 0, xm(XAX, 0)); /* movdqu [rax], xmm0 */
+		return true;
+	case JK_MOV128_LOAD:
+		xsse_m(h, 0xf3, 0x6f, 0, mem ? xm(XAX, 0) : xmm_of(i->r2));
+		xsse_m(h, 0xf3, 0x7f, 0, xmm_of(i->r1));
+		return true;
+	default:
+		xsse_m(h, 0xf3, 0x6f, 0, xmm_of(i->r1));
+		xsse_m(h, 0xf3, 0x6f, 1, mem ? xm(XAX, 0) : xmm_of(i->r2));
+		xsse_r(h, 0x66, d->op, 0, 1); /* op xmm0, xmm1 */
+		xsse_m(h, 0xf3, 0x7f, 0, xmm_of(i->r1));
+		return true;
+	}
+}
+
+/* the generic SIMD handler's flag word (ops_sse.c) */
+#define SF_REGK(f) ((f)&7)
+#define SF_RMK(f)  (((f) >> 3) & 7)
+#define SF_REG_W   (1u << 7)
+#define SF_RM_W	   (1u << 9)
+#define SF_MXCSR   (1u << 10)
+#define SF_RFLAGS  (1u << 11)
+#define SF_ALIGN   (1u << 12)
+#define SF_XMM0	   (1u << 13)
+#define SF_GPR_IN  (1u << 15)
+#define SF_MMX	   (1u << 16)
+#define SF_RCX_OUT (1u << 18)
+#define SF_DPPS	   (1u << 19)
+#define SF_DPPD	   (1u << 20)
+
+/*
+ * An instruction of the generic SIMD handler that needs neither MXCSR nor
+ * MMX state nor implicit registers in: the host's own instruction, with
+ * the guest's XMM registers loaded into xmm0 (ModRM.reg) and xmm1 (r/m), a
+ * memory operand at [rax], a GPR r/m in rcx. Flags and ECX out as it leaves
+ * them.
+ */
+static bool emit_simd(struct jctx *x, const struct insn *i, uint32_t *stub)
+{
+	struct xbuf *h = H(x);
+	uint32_t fl = i->aux2;
+	unsigned rk = SF_REGK(fl), mk = SF_RMK(fl), n = i->osz;
+	struct simd_enc e;
+
+	if (fl & (SF_MXCSR | SF_MMX | SF_XMM0 | SF_GPR_IN | SF_DPPS | SF_DPPD))
+		return false;
+	if ((rk != SK_XMM && rk != SK_NONE) || (mk != SK_XMM && mk != SK_MEM && mk != SK_GPR))
+		return false;
+	if (!fpu_host_simd_enc(x->c, (simd_fn)(uintptr_t)i->imm, &e) || e.xmm0_read ||
+	    e.xmm0_write || e.gpr_in || e.mxcsr)
+		return false;
+	if (mk == SK_MEM && (i->ashift == 48 || n > 16))
+		return false;
+	/* SSE usable: CR0.EM = CR0.TS = 0, CR4.OSFXSR = 1 */
+	xop_rm(h, 4, 0xf7, 0, gfield(OFF_CR0));
+	x32(h, (uint32_t)(CR0_EM | CR0_TS));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+	xop_rm(h, 4, 0xf7, 0, gfield(OFF_CR4));
+	x32(h, (uint32_t)CR4_OSFXSR);
+	jcc_sec(x, SEC_HOT, CC_E, SEC_COLD, fallback(x, stub));
+	if (mk == SK_MEM) {
+		emit_la(x, i, stub);
+		if (fl & SF_ALIGN) {
+			xtest_ri(h, 1, XSI, 15);
+			jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+		}
+		emit_tlb(x, (fl & SF_RM_W) ? TLB_W : TLB_R, n, stub);
+	}
+	if (rk == SK_XMM)
+		xsse_m(h, 0xf3, 0x6f, 0, xmm_of(i->r1));
+	if (mk == SK_XMM)
+		xsse_m(h, 0xf3, 0x6f, 1, xmm_of(i->r2));
+	else if (mk == SK_GPR)
+		ld_greg(h, i->aux >> 4, XCX, i->r2);
+	/* the instruction */
+	for (unsigned k = 0; k < e.nprefix; k++)
+		xb(h, e.prefix[k]);
+	if (e.rex_w)
+		xb(h, 0x48);
+	xb(h, 0x0f);
+	if (e.map == 2)
+		xb(h, 0x38);
+	else if (e.map == 3)
+		xb(h, 0x3a);
+	xb(h, e.opcode);
+	unsigned reg = e.reg_kind == SK_NONE ? (e.modrm_reg & 7) : 0;
+	if (mk == SK_MEM)
+		xb(h, (uint8_t)(reg << 3)); /* [rax] */
+	else
+		xb(h, (uint8_t)(0xc0 | (reg << 3) | 1)); /* xmm1 or rcx */
+	if (e.has_imm)
+		xb(h, e.imm);
+	if (rk == SK_XMM && (fl & SF_REG_W))
+		xsse_m(h, 0xf3, 0x7f, 0, xmm_of(i->r1));
+	if (mk == SK_XMM && (fl & SF_RM_W))
+		xsse_m(h, 0xf3, 0x7f, 1, xmm_of(i->r2));
+	if (mk == SK_GPR && (fl & SF_RM_W)) {
+		unsigned sz = i->aux >> 4;
+		if (sz == 4)
+			xmov_rr(h, 4, XCX, XCX);
+		st_greg(h, sz, XCX, i->r2);
+	}
+	if (fl & SF_RCX_OUT) {
+		xmov_rr(h, 4, XCX, XCX);
+		xstore(h, 8, XCX, greg(GPR_RCX));
+	}
+	if (fl & SF_RFLAGS) {
+		emit_store_host_flags(x);
+		x->hf_next = CC_EFLAGS;
+	}
+	return true;
+}
+
 static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 {
 	const struct jit_desc *d = jit_desc_of(i->fn);
@@ -1024,6 +1181,13 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		st_greg(h, size, XDX, i->r1);
 		return true;
 	}
+	case JK_SIMD:
+		return emit_simd(x, i, stub);
+	case JK_SSE_OP:
+	case JK_MOV128_LOAD:
+	case JK_MOV128_STORE:
+	case JK_PMOVMSKB:
+		return emit_sse(x, i, d, stub);
 	case JK_SETCC_R: {
 		enum xcc cc = emit_cond(x, i->aux & 15);
 		xsetcc(h, cc, XAX);

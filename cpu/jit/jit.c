@@ -180,8 +180,27 @@ static struct {
 	_Atomic uint64_t n;
 } prof[PROF_SIZE];
 
+static struct {
+	_Atomic uint64_t stub;
+	_Atomic uint64_t n;
+} prof_simd[256];
+
 void jit_prof_hit(const struct insn *i)
 {
+	const struct jit_desc *d = jit_desc_of(i->fn);
+	if (d && d->kind == JK_SIMD) {
+		unsigned h = (unsigned)(i->imm >> 4) & 255;
+		for (unsigned k = 0; k < 256; k++, h = (h + 1) & 255) {
+			uint64_t s = atomic_load(&prof_simd[h].stub);
+			if (s == i->imm ||
+			    (!s &&
+			     atomic_compare_exchange_strong(&prof_simd[h].stub, &s, i->imm)) ||
+			    s == i->imm) {
+				atomic_fetch_add(&prof_simd[h].n, 1);
+				break;
+			}
+		}
+	}
 	unsigned h = desc_hash(i->fn) & (PROF_SIZE - 1);
 	for (unsigned k = 0; k < PROF_SIZE; k++, h = (h + 1) & (PROF_SIZE - 1)) {
 		insn_fn f = atomic_load(&prof[h].fn);
@@ -217,6 +236,21 @@ static void prof_print(void)
 		fprintf(stderr, "  %12llu  0x%llx %s\n", (unsigned long long)prof[best].n,
 			(unsigned long long)off, name);
 		prof[best].n = 0;
+	}
+	fprintf(stderr, "softkvm jit: generic SIMD handler calls by host stub (its bytes):\n");
+	for (int r = 0; r < 20; r++) {
+		unsigned best = 0;
+		for (unsigned k = 1; k < 256; k++)
+			if (prof_simd[k].n > prof_simd[best].n)
+				best = k;
+		if (!prof_simd[best].n)
+			break;
+		const uint8_t *p = (const uint8_t *)(uintptr_t)prof_simd[best].stub;
+		fprintf(stderr, "  %12llu ", (unsigned long long)prof_simd[best].n);
+		for (int k = 0; k < 40; k++)
+			fprintf(stderr, "%02x", p[k]);
+		fprintf(stderr, "\n");
+		prof_simd[best].n = 0;
 	}
 }
 

@@ -49,8 +49,13 @@ enum jit_kind {
 	JK_SETCC_R,  /* aux = condition, r1 byte register */
 	JK_CMOV_R,   /* aux = condition, r1 = r2 if the condition holds */
 	JK_NOP,
-	JK_IMUL_RR,  /* r1 = r1 * r2 (size 2, 4, 8) */
-	JK_IMUL_RRI, /* r1 = r2 * imm */
+	JK_IMUL_RR,	 /* r1 = r1 * r2 (size 2, 4, 8) */
+	JK_IMUL_RRI,	 /* r1 = r2 * imm */
+	JK_SSE_OP,	 /* op = the 66 0F opcode byte: xmm r1 = r1 op (xmm r2 or m128, aligned) */
+	JK_MOV128_LOAD,	 /* xmm r1 = xmm r2 or m128 (aux2 bit 0: aligned) */
+	JK_MOV128_STORE, /* m128 = xmm r1 (aux2 bit 0: aligned) */
+	JK_PMOVMSKB,	 /* GPR r1 (size aux & 15) = the byte mask of xmm r2 */
+	JK_SIMD,	 /* the generic SIMD handler (imm: its host stub): not inline yet */
 	JK_KINDS
 };
 

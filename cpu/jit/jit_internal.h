@@ -137,6 +137,9 @@ struct jit {
 #define OFF_JIT_STOP offsetof(struct cpu, jit_stop)
 #define OFF_RFLAGS   offsetof(struct cpu, rflags)
 #define OFF_JIT_WHY  offsetof(struct cpu, jit_why)
+#define OFF_CR0	     offsetof(struct cpu, cr0)
+#define OFF_CR4	     offsetof(struct cpu, cr4)
+#define OFF_XMM	     (offsetof(struct cpu, fx) + 160) /* FXSAVE: XMM0 at byte 160 */
 
 int jit_emit_stubs(struct jit *j);
 /* 0, or -1 if the block does not fit the scratch sections */

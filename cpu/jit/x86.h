@@ -511,6 +511,34 @@ static inline void xret(struct xbuf *b)
 	xb(b, 0xc3);
 }
 
+/* SSE: mandatory prefix pfx (0x66, 0xf3, 0xf2 or 0), 0x0f opc, xmm reg
+ * (< 8) with a memory operand */
+static inline void xsse_m(struct xbuf *b, uint8_t pfx, uint8_t opc, int reg, struct xmem m)
+{
+	if (pfx)
+		xb(b, pfx);
+	uint8_t rex = 0x40 | (reg >= 8 ? 4 : 0) | (m.index >= 8 ? 2 : 0) | (m.base >= 8 ? 1 : 0);
+	if (rex != 0x40)
+		xb(b, rex);
+	xb(b, 0x0f);
+	xb(b, opc);
+	xmodrm_mem(b, reg, m);
+}
+
+/* SSE register-register form: reg (ModRM.reg) and rm registers (xmm or, for
+ * PMOVMSKB's destination, a GPR in reg) */
+static inline void xsse_r(struct xbuf *b, uint8_t pfx, uint8_t opc, int reg, int rm)
+{
+	if (pfx)
+		xb(b, pfx);
+	uint8_t rex = 0x40 | (reg >= 8 ? 4 : 0) | (rm >= 8 ? 1 : 0);
+	if (rex != 0x40)
+		xb(b, rex);
+	xb(b, 0x0f);
+	xb(b, opc);
+	xmodrm_reg(b, reg, rm);
+}
+
 static inline void xbswap(struct xbuf *b, unsigned size, int reg)
 {
 	xprefix(b, size, 0, 0, reg, false);
