@@ -432,8 +432,15 @@ static inline bool is_canonical(const struct cpu *c, uint64_t la)
  */
 static void translate(struct cpu *c, uint64_t la, int acc, unsigned accf, struct walk_result *w)
 {
-	if (in_long_mode(c) && !is_canonical(c, la))
-		cpu_raise(c, (accf & ACCF_STACK) || mem_noncanonical_is_ss(c) ? EXC_SS : EXC_GP, 0);
+	if (in_long_mode(c) && !is_canonical(c, la)) {
+		/* #SS(0) for a stack reference (SDM vol. 3A, 6.15); instruction
+		 * fetches and the processor's own accesses raise #GP(0) and must
+		 * not look at the instruction (a fetch at the top of the lower half
+		 * would look at itself) */
+		bool ss = (accf & ACCF_STACK) ||
+			  (acc != ACC_X && !(accf & ACCF_IMPLICIT_SV) && mem_noncanonical_is_ss(c));
+		cpu_raise(c, ss ? EXC_SS : EXC_GP, 0);
+	}
 	if (!(c->cr0 & CR0_PG)) {
 		w->gpa = la & 0xffffffffull;
 		if (in_long_mode(c))
@@ -687,4 +694,26 @@ const uint8_t *mem_fetch_page(struct cpu *c, uint64_t la, uint64_t *gpa_out)
 	if (tlb_may_cache(c, &w, 0))
 		tlb_fill(c, e, la, &w, hp - (la & 0xfff));
 	return hp;
+}
+
+/* The code byte at la for a look that must not fault (mem_noncanonical_is_ss):
+ * NULL where a fetch would fault or find no RAM. Fills no TLB entry. */
+const uint8_t *mem_fetch_probe(struct cpu *c, uint64_t la)
+{
+	const struct tlb_entry *e = &c->tlb->x[TLB_INDEX(la)];
+	struct walk_result w;
+	uint64_t gpa;
+
+	if (e->tag == (la & PAGE_MASK_4K))
+		return (const uint8_t *)(e->addend + la);
+	if (in_long_mode(c) && !is_canonical(c, la))
+		return NULL;
+	if (c->cr0 & CR0_PG) {
+		if (paging_walk(c, la, ACC_X, c->cpl, ACCF_NOFAULT, &w))
+			return NULL;
+		gpa = w.gpa;
+	} else {
+		gpa = in_long_mode(c) ? la : (la & 0xffffffffull);
+	}
+	return mem_gpa_ptr(c, gpa, 1, false);
 }
