@@ -10,7 +10,7 @@
 
 static uint64_t idt_read(struct cpu *c, uint64_t off, unsigned size)
 {
-	return mem_read_slow(c, (c->idt_base + off) & c->la_mask, size, ACCF_IMPLICIT_SV);
+	return mem_read_slow(c, sys_la(c, c->idt_base + off), size, ACCF_IMPLICIT_SV);
 }
 
 /* Write to the new stack with the privilege of the handler. */
@@ -46,7 +46,7 @@ static uint64_t tss_read(struct cpu *c, uint64_t off, unsigned size)
 	const struct cpu_seg *tr = &c->seg[SEG_TR];
 	if (off + size - 1 > tr->limit)
 		cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
-	return mem_read_slow(c, (tr->base + off) & c->la_mask, size, ACCF_IMPLICIT_SV);
+	return mem_read_slow(c, sys_la(c, tr->base + off), size, ACCF_IMPLICIT_SV);
 }
 
 /* SS:ESP for privilege level dpl from the current TSS (SDM 7.2.1). */

@@ -587,17 +587,24 @@ static void write_in_page(struct cpu *c, uint64_t la, unsigned size, uint64_t v,
 	}
 }
 
+/* the wrap of an access that crosses a page: system structures (and event
+ * delivery) use 64-bit addresses in all of IA-32e mode */
+static inline uint64_t cross_mask(const struct cpu *c, unsigned accf)
+{
+	return (accf & ACCF_IMPLICIT_SV) && in_long_mode(c) ? ~0ull : c->la_mask;
+}
+
 uint64_t mem_read_slow(struct cpu *c, uint64_t la, unsigned size, unsigned accf)
 {
 	unsigned first = 4096 - (unsigned)(la & 0xfff);
-	uint64_t lo, hi;
+	uint64_t lo, hi, m = cross_mask(c, accf);
 
 	if (likely(first >= size))
 		return read_in_page(c, la, size, accf);
 	/* crossing a page: both translations must succeed before anything happens */
 	lo = 0;
 	for (unsigned k = 0; k < size; k++) {
-		uint64_t b = read_in_page(c, (la + k) & c->la_mask, 1, accf);
+		uint64_t b = read_in_page(c, (la + k) & m, 1, accf);
 		lo |= b << (8 * k);
 	}
 	hi = 0;
@@ -608,6 +615,7 @@ uint64_t mem_read_slow(struct cpu *c, uint64_t la, unsigned size, unsigned accf)
 void mem_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t v, unsigned accf)
 {
 	unsigned first = 4096 - (unsigned)(la & 0xfff);
+	uint64_t m = cross_mask(c, accf);
 
 	if (likely(first >= size)) {
 		write_in_page(c, la, size, v, accf);
@@ -620,10 +628,10 @@ void mem_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t v, unsig
 		uint64_t gpa;
 		write_target(c, la, 1, accf, &gpa, &s, &w);
 		/* CR2 of a fault on the second page is that page's first byte */
-		write_target(c, (la + first) & c->la_mask, 1, accf, &gpa, &s, &w);
+		write_target(c, (la + first) & m, 1, accf, &gpa, &s, &w);
 	}
 	for (unsigned k = 0; k < size; k++)
-		write_in_page(c, (la + k) & c->la_mask, 1, (v >> (8 * k)) & 0xff, accf);
+		write_in_page(c, (la + k) & m, 1, (v >> (8 * k)) & 0xff, accf);
 }
 
 void mem_probe_write(struct cpu *c, uint64_t la, unsigned size)

@@ -155,14 +155,15 @@ int cpu_msr_set(struct cpu *c, uint32_t index, uint64_t v, bool host)
 		c->sysenter_cs = v & 0xffff;
 		return 0;
 	case MSR_IA32_SYSENTER_ESP:
-		if (!canonical48(v))
-			return -2;
-		c->sysenter_esp = v;
-		return 0;
 	case MSR_IA32_SYSENTER_EIP:
-		if (!canonical48(v))
-			return -2;
-		c->sysenter_eip = v;
+		/* the guest's WRMSR faults (Intel: KVM passes these MSRs through);
+		 * KVM_SET_MSRS makes the value canonical (Linux's __kvm_set_msr) */
+		if (!canonical48(v)) {
+			if (!host)
+				return -2;
+			v = (uint64_t)((int64_t)(v << 16) >> 16);
+		}
+		*(index == MSR_IA32_SYSENTER_ESP ? &c->sysenter_esp : &c->sysenter_eip) = v;
 		return 0;
 	case MSR_TSC_AUX:
 		if (!host && (v >> 32))

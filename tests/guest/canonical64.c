@@ -5,7 +5,14 @@
  * instruction before completes, the fetch at 0x800000000000 raises #GP(0)
  * with RIP there, as kvm-unit-tests' hypercall test checks with VMCALL),
  * an instruction straddling into the non-canonical range, data accesses by
- * an instruction that ends there.
+ * an instruction that ends there; and every way to load a non-canonical base
+ * or target, which faults and changes nothing: LGDT/LIDT (#GP(0)), LTR/LLDT
+ * of a 16-byte descriptor (#GP(selector), the TSS not marked busy), WRMSR of
+ * the base and entry-point MSRs, WRFSBASE/WRGSBASE (#GP(0)), far JMP/CALL
+ * m16:64, far RET, IRET, a 64-bit call gate and an interrupt gate with a
+ * non-canonical target (#GP(0)). Finally, the GDT and IDT at addresses above
+ * 4 GiB serve compatibility mode, whose own addresses wrap at 4 GiB (system
+ * structures have 64-bit bases in all of IA-32e mode, SDM Vol. 3A, 2.1.1.1).
  */
 #include "libtest.h"
 
@@ -104,10 +111,295 @@ static void test_fetch_edge(void)
 	report("VMCALL at the top: RAX = -KVM_ENOSYS (-1000)", rax == (ulong)-1000);
 }
 
+#define BAD 0x8000000000001000ul /* bit 47 clear, bits 63:48 not all equal */
+
+struct dtr {
+	u16 limit;
+	u64 base;
+} __attribute__((packed));
+
+static void test_lgdt_lidt(void)
+{
+	struct dtr cur, bad, after;
+	ulong ip;
+
+	asm volatile("sgdt %0" : "=m"(cur));
+	bad = cur;
+	bad.base = BAD;
+	ex_reset();
+	asm volatile(ASM_LEA("2f", "%0") ASM_FIXUP("1f") "2: lgdt %1\n1:"
+		     : "=&r"(ip)
+		     : "m"(bad)
+		     : FIXUP_CLOBBERS);
+	asm volatile("sgdt %0" : "=m"(after));
+	asm volatile("lgdt %0" : : "m"(cur));
+	check("LGDT with a non-canonical base: #GP(0)", GP_VECTOR, 0, ip);
+	report("LGDT with a non-canonical base: GDTR unchanged", after.base == cur.base);
+
+	asm volatile("sidt %0" : "=m"(cur));
+	bad = cur;
+	bad.base = BAD;
+	ex_reset();
+	asm volatile(ASM_LEA("2f", "%0") ASM_FIXUP("1f") "2: lidt %1\n1:"
+		     : "=&r"(ip)
+		     : "m"(bad)
+		     : FIXUP_CLOBBERS);
+	asm volatile("sidt %0" : "=m"(after));
+	asm volatile("lidt %0" : : "m"(cur));
+	check("LIDT with a non-canonical base: #GP(0)", GP_VECTOR, 0, ip);
+	report("LIDT with a non-canonical base: IDTR unchanged", after.base == cur.base);
+}
+
+/* a 16-byte system descriptor at sel with base bits 63:32 = 0x00008000 */
+static u8 sysseg[256] aligned(16);
+static void set_sys_desc(u16 sel, unsigned type, u32 high)
+{
+	ulong base = (ulong)sysseg, limit = sizeof(sysseg) - 1;
+	gdt[sel >> 3] = (limit & 0xffff) | ((base & 0xffffff) << 16) | ((u64)(0x80 | type) << 40) |
+			(((base >> 24) & 0xff) << 56);
+	gdt[(sel >> 3) + 1] = high;
+}
+
+static void test_ltr_lldt(void)
+{
+	const u16 sel = GDT_FREE;
+	u16 tr, ldtr;
+	ulong ip;
+
+	set_sys_desc(sel, 9, 0x8000); /* available 64-bit TSS */
+	ex_reset();
+	asm volatile(ASM_LEA("2f", "%0") ASM_FIXUP("1f") "2: ltr %w1\n1:"
+		     : "=&r"(ip)
+		     : "r"(sel)
+		     : FIXUP_CLOBBERS);
+	asm volatile("str %0" : "=r"(tr));
+	if (tr != TSS_SEL) { /* it was loaded: go back to ours */
+		gdt[TSS_SEL >> 3] &= ~(2ull << 40);
+		asm volatile("ltr %w0" : : "r"((u16)TSS_SEL));
+	}
+	check("LTR of a TSS with a non-canonical base: #GP(selector)", GP_VECTOR, sel, ip);
+	report("LTR of a TSS with a non-canonical base: TR unchanged, TSS not made busy",
+	       tr == TSS_SEL && ((gdt[sel >> 3] >> 40) & 0xf) == 9);
+
+	set_sys_desc(sel, 9, 0);      /* the same TSS with a canonical base loads */
+	set_sys_desc(sel, 2, 0x8000); /* LDT */
+	ex_reset();
+	asm volatile(ASM_LEA("2f", "%0") ASM_FIXUP("1f") "2: lldt %w1\n1:"
+		     : "=&r"(ip)
+		     : "r"(sel)
+		     : FIXUP_CLOBBERS);
+	asm volatile("sldt %0" : "=r"(ldtr));
+	if (ldtr)
+		asm volatile("lldt %w0" : : "r"((u16)0));
+	check("LLDT of an LDT with a non-canonical base: #GP(selector)", GP_VECTOR, sel, ip);
+	report("LLDT of an LDT with a non-canonical base: LDTR unchanged", ldtr == 0);
+	gdt[sel >> 3] = gdt[(sel >> 3) + 1] = 0;
+}
+
+static void test_msrs(void)
+{
+	static const struct {
+		u32 index;
+		const char *name;
+	} msrs[] = {
+	    {0xc0000100, "WRMSR FS_BASE non-canonical: #GP(0), unchanged"},
+	    {0xc0000101, "WRMSR GS_BASE non-canonical: #GP(0), unchanged"},
+	    {0xc0000102, "WRMSR KERNEL_GS_BASE non-canonical: #GP(0), unchanged"},
+	    {0xc0000082, "WRMSR LSTAR non-canonical: #GP(0), unchanged"},
+	    {0xc0000083, "WRMSR CSTAR non-canonical: #GP(0), unchanged"},
+	    {0x175, "WRMSR SYSENTER_ESP non-canonical: #GP(0), unchanged"},
+	    {0x176, "WRMSR SYSENTER_EIP non-canonical: #GP(0), unchanged"},
+	};
+	for (unsigned k = 0; k < ARRAY_SIZE(msrs); k++) {
+		u64 old = rdmsr(msrs[k].index);
+		ex_reset();
+		asm volatile(ASM_FIXUP("1f") "wrmsr\n1:"
+			     :
+			     : "c"(msrs[k].index), "a"((u32)BAD), "d"((u32)(BAD >> 32))
+			     : FIXUP_CLOBBERS);
+		int v = ex_vector();
+		u64 now = rdmsr(msrs[k].index);
+		if (now != old)
+			wrmsr(msrs[k].index, old);
+		report(msrs[k].name, v == GP_VECTOR && ex_last.error_code == 0 && now == old);
+	}
+}
+
+static void test_fsgsbase(void)
+{
+	u32 c[4];
+	ulong ip, fs, gs;
+
+	cpuid2(7, 0, c);
+	if (!(c[1] & 1)) {
+		report_skip("WRFSBASE non-canonical: #GP(0), unchanged");
+		report_skip("WRGSBASE non-canonical: #GP(0), unchanged");
+		return;
+	}
+	write_cr4(read_cr4() | (1ul << 16));
+	fs = rdmsr(0xc0000100);
+	gs = rdmsr(0xc0000101);
+	ex_reset();
+	asm volatile(ASM_LEA("2f", "%0") ASM_FIXUP("1f") "2: wrfsbase %1\n1:"
+		     : "=&r"(ip)
+		     : "r"(BAD)
+		     : FIXUP_CLOBBERS);
+	check("WRFSBASE non-canonical: #GP(0)", GP_VECTOR, 0, ip);
+	report("WRFSBASE non-canonical: #GP(0), unchanged", rdmsr(0xc0000100) == fs);
+	ex_reset();
+	asm volatile(ASM_LEA("2f", "%0") ASM_FIXUP("1f") "2: wrgsbase %1\n1:"
+		     : "=&r"(ip)
+		     : "r"(BAD)
+		     : FIXUP_CLOBBERS);
+	check("WRGSBASE non-canonical: #GP(0)", GP_VECTOR, 0, ip);
+	report("WRGSBASE non-canonical: #GP(0), unchanged", rdmsr(0xc0000101) == gs);
+	wrmsr(0xc0000100, fs);
+	wrmsr(0xc0000101, gs);
+	write_cr4(read_cr4() & ~(1ul << 16));
+}
+
+static void test_far_targets(void)
+{
+	static struct {
+		u64 off;
+		u16 sel;
+	} __attribute__((packed)) far;
+	ulong ip;
+
+	far.off = BAD;
+	far.sel = KERNEL_CS;
+	ex_reset();
+	asm volatile(ASM_LEA("2f", "%0") ASM_FIXUP("1f") "2: rex64 ljmp *%1\n1:"
+		     : "=&r"(ip)
+		     : "m"(far)
+		     : FIXUP_CLOBBERS);
+	check("far JMP m16:64 to a non-canonical offset: #GP(0)", GP_VECTOR, 0, ip);
+	ex_reset();
+	asm volatile("mov %%rsp, %%rbx\n\t" ASM_LEA("2f", "%0")
+			 ASM_FIXUP("1f") "2: rex64 lcall *%1\n1:\n\t"
+					 "mov %%rbx, %%rsp"
+		     : "=&r"(ip)
+		     : "m"(far)
+		     : FIXUP_CLOBBERS, "rbx");
+	check("far CALL m16:64 to a non-canonical offset: #GP(0)", GP_VECTOR, 0, ip);
+
+	ex_reset();
+	asm volatile("mov %%rsp, %%rbx\n\t"
+		     "pushq %2\n\t"
+		     "pushq %3\n\t" ASM_LEA("2f", "%0") ASM_FIXUP("1f") "2: lretq\n1:\n\t"
+									"mov %%rbx, %%rsp"
+		     : "=&r"(ip)
+		     : "i"(KERNEL_CS), "i"(KERNEL_CS), "r"(BAD)
+		     : FIXUP_CLOBBERS, "rbx");
+	check("far RET to a non-canonical RIP: #GP(0)", GP_VECTOR, 0, ip);
+
+	ex_reset();
+	asm volatile("mov %%rsp, %%rbx\n\t"
+		     "mov %%ss, %%eax\n\t"
+		     "pushq %%rax\n\t"
+		     "pushq %%rbx\n\t"
+		     "pushfq\n\t"
+		     "pushq %2\n\t"
+		     "pushq %3\n\t" ASM_LEA("2f", "%0") ASM_FIXUP("1f") "2: iretq\n1:\n\t"
+									"mov %%rbx, %%rsp"
+		     : "=&r"(ip)
+		     : "i"(KERNEL_CS), "i"(KERNEL_CS), "r"(BAD)
+		     : FIXUP_CLOBBERS, "rbx", "rax");
+	check("IRET to a non-canonical RIP: #GP(0)", GP_VECTOR, 0, ip);
+
+	/* a 64-bit call gate whose target is non-canonical */
+	const u16 gsel = GDT_FREE + 16;
+	gdt[gsel >> 3] = ((u64)KERNEL_CS << 16) | (0x8cull << 40);
+	gdt[(gsel >> 3) + 1] = 0x8000;
+	far.off = 0;
+	far.sel = gsel;
+	ex_reset();
+	asm volatile("mov %%rsp, %%rbx\n\t" ASM_LEA("2f", "%0")
+			 ASM_FIXUP("1f") "2: lcall *%1\n1:\n\t"
+					 "mov %%rbx, %%rsp"
+		     : "=&r"(ip)
+		     : "m"(far)
+		     : FIXUP_CLOBBERS, "rbx");
+	gdt[gsel >> 3] = gdt[(gsel >> 3) + 1] = 0;
+	check("far CALL through a call gate with a non-canonical target: #GP(0)", GP_VECTOR, 0, ip);
+}
+
+static void test_idt_gate(void)
+{
+	struct dtr idtr;
+	ulong ip;
+
+	asm volatile("sidt %0" : "=m"(idtr));
+	volatile u32 *gate = (volatile u32 *)(idtr.base + 0x90 * 16);
+	u32 saved = gate[2];
+	gate[2] = 0x8000; /* offset bits 63:32 */
+	ex_reset();
+	asm volatile(ASM_LEA("2f", "%0") ASM_FIXUP("1f") "2: int $0x90\n1:"
+		     : "=&r"(ip)
+		     :
+		     : FIXUP_CLOBBERS);
+	gate[2] = saved;
+	check("INT n through a gate with a non-canonical offset: #GP(0)", GP_VECTOR, 0, ip);
+}
+
+/* the first 8 MiB again at HIGH (PML4[511], PDPT[1]): its low 32 bits differ
+ * from the physical addresses, so a truncated address reads elsewhere */
+#define HIGH 0xffffff8040000000ul
+static u64 pdpt_k[512] aligned(4096), pd_k[512] aligned(4096);
+
+static void test_compat_high_tables(void)
+{
+	struct dtr gdtr, idtr, hg, hi;
+
+	pml4[511] = (ulong)pdpt_k | PTE_P | PTE_W;
+	pdpt_k[1] = (ulong)pd_k | PTE_P | PTE_W;
+	for (int k = 0; k < 4; k++)
+		pd_k[k] = ((ulong)k << 21) | PTE_P | PTE_W | PTE_PS;
+	write_cr3(read_cr3());
+	asm volatile("sgdt %0; sidt %1" : "=m"(gdtr), "=m"(idtr));
+	hg = gdtr;
+	hg.base = HIGH + gdtr.base;
+	hi = idtr;
+	hi.base = HIGH + idtr.base;
+	asm volatile("lgdt %0; lidt %1" : : "m"(hg), "m"(hi));
+
+	/* compatibility mode: load DS (a GDT read), then #UD (an IDT read) */
+	ex_reset();
+	asm volatile("leaq 2f(%%rip), %%r11\n\t"
+		     "movq %%r11, ex_fixup(%%rip)\n\t"
+		     "pushq %0\n\t"
+		     "leaq 1f(%%rip), %%rax\n\t"
+		     "pushq %%rax\n\t"
+		     "lretq\n\t"
+		     ".code32\n"
+		     "1:\tmovl %1, %%eax\n\t"
+		     "movl %%eax, %%ds\n\t"
+		     "ud2\n"
+		     "2:\tljmp %2, $3f\n\t"
+		     ".code64\n"
+		     "3:"
+		     :
+		     : "i"(KERNEL_CS32), "i"(KERNEL_DS), "i"(KERNEL_CS)
+		     : "rax", "r11", "memory");
+	int v = ex_vector();
+	asm volatile("lgdt %0; lidt %1" : : "m"(gdtr), "m"(idtr));
+	pml4[511] = 0;
+	write_cr3(read_cr3());
+	report("compatibility mode: GDT and IDT above 4 GiB serve a segment load and #UD",
+	       v == UD_VECTOR && ex_last.count == 1);
+}
+
 int main(void)
 {
 	on_softkvm = cmdline_ulong("softkvm", 0) != 0;
 	map_top();
 	test_fetch_edge();
+	test_lgdt_lidt();
+	test_ltr_lldt();
+	test_msrs();
+	test_fsgsbase();
+	test_far_targets();
+	test_idt_gate();
+	test_compat_high_tables();
 	report_summary();
 }
