@@ -665,6 +665,15 @@ static void step_one(struct cpu *c)
 	/* RF is cleared after every instruction but one that loads it (IRET) */
 	if (!c->rf_skip)
 		c->rflags &= ~(uint64_t)FL_RF;
+	/*
+	 * MOV SS/POP SS hold debug traps until after the next instruction (SDM
+	 * vol. 3A, 6.8.3): a data breakpoint hit by the SS load waits in
+	 * pending_db_trap, a single-step trap is not taken, and neither is the
+	 * debugger's single step (KVM single-steps with TF: its exit comes after
+	 * the instruction that follows).
+	 */
+	if (c->intr_shadow == 2)
+		return;
 	if (c->guest_debug & CPU_DEBUG_SINGLESTEP) {
 		c->exit.debug.exception = EXC_DB;
 		c->exit.debug.pc = RIP(c);
@@ -672,9 +681,6 @@ static void step_one(struct cpu *c)
 		c->exit.debug.dr7 = c->guest_dr[7];
 		cpu_exit_now(c, CPU_EXIT_DEBUG);
 	}
-	/* MOV SS/POP SS hold debug traps until after the next instruction (SDM 6.8.3) */
-	if (c->intr_shadow == 2)
-		return;
 	if (c->pending_db_trap) {
 		c->dr[6] = (c->dr[6] & ~0xfull) | 0xffff0ff0ull | c->pending_db_trap;
 		c->pending_db_trap = 0;

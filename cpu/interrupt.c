@@ -301,6 +301,13 @@ void cpu_deliver(struct cpu *c, int vector, int kind, bool has_error, uint32_t e
 		 uint64_t next_rip)
 {
 	c->halted = false;
+	/* ICEBP's #DB is the debug exception that data breakpoints held by MOV SS
+	 * or POP SS were waiting for: one delivery, their B0-B3 in DR6 (INT3 and
+	 * INT n are no #DB: the held trap follows their transfer) */
+	if (vector == EXC_DB && kind == DELIVER_PRIVSW && c->pending_db_trap) {
+		c->dr[6] = (c->dr[6] & ~0xfull) | 0xffff0ff0ull | c->pending_db_trap;
+		c->pending_db_trap = 0;
+	}
 	if (!(c->cr0 & CR0_PE))
 		deliver_real(c, vector, next_rip);
 	else if (in_long_mode(c))
