@@ -454,6 +454,14 @@ static inline bool block_valid(struct cpu *c, struct block *b, const uint8_t *hp
 	return true;
 }
 
+/* An instruction whose last byte is beyond the CS limit raises #GP(0) before it
+ * runs (SDM vol. 3A, 5.3): one straddling 4 GiB in 32-bit code, too. */
+static inline void code_limit_check(struct cpu *c, unsigned len)
+{
+	if (unlikely(c->segchk & (1u << SEG_CS)) && RIP(c) + len - 1 > c->seg[SEG_CS].limit)
+		cpu_raise(c, EXC_GP, 0);
+}
+
 /* Execute a single instruction decoded from up to 15 bytes fetched across a page boundary. */
 static void exec_straddling(struct cpu *c, uint64_t la, const uint8_t *hp)
 {
@@ -477,6 +485,7 @@ static void exec_straddling(struct cpu *c, uint64_t la, const uint8_t *hp)
 		memcpy(buf + first, hp2, 15 - first);
 		len = decode_one(c, buf, 15, c->mode, &ins[0], &ends);
 	}
+	code_limit_check(c, ins[0].len);
 	memset(&ins[1], 0, sizeof(ins[1]));
 	ins[1].fn = op_block_end;
 	c->cur_block = NULL;
@@ -502,8 +511,17 @@ static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t
 	const uint8_t *hp;
 	struct block *b;
 
-	if (unlikely(c->segchk & (1u << SEG_CS)) && RIP(c) > c->seg[SEG_CS].limit)
-		cpu_raise(c, EXC_GP, 0);
+	if (unlikely(c->segchk & (1u << SEG_CS)) && RIP(c) > c->seg[SEG_CS].limit) {
+		/* EIP (IP) wraps: after an instruction that ends at 4 GiB (64 KiB)
+		 * execution goes on at 0 (SDM vol. 3A, 5.3) */
+		uint64_t m = c->seg[SEG_CS].db ? 0xffffffffull : 0xffffull;
+		if (RIP(c) > m) {
+			RIP(c) &= m;
+			la = (c->segbase[SEG_CS] + RIP(c)) & c->la_mask;
+		}
+		if (RIP(c) > c->seg[SEG_CS].limit)
+			cpu_raise(c, EXC_GP, 0);
+	}
 	const struct tlb_entry *e = &c->tlb->x[TLB_INDEX(la)];
 	if (likely(e->tag == (la & PAGE_MASK_4K))) {
 		gpa = (e->gpa & PAGE_MASK_4K) | (la & 0xfff);
@@ -656,6 +674,7 @@ static void step_one(struct cpu *c)
 	c->intr_shadow = 0;
 	c->rf_skip = false;
 	if (b) {
+		code_limit_check(c, b->insns[0].len);
 		c->icount++;
 		b->insns[0].fn(c, &b->insns[0]);
 	} else {
@@ -868,6 +887,9 @@ void cpu_get_regs(const struct cpu *c, struct cpu_regs *r)
 {
 	memcpy(r->gpr, c->gpr, sizeof(r->gpr));
 	r->rip = RIP(c);
+	/* past the end of 4 GiB (64 KiB) code, EIP (IP) has wrapped to 0 already */
+	if (!in_64bit_mode(c) && r->rip > 0xffffffffull)
+		r->rip &= c->seg[SEG_CS].db ? 0xffffffffull : 0xffffull;
 	r->rflags = cpu_get_rflags((struct cpu *)c);
 }
 

@@ -301,6 +301,9 @@ void cpu_deliver(struct cpu *c, int vector, int kind, bool has_error, uint32_t e
 		 uint64_t next_rip)
 {
 	c->halted = false;
+	/* a trap after an instruction that ended at 4 GiB (64 KiB) returns to 0 */
+	if (!in_64bit_mode(c) && next_rip > 0xffffffffull)
+		next_rip &= c->seg[SEG_CS].db ? 0xffffffffull : 0xffffull;
 	/* ICEBP's #DB is the debug exception that data breakpoints held by MOV SS
 	 * or POP SS were waiting for: one delivery, their B0-B3 in DR6 (INT3 and
 	 * INT n are no #DB: the held trap follows their transfer) */

@@ -12,7 +12,9 @@
  * m16:64, far RET, IRET, a 64-bit call gate and an interrupt gate with a
  * non-canonical target (#GP(0)). Finally, the GDT and IDT at addresses above
  * 4 GiB serve compatibility mode, whose own addresses wrap at 4 GiB (system
- * structures have 64-bit bases in all of IA-32e mode, SDM Vol. 3A, 2.1.1.1).
+ * structures have 64-bit bases in all of IA-32e mode, SDM Vol. 3A, 2.1.1.1),
+ * and compatibility-mode code at the top of 4 GiB: EIP wraps to 0 after an
+ * instruction that ends there; one that straddles it exceeds the CS limit.
  */
 #include "libtest.h"
 
@@ -389,6 +391,76 @@ static void test_compat_high_tables(void)
 	       v == UD_VECTOR && ex_last.count == 1);
 }
 
+/*
+ * Compatibility mode at the top of the 4 GiB: after an instruction that ends
+ * at 0xffffffff, EIP wraps and execution goes on at 0; an instruction that
+ * straddles 4 GiB exceeds the CS limit: #GP(0) at it (SDM Vol. 3A, 5.3; the
+ * host's own KVM on an AMD processor behaves so).
+ */
+static u64 pt_x[512] aligned(4096);
+static u8 last_page[4096] aligned(4096);
+
+/* run compatibility-mode code at eip; the exception it raises in ex_last */
+static int run_compat_at(ulong eip)
+{
+	ex_reset();
+	asm volatile("leaq 2f(%%rip), %%r11\n\t"
+		     "movq %%r11, ex_fixup(%%rip)\n\t"
+		     "pushq %1\n\t"
+		     "pushq %0\n\t"
+		     "lretq\n\t"
+		     ".code32\n"
+		     "2:\tljmp %2, $3f\n\t"
+		     ".code64\n"
+		     "3:"
+		     :
+		     : "r"(eip), "i"(KERNEL_CS32), "i"(KERNEL_CS)
+		     : "r11", "memory");
+	return ex_vector();
+}
+
+static void test_compat_wrap(void)
+{
+	u64 saved = pd[3][511];
+	volatile u8 *low;
+	u8 save0[4];
+	int v;
+
+	asm("xor %k0, %k0" : "=r"(low)); /* address 0, out of the compiler's sight */
+	for (int k = 0; k < 512; k++)
+		pt_x[k] = (0xffe00000ul + ((ulong)k << 12)) | PTE_P | PTE_W;
+	pt_x[511] = (ulong)last_page | PTE_P | PTE_W;
+	pd[3][511] = (ulong)pt_x | PTE_P | PTE_W;
+	write_cr3(read_cr3());
+	for (int k = 0; k < 4; k++)
+		save0[k] = low[k];
+
+	memset(last_page, 0xcc, sizeof(last_page));
+	last_page[4095] = 0x90; /* nop at 0xffffffff, ud2 at 0 */
+	low[0] = 0x0f;
+	low[1] = 0x0b;
+	v = run_compat_at(0xffffffff);
+	reportf(v == UD_VECTOR && ex_last.ip == 0,
+		"compatibility mode: after an instruction ending at 4 GiB, EIP wraps to 0");
+	if (v != UD_VECTOR || ex_last.ip != 0)
+		info("EIP wrap: vector %d at %#lx", v, (ulong)ex_last.ip);
+
+	last_page[4094] = 0x0f; /* nopl (%eax): 0f 1f below 4 GiB, 00 at 0 */
+	last_page[4095] = 0x1f;
+	low[0] = 0x00;
+	v = run_compat_at(0xfffffffe);
+	reportf(v == GP_VECTOR && ex_last.ip == 0xfffffffe && ex_last.error_code == 0,
+		"compatibility mode: an instruction straddling 4 GiB: #GP(0) at it");
+	if (v != GP_VECTOR || ex_last.ip != 0xfffffffe)
+		info("straddling 4 GiB: vector %d at %#lx, error %#lx", v, (ulong)ex_last.ip,
+		     (ulong)ex_last.error_code);
+
+	for (int k = 0; k < 4; k++)
+		low[k] = save0[k];
+	pd[3][511] = saved;
+	write_cr3(read_cr3());
+}
+
 int main(void)
 {
 	on_softkvm = cmdline_ulong("softkvm", 0) != 0;
@@ -401,5 +473,6 @@ int main(void)
 	test_far_targets();
 	test_idt_gate();
 	test_compat_high_tables();
+	test_compat_wrap();
 	report_summary();
 }
