@@ -887,9 +887,6 @@ void cpu_get_regs(const struct cpu *c, struct cpu_regs *r)
 {
 	memcpy(r->gpr, c->gpr, sizeof(r->gpr));
 	r->rip = RIP(c);
-	/* past the end of 4 GiB (64 KiB) code, EIP (IP) has wrapped to 0 already */
-	if (!in_64bit_mode(c) && r->rip > 0xffffffffull)
-		r->rip &= c->seg[SEG_CS].db ? 0xffffffffull : 0xffffull;
 	r->rflags = cpu_get_rflags((struct cpu *)c);
 }
 
