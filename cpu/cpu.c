@@ -473,6 +473,14 @@ static inline bool block_valid(struct cpu *c, struct block *b, const uint8_t *hp
 	return true;
 }
 
+/* An instruction whose last byte is beyond the CS limit raises #GP(0) before it
+ * runs (SDM vol. 3A, 5.3): one straddling 4 GiB in 32-bit code, too. */
+static inline void code_limit_check(struct cpu *c, unsigned len)
+{
+	if (unlikely(c->segchk & (1u << SEG_CS)) && RIP(c) + len - 1 > c->seg[SEG_CS].limit)
+		cpu_raise(c, EXC_GP, 0);
+}
+
 /* Execute a single instruction decoded from up to 15 bytes fetched across a page boundary. */
 static void exec_straddling(struct cpu *c, uint64_t la, const uint8_t *hp)
 {
@@ -496,6 +504,7 @@ static void exec_straddling(struct cpu *c, uint64_t la, const uint8_t *hp)
 		memcpy(buf + first, hp2, 15 - first);
 		len = decode_one(c, buf, 15, c->mode, &ins[0], &ends);
 	}
+	code_limit_check(c, ins[0].len);
 	memset(&ins[1], 0, sizeof(ins[1]));
 	ins[1].fn = op_block_end;
 	c->cur_block = NULL;
@@ -521,8 +530,17 @@ static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t
 	const uint8_t *hp;
 	struct block *b;
 
-	if (unlikely(c->segchk & (1u << SEG_CS)) && RIP(c) > c->seg[SEG_CS].limit)
-		cpu_raise(c, EXC_GP, 0);
+	if (unlikely(c->segchk & (1u << SEG_CS)) && RIP(c) > c->seg[SEG_CS].limit) {
+		/* EIP (IP) wraps: after an instruction that ends at 4 GiB (64 KiB)
+		 * execution goes on at 0 (SDM vol. 3A, 5.3) */
+		uint64_t m = c->seg[SEG_CS].db ? 0xffffffffull : 0xffffull;
+		if (RIP(c) > m) {
+			RIP(c) &= m;
+			la = (c->segbase[SEG_CS] + RIP(c)) & c->la_mask;
+		}
+		if (RIP(c) > c->seg[SEG_CS].limit)
+			cpu_raise(c, EXC_GP, 0);
+	}
 	const struct tlb_entry *e = &c->tlb->x[TLB_INDEX(la)];
 	if (likely(e->tag == (la & PAGE_MASK_4K))) {
 		gpa = (e->gpa & PAGE_MASK_4K) | (la & 0xfff);
@@ -687,6 +705,7 @@ static void step_one(struct cpu *c)
 	c->intr_shadow = 0;
 	c->rf_skip = false;
 	if (b) {
+		code_limit_check(c, b->insns[0].len);
 		c->icount++;
 		b->insns[0].fn(c, &b->insns[0]);
 	} else {
@@ -696,6 +715,15 @@ static void step_one(struct cpu *c)
 	/* RF is cleared after every instruction but one that loads it (IRET) */
 	if (!c->rf_skip)
 		c->rflags &= ~(uint64_t)FL_RF;
+	/*
+	 * MOV SS/POP SS hold debug traps until after the next instruction (SDM
+	 * vol. 3A, 6.8.3): a data breakpoint hit by the SS load waits in
+	 * pending_db_trap, a single-step trap is not taken, and neither is the
+	 * debugger's single step (KVM single-steps with TF: its exit comes after
+	 * the instruction that follows).
+	 */
+	if (c->intr_shadow == 2)
+		return;
 	if (c->guest_debug & CPU_DEBUG_SINGLESTEP) {
 		c->exit.debug.exception = EXC_DB;
 		c->exit.debug.pc = RIP(c);
@@ -703,9 +731,6 @@ static void step_one(struct cpu *c)
 		c->exit.debug.dr7 = c->guest_dr[7];
 		cpu_exit_now(c, CPU_EXIT_DEBUG);
 	}
-	/* MOV SS/POP SS hold debug traps until after the next instruction (SDM 6.8.3) */
-	if (c->intr_shadow == 2)
-		return;
 	if (c->pending_db_trap) {
 		c->dr[6] = (c->dr[6] & ~0xfull) | 0xffff0ff0ull | c->pending_db_trap;
 		c->pending_db_trap = 0;

@@ -117,12 +117,12 @@ void seg_from_desc(struct cpu_seg *s, uint16_t sel, uint32_t lo, uint32_t hi)
 /* Read a descriptor of a system-table access (implicit supervisor access). */
 static uint64_t sys_read(struct cpu *c, uint64_t la, unsigned size)
 {
-	return mem_read_slow(c, la & c->la_mask, size, ACCF_IMPLICIT_SV);
+	return mem_read_slow(c, sys_la(c, la), size, ACCF_IMPLICIT_SV);
 }
 
 static void sys_write(struct cpu *c, uint64_t la, unsigned size, uint64_t v)
 {
-	mem_write_slow(c, la & c->la_mask, size, v, ACCF_IMPLICIT_SV);
+	mem_write_slow(c, sys_la(c, la), size, v, ACCF_IMPLICIT_SV);
 }
 
 bool seg_read_desc(struct cpu *c, uint16_t sel, uint32_t *lo, uint32_t *hi, int exc)

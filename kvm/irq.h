@@ -120,6 +120,7 @@ void irq_ack_notify(struct kvm_vm *vm, unsigned gsi);
 /* ---- service thread ---- */
 void service_wake(struct kvm_vm *vm);
 void service_deadline(struct kvm_vm *vm, uint64_t ns);
+void service_vcpu_enters(struct kvm_vm *vm);
 
 /* ---- the vCPU side ---- */
 void vcpu_notify_irq(struct kvm_vcpu *v);

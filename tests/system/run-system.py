@@ -13,12 +13,14 @@ checks what they print:
   nproc             N
   sha256sum         of 1 MiB made in the guest, against the answer computed here
   gzip/gunzip       a round trip that gives the data back
+  (N = 1)           a 200000-iteration shell loop and dd | sha256sum of 16 MiB:
+                    long runs with timer interrupts due all along
   (N > 1)           the two checksums again, run in parallel
 
 and finally powers off (`poweroff -f`: ACPI S5), which must end softkvm with
 status 0. With --vmlinux the kernel is first extracted from the bzImage
 (extract-vmlinux.py) and booted as an ELF vmlinux: uname -r, then power-off. The test fails on any oops, WARNING, BUG, panic, call trace,
-unchecked MSR access or stall in the console log, and on anything softkvm
+unchecked MSR access, soft lockup or stall in the console log, and on anything softkvm
 prints on stderr. Exit status 77 (skipped) when the kernel or busybox is
 missing and cannot be installed.
 """
@@ -38,7 +40,7 @@ BAD = [
     rb"Oops", rb"WARNING:", rb"BUG:", rb"Kernel panic", rb"Call Trace",
     rb"unchecked MSR access", rb"general protection fault", rb"invalid opcode",
     rb"soft lockup", rb"hard LOCKUP", rb"blocked for more than", rb"rcu: INFO:",
-    rb"self-detected stall", rb"segfault at", rb"Attempted to kill init",
+    rb"self-detected stall", rb"detected stalls", rb"segfault at", rb"Attempted to kill init",
 ]
 
 # CPUID bits -> /proc/cpuinfo names, from Linux 6.1 arch/x86/include/asm/cpufeatures.h
@@ -290,6 +292,21 @@ def main():
             check("gzip compressed the data",
                   size_gz.isdigit() and 0 < int(size_gz) < gsize // 10, repr(lines[1]))
         print("INFO: gzip round trip of 1 MiB: %.2f s" % (time.time() - t))
+
+        if a.cpus == 1:
+            # long-running work with timer interrupts due all along: a shell loop in user
+            # space and a pipeline through the kernel. Interrupts that stop coming show as
+            # soft lockups and RCU stalls in the log, which finish() fails on.
+            t = time.time()
+            out, st = g.run("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo $i", 900)
+            check("a 200000-iteration shell loop runs to its end",
+                  st == 0 and out is not None and out.strip() == "200000", repr(out))
+            print("INFO: shell loop of 200000 iterations: %.1f s" % (time.time() - t))
+            t = time.time()
+            out, st = g.run("dd if=/dev/zero bs=1M count=16 2>/dev/null | sha256sum", 600)
+            check("dd | sha256sum of 16 MiB of zeros", st == 0 and out is not None and
+                  out.split()[:1] == [hashlib.sha256(bytes(16 << 20)).hexdigest()], repr(out))
+            print("INFO: dd | sha256sum of 16 MiB: %.1f s" % (time.time() - t))
 
         if a.cpus > 1:
             psize = 1 << 19
