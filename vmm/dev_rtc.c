@@ -59,8 +59,8 @@ enum {
 #define NS     1000000000ll
 #define UIP_NS 244000ll /* t_BUC: UIP is set this long before the update */
 #define UIP_GRACE_NS                                                                               \
-	100000000ll	/* a poller descheduled this long still sees UIP (a loaded host            \
-			  keeps a vCPU thread off the CPU for tens of ms) */
+	1000000000ll	/* a poller that lost its host thread across an update for up              \
+			  to this long still sees UIP once (loaded hosts: 100 ms was missed) */
 #define MAX_CATCH 86400 /* seconds of missed updates examined for an alarm match */
 
 static int64_t realtime_ns(void)
