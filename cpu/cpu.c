@@ -117,6 +117,8 @@ static void reset_common(struct cpu *c)
 	c->dr7_data_bp = false;
 	c->intr_shadow = 0;
 	c->nmi_masked = false;
+	atomic_store(&c->nmi_req, 0); /* RESET and INIT drop pending NMIs (kvm_vcpu_reset) */
+	c->nmi_pending = 0;
 	c->halted = false;
 	c->exc_pending = false;
 	c->delivering = 0;
@@ -324,7 +326,7 @@ void cpu_set_irq_pending(struct cpu *c, bool pending)
 
 void cpu_inject_nmi(struct cpu *c)
 {
-	atomic_store(&c->nmi_req, true);
+	atomic_fetch_add(&c->nmi_req, 1);
 	atomic_fetch_or(&c->events, EV_NMI);
 }
 
@@ -625,8 +627,14 @@ static enum cpu_exit handle_events(struct cpu *c)
 	}
 	if (c->intr_shadow)
 		return CPU_EXIT_NONE;
-	if (atomic_load(&c->nmi_req) && !c->nmi_masked) {
-		atomic_store(&c->nmi_req, false);
+	if (atomic_load(&c->nmi_req)) {
+		/* Linux process_nmi: one NMI in service and one latched at most */
+		unsigned limit = c->nmi_masked ? 1 : 2;
+		unsigned n = c->nmi_pending + atomic_exchange(&c->nmi_req, 0);
+		c->nmi_pending = (uint8_t)(n < limit ? n : limit);
+	}
+	if (c->nmi_pending && !c->nmi_masked) {
+		c->nmi_pending--;
 		c->epoch++;
 		c->delivering = 1;
 		c->last_vector = EXC_NMI;
@@ -647,8 +655,13 @@ static enum cpu_exit handle_events(struct cpu *c)
 	}
 	/* keep EV_IRQ set while an interrupt is pending but masked; it is
 	 * re-checked at every boundary until IF opens */
-	if (!atomic_load(&c->irq_line) && !atomic_load(&c->nmi_req))
+	if (!atomic_load(&c->irq_line) && !atomic_load(&c->nmi_req) && !c->nmi_pending) {
 		atomic_fetch_and(&c->events, ~(EV_IRQ | EV_NMI));
+		/* an interrupt line raised or an NMI sent by another thread after the
+		 * loads above must keep its event bit */
+		if (atomic_load(&c->irq_line) || atomic_load(&c->nmi_req))
+			atomic_fetch_or(&c->events, EV_IRQ | EV_NMI);
+	}
 	return CPU_EXIT_NONE;
 }
 
@@ -1032,7 +1045,7 @@ void cpu_get_events(const struct cpu *c, struct cpu_events *e)
 	e->exc_vector = c->exc_vector;
 	e->exc_has_error = c->exc_has_error;
 	e->exc_error = c->exc_error;
-	e->nmi_pending = atomic_load(&((struct cpu *)c)->nmi_req);
+	e->nmi_pending = c->nmi_pending || atomic_load(&((struct cpu *)c)->nmi_req);
 	e->nmi_masked = c->nmi_masked;
 	e->intr_shadow = c->intr_shadow;
 	e->halted = c->halted;
@@ -1044,7 +1057,8 @@ void cpu_set_events(struct cpu *c, const struct cpu_events *e)
 	c->exc_vector = e->exc_vector;
 	c->exc_has_error = e->exc_has_error;
 	c->exc_error = e->exc_error;
-	atomic_store(&c->nmi_req, e->nmi_pending);
+	atomic_store(&c->nmi_req, 0);
+	c->nmi_pending = e->nmi_pending ? 1 : 0;
 	if (e->nmi_pending)
 		atomic_fetch_or(&c->events, EV_NMI);
 	c->nmi_masked = e->nmi_masked;

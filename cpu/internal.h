@@ -228,7 +228,8 @@ struct cpu {
 	int delivering;	     /* nesting level of exception delivery (double/triple fault) */
 	uint8_t last_vector; /* vector being delivered, for #DF classification */
 	_Atomic bool irq_line;
-	_Atomic bool nmi_req;
+	_Atomic uint32_t nmi_req; /* NMIs sent, not yet latched (any thread) */
+	uint8_t nmi_pending;	  /* latched: at most one beyond one in service */
 
 	/* exits */
 	jmp_buf jb;
