@@ -364,10 +364,12 @@ bool jit_events_need_exit(struct cpu *c)
 	uint32_t ev = atomic_load(&c->events);
 	if (ev & ~(uint32_t)(EV_IRQ | EV_NMI))
 		return true;
-	bool irq = atomic_load(&c->irq_line), nmi = atomic_load(&c->nmi_req);
-	if (!irq && !nmi)
+	bool irq = atomic_load(&c->irq_line);
+	if (atomic_load(&c->nmi_req))
+		return true; /* to be latched (cpu.c, handle_events) */
+	if (!irq && !c->nmi_pending)
 		return true; /* stale bits: the dispatcher clears them */
-	if (nmi && !c->nmi_masked)
+	if (c->nmi_pending && !c->nmi_masked)
 		return true;
 	return irq && (c->rflags & FL_IF);
 }
