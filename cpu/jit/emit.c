@@ -117,6 +117,8 @@ static void op_hdr(struct jctx *x, unsigned size, unsigned opc, int reg, size_t 
 
 /* ---- leaving translated code ---- */
 
+static void emit_indirect_exit(struct jctx *x);
+
 /* RIP(c) = r12 + delta (the block's RIP plus a byte offset) */
 static void set_rip(struct xbuf *b, int32_t delta)
 {
@@ -168,9 +170,11 @@ static void emit_direct_exit(struct jctx *x, int64_t delta, uint32_t canon_fail)
 		xshift_ri(h, XSAR, 8, XCX, 16);
 		xalu_rr(h, XCMP, 8, XCX, XAX);
 		jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, canon_fail);
-	} else {
-		xlea(h, 4, XAX, xm(X12, (int32_t)delta)); /* wraps at 4 GiB */
+		/* another page: its translation through the jump cache */
+		emit_indirect_exit(x);
+		return;
 	}
+	xlea(h, 4, XAX, xm(X12, (int32_t)delta)); /* wraps at 4 GiB */
 	xstore(h, 8, XAX, gfield(OFF_RIP));
 	jmp_abs(x, SEC_HOT, x->j->lookup);
 }
@@ -1397,8 +1401,10 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 		if ((b->gpa & 0xfff) + (uint64_t)next < 4096 || !x->mode64) {
 			emit_direct_exit(x, next, none);
 		} else {
-			set_rip(h, (int32_t)next);
-			jmp_abs(x, SEC_HOT, x->j->lookup);
+			/* on into the next page (a non-canonical RIP faults at the
+			 * dispatcher's fetch) */
+			xlea(h, 8, XAX, xm(X12, (int32_t)next));
+			emit_indirect_exit(x);
 		}
 	} else {
 		set_rip(h, (int32_t)x->goff[b->ninsns]);
