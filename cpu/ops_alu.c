@@ -538,5 +538,6 @@ void ops_alu_register(void)
 	const insn_fn(*const utabs[4])[4] = {inc_tab, dec_tab, neg_tab, not_tab};
 	for (unsigned op = 0; op < 4; op++)
 		for (unsigned l = 0; l < 4; l++)
-			jit_describe(utabs[op][0][l], JK_UNARY_R, op, 1u << l);
+			jit_describe(utabs[op][0][l], JK_UNARY_R, op, 1u << l),
+			    jit_describe(utabs[op][1][l], JK_UNARY_M, op, 1u << l);
 }

@@ -596,4 +596,5 @@ void ops_mov_register(void)
 	jit_describe(op_nop, JK_NOP, 0, 0);
 	jit_describe(op_cmov_r, JK_CMOV_R, 0, 0);
 	jit_describe(op_setcc_r, JK_SETCC_R, 0, 1);
+	jit_describe(op_bswap, JK_BSWAP, 0, 0);
 }

@@ -468,5 +468,7 @@ void ops_shift_register(void)
 	static const unsigned ops[7] = {S_ROL, S_ROR, S_RCL, S_RCR, S_SHL, S_SHR, S_SAR};
 	for (unsigned k = 0; k < 7; k++)
 		for (unsigned l = 0; l < 4; l++)
-			jit_describe(tabs[k][0][l], JK_SHIFT_RI, ops[k], 1u << l);
+			jit_describe(tabs[k][0][l], JK_SHIFT_RI, ops[k], 1u << l),
+			    jit_describe(tabs[k][1][l], JK_SHIFT_RC, ops[k], 1u << l),
+			    jit_describe(tabs[k][2][l], JK_SHIFT_MI, ops[k], 1u << l);
 }

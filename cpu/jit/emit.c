@@ -56,6 +56,25 @@ static void st_greg(struct xbuf *b, unsigned size, int host, unsigned r)
 		xstore(b, 8, host, greg(r));
 }
 
+/* the r/m operand of i: guest register r1, or (mem) the host address in
+ * r14 that emit_rmw_addr() left */
+static void ld_rm(struct xbuf *b, bool mem, unsigned size, int host, const struct insn *i)
+{
+	if (mem)
+		xload(b, size, host, xm(X14, 0));
+	else
+		ld_greg(b, size, host, i->r1);
+}
+
+/* store: 4-byte registers need the value zero-extended (st_greg) */
+static void st_rm(struct xbuf *b, bool mem, unsigned size, int host, const struct insn *i)
+{
+	if (mem)
+		xstore(b, size, host, xm(X14, 0));
+	else
+		st_greg(b, size, host, i->r1);
+}
+
 /* ---- fixups and labels ---- */
 
 static void fixup(struct jctx *x, unsigned sec, uint8_t *at, unsigned kind, unsigned tsec,
@@ -345,6 +364,17 @@ static void emit_tlb(struct jctx *x, size_t tbl, unsigned size, uint32_t *stub)
 
 #define TLB_R offsetof(struct tlb, r)
 #define TLB_W offsetof(struct tlb, w)
+
+/* a read-modify-write operand: its host address (through the write TLB,
+ * which also allows the read) into r14; a miss or a segment that needs
+ * checks runs the whole instruction in the interpreter, before any state
+ * changes */
+static void emit_rmw_addr(struct jctx *x, const struct insn *i, unsigned size, uint32_t *stub)
+{
+	emit_la(x, i, stub);
+	emit_tlb(x, TLB_W, size, stub);
+	xmov_rr(H(x), 8, X14, XAX);
+}
 
 /* ---- flags ---- */
 
@@ -914,42 +944,36 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		x->hf_next = (int)kind;
 		return true;
 	}
-	case JK_UNARY_R: {
+	case JK_UNARY_R:
+	case JK_UNARY_M: {
 		unsigned op = d->op;
+		bool mem = d->kind == JK_UNARY_M;
 		bool live = x->flags_live_after[x->k];
+		if (mem && i->ashift == 48)
+			return false;
 		if ((op == JU_INC || op == JU_DEC) && live) {
-			/* CF carries over: the old CF into rcx from the static cc_op */
-			unsigned kind = x->ccop ? CC_KIND(x->ccop - 1) : CC_EFLAGS;
-			if (kind == CC_SUB || kind == CC_ADD) {
-				reload_flags(h, (unsigned)x->ccop - 1, 2);
-				xsetcc(h, CC_B, XCX);
-				xmovzx_rr(h, 1, XCX, XCX);
-			} else if (kind == CC_LOGIC) {
-				xalu_rr(h, XXOR, 4, XCX, XCX);
-			} else if (kind == CC_INC || kind == CC_DEC) {
-				xload(h, 8, XCX, gfield(OFF_CC_SRC));
-				xalu_ri(h, XAND, 4, XCX, 1);
-			} else {
-				xmov_rr(h, 8, XDI, XBX);
-				xmov_ri(h, XSI, 2); /* condition B: CF */
-				xcall(h, (const void *)cc_cond_call);
-				xmovzx_rr(h, 1, XCX, XAX);
-			}
-			ld_greg(h, size, XDX, i->r1);
+			/* CF carries over: the old CF into r8, before the TLB probe
+			 * clobbers the host's flags */
+			emit_get_cf(x);
+			if (mem)
+				emit_rmw_addr(x, i, size, stub);
+			ld_rm(h, mem, size, XDX, i);
 			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
-			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
+			xstore(h, 8, X8, gfield(OFF_CC_SRC));
 			if (op == JU_INC)
 				xinc(h, size, XDX);
 			else
 				xdec(h, size, XDX);
-			st_greg(h, size, XDX, i->r1);
+			st_rm(h, mem, size, XDX, i);
 			xstore(h, 8, XDX, gfield(OFF_CC_RES));
 			xstore_imm(h, 4, gfield(OFF_CC_OP),
 				   (int32_t)CC_OP(op == JU_INC ? CC_INC : CC_DEC, sl));
 			x->hf_next = op == JU_INC ? CC_INC : CC_DEC;
 			return true;
 		}
-		ld_greg(h, size, XDX, i->r1);
+		if (mem)
+			emit_rmw_addr(x, i, size, stub);
+		ld_rm(h, mem, size, XDX, i);
 		switch (op) {
 		case JU_INC:
 			xinc(h, size, XDX);
@@ -970,7 +994,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		if (size == 4)
 			xmov_rr(h, 4, XDX, XDX);
-		st_greg(h, size, XDX, i->r1);
+		st_rm(h, mem, size, XDX, i);
 		if (op == JU_NEG) {
 			if (live) {
 				xstore(h, 8, XDX, gfield(OFF_CC_RES));
@@ -980,6 +1004,13 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		return true;
 	}
+	case JK_BSWAP:
+		if (i->osz != 4 && i->osz != 8)
+			return false;
+		ld_greg(h, i->osz, XAX, i->r1);
+		xbswap(h, i->osz, XAX);
+		st_greg(h, i->osz, XAX, i->r1);
+		return true;
 	case JK_MOVZX_R:
 	case JK_MOVSX_R: {
 		unsigned from = i->aux, to = i->osz;
@@ -1098,10 +1129,15 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		emit_indirect_exit(x);
 		return true;
 	}
-	case JK_SHIFT_RI: {
+	case JK_SHIFT_RI:
+	case JK_SHIFT_MI: {
 		unsigned op = d->op, bits = size * 8;
 		unsigned cnt = (unsigned)i->imm & (size == 8 ? 0x3f : 0x1f);
 		bool live = x->flags_live_after[x->k];
+		bool mem = d->kind == JK_SHIFT_MI;
+		if (mem &&
+		    (i->ashift == 48 || cnt == 0 || ((op == JS_ROL || op == JS_ROR) && live)))
+			return false;
 		if (cnt == 0) {
 			ld_greg(h, size, XAX, i->r1);
 			st_greg(h, size, XAX, i->r1);
@@ -1109,19 +1145,21 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		if ((op == JS_ROL || op == JS_ROR) && live)
 			return emit_rotate_live(x, i, op, size, cnt);
+		if (op != JS_ROL && op != JS_ROR && op != JS_SHL && op != JS_SAL && op != JS_SHR &&
+		    op != JS_SAR)
+			return false;
+		if (op != JS_ROL && op != JS_ROR && cnt >= bits)
+			return false; /* CF of a count past the size: the handler's value */
+		if (mem)
+			emit_rmw_addr(x, i, size, stub);
+		ld_rm(h, mem, size, XAX, i);
 		if (op == JS_ROL || op == JS_ROR) {
-			ld_greg(h, size, XAX, i->r1);
 			xshift_ri(h, op == JS_ROL ? XROL : XROR, size, XAX, (uint8_t)cnt);
 			if (size == 4)
 				xmov_rr(h, 4, XAX, XAX);
-			st_greg(h, size, XAX, i->r1);
+			st_rm(h, mem, size, XAX, i);
 			return true;
 		}
-		if (op != JS_SHL && op != JS_SAL && op != JS_SHR && op != JS_SAR)
-			return false;
-		if (cnt >= bits)
-			return false; /* CF of a count past the size: the handler's value */
-		ld_greg(h, size, XAX, i->r1);
 		if (live && (op == JS_SHR) && cnt == 1) {
 			/* OF = the operand's old sign */
 			xmov_rr(h, 8, XDX, XAX);
@@ -1148,7 +1186,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 				xalu_rr(h, XXOR, 4, XDX, XDX);
 			}
 		}
-		st_greg(h, size, XAX, i->r1);
+		st_rm(h, mem, size, XAX, i);
 		if (live) {
 			xstore(h, 8, XAX, gfield(OFF_CC_RES));
 			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
@@ -1156,6 +1194,63 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
 			x->ccop_next = CC_OP(CC_RESCO, sl) + 1;
 		}
+		return true;
+	}
+	case JK_SHIFT_RC: {
+		/* SHL/SHR/SAR reg, cl: a count of 0 leaves the operand and the
+		 * flags; one past the size (byte and word) goes to the handler */
+		unsigned op = d->op, bits = size * 8;
+		bool live = x->flags_live_after[x->k];
+		if (op != JS_SHL && op != JS_SAL && op != JS_SHR && op != JS_SAR)
+			return false;
+		if (size == 4) {
+			/* even a count of 0 writes the register: zero its upper half */
+			ld_greg(h, 4, XAX, i->r1);
+			st_greg(h, 4, XAX, i->r1);
+		}
+		xload(h, 4, XCX, greg(GPR_RCX));
+		xalu_ri(h, XAND, 4, XCX, size == 8 ? 0x3f : 0x1f);
+		uint8_t *zero = xjcc32(h, CC_E);
+		if (bits < 32) {
+			xalu_ri(h, XCMP, 4, XCX, (int32_t)bits);
+			jcc_sec(x, SEC_HOT, CC_AE, SEC_COLD, fallback(x, stub));
+		}
+		ld_greg(h, size, XAX, i->r1);
+		if (live && op == JS_SHR) {
+			/* OF = the operand's old sign if the count is 1, else 0 */
+			xmov_rr(h, 8, XDX, XAX);
+			xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 1));
+			xalu_ri(h, XAND, 4, XDX, 1);
+			xmov_ri(h, X9, 0);
+			xalu_ri(h, XCMP, 4, XCX, 1);
+			xcmov_rr(h, 4, CC_NE, XDX, X9);
+		}
+		xshift_rcl(h, op == JS_SHR ? XSHR : op == JS_SAR ? XSAR : XSHL, size, XAX);
+		if (size == 4)
+			xmov_rr(h, 4, XAX, XAX);
+		if (live) {
+			xsetcc(h, CC_B, XCX);
+			xmovzx_rr(h, 1, XCX, XCX);
+			if (op == JS_SHL || op == JS_SAL) {
+				xmov_rr(h, 8, XDX, XAX);
+				xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 1));
+				xalu_ri(h, XAND, 4, XDX, 1);
+				xalu_rr(h, XXOR, 4, XDX, XCX);
+			} else if (op == JS_SAR) {
+				xalu_rr(h, XXOR, 4, XDX, XDX);
+			}
+		}
+		st_greg(h, size, XAX, i->r1);
+		if (live) {
+			xstore(h, 8, XAX, gfield(OFF_CC_RES));
+			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
+			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
+			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
+		}
+		if (!h->overflow)
+			xpatch32(zero, h->p);
+		/* count 0 keeps the flags: the static cc_op is unknown after */
+		x->ccop_next = 0;
 		return true;
 	}
 	case JK_IMUL_RR:
@@ -1231,6 +1326,7 @@ static int flag_effect(const struct jctx *x, const struct insn *i, int ccop)
 	case JK_MOV_RI:
 	case JK_MOVZX_R:
 	case JK_MOVSX_R:
+	case JK_BSWAP:
 		return 0;
 	case JK_LEA:
 		return i->ashift == 48 || i->osz < 4 ? -1 : 0;

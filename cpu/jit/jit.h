@@ -55,7 +55,11 @@ enum jit_kind {
 	JK_MOV128_LOAD,	 /* xmm r1 = xmm r2 or m128 (aux2 bit 0: aligned) */
 	JK_MOV128_STORE, /* m128 = xmm r1 (aux2 bit 0: aligned) */
 	JK_PMOVMSKB,	 /* GPR r1 (size aux & 15) = the byte mask of xmm r2 */
-	JK_SIMD,	 /* the generic SIMD handler (imm: its host stub): not inline yet */
+	JK_SIMD,	 /* the generic SIMD handler (imm: its host stub) */
+	JK_UNARY_M,	 /* op = U_*: INC DEC NEG NOT on memory (not locked) */
+	JK_SHIFT_MI,	 /* op = S_*: memory operand, count imm */
+	JK_SHIFT_RC,	 /* op = S_*: register operand, count CL */
+	JK_BSWAP,	 /* r1 (osz 4 or 8) */
 	JK_KINDS
 };
 
