@@ -9,6 +9,10 @@
  * the arithmetic flags the SDM defines at that point plus DF, and the data
  * area. The last line printed is "cases: N, mismatches: M". Each case is a
  * function of (seed, index): --start K --cases 1 replays case K of a run.
+ * Generator bugs that would make a comparison meaningless count as
+ * mismatches too: "generator(insn K reads undefined flags)" (an instruction
+ * that tests a flag left undefined before it, by Zydis' flag table) and
+ * "generator(the planned fault did not happen)".
  *
  * The processor runs in the host's vendor mode with the host's CPUID bits
  * (cpu/README.md, "Vendor behaviour"); --vendor intel|amd overrides the
@@ -140,6 +144,11 @@ static bool compare(const struct dt_case *tc, const struct dt_result *nat, const
 		WHY(" rflags(%#" PRIx64 ")", (nat->out.rflags ^ e->out.rflags) & fmask);
 	if (memcmp(ndata, edata, DT_DATA_SIZE))
 		WHY(" memory");
+	/* generator bugs: the comparison above may be meaningless */
+	if (tc->read_undef)
+		WHY(" generator(insn %u reads undefined flags)", tc->read_undef - 1u);
+	if (tc->must_fault && nat->vector == -1)
+		WHY(" generator(the planned fault did not happen)");
 #undef WHY
 	if (!bad)
 		return true;

@@ -57,6 +57,12 @@ struct dt_case {
 	uint16_t off[DT_MAX_INSNS + 1];
 	uint8_t undef[DT_MAX_INSNS + 1]; /* [ninsns] = at the end */
 	uint16_t undef_regs;		 /* GPRs whose final value is undefined */
+	/* generator self-checks, reported as mismatches by the harness:
+	 * read_undef: 1 + the first instruction that tests an arithmetic flag which is undefined
+	 *   before it (by Zydis' table), 0 if none: its result would be compared meaninglessly;
+	 * must_fault: the last instruction was emitted to fault for certain (it ends the case) */
+	uint16_t read_undef;
+	uint8_t must_fault;
 };
 
 /* RFLAGS arithmetic bits as an 8-bit mask: CF PF AF ZF SF OF in their bit positions (OF -> bit 7?)

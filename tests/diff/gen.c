@@ -9,8 +9,13 @@
  * divisors), the direction flag, the stack pointer, and which arithmetic
  * flags are undefined at each instruction boundary (SDM "Flags Affected";
  * AMD/Intel differences count as undefined). An instruction that reads an
- * undefined flag is preceded by a CMP that defines them all. Memory operands
- * stay inside the data area unless a fault is wanted on purpose.
+ * undefined flag (ADC SBB RCL RCR CMC SETcc CMOVcc Jcc LOOPcc PUSHF LAHF INTO
+ * ADCX ADOX DAA DAS AAA AAS) is preceded by a CMP that defines them all, so an
+ * undefined flag never reaches a compared register, memory byte or path;
+ * emit_raw() checks every instruction against Zydis' table of tested flags
+ * and marks the case (dt_case.read_undef) if one slips through. Memory
+ * operands stay inside the data area unless a fault is wanted on purpose; an
+ * instruction meant to fault for certain ends the case (dt_case.must_fault).
  */
 #include "gen.h"
 
@@ -169,6 +174,33 @@ static bool mem_addr(struct gen *g, const ZydisDecodedInstruction *zi, const Zyd
 	return true;
 }
 
+/* the arithmetic flags (DTF_*) an instruction reads, by Zydis' table */
+static unsigned flags_tested(const ZydisDecodedInstruction *zi)
+{
+	ZydisAccessedFlagsMask t = zi->cpu_flags ? zi->cpu_flags->tested : 0;
+	unsigned m = 0;
+
+	if (t & ZYDIS_CPUFLAG_CF)
+		m |= DTF_CF;
+	if (t & ZYDIS_CPUFLAG_PF)
+		m |= DTF_PF;
+	if (t & ZYDIS_CPUFLAG_AF)
+		m |= DTF_AF;
+	if (t & ZYDIS_CPUFLAG_ZF)
+		m |= DTF_ZF;
+	if (t & ZYDIS_CPUFLAG_SF)
+		m |= DTF_SF;
+	if (t & ZYDIS_CPUFLAG_OF)
+		m |= DTF_OF;
+	/* REPE/REPNE CMPS/SCAS test the ZF of their own iteration, never the incoming one */
+	if (zi->mnemonic == ZYDIS_MNEMONIC_CMPSB || zi->mnemonic == ZYDIS_MNEMONIC_CMPSW ||
+	    zi->mnemonic == ZYDIS_MNEMONIC_CMPSD || zi->mnemonic == ZYDIS_MNEMONIC_CMPSQ ||
+	    zi->mnemonic == ZYDIS_MNEMONIC_SCASB || zi->mnemonic == ZYDIS_MNEMONIC_SCASW ||
+	    zi->mnemonic == ZYDIS_MNEMONIC_SCASD || zi->mnemonic == ZYDIS_MNEMONIC_SCASQ)
+		m &= ~(unsigned)DTF_ZF;
+	return m;
+}
+
 bool emit(struct gen *g, const struct enc *e, const struct eff *f)
 {
 	uint8_t buf[32];
@@ -221,6 +253,8 @@ bool emit_raw(struct gen *g, const uint8_t *buf, int len, const struct eff *f)
 			}
 		}
 	}
+	if (ok && !tc->read_undef && (flags_tested(&zi) & g->undef))
+		tc->read_undef = (uint16_t)(tc->ninsns + 1);
 	tc->off[tc->ninsns] = (uint16_t)tc->len;
 	tc->undef[tc->ninsns] = (uint8_t)g->undef;
 	tc->ninsns++;

@@ -415,6 +415,7 @@ void g_fault(struct gen *g)
 	uint8_t b[16];
 	int n = 0;
 	struct enc e;
+	bool certain = true; /* the instruction faults whatever the state */
 
 	if (g->in_cond)
 		return;
@@ -445,6 +446,7 @@ void g_fault(struct gen *g)
 	case 3: /* INTO: #UD in 64-bit mode, #OF if OF = 1 otherwise */
 		if (g->m32 && (g->undef & DTF_OF))
 			normalize(g);
+		certain = !g->m32;
 		b[n++] = 0xce;
 		break;
 	case 4: /* DAA: #UD in 64-bit mode */
@@ -512,9 +514,14 @@ void g_fault(struct gen *g)
 		uint64_t t = chance(g, 50) ? DT_GUARD_HI + rndn(g, 0x1000 - 8)
 					   : DT_GUARD_LO + rndn(g, 0x1000);
 		unsigned size = pick_size(g, ALLSZ);
-		if (chance(g, 30))
-			t = (chance(g, 50) ? DT_GUARD_HI : DT_DATA_VA) - 1 -
-			    rndn(g, size > 1 ? size - 1 : 1);
+		if (chance(g, 30)) {
+			/* across an edge of the data: the first byte or the last in a guard page */
+			uint64_t edge = chance(g, 50) ? DT_GUARD_HI : DT_DATA_VA;
+			t = edge - 1 - rndn(g, size > 1 ? size - 1 : 1);
+			/* a byte cannot straddle: DT_GUARD_HI - 1 is still data */
+			if (size == 1 && edge == DT_GUARD_HI)
+				t = DT_GUARD_HI;
+		}
 		enc_init(&e);
 		opsize(g, &e, size);
 		switch (rndn(g, 4)) {
@@ -549,6 +556,14 @@ void g_fault(struct gen *g)
 				e.pfx[e.npfx++] = 0xf0;
 			break;
 		}
+		/* ADC/SBB and CMOVcc read flags: the access faults, but keep the rule that
+		 * nothing reads an undefined flag (emit_raw() checks it) */
+		if (e.map == 1)
+			f.reads = cond_reads(e.op - 0x40u);
+		else if (e.op == 0x80 || e.op == 0x81)
+			f.reads = e.reg == 2 || e.reg == 3 ? DTF_CF : 0;
+		if (f.reads & g->undef)
+			normalize(g);
 		e.modrm = true;
 		e.rm_mem = true;
 		pick_mem_at(g, &e.m, t, true);
@@ -576,6 +591,7 @@ void g_fault(struct gen *g)
 		if (size == 8)
 			b[n++] = 0x48;
 		b[n++] = (uint8_t)((k == 0 ? 0xa4 : k == 1 ? 0xaa : 0xae) + (size == 1 ? 0 : 1));
+		certain = k != 2; /* REPE SCAS stops at the first difference */
 		break;
 	}
 	default: { /* non-canonical address: #GP(0) */
@@ -603,8 +619,10 @@ void g_fault(struct gen *g)
 		break;
 	}
 	}
-	if (emit_raw(g, b, n, &f))
+	if (emit_raw(g, b, n, &f)) {
 		g->stop = true;
+		g->tc->must_fault = certain;
+	}
 }
 
 void g_legacy32(struct gen *g)

@@ -640,8 +640,11 @@ void g_atomic(struct gen *g)
 		}
 		pick_mem_at(g, &e.m, t, true);
 		add_lock(g, &e, 50);
-		if (emit(g, &e, &f) && f.fault_ok)
+		if (emit(g, &e, &f) && f.fault_ok) {
 			g->stop = true;
+			/* #GP (misaligned), unless a branch skips it */
+			g->tc->must_fault = !g->in_cond;
+		}
 		return;
 	}
 	}
