@@ -6,7 +6,8 @@
  * of the bytes they were decoded from, and are validated three ways:
  *  - the page's code generation (bumped by any guest store to the page);
  *  - the vCPU epoch: after memory may have changed behind our back (the VMM
- *    or a device wrote guest RAM: every cpu_run() entry, every interrupt) a
+ *    or a device wrote guest RAM: every cpu_run() entry, every interrupt
+ *    after cpu_mem_note_external_write()) a
  *    block is compared against guest memory once before it runs again;
  *  - the jump cache maps linear RIP to block and is checked against the
  *    fetch TLB, so a TLB flush needs no jump-cache flush.
@@ -603,6 +604,20 @@ static void handle_tlbflush(struct cpu *c)
 	atomic_fetch_add(&c->flush_ack, 1);
 }
 
+/* an interrupt is taken: if something outside the processors wrote RAM
+ * since the last one (a device's DMA, which the interrupt announces), a new
+ * epoch makes every block compare itself with memory before it runs again.
+ * Timer interrupts and IPIs need none: processors' own stores invalidate
+ * code precisely (mem_note_write). */
+static void epoch_after_external_write(struct cpu *c)
+{
+	uint32_t g = atomic_load(&c->mem->ext_gen);
+	if (g != c->ext_seen) {
+		c->ext_seen = g;
+		c->epoch++;
+	}
+}
+
 /* Returns an exit reason, or CPU_EXIT_NONE to continue. Called at block boundaries. */
 static enum cpu_exit handle_events(struct cpu *c)
 {
@@ -635,7 +650,7 @@ static enum cpu_exit handle_events(struct cpu *c)
 	}
 	if (c->nmi_pending && !c->nmi_masked) {
 		c->nmi_pending--;
-		c->epoch++;
+		epoch_after_external_write(c);
 		c->delivering = 1;
 		c->last_vector = EXC_NMI;
 		cpu_deliver(c, EXC_NMI, DELIVER_NMI, false, 0, RIP(c));
@@ -646,7 +661,7 @@ static enum cpu_exit handle_events(struct cpu *c)
 		if (v == CPU_INTR_WINDOW)
 			return CPU_EXIT_IRQ_WINDOW;
 		if (v >= 0) {
-			c->epoch++;
+			epoch_after_external_write(c);
 			c->delivering = 1;
 			c->last_vector = 0x20; /* benign */
 			cpu_deliver(c, v, DELIVER_EXT, false, 0, RIP(c));

@@ -195,6 +195,7 @@ struct cpu {
 	_Atomic uint32_t events;
 	uint32_t epoch;
 	int cpl;
+	uint32_t ext_seen;     /* cpu_mem.ext_gen when an interrupt last started an epoch */
 	bool single_step_mode; /* execute one instruction per dispatch (TF, DR7, shadows) */
 
 	/* architectural state */

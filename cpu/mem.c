@@ -157,6 +157,11 @@ struct mem_slot *mem_find_slot(struct cpu_mem *m, uint64_t gpa)
 	return NULL;
 }
 
+void cpu_mem_note_external_write(struct cpu_mem *m)
+{
+	atomic_fetch_add(&m->ext_gen, 1);
+}
+
 void *cpu_mem_gpa_to_hva(struct cpu_mem *m, uint64_t gpa, uint64_t *avail, uint32_t *flags)
 {
 	struct mem_slot *s = mem_find_slot(m, gpa);
