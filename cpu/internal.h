@@ -106,6 +106,7 @@ struct block {
 #define TLB_INDEX(la) ((unsigned)(((la) >> 12) + ((la) >> 21)) & TLB_MASK)
 #define PAGE_MASK_4K  (~0xfffull)
 #define TLB_INVALID   1ull
+#define TLB_LOG	      512 /* struct cpu.tlb_log */
 
 struct tlb_entry {
 	uint64_t tag;	  /* linear page address, or TLB_INVALID */
@@ -280,8 +281,12 @@ struct cpu {
 	_Atomic uint32_t flush_ack; /* bumped when EV_TLBFLUSH was handled */
 	_Atomic bool running;	    /* inside cpu_run() */
 	bool tlb_has_large;	    /* a large page was cached in 4K pieces */
-	bool dr7_data_bp;	    /* enabled data breakpoints: all accesses slow */
-	uint32_t mem_gen;	    /* last seen cpu_mem generation */
+	/* the non-global entries filled since the last flush, so that a CR3
+	 * write clears those instead of scanning every set (tlb_flush_nonglobal) */
+	struct tlb_entry *tlb_log[TLB_LOG];
+	unsigned tlb_nlog; /* TLB_LOG + 1: overflowed, scan */
+	bool dr7_data_bp;  /* enabled data breakpoints: all accesses slow */
+	uint32_t mem_gen;  /* last seen cpu_mem generation */
 	struct tlb tlbs[TLB_SETS];
 	struct jc_entry jc[JC_SIZE];
 
@@ -349,7 +354,8 @@ enum { ACC_R = 0, ACC_W = 1, ACC_X = 2 };
 #define ACCF_IMPLICIT_SV (1u << 4) /* supervisor-mode implicit access (GDT, IDT, TSS) */
 #define ACCF_NOFAULT	 (1u << 5) /* probe only */
 #define ACCF_STACK	 (1u << 6) /* SS-relative: non-canonical gives #SS */
-#define TLB_GPA_GLOBAL	 1ull	   /* in tlb_entry.gpa: global page */
+#define TLB_LOG		 512
+#define TLB_GPA_GLOBAL	 1ull /* in tlb_entry.gpa: global page */
 
 uint64_t mem_read_slow(struct cpu *c, uint64_t la, unsigned size, unsigned accf);
 void mem_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t val, unsigned accf);

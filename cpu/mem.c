@@ -379,6 +379,7 @@ static void tlb_clear(struct tlb_entry *e, unsigned n)
 
 void tlb_flush_all(struct cpu *c)
 {
+	c->tlb_nlog = 0;
 	for (int t = 0; t < TLB_SETS; t++) {
 		tlb_clear(c->tlbs[t].r, TLB_SIZE);
 		tlb_clear(c->tlbs[t].w, TLB_SIZE);
@@ -399,6 +400,15 @@ void tlb_flush_nonglobal(struct cpu *c)
 		tlb_flush_all(c);
 		return;
 	}
+	if (c->tlb_nlog <= TLB_LOG) {
+		/* entries refilled since (perhaps global now) just miss once */
+		for (unsigned k = 0; k < c->tlb_nlog; k++)
+			if (!(c->tlb_log[k]->gpa & TLB_GPA_GLOBAL))
+				c->tlb_log[k]->tag = TLB_INVALID;
+		c->tlb_nlog = 0;
+		return;
+	}
+	c->tlb_nlog = 0;
 	for (int t = 0; t < TLB_SETS; t++) {
 		tlb_clear_nonglobal(c->tlbs[t].r, TLB_SIZE);
 		tlb_clear_nonglobal(c->tlbs[t].w, TLB_SIZE);
@@ -478,6 +488,11 @@ static void tlb_fill(struct cpu *c, struct tlb_entry *e, uint64_t la, const stru
 	e->tag = la & PAGE_MASK_4K;
 	e->addend = (uintptr_t)host_page - (la & PAGE_MASK_4K);
 	e->gpa = (w->gpa & PAGE_MASK_4K) | (w->global ? TLB_GPA_GLOBAL : 0);
+	if (!w->global && c->tlb_nlog <= TLB_LOG) {
+		if (c->tlb_nlog < TLB_LOG)
+			c->tlb_log[c->tlb_nlog] = e;
+		c->tlb_nlog++;
+	}
 	if (w->page_size > 4096)
 		c->tlb_has_large = true;
 }
