@@ -3,7 +3,7 @@
 #   make check      every test (also under ASan+UBSan), a quick subset of the KVM selftests
 #   make check-selftests  the Linux 6.1 KVM selftests under softkvm exec
 #   make run        boot Debian's kernel with a busybox initramfs to a shell (C-a x quits)
-#   make bench-linux  Linux boot and workloads, softkvm beside QEMU TCG
+#   make bench-linux  Linux boot and workloads natively, on QEMU TCG and on softkvm
 #   make bench-latency  interrupt latencies and idle cost, softkvm beside QEMU TCG
 BUILD    ?= build
 ASAN     ?= build-asan
@@ -11,7 +11,7 @@ JOBS     ?= 2
 CASES    ?= 100000
 SEED     ?= 1
 SECONDS  ?= 60
-# make run / bench-linux: the guest's vCPUs, memory, extra kernel arguments
+# make run: the guest's vCPUs, memory, extra kernel arguments
 CPUS     ?= 2
 MEM      ?= 512M
 APPEND   ?=
@@ -54,8 +54,10 @@ run: all
 cpu-demo: all
 	$(BUILD)/softkvm cpu-demo
 
+# the workloads of bench/README.md natively, on QEMU TCG and on softkvm (1 vCPU,
+# 512 MiB; 10-15 minutes); e.g. BENCH_ARGS="--runs 3" or "--only loop,gzip --no-native"
 bench-linux: all
-	python3 bench/linux/bench-linux.py --softkvm $(BUILD)/softkvm --cpus 1 --mem 256M
+	python3 bench/linux/bench-linux.py --softkvm $(BUILD)/softkvm --builddir $(BUILD) $(BENCH_ARGS)
 
 difftest: all
 	$(BUILD)/tests/diff/difftest --cases $(CASES) --seed $(SEED)

@@ -6,9 +6,11 @@
 #
 # BUSYBOX defaults to Debian's busybox-static (/bin/busybox). The archive holds
 # busybox, /dev/console and /init, which mounts proc, sysfs and devtmpfs,
-# prints the marker line "softkvm: initramfs ready" and starts a shell on the
-# console; when that shell exits the machine powers off. reboot, poweroff
-# and halt work as with a real init.
+# prints the marker line "softkvm: initramfs ready (N CPUs, RELEASE), uptime
+# S s" (S: /proc/uptime when the line is printed, which `make bench-linux`
+# reports as the boot time) and starts a shell on the console; when that
+# shell exits the machine powers off. reboot, poweroff and halt work as with
+# a real init.
 set -e
 out=$1
 busybox=${2:-/bin/busybox}
@@ -40,7 +42,10 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /tmp /root
 mount -t devpts devpts /dev/pts 2>/dev/null
 hostname softkvm
-echo "softkvm: initramfs ready ($(nproc) CPUs, $(uname -r))"
+n=$(nproc)
+r=$(uname -r)
+read up idle < /proc/uptime
+echo "softkvm: initramfs ready ($n CPUs, $r), uptime $up s"
 cd /root
 # busybox reboot/poweroff/halt signal init (TERM, USR2, USR1): do what they ask
 trap 'sync; reboot -f' TERM

@@ -15,6 +15,9 @@ import time
 # a kernel message with its newline; the console may print one in the middle of a line
 KMSG = re.compile(r"\[ *\d+\.\d+\] [^\n]*\n")
 MARKER = re.compile(rb"softkvm: initramfs ready \((\d+) CPUs, ([^)\r\n]*)\)")
+# the whole marker line, with the guest's /proc/uptime when it was printed
+MARKER_UPTIME = re.compile(rb"softkvm: initramfs ready \((\d+) CPUs, ([^)\r\n]*)\), "
+                           rb"uptime (\d+\.\d+) s\r?\n")
 
 
 class Guest:
