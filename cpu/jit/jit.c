@@ -85,6 +85,10 @@ static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 static void engine_init(void)
 {
 	const char *e = getenv("SOFTKVM_ENGINE");
+	if (e && *e && strcmp(e, "interp") && strcmp(e, "jit")) {
+		fprintf(stderr, "softkvm: SOFTKVM_ENGINE=%s: expected interp or jit\n", e);
+		exit(2);
+	}
 	engine_choice = !(e && !strcmp(e, "interp"));
 }
 
@@ -462,8 +466,6 @@ enum jit_result jit_run(struct cpu *c, struct block *b, uint64_t la)
 	struct jit_exit *x = j->enter(c, b->jit_noev);
 	c->nochain = false;
 	j->why[x ? JW_PATCH : c->jit_why]++;
-	if (!x && c->jit_why == JW_HANDLER && getenv("JITDBG") && j->why[JW_HANDLER] < 20)
-		fprintf(stderr, "handler exit: rip %llx\n", (unsigned long long)RIP(c));
 	/* a direct branch within the source block's page: jit_chain() may patch it */
 	c->jit_patch = x;
 	c->jit_patch_flushes = j->flushes;
