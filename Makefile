@@ -1,6 +1,6 @@
 # softkvm: a thin wrapper around Meson + Ninja.
 #   make            build build/softkvm
-#   make check      every test (also under ASan+UBSan), a quick subset of the KVM selftests
+#   make check      every test on both engines (also under ASan+UBSan), a quick subset of the KVM selftests
 #   make check-selftests  the Linux 6.1 KVM selftests under softkvm exec
 #   make run        boot Debian's kernel with a busybox initramfs to a shell (C-a x quits)
 #   make bench-linux  Linux boot and workloads natively, on QEMU TCG and on softkvm
@@ -30,9 +30,15 @@ configure: deps
 $(ASAN)/build.ninja:
 	meson setup $(ASAN) --buildtype=debug -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false
 
+# every suite on the JIT (the default engine); the processor, ABI, guest and
+# selftest suites again on the interpreter (SOFTKVM_ENGINE=interp), the
+# reference the JIT is compared with; the system suite boots Linux on the
+# JIT only (minutes each)
 check: all
 	meson test -C $(BUILD) --print-errorlogs --num-processes $(JOBS) --suite fast --suite slow --suite system
 	SOFTKVM=$(BUILD)/softkvm JOBS=$(JOBS) scripts/selftests.sh --quick
+	SOFTKVM_ENGINE=interp meson test -C $(BUILD) --print-errorlogs --num-processes $(JOBS) --suite fast --suite slow
+	SOFTKVM_ENGINE=interp SOFTKVM=$(BUILD)/softkvm JOBS=$(JOBS) scripts/selftests.sh --quick
 	$(MAKE) check-asan
 
 check-selftests: all

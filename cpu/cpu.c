@@ -6,7 +6,8 @@
  * of the bytes they were decoded from, and are validated three ways:
  *  - the page's code generation (bumped by any guest store to the page);
  *  - the vCPU epoch: after memory may have changed behind our back (the VMM
- *    or a device wrote guest RAM: every cpu_run() entry, every interrupt) a
+ *    or a device wrote guest RAM: every cpu_run() entry, every interrupt
+ *    after cpu_mem_note_external_write()) a
  *    block is compared against guest memory once before it runs again;
  *  - the jump cache maps linear RIP to block and is checked against the
  *    fetch TLB, so a TLB flush needs no jump-cache flush.
@@ -17,12 +18,12 @@
 
 #include "fpu.h"
 #include "internal.h"
+#include "jit/jit.h"
 #include "mem.h"
 
-#define ARENA_SIZE	(32u << 20)
-#define BHASH_BITS	14
-#define BHASH_SIZE	(1u << BHASH_BITS)
-#define BLOCK_MAX_INSNS 64
+#define ARENA_SIZE (32u << 20)
+#define BHASH_BITS 16
+#define BHASH_SIZE (1u << BHASH_BITS)
 
 struct cpu *cpu_create(struct cpu_mem *mem, const struct cpu_ops *ops, void *opaque)
 {
@@ -47,6 +48,8 @@ struct cpu *cpu_create(struct cpu_mem *mem, const struct cpu_ops *ops, void *opa
 		return NULL;
 	}
 	decode_init(c);
+	if (jit_engine_selected())
+		c->jit = jit_create(); /* NULL: the host refuses executable memory; interpret */
 	mem_register_cpu(mem, c);
 	cpu_reset(c);
 	return c;
@@ -57,6 +60,8 @@ void cpu_destroy(struct cpu *c)
 	if (!c)
 		return;
 	mem_unregister_cpu(c->mem, c);
+	jit_print_stats(c);
+	jit_destroy(c->jit);
 	decode_fini(c);
 	fpu_host_destroy(c);
 	munmap(c->arena, c->arena_size);
@@ -71,6 +76,8 @@ void cpu_flush_code(struct cpu *c)
 	c->arena_used = 0;
 	c->cur_block = NULL;
 	c->code_flushes++;
+	jit_flush(c->jit);
+	c->jit_patch = NULL;
 }
 
 static void reset_seg(struct cpu_seg *s, uint16_t sel, uint64_t base, uint8_t type)
@@ -329,6 +336,11 @@ void cpu_set_budget(struct cpu *c, uint64_t n)
 	/* event deliveries count too: a budgeted run still ends when the guest
 	 * loops on a fault (a handler that faults again) */
 	c->budget_end = n ? c->icount + c->deliver_count + n : 0;
+	/* translations check the budget only if made to (cpu/jit/) */
+	if (n && c->jit && !c->jit_budget) {
+		c->jit_budget = true;
+		cpu_flush_code(c);
+	}
 }
 
 uint64_t cpu_insn_count(const struct cpu *c)
@@ -429,6 +441,12 @@ static struct block *block_translate(struct cpu *c, uint64_t gpa, const uint8_t 
 	b->chain_next = 0;
 	b->chain_rip[0] = b->chain_rip[1] = 0;
 	b->chain[0] = b->chain[1] = NULL;
+	b->jit = NULL;
+	b->jit_noev = NULL;
+	b->jit_prev = NULL;
+	b->jit_hdr = NULL;
+	b->jit_flushes = 0;
+	b->jit_failed = false;
 	uint8_t *copy = (uint8_t *)b + sz;
 	memcpy(copy, hp, off);
 	b->bytes = copy;
@@ -452,6 +470,8 @@ static inline bool block_valid(struct cpu *c, struct block *b, const uint8_t *hp
 			return false;
 		}
 		b->epoch = c->epoch;
+		if (b->jit)
+			jit_block_revalidated(c, b);
 	}
 	return true;
 }
@@ -537,9 +557,13 @@ static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t
 	*hp_out = hp;
 	struct jc_entry *j = &c->jc[(la ^ (la >> JC_BITS)) & (JC_SIZE - 1)];
 	b = j->b;
-	if (likely(b && j->la == la && b->gpa == gpa && b->mode == c->mode) &&
-	    block_valid(c, b, hp))
-		return b;
+	struct block *dead = NULL; /* an invalid block of this code: its translation is
+				      redirected to the new one's */
+	if (likely(b && j->la == la && b->gpa == gpa && b->mode == c->mode)) {
+		if (likely(block_valid(c, b, hp)))
+			return b;
+		dead = b;
+	}
 	for (struct block **pb = &c->bhash[bhash_of(gpa, c->mode)]; (b = *pb) != NULL;) {
 		if (b->gpa == gpa && b->mode == c->mode) {
 			if (block_valid(c, b, hp))
@@ -548,12 +572,16 @@ static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t
 			 * rewritten code does not grow the chain (the arena keeps
 			 * the memory for jump-cache references) */
 			*pb = b->hnext;
+			dead = b;
 			continue;
 		}
 		pb = &b->hnext;
 	}
-	if (!b)
+	if (!b) {
 		b = block_translate(c, gpa, hp);
+		if (b)
+			b->jit_prev = dead;
+	}
 	if (b) {
 		j->la = la;
 		j->b = b;
@@ -576,6 +604,20 @@ static void handle_tlbflush(struct cpu *c)
 	atomic_fetch_add(&c->flush_ack, 1);
 }
 
+/* an interrupt is taken: if something outside the processors wrote RAM
+ * since the last one (a device's DMA, which the interrupt announces), a new
+ * epoch makes every block compare itself with memory before it runs again.
+ * Timer interrupts and IPIs need none: processors' own stores invalidate
+ * code precisely (mem_note_write). */
+static void epoch_after_external_write(struct cpu *c)
+{
+	uint32_t g = atomic_load(&c->mem->ext_gen);
+	if (g != c->ext_seen) {
+		c->ext_seen = g;
+		c->epoch++;
+	}
+}
+
 /* Returns an exit reason, or CPU_EXIT_NONE to continue. Called at block boundaries. */
 static enum cpu_exit handle_events(struct cpu *c)
 {
@@ -584,6 +626,10 @@ static enum cpu_exit handle_events(struct cpu *c)
 	if (ev & EV_TLBFLUSH) {
 		atomic_fetch_and(&c->events, ~EV_TLBFLUSH);
 		handle_tlbflush(c);
+	}
+	if (ev & EV_CODEW) {
+		atomic_fetch_and(&c->events, ~EV_CODEW);
+		c->epoch++;
 	}
 	if (ev & EV_KICK)
 		return CPU_EXIT_REQUEST;
@@ -604,7 +650,7 @@ static enum cpu_exit handle_events(struct cpu *c)
 	}
 	if (c->nmi_pending && !c->nmi_masked) {
 		c->nmi_pending--;
-		c->epoch++;
+		epoch_after_external_write(c);
 		c->delivering = 1;
 		c->last_vector = EXC_NMI;
 		cpu_deliver(c, EXC_NMI, DELIVER_NMI, false, 0, RIP(c));
@@ -615,7 +661,7 @@ static enum cpu_exit handle_events(struct cpu *c)
 		if (v == CPU_INTR_WINDOW)
 			return CPU_EXIT_IRQ_WINDOW;
 		if (v >= 0) {
-			c->epoch++;
+			epoch_after_external_write(c);
 			c->delivering = 1;
 			c->last_vector = 0x20; /* benign */
 			cpu_deliver(c, v, DELIVER_EXT, false, 0, RIP(c));
@@ -800,6 +846,7 @@ enum cpu_exit cpu_run(struct cpu *c)
 			if (why != CPU_EXIT_NONE)
 				goto out;
 			prev = NULL; /* an event may have changed RIP, mode or CPL */
+			c->jit_patch = NULL;
 		}
 		if (unlikely(c->halted)) {
 			why = CPU_EXIT_HLT;
@@ -810,6 +857,7 @@ enum cpu_exit cpu_run(struct cpu *c)
 			goto out;
 		}
 		if (unlikely(need_slow_step(c))) {
+			c->jit_patch = NULL;
 			step_one(c);
 			prev = NULL;
 			continue;
@@ -834,6 +882,7 @@ enum cpu_exit cpu_run(struct cpu *c)
 			if (c->code_flushes != flushes)
 				prev = NULL; /* the arena was recycled under prev */
 			if (unlikely(!b)) {
+				c->jit_patch = NULL;
 				exec_straddling(c, la, hp);
 				prev = NULL;
 				continue;
@@ -853,6 +902,15 @@ enum cpu_exit cpu_run(struct cpu *c)
 				prev->chain_next = (uint8_t)(k ^ 1);
 			}
 		}
+		if (c->jit && jit_may_run(c)) {
+			/* translated code: it chains and looks blocks up itself */
+			enum jit_result r = jit_run(c, b, la);
+			if (r != JIT_CANNOT) {
+				prev = NULL;
+				continue;
+			}
+		}
+		c->jit_patch = NULL;
 		c->cur_block = b;
 		c->icount += b->ninsns;
 		prev_la = la;

@@ -305,6 +305,10 @@ void cpu_mem_destroy(struct cpu_mem *mem);
 int cpu_mem_set_slot(struct cpu_mem *mem, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
 		     uint32_t flags);
 /* Host address of guest-physical gpa if it is RAM (NULL for MMIO). */
+/* Guest RAM may have been written outside the processors (a device, another
+ * thread of the VMM); called before the interrupt that announces it, so the
+ * vCPU that takes the interrupt compares its translations with memory. */
+void cpu_mem_note_external_write(struct cpu_mem *mem);
 void *cpu_mem_gpa_to_hva(struct cpu_mem *mem, uint64_t gpa, uint64_t *avail, uint32_t *flags);
 /* Copy out and clear the dirty bitmap of slot id (bit per 4 KiB page). */
 int cpu_mem_get_dirty(struct cpu_mem *mem, uint32_t id, uint64_t *bitmap, bool clear);

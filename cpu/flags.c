@@ -144,6 +144,7 @@ void cpu_set_rflags_raw(struct cpu *c, uint64_t v)
 {
 	c->rflags = (v | FL_1) & 0x3f7fd5ull;
 	c->cc_op = CC_EFLAGS;
+	tlb_select(c); /* AC may have changed */
 }
 
 /* Jcc/SETcc/CMOVcc condition, cond = 0..15 as in the opcode's low nibble. */

@@ -184,6 +184,8 @@ struct simd_enc {
 typedef void (*simd_fn)(struct simd_frame *f);
 /* Build (or find) the operation; NULL when the arena is exhausted. */
 simd_fn fpu_host_simd(struct cpu *c, const struct simd_enc *e);
+/* The encoding a stub of fpu_host_simd() runs (for the JIT); false if unknown */
+bool fpu_host_simd_enc(struct cpu *c, simd_fn fn, struct simd_enc *out);
 
 /*
  * An x87 operation: runs the instruction on the FXSAVE64 image c->fx

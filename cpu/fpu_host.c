@@ -59,11 +59,18 @@ struct stub_ent {
 	uint32_t hash;
 };
 
+#define ENC_TAB 1024 /* SIMD stubs whose encoding the JIT may ask for */
+
 struct fpu_host {
 	uint8_t *code;
 	size_t size, used;
 	struct stub_ent *tab; /* open addressing, power of two */
 	size_t tab_size, tab_used;
+	/* stub -> the instruction it runs, for the JIT (cpu/jit/emit.c) */
+	struct {
+		const void *stub;
+		struct simd_enc enc;
+	} enc[ENC_TAB];
 };
 
 static struct fpu_host *host_get(struct cpu *c)
@@ -328,7 +335,36 @@ simd_fn fpu_host_simd(struct cpu *c, const struct simd_enc *e)
 	if (e->reg_kind == SK_MM || e->rm_kind == SK_MM)
 		EMIT(&o, 0x0f, 0x77); /* emms: the host's x87 stack is empty again */
 	EMIT(&o, 0xc3);
-	return (simd_fn)stub_intern(c, o.b, o.n);
+	void *stub = stub_intern(c, o.b, o.n);
+	struct fpu_host *h = c->fpu_host;
+	if (stub && h) {
+		unsigned k = (unsigned)(((uintptr_t)stub >> 3) & (ENC_TAB - 1));
+		for (unsigned n = 0; n < 8; n++, k = (k + 1) & (ENC_TAB - 1)) {
+			if (!h->enc[k].stub || h->enc[k].stub == stub) {
+				h->enc[k].stub = stub;
+				h->enc[k].enc = *e;
+				break;
+			}
+		}
+	}
+	return (simd_fn)stub;
+}
+
+bool fpu_host_simd_enc(struct cpu *c, simd_fn fn, struct simd_enc *out)
+{
+	struct fpu_host *h = c->fpu_host;
+	if (!h || !fn)
+		return false;
+	unsigned k = (unsigned)(((uintptr_t)fn >> 3) & (ENC_TAB - 1));
+	for (unsigned n = 0; n < 8; n++, k = (k + 1) & (ENC_TAB - 1)) {
+		if (h->enc[k].stub == (const void *)fn) {
+			*out = h->enc[k].enc;
+			return true;
+		}
+		if (!h->enc[k].stub)
+			return false;
+	}
+	return false;
 }
 
 x87_fn fpu_host_x87(struct cpu *c, const uint8_t *op, unsigned oplen, int modrm, bool mem,

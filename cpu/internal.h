@@ -67,6 +67,8 @@ insn_fn jcc_fused(unsigned ccop, unsigned cond);
 insn_fn jcc_generic(unsigned cond);
 
 /* A decoded block: straight-line instructions within one guest page. */
+#define BLOCK_MAX_INSNS 64
+struct jit_hdr;
 struct block {
 	uint64_t gpa;  /* guest-physical address of the first byte */
 	uint32_t mode; /* decode mode (ZydisMachineMode) */
@@ -81,6 +83,14 @@ struct block {
 	/* direct successors in the same page, by RIP (see cpu_run) */
 	uint64_t chain_rip[2];
 	struct block *chain[2];
+	/* the JIT's translation (cpu/jit/): entry and header in the code
+	 * buffer, valid while jit_flushes equals the buffer's flush count */
+	void *jit;
+	void *jit_noev;		/* the entry past the events check (from the dispatcher) */
+	struct block *jit_prev; /* the invalid block this one replaces */
+	struct jit_hdr *jit_hdr;
+	uint64_t jit_flushes;
+	bool jit_failed;
 	struct insn insns[];
 };
 
@@ -90,23 +100,37 @@ struct block {
 #define TLB_SIZE (1u << TLB_BITS)
 #define TLB_MASK (TLB_SIZE - 1)
 /* direct-mapped; the index folds in the 2 MiB frame so regions laid out at
- * megabyte-aligned addresses (code, data, stack) do not evict each other */
-#define TLB_INDEX(la) ((unsigned)(((la) >> 12) ^ ((la) >> 21)) & TLB_MASK)
+ * megabyte-aligned addresses (code, data, stack) do not evict each other, by
+ * addition so that two consecutive pages never share an index (the JIT's
+ * inline probe checks the page of an access's last byte against the tag) */
+#define TLB_INDEX(la) ((unsigned)(((la) >> 12) + ((la) >> 21)) & TLB_MASK)
 #define PAGE_MASK_4K  (~0xfffull)
 #define TLB_INVALID   1ull
+#define TLB_LOG	      512 /* struct cpu.tlb_log */
 
 struct tlb_entry {
 	uint64_t tag;	  /* linear page address, or TLB_INVALID */
 	uintptr_t addend; /* host address = addend + linear address */
 	uint64_t gpa;	  /* guest-physical page address */
+	uint64_t pad;	  /* 32 bytes: the JIT indexes with a shift */
 };
 
 struct tlb {
 	struct tlb_entry r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
 };
 
+/*
+ * Three TLB sets, one per kind of access right: supervisor, user, and
+ * supervisor with the SMAP override (CR4.SMAP and RFLAGS.AC = 1: explicit
+ * data accesses may touch user pages, SDM vol. 3A, 4.6.1). User pages are
+ * cached for supervisor data accesses only in the last, so STAC; copy; CLAC
+ * (Linux's copy_to/from_user) runs on the TLB fast paths, and clearing AC
+ * needs no flush: it only switches sets.
+ */
+enum { TLB_SUPER = 0, TLB_USER = 1, TLB_SUPER_AC = 2, TLB_SETS = 3 };
+
 /* jump cache: linear RIP -> block */
-#define JC_BITS 12
+#define JC_BITS 14
 #define JC_SIZE (1u << JC_BITS)
 struct jc_entry {
 	uint64_t la;
@@ -153,6 +177,7 @@ struct xlog_entry {
 #define EV_KICK	    (1u << 2)
 #define EV_TLBFLUSH (1u << 3) /* flush write TLB: a page became code elsewhere */
 #define EV_SLOW	    (1u << 4) /* re-evaluate slow-mode conditions */
+#define EV_CODEW    (1u << 5) /* code was written: a new epoch (translations revalidate) */
 
 struct cpu_mem;
 
@@ -167,10 +192,11 @@ struct cpu {
 	uint32_t segchk;     /* bit per segment: limit/usability check needed */
 	uint32_t mode;	     /* ZydisMachineMode of the current code segment */
 	uint64_t stack_mask; /* 0xffff, 0xffffffff or ~0 */
-	struct tlb *tlb;     /* tlbs[0] supervisor, tlbs[1] user */
+	struct tlb *tlb;     /* the set in use: see tlb_select() */
 	_Atomic uint32_t events;
 	uint32_t epoch;
 	int cpl;
+	uint32_t ext_seen;     /* cpu_mem.ext_gen when an interrupt last started an epoch */
 	bool single_step_mode; /* execute one instruction per dispatch (TF, DR7, shadows) */
 
 	/* architectural state */
@@ -255,9 +281,13 @@ struct cpu {
 	_Atomic uint32_t flush_ack; /* bumped when EV_TLBFLUSH was handled */
 	_Atomic bool running;	    /* inside cpu_run() */
 	bool tlb_has_large;	    /* a large page was cached in 4K pieces */
-	bool dr7_data_bp;	    /* enabled data breakpoints: all accesses slow */
-	uint32_t mem_gen;	    /* last seen cpu_mem generation */
-	struct tlb tlbs[2];
+	/* the non-global entries filled since the last flush, so that a CR3
+	 * write clears those instead of scanning every set (tlb_flush_nonglobal) */
+	struct tlb_entry *tlb_log[TLB_LOG];
+	unsigned tlb_nlog; /* TLB_LOG + 1: overflowed, scan */
+	bool dr7_data_bp;  /* enabled data breakpoints: all accesses slow */
+	uint32_t mem_gen;  /* last seen cpu_mem generation */
+	struct tlb tlbs[TLB_SETS];
 	struct jc_entry jc[JC_SIZE];
 
 	/* code cache */
@@ -267,12 +297,31 @@ struct cpu {
 	uint32_t code_flushes; /* bumped by cpu_flush_code(): cached block pointers die */
 	bool nochain;	       /* executing single instructions (step_one): no chaining */
 
+	/* the JIT (cpu/jit/): NULL when the vCPU interprets */
+	struct jit *jit;
+	uint64_t jit_icount_limit; /* translated code exits when icount reaches it */
+	void *jit_patch;	   /* the exit the last run of translated code took */
+	uint64_t jit_patch_flushes;
+	uint8_t jit_stop; /* a store hit a code page: leave translated code */
+	uint8_t jit_why;  /* why translated code left (statistics) */
+	bool jit_budget;  /* translations check the instruction budget (cpu_set_budget) */
+
 	const struct cpu_ops *ops;
 	void *opaque;
 	void *decoder_state; /* Zydis decoders, see decode.c */
 };
 
 #define RIP(c) ((c)->gpr[GPR_RIP])
+
+/* Pick the TLB set for the current CPL, CR4.SMAP and RFLAGS.AC; called
+ * wherever one of them changes. */
+static inline void tlb_select(struct cpu *c)
+{
+	unsigned set = c->cpl == 3				    ? TLB_USER
+		       : (c->rflags & FL_AC) && (c->cr4 & CR4_SMAP) ? TLB_SUPER_AC
+								    : TLB_SUPER;
+	c->tlb = &c->tlbs[set];
+}
 
 /* ---- exceptions (except.c) ---- */
 
@@ -305,7 +354,8 @@ enum { ACC_R = 0, ACC_W = 1, ACC_X = 2 };
 #define ACCF_IMPLICIT_SV (1u << 4) /* supervisor-mode implicit access (GDT, IDT, TSS) */
 #define ACCF_NOFAULT	 (1u << 5) /* probe only */
 #define ACCF_STACK	 (1u << 6) /* SS-relative: non-canonical gives #SS */
-#define TLB_GPA_GLOBAL	 1ull	   /* in tlb_entry.gpa: global page */
+#define TLB_LOG		 512
+#define TLB_GPA_GLOBAL	 1ull /* in tlb_entry.gpa: global page */
 
 uint64_t mem_read_slow(struct cpu *c, uint64_t la, unsigned size, unsigned accf);
 void mem_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t val, unsigned accf);

@@ -37,6 +37,7 @@ static void deliver_real(struct cpu *c, int vector, uint64_t next_rip)
 		       ACCF_STACK);
 	reg_set(c, REG_RSP, 2, (uint16_t)(sp - 6));
 	c->rflags &= ~(uint64_t)(FL_IF | FL_TF | FL_AC | FL_RF);
+	tlb_select(c);
 	seg_load_real(c, SEG_CS, (uint16_t)(vec >> 16));
 	RIP(c) = vec & 0xffff;
 }

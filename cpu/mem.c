@@ -157,6 +157,11 @@ struct mem_slot *mem_find_slot(struct cpu_mem *m, uint64_t gpa)
 	return NULL;
 }
 
+void cpu_mem_note_external_write(struct cpu_mem *m)
+{
+	atomic_fetch_add(&m->ext_gen, 1);
+}
+
 void *cpu_mem_gpa_to_hva(struct cpu_mem *m, uint64_t gpa, uint64_t *avail, uint32_t *flags)
 {
 	struct mem_slot *s = mem_find_slot(m, gpa);
@@ -318,6 +323,7 @@ static void monitor_hit(struct cpu *c, uint64_t gpa)
 static void smc_hit(struct cpu *c, uint64_t gpa)
 {
 	struct block *b = c->cur_block;
+	c->jit_stop = 1; /* translated code leaves after this instruction */
 	/* the running block was decoded from this page: stop it after this instruction */
 	if (b && (b->gpa >> 12) == (gpa >> 12)) {
 		for (unsigned k = 0; k < b->ninsns; k++)
@@ -334,6 +340,12 @@ static inline void mem_note_write(struct cpu *c, struct mem_slot *s, uint64_t gp
 			atomic_fetch_and(&s->code[pg], (uint8_t)~PG_CODE);
 			atomic_fetch_add(&s->gen[pg], 1);
 			smc_hit(c, gpa);
+			/* translated code checks only the epoch on entry: make every
+			 * vCPU start a new one (cpu.c, handle_events) */
+			struct cpu_mem *m = c->mem;
+			for (unsigned k = 0; k < MEM_MAX_CPUS; k++)
+				if (m->cpus[k])
+					atomic_fetch_or(&m->cpus[k]->events, EV_CODEW);
 		}
 		if (f & PG_MON)
 			monitor_hit(c, gpa);
@@ -367,7 +379,8 @@ static void tlb_clear(struct tlb_entry *e, unsigned n)
 
 void tlb_flush_all(struct cpu *c)
 {
-	for (int t = 0; t < 2; t++) {
+	c->tlb_nlog = 0;
+	for (int t = 0; t < TLB_SETS; t++) {
 		tlb_clear(c->tlbs[t].r, TLB_SIZE);
 		tlb_clear(c->tlbs[t].w, TLB_SIZE);
 		tlb_clear(c->tlbs[t].x, TLB_SIZE);
@@ -387,7 +400,16 @@ void tlb_flush_nonglobal(struct cpu *c)
 		tlb_flush_all(c);
 		return;
 	}
-	for (int t = 0; t < 2; t++) {
+	if (c->tlb_nlog <= TLB_LOG) {
+		/* entries refilled since (perhaps global now) just miss once */
+		for (unsigned k = 0; k < c->tlb_nlog; k++)
+			if (!(c->tlb_log[k]->gpa & TLB_GPA_GLOBAL))
+				c->tlb_log[k]->tag = TLB_INVALID;
+		c->tlb_nlog = 0;
+		return;
+	}
+	c->tlb_nlog = 0;
+	for (int t = 0; t < TLB_SETS; t++) {
 		tlb_clear_nonglobal(c->tlbs[t].r, TLB_SIZE);
 		tlb_clear_nonglobal(c->tlbs[t].w, TLB_SIZE);
 		tlb_clear_nonglobal(c->tlbs[t].x, TLB_SIZE);
@@ -404,7 +426,7 @@ void tlb_flush_page(struct cpu *c, uint64_t la)
 		c->tlb_has_large = false;
 		return;
 	}
-	for (int t = 0; t < 2; t++) {
+	for (int t = 0; t < TLB_SETS; t++) {
 		if (c->tlbs[t].r[k].tag == (la & PAGE_MASK_4K))
 			c->tlbs[t].r[k].tag = TLB_INVALID;
 		if (c->tlbs[t].w[k].tag == (la & PAGE_MASK_4K))
@@ -416,8 +438,8 @@ void tlb_flush_page(struct cpu *c, uint64_t la)
 
 void tlb_flush_write(struct cpu *c)
 {
-	tlb_clear(c->tlbs[0].w, TLB_SIZE);
-	tlb_clear(c->tlbs[1].w, TLB_SIZE);
+	for (int t = 0; t < TLB_SETS; t++)
+		tlb_clear(c->tlbs[t].w, TLB_SIZE);
 }
 
 static inline bool is_canonical(const struct cpu *c, uint64_t la)
@@ -466,6 +488,11 @@ static void tlb_fill(struct cpu *c, struct tlb_entry *e, uint64_t la, const stru
 	e->tag = la & PAGE_MASK_4K;
 	e->addend = (uintptr_t)host_page - (la & PAGE_MASK_4K);
 	e->gpa = (w->gpa & PAGE_MASK_4K) | (w->global ? TLB_GPA_GLOBAL : 0);
+	if (!w->global && c->tlb_nlog <= TLB_LOG) {
+		if (c->tlb_nlog < TLB_LOG)
+			c->tlb_log[c->tlb_nlog] = e;
+		c->tlb_nlog++;
+	}
 	if (w->page_size > 4096)
 		c->tlb_has_large = true;
 }
@@ -474,9 +501,10 @@ static bool tlb_may_cache(struct cpu *c, const struct walk_result *w, unsigned a
 {
 	if (accf & (ACCF_IMPLICIT_SV | ACCF_NOFAULT))
 		return false;
-	/* SMAP: supervisor access to a user page depends on RFLAGS.AC: never cache it */
+	/* SMAP: a supervisor access to a user page depends on RFLAGS.AC: cached
+	 * only in the set that is in use while AC = 1 (tlb_select) */
 	if (c->cpl < 3 && w->user && (c->cr4 & CR4_SMAP) && (c->cr0 & CR0_PG))
-		return false;
+		return c->tlb == &c->tlbs[TLB_SUPER_AC];
 	/* data breakpoints need every access on the slow path */
 	if (c->dr7_data_bp)
 		return false;

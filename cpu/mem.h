@@ -30,6 +30,9 @@ struct cpu_mem {
 	_Atomic uint32_t gen; /* bumped on every map change */
 	struct mem_slot *dead;
 	struct cpu *cpus[MEM_MAX_CPUS];
+	/* bumped when RAM may have been written outside the processors and an
+	 * interrupt announces it (cpu_mem_note_external_write) */
+	_Atomic uint32_t ext_gen;
 };
 
 #define PG_CODE 1 /* decoded code exists */

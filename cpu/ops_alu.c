@@ -7,6 +7,7 @@
  */
 #include "decode.h"
 #include "ops.h"
+#include "jit/jit.h"
 
 enum { A_ADD, A_OR, A_ADC, A_SBB, A_AND, A_SUB, A_XOR, A_CMP, A_TEST };
 
@@ -524,4 +525,19 @@ void ops_alu_register(void)
 	decode_register(ZYDIS_MNEMONIC_DEC, decode_dec);
 	decode_register(ZYDIS_MNEMONIC_NEG, decode_neg);
 	decode_register(ZYDIS_MNEMONIC_NOT, decode_not);
+	/* what the JIT can emit inline (cpu/jit/) */
+	static const unsigned alu_kinds[5] = {JK_ALU_RR, JK_ALU_RI, JK_ALU_RM, JK_ALU_MR,
+					      JK_ALU_MI};
+	const insn_fn(*const tabs[9])[4] = {add_tab, or_tab,  adc_tab, sbb_tab, and_tab,
+					    sub_tab, xor_tab, cmp_tab, test_tab};
+	for (unsigned op = 0; op < 9; op++)
+		for (unsigned f = 0; f < 5; f++)
+			for (unsigned l = 0; l < 4; l++)
+				jit_describe(tabs[op][f][l], alu_kinds[f], op, 1u << l);
+	jit_describe(op_zero_idiom, JK_ZERO, 0, 0);
+	const insn_fn(*const utabs[4])[4] = {inc_tab, dec_tab, neg_tab, not_tab};
+	for (unsigned op = 0; op < 4; op++)
+		for (unsigned l = 0; l < 4; l++)
+			jit_describe(utabs[op][0][l], JK_UNARY_R, op, 1u << l),
+			    jit_describe(utabs[op][1][l], JK_UNARY_M, op, 1u << l);
 }

@@ -6,6 +6,7 @@
  */
 #include "decode.h"
 #include "ops.h"
+#include "jit/jit.h"
 
 /* i->imm: relative displacement (sign-extended), i->osz: operand size */
 
@@ -273,4 +274,12 @@ void ops_branch_register(void)
 	decode_register(ZYDIS_MNEMONIC_JCXZ, decode_jcxz);
 	decode_register(ZYDIS_MNEMONIC_JECXZ, decode_jcxz);
 	decode_register(ZYDIS_MNEMONIC_JRCXZ, decode_jcxz);
+	/* what the JIT can emit inline (cpu/jit/; Jcc it recognises itself) */
+	jit_describe(op_jmp_rel, JK_JMP_REL, 0, 0);
+	jit_describe(op_call_rel, JK_CALL_REL, 0, 0);
+	jit_describe(op_ret, JK_RET, 0, 0);
+	jit_describe(op_jmp_r, JK_JMP_R, 0, 0);
+	jit_describe(op_call_r, JK_CALL_R, 0, 0);
+	jit_describe(op_jmp_m, JK_JMP_M, 0, 0);
+	jit_describe(op_call_m, JK_CALL_M, 0, 0);
 }

@@ -175,13 +175,14 @@ static inline __attribute__((always_inline)) bool cond_incdec(const struct cpu *
 
 #define GEN_CONDS(kind, sl, EXPR)                                                                  \
 	GEN_ONE(kind, sl, 0, EXPR(0))                                                              \
-	GEN_ONE(kind, sl, 1, EXPR(1)) GEN_ONE(kind, sl, 2, EXPR(2)) GEN_ONE(kind, sl, 3, EXPR(3))  \
-	    GEN_ONE(kind, sl, 4, EXPR(4)) GEN_ONE(kind, sl, 5, EXPR(5))                            \
-		GEN_ONE(kind, sl, 6, EXPR(6)) GEN_ONE(kind, sl, 7, EXPR(7))                        \
-		    GEN_ONE(kind, sl, 8, EXPR(8)) GEN_ONE(kind, sl, 9, EXPR(9))                    \
-			GEN_ONE(kind, sl, 10, EXPR(10)) GEN_ONE(kind, sl, 11, EXPR(11))            \
-			    GEN_ONE(kind, sl, 12, EXPR(12)) GEN_ONE(kind, sl, 13, EXPR(13))        \
-				GEN_ONE(kind, sl, 14, EXPR(14)) GEN_ONE(kind, sl, 15, EXPR(15))
+	GEN_ONE(kind, sl, 1, EXPR(1))                                                              \
+	GEN_ONE(kind, sl, 2, EXPR(2)) GEN_ONE(kind, sl, 3, EXPR(3)) GEN_ONE(kind, sl, 4, EXPR(4))  \
+	    GEN_ONE(kind, sl, 5, EXPR(5)) GEN_ONE(kind, sl, 6, EXPR(6))                            \
+		GEN_ONE(kind, sl, 7, EXPR(7)) GEN_ONE(kind, sl, 8, EXPR(8))                        \
+		    GEN_ONE(kind, sl, 9, EXPR(9)) GEN_ONE(kind, sl, 10, EXPR(10))                  \
+			GEN_ONE(kind, sl, 11, EXPR(11)) GEN_ONE(kind, sl, 12, EXPR(12))            \
+			    GEN_ONE(kind, sl, 13, EXPR(13)) GEN_ONE(kind, sl, 14, EXPR(14))        \
+				GEN_ONE(kind, sl, 15, EXPR(15))
 
 #define TAB(kind, sl)                                                                              \
 	{                                                                                          \
@@ -195,7 +196,8 @@ static inline __attribute__((always_inline)) bool cond_incdec(const struct cpu *
 
 #define GEN_KIND(kind, F)                                                                          \
 	GEN_CONDS(kind, 0, F##0)                                                                   \
-	GEN_CONDS(kind, 1, F##1) GEN_CONDS(kind, 2, F##2)                                          \
+	GEN_CONDS(kind, 1, F##1)                                                                   \
+	GEN_CONDS(kind, 2, F##2)                                                                   \
 	    GEN_CONDS(kind, 3, F##3) static const insn_fn kind##_tab[4][16] = {                    \
 		TAB(kind, 0), TAB(kind, 1), TAB(kind, 2), TAB(kind, 3)};
 

@@ -5,6 +5,7 @@
  */
 #include "decode.h"
 #include "ops.h"
+#include "jit/jit.h"
 
 #define GEN_MOV(size)                                                                              \
 	static const struct insn *op_mov_rr##size(struct cpu *c, const struct insn *i)             \
@@ -580,4 +581,20 @@ void ops_mov_register(void)
 	decode_register(ZYDIS_MNEMONIC_PREFETCHT2, decode_nop);
 	decode_register(ZYDIS_MNEMONIC_ENDBR32, decode_nop);
 	decode_register(ZYDIS_MNEMONIC_ENDBR64, decode_nop);
+	/* what the JIT can emit inline (cpu/jit/) */
+	static const unsigned mov_kinds[5] = {JK_MOV_RR, JK_MOV_RI, JK_MOV_RM, JK_MOV_MR,
+					      JK_MOV_MI};
+	for (unsigned f = 0; f < 5; f++)
+		for (unsigned l = 0; l < 4; l++)
+			jit_describe(mov_tab[f][l], mov_kinds[f], 0, 1u << l);
+	jit_describe(op_movzx_r, JK_MOVZX_R, 0, 0);
+	jit_describe(op_movzx_m, JK_MOVZX_M, 0, 0);
+	jit_describe(op_movzx_m8_r4, JK_MOVZX_M, 0, 0);
+	jit_describe(op_movsx_r, JK_MOVSX_R, 0, 0);
+	jit_describe(op_movsx_m, JK_MOVSX_M, 0, 0);
+	jit_describe(op_lea, JK_LEA, 0, 0);
+	jit_describe(op_nop, JK_NOP, 0, 0);
+	jit_describe(op_cmov_r, JK_CMOV_R, 0, 0);
+	jit_describe(op_setcc_r, JK_SETCC_R, 0, 1);
+	jit_describe(op_bswap, JK_BSWAP, 0, 0);
 }

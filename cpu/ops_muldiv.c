@@ -8,6 +8,7 @@
  */
 #include "decode.h"
 #include "ops_int.h"
+#include "jit/jit.h"
 
 typedef unsigned __int128 u128;
 typedef __int128 s128;
@@ -420,4 +421,9 @@ void ops_muldiv_register(void)
 	decode_register(ZYDIS_MNEMONIC_DIV, decode_div);
 	decode_register(ZYDIS_MNEMONIC_IDIV, decode_idiv);
 	decode_register(ZYDIS_MNEMONIC_MULX, decode_mulx);
+	/* what the JIT can emit inline (cpu/jit/) */
+	for (unsigned l = 1; l < 4; l++) {
+		jit_describe(imul2_tab[0][l - 1], JK_IMUL_RR, 0, 1u << l);
+		jit_describe(imul2_tab[2][l - 1], JK_IMUL_RRI, 0, 1u << l);
+	}
 }

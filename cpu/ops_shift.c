@@ -12,6 +12,7 @@
  */
 #include "decode.h"
 #include "ops_int.h"
+#include "jit/jit.h"
 
 enum { S_ROL, S_ROR, S_RCL, S_RCR, S_SHL, S_SHR, S_SAL, S_SAR };
 
@@ -461,4 +462,13 @@ void ops_shift_register(void)
 	decode_register(ZYDIS_MNEMONIC_SHLX, decode_shlx);
 	decode_register(ZYDIS_MNEMONIC_SHRX, decode_shrx);
 	decode_register(ZYDIS_MNEMONIC_RORX, decode_rorx);
+	/* what the JIT can emit inline (cpu/jit/): the immediate-count register forms */
+	const insn_fn(*const tabs[7])[4] = {rol_tab, ror_tab, rcl_tab, rcr_tab,
+					    shl_tab, shr_tab, sar_tab};
+	static const unsigned ops[7] = {S_ROL, S_ROR, S_RCL, S_RCR, S_SHL, S_SHR, S_SAR};
+	for (unsigned k = 0; k < 7; k++)
+		for (unsigned l = 0; l < 4; l++)
+			jit_describe(tabs[k][0][l], JK_SHIFT_RI, ops[k], 1u << l),
+			    jit_describe(tabs[k][1][l], JK_SHIFT_RC, ops[k], 1u << l),
+			    jit_describe(tabs[k][2][l], JK_SHIFT_MI, ops[k], 1u << l);
 }

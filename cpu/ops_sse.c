@@ -19,6 +19,7 @@
 
 #include "decode.h"
 #include "fpu.h"
+#include "jit/jit.h"
 #include "ops.h"
 
 /* i->aux2: operand map and behaviour */
@@ -1206,4 +1207,22 @@ void ops_sse_register(void)
 	decode_register(ZYDIS_MNEMONIC_LFENCE, decode_fence);
 	decode_register(ZYDIS_MNEMONIC_MFENCE, decode_fence);
 	decode_register(ZYDIS_MNEMONIC_SFENCE, decode_fence);
+	/* what the JIT can emit inline (cpu/jit/): the host's own instruction */
+	static const struct {
+		insn_fn fn;
+		uint8_t opc; /* 66 0F xx */
+	} fast[] = {
+	    {op_fast_xor, 0xef},     {op_fast_or, 0xeb},      {op_fast_and, 0xdb},
+	    {op_fast_andn, 0xdf},    {op_fast_pcmpeqb, 0x74}, {op_fast_pcmpeqw, 0x75},
+	    {op_fast_pcmpeqd, 0x76}, {op_fast_pminub, 0xda},  {op_fast_pmaxub, 0xde},
+	    {op_fast_paddb, 0xfc},   {op_fast_paddw, 0xfd},   {op_fast_paddd, 0xfe},
+	    {op_fast_paddq, 0xd4},   {op_fast_psubb, 0xf8},   {op_fast_psubw, 0xf9},
+	    {op_fast_psubd, 0xfa},   {op_fast_psubq, 0xfb},
+	};
+	for (unsigned k = 0; k < sizeof(fast) / sizeof(fast[0]); k++)
+		jit_describe(fast[k].fn, JK_SSE_OP, fast[k].opc, 16);
+	jit_describe(op_mov128_load, JK_MOV128_LOAD, 0, 16);
+	jit_describe(op_mov128_store, JK_MOV128_STORE, 0, 16);
+	jit_describe(op_fast_pmovmskb, JK_PMOVMSKB, 0, 0);
+	jit_describe(op_simd, JK_SIMD, 0, 0);
 }

@@ -2,6 +2,7 @@
 /* Stack: PUSH, POP, PUSHF/POPF, PUSHA/POPA, ENTER, LEAVE. */
 #include "decode.h"
 #include "ops.h"
+#include "jit/jit.h"
 
 static const struct insn *op_push_r(struct cpu *c, const struct insn *i)
 {
@@ -339,4 +340,8 @@ void ops_stack_register(void)
 	decode_register(ZYDIS_MNEMONIC_POPAD, decode_popa);
 	decode_register(ZYDIS_MNEMONIC_ENTER, decode_enter);
 	decode_register(ZYDIS_MNEMONIC_LEAVE, decode_leave);
+	/* what the JIT can emit inline (cpu/jit/) */
+	jit_describe(op_push_r8, JK_PUSH_R, 0, 8);
+	jit_describe(op_pop_r8, JK_POP_R, 0, 8);
+	jit_describe(op_push_i, JK_PUSH_I, 0, 0);
 }

@@ -1172,6 +1172,7 @@ static const struct insn *op_stac_clac(struct cpu *c, const struct insn *i)
 		c->rflags |= FL_AC;
 	else
 		c->rflags &= ~(uint64_t)FL_AC;
+	tlb_select(c);
 	NEXT(c, i);
 }
 

@@ -39,7 +39,7 @@ void seg_update_cache(struct cpu *c)
 		c->cpl = 0;
 	else if (vm)
 		c->cpl = 3;
-	c->tlb = &c->tlbs[c->cpl == 3];
+	tlb_select(c);
 
 	if (in_64bit_mode(c)) {
 		c->la_mask = ~0ull;

@@ -232,6 +232,8 @@ int kvm_vm_irq_line(struct kvm_vm *vm, uint32_t irq, uint32_t level, int *status
 {
 	if (!vm->irqchip_in_kernel && !vm->split_irqchip)
 		return -ENXIO;
+	/* whoever raises a line may have written RAM first (DMA) */
+	cpu_mem_note_external_write(vm->mem);
 	*status = irq_set_gsi(vm, irq, level != 0, IRQ_SOURCE_USER);
 	return 0;
 }
@@ -241,6 +243,7 @@ int kvm_vm_signal_msi(struct kvm_vm *vm, const struct kvm_msi *m)
 	if ((!vm->irqchip_in_kernel && !vm->split_irqchip) ||
 	    (m->flags & ~(uint32_t)KVM_MSI_VALID_DEVID))
 		return -EINVAL;
+	cpu_mem_note_external_write(vm->mem);
 	int r = irq_deliver_msi(vm, m->address_lo | ((uint64_t)m->address_hi << 32), m->data);
 	return r < 0 ? 0 : r;
 }
@@ -283,6 +286,7 @@ void irqfd_fire(struct kvm_vm *vm, struct kvm_irqfd_int *f)
 	uint32_t data;
 	if (read(f->fd, &cnt, sizeof(cnt)) != sizeof(cnt))
 		return;
+	cpu_mem_note_external_write(vm->mem);
 	if (gsi_msi(vm, f->gsi, &addr, &data)) {
 		irq_deliver_msi(vm, addr, data);
 		return;

@@ -1018,6 +1018,7 @@ int kvm_vcpu_interrupt(struct kvm_vcpu *v, uint32_t irq)
 {
 	if (irq >= 256)
 		return -EINVAL;
+	cpu_mem_note_external_write(v->vm->mem);
 	if (v->vm->irqchip_in_kernel)
 		return -ENXIO; /* the in-kernel PIC does ExtINT */
 	if (v->vm->split_irqchip) {
@@ -1038,6 +1039,7 @@ int kvm_vcpu_interrupt(struct kvm_vcpu *v, uint32_t irq)
 
 int kvm_vcpu_nmi(struct kvm_vcpu *v)
 {
+	cpu_mem_note_external_write(v->vm->mem);
 	cpu_inject_nmi(v->cpu);
 	return 0;
 }

@@ -19,7 +19,7 @@ fi
 mkdir -p "$out/obj" "$out/crashes" "$out/corpus"
 
 # the processor's sources, as the Meson build lists them
-srcs=$(sed -n '/^cpu_src = files(/,/)/p' meson.build | grep -o "'cpu/[a-z0-9_]*\.c'" | tr -d "'")
+srcs=$(sed -n '/^cpu_src = files(/,/)/p' meson.build | grep -o "'cpu/[a-z0-9_/]*\.c'" | tr -d "'")
 [ -n "$srcs" ] || { echo "fuzz-cpu: cannot find cpu_src in meson.build" >&2; exit 1; }
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
@@ -28,7 +28,7 @@ stamp=$out/obj/.flags
 echo "$CC $cflags" | cmp -s - "$stamp" 2>/dev/null || { rm -f "$out"/obj/*.o; echo "$CC $cflags" >"$stamp"; }
 
 # rebuild an object when its source or any cpu/ header is newer
-newest_h=$(ls -t cpu/*.h | head -1)
+newest_h=$(ls -t cpu/*.h cpu/jit/*.h | head -1)
 objs=""
 for s in $srcs tests/fuzz/fuzz_cpu.c tests/fuzz/watchdog.c; do
 	o=$out/obj/$(basename "$s" .c).o

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -76,13 +77,16 @@ const char *kvmdev_name(const struct kvmdev *d)
 
 void kvmdev_describe(const struct kvmdev *d, char *buf, size_t len)
 {
+	/* the engine softkvm's processor uses (cpu/jit/jit.c reads the same variable) */
+	const char *e = getenv("SOFTKVM_ENGINE");
+	const char *engine = e && !strcmp(e, "interp") ? "interpreter" : "JIT";
 	if (!d->soft)
 		snprintf(buf, len, "kvm (the host's /dev/kvm, --accel %s)",
 			 d->asked == KVMDEV_AUTO ? "auto" : "kvm");
 	else if (d->asked == KVMDEV_AUTO)
 		snprintf(buf, len,
-			 "softkvm (software x86-64 processor; --accel auto: /dev/kvm: %s)",
-			 strerror(d->kvm_errno));
+			 "softkvm (software x86-64 processor, %s; --accel auto: /dev/kvm: %s)",
+			 engine, strerror(d->kvm_errno));
 	else
-		snprintf(buf, len, "softkvm (software x86-64 processor)");
+		snprintf(buf, len, "softkvm (software x86-64 processor, %s)", engine);
 }

@@ -175,10 +175,39 @@ int main(void)
 		asm volatile("stac; movl (%1), %0; clac" : "=r"(val) : "r"(VA + 0x3000));
 		report("SMAP: allowed with EFLAGS.AC (stac)",
 		       ex_vector() == -1 && val == readl(BUF_PA));
+		/* what an access with AC = 1 allowed is refused again once AC is clear
+		 * (a processor that caches translations must key them by AC) */
+		v = access_fault(VA + 0x3000, false, &err);
+		report("SMAP: read #PF(1) again after clac", v == PF_VECTOR && err == 1);
+		ex_reset();
+		asm volatile("stac; movl $0x5a5a1234, (%0); clac" : : "r"(VA + 0x3004) : "memory");
+		report("SMAP: write allowed with EFLAGS.AC",
+		       ex_vector() == -1 && readl(BUF_PA + 4) == 0x5a5a1234);
+		v = access_fault(VA + 0x3004, true, &err);
+		report("SMAP: write #PF(3) again after clac", v == PF_VECTOR && err == 3);
+		/* AC set by POPF, then set by STAC and cleared by POPF */
+		ex_reset();
+		asm volatile("pushfq; orq $0x40000, (%%rsp); popfq; movl (%1), %0; clac"
+			     : "=r"(val)
+			     : "r"(VA + 0x3000)
+			     : "cc");
+		report("SMAP: allowed with AC set by popf",
+		       ex_vector() == -1 && val == readl(BUF_PA));
+		asm volatile("stac; movl (%1), %0; pushfq; andq $~0x40000, (%%rsp); popfq"
+			     : "=r"(val)
+			     : "r"(VA + 0x3000)
+			     : "cc");
+		v = access_fault(VA + 0x3000, false, &err);
+		report("SMAP: read #PF(1) after popf clears AC", v == PF_VECTOR && err == 1);
 		write_cr4(read_cr4() & ~X86_CR4_SMAP);
 	} else {
 		report_skip("SMAP: supervisor read of a user page #PF(1)");
 		report_skip("SMAP: allowed with EFLAGS.AC (stac)");
+		report_skip("SMAP: read #PF(1) again after clac");
+		report_skip("SMAP: write allowed with EFLAGS.AC");
+		report_skip("SMAP: write #PF(3) again after clac");
+		report_skip("SMAP: allowed with AC set by popf");
+		report_skip("SMAP: read #PF(1) after popf clears AC");
 	}
 	pml4[0] &= ~PTE_U;
 	pdpt[1] &= ~PTE_U;

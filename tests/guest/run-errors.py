@@ -25,7 +25,8 @@ checks = 0
 
 
 # the start-up line of a guest that runs on softkvm's processor
-SOFT_LINE = "softkvm run: accelerator: softkvm (software x86-64 processor)"
+ENGINE = "interpreter" if os.environ.get("SOFTKVM_ENGINE") == "interp" else "JIT"
+SOFT_LINE = "softkvm run: accelerator: softkvm (software x86-64 processor, %s)" % ENGINE
 
 
 def run(softkvm, args, timeout=30, accel=True):
@@ -357,8 +358,8 @@ def main():
             os.close(os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC))
             auto = "softkvm run: accelerator: kvm (the host's /dev/kvm, --accel auto)"
         except OSError as e:
-            auto = ("softkvm run: accelerator: softkvm (software x86-64 processor; "
-                    "--accel auto: /dev/kvm: %s)" % os.strerror(e.errno))
+            auto = ("softkvm run: accelerator: softkvm (software x86-64 processor, %s; "
+                    "--accel auto: /dev/kvm: %s)" % (ENGINE, os.strerror(e.errno)))
         expect_accel(sk, "--accel auto: the host's KVM if /dev/kvm opens, else softkvm",
                      exit7f, ["--accel", "auto"], auto)
         # accepted forms

@@ -111,7 +111,8 @@ QEMU_CPUS = {
 }
 
 # the start-up line of softkvm run on its own processor
-SOFT_LINE = "softkvm run: accelerator: softkvm (software x86-64 processor)"
+ENGINE = "interpreter" if os.environ.get("SOFTKVM_ENGINE") == "interp" else "JIT"
+SOFT_LINE = "softkvm run: accelerator: softkvm (software x86-64 processor, %s)" % ENGINE
 
 failures = 0
 checks = 0

@@ -1,0 +1,1512 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Instruction emitters: a decoded block (struct block) into host code. Each
+ * instruction the ops_*.c files describe (jit_describe) gets an inline fast
+ * path; whatever that path cannot do (a TLB miss, a segment that needs its
+ * checks, a form not covered) runs the instruction's interpreter handler from
+ * a cold stub, so the result is the interpreter's by construction. Every
+ * other instruction calls its handler inline.
+ *
+ * Guest registers and the lazy flags live in struct cpu; an inline
+ * instruction loads what it reads and stores what it writes, and stores the
+ * lazy-flag fields only when a later reader can see them (flags_live_after).
+ * After an inline flag producer the host's own EFLAGS equal the guest's, so
+ * a following Jcc/SETcc/CMOVcc tests them directly.
+ */
+#include <Zydis/Zydis.h>
+
+#include "../fpu.h"
+#include "jit_internal.h"
+
+#define H(x) (&(x)->s[SEC_HOT])
+#define C(x) (&(x)->s[SEC_COLD])
+#define D(x) (&(x)->s[SEC_DATA])
+
+/* guest register r (a gpr[] index; a byte offset for byte registers) */
+static struct xmem greg(unsigned r)
+{
+	return xm(XBX, (int32_t)(OFF_GPR + 8 * r));
+}
+
+static struct xmem greg8(unsigned byte_off)
+{
+	return xm(XBX, (int32_t)(OFF_GPR + byte_off));
+}
+
+static struct xmem gfield(size_t off)
+{
+	return xm(XBX, (int32_t)off);
+}
+
+/* load guest register r of size into host reg (zero-extended) */
+static void ld_greg(struct xbuf *b, unsigned size, int host, unsigned r)
+{
+	xload(b, size, host, size == 1 ? greg8(r) : greg(r));
+}
+
+/* store host reg as guest register r with reg_set()'s rules: size 4 clears
+ * the upper half (host must hold the value zero-extended), 1 and 2 merge */
+static void st_greg(struct xbuf *b, unsigned size, int host, unsigned r)
+{
+	if (size == 1)
+		xstore(b, 1, host, greg8(r));
+	else if (size == 2)
+		xstore(b, 2, host, greg(r));
+	else
+		xstore(b, 8, host, greg(r));
+}
+
+/* the r/m operand of i: guest register r1, or (mem) the host address in
+ * r14 that emit_rmw_addr() left */
+static void ld_rm(struct xbuf *b, bool mem, unsigned size, int host, const struct insn *i)
+{
+	if (mem)
+		xload(b, size, host, xm(X14, 0));
+	else
+		ld_greg(b, size, host, i->r1);
+}
+
+/* store: 4-byte registers need the value zero-extended (st_greg) */
+static void st_rm(struct xbuf *b, bool mem, unsigned size, int host, const struct insn *i)
+{
+	if (mem)
+		xstore(b, size, host, xm(X14, 0));
+	else
+		st_greg(b, size, host, i->r1);
+}
+
+/* ---- fixups and labels ---- */
+
+static void fixup(struct jctx *x, unsigned sec, uint8_t *at, unsigned kind, unsigned tsec,
+		  uint32_t toff, const void *abs)
+{
+	if (x->s[sec].overflow || !at)
+		return;
+	if (x->nfix >= MAX_FIX) {
+		x->fix_overflow = true;
+		return;
+	}
+	struct jfix *f = &x->fix[x->nfix++];
+	f->sec = (uint8_t)sec;
+	f->kind = (uint8_t)kind;
+	f->tsec = (uint8_t)tsec;
+	f->at = (uint32_t)(at - x->s[sec].start);
+	f->toff = toff;
+	f->abs = abs;
+}
+
+static uint32_t here(struct jctx *x, unsigned sec)
+{
+	return (uint32_t)(x->s[sec].p - x->s[sec].start);
+}
+
+static void jmp_sec(struct jctx *x, unsigned sec, unsigned tsec, uint32_t toff)
+{
+	fixup(x, sec, xjmp32(&x->s[sec]), FIX_SEC, tsec, toff, NULL);
+}
+
+static void jcc_sec(struct jctx *x, unsigned sec, enum xcc cc, unsigned tsec, uint32_t toff)
+{
+	fixup(x, sec, xjcc32(&x->s[sec], cc), FIX_SEC, tsec, toff, NULL);
+}
+
+static void jmp_abs(struct jctx *x, unsigned sec, const void *abs)
+{
+	fixup(x, sec, xjmp32(&x->s[sec]), FIX_ABS, 0, 0, abs);
+}
+
+static void jmp_resume(struct jctx *x, unsigned sec, unsigned k)
+{
+	fixup(x, sec, xjmp32(&x->s[sec]), FIX_RESUME, 0, k, NULL);
+}
+
+/* op reg, [rip + header field] (no immediate): the disp32 is fixed up */
+static void op_hdr(struct jctx *x, unsigned size, unsigned opc, int reg, size_t field)
+{
+	struct xbuf *b = H(x);
+	xprefix(b, size, reg, 0, 0, false);
+	if (opc > 0xff)
+		xb(b, (uint8_t)(opc >> 8));
+	xb(b, (uint8_t)opc);
+	xb(b, (uint8_t)(((reg & 7) << 3) | 5));
+	uint8_t *at = b->p;
+	x32(b, 0);
+	fixup(x, SEC_HOT, at, FIX_HDR, 0, (uint32_t)field, NULL);
+}
+
+/* ---- leaving translated code ---- */
+
+static void emit_indirect_exit(struct jctx *x);
+
+/* RIP(c) = r12 + delta (the block's RIP plus a byte offset) */
+static void set_rip(struct xbuf *b, int32_t delta)
+{
+	xlea(b, 8, XAX, xm(X12, delta));
+	xstore(b, 8, XAX, gfield(OFF_RIP));
+}
+
+/*
+ * A direct branch to r12 + delta. Within the block's page (same translation,
+ * the chaining rule of cpu_run) it is a jmp that jit_chain() may patch to
+ * enter the target's translation; otherwise it goes through jit_lookup().
+ * canon_fail: cold offset to jump to if the target is not canonical (only
+ * used across pages in 64-bit mode).
+ */
+static void emit_direct_exit(struct jctx *x, int64_t delta, uint32_t canon_fail)
+{
+	struct xbuf *h = H(x);
+	int64_t pgoff = (int64_t)(x->b->gpa & 0xfff) + delta;
+
+	if (pgoff >= 0 && pgoff < 4096 && x->nexits < MAX_EXITS) {
+		if (delta)
+			xlea(h, 8, X12, xm(X12, (int32_t)delta));
+		uint8_t *at = xjmp32(h);
+		uint32_t stub = here(x, SEC_COLD);
+		fixup(x, SEC_HOT, at, FIX_SEC, SEC_COLD, stub, NULL);
+		/* the exit's record */
+		uint32_t rec = here(x, SEC_DATA);
+		x64(D(x), 0);
+		x64(D(x), 0);
+		x->exits[x->nexits].hot_rel = (uint32_t)(at - h->start);
+		x->exits[x->nexits].data_off = rec;
+		x->exits[x->nexits].target_off = (uint32_t)pgoff;
+		x->nexits++;
+		/* cold: leave with RIP = r12, rax = the record */
+		struct xbuf *c = C(x);
+		xstore(c, 8, X12, gfield(OFF_RIP));
+		xb(c, 0x48), xb(c, 0x8d), xb(c, 0x05); /* lea rax, [rip + rec] */
+		uint8_t *r = c->p;
+		x32(c, 0);
+		fixup(x, SEC_COLD, r, FIX_SEC, SEC_DATA, rec, NULL);
+		jmp_abs(x, SEC_COLD, x->j->epilogue);
+		return;
+	}
+	if (x->mode64) {
+		xlea(h, 8, XAX, xm(X12, (int32_t)delta));
+		/* canonical (48 bits: LA57 is not offered) */
+		xmov_rr(h, 8, XCX, XAX);
+		xshift_ri(h, XSHL, 8, XCX, 16);
+		xshift_ri(h, XSAR, 8, XCX, 16);
+		xalu_rr(h, XCMP, 8, XCX, XAX);
+		jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, canon_fail);
+		/* another page: its translation through the jump cache */
+		emit_indirect_exit(x);
+		return;
+	}
+	xlea(h, 4, XAX, xm(X12, (int32_t)delta)); /* wraps at 4 GiB */
+	xstore(h, 8, XAX, gfield(OFF_RIP));
+	jmp_abs(x, SEC_HOT, x->j->lookup);
+}
+
+/* rcx = the TLB entry offset of linear address rsi: TLB_INDEX() * 32 */
+static void emit_tlb_index(struct xbuf *h)
+{
+	xmov_rr(h, 8, XCX, XSI);
+	xshift_ri(h, XSHR, 8, XCX, 12);
+	xmov_rr(h, 8, XDX, XCX);
+	xshift_ri(h, XSHR, 8, XDX, 9);
+	xalu_rr(h, XADD, 4, XCX, XDX);
+	xalu_ri(h, XAND, 4, XCX, TLB_MASK);
+	xshift_ri(h, XSHL, 4, XCX, 5);
+}
+
+/* an indirect target in rax (already checked): in 64-bit code probe the
+ * jump cache inline (the fetch TLB must still map the page to the
+ * physical page the entry was made for); else, or on a miss, jit_lookup() */
+static void emit_indirect_exit(struct jctx *x)
+{
+	struct xbuf *h = H(x), *cs = C(x);
+	if (!x->mode64) {
+		xstore(h, 8, XAX, gfield(OFF_RIP));
+		jmp_abs(x, SEC_HOT, x->j->lookup);
+		return;
+	}
+	uint32_t miss = here(x, SEC_COLD);
+	xstore(cs, 8, XAX, gfield(OFF_RIP));
+	jmp_abs(x, SEC_COLD, x->j->lookup);
+	xmov_rr(h, 8, XSI, XAX);
+	emit_tlb_index(h);
+	xmov_rr(h, 8, XDX, XSI);
+	xalu_ri(h, XAND, 8, XDX, -4096);
+	xalu_rm(
+	    h, XCMP, 8, XDX,
+	    xmi(X13, XCX, 0, (int32_t)(offsetof(struct tlb, x) + offsetof(struct tlb_entry, tag))));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, miss);
+	xload(
+	    h, 8, XDX,
+	    xmi(X13, XCX, 0, (int32_t)(offsetof(struct tlb, x) + offsetof(struct tlb_entry, gpa))));
+	xalu_ri(h, XAND, 8, XDX, -4096);
+	xmov_rr(h, 8, XCX, XSI);
+	xshift_ri(h, XSHR, 8, XCX, 12);
+	xalu_rr(h, XXOR, 8, XCX, XSI);
+	xalu_ri(h, XAND, 4, XCX, JJC_SIZE - 1);
+	xshift_ri(h, XSHL, 4, XCX, 5);
+	xb(h, 0x48), xb(h, 0x8d), xb(h, 0x3d); /* lea rdi, [rip + jump cache] */
+	{
+		uint8_t *at = h->p;
+		x32(h, 0);
+		fixup(x, SEC_HOT, at, FIX_ABS, 0, 0, x->j->jjc_rx);
+	}
+	xalu_rm(h, XCMP, 8, XSI, xmi(XDI, XCX, 0, offsetof(struct jjc_entry, la)));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, miss);
+	xalu_rm(h, XCMP, 8, XDX, xmi(XDI, XCX, 0, offsetof(struct jjc_entry, gpa)));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, miss);
+	xmov_rr(h, 8, X12, XSI);
+	xop_rm(h, 4, 0xff, 4, xmi(XDI, XCX, 0, offsetof(struct jjc_entry, code))); /* jmp [..] */
+}
+
+/* rax canonical (48 bits) or to fail */
+static void emit_canon_check(struct jctx *x, int reg, uint32_t fail)
+{
+	struct xbuf *h = H(x);
+	xmov_rr(h, 8, XDX, reg);
+	xshift_ri(h, XSHL, 8, XDX, 16);
+	xshift_ri(h, XSAR, 8, XDX, 16);
+	xalu_rr(h, XCMP, 8, XDX, reg);
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fail);
+}
+
+/* ---- calling the interpreter ---- */
+
+/* the call of instruction k's handler, RIP(c) set first; falls through when
+ * the handler returned the next instruction and nothing asks to stop */
+static void emit_handler_call(struct jctx *x, unsigned sec, unsigned k)
+{
+	struct xbuf *b = &x->s[sec];
+	const struct insn *i = &x->b->insns[k];
+	xlea(b, 8, XAX, xm(X12, (int32_t)x->goff[k]));
+	xmov_ri(b, XSI, (uint64_t)(uintptr_t)i);
+	xb(b, 0xe8); /* call the shared stub */
+	uint8_t *at = b->p;
+	x32(b, 0);
+	fixup(x, sec, at, FIX_ABS, 0, 0, x->j->handler);
+}
+
+/* the cold stub that runs instruction k through its handler when the inline
+ * path cannot; created on first use. Returns its cold offset. */
+static uint32_t fallback(struct jctx *x, uint32_t *stub)
+{
+	if (*stub != UINT32_MAX)
+		return *stub;
+	*stub = here(x, SEC_COLD);
+	emit_handler_call(x, SEC_COLD, x->k);
+	jmp_resume(x, SEC_COLD, x->k + 1);
+	return *stub;
+}
+
+/* ---- memory operands ---- */
+
+/* linear address of i's memory operand into rsi; a segment that needs its
+ * checks (outside 64-bit mode) goes to fail */
+static void emit_la(struct jctx *x, const struct insn *i, uint32_t *stub)
+{
+	struct xbuf *h = H(x);
+	int64_t disp = i->disp;
+	unsigned base = i->base, index = i->index;
+	bool a32 = i->ashift == 32;
+	int breg = XNONE, ireg = XNONE;
+
+	if (index == GPR_2G) {
+		disp += 1ll << 31;
+		index = GPR_ZERO;
+	}
+	if (base == GPR_RIP) {
+		disp += x->goff[x->k];
+		breg = X12;
+	} else if (base != GPR_ZERO) {
+		xload(h, 8, XSI, greg(base));
+		breg = XSI;
+	}
+	if (index != GPR_ZERO) {
+		xload(h, 8, XCX, greg(index));
+		ireg = XCX;
+	}
+	if (!xfits32(disp)) {
+		xmov_ri(h, XDX, (uint64_t)disp);
+		if (breg != XNONE)
+			xalu_rr(h, XADD, 8, XDX, breg);
+		breg = XDX;
+		disp = 0;
+	}
+	if (breg == XNONE && ireg == XNONE)
+		xmov_ri(h, XSI, a32 ? (uint32_t)disp : (uint64_t)disp);
+	else
+		xlea(h, a32 ? 4 : 8, XSI, xmi(breg, ireg, i->scale, (int32_t)disp));
+	if (x->mode64) {
+		if (i->seg == SEG_FS || i->seg == SEG_GS)
+			xalu_rm(h, XADD, 8, XSI, gfield(OFF_SEGBASE + 8 * i->seg));
+	} else {
+		/* test dword [segchk], bit */
+		xop_rm(h, 4, 0xf7, 0, gfield(OFF_SEGCHK));
+		x32(h, 1u << i->seg);
+		jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+		xalu_rm(h, XADD, 4, XSI, gfield(OFF_SEGBASE + 8 * i->seg));
+	}
+}
+
+/* host address of [rsi, rsi + size) in rax through TLB table tbl (offset of
+ * r/w/x in struct tlb); a miss goes to the fallback. Clobbers rcx, rdx. */
+static void emit_tlb(struct jctx *x, size_t tbl, unsigned size, uint32_t *stub)
+{
+	struct xbuf *h = H(x);
+	emit_tlb_index(h);
+	/* the page of the last byte is the entry's tag: a hit that does not
+	 * cross into the next page (whose index differs) */
+	xlea(h, 8, XDX, xm(XSI, (int32_t)size - 1));
+	xalu_ri(h, XAND, 8, XDX, -4096);
+	xalu_rm(h, XCMP, 8, XDX,
+		xmi(X13, XCX, 0, (int32_t)(tbl + offsetof(struct tlb_entry, tag))));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+	xmov_rr(h, 8, XAX, XSI);
+	xalu_rm(h, XADD, 8, XAX,
+		xmi(X13, XCX, 0, (int32_t)(tbl + offsetof(struct tlb_entry, addend))));
+}
+
+#define TLB_R offsetof(struct tlb, r)
+#define TLB_W offsetof(struct tlb, w)
+
+/* a read-modify-write operand: its host address (through the write TLB,
+ * which also allows the read) into r14; a miss or a segment that needs
+ * checks runs the whole instruction in the interpreter, before any state
+ * changes */
+static void emit_rmw_addr(struct jctx *x, const struct insn *i, unsigned size, uint32_t *stub)
+{
+	emit_la(x, i, stub);
+	emit_tlb(x, TLB_W, size, stub);
+	xmov_rr(H(x), 8, X14, XAX);
+}
+
+/* ---- flags ---- */
+
+/* reload host flags equal to the guest's from the lazy fields of static
+ * cc_op op for condition cond; false if that cannot be done exactly */
+static bool reload_flags(struct xbuf *b, unsigned op, unsigned cond)
+{
+	unsigned kind = CC_KIND(op), size = 1u << CC_SZLOG(op);
+	bool uses_cf = (cond >> 1) == 1 || (cond >> 1) == 3;
+	switch (kind) {
+	case CC_SUB:
+		xload(b, 8, XAX, gfield(OFF_CC_AUX));
+		xalu_rm(b, XCMP, size, XAX, gfield(OFF_CC_SRC));
+		return true;
+	case CC_ADD:
+		xload(b, 8, XAX, gfield(OFF_CC_AUX));
+		xalu_rm(b, XADD, size, XAX, gfield(OFF_CC_SRC));
+		return true;
+	case CC_LOGIC:
+		xload(b, 8, XAX, gfield(OFF_CC_RES));
+		xtest_rr(b, size, XAX, XAX);
+		return true;
+	case CC_EFLAGS: /* in rflags: the arithmetic bits only into the host's */
+		xload(b, 4, XAX, gfield(OFF_RFLAGS));
+		xalu_ri(b, XAND, 4, XAX, FL_ARITH);
+		xpush(b, XAX);
+		xb(b, 0x9d); /* popfq */
+		return true;
+	case CC_RESCO: /* shifts: ZF SF PF from the result, AF 0; CF, OF stored apart */
+		if ((cond >> 1) != 2 && (cond >> 1) != 4 && (cond >> 1) != 5)
+			return false;
+		xload(b, 8, XAX, gfield(OFF_CC_RES));
+		xtest_rr(b, size, XAX, XAX);
+		return true;
+	case CC_INC:
+	case CC_DEC:
+		if (uses_cf)
+			return false;
+		xload(b, 8, XAX, gfield(OFF_CC_AUX));
+		if (kind == CC_INC)
+			xinc(b, size, XAX);
+		else
+			xdec(b, size, XAX);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* host flags of the previous instruction are the guest's for cond */
+static bool host_flags_ok(const struct jctx *x, unsigned cond)
+{
+	if (x->hf_kind < 0)
+		return false;
+	if (x->hf_kind == CC_INC || x->hf_kind == CC_DEC)
+		return (cond >> 1) != 1 && (cond >> 1) != 3;
+	return true;
+}
+
+static bool cc_cond_call(struct cpu *c, unsigned cond)
+{
+	return cc_cond(c, cond);
+}
+
+/*
+ * Make host EFLAGS answer guest condition cond; returns the host condition
+ * code that is true when cond is. If the previous instruction left the
+ * flags in the host's EFLAGS, an interpreter run of it (its fallback) must
+ * come back through a reload: resume[k] is set to one.
+ */
+static enum xcc emit_cond(struct jctx *x, unsigned cond)
+{
+	struct xbuf *h = H(x);
+	if (host_flags_ok(x, cond) && x->ccop) {
+		/* the previous instruction's fallback resumes through a reload */
+		uint32_t r = here(x, SEC_COLD);
+		if (reload_flags(C(x), (unsigned)x->ccop - 1, cond)) {
+			jmp_sec(x, SEC_COLD, SEC_HOT, here(x, SEC_HOT));
+			x->resume[x->k] = r;
+			return (enum xcc)cond;
+		}
+		x->s[SEC_COLD].p = x->s[SEC_COLD].start + r;
+	}
+	if (x->ccop && reload_flags(h, (unsigned)x->ccop - 1, cond))
+		return (enum xcc)cond;
+	xmov_rr(h, 8, XDI, XBX);
+	xmov_ri(h, XSI, cond);
+	xcall(h, (const void *)cc_cond_call);
+	xtest_rr(h, 1, XAX, XAX);
+	return CC_NE;
+}
+
+/* ---- instruction emitters ---- */
+
+/* r8 = the guest's CF (0 or 1) before the instruction being emitted */
+static void emit_get_cf(struct jctx *x)
+{
+	struct xbuf *h = H(x);
+	int kind = x->ccop ? (int)CC_KIND(x->ccop - 1) : -1;
+	/* the host's CF (if the previous instruction cannot have run in the
+	 * interpreter instead) */
+	if (x->hf_kind >= 0 && x->hf_nofb && x->hf_kind != CC_INC && x->hf_kind != CC_DEC) {
+		xsetcc(h, CC_B, X8);
+		xmovzx_rr(h, 1, X8, X8);
+	} else if (kind == CC_SUB || kind == CC_ADD) {
+		reload_flags(h, (unsigned)x->ccop - 1, 2);
+		xsetcc(h, CC_B, X8);
+		xmovzx_rr(h, 1, X8, X8);
+	} else if (kind == CC_LOGIC) {
+		xalu_rr(h, XXOR, 4, X8, X8);
+	} else if (kind == CC_RESCO || kind == CC_INC || kind == CC_DEC || kind == CC_EFLAGS) {
+		xload(h, 8, X8, gfield(kind == CC_EFLAGS ? OFF_RFLAGS : OFF_CC_SRC));
+		xalu_ri(h, XAND, 4, X8, 1);
+	} else {
+		xmov_rr(h, 8, XDI, XBX);
+		xmov_ri(h, XSI, 2); /* condition B: CF */
+		xcall(h, (const void *)cc_cond_call);
+		xmovzx_rr(h, 1, X8, XAX);
+	}
+}
+
+/* host CF = r8 (bt r8d, 0) */
+static void emit_set_cf(struct xbuf *h)
+{
+	xop_rr(h, 4, 0x0fba, 4, X8);
+	xb(h, 0);
+}
+
+/* the host's arithmetic flags become the guest's: rflags, cc_op = CC_EFLAGS */
+static void emit_store_host_flags(struct jctx *x)
+{
+	struct xbuf *h = H(x);
+	xb(h, 0x9c); /* pushfq */
+	xload(h, 8, XSI, xm(XSP, 0));
+	xalu_ri(h, XAND, 4, XSI, FL_ARITH);
+	xload(h, 8, XDI, gfield(OFF_RFLAGS));
+	xalu_ri(h, XAND, 8, XDI, (int32_t)~FL_ARITH);
+	xalu_rr(h, XOR_, 8, XDI, XSI);
+	xstore(h, 8, XDI, gfield(OFF_RFLAGS));
+	xstore_imm(h, 4, gfield(OFF_CC_OP), CC_EFLAGS);
+	xb(h, 0x9d); /* popfq: the host's flags stay the guest's for a following Jcc */
+	x->ccop_next = CC_OP(CC_EFLAGS, 0) + 1;
+}
+
+static bool is_jcc(const struct jctx *x, const struct insn *i)
+{
+	unsigned cond = i->aux & 15;
+	if (i->fn == jcc_generic(cond))
+		return true;
+	return x->ccop && i->fn == jcc_fused((unsigned)x->ccop - 1, cond);
+}
+
+static bool emit_jcc(struct jctx *x, const struct insn *i, uint32_t *stub)
+{
+	int64_t taken = (int64_t)x->goff[x->k] + i->len + (int64_t)i->imm;
+	int64_t fall = (int64_t)x->goff[x->k] + i->len;
+	if (i->osz == 2 || !xfits32(taken))
+		return false;
+	enum xcc cc = emit_cond(x, i->aux & 15);
+	struct xbuf *h = H(x);
+	/* over the taken exit when the condition is false */
+	uint8_t *nt = xjcc32(h, (enum xcc)(cc ^ 1));
+	emit_direct_exit(x, taken, fallback(x, stub));
+	if (!h->overflow)
+		xpatch32(nt, h->p);
+	emit_direct_exit(x, fall, fallback(x, stub));
+	return true;
+}
+
+static void jit_set_cf_of(struct cpu *c, uint64_t cf, uint64_t of)
+{
+	cc_materialize(c);
+	c->rflags = (c->rflags & ~(uint64_t)(FL_CF | FL_OF)) | (cf ? FL_CF : 0) | (of ? FL_OF : 0);
+}
+
+/*
+ * ROL/ROR whose flags are live: CF and OF change, the other four stay as the
+ * previous operation left them. With that operation known statically its
+ * flags are reloaded into the host's EFLAGS and merged with the rotate's CF
+ * and OF into rflags (cc_op = CC_EFLAGS); else a helper merges them.
+ */
+static bool emit_rotate_live(struct jctx *x, const struct insn *i, unsigned op, unsigned size,
+			     unsigned cnt)
+{
+	struct xbuf *h = H(x);
+	unsigned bits = size * 8;
+	int kind = x->ccop ? (int)CC_KIND(x->ccop - 1) : -1;
+	bool known = kind == CC_SUB || kind == CC_ADD || kind == CC_LOGIC || kind == CC_INC ||
+		     kind == CC_DEC || kind == CC_EFLAGS || kind == CC_RESCO;
+
+	if (kind == CC_EFLAGS) {
+		/* the flags are in rflags already (another rotate before) */
+		xload(h, 4, XSI, gfield(OFF_RFLAGS));
+		xalu_ri(h, XAND, 4, XSI, (int32_t)(FL_ZF | FL_SF | FL_PF | FL_AF));
+	} else if (known) {
+		/* ZF SF AF PF of the previous operation (cond 4: any that reloads) */
+		reload_flags(h, (unsigned)x->ccop - 1, 4);
+		xb(h, 0x9c); /* pushfq */
+		xpop(h, XSI);
+		xalu_ri(h, XAND, 4, XSI,
+			(int32_t)(FL_ZF | FL_SF | FL_PF |
+				  (kind == CC_LOGIC || kind == CC_RESCO ? 0 : FL_AF)));
+	}
+	ld_greg(h, size, XAX, i->r1);
+	xshift_ri(h, op == JS_ROL ? XROL : XROR, size, XAX, (uint8_t)cnt);
+	if (size == 4)
+		xmov_rr(h, 4, XAX, XAX);
+	st_greg(h, size, XAX, i->r1);
+	/* CF: ROL the result's bit 0, ROR its sign; OF: ROL sign ^ CF, ROR the
+	 * two top bits' xor (the interpreter's values for every count) */
+	xmov_rr(h, 8, XCX, XAX);
+	xmov_rr(h, 8, XDX, XAX);
+	if (op == JS_ROL) {
+		xalu_ri(h, XAND, 4, XCX, 1);
+		xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 1));
+		xalu_ri(h, XAND, 4, XDX, 1);
+		xalu_rr(h, XXOR, 4, XDX, XCX);
+	} else {
+		xshift_ri(h, XSHR, 8, XCX, (uint8_t)(bits - 1));
+		xalu_ri(h, XAND, 4, XCX, 1);
+		xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 2));
+		xalu_ri(h, XAND, 4, XDX, 1);
+		xalu_rr(h, XXOR, 4, XDX, XCX);
+	}
+	if (!known) {
+		xmov_rr(h, 8, XDI, XBX);
+		xmov_rr(h, 8, XSI, XCX);
+		xcall(h, (const void *)jit_set_cf_of);
+		return true;
+	}
+	/* rflags = (rflags & ~arith) | ZF SF AF PF | CF | OF << 11 */
+	xalu_rr(h, XOR_, 4, XSI, XCX);
+	xshift_ri(h, XSHL, 4, XDX, 11);
+	xalu_rr(h, XOR_, 4, XSI, XDX);
+	xload(h, 8, XAX, gfield(OFF_RFLAGS));
+	xalu_ri(h, XAND, 8, XAX, (int32_t)~FL_ARITH);
+	xalu_rr(h, XOR_, 8, XAX, XSI);
+	xstore(h, 8, XAX, gfield(OFF_RFLAGS));
+	xstore_imm(h, 4, gfield(OFF_CC_OP), CC_EFLAGS);
+	x->ccop_next = CC_OP(CC_EFLAGS, 0) + 1;
+	return true;
+}
+
+static struct xmem xmm_of(unsigned r)
+{
+	return xm(XBX, (int32_t)(OFF_XMM + 16 * r));
+}
+
+/*
+ * The integer SSE instructions of string loops and the 128-bit moves: the
+ * host's own instruction on the register file in struct cpu. The checks
+ * (CR0.EM/TS, CR4.OSFXSR, alignment, the TLB) go to the interpreter when
+ * they do not pass, which raises what is due.
+ */
+static bool emit_sse(struct jctx *x, const struct insn *i, const struct jit_desc *d, uint32_t *stub)
+{
+	struct xbuf *h = H(x);
+	bool mem = (i->flags & INSN_MEM) != 0;
+	bool aligned = d->kind == JK_SSE_OP || (i->aux2 & 1);
+
+	if (mem && i->ashift == 48)
+		return false;
+	/* SSE usable: CR0.EM = CR0.TS = 0, CR4.OSFXSR = 1 */
+	xop_rm(h, 4, 0xf7, 0, gfield(OFF_CR0)); /* test dword [cr0], EM | TS */
+	x32(h, (uint32_t)(CR0_EM | CR0_TS));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+	xop_rm(h, 4, 0xf7, 0, gfield(OFF_CR4));
+	x32(h, (uint32_t)CR4_OSFXSR);
+	jcc_sec(x, SEC_HOT, CC_E, SEC_COLD, fallback(x, stub));
+	if (d->kind == JK_PMOVMSKB) {
+		xsse_m(h, 0xf3, 0x6f, 0, xmm_of(i->r2)); /* movdqu xmm0, [r2] */
+		xsse_r(h, 0x66, 0xd7, XAX, 0);		 /* pmovmskb eax, xmm0 */
+		st_greg(h, i->aux & 15, XAX, i->r1);
+		return true;
+	}
+	if (mem) {
+		emit_la(x, i, stub);
+		if (aligned) {
+			xtest_ri(h, 1, XSI, 15);
+			jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+		}
+		emit_tlb(x, d->kind == JK_MOV128_STORE ? TLB_W : TLB_R, 16, stub);
+	}
+	switch (d->kind) {
+	case JK_MOV128_STORE:
+		xsse_m(h, 0xf3, 0x6f, 0, xmm_of(i->r1));
+		xsse_m(h, 0xf3, 0x7f, 0, xm(XAX, 0)); /* movdqu [rax], xmm0 */
+		return true;
+	case JK_MOV128_LOAD:
+		xsse_m(h, 0xf3, 0x6f, 0, mem ? xm(XAX, 0) : xmm_of(i->r2));
+		xsse_m(h, 0xf3, 0x7f, 0, xmm_of(i->r1));
+		return true;
+	default:
+		xsse_m(h, 0xf3, 0x6f, 0, xmm_of(i->r1));
+		xsse_m(h, 0xf3, 0x6f, 1, mem ? xm(XAX, 0) : xmm_of(i->r2));
+		xsse_r(h, 0x66, d->op, 0, 1); /* op xmm0, xmm1 */
+		xsse_m(h, 0xf3, 0x7f, 0, xmm_of(i->r1));
+		return true;
+	}
+}
+
+/* the generic SIMD handler's flag word (ops_sse.c) */
+#define SF_REGK(f) ((f)&7)
+#define SF_RMK(f)  (((f) >> 3) & 7)
+#define SF_REG_W   (1u << 7)
+#define SF_RM_W	   (1u << 9)
+#define SF_MXCSR   (1u << 10)
+#define SF_RFLAGS  (1u << 11)
+#define SF_ALIGN   (1u << 12)
+#define SF_XMM0	   (1u << 13)
+#define SF_GPR_IN  (1u << 15)
+#define SF_MMX	   (1u << 16)
+#define SF_RCX_OUT (1u << 18)
+#define SF_DPPS	   (1u << 19)
+#define SF_DPPD	   (1u << 20)
+
+/*
+ * An instruction of the generic SIMD handler that needs neither MXCSR nor
+ * MMX state nor implicit registers in: the host's own instruction, with
+ * the guest's XMM registers loaded into xmm0 (ModRM.reg) and xmm1 (r/m), a
+ * memory operand at [rax], a GPR r/m in rcx. Flags and ECX out as it leaves
+ * them.
+ */
+static bool emit_simd(struct jctx *x, const struct insn *i, uint32_t *stub)
+{
+	struct xbuf *h = H(x);
+	uint32_t fl = i->aux2;
+	unsigned rk = SF_REGK(fl), mk = SF_RMK(fl), n = i->osz;
+	struct simd_enc e;
+
+	if (fl & (SF_MXCSR | SF_MMX | SF_XMM0 | SF_GPR_IN | SF_DPPS | SF_DPPD))
+		return false;
+	if ((rk != SK_XMM && rk != SK_NONE) || (mk != SK_XMM && mk != SK_MEM && mk != SK_GPR))
+		return false;
+	if (!fpu_host_simd_enc(x->c, (simd_fn)(uintptr_t)i->imm, &e) || e.xmm0_read ||
+	    e.xmm0_write || e.gpr_in || e.mxcsr)
+		return false;
+	if (mk == SK_MEM && (i->ashift == 48 || n > 16))
+		return false;
+	/* SSE usable: CR0.EM = CR0.TS = 0, CR4.OSFXSR = 1 */
+	xop_rm(h, 4, 0xf7, 0, gfield(OFF_CR0));
+	x32(h, (uint32_t)(CR0_EM | CR0_TS));
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+	xop_rm(h, 4, 0xf7, 0, gfield(OFF_CR4));
+	x32(h, (uint32_t)CR4_OSFXSR);
+	jcc_sec(x, SEC_HOT, CC_E, SEC_COLD, fallback(x, stub));
+	if (mk == SK_MEM) {
+		emit_la(x, i, stub);
+		if (fl & SF_ALIGN) {
+			xtest_ri(h, 1, XSI, 15);
+			jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+		}
+		emit_tlb(x, (fl & SF_RM_W) ? TLB_W : TLB_R, n, stub);
+	}
+	if (rk == SK_XMM)
+		xsse_m(h, 0xf3, 0x6f, 0, xmm_of(i->r1));
+	if (mk == SK_XMM)
+		xsse_m(h, 0xf3, 0x6f, 1, xmm_of(i->r2));
+	else if (mk == SK_GPR)
+		ld_greg(h, i->aux >> 4, XCX, i->r2);
+	/* the instruction */
+	for (unsigned k = 0; k < e.nprefix; k++)
+		xb(h, e.prefix[k]);
+	if (e.rex_w)
+		xb(h, 0x48);
+	xb(h, 0x0f);
+	if (e.map == 2)
+		xb(h, 0x38);
+	else if (e.map == 3)
+		xb(h, 0x3a);
+	xb(h, e.opcode);
+	unsigned reg = e.reg_kind == SK_NONE ? (e.modrm_reg & 7) : 0;
+	if (mk == SK_MEM)
+		xb(h, (uint8_t)(reg << 3)); /* [rax] */
+	else
+		xb(h, (uint8_t)(0xc0 | (reg << 3) | 1)); /* xmm1 or rcx */
+	if (e.has_imm)
+		xb(h, e.imm);
+	if (rk == SK_XMM && (fl & SF_REG_W))
+		xsse_m(h, 0xf3, 0x7f, 0, xmm_of(i->r1));
+	if (mk == SK_XMM && (fl & SF_RM_W))
+		xsse_m(h, 0xf3, 0x7f, 1, xmm_of(i->r2));
+	if (mk == SK_GPR && (fl & SF_RM_W)) {
+		unsigned sz = i->aux >> 4;
+		if (sz == 4)
+			xmov_rr(h, 4, XCX, XCX);
+		st_greg(h, sz, XCX, i->r2);
+	}
+	if (fl & SF_RCX_OUT) {
+		xmov_rr(h, 4, XCX, XCX);
+		xstore(h, 8, XCX, greg(GPR_RCX));
+	}
+	if (fl & SF_RFLAGS) {
+		emit_store_host_flags(x);
+		x->hf_next = CC_EFLAGS;
+	}
+	return true;
+}
+
+static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
+{
+	const struct jit_desc *d = jit_desc_of(i->fn);
+	struct xbuf *h = H(x);
+	unsigned size = d ? d->size : 0, sl = szlog(size ? size : 1);
+
+	if (!d)
+		return is_jcc(x, i) ? emit_jcc(x, i, stub) : false;
+	switch (d->kind) {
+	case JK_NOP:
+		return true;
+	case JK_MOV_RR:
+		ld_greg(h, size, XAX, i->r2);
+		st_greg(h, size, XAX, i->r1);
+		return true;
+	case JK_MOV_RI:
+		if (size == 8 && !xfits32((int64_t)i->imm)) {
+			xmov_ri(h, XAX, i->imm);
+			st_greg(h, 8, XAX, i->r1);
+		} else if (size == 8) {
+			xstore_imm(h, 8, greg(i->r1), (int32_t)i->imm);
+		} else if (size == 4) {
+			xmov_ri(h, XAX, (uint32_t)i->imm);
+			st_greg(h, 4, XAX, i->r1);
+		} else {
+			xstore_imm(h, size, size == 1 ? greg8(i->r1) : greg(i->r1),
+				   (int32_t)i->imm);
+		}
+		return true;
+	case JK_MOV_RM:
+		if (i->ashift == 48)
+			return false;
+		emit_la(x, i, stub);
+		emit_tlb(x, TLB_R, size, stub);
+		xload(h, size, XDX, xm(XAX, 0));
+		st_greg(h, size, XDX, i->r1);
+		return true;
+	case JK_MOV_MR:
+	case JK_MOV_MI:
+		if (i->ashift == 48)
+			return false;
+		emit_la(x, i, stub);
+		emit_tlb(x, TLB_W, size, stub);
+		if (d->kind == JK_MOV_MR) {
+			ld_greg(h, size, XDX, i->r2);
+			xstore(h, size, XDX, xm(XAX, 0));
+		} else if (size == 8 && !xfits32((int64_t)i->imm)) {
+			xmov_ri(h, XDX, i->imm);
+			xstore(h, 8, XDX, xm(XAX, 0));
+		} else {
+			xstore_imm(h, size, xm(XAX, 0), (int32_t)i->imm);
+		}
+		return true;
+	case JK_LEA:
+		if (i->ashift == 48 || i->osz < 4)
+			return false;
+		{
+			/* the effective address without a segment: emit_la in 64-bit
+			 * style, then size it */
+			bool m64 = x->mode64;
+			unsigned seg = i->seg;
+			struct insn t = *i;
+			t.seg = SEG_DS;
+			x->mode64 = true;
+			emit_la(x, &t, stub);
+			x->mode64 = m64;
+			(void)seg;
+			if (i->osz == 4)
+				xmov_rr(h, 4, XSI, XSI);
+			st_greg(h, i->osz, XSI, i->r1);
+		}
+		return true;
+	case JK_ZERO:
+		if (i->osz == 2)
+			xstore_imm(h, 2, greg(i->r1), 0);
+		else
+			xstore_imm(h, 8, greg(i->r1), 0);
+		if (x->flags_live_after[x->k]) {
+			xstore_imm(h, 8, gfield(OFF_CC_RES), 0);
+			xstore_imm(h, 8, gfield(OFF_CC_AUX), 0);
+			xstore_imm(h, 8, gfield(OFF_CC_SRC), 0);
+			xstore_imm(h, 4, gfield(OFF_CC_OP),
+				   (int32_t)CC_OP(CC_LOGIC, szlog(i->osz)));
+		}
+		return true;
+	case JK_ALU_RR:
+	case JK_ALU_RI:
+	case JK_ALU_RM:
+	case JK_ALU_MR:
+	case JK_ALU_MI: {
+		unsigned op = d->op;
+		bool carry = op == JA_ADC || op == JA_SBB;
+		bool mem = d->kind == JK_ALU_RM || d->kind == JK_ALU_MR || d->kind == JK_ALU_MI;
+		if (carry)
+			emit_get_cf(x); /* before the TLB probe clobbers the host's flags */
+		bool dst_mem = d->kind == JK_ALU_MR || d->kind == JK_ALU_MI;
+		bool wb = op != JA_CMP && op != JA_TEST;
+		if (mem && i->ashift == 48)
+			return false;
+		/* a in rdx, b in rcx (after the TLB probe, which uses both) */
+		if (mem) {
+			emit_la(x, i, stub);
+			emit_tlb(x, dst_mem && wb ? TLB_W : TLB_R, size, stub);
+		}
+		if (dst_mem)
+			xload(h, size, XDX, xm(XAX, 0));
+		else
+			ld_greg(h, size, XDX, i->r1);
+		if (d->kind == JK_ALU_RM)
+			xload(h, size, XCX, xm(XAX, 0));
+		else if (d->kind == JK_ALU_RR || d->kind == JK_ALU_MR)
+			ld_greg(h, size, XCX, i->r2);
+		else
+			xmov_ri(h, XCX, i->imm);
+		bool live = x->flags_live_after[x->k];
+		if (carry) {
+			/* ADC/SBB: the host's own instruction on the guest's CF; its
+			 * flags are exactly the guest's */
+			emit_set_cf(h);
+			xalu_rr(h, op == JA_ADC ? XADC : XSBB, size, XDX, XCX);
+			if (live)
+				emit_store_host_flags(x);
+			if (dst_mem)
+				xstore(h, size, XDX, xm(XAX, 0));
+			else
+				st_greg(h, size, XDX, i->r1);
+			x->hf_next = CC_EFLAGS;
+			return true;
+		}
+		if (live) {
+			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
+			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
+		}
+		unsigned kind;
+		switch (op) {
+		case JA_ADD:
+			xalu_rr(h, XADD, size, XDX, XCX);
+			kind = CC_ADD;
+			break;
+		case JA_SUB:
+		case JA_CMP:
+			xalu_rr(h, XSUB, size, XDX, XCX);
+			kind = CC_SUB;
+			break;
+		case JA_OR:
+			xalu_rr(h, XOR_, size, XDX, XCX);
+			kind = CC_LOGIC;
+			break;
+		case JA_XOR:
+			xalu_rr(h, XXOR, size, XDX, XCX);
+			kind = CC_LOGIC;
+			break;
+		default:
+			xalu_rr(h, XAND, size, XDX, XCX);
+			kind = CC_LOGIC;
+			break; /* AND, TEST */
+		}
+		if (wb) {
+			if (dst_mem)
+				xstore(h, size, XDX, xm(XAX, 0));
+			else
+				st_greg(h, size, XDX, i->r1);
+		}
+		if (live) {
+			xstore(h, 8, XDX, gfield(OFF_CC_RES));
+			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(kind, sl));
+		}
+		x->hf_next = (int)kind;
+		return true;
+	}
+	case JK_UNARY_R:
+	case JK_UNARY_M: {
+		unsigned op = d->op;
+		bool mem = d->kind == JK_UNARY_M;
+		bool live = x->flags_live_after[x->k];
+		if (mem && i->ashift == 48)
+			return false;
+		if ((op == JU_INC || op == JU_DEC) && live) {
+			/* CF carries over: the old CF into r8, before the TLB probe
+			 * clobbers the host's flags */
+			emit_get_cf(x);
+			if (mem)
+				emit_rmw_addr(x, i, size, stub);
+			ld_rm(h, mem, size, XDX, i);
+			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
+			xstore(h, 8, X8, gfield(OFF_CC_SRC));
+			if (op == JU_INC)
+				xinc(h, size, XDX);
+			else
+				xdec(h, size, XDX);
+			st_rm(h, mem, size, XDX, i);
+			xstore(h, 8, XDX, gfield(OFF_CC_RES));
+			xstore_imm(h, 4, gfield(OFF_CC_OP),
+				   (int32_t)CC_OP(op == JU_INC ? CC_INC : CC_DEC, sl));
+			x->hf_next = op == JU_INC ? CC_INC : CC_DEC;
+			return true;
+		}
+		if (mem)
+			emit_rmw_addr(x, i, size, stub);
+		ld_rm(h, mem, size, XDX, i);
+		switch (op) {
+		case JU_INC:
+			xinc(h, size, XDX);
+			break;
+		case JU_DEC:
+			xdec(h, size, XDX);
+			break;
+		case JU_NEG:
+			if (live) {
+				xstore_imm(h, 8, gfield(OFF_CC_AUX), 0);
+				xstore(h, 8, XDX, gfield(OFF_CC_SRC));
+			}
+			xneg(h, size, XDX);
+			break;
+		default:
+			xnot(h, size, XDX);
+			break;
+		}
+		if (size == 4)
+			xmov_rr(h, 4, XDX, XDX);
+		st_rm(h, mem, size, XDX, i);
+		if (op == JU_NEG) {
+			if (live) {
+				xstore(h, 8, XDX, gfield(OFF_CC_RES));
+				xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_SUB, sl));
+			}
+			x->hf_next = CC_SUB;
+		}
+		return true;
+	}
+	case JK_BSWAP:
+		if (i->osz != 4 && i->osz != 8)
+			return false;
+		ld_greg(h, i->osz, XAX, i->r1);
+		xbswap(h, i->osz, XAX);
+		st_greg(h, i->osz, XAX, i->r1);
+		return true;
+	case JK_MOVZX_R:
+	case JK_MOVSX_R: {
+		unsigned from = i->aux, to = i->osz;
+		if (from == 1)
+			xload(h, 1, XAX, greg8(i->r2));
+		else
+			xload(h, from, XAX, greg(i->r2));
+		if (d->kind == JK_MOVSX_R && from < to)
+			xmovsx_rr(h, from, 8, XAX, XAX);
+		if (to == 4)
+			xmov_rr(h, 4, XAX, XAX);
+		st_greg(h, to, XAX, i->r1);
+		return true;
+	}
+	case JK_MOVZX_M:
+	case JK_MOVSX_M: {
+		unsigned from = i->aux, to = i->osz;
+		if (i->ashift == 48)
+			return false;
+		emit_la(x, i, stub);
+		emit_tlb(x, TLB_R, from, stub);
+		if (d->kind == JK_MOVSX_M)
+			xload_sx(h, from, XDX, xm(XAX, 0));
+		else
+			xload(h, from, XDX, xm(XAX, 0));
+		if (to == 4)
+			xmov_rr(h, 4, XDX, XDX);
+		st_greg(h, to, XDX, i->r1);
+		return true;
+	}
+	case JK_PUSH_R:
+	case JK_PUSH_I:
+		if (!x->mode64 || i->osz != 8)
+			return false;
+		xload(h, 8, XSI, greg(GPR_RSP));
+		xalu_ri(h, XSUB, 8, XSI, 8);
+		emit_tlb(x, TLB_W, 8, stub);
+		if (d->kind == JK_PUSH_R)
+			xload(h, 8, XDX, greg(i->r1));
+		else
+			xmov_ri(h, XDX, i->imm);
+		xstore(h, 8, XDX, xm(XAX, 0));
+		xstore(h, 8, XSI, greg(GPR_RSP));
+		return true;
+	case JK_POP_R:
+		if (!x->mode64 || i->osz != 8)
+			return false;
+		xload(h, 8, XSI, greg(GPR_RSP));
+		emit_tlb(x, TLB_R, 8, stub);
+		xload(h, 8, XDX, xm(XAX, 0));
+		xlea(h, 8, XSI, xm(XSI, 8));
+		xstore(h, 8, XSI, greg(GPR_RSP));
+		xstore(h, 8, XDX, greg(i->r1));
+		return true;
+	case JK_JMP_REL:
+		if (i->osz == 2)
+			return false;
+		emit_direct_exit(x, (int64_t)x->goff[x->k] + i->len + (int64_t)i->imm,
+				 fallback(x, stub));
+		return true;
+	case JK_CALL_REL: {
+		if (!x->mode64 || i->osz != 8)
+			return false;
+		int64_t target = (int64_t)x->goff[x->k] + i->len + (int64_t)i->imm;
+		int64_t pgoff = (int64_t)(x->b->gpa & 0xfff) + target;
+		if (pgoff < 0 || pgoff >= 4096) {
+			/* the target is checked before anything is pushed */
+			xlea(h, 8, XAX, xm(X12, (int32_t)target));
+			emit_canon_check(x, XAX, fallback(x, stub));
+		}
+		xload(h, 8, XSI, greg(GPR_RSP));
+		xalu_ri(h, XSUB, 8, XSI, 8);
+		emit_tlb(x, TLB_W, 8, stub);
+		xlea(h, 8, XDX, xm(X12, (int32_t)(x->goff[x->k] + i->len)));
+		xstore(h, 8, XDX, xm(XAX, 0));
+		xstore(h, 8, XSI, greg(GPR_RSP));
+		emit_direct_exit(x, target, fallback(x, stub));
+		return true;
+	}
+	case JK_RET:
+		if (!x->mode64 || i->osz != 8)
+			return false;
+		xload(h, 8, XSI, greg(GPR_RSP));
+		emit_tlb(x, TLB_R, 8, stub);
+		xload(h, 8, XAX, xm(XAX, 0));
+		emit_canon_check(x, XAX, fallback(x, stub));
+		xlea(h, 8, XSI, xm(XSI, (int32_t)(8 + i->imm)));
+		xstore(h, 8, XSI, greg(GPR_RSP));
+		emit_indirect_exit(x);
+		return true;
+	case JK_JMP_R:
+	case JK_CALL_R:
+	case JK_JMP_M:
+	case JK_CALL_M: {
+		bool call = d->kind == JK_CALL_R || d->kind == JK_CALL_M;
+		bool m = d->kind == JK_JMP_M || d->kind == JK_CALL_M;
+		if (!x->mode64 || i->osz != 8 || (m && i->ashift == 48))
+			return false;
+		if (m) {
+			emit_la(x, i, stub);
+			emit_tlb(x, TLB_R, 8, stub);
+			xload(h, 8, XDI, xm(XAX, 0));
+		} else {
+			xload(h, 8, XDI, greg(i->r1));
+		}
+		emit_canon_check(x, XDI, fallback(x, stub));
+		if (call) {
+			xload(h, 8, XSI, greg(GPR_RSP));
+			xalu_ri(h, XSUB, 8, XSI, 8);
+			emit_tlb(x, TLB_W, 8, stub);
+			xlea(h, 8, XDX, xm(X12, (int32_t)(x->goff[x->k] + i->len)));
+			xstore(h, 8, XDX, xm(XAX, 0));
+			xstore(h, 8, XSI, greg(GPR_RSP));
+		}
+		xmov_rr(h, 8, XAX, XDI);
+		emit_indirect_exit(x);
+		return true;
+	}
+	case JK_SHIFT_RI:
+	case JK_SHIFT_MI: {
+		unsigned op = d->op, bits = size * 8;
+		unsigned cnt = (unsigned)i->imm & (size == 8 ? 0x3f : 0x1f);
+		bool live = x->flags_live_after[x->k];
+		bool mem = d->kind == JK_SHIFT_MI;
+		if (mem &&
+		    (i->ashift == 48 || cnt == 0 || ((op == JS_ROL || op == JS_ROR) && live)))
+			return false;
+		if (cnt == 0) {
+			ld_greg(h, size, XAX, i->r1);
+			st_greg(h, size, XAX, i->r1);
+			return true;
+		}
+		if ((op == JS_ROL || op == JS_ROR) && live)
+			return emit_rotate_live(x, i, op, size, cnt);
+		if (op != JS_ROL && op != JS_ROR && op != JS_SHL && op != JS_SAL && op != JS_SHR &&
+		    op != JS_SAR)
+			return false;
+		if (op != JS_ROL && op != JS_ROR && cnt >= bits)
+			return false; /* CF of a count past the size: the handler's value */
+		if (mem)
+			emit_rmw_addr(x, i, size, stub);
+		ld_rm(h, mem, size, XAX, i);
+		if (op == JS_ROL || op == JS_ROR) {
+			xshift_ri(h, op == JS_ROL ? XROL : XROR, size, XAX, (uint8_t)cnt);
+			if (size == 4)
+				xmov_rr(h, 4, XAX, XAX);
+			st_rm(h, mem, size, XAX, i);
+			return true;
+		}
+		if (live && (op == JS_SHR) && cnt == 1) {
+			/* OF = the operand's old sign */
+			xmov_rr(h, 8, XDX, XAX);
+			xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 1));
+			xalu_ri(h, XAND, 4, XDX, 1);
+		}
+		xshift_ri(h,
+			  op == JS_SHR	 ? XSHR
+			  : op == JS_SAR ? XSAR
+					 : XSHL,
+			  size, XAX, (uint8_t)cnt);
+		if (size == 4)
+			xmov_rr(h, 4, XAX, XAX);
+		if (live) {
+			xsetcc(h, CC_B, XCX);
+			xmovzx_rr(h, 1, XCX, XCX);
+			if (op == JS_SHL || op == JS_SAL) {
+				/* OF = MSB(result) ^ CF */
+				xmov_rr(h, 8, XDX, XAX);
+				xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 1));
+				xalu_ri(h, XAND, 4, XDX, 1);
+				xalu_rr(h, XXOR, 4, XDX, XCX);
+			} else if (!(op == JS_SHR && cnt == 1)) {
+				xalu_rr(h, XXOR, 4, XDX, XDX);
+			}
+		}
+		st_rm(h, mem, size, XAX, i);
+		if (live) {
+			xstore(h, 8, XAX, gfield(OFF_CC_RES));
+			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
+			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
+			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
+			x->ccop_next = CC_OP(CC_RESCO, sl) + 1;
+		}
+		return true;
+	}
+	case JK_SHIFT_RC: {
+		/* SHL/SHR/SAR reg, cl: a count of 0 leaves the operand and the
+		 * flags; one past the size (byte and word) goes to the handler */
+		unsigned op = d->op, bits = size * 8;
+		bool live = x->flags_live_after[x->k];
+		if (op != JS_SHL && op != JS_SAL && op != JS_SHR && op != JS_SAR)
+			return false;
+		if (size == 4) {
+			/* even a count of 0 writes the register: zero its upper half */
+			ld_greg(h, 4, XAX, i->r1);
+			st_greg(h, 4, XAX, i->r1);
+		}
+		xload(h, 4, XCX, greg(GPR_RCX));
+		xalu_ri(h, XAND, 4, XCX, size == 8 ? 0x3f : 0x1f);
+		uint8_t *zero = xjcc32(h, CC_E);
+		if (bits < 32) {
+			xalu_ri(h, XCMP, 4, XCX, (int32_t)bits);
+			jcc_sec(x, SEC_HOT, CC_AE, SEC_COLD, fallback(x, stub));
+		}
+		ld_greg(h, size, XAX, i->r1);
+		if (live && op == JS_SHR) {
+			/* OF = the operand's old sign if the count is 1, else 0 */
+			xmov_rr(h, 8, XDX, XAX);
+			xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 1));
+			xalu_ri(h, XAND, 4, XDX, 1);
+			xmov_ri(h, X9, 0);
+			xalu_ri(h, XCMP, 4, XCX, 1);
+			xcmov_rr(h, 4, CC_NE, XDX, X9);
+		}
+		xshift_rcl(h, op == JS_SHR ? XSHR : op == JS_SAR ? XSAR : XSHL, size, XAX);
+		if (size == 4)
+			xmov_rr(h, 4, XAX, XAX);
+		if (live) {
+			xsetcc(h, CC_B, XCX);
+			xmovzx_rr(h, 1, XCX, XCX);
+			if (op == JS_SHL || op == JS_SAL) {
+				xmov_rr(h, 8, XDX, XAX);
+				xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 1));
+				xalu_ri(h, XAND, 4, XDX, 1);
+				xalu_rr(h, XXOR, 4, XDX, XCX);
+			} else if (op == JS_SAR) {
+				xalu_rr(h, XXOR, 4, XDX, XDX);
+			}
+		}
+		st_greg(h, size, XAX, i->r1);
+		if (live) {
+			xstore(h, 8, XAX, gfield(OFF_CC_RES));
+			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
+			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
+			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
+		}
+		if (!h->overflow)
+			xpatch32(zero, h->p);
+		/* count 0 keeps the flags: the static cc_op is unknown after */
+		x->ccop_next = 0;
+		return true;
+	}
+	case JK_IMUL_RR:
+	case JK_IMUL_RRI: {
+		bool live = x->flags_live_after[x->k];
+		if (size == 2)
+			return false;
+		if (d->kind == JK_IMUL_RR) {
+			ld_greg(h, size, XDX, i->r1);
+			ld_greg(h, size, XCX, i->r2);
+		} else {
+			ld_greg(h, size, XDX, i->r2);
+			xmov_ri(h, XCX, i->imm);
+		}
+		ximul_rr(h, size, XDX, XCX);
+		if (live) {
+			/* CF = OF = the product did not fit; SF ZF PF from the result
+			 * (the interpreter's values for flags the SDM leaves undefined) */
+			xsetcc(h, CC_O, XAX);
+			xmovzx_rr(h, 1, XAX, XAX);
+			xstore(h, 8, XDX, gfield(OFF_CC_RES));
+			xstore(h, 8, XAX, gfield(OFF_CC_SRC));
+			xstore(h, 8, XAX, gfield(OFF_CC_AUX));
+			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
+			x->ccop_next = CC_OP(CC_RESCO, sl) + 1;
+		}
+		st_greg(h, size, XDX, i->r1);
+		return true;
+	}
+	case JK_SIMD:
+		return emit_simd(x, i, stub);
+	case JK_SSE_OP:
+	case JK_MOV128_LOAD:
+	case JK_MOV128_STORE:
+	case JK_PMOVMSKB:
+		return emit_sse(x, i, d, stub);
+	case JK_SETCC_R: {
+		enum xcc cc = emit_cond(x, i->aux & 15);
+		xsetcc(h, cc, XAX);
+		xstore(h, 1, XAX, greg8(i->r1));
+		return true;
+	}
+	case JK_CMOV_R: {
+		if (i->osz == 2)
+			return false;
+		enum xcc cc = emit_cond(x, i->aux & 15);
+		ld_greg(h, i->osz, XDX, i->r1);
+		ld_greg(h, i->osz, XCX, i->r2);
+		xcmov_rr(h, i->osz, cc, XDX, XCX);
+		st_greg(h, i->osz, XDX, i->r1);
+		return true;
+	}
+	default:
+		return false;
+	}
+}
+
+/* ---- flag liveness ---- */
+
+/* how instruction i treats the arithmetic flags, for the backward pass:
+ * 1 = writes all of them and reads none and cannot fault (kills),
+ * 0 = leaves them and cannot fault (transparent), -1 = may read them */
+static int flag_effect(const struct jctx *x, const struct insn *i, int ccop)
+{
+	const struct jit_desc *d = jit_desc_of(i->fn);
+	(void)x;
+	(void)ccop;
+	if (!d)
+		return -1;
+	switch (d->kind) {
+	case JK_NOP:
+	case JK_MOV_RR:
+	case JK_MOV_RI:
+	case JK_MOVZX_R:
+	case JK_MOVSX_R:
+	case JK_BSWAP:
+		return 0;
+	case JK_LEA:
+		return i->ashift == 48 || i->osz < 4 ? -1 : 0;
+	case JK_ZERO:
+		return 1;
+	case JK_ALU_RR:
+	case JK_ALU_RI:
+		return d->op == JA_ADC || d->op == JA_SBB ? -1 : 1;
+	case JK_IMUL_RR:
+	case JK_IMUL_RRI:
+		return d->size == 2 ? -1 : 1;
+	case JK_UNARY_R:
+		return d->op == JU_NEG ? 1 : d->op == JU_NOT ? 0 : -1;
+	case JK_SHIFT_RI: {
+		unsigned cnt = (unsigned)i->imm & (d->size == 8 ? 0x3f : 0x1f);
+		if (cnt == 0)
+			return 0;
+		if ((d->op == JS_SHL || d->op == JS_SAL || d->op == JS_SHR || d->op == JS_SAR) &&
+		    cnt < d->size * 8u)
+			return 1;
+		return -1;
+	}
+	default:
+		return -1;
+	}
+}
+
+static void flag_liveness(struct jctx *x)
+{
+	const struct block *b = x->b;
+	bool live = true; /* live out of the block */
+	for (int k = (int)b->ninsns - 1; k >= 0; k--) {
+		x->flags_live_after[k] = live;
+		int e = flag_effect(x, &b->insns[k], 0);
+		if (e < 0)
+			live = true;
+		else if (e > 0)
+			live = false;
+	}
+}
+
+/* ---- the block ---- */
+
+int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
+{
+	x->c = c;
+	x->b = b;
+	x->j = c->jit;
+	for (unsigned s = 0; s < NSEC; s++) {
+		x->s[s].start = x->s[s].p = x->mem[s];
+		x->s[s].end = x->mem[s] + SEC_BYTES;
+		x->s[s].overflow = false;
+	}
+	x->nfix = 0;
+	x->fix_overflow = false;
+	x->nexits = 0;
+	x->ninsns = b->ninsns;
+	x->mode64 = b->mode == ZYDIS_MACHINE_MODE_LONG_64;
+	uint32_t off = 0;
+	for (unsigned k = 0; k <= b->ninsns; k++) {
+		x->goff[k] = off;
+		x->resume[k] = UINT32_MAX;
+		if (k < b->ninsns)
+			off += b->insns[k].len;
+	}
+	flag_liveness(x);
+
+	struct xbuf *h = H(x), *cs = C(x);
+	/* prologue: events, then the epoch and code generation of the page,
+	 * then the instruction budget */
+	uint32_t pro_exit[JW_N];
+	for (unsigned n = JW_EVENTS; n <= JW_BUDGET; n++) {
+		pro_exit[n] = here(x, SEC_COLD);
+		xstore(cs, 8, X12, gfield(OFF_RIP));
+		jmp_abs(x, SEC_COLD, x->j->exit_why[n]);
+	}
+
+	/* events: a masked interrupt keeps EV_IRQ set, so ask whether any of
+	 * them needs the dispatcher before leaving */
+	uint32_t ev = here(x, SEC_COLD);
+	xmov_rr(cs, 8, XDI, XBX);
+	xcall(cs, (const void *)jit_events_need_exit);
+	xtest_rr(cs, 1, XAX, XAX);
+	jcc_sec(x, SEC_COLD, CC_NE, SEC_COLD, pro_exit[JW_EVENTS]);
+	uint8_t *back = xjmp32(cs);
+	xalu_mi(h, XCMP, 4, gfield(OFF_EVENTS), 0);
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, ev);
+	fixup(x, SEC_COLD, back, FIX_SEC, SEC_HOT, here(x, SEC_HOT), NULL);
+	x->noev = here(x, SEC_HOT);
+	/* a new epoch (guest memory may have been written behind the
+	 * processor's back): compare the block with memory in place */
+	uint32_t reval = here(x, SEC_COLD);
+	xmov_rr(cs, 8, XDI, XBX);
+	xb(cs, 0x48), xb(cs, 0x8d), xb(cs, 0x35); /* lea rsi, [rip + header] */
+	{
+		uint8_t *at = cs->p;
+		x32(cs, 0);
+		fixup(x, SEC_COLD, at, FIX_HDR, 0, 0, NULL);
+	}
+	xcall(cs, (const void *)jit_revalidate);
+	xtest_rr(cs, 1, XAX, XAX);
+	jcc_sec(x, SEC_COLD, CC_E, SEC_COLD, pro_exit[JW_EPOCH]);
+	uint8_t *back2 = xjmp32(cs);
+	xload(h, 4, XAX, gfield(OFF_EPOCH));
+	op_hdr(x, 4, 0x3b, XAX, offsetof(struct jit_hdr, epoch)); /* cmp eax, [hdr.epoch] */
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, reval);
+	fixup(x, SEC_COLD, back2, FIX_SEC, SEC_HOT, here(x, SEC_HOT), NULL);
+	if (c->jit_budget) {
+		/* tests and fuzzing: stop after about the budget */
+		xload(h, 8, XAX, gfield(OFF_ICOUNT));
+		xalu_rm(h, XCMP, 8, XAX, gfield(OFF_ILIMIT));
+		jcc_sec(x, SEC_HOT, CC_AE, SEC_COLD, pro_exit[JW_BUDGET]);
+		xalu_ri(h, XADD, 8, XAX, (int32_t)b->ninsns);
+		xstore(h, 8, XAX, gfield(OFF_ICOUNT));
+	} else {
+		xalu_mi(h, XADD, 8, gfield(OFF_ICOUNT), (int32_t)b->ninsns);
+	}
+
+	x->ccop = 0;
+	x->hf_kind = -1;
+	for (unsigned k = 0; k < b->ninsns; k++) {
+		const struct insn *i = &b->insns[k];
+		uint32_t stub = UINT32_MAX;
+		x->k = k;
+		x->insn_start[k] = here(x, SEC_HOT);
+		uint8_t *hot_mark = h->p, *cold_mark = cs->p, *data_mark = D(x)->p;
+		unsigned nfix = x->nfix, nexits = x->nexits;
+		x->hf_next = -1;
+		x->ccop_next = -1;
+		if (emit_insn(x, i, &stub)) {
+			x->hf_kind = x->hf_next;
+			x->hf_nofb = stub == UINT32_MAX;
+			/* an interpreter run of it leaves the interpreter's cc_op,
+			 * not necessarily what the inline path does */
+			if (stub != UINT32_MAX && x->ccop_next >= 0)
+				x->ccop_next = 0;
+		} else {
+			/* roll back anything the emitter wrote, then call the handler */
+			h->p = hot_mark;
+			cs->p = cold_mark;
+			D(x)->p = data_mark;
+			x->nfix = nfix;
+			x->nexits = nexits;
+			x->resume[k] = UINT32_MAX;
+			x->ccop_next = -1;
+			emit_handler_call(x, SEC_HOT, k);
+			x->hf_kind = -1;
+		}
+		/* the static cc_op, as block_translate() tracks it (or as the
+		 * emitter left it) */
+		if (x->ccop_next >= 0)
+			x->ccop = x->ccop_next;
+		else if (i->ccout)
+			x->ccop = i->ccout;
+		else if (!(i->flags & INSN_FLAGNEUTRAL))
+			x->ccop = 0;
+		if (h->overflow || cs->overflow || D(x)->overflow || x->fix_overflow)
+			return -1;
+	}
+	/* the end of a block that was cut (size, page end): on to the next RIP */
+	x->k = b->ninsns;
+	x->insn_start[b->ninsns] = here(x, SEC_HOT);
+	if (b->chainable) {
+		uint32_t none = here(x, SEC_COLD);
+		jmp_abs(x, SEC_COLD,
+			x->j->exit0); /* never a canonical failure: same page or 64-bit */
+		int64_t next = x->goff[b->ninsns];
+		if ((b->gpa & 0xfff) + (uint64_t)next < 4096 || !x->mode64) {
+			emit_direct_exit(x, next, none);
+		} else {
+			/* on into the next page (a non-canonical RIP faults at the
+			 * dispatcher's fetch) */
+			xlea(h, 8, XAX, xm(X12, (int32_t)next));
+			emit_indirect_exit(x);
+		}
+	} else {
+		set_rip(h, (int32_t)x->goff[b->ninsns]);
+		jmp_abs(x, SEC_HOT, x->j->exit_why[JW_END]);
+	}
+	if (h->overflow || cs->overflow || D(x)->overflow || x->fix_overflow)
+		return -1;
+	return 0;
+}
