@@ -67,8 +67,10 @@ struct kvm_lapic;
 
 struct kvm_vm {
 	_Atomic int refs;
-	pthread_mutex_t lock;	   /* slots, vCPU list, caps */
-	pthread_rwlock_t run_lock; /* read: a vCPU inside cpu_run(); write: memory map change */
+	pthread_mutex_t lock; /* vCPU list, caps */
+	/* memory slot changes and dirty logs (slots, nslots, slots_cap). Held
+	 * while waiting for vCPUs (cpu/mem.c): never taken by a vCPU in cpu_run() */
+	pthread_mutex_t slots_lock;
 	struct cpu_mem *mem;
 	struct kvm_slot *slots;
 	unsigned nslots, slots_cap;
@@ -92,9 +94,7 @@ struct kvm_vm {
 	bool irqchip_in_kernel;
 	bool pit_created;
 
-	struct kvm_msr_filter_int *_Atomic msr_filter;
-	struct kvm_msr_filter_int *old_filters[64]; /* retired filters, freed at destroy */
-	unsigned nold_filters;
+	struct kvm_msr_filter_int *_Atomic msr_filter; /* read inside cpu_run() only */
 
 	struct kvm_coalesced_mmio_zone coalesced[KVM_MAX_COALESCED];
 	unsigned ncoalesced;
@@ -222,8 +222,8 @@ int kvm_guest_rdmsr(struct kvm_vcpu *v, uint32_t index, uint64_t *val);
 int kvm_guest_wrmsr(struct kvm_vcpu *v, uint32_t index, uint64_t val);
 void kvm_msr_vcpu_init(struct kvm_vcpu *v);
 uint64_t kvm_host_ns(void);
-void kvm_vm_pause_vcpus(struct kvm_vm *vm);
-void kvm_vm_resume_vcpus(struct kvm_vm *vm);
+/* every vCPU inside cpu_run() passes a block boundary (an RCU grace period) */
+void kvm_vm_synchronize(struct kvm_vm *vm);
 void kvm_fpu_reset(struct kvm_vcpu *v);
 uint64_t kvm_supported_xcr0(void);
 int kvm_msr_filter_allows(struct kvm_vm *vm, uint32_t index, bool write);

@@ -101,21 +101,27 @@ void kvm_vapic_sync_to(struct kvm_vcpu *v)
 {
 	if (!v->vapic_addr || !v->lapic)
 		return;
-	uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, v->vapic_addr, NULL, NULL);
-	if (!p)
-		return;
-	uint32_t data = lapic_vapic_word(v->lapic);
-	memcpy(p, &data, 4);
+	uint64_t avail;
+	cpu_mem_begin(v->cpu);
+	uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, v->vapic_addr, &avail, NULL);
+	if (p && avail >= 4) {
+		uint32_t data = lapic_vapic_word(v->lapic);
+		memcpy(p, &data, 4);
+	}
+	cpu_mem_end(v->cpu);
 }
 
 void kvm_vapic_sync_from(struct kvm_vcpu *v)
 {
 	if (!v->vapic_addr || !v->lapic)
 		return;
-	uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, v->vapic_addr, NULL, NULL);
-	if (!p)
-		return;
-	uint32_t data;
-	memcpy(&data, p, 4);
-	lapic_set_tpr(v->lapic, (data & 0xff) >> 4);
+	uint64_t avail;
+	uint32_t data = 0;
+	cpu_mem_begin(v->cpu);
+	uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, v->vapic_addr, &avail, NULL);
+	if (p && avail >= 4)
+		memcpy(&data, p, 4);
+	cpu_mem_end(v->cpu);
+	if (p && avail >= 4)
+		lapic_set_tpr(v->lapic, (data & 0xff) >> 4);
 }

@@ -205,23 +205,15 @@ int kvm_vm_set_msr_filter(struct kvm_vm *vm, const struct kvm_msr_filter *f)
 			    .flags = r->flags, .base = r->base, .nmsrs = r->nmsrs, .bitmap = bm};
 		}
 	}
-	pthread_mutex_lock(&vm->lock);
 	struct kvm_msr_filter_int *old = atomic_exchange(&vm->msr_filter, nf);
 	if (old) {
-		/* a vCPU may still be reading it: retire it, free when the VM goes */
-		if (vm->nold_filters == sizeof(vm->old_filters) / sizeof(vm->old_filters[0])) {
-			kvm_vm_pause_vcpus(vm);
-			for (unsigned k = 0; k < vm->nold_filters; k++) {
-				for (unsigned r = 0; r < vm->old_filters[k]->nranges; r++)
-					free(vm->old_filters[k]->r[r].bitmap);
-				free(vm->old_filters[k]);
-			}
-			vm->nold_filters = 0;
-			kvm_vm_resume_vcpus(vm);
-		}
-		vm->old_filters[vm->nold_filters++] = old;
+		/* vCPUs read filters only inside cpu_run(): once each has passed a
+		 * block boundary, nobody holds the old one */
+		kvm_vm_synchronize(vm);
+		for (unsigned r = 0; r < old->nranges; r++)
+			free(old->r[r].bitmap);
+		free(old);
 	}
-	pthread_mutex_unlock(&vm->lock);
 	return 0;
 }
 

@@ -523,16 +523,20 @@ void kvm_vcpu_interrupt_run(struct kvm_vcpu *v)
 static void complete_pending(struct kvm_vcpu *v)
 {
 	struct kvm_run *run = v->run;
+	/* what the exit was, from our own record: user space may have rewritten
+	 * kvm_run's direction, data_offset or is_write meanwhile */
+	const struct cpu_exit_info *x = cpu_exit_info(v->cpu);
 
 	switch (v->pending) {
 	case PEND_IO:
-		if (run->io.direction == KVM_EXIT_IO_IN)
-			cpu_complete(v->cpu, (uint8_t *)run + run->io.data_offset, false);
+		if (x->io.in)
+			cpu_complete(v->cpu, (uint8_t *)run + KVM_PIO_PAGE_OFFSET * KVM_PAGE_SIZE,
+				     false);
 		else
 			cpu_complete(v->cpu, NULL, false);
 		break;
 	case PEND_MMIO:
-		cpu_complete(v->cpu, run->mmio.is_write ? NULL : run->mmio.data, false);
+		cpu_complete(v->cpu, x->mmio.is_write ? NULL : run->mmio.data, false);
 		break;
 	case PEND_RDMSR:
 		cpu_complete(v->cpu, &run->msr.data, run->msr.error != 0);
@@ -779,6 +783,16 @@ static uint64_t tsc_delta_ns(struct kvm_vcpu *v, uint64_t ticks)
 	return (uint64_t)(((unsigned __int128)ticks * 1000000u) / (v->tsc_khz ? v->tsc_khz : 1));
 }
 
+/* the monitored line differs from snap, or is RAM no more */
+static bool line_changed(struct kvm_vcpu *v, uint64_t gpa, const uint8_t *snap)
+{
+	cpu_mem_begin(v->cpu);
+	const uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, gpa, NULL, NULL);
+	bool changed = !p || memcmp(snap, p, 64) != 0;
+	cpu_mem_end(v->cpu);
+	return changed;
+}
+
 /*
  * UMWAIT / TPAUSE (cpu_run returned CPU_EXIT_MWAIT): sleep on the host until
  * the deadline (EDX:EAX against the guest TSC), the OS limit of
@@ -790,8 +804,8 @@ static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
 	const struct cpu_exit_info *x = cpu_exit_info(v->cpu);
 	uint64_t tsc = kvm_guest_tsc(v), deadline = x->wait.deadline;
 	uint64_t limit = v->umwait_control & 0xfffffffcull;
-	bool os = false;
-	uint8_t snap[64], *line = NULL;
+	bool os = false, line = false;
+	uint8_t snap[64];
 
 	if (!v->wait_start_tsc)
 		v->wait_start_tsc = tsc;
@@ -801,10 +815,15 @@ static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
 		os = true;
 	}
 	if (x->wait.line) {
-		/* stores by the VMM or devices bypass the processor: compare the line */
-		line = cpu_mem_gpa_to_hva(v->vm->mem, x->wait.line, NULL, NULL);
-		if (line)
-			memcpy(snap, line, 64);
+		/* stores by the VMM or devices bypass the processor: compare the line
+		 * (looked up afresh each time: the slot may go while we sleep) */
+		cpu_mem_begin(v->cpu);
+		const uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, x->wait.line, NULL, NULL);
+		if (p) {
+			memcpy(snap, p, 64);
+			line = true;
+		}
+		cpu_mem_end(v->cpu);
 	}
 	int sfd = sigfd_for(v, runmask);
 	uint64_t cf = 0;
@@ -817,7 +836,7 @@ static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
 		}
 		if (cpu_monitor_triggered(v->cpu) || wait_wake_event(v))
 			break;
-		if (line && memcmp(snap, line, 64))
+		if (line && line_changed(v, x->wait.line, snap))
 			break;
 		if (v->lapic)
 			lapic_check_timer(v->lapic, kvm_host_ns());
@@ -959,14 +978,12 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 				}
 			}
 		}
-		pthread_rwlock_rdlock(&v->vm->run_lock);
 		atomic_store(&v->in_run, true);
 		/* the service thread sleeps without deadline when nothing ran: start its poll */
 		if (!atomic_load(&v->vm->svc_target))
 			service_wake(v->vm);
 		enum cpu_exit e = cpu_run(v->cpu);
 		atomic_store(&v->in_run, false);
-		pthread_rwlock_unlock(&v->vm->run_lock);
 		if (e == CPU_EXIT_MWAIT) {
 			r = vcpu_user_wait(v, &runmask);
 			if (r == -EINTR) {
