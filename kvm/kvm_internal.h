@@ -28,6 +28,11 @@ struct kvm_slot {
 
 #define KVM_MAX_COALESCED 100
 
+struct kvm_coalesced_zones {
+	unsigned n;
+	struct kvm_coalesced_mmio_zone z[];
+};
+
 struct kvm_msr_filter_range_int {
 	uint32_t flags, base, nmsrs;
 	uint64_t *bitmap; /* nmsrs bits */
@@ -96,8 +101,8 @@ struct kvm_vm {
 
 	struct kvm_msr_filter_int *_Atomic msr_filter; /* read inside cpu_run() only */
 
-	struct kvm_coalesced_mmio_zone coalesced[KVM_MAX_COALESCED];
-	unsigned ncoalesced;
+	/* coalesced MMIO/PIO zones: replaced under lock, read in cpu_run() without (vm.c) */
+	struct kvm_coalesced_zones *_Atomic coalesced;
 	struct kvm_coalesced_mmio_ring *coalesced_ring; /* one page, shared by all vCPUs */
 	int ring_fd;
 	pthread_mutex_t ring_lock;

@@ -30,8 +30,11 @@
 
 static bool coalesced(struct kvm_vm *vm, uint64_t addr, unsigned len, bool pio)
 {
-	for (unsigned k = 0; k < vm->ncoalesced; k++) {
-		const struct kvm_coalesced_mmio_zone *z = &vm->coalesced[k];
+	/* inside cpu_run(): the array lives until a grace period after its replacement */
+	const struct kvm_coalesced_zones *zs =
+	    atomic_load_explicit(&vm->coalesced, memory_order_acquire);
+	for (unsigned k = 0; zs && k < zs->n; k++) {
+		const struct kvm_coalesced_mmio_zone *z = &zs->z[k];
 		if ((z->pio != 0) == pio && addr >= z->addr && addr + len <= z->addr + z->size)
 			return true;
 	}
@@ -103,8 +106,7 @@ static int op_mmio_write(void *o, uint64_t gpa, const void *data, unsigned len)
 	}
 	if (ioeventfd_write(vm, gpa, len, data, false))
 		return CPU_OPS_OK;
-	if (vm->ncoalesced && coalesced(vm, gpa, len, false) &&
-	    coalesced_push(v, gpa, data, len, false))
+	if (coalesced(vm, gpa, len, false) && coalesced_push(v, gpa, data, len, false))
 		return CPU_OPS_OK;
 	return CPU_OPS_EXIT;
 }
@@ -145,8 +147,7 @@ static int op_pio_out(void *o, uint16_t port, const void *data, unsigned len)
 		return CPU_OPS_OK;
 	if (ioeventfd_write(v->vm, port, len, data, true))
 		return CPU_OPS_OK;
-	if (v->vm->ncoalesced && coalesced(v->vm, port, len, true) &&
-	    coalesced_push(v, port, data, len, true))
+	if (coalesced(v->vm, port, len, true) && coalesced_push(v, port, data, len, true))
 		return CPU_OPS_OK;
 	return CPU_OPS_EXIT;
 }

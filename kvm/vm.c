@@ -72,6 +72,7 @@ void kvm_vm_put(struct kvm_vm *vm)
 	pthread_mutex_destroy(&vm->irq_lock);
 	cpu_mem_destroy(vm->mem);
 	free(vm->slots);
+	free(atomic_load(&vm->coalesced));
 	if (vm->coalesced_ring)
 		munmap(vm->coalesced_ring, KVM_PAGE_SIZE);
 	if (vm->ring_fd > 0)
@@ -348,35 +349,52 @@ int kvm_vm_set_identity_map_addr(struct kvm_vm *vm, uint64_t addr)
 	return r;
 }
 
+/*
+ * The zones are an immutable array the vCPUs read inside cpu_run() without a
+ * lock; a change publishes a new one and frees the old after a grace period.
+ */
 int kvm_vm_register_coalesced_mmio(struct kvm_vm *vm, const struct kvm_coalesced_mmio_zone *z,
 				   bool add)
 {
+	struct kvm_coalesced_zones *old, *nz;
 	int r = 0;
 
 	if (z->pio > 1)
 		return -EINVAL;
+	nz = malloc(sizeof(*nz) + KVM_MAX_COALESCED * sizeof(nz->z[0]));
+	if (!nz)
+		return -ENOMEM;
 	pthread_mutex_lock(&vm->lock);
-	if (add) {
-		/* a full I/O bus is ENOSPC (kvm_io_bus_register_dev) */
-		if (vm->ncoalesced == KVM_MAX_COALESCED)
-			r = -ENOSPC;
-		else
-			vm->coalesced[vm->ncoalesced++] = *z;
-	} else {
+	old = atomic_load_explicit(&vm->coalesced, memory_order_relaxed);
+	nz->n = 0;
+	for (unsigned k = 0; old && k < old->n; k++) {
+		const struct kvm_coalesced_mmio_zone *e = &old->z[k];
 		/* unregister every zone that contains the given range
 		 * (kvm_vm_ioctl_unregister_coalesced_mmio, coalesced_mmio_in_range) */
-		unsigned k = 0;
-		while (k < vm->ncoalesced) {
-			struct kvm_coalesced_mmio_zone *e = &vm->coalesced[k];
-			if (e->pio == z->pio && z->addr >= e->addr &&
-			    z->addr + z->size >= z->addr && z->addr + z->size <= e->addr + e->size)
-				*e = vm->coalesced[--vm->ncoalesced];
-			else
-				k++;
-		}
+		if (!add && e->pio == z->pio && z->addr >= e->addr &&
+		    z->addr + z->size >= z->addr && z->addr + z->size <= e->addr + e->size)
+			continue;
+		nz->z[nz->n++] = *e;
 	}
+	if (add) {
+		/* a full I/O bus is ENOSPC (kvm_io_bus_register_dev) */
+		if (nz->n == KVM_MAX_COALESCED)
+			r = -ENOSPC;
+		else
+			nz->z[nz->n++] = *z;
+	}
+	if (r || (old ? old->n : 0) == nz->n) {
+		pthread_mutex_unlock(&vm->lock);
+		free(nz); /* nothing changed */
+		return r;
+	}
+	atomic_store_explicit(&vm->coalesced, nz, memory_order_release);
 	pthread_mutex_unlock(&vm->lock);
-	return r;
+	if (old) {
+		kvm_vm_synchronize(vm);
+		free(old);
+	}
+	return 0;
 }
 
 int kvm_vm_enable_cap(struct kvm_vm *vm, const struct kvm_enable_cap *cap)
