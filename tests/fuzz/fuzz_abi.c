@@ -17,7 +17,8 @@
  *           (if not bit 2), bit 4 PIT, bit 5 a second vCPU with a runner of
  *           its own, bit 6 CPUID from KVM_GET_SUPPORTED_CPUID, bit 7
  *           kvmclock and VAPIC pages in the slot thread's memory
- *   byte 1  code length
+ *   byte 1  bits 0-6 code length, bit 7 copy ioctl arguments through a
+ *           pipe, as when process_vm_readv/writev are refused (seccomp)
  *   byte 2  share of the rest for the runners' stream (/256)
  *   byte 3  share of what remains for the slot thread's stream (/256);
  *           the main program gets the rest
@@ -1317,6 +1318,8 @@ static void run_program(struct stream *s)
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* abi/uaccess.c: copy arguments through a pipe instead of process_vm_readv/writev */
+void abi_uaccess_force_pipe(bool on);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -1334,6 +1337,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	st_inputs++;
 	uint8_t cfg = u8(&in), clen = u8(&in), rshare = u8(&in), sshare = u8(&in);
+	abi_uaccess_force_pipe(clen & 0x80);
+	clen &= 0x7f;
 	code.p = in.p;
 	code.n = clen < in.n ? clen : in.n;
 	in.p += code.n;
@@ -1404,7 +1409,7 @@ size_t fuzz_random_input(uint64_t *s, unsigned long k, uint8_t *buf, size_t cap)
 	for (size_t i = 0; i < n; i++)
 		buf[i] = (uint8_t)(xorshift(s) >> 24);
 	buf[0] = (uint8_t)((buf[0] & ~3u) | (k & 3)); /* every guest in turn */
-	buf[1] &= 0x3f;				      /* short code */
+	buf[1] &= 0xbf; /* short code, sometimes arguments copied through a pipe */
 	return n;
 }
 
