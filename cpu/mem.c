@@ -42,10 +42,14 @@
  *   scanners, which mem_unregister_cpu() waits out before a cpu is freed;
  *   they wait on the reader records, which belong to cpu_mem.
  */
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "mem.h"
@@ -144,6 +148,17 @@ void mem_unregister_cpu(struct cpu_mem *m, struct cpu *c)
 
 /* ---- the read side ---- */
 
+/* A reader record changed: wake a writer that sleeps on the acknowledgements. */
+static void ack_notify(struct cpu_mem *m)
+{
+	/* the record store before the load of waiting (pairs with grace_period) */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&m->waiting, memory_order_relaxed)) {
+		atomic_fetch_add(&m->acks, 1);
+		syscall(SYS_futex, &m->acks, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	}
+}
+
 void cpu_mem_begin(struct cpu *c)
 {
 	if (c->mem_nest++ == 0) {
@@ -157,8 +172,10 @@ void cpu_mem_begin(struct cpu *c)
 
 void cpu_mem_end(struct cpu *c)
 {
-	if (--c->mem_nest == 0)
+	if (--c->mem_nest == 0) {
 		atomic_store_explicit(&c->mem_rd->seen, 0, memory_order_release);
+		ack_notify(c->mem);
+	}
 }
 
 /* Drop what was cached from older maps: the whole TLB and the decoded blocks
@@ -184,8 +201,10 @@ void mem_run_enter(struct cpu *c)
 	cpu_mem_begin(c);
 	uint64_t g = atomic_load_explicit(&c->mem->gen, memory_order_acquire);
 	catch_up(c, g, false);
-	if (outer)
+	if (outer) {
 		atomic_store_explicit(&c->mem_rd->seen, g, memory_order_release);
+		ack_notify(c->mem);
+	}
 }
 
 void mem_run_exit(struct cpu *c, unsigned nest)
@@ -200,8 +219,10 @@ void mem_quiesce(struct cpu *c)
 	uint64_t g = atomic_load_explicit(&c->mem->gen, memory_order_acquire);
 
 	catch_up(c, g, true);
-	if (c->mem_nest)
+	if (c->mem_nest) {
 		atomic_store_explicit(&c->mem_rd->seen, g, memory_order_release);
+		ack_notify(c->mem);
+	}
 }
 
 /* ---- the write side ---- */
@@ -224,12 +245,20 @@ static void grace_period(struct cpu_mem *m)
 			uint64_t seen = atomic_load(&m->readers[k].seen);
 			if (!seen || seen >= target)
 				break;
-			if (spins < 100) {
-				sched_yield();
-			} else {
-				struct timespec ts = {0, 20000};
-				nanosleep(&ts, NULL);
+			if (spins < 1000) { /* a vCPU in cpu_run() answers within microseconds */
+				__builtin_ia32_pause();
+				continue;
 			}
+			/* sleep until a reader acknowledges (ack_notify), 1 ms at most */
+			atomic_fetch_add(&m->waiting, 1);
+			uint32_t acks = atomic_load(&m->acks);
+			seen = atomic_load(&m->readers[k].seen);
+			if (seen && seen < target) {
+				struct timespec ts = {0, 1000000};
+				syscall(SYS_futex, &m->acks, FUTEX_WAIT_PRIVATE, acks, &ts, NULL,
+					0);
+			}
+			atomic_fetch_sub(&m->waiting, 1);
 		}
 	}
 }

@@ -35,6 +35,8 @@ struct cpu_mem {
 	_Atomic uint32_t map_gen;    /* bumped by every map change */
 	_Atomic uint64_t gen;	     /* grace-period generation, starts at 1 */
 	_Atomic unsigned scanners;   /* writers walking cpus[] */
+	_Atomic unsigned waiting;    /* writers asleep on acks */
+	_Atomic uint32_t acks;	     /* futex: bumped when a reader acknowledges */
 	_Atomic unsigned ncpus;	     /* cpus[] entries ever used */
 	struct cpu *_Atomic cpus[MEM_MAX_CPUS];
 	struct mem_reader *readers; /* per cpus[] entry, 64-byte records */
