@@ -1096,6 +1096,11 @@ static void build_guest(unsigned tmpl, const uint8_t *code, size_t len)
 
 /* ---- set-up and tear-down ---- */
 
+static void *nothing(void *arg)
+{
+	return arg;
+}
+
 static void init_once(void)
 {
 	size_t bsz = BUF_SIZE + 2 * 4096;
@@ -1118,6 +1123,11 @@ static void init_once(void)
 	sa.sa_handler = on_sig_run;
 	sigemptyset(&sa.sa_mask);
 	sigaction(g.sig_run, &sa, NULL);
+	/* sanitizer runtimes start helper threads with the first thread: before
+	 * the per-input thread count is taken */
+	pthread_t th;
+	if (pthread_create(&th, NULL, nothing, NULL) == 0)
+		pthread_join(th, NULL);
 	wd_init();
 	wd_set_message("fuzz_abi: invariant violated: hang: the vCPU, slot or main thread did "
 		       "not stop 5 s after the watchdog asked\n");
@@ -1188,24 +1198,22 @@ static void setup(uint8_t cfg)
 					g.vcpu[k], 0);
 		if (g.run[k] == MAP_FAILED)
 			fail("mmap kvm_run");
-		if ((cfg & 64) && g.supported->nent) {
-			/* with WAITPKG (CPUID.7.0:ECX[5]) so UMONITOR/UMWAIT run */
-			for (uint32_t e = 0; e < g.supported->nent; e++)
-				if (g.supported->entries[e].function == 7 &&
-				    g.supported->entries[e].index == 0)
-					g.supported->entries[e].ecx |= 1u << 5;
+		if ((cfg & 64) && g.supported->nent) /* WAITPKG included: UMONITOR/UMWAIT run */
 			softkvm_ioctl(g.vcpu[k], KVM_SET_CPUID2, g.supported);
-		}
 		set_mode(g.vcpu[k], cfg & 3);
 		set_regs(g.vcpu[k], (cfg & 3) == 1 ? 0x3000 : 0x1000);
 		if (cfg & 128) {
-			struct {
-				struct kvm_msrs h;
-				struct kvm_msr_entry e[2];
-			} m = {{2, 0},
-			       {{0x4b564d01, 0, SLOT_GPA + 0x3001},
-				{0x4b564d00, 0, SLOT_GPA + 0x3040}}};
-			softkvm_ioctl(g.vcpu[k], KVM_SET_MSRS, &m);
+			/* kvmclock pages and the VAPIC page in the slot thread's slot 1 */
+			uint64_t
+			    mb[(sizeof(struct kvm_msrs) + 2 * sizeof(struct kvm_msr_entry)) / 8];
+			struct kvm_msrs *m = (struct kvm_msrs *)mb;
+			memset(mb, 0, sizeof(mb));
+			m->nmsrs = 2;
+			m->entries[0].index = 0x4b564d01;
+			m->entries[0].data = SLOT_GPA + 0x3001;
+			m->entries[1].index = 0x4b564d00;
+			m->entries[1].data = SLOT_GPA + 0x3040;
+			softkvm_ioctl(g.vcpu[k], KVM_SET_MSRS, m);
 			struct kvm_vapic_addr va = {SLOT_GPA + 0x3080};
 			softkvm_ioctl(g.vcpu[k], KVM_SET_VAPIC_ADDR, &va);
 		}
@@ -1228,9 +1236,8 @@ static void teardown(void)
 	pthread_join(g.slotter, NULL);
 	for (unsigned k = 0; k < g.nrunners; k++) {
 		struct runner *r = &g.runners[k];
+		/* the signal ends its KVM_RUN; it sees stop then */
 		while (!atomic_load(&r->done)) {
-			if (r->run)
-				r->run->immediate_exit = 1;
 			pthread_kill(r->th, g.sig_run);
 			struct timespec ts = {0, 200000};
 			nanosleep(&ts, NULL);
