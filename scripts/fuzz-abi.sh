@@ -74,8 +74,12 @@ export FUZZ_STATS=${FUZZ_STATS:-1}
 if [ "${FUZZ_TSAN:-0}" = 1 ]; then
 	corpora=tests/fuzz/corpus-abi
 	[ -d "$root/build-fuzz-abi/corpus" ] && corpora="$corpora $root/build-fuzz-abi/corpus"
+	# a failing input is saved here (libFuzzer is not there to do it)
+	export FUZZ_ABI_SAVE="$out/crashes/failure-$(date +%Y%m%d-%H%M%S)"
+	seed=$(date +%s)
+	echo "fuzz-abi: TSan replay of $corpora and random programs from seed $seed"
 	# shellcheck disable=SC2086
-	exec nice "$out/fuzz_abi" --seconds "$secs" --seed "$(date +%s)" $corpora
+	exec nice "$out/fuzz_abi" --seconds "$secs" --seed "$seed" $corpora
 fi
 # -timeout: the target's own watchdog reports a hang after 8 s first
 # shellcheck disable=SC2086

@@ -164,9 +164,35 @@ static struct {
 static _Atomic unsigned long st_inputs, st_ioctls, st_ok, st_efault, st_other_err, st_runs,
     st_exits[64], st_slot_ok, st_slot_fail, st_deleted;
 
+/* the input being run, saved where FUZZ_ABI_SAVE says when something fails
+ * (the replay driver has no artifact files of its own) */
+static const uint8_t *cur_data;
+static size_t cur_size;
+
+static void save_input(void)
+{
+	const char *path = getenv("FUZZ_ABI_SAVE");
+	FILE *f;
+	if (!path || !cur_data || !(f = fopen(path, "wb")))
+		return;
+	if (fwrite(cur_data, 1, cur_size, f) == cur_size)
+		fprintf(stderr, "fuzz_abi: the input is in %s\n", path);
+	fclose(f);
+}
+
+/* the sanitizers call it before they end the process */
+void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
+static void on_crash(int sig)
+{
+	save_input(); /* not async-signal safe; the process ends anyway */
+	raise(sig);
+}
+
 static void fail(const char *what)
 {
 	fprintf(stderr, "fuzz_abi: invariant violated: %s\n", what);
+	save_input();
 	abort();
 }
 
@@ -562,11 +588,19 @@ static size_t fill_sigmask(const struct ioc *c, struct stream *s, uint8_t *b)
 	struct kvm_signal_mask *m = (struct kvm_signal_mask *)b;
 	uint64_t set = u64(s);
 	(void)c;
-	/* never the runner's own signal: its KVM_RUN must stay interruptible */
-	set &= ~(1ull << (g.sig_run - 1));
 	m->len = u8(s) < 240 ? 8 : u32(s);
 	memcpy(m->sigset, &set, 8);
 	return sizeof(*m) + 8;
+}
+
+/* never the runner's own signal: its KVM_RUN must stay interruptible (with
+ * it blocked, a halted vCPU sleeps for good, as on Linux) */
+static void fixup_sigmask(uint8_t *b)
+{
+	uint64_t set;
+	memcpy(&set, b + 4, 8);
+	set &= ~(1ull << (g.sig_run - 1));
+	memcpy(b + 4, &set, 8);
 }
 
 static size_t fill_u64(const struct ioc *c, struct stream *s, uint8_t *b)
@@ -772,6 +806,8 @@ static void op_ioctl(struct stream *s)
 		}
 		if (c->req == KVM_SET_USER_MEMORY_REGION)
 			fixup_region((struct kvm_userspace_memory_region *)b);
+		if (c->req == KVM_SET_SIGNAL_MASK)
+			fixup_sigmask(b);
 		arg = pick_ptr(s, b, size);
 		break;
 	}
@@ -796,6 +832,8 @@ static void op_raw_ioctl(struct stream *s)
 		b[k] = u8(s);
 	if ((unsigned)req == KVM_RUN)
 		return;
+	if ((unsigned)req == KVM_SET_SIGNAL_MASK)
+		fixup_sigmask(b);
 	count_result(softkvm_ioctl(fd, req, u8(s) < 128 ? pick_ptr(s, b, 64) : (void *)num(s)));
 }
 
@@ -923,7 +961,8 @@ static void *slotter_main(void *arg)
 	struct stream *s = arg;
 	uint64_t gpa_of[4] = {0};
 	uint64_t size_of[4] = {0};
-	uint64_t bitmap[CHUNK_SIZE / 4096 / 64 + 1];
+	/* as large as any slot's: the main program may have made the slot */
+	static uint64_t bitmap[STABLE_SIZE / 4096 / 64];
 
 	(void)arg;
 	while (s->n && !atomic_load(&g.stop)) {
@@ -1147,6 +1186,30 @@ static void stats_at_exit(void)
 	fuzz_stats(stderr);
 }
 
+/* descriptors softkvm makes: its memfds, eventfds, signalfds, epoll and
+ * timer fds (not what a sanitizer's symbolizer opens) */
+static unsigned count_kvm_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	unsigned n = 0;
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char path[300], link[256];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		ssize_t len = readlink(path, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = 0;
+		n += !strncmp(link, "/memfd:softkvm", 14) || !strncmp(link, "anon_inode:", 11);
+	}
+	closedir(d);
+	return n;
+}
+
 static unsigned count_dir(const char *path)
 {
 	DIR *d = opendir(path);
@@ -1279,17 +1342,22 @@ static void op_map(struct stream *s)
 	}
 }
 
+/* the VMM writes guest RAM behind the processor (as a device would) */
+static void guest_write(struct stream *s)
+{
+	size_t at = (size_t)u16(s) * 16 % (SLOT0_SIZE - 256), n = u8(s);
+	for (size_t k = 0; k < n; k++)
+		g.stable[at + k] = u8(s);
+}
+
 static void run_program(struct stream *s)
 {
 	while (s->n && !atomic_load(&g.stop)) {
 		uint8_t op = u8(s);
 		switch (op % 16) {
-		case 8: { /* the VMM writes guest RAM behind the processor */
-			size_t at = (size_t)u16(s) * 16 % (SLOT0_SIZE - 256), n = u8(s);
-			for (size_t k = 0; k < n; k++)
-				g.stable[at + k] = u8(s);
+		case 8:
+			guest_write(s);
 			break;
-		}
 		case 9:
 			if (g.nfds)
 				untrack_close(u8(s) % g.nfds);
@@ -1340,9 +1408,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		init_once();
 		if (getenv("FUZZ_STATS"))
 			atexit(stats_at_exit);
+		if (__sanitizer_set_death_callback) {
+			__sanitizer_set_death_callback(save_input);
+		} else {
+			/* no sanitizer: save the input on a crash ourselves */
+			struct sigaction sa;
+			memset(&sa, 0, sizeof(sa));
+			sa.sa_handler = on_crash;
+			sa.sa_flags = SA_RESETHAND;
+			sigemptyset(&sa.sa_mask);
+			sigaction(SIGSEGV, &sa, NULL);
+			sigaction(SIGBUS, &sa, NULL);
+			sigaction(SIGABRT, &sa, NULL);
+		}
+		wd_set_on_hang(save_input);
 		initialised = true;
 	}
 	st_inputs++;
+	cur_data = data;
+	cur_size = size;
 	uint8_t cfg = u8(&in), clen = u8(&in), rshare = u8(&in), sshare = u8(&in);
 	abi_uaccess_force_pipe(clen & 0x80);
 	clen &= 0x7f;
@@ -1357,7 +1441,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	main_in.p = g.slot_in.p + g.slot_in.n;
 	main_in.n = in.n - rs.n - g.slot_in.n;
 
-	fds0 = count_dir("/proc/self/fd");
+	fds0 = count_kvm_fds();
 	threads0 = count_dir("/proc/self/task");
 	memset(&g.runners, 0, sizeof(g.runners));
 	g.nrunners = 0;
@@ -1390,10 +1474,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	teardown();
 	wd_disarm();
 
-	if (count_dir("/proc/self/fd") != fds0)
+	/* a joined thread's task may linger a moment in /proc */
+	for (int k = 0; count_dir("/proc/self/task") != threads0; k++) {
+		if (k == 100)
+			fail("a thread is left after the VM was closed");
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	if (count_kvm_fds() != fds0)
 		fail("a descriptor leaked (or was closed) after the VM was closed");
-	if (count_dir("/proc/self/task") != threads0)
-		fail("a thread is left after the VM was closed");
 	return 0;
 }
 
@@ -1444,10 +1533,13 @@ void fuzz_stats(FILE *f)
 		atomic_load(&st_inputs), atomic_load(&st_ioctls), atomic_load(&st_ok),
 		atomic_load(&st_efault), atomic_load(&st_other_err), atomic_load(&st_runs),
 		atomic_load(&st_slot_ok), atomic_load(&st_slot_fail), atomic_load(&st_deleted));
-	for (unsigned k = 0; k < 64; k++)
-		if (atomic_load(&st_exits[k]))
-			fprintf(f, " %s %lu",
-				k < sizeof(names) / sizeof(names[0]) && names[k] ? names[k] : "?",
-				atomic_load(&st_exits[k]));
+	for (unsigned k = 0; k < 64; k++) {
+		if (!atomic_load(&st_exits[k]))
+			continue;
+		if (k < sizeof(names) / sizeof(names[0]) && names[k])
+			fprintf(f, " %s %lu", names[k], atomic_load(&st_exits[k]));
+		else
+			fprintf(f, " exit%u %lu", k, atomic_load(&st_exits[k]));
+	}
 	fprintf(f, "\n");
 }
