@@ -108,8 +108,9 @@ struct kvm_vm {
 	pthread_mutex_t ring_lock;
 
 	/* time */
-	uint32_t tsc_khz;	 /* default for new vCPUs */
-	int64_t kvmclock_offset; /* guest ns = host monotonic ns + offset */
+	/* atomic: KVM_SET_TSC_KHZ and KVM_SET_CLOCK change them while vCPUs read */
+	_Atomic uint32_t tsc_khz;	 /* default for new vCPUs */
+	_Atomic int64_t kvmclock_offset; /* guest ns = host monotonic ns + offset */
 	/* TSC writes that synchronize vCPUs (kvm/msr.c kvm_synchronize_tsc), under lock */
 	uint64_t last_tsc_write, last_tsc_nsec, cur_tsc_offset;
 	uint32_t last_tsc_khz;
@@ -200,7 +201,8 @@ struct kvm_vcpu {
 	uint64_t arch_capabilities;
 	uint64_t platform_info;
 	uint64_t kvm_system_time, kvm_wall_clock;
-	bool kvmclock_dirty, kvmclock_stopped;
+	_Atomic bool kvmclock_dirty; /* KVM_SET_CLOCK sets it from the VM's thread */
+	bool kvmclock_stopped;
 	uint64_t smbase;
 	uint64_t umwait_control;
 	uint64_t wait_start_tsc; /* UMWAIT/TPAUSE in progress */
