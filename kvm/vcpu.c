@@ -784,14 +784,23 @@ static uint64_t tsc_delta_ns(struct kvm_vcpu *v, uint64_t ticks)
 	return (uint64_t)(((unsigned __int128)ticks * 1000000u) / (v->tsc_khz ? v->tsc_khz : 1));
 }
 
-/* the monitored line differs from snap, or is RAM no more */
-static bool line_changed(struct kvm_vcpu *v, uint64_t gpa, const uint8_t *snap)
+/* a copy of the 64-byte guest line at gpa; false if it is not RAM (any
+ * more: it is looked up afresh each time, the slot may go while we sleep) */
+static bool line_read(struct kvm_vcpu *v, uint64_t gpa, uint8_t *out)
 {
 	cpu_mem_begin(v->cpu);
 	const uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, gpa, NULL, NULL);
-	bool changed = !p || memcmp(snap, p, 64) != 0;
+	if (p)
+		memcpy(out, p, 64);
 	cpu_mem_end(v->cpu);
-	return changed;
+	return p != NULL;
+}
+
+/* the monitored line differs from snap, or is RAM no more */
+static bool line_changed(struct kvm_vcpu *v, uint64_t gpa, const uint8_t *snap)
+{
+	uint8_t now[64];
+	return !line_read(v, gpa, now) || memcmp(snap, now, 64) != 0;
 }
 
 /*
@@ -816,15 +825,8 @@ static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
 		os = true;
 	}
 	if (x->wait.line) {
-		/* stores by the VMM or devices bypass the processor: compare the line
-		 * (looked up afresh each time: the slot may go while we sleep) */
-		cpu_mem_begin(v->cpu);
-		const uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, x->wait.line, NULL, NULL);
-		if (p) {
-			memcpy(snap, p, 64);
-			line = true;
-		}
-		cpu_mem_end(v->cpu);
+		/* stores by the VMM or devices bypass the processor: compare the line */
+		line = line_read(v, x->wait.line, snap);
 	}
 	int sfd = sigfd_for(v, runmask);
 	uint64_t cf = 0;
