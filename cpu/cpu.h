@@ -312,6 +312,12 @@ int cpu_mem_set_slot(struct cpu_mem *mem, uint32_t id, uint64_t gpa, uint64_t si
  * pointer may be used until the matching cpu_mem_end().
  */
 void *cpu_mem_gpa_to_hva(struct cpu_mem *mem, uint64_t gpa, uint64_t *avail, uint32_t *flags);
+/*
+ * The hypervisor side wrote [gpa, gpa+len) through cpu_mem_gpa_to_hva()
+ * (kvmclock, VAPIC page): mark it dirty, drop decoded code, trigger
+ * monitors, as a guest store would. Inside a section of c.
+ */
+void cpu_mem_note_write(struct cpu *c, uint64_t gpa, uint64_t len);
 /* Copy out (and clear) the dirty bitmap of slot id (bit per 4 KiB page); waits as set_slot. */
 int cpu_mem_get_dirty(struct cpu_mem *mem, uint32_t id, uint64_t *bitmap, bool clear);
 /* Clear dirty bits [first, first+n) of slot id where mask has them set; waits as set_slot. */

@@ -568,6 +568,19 @@ static inline void mem_note_write(struct cpu *c, struct mem_slot *s, uint64_t gp
 		atomic_fetch_or(&s->dirty[pg / 64], 1ull << (pg % 64));
 }
 
+void cpu_mem_note_write(struct cpu *c, uint64_t gpa, uint64_t len)
+{
+	uint64_t last = gpa + len - 1;
+
+	for (uint64_t p = gpa; len; p = (p | 0xfff) + 1) {
+		struct mem_slot *s = mem_find_slot(c->mem, p);
+		if (s && !(s->flags & CPU_MEM_READONLY))
+			mem_note_write(c, s, p);
+		if ((p | 0xfff) >= last)
+			break;
+	}
+}
+
 void *mem_gpa_ptr(struct cpu *c, uint64_t gpa, unsigned len, bool write)
 {
 	struct mem_slot *s = mem_find_slot(c->mem, gpa);

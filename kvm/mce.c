@@ -102,11 +102,14 @@ void kvm_vapic_sync_to(struct kvm_vcpu *v)
 	if (!v->vapic_addr || !v->lapic)
 		return;
 	uint64_t avail;
+	uint32_t flags;
 	cpu_mem_begin(v->cpu);
-	uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, v->vapic_addr, &avail, NULL);
-	if (p && avail >= 4) {
+	uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, v->vapic_addr, &avail, &flags);
+	/* never into a read-only slot (kvm_write_guest_cached() fails there) */
+	if (p && avail >= 4 && !(flags & CPU_MEM_READONLY)) {
 		uint32_t data = lapic_vapic_word(v->lapic);
 		memcpy(p, &data, 4);
+		cpu_mem_note_write(v->cpu, v->vapic_addr, 4);
 	}
 	cpu_mem_end(v->cpu);
 }
