@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -1386,6 +1387,20 @@ static void run_program(struct stream *s)
 		case 13:
 			op_raw_ioctl(s);
 			break;
+		case 15: { /* the VMM writes its eventfds (irqfd, ioeventfd): up to full */
+			uint64_t v = u8(s) < 128 ? 1 : 0xfffffffffffffffeull - u8(s), old;
+			struct pollfd p = {.fd = g.efd[u8(s) & 1], .events = POLLIN};
+			/* efd[1] is blocking: drain it first so that v fits */
+			if (poll(&p, 1, 0) == 1 && read(p.fd, &old, 8) < 0) {
+				/* raced with softkvm's reader: fine */
+			}
+			p.events = POLLOUT | POLLIN; /* POLLIN: not empty, v may not fit */
+			if (poll(&p, 1, 0) == 1 && (v == 1 || !(p.revents & POLLIN)) &&
+			    write(p.fd, &v, 8) < 0) {
+				/* no room for v: fine */
+			}
+			break;
+		}
 		case 14: { /* close a vCPU's descriptor while its runner uses it */
 			int k = u8(s) % g.nvcpu;
 			if (u8(s) > 240 && g.vcpu[k] >= 0) {
