@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -26,7 +27,11 @@ void abi_uaccess_force_pipe(bool on)
 	atomic_store(&vm_rw_works, on ? 0 : -1);
 }
 
-/* n bytes from src to dst through a pipe; -EFAULT if either side faults */
+/*
+ * n bytes from src to dst through a pipe; -EFAULT if either side faults.
+ * Raw system calls: the kernel is to judge the pointers, not a sanitizer's
+ * write()/read() interceptor (which would report a wild pointer itself).
+ */
 static int pipe_copy(void *dst, const void *src, size_t n)
 {
 	int fds[2], r = 0;
@@ -35,14 +40,14 @@ static int pipe_copy(void *dst, const void *src, size_t n)
 		return -errno; /* out of descriptors */
 	while (n && !r) {
 		size_t chunk = n > 4096 ? 4096 : n;
-		ssize_t w = write(fds[1], src, chunk);
+		ssize_t w = syscall(SYS_write, fds[1], src, chunk);
 		if (w <= 0) {
 			r = -EFAULT;
 			break;
 		}
 		size_t got = 0;
 		while (got < (size_t)w) {
-			ssize_t k = read(fds[0], (char *)dst + got, (size_t)w - got);
+			ssize_t k = syscall(SYS_read, fds[0], (char *)dst + got, (size_t)w - got);
 			if (k <= 0) {
 				r = -EFAULT;
 				break;
