@@ -1432,7 +1432,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		init_once();
 		if (getenv("FUZZ_STATS"))
 			atexit(stats_at_exit);
-		if (__sanitizer_set_death_callback) {
+		if (!getenv("FUZZ_ABI_SAVE")) {
+			/* libFuzzer saves crashing inputs itself (its own death callback) */
+		} else if (__sanitizer_set_death_callback) {
 			__sanitizer_set_death_callback(save_input);
 		} else {
 			/* no sanitizer: save the input on a crash ourselves */
