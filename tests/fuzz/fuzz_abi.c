@@ -292,7 +292,9 @@ static void *pick_ptr(struct stream *s, void *at, size_t n)
 	case 6:
 		return (void *)(uintptr_t)-4096;
 	default:
-		return (void *)(uintptr_t)u64(s);
+		/* anything in the kernel half: never mapped, also not a sanitizer's
+		 * shadow (mapped memory a pointer must not reach into) */
+		return (void *)(uintptr_t)(u64(s) | 1ull << 63);
 	}
 }
 
