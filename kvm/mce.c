@@ -25,11 +25,12 @@ uint64_t kvm_mce_cap_supported(void)
 int kvm_vcpu_x86_set_mce(struct kvm_vcpu *v, const struct kvm_x86_mce *m)
 {
 	unsigned nbanks = v->mcg_cap & 0xff;
-	uint64_t *banks = &v->mce_banks[4 * m->bank];
 	uint64_t status = m->status;
 
-	if (m->bank >= nbanks || !(status & MCI_STATUS_VAL))
+	if (m->bank >= nbanks || m->bank >= sizeof(v->mce_banks) / sizeof(v->mce_banks[0]) / 4 ||
+	    !(status & MCI_STATUS_VAL))
 		return -EINVAL;
+	uint64_t *banks = &v->mce_banks[4 * m->bank];
 	/* reporting disabled globally or for the bank: dropped */
 	if ((v->mcg_cap & MCG_CTL_P) && v->mcg_ctl != ~0ull)
 		return 0;

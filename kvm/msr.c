@@ -255,6 +255,8 @@ void kvm_synchronize_tsc(struct kvm_vcpu *v, uint64_t data)
 static bool is_mce_bank(uint32_t index, uint64_t mcg_cap)
 {
 	uint32_t banks = mcg_cap & 0xff;
+	if (banks > MCE_BANKS) /* mce_banks[] has room for these */
+		banks = MCE_BANKS;
 	return index >= MSR_IA32_MC0_CTL && index < MSR_IA32_MC0_CTL + 4 * banks;
 }
 
@@ -509,10 +511,9 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 		v->smbase = val;
 		return RET_OK;
 	case MSR_IA32_MCG_CAP:
-		if (!host)
-			return RET_ERR;
-		v->mcg_cap = val;
-		return RET_OK;
+		/* read-only, for the host too: KVM_X86_SETUP_MCE sets it (Linux 6.1's
+		 * set_msr_mce() has no case for it); its bank count sizes mce_banks */
+		return RET_ERR;
 	case MSR_IA32_MCG_STATUS:
 		v->mcg_status = val;
 		return RET_OK;
