@@ -49,6 +49,14 @@ static void resolve(void)
 
 #define RESOLVE() pthread_once(&resolve_once, resolve)
 
+void preload_host_cpuid_init(void); /* preload_cpuid.c */
+
+/* Before the program runs: its own CPUID instructions as on a KVM host. */
+__attribute__((constructor)) static void preload_init(void)
+{
+	preload_host_cpuid_init();
+}
+
 static bool is_kvm_path(const char *p)
 {
 	return p && !strcmp(p, "/dev/kvm");

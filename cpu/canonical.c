@@ -28,9 +28,8 @@ static bool canonical(const struct cpu *c, uint64_t la)
 
 bool mem_noncanonical_is_ss(struct cpu *c)
 {
-	uint8_t buf[16];
-	uint64_t la, gpa;
-	unsigned first, n;
+	uint8_t buf[16] = {0};
+	uint64_t la;
 	const uint8_t *hp;
 	ZydisDecoder dec;
 	ZydisDecodedInstruction zi;
@@ -38,19 +37,25 @@ bool mem_noncanonical_is_ss(struct cpu *c)
 
 	if (!in_64bit_mode(c))
 		return false;
+	/*
+	 * The instruction's bytes, looked at without faulting: this runs while
+	 * a fault is being raised, so a fetch here must not raise another (the
+	 * bytes after an instruction that ends at the top of the lower half are
+	 * non-canonical themselves, and a second page may be absent).
+	 */
 	la = (c->segbase[SEG_CS] + RIP(c)) & c->la_mask;
-	first = 4096 - (unsigned)(la & 0xfff);
-	n = first < 15 ? first : 15;
-	hp = mem_fetch_page(c, la, &gpa);
-	if (!hp)
-		return false;
-	memcpy(buf, hp, n);
-	if (n < 15) {
-		hp = mem_fetch_page(c, (la + n) & c->la_mask, &gpa);
-		if (hp)
-			memcpy(buf + n, hp, 15 - n);
-		else
-			memset(buf + n, 0, 15 - n);
+	for (unsigned k = 0; k < 15;) {
+		unsigned n = 4096 - (unsigned)((la + k) & 0xfff);
+		if (n > 15 - k)
+			n = 15 - k;
+		hp = mem_fetch_probe(c, (la + k) & c->la_mask);
+		if (!hp) {
+			if (!k)
+				return false;
+			break; /* the rest stays 0: the instruction ends before */
+		}
+		memcpy(buf + k, hp, n);
+		k += n;
 	}
 	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
 	ZydisDecoderEnableMode(&dec, ZYDIS_DECODER_MODE_LZCNT, ZYAN_TRUE);

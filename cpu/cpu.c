@@ -116,6 +116,8 @@ static void reset_common(struct cpu *c)
 	c->dr7_data_bp = false;
 	c->intr_shadow = 0;
 	c->nmi_masked = false;
+	atomic_store(&c->nmi_req, 0); /* RESET and INIT drop pending NMIs (kvm_vcpu_reset) */
+	c->nmi_pending = 0;
 	c->halted = false;
 	c->exc_pending = false;
 	c->delivering = 0;
@@ -323,7 +325,7 @@ void cpu_set_irq_pending(struct cpu *c, bool pending)
 
 void cpu_inject_nmi(struct cpu *c)
 {
-	atomic_store(&c->nmi_req, true);
+	atomic_fetch_add(&c->nmi_req, 1);
 	atomic_fetch_or(&c->events, EV_NMI);
 }
 
@@ -459,6 +461,14 @@ static inline bool block_valid(struct cpu *c, struct block *b, const uint8_t *hp
 	return true;
 }
 
+/* An instruction whose last byte is beyond the CS limit raises #GP(0) before it
+ * runs (SDM vol. 3A, 5.3): one straddling 4 GiB in 32-bit code, too. */
+static inline void code_limit_check(struct cpu *c, unsigned len)
+{
+	if (unlikely(c->segchk & (1u << SEG_CS)) && RIP(c) + len - 1 > c->seg[SEG_CS].limit)
+		cpu_raise(c, EXC_GP, 0);
+}
+
 /* Execute a single instruction decoded from up to 15 bytes fetched across a page boundary. */
 static void exec_straddling(struct cpu *c, uint64_t la, const uint8_t *hp)
 {
@@ -482,6 +492,7 @@ static void exec_straddling(struct cpu *c, uint64_t la, const uint8_t *hp)
 		memcpy(buf + first, hp2, 15 - first);
 		len = decode_one(c, buf, 15, c->mode, &ins[0], &ends);
 	}
+	code_limit_check(c, ins[0].len);
 	memset(&ins[1], 0, sizeof(ins[1]));
 	ins[1].fn = op_block_end;
 	c->cur_block = NULL;
@@ -507,8 +518,17 @@ static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t
 	const uint8_t *hp;
 	struct block *b;
 
-	if (unlikely(c->segchk & (1u << SEG_CS)) && RIP(c) > c->seg[SEG_CS].limit)
-		cpu_raise(c, EXC_GP, 0);
+	if (unlikely(c->segchk & (1u << SEG_CS)) && RIP(c) > c->seg[SEG_CS].limit) {
+		/* EIP (IP) wraps: after an instruction that ends at 4 GiB (64 KiB)
+		 * execution goes on at 0 (SDM vol. 3A, 5.3) */
+		uint64_t m = c->seg[SEG_CS].db ? 0xffffffffull : 0xffffull;
+		if (RIP(c) > m) {
+			RIP(c) &= m;
+			la = (c->segbase[SEG_CS] + RIP(c)) & c->la_mask;
+		}
+		if (RIP(c) > c->seg[SEG_CS].limit)
+			cpu_raise(c, EXC_GP, 0);
+	}
 	const struct tlb_entry *e = &c->tlb->x[TLB_INDEX(la)];
 	if (likely(e->tag == (la & PAGE_MASK_4K))) {
 		gpa = (e->gpa & PAGE_MASK_4K) | (la & 0xfff);
@@ -568,8 +588,14 @@ static enum cpu_exit handle_events(struct cpu *c)
 	}
 	if (c->intr_shadow)
 		return CPU_EXIT_NONE;
-	if (atomic_load(&c->nmi_req) && !c->nmi_masked) {
-		atomic_store(&c->nmi_req, false);
+	if (atomic_load(&c->nmi_req)) {
+		/* Linux process_nmi: one NMI in service and one latched at most */
+		unsigned limit = c->nmi_masked ? 1 : 2;
+		unsigned n = c->nmi_pending + atomic_exchange(&c->nmi_req, 0);
+		c->nmi_pending = (uint8_t)(n < limit ? n : limit);
+	}
+	if (c->nmi_pending && !c->nmi_masked) {
+		c->nmi_pending--;
 		c->epoch++;
 		c->delivering = 1;
 		c->last_vector = EXC_NMI;
@@ -590,8 +616,13 @@ static enum cpu_exit handle_events(struct cpu *c)
 	}
 	/* keep EV_IRQ set while an interrupt is pending but masked; it is
 	 * re-checked at every boundary until IF opens */
-	if (!atomic_load(&c->irq_line) && !atomic_load(&c->nmi_req))
+	if (!atomic_load(&c->irq_line) && !atomic_load(&c->nmi_req) && !c->nmi_pending) {
 		atomic_fetch_and(&c->events, ~(EV_IRQ | EV_NMI));
+		/* an interrupt line raised or an NMI sent by another thread after the
+		 * loads above must keep its event bit */
+		if (atomic_load(&c->irq_line) || atomic_load(&c->nmi_req))
+			atomic_fetch_or(&c->events, EV_IRQ | EV_NMI);
+	}
 	return CPU_EXIT_NONE;
 }
 
@@ -648,6 +679,7 @@ static void step_one(struct cpu *c)
 	c->intr_shadow = 0;
 	c->rf_skip = false;
 	if (b) {
+		code_limit_check(c, b->insns[0].len);
 		c->icount++;
 		b->insns[0].fn(c, &b->insns[0]);
 	} else {
@@ -657,6 +689,15 @@ static void step_one(struct cpu *c)
 	/* RF is cleared after every instruction but one that loads it (IRET) */
 	if (!c->rf_skip)
 		c->rflags &= ~(uint64_t)FL_RF;
+	/*
+	 * MOV SS/POP SS hold debug traps until after the next instruction (SDM
+	 * vol. 3A, 6.8.3): a data breakpoint hit by the SS load waits in
+	 * pending_db_trap, a single-step trap is not taken, and neither is the
+	 * debugger's single step (KVM single-steps with TF: its exit comes after
+	 * the instruction that follows).
+	 */
+	if (c->intr_shadow == 2)
+		return;
 	if (c->guest_debug & CPU_DEBUG_SINGLESTEP) {
 		c->exit.debug.exception = EXC_DB;
 		c->exit.debug.pc = RIP(c);
@@ -664,9 +705,6 @@ static void step_one(struct cpu *c)
 		c->exit.debug.dr7 = c->guest_dr[7];
 		cpu_exit_now(c, CPU_EXIT_DEBUG);
 	}
-	/* MOV SS/POP SS hold debug traps until after the next instruction (SDM 6.8.3) */
-	if (c->intr_shadow == 2)
-		return;
 	if (c->pending_db_trap) {
 		c->dr[6] = (c->dr[6] & ~0xfull) | 0xffff0ff0ull | c->pending_db_trap;
 		c->pending_db_trap = 0;
@@ -959,7 +997,7 @@ void cpu_get_events(const struct cpu *c, struct cpu_events *e)
 	e->exc_vector = c->exc_vector;
 	e->exc_has_error = c->exc_has_error;
 	e->exc_error = c->exc_error;
-	e->nmi_pending = atomic_load(&((struct cpu *)c)->nmi_req);
+	e->nmi_pending = c->nmi_pending || atomic_load(&((struct cpu *)c)->nmi_req);
 	e->nmi_masked = c->nmi_masked;
 	e->intr_shadow = c->intr_shadow;
 	e->halted = c->halted;
@@ -971,7 +1009,8 @@ void cpu_set_events(struct cpu *c, const struct cpu_events *e)
 	c->exc_vector = e->exc_vector;
 	c->exc_has_error = e->exc_has_error;
 	c->exc_error = e->exc_error;
-	atomic_store(&c->nmi_req, e->nmi_pending);
+	atomic_store(&c->nmi_req, 0);
+	c->nmi_pending = e->nmi_pending ? 1 : 0;
 	if (e->nmi_pending)
 		atomic_fetch_or(&c->events, EV_NMI);
 	c->nmi_masked = e->nmi_masked;

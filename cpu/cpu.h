@@ -455,6 +455,32 @@ bool cpu_monitor_triggered(struct cpu *c);
 /* the monitored line's guest-physical address, or 0 if none is armed */
 uint64_t cpu_monitor_line(struct cpu *c);
 
+/*
+ * Where Intel and AMD processors differ, the processor behaves as the
+ * vendor the guest's CPUID names; some of those behaviours also follow
+ * CPUID bits. cpu/README.md lists each one. kvm/ fills this from the
+ * guest's CPUID (KVM_SET_CPUID2), the differential tests from the host's.
+ * The default (cpu_create) is Intel with every bit clear.
+ */
+enum cpu_vendor { CPU_VENDOR_INTEL = 0, CPU_VENDOR_AMD = 1 };
+struct cpu_vendor_info {
+	enum cpu_vendor vendor; /* leaf 0: AuthenticAMD/HygonGenuine = AMD, else Intel */
+	bool fdp_excptn_only;	/* CPUID.7.0:EBX[6]: FDP/FDS only on unmasked exceptions */
+	bool zero_fcs_fds;	/* CPUID.7.0:EBX[13]: FCS and FDS deprecated (saved as 0) */
+	bool xsave_err_ptr;	/* CPUID.80000008:EBX[2] (AMD): FXSAVE/XSAVE always store
+				 * FIP/FDP/FOP, not only with FSW.ES set */
+	bool null_sel_clr_base; /* CPUID.80000021:EAX[6] (AMD): a null selector load
+				 * clears the segment base */
+};
+/* Read the vendor and the bits above through a CPUID function (the guest's
+ * table or the host's instruction); leaves above the maximum count as 0. */
+void cpu_vendor_from_cpuid(struct cpu_vendor_info *v,
+			   void (*cpuid)(void *opaque, uint32_t leaf, uint32_t subleaf,
+					 uint32_t out[4]),
+			   void *opaque);
+void cpu_set_vendor(struct cpu *c, const struct cpu_vendor_info *v);
+void cpu_get_vendor(const struct cpu *c, struct cpu_vendor_info *v);
+
 /* Physical-address width for reserved-bit checks (guest CPUID 0x80000008). */
 void cpu_set_maxphyaddr(struct cpu *c, unsigned bits);
 

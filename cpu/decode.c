@@ -59,11 +59,22 @@ void decode_init(struct cpu *c)
 		abort(); /* allocation failure at vCPU creation is fatal */
 	for (int m = 0; m <= ZYDIS_MACHINE_MODE_MAX_VALUE; m++) {
 		ZydisDecoderInit(&d->dec[m], (ZydisMachineMode)m, sw[m]);
-		/* Intel semantics for near branches in 64-bit mode (66h ignored) */
+		/* Intel semantics for near branches in 64-bit mode (66h ignored)
+		 * until decode_set_vendor() says AMD */
 		ZydisDecoderEnableMode(&d->dec[m], ZYDIS_DECODER_MODE_LZCNT, ZYAN_TRUE);
 		ZydisDecoderEnableMode(&d->dec[m], ZYDIS_DECODER_MODE_TZCNT, ZYAN_TRUE);
 	}
 	c->decoder_state = d;
+}
+
+void decode_set_vendor(struct cpu *c, bool amd)
+{
+	struct decoders *d = c->decoder_state;
+
+	for (int m = 0; m <= ZYDIS_MACHINE_MODE_MAX_VALUE; m++) {
+		/* 66h rel16 near branches in 64-bit mode (ops_branch.c) */
+		ZydisDecoderEnableMode(&d->dec[m], ZYDIS_DECODER_MODE_AMD_BRANCHES, amd);
+	}
 }
 
 void decode_fini(struct cpu *c)

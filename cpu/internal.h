@@ -204,7 +204,8 @@ struct cpu {
 	int delivering;	     /* nesting level of exception delivery (double/triple fault) */
 	uint8_t last_vector; /* vector being delivered, for #DF classification */
 	_Atomic bool irq_line;
-	_Atomic bool nmi_req;
+	_Atomic uint32_t nmi_req; /* NMIs sent, not yet latched (any thread) */
+	uint8_t nmi_pending;	  /* latched: at most one beyond one in service */
 
 	/* exits */
 	jmp_buf jb;
@@ -234,10 +235,12 @@ struct cpu {
 		uint16_t n, pos;
 		uint8_t data[1024];
 	} inb;
-	bool finish_only;	   /* cpu_finish_suspended() */
-	uint32_t features;	   /* CPU_FEAT_* enabled by the guest's CPUID */
-	_Atomic uint64_t mon_line; /* armed monitor: line address | 1, 0 = none */
-	_Atomic bool mon_hit;	   /* a store hit the monitored line */
+	bool finish_only;		    /* cpu_finish_suspended() */
+	uint32_t features;		    /* CPU_FEAT_* enabled by the guest's CPUID */
+	uint32_t vflags;		    /* VB_*: vendor behaviour (vendor.c); 0 = Intel */
+	struct cpu_vendor_info vendor_info; /* as cpu_set_vendor() gave it */
+	_Atomic uint64_t mon_line;	    /* armed monitor: line address | 1, 0 = none */
+	_Atomic bool mon_hit;		    /* a store hit the monitored line */
 
 	/* run control */
 	uint64_t icount;
@@ -539,6 +542,26 @@ const struct insn *op_block_end(struct cpu *c, const struct insn *i);
 		RIP(c) += (i)->len;                                                                \
 		return (i) + 1;                                                                    \
 	} while (0)
+
+/* ---- vendor behaviour (vendor.c, cpu/README.md) ---- */
+/*
+ * Where Intel and AMD differ, c->vflags holds the AMD behaviour's bit (0 is
+ * Intel's), from the vendor table and the CPUID bits in vendor.c.
+ */
+#define VB_BRANCH_O16	   (1u << 0)  /* 66h makes near branches 16-bit in 64-bit mode */
+#define VB_REP_KEEP_RCX_HI (1u << 1)  /* 67h REP string, ECX = 0: RCX[63:32] kept */
+#define VB_NO_SYSENTER_LM  (1u << 2)  /* SYSENTER/SYSEXIT #UD in long mode */
+#define VB_SYSCALL_LEGACY  (1u << 3)  /* SYSCALL/SYSRET outside 64-bit mode */
+#define VB_SYSRET_NC_USER  (1u << 4)  /* SYSRET to non-canonical RCX: #GP at CPL 3 */
+#define VB_NULL_KEEPS_BASE (1u << 5)  /* null selector load keeps FS/GS base (64-bit) */
+#define VB_FOP_ALWAYS	   (1u << 6)  /* FOP follows every x87 non-control instruction */
+#define VB_FXSAVE_PTRS_ES  (1u << 7)  /* FXSAVE/XSAVE store FIP/FDP/FOP only if FSW.ES */
+#define VB_SYSENTER_MSR32  (1u << 8)  /* SYSENTER_ESP/EIP keep 32 bits */
+#define VB_FDP_EXCPTN_ONLY (1u << 9)  /* CPUID.7.0:EBX[6] */
+#define VB_ZERO_FCS_FDS	   (1u << 10) /* CPUID.7.0:EBX[13] */
+
+/* Zydis decoder options that follow the vendor (decode.c) */
+void decode_set_vendor(struct cpu *c, bool amd);
 
 /* ---- misc ---- */
 void cpu_recompute_slow_mode(struct cpu *c);

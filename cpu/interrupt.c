@@ -10,7 +10,7 @@
 
 static uint64_t idt_read(struct cpu *c, uint64_t off, unsigned size)
 {
-	return mem_read_slow(c, (c->idt_base + off) & c->la_mask, size, ACCF_IMPLICIT_SV);
+	return mem_read_slow(c, sys_la(c, c->idt_base + off), size, ACCF_IMPLICIT_SV);
 }
 
 /* Write to the new stack with the privilege of the handler. */
@@ -46,7 +46,7 @@ static uint64_t tss_read(struct cpu *c, uint64_t off, unsigned size)
 	const struct cpu_seg *tr = &c->seg[SEG_TR];
 	if (off + size - 1 > tr->limit)
 		cpu_raise(c, EXC_TS, tr->sel & 0xfffc);
-	return mem_read_slow(c, (tr->base + off) & c->la_mask, size, ACCF_IMPLICIT_SV);
+	return mem_read_slow(c, sys_la(c, tr->base + off), size, ACCF_IMPLICIT_SV);
 }
 
 /* SS:ESP for privilege level dpl from the current TSS (SDM 7.2.1). */
@@ -301,6 +301,16 @@ void cpu_deliver(struct cpu *c, int vector, int kind, bool has_error, uint32_t e
 		 uint64_t next_rip)
 {
 	c->halted = false;
+	/* a trap after an instruction that ended at 4 GiB (64 KiB) returns to 0 */
+	if (!in_64bit_mode(c) && next_rip > 0xffffffffull)
+		next_rip &= c->seg[SEG_CS].db ? 0xffffffffull : 0xffffull;
+	/* ICEBP's #DB is the debug exception that data breakpoints held by MOV SS
+	 * or POP SS were waiting for: one delivery, their B0-B3 in DR6 (INT3 and
+	 * INT n are no #DB: the held trap follows their transfer) */
+	if (vector == EXC_DB && kind == DELIVER_PRIVSW && c->pending_db_trap) {
+		c->dr[6] = (c->dr[6] & ~0xfull) | 0xffff0ff0ull | c->pending_db_trap;
+		c->pending_db_trap = 0;
+	}
 	if (!(c->cr0 & CR0_PE))
 		deliver_real(c, vector, next_rip);
 	else if (in_long_mode(c))

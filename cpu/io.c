@@ -63,12 +63,13 @@ void io_check_perm(struct cpu *c, uint16_t port, unsigned size)
 	/* needs a present 32/64-bit TSS with a bitmap covering the ports */
 	if (tr->unusable || !tr->present || (tr->type & 0xd) != 0x9 || tr->limit < 0x67)
 		cpu_raise(c, EXC_GP, 0);
-	uint64_t base =
-	    mem_read_slow(c, (tr->base + 0x66) & c->la_mask, 2, ACCF_IMPLICIT_SV) & 0xffff;
+	/* the TSS base is 64-bit in all of IA-32e mode (compatibility mode too) */
+	uint64_t m = in_long_mode(c) ? ~0ull : 0xffffffffull;
+	uint64_t base = mem_read_slow(c, (tr->base + 0x66) & m, 2, ACCF_IMPLICIT_SV) & 0xffff;
 	uint64_t off = base + port / 8;
 	if (off + 1 > tr->limit)
 		cpu_raise(c, EXC_GP, 0);
-	uint64_t bits = mem_read_slow(c, (tr->base + off) & c->la_mask, 2, ACCF_IMPLICIT_SV);
+	uint64_t bits = mem_read_slow(c, (tr->base + off) & m, 2, ACCF_IMPLICIT_SV);
 	uint64_t mask = ((1u << size) - 1) << (port & 7);
 	if (bits & mask)
 		cpu_raise(c, EXC_GP, 0);

@@ -671,8 +671,15 @@ static inline bool is_canonical(const struct cpu *c, uint64_t la)
  */
 static void translate(struct cpu *c, uint64_t la, int acc, unsigned accf, struct walk_result *w)
 {
-	if (in_long_mode(c) && !is_canonical(c, la))
-		cpu_raise(c, (accf & ACCF_STACK) || mem_noncanonical_is_ss(c) ? EXC_SS : EXC_GP, 0);
+	if (in_long_mode(c) && !is_canonical(c, la)) {
+		/* #SS(0) for a stack reference (SDM vol. 3A, 6.15); instruction
+		 * fetches and the processor's own accesses raise #GP(0) and must
+		 * not look at the instruction (a fetch at the top of the lower half
+		 * would look at itself) */
+		bool ss = (accf & ACCF_STACK) ||
+			  (acc != ACC_X && !(accf & ACCF_IMPLICIT_SV) && mem_noncanonical_is_ss(c));
+		cpu_raise(c, ss ? EXC_SS : EXC_GP, 0);
+	}
 	if (!(c->cr0 & CR0_PG)) {
 		w->gpa = la & 0xffffffffull;
 		if (in_long_mode(c))
@@ -819,17 +826,24 @@ static void write_in_page(struct cpu *c, uint64_t la, unsigned size, uint64_t v,
 	}
 }
 
+/* the wrap of an access that crosses a page: system structures (and event
+ * delivery) use 64-bit addresses in all of IA-32e mode */
+static inline uint64_t cross_mask(const struct cpu *c, unsigned accf)
+{
+	return (accf & ACCF_IMPLICIT_SV) && in_long_mode(c) ? ~0ull : c->la_mask;
+}
+
 uint64_t mem_read_slow(struct cpu *c, uint64_t la, unsigned size, unsigned accf)
 {
 	unsigned first = 4096 - (unsigned)(la & 0xfff);
-	uint64_t lo, hi;
+	uint64_t lo, hi, m = cross_mask(c, accf);
 
 	if (likely(first >= size))
 		return read_in_page(c, la, size, accf);
 	/* crossing a page: both translations must succeed before anything happens */
 	lo = 0;
 	for (unsigned k = 0; k < size; k++) {
-		uint64_t b = read_in_page(c, (la + k) & c->la_mask, 1, accf);
+		uint64_t b = read_in_page(c, (la + k) & m, 1, accf);
 		lo |= b << (8 * k);
 	}
 	hi = 0;
@@ -840,6 +854,7 @@ uint64_t mem_read_slow(struct cpu *c, uint64_t la, unsigned size, unsigned accf)
 void mem_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t v, unsigned accf)
 {
 	unsigned first = 4096 - (unsigned)(la & 0xfff);
+	uint64_t m = cross_mask(c, accf);
 
 	if (likely(first >= size)) {
 		write_in_page(c, la, size, v, accf);
@@ -852,10 +867,10 @@ void mem_write_slow(struct cpu *c, uint64_t la, unsigned size, uint64_t v, unsig
 		uint64_t gpa;
 		write_target(c, la, 1, accf, &gpa, &s, &w);
 		/* CR2 of a fault on the second page is that page's first byte */
-		write_target(c, (la + first) & c->la_mask, 1, accf, &gpa, &s, &w);
+		write_target(c, (la + first) & m, 1, accf, &gpa, &s, &w);
 	}
 	for (unsigned k = 0; k < size; k++)
-		write_in_page(c, (la + k) & c->la_mask, 1, (v >> (8 * k)) & 0xff, accf);
+		write_in_page(c, (la + k) & m, 1, (v >> (8 * k)) & 0xff, accf);
 }
 
 void mem_probe_write(struct cpu *c, uint64_t la, unsigned size)
@@ -926,4 +941,26 @@ const uint8_t *mem_fetch_page(struct cpu *c, uint64_t la, uint64_t *gpa_out)
 	if (tlb_may_cache(c, &w, 0))
 		tlb_fill(c, e, la, &w, hp - (la & 0xfff));
 	return hp;
+}
+
+/* The code byte at la for a look that must not fault (mem_noncanonical_is_ss):
+ * NULL where a fetch would fault or find no RAM. Fills no TLB entry. */
+const uint8_t *mem_fetch_probe(struct cpu *c, uint64_t la)
+{
+	const struct tlb_entry *e = &c->tlb->x[TLB_INDEX(la)];
+	struct walk_result w;
+	uint64_t gpa;
+
+	if (e->tag == (la & PAGE_MASK_4K))
+		return (const uint8_t *)(e->addend + la);
+	if (in_long_mode(c) && !is_canonical(c, la))
+		return NULL;
+	if (c->cr0 & CR0_PG) {
+		if (paging_walk(c, la, ACC_X, c->cpl, ACCF_NOFAULT, &w))
+			return NULL;
+		gpa = w.gpa;
+	} else {
+		gpa = in_long_mode(c) ? la : (la & 0xffffffffull);
+	}
+	return mem_gpa_ptr(c, gpa, 1, false);
 }

@@ -57,5 +57,7 @@ void mem_run_exit(struct cpu *c, unsigned nest);
 void mem_quiesce(struct cpu *c);
 /* Host pointer of the instruction byte at la (NULL: not RAM); *gpa_out its address. */
 const uint8_t *mem_fetch_page(struct cpu *c, uint64_t la, uint64_t *gpa_out);
+/* The code byte at la, or NULL where a fetch would fault: never faults. */
+const uint8_t *mem_fetch_probe(struct cpu *c, uint64_t la);
 
 #endif

@@ -154,15 +154,21 @@ int cpu_msr_set(struct cpu *c, uint32_t index, uint64_t v, bool host)
 	case MSR_IA32_SYSENTER_CS:
 		c->sysenter_cs = v & 0xffff;
 		return 0;
+	/* AMD keeps 32 bits (Linux svm.c, svm_set_msr(): the high half is
+	 * tracked only for an Intel-identified guest) */
 	case MSR_IA32_SYSENTER_ESP:
-		if (!canonical48(v))
-			return -2;
-		c->sysenter_esp = v;
-		return 0;
 	case MSR_IA32_SYSENTER_EIP:
-		if (!canonical48(v))
-			return -2;
-		c->sysenter_eip = v;
+		if (c->vflags & VB_SYSENTER_MSR32) {
+			v = (uint32_t)v;
+		} else if (!canonical48(v)) {
+			/* the guest's WRMSR faults (Intel: KVM passes these MSRs
+			 * through); KVM_SET_MSRS makes the value canonical (Linux's
+			 * __kvm_set_msr) */
+			if (!host)
+				return -2;
+			v = (uint64_t)((int64_t)(v << 16) >> 16);
+		}
+		*(index == MSR_IA32_SYSENTER_ESP ? &c->sysenter_esp : &c->sysenter_eip) = v;
 		return 0;
 	case MSR_TSC_AUX:
 		if (!host && (v >> 32))

@@ -142,11 +142,20 @@ static const struct insn *op_loop(struct cpu *c, const struct insn *i)
 	return chain_next(c);
 }
 
-/* operand size of near branches: 64 in 64-bit mode (Intel ignores 66h) */
+/*
+ * Operand size of near branches in 64-bit mode: Intel ignores 66h (64 bits,
+ * SDM vol. 2, opcode map "f64"); AMD makes them 16-bit unless REX.W (APM
+ * vol. 3, "near branches": rel8/rel16 jumps, CALL, RET, LOOP, JrCXZ and the
+ * indirect forms alike; the decoder reads rel16 in AMD mode).
+ */
 static unsigned branch_osz(struct dctx *d)
 {
-	if (d->mode == ZYDIS_MACHINE_MODE_LONG_64)
+	if (d->mode == ZYDIS_MACHINE_MODE_LONG_64) {
+		if ((d->c->vflags & VB_BRANCH_O16) &&
+		    (d->zi->attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE) && !d->zi->raw.rex.W)
+			return 2;
 		return 8;
+	}
 	return d->zi->operand_width / 8;
 }
 

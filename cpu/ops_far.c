@@ -561,38 +561,66 @@ static bool decode_iret(struct dctx *d, struct insn *i)
 	return true;
 }
 
-/* ---- SYSCALL / SYSRET (SDM vol. 2) ---- */
+/* ---- SYSCALL / SYSRET (SDM vol. 2; AMD APM vol. 3) ---- */
 
+/*
+ * Intel: only in 64-bit mode. AMD (VB_SYSCALL_LEGACY): also in compatibility
+ * mode (target CSTAR) and legacy protected mode (target STAR[31:0], ECX =
+ * return EIP, VM/IF/RF cleared), as Linux's emulator does (em_syscall).
+ */
 static const struct insn *op_syscall(struct cpu *c, const struct insn *i)
 {
 	uint16_t sel = (uint16_t)(c->star >> 32) & 0xfffc;
+	bool lm = in_long_mode(c);
 	uint64_t fl;
 
-	/* Intel: only in 64-bit mode */
-	if (!in_64bit_mode(c) || !(c->efer & EFER_SCE))
+	if (!in_64bit_mode(c) &&
+	    (!(c->vflags & VB_SYSCALL_LEGACY) || in_real_mode(c) || in_vm86(c)))
+		cpu_raise_noerr(c, EXC_UD);
+	if (!(c->efer & EFER_SCE))
 		cpu_raise_noerr(c, EXC_UD);
 	fl = cpu_get_rflags(c);
-	c->gpr[REG_RCX] = RIP(c) + i->len;
-	c->gpr[REG_R11] = fl;
-	cpu_set_rflags_raw(c, fl & ~(c->sfmask | FL_RF));
-	seg_set_flat(&c->seg[SEG_CS], sel, 0xb, 0, true, false);
+	if (lm) {
+		c->gpr[REG_RCX] = RIP(c) + i->len;
+		c->gpr[REG_R11] = fl;
+		cpu_set_rflags_raw(c, fl & ~(c->sfmask | FL_RF));
+		RIP(c) = in_64bit_mode(c) ? c->lstar : c->cstar;
+	} else {
+		c->gpr[REG_RCX] = (uint32_t)(RIP(c) + i->len);
+		cpu_set_rflags_raw(c, fl & ~(uint64_t)(FL_VM | FL_IF | FL_RF));
+		RIP(c) = (uint32_t)c->star;
+	}
+	seg_set_flat(&c->seg[SEG_CS], sel, 0xb, 0, lm, !lm);
 	seg_set_flat(&c->seg[SEG_SS], (uint16_t)(sel + 8), 3, 0, false, true);
 	c->cpl = 0;
-	RIP(c) = c->lstar;
 	seg_update_cache(c);
 	return NULL;
 }
 
+/*
+ * Intel: 64-bit mode only, and a non-canonical RCX raises #GP(0) at CPL 0.
+ * AMD: also from compatibility and legacy mode; RIP is loaded whatever RCX
+ * holds, so a non-canonical one faults at CPL 3 on the next fetch (Linux,
+ * entry_64.S); only SS's selector is written, its cached descriptor is kept
+ * (Linux's X86_BUG_SYSRET_SS_ATTRS, process_64.c).
+ */
 static const struct insn *op_sysret(struct cpu *c, const struct insn *i)
 {
 	uint16_t base = (uint16_t)(c->star >> 48);
+	bool amd = (c->vflags & VB_SYSCALL_LEGACY) != 0;
 
-	if (!in_64bit_mode(c) || !(c->efer & EFER_SCE))
+	if (!in_64bit_mode(c) && (!amd || in_real_mode(c) || in_vm86(c)))
+		cpu_raise_noerr(c, EXC_UD);
+	if (!(c->efer & EFER_SCE))
 		cpu_raise_noerr(c, EXC_UD);
 	require_cpl0(c);
-	if (i->osz == 8) {
-		/* Intel: a non-canonical RCX faults at CPL 0 */
-		if (!la_canonical(c, c->gpr[REG_RCX]))
+	if (!in_long_mode(c)) {
+		/* AMD legacy mode: EIP = ECX, RFLAGS.IF set, the rest kept */
+		seg_set_flat(&c->seg[SEG_CS], (uint16_t)(base | 3), 0xb, 3, false, true);
+		RIP(c) = (uint32_t)c->gpr[REG_RCX];
+		c->rflags |= FL_IF;
+	} else if (i->osz == 8) {
+		if (!(c->vflags & VB_SYSRET_NC_USER) && !la_canonical(c, c->gpr[REG_RCX]))
 			cpu_raise(c, EXC_GP, 0);
 		seg_set_flat(&c->seg[SEG_CS], (uint16_t)((base + 16) | 3), 0xb, 3, true, false);
 		RIP(c) = c->gpr[REG_RCX];
@@ -600,15 +628,18 @@ static const struct insn *op_sysret(struct cpu *c, const struct insn *i)
 		seg_set_flat(&c->seg[SEG_CS], (uint16_t)(base | 3), 0xb, 3, false, true);
 		RIP(c) = (uint32_t)c->gpr[REG_RCX];
 	}
-	cpu_set_rflags_raw(c, (c->gpr[REG_R11] & 0x3c7fd7ull) | FL_1);
-	/* SS keeps its selector-derived flat attributes (SDM: SS.DPL = 3) */
-	seg_set_flat(&c->seg[SEG_SS], (uint16_t)((base + 8) | 3), 3, 3, false, true);
+	if (in_long_mode(c))
+		cpu_set_rflags_raw(c, (c->gpr[REG_R11] & 0x3c7fd7ull) | FL_1);
+	if (amd)
+		c->seg[SEG_SS].sel = (uint16_t)((base + 8) | 3);
+	else /* SS keeps its selector-derived flat attributes (SDM: SS.DPL = 3) */
+		seg_set_flat(&c->seg[SEG_SS], (uint16_t)((base + 8) | 3), 3, 3, false, true);
 	c->cpl = 3;
 	seg_update_cache(c);
 	return NULL;
 }
 
-/* ---- SYSENTER / SYSEXIT ---- */
+/* ---- SYSENTER / SYSEXIT: AMD has them in legacy mode only (#UD in long mode) ---- */
 
 static const struct insn *op_sysenter(struct cpu *c, const struct insn *i)
 {
@@ -616,6 +647,8 @@ static const struct insn *op_sysenter(struct cpu *c, const struct insn *i)
 	bool lm = in_long_mode(c);
 
 	(void)i;
+	if (lm && (c->vflags & VB_NO_SYSENTER_LM))
+		cpu_raise_noerr(c, EXC_UD);
 	if (in_real_mode(c) || sel == 0)
 		cpu_raise(c, EXC_GP, 0);
 	c->rflags &= ~(uint64_t)(FL_VM | FL_IF | FL_RF);
@@ -637,6 +670,8 @@ static const struct insn *op_sysexit(struct cpu *c, const struct insn *i)
 {
 	uint16_t base = (uint16_t)c->sysenter_cs & 0xfffc;
 
+	if (in_long_mode(c) && (c->vflags & VB_NO_SYSENTER_LM))
+		cpu_raise_noerr(c, EXC_UD);
 	if (in_real_mode(c) || in_vm86(c) || base == 0)
 		cpu_raise(c, EXC_GP, 0);
 	require_cpl0(c);

@@ -124,22 +124,38 @@ static uint64_t get64(const uint8_t *b)
 	return v;
 }
 
+/*
+ * FIP/FDP/FOP of a saved or restored image: AMD without CPUID.80000008:
+ * EBX[2] (XSaveErPtr) saves them (as 0 otherwise) and restores them only
+ * when FSW.ES is set (Linux, X86_BUG_FXSAVE_LEAK: "don't save/restore
+ * FDP/FIP/FOP unless an exception is pending").
+ */
+static bool fx_ptrs(const struct cpu *c, uint16_t fsw)
+{
+	return !(c->vflags & VB_FXSAVE_PTRS_ES) || (fsw & FSW_ES);
+}
+
 /* x87 part of the legacy region (bytes 0-23 and 32-159); REX.W selects the
- * 64-bit pointer format (SDM vol. 1, tables 10-2 and 10-3) */
+ * 64-bit pointer format (SDM vol. 1, tables 10-2 and 10-3); FCS and FDS
+ * are stored as 0 with CPUID.7.0:EBX[13] */
 static void legacy_put_x87(struct cpu *c, uint8_t *b, bool fmt64)
 {
+	bool zsel = (c->vflags & VB_ZERO_FCS_FDS) != 0;
+
 	memcpy(b, c->fx, 8);
 	b[5] = 0;
 	if (fmt64) {
 		memcpy(b + 8, c->fx + FX_FIP, 16);
 	} else {
 		put32(b + 8, (uint32_t)get64(c->fx + FX_FIP));
-		put16(b + 12, c->fx_fcs);
+		put16(b + 12, zsel ? 0 : c->fx_fcs);
 		put16(b + 14, 0);
 		put32(b + 16, (uint32_t)get64(c->fx + FX_FDP));
-		put16(b + 20, c->fx_fds);
+		put16(b + 20, zsel ? 0 : c->fx_fds);
 		put16(b + 22, 0);
 	}
+	if (!fx_ptrs(c, fx_get16(c, FX_FSW)))
+		memset(b + 6, 0, 18);
 	for (unsigned k = 0; k < 8; k++) {
 		memcpy(b + FX_ST + 16 * k, c->fx + FX_ST + 16 * k, 10);
 		memset(b + FX_ST + 16 * k + 10, 0, 6);
@@ -152,11 +168,14 @@ static void legacy_get_x87(struct cpu *c, const uint8_t *b, bool fmt64)
 	memcpy(c->fx + FX_FSW, b + 2, 2);
 	c->fx[FX_FTW] = b[4];
 	c->fx[FX_FTW + 1] = 0;
-	fx_put16(c, FX_FOP, (uint16_t)((b[6] | b[7] << 8) & 0x7ff));
-	if (fmt64) {
+	if (!fx_ptrs(c, (uint16_t)(b[2] | b[3] << 8))) {
+		/* AMD: the pointers keep their values */
+	} else if (fmt64) {
+		fx_put16(c, FX_FOP, (uint16_t)((b[6] | b[7] << 8) & 0x7ff));
 		memcpy(c->fx + FX_FIP, b + 8, 16);
 		c->fx_fcs = c->fx_fds = 0;
 	} else {
+		fx_put16(c, FX_FOP, (uint16_t)((b[6] | b[7] << 8) & 0x7ff));
 		put64(c->fx + FX_FIP, get32(b + 8));
 		c->fx_fcs = (uint16_t)(b[12] | b[13] << 8);
 		put64(c->fx + FX_FDP, get32(b + 16));

@@ -38,6 +38,21 @@ static ALWAYS_INLINE uint64_t rep_budget(const struct cpu *c)
 	return ((c->rflags & FL_TF) || c->dr7_data_bp) ? 1 : REP_CHUNK;
 }
 
+/*
+ * The count of a REP string instruction. In 64-bit mode with a 32-bit
+ * address size (67h) and ECX = 0, Intel writes ECX anyway, clearing
+ * RCX[63:32] (observed on Intel hardware); AMD leaves RCX as it is.
+ */
+static ALWAYS_INLINE uint64_t rep_count(struct cpu *c, const struct insn *i)
+{
+	uint64_t cnt = c->gpr[REG_RCX] & amask(i);
+
+	if (unlikely(!cnt) && i->ashift == 32 && !(c->vflags & VB_REP_KEEP_RCX_HI) &&
+	    in_64bit_mode(c))
+		c->gpr[REG_RCX] = 0;
+	return cnt;
+}
+
 static ALWAYS_INLINE int64_t str_delta(const struct cpu *c, unsigned size)
 {
 	return (c->rflags & FL_DF) ? -(int64_t)size : (int64_t)size;
@@ -143,14 +158,13 @@ static const struct insn *op_movs(struct cpu *c, const struct insn *i)
 {
 	unsigned size = i->osz;
 	int64_t delta = str_delta(c, size);
-	uint64_t am, cnt, budget;
+	uint64_t cnt, budget;
 
 	if (!is_rep(i)) {
 		movs_one(c, i, size, delta);
 		NEXT(c, i);
 	}
-	am = amask(i);
-	cnt = c->gpr[REG_RCX] & am;
+	cnt = rep_count(c, i);
 	budget = rep_budget(c);
 	while (cnt) {
 		uint64_t n;
@@ -222,7 +236,7 @@ static const struct insn *op_stos(struct cpu *c, const struct insn *i)
 		stos_one(c, i, size, delta);
 		NEXT(c, i);
 	}
-	cnt = c->gpr[REG_RCX] & amask(i);
+	cnt = rep_count(c, i);
 	budget = rep_budget(c);
 	while (cnt) {
 		uint64_t n;
@@ -263,7 +277,7 @@ static const struct insn *op_lods(struct cpu *c, const struct insn *i)
 		lods_one(c, i, size, delta);
 		NEXT(c, i);
 	}
-	cnt = c->gpr[REG_RCX] & amask(i);
+	cnt = rep_count(c, i);
 	budget = rep_budget(c);
 	while (cnt) {
 		if (!budget--)
@@ -322,7 +336,7 @@ static ALWAYS_INLINE const struct insn *cmp_string(struct cpu *c, const struct i
 			cmps_one(c, i, size, delta);
 		NEXT(c, i);
 	}
-	cnt = c->gpr[REG_RCX] & amask(i);
+	cnt = rep_count(c, i);
 	budget = rep_budget(c);
 	while (cnt) {
 		bool eq;

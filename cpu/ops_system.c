@@ -549,6 +549,9 @@ static const struct insn *op_lgdt(struct cpu *c, const struct insn *i)
 	base = mem_read(c, (la + 2) & c->la_mask, bsz);
 	if (i->osz == 2 && bsz == 4)
 		base &= 0xffffff; /* 16-bit operand size: 24-bit base */
+	/* 64-bit mode: a non-canonical base is not loaded (KVM's em_lgdt_lidt, hardware) */
+	if (bsz == 8 && !la_canonical(c, base))
+		cpu_raise(c, EXC_GP, 0);
 	if (i->aux) {
 		c->idt_base = base;
 		c->idt_limit = limit;
@@ -649,8 +652,12 @@ static const struct insn *op_ltr(struct cpu *c, const struct insn *i)
 		cpu_raise(c, EXC_GP, sel & 0xfffc);
 	if (!D_P(hi))
 		cpu_raise(c, EXC_NP, sel & 0xfffc);
+	/* IA-32e mode: a non-canonical base faults before the TSS is made busy
+	 * (as LLDT; KVM's __load_segment_descriptor) */
+	if (in_long_mode(c) && !la_canonical(c, ((high & 0xffffffffull) << 32)))
+		cpu_raise(c, EXC_GP, sel & 0xfffc);
 	/* mark it busy (SDM vol. 2, LTR) */
-	mem_write_slow(c, (c->gdt_base + (sel & ~7u) + 5) & c->la_mask, 1, ((hi >> 8) & 0xff) | 2,
+	mem_write_slow(c, sys_la(c, c->gdt_base + (sel & ~7u) + 5), 1, ((hi >> 8) & 0xff) | 2,
 		       ACCF_IMPLICIT_SV);
 	hi |= 2u << 8;
 	seg_from_desc(&c->seg[SEG_TR], sel, lo, hi);

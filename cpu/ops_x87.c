@@ -9,7 +9,10 @@
  * SDM vol. 1, 8.1.10 (figures 8-9 to 8-12).
  *
  * Non-control instructions record FIP/FCS and FOP, and FDP/FDS when they
- * have a memory operand (SDM vol. 1, 8.1.8). Unmasked exceptions are
+ * have a memory operand (SDM vol. 1, 8.1.8), as the vendor and CPUID bits
+ * say (cpu/README.md, "Vendor behaviour"): Intel keeps FOP, and with
+ * CPUID.7.0:EBX[6] FDP/FDS, only for an instruction that incurs an
+ * unmasked exception; with EBX[13] FCS/FDS are saved as 0. Unmasked exceptions are
  * deferred as on the hardware: FSW.ES makes the next waiting instruction
  * raise #MF (fpu_x87_check()).
  */
@@ -44,7 +47,7 @@ static const struct insn *op_x87(struct cpu *c, const struct insn *i)
 	uint64_t ea = 0, la = 0, fdp, fip;
 	uint16_t fds, fcw = 0, fsw, fop;
 	struct x87_frame f;
-	bool ignne = false;
+	bool ignne = false, exc;
 
 	if (fl & XF_MMX)
 		fpu_mmx_check(c);
@@ -78,6 +81,9 @@ static const struct insn *op_x87(struct cpu *c, const struct insn *i)
 	}
 
 	((x87_fn)(uintptr_t)i->imm)(c->fx, mbuf, &f);
+	/* this instruction incurred an unmasked exception (before IGNNE's
+	 * pending ones are put back) */
+	exc = (fx_get16(c, FX_FSW) & FSW_ES) != 0;
 
 	if (unlikely(ignne)) {
 		fx_put16(c, FX_FCW, fcw);
@@ -90,10 +96,14 @@ static const struct insn *op_x87(struct cpu *c, const struct insn *i)
 		fx_put16(c, FX_FOP, fop);
 		NEXT(c, i);
 	}
-	fx_put16(c, FX_FOP, i->aux);
+	/* FOP: Intel keeps it only for an unmasked exception (SDM vol. 1,
+	 * 8.1.9.1, fopcode compatibility mode gone); AMD for every one */
+	fx_put16(c, FX_FOP, (exc || (c->vflags & VB_FOP_ALWAYS)) ? i->aux : fop);
 	fx_put64(c, FX_FIP, RIP(c));
 	c->fx_fcs = c->seg[SEG_CS].sel;
-	if (fl & (XF_MEM_R | XF_MEM_W)) {
+	/* FDP/FDS: CPUID.7.0:EBX[6] updates them only for an unmasked
+	 * exception (SDM vol. 1, 8.1.8) */
+	if ((fl & (XF_MEM_R | XF_MEM_W)) && (exc || !(c->vflags & VB_FDP_EXCPTN_ONLY))) {
 		fx_put64(c, FX_FDP, ea);
 		c->fx_fds = c->seg[i->seg].sel;
 	} else {
@@ -178,6 +188,9 @@ static void env_build(struct cpu *c, uint8_t *b, unsigned size)
 	bool real = in_real_mode(c) || in_vm86(c);
 	uint32_t fip = (uint32_t)fx_get64(c, FX_FIP), fdp = (uint32_t)fx_get64(c, FX_FDP);
 	uint16_t fop = fx_get16(c, FX_FOP) & 0x7ff, w[14];
+	/* CPUID.7.0:EBX[13]: FCS and FDS are saved as 0 (SDM vol. 1, 8.1.8) */
+	uint16_t fcs = (c->vflags & VB_ZERO_FCS_FDS) ? 0 : c->fx_fcs;
+	uint16_t fds = (c->vflags & VB_ZERO_FCS_FDS) ? 0 : c->fx_fds;
 
 	if (real) {
 		fip += (uint32_t)c->fx_fcs << 4;
@@ -193,9 +206,9 @@ static void env_build(struct cpu *c, uint8_t *b, unsigned size)
 			w[5] = (uint16_t)fdp;
 			w[6] = (uint16_t)(((fdp >> 16) & 0xf) << 12);
 		} else {
-			w[4] = c->fx_fcs;
+			w[4] = fcs;
 			w[5] = (uint16_t)fdp;
-			w[6] = c->fx_fds;
+			w[6] = fds;
 		}
 		memcpy(b, w, 14);
 		return;
@@ -215,11 +228,11 @@ static void env_build(struct cpu *c, uint8_t *b, unsigned size)
 	} else {
 		w[6] = (uint16_t)fip;
 		w[7] = (uint16_t)(fip >> 16);
-		w[8] = c->fx_fcs;
+		w[8] = fcs;
 		w[9] = fop;
 		w[10] = (uint16_t)fdp;
 		w[11] = (uint16_t)(fdp >> 16);
-		w[12] = c->fx_fds;
+		w[12] = fds;
 	}
 	memcpy(b, w, 28);
 }

@@ -117,12 +117,12 @@ void seg_from_desc(struct cpu_seg *s, uint16_t sel, uint32_t lo, uint32_t hi)
 /* Read a descriptor of a system-table access (implicit supervisor access). */
 static uint64_t sys_read(struct cpu *c, uint64_t la, unsigned size)
 {
-	return mem_read_slow(c, la & c->la_mask, size, ACCF_IMPLICIT_SV);
+	return mem_read_slow(c, sys_la(c, la), size, ACCF_IMPLICIT_SV);
 }
 
 static void sys_write(struct cpu *c, uint64_t la, unsigned size, uint64_t v)
 {
-	mem_write_slow(c, la & c->la_mask, size, v, ACCF_IMPLICIT_SV);
+	mem_write_slow(c, sys_la(c, la), size, v, ACCF_IMPLICIT_SV);
 }
 
 bool seg_read_desc(struct cpu *c, uint16_t sel, uint32_t *lo, uint32_t *hi, int exc)
@@ -248,9 +248,10 @@ static void seg_load_null(struct cpu *c, int seg, uint16_t sel)
 	s->sel = sel;
 	s->unusable = 1;
 	s->present = 0;
-	/* base/limit of FS/GS survive in 64-bit mode only for the base MSRs;
-	 * a null load clears base (AMD/Intel differ; Intel keeps it in 64-bit mode) */
-	if (!in_64bit_mode(c))
+	/* Intel clears the base (Linux, common.c detect_null_seg_behavior());
+	 * AMD keeps it in 64-bit mode unless CPUID.80000021:EAX[6] says
+	 * NULL_SEL_CLR_BASE (VB_NULL_KEEPS_BASE) */
+	if (!(in_64bit_mode(c) && (c->vflags & VB_NULL_KEEPS_BASE)))
 		s->base = 0;
 	seg_update_cache(c);
 }

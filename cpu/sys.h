@@ -61,6 +61,16 @@ static inline bool la_canonical(const struct cpu *c, uint64_t la)
 	return (uint64_t)((int64_t)(la << (64 - bits)) >> (64 - bits)) == la;
 }
 
+/*
+ * The linear address of a system-structure access (GDT, LDT, IDT, TSS): their
+ * bases are 64-bit throughout IA-32e mode, compatibility mode included, where
+ * the current code's own addresses wrap at 4 GiB (SDM vol. 3A, 2.1.1.1, 7.7).
+ */
+static inline uint64_t sys_la(const struct cpu *c, uint64_t la)
+{
+	return in_long_mode(c) ? la : (la & 0xffffffffull);
+}
+
 /* seg.c */
 /* Set the accessed bit of the descriptor of sel (may fault on the table write). */
 void seg_mark_accessed(struct cpu *c, uint16_t sel, uint32_t hi);

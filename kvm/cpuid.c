@@ -32,9 +32,12 @@
 	 BIT(31) /* hypervisor */ | BIT(0) /* SSE3 */ | BIT(9) /* SSSE3 */ |                       \
 	 BIT(19) /* SSE4.1 */ | BIT(20) /* SSE4.2 */ | BIT(26) /* XSAVE */)
 #define F1_ECX_HOST (BIT(0) | BIT(9) | BIT(19) | BIT(20))
-/* CPUID.7.0:EBX */
+/* CPUID.7.0:EBX (TSC_ADJUST: IA32_TSC_ADJUST, emulated as KVM always does;
+ * FDP_EXCPTN_ONLY and ZERO_FCS_FDS: the x87 pointers of current Intel cores,
+ * cpu/README.md, "Vendor behaviour") */
 #define F7_EBX                                                                                     \
-	(BIT(0) /* FSGSBASE */ | BIT(3) /* BMI1 */ | BIT(7) /* SMEP */ | BIT(8) /* BMI2 */ |       \
+	(BIT(0) /* FSGSBASE */ | BIT(1) /* TSC_ADJUST */ | BIT(3) /* BMI1 */ | BIT(7) /* SMEP */ | \
+	 BIT(6) /* FDP_EXCPTN_ONLY */ | BIT(13) /* ZERO_FCS_FDS */ | BIT(8) /* BMI2 */ |           \
 	 BIT(9) /* ERMS */ | BIT(10) /* INVPCID */ | BIT(19) /* ADX */ | BIT(20) /* SMAP */ |      \
 	 BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
 /* CPUID.7.0:ECX */
@@ -70,14 +73,52 @@ static uint32_t str4(const char *s)
 	return v;
 }
 
-/* Fill the supported model; returns the number of entries (<= max) or -E2BIG. */
+static void guest_cpuid_cb(void *opaque, uint32_t fn, uint32_t idx, uint32_t out[4])
+{
+	kvm_cpuid_guest(opaque, fn, idx, out);
+}
+
+static uint32_t xsave_size(uint64_t xcr0)
+{
+	/* legacy area + header; AVX and later components are not supported */
+	(void)xcr0;
+	return 576;
+}
+
+/* CPUID.80000008:EBX: the AMD-defined speculation controls, as Linux 6.1's
+ * kvm_set_cpu_caps() derives them from the host's IBPB/IBRS/STIBP/SSBD:
+ * AMD_IBPB, AMD_IBRS, AMD_STIBP, AMD_SSBD, VIRT_SSBD (MSR_AMD64_VIRT_SPEC_CTRL,
+ * emulated as SVM does) and AMD_SSB_NO (no speculative store bypass). A guest
+ * the VMM identifies as AMD finds them where it looks (guest_has_pred_cmd_msr
+ * and guest_has_spec_ctrl_msr accept them as well as CPUID.7.0:EDX) */
+#define F88_EBX (BIT(12) | BIT(14) | BIT(15) | BIT(24) | BIT(25) | BIT(26))
+/* KVM_CPUID_FEATURES: kvmclock (old and new MSRs) and its stable bit,
+ * NOP_IO_DELAY (a hint: port 0x80 delays are not needed), and the
+ * hypercalls kvm/vcpu.c implements: PV_UNHALT (KVM_HC_KICK_CPU wakes a
+ * halted vCPU), PV_SEND_IPI and PV_SCHED_YIELD. Not offered, their MSRs not
+ * being implemented: ASYNC_PF*, PV_EOI, STEAL_TIME, PV_TLB_FLUSH and
+ * POLL_CONTROL */
+#define KVM_FEATURES (BIT(0) | BIT(1) | BIT(3) | BIT(7) | BIT(11) | BIT(13) | BIT(24))
+
+#define MAX_BASIC 0xd
+#define MAX_EXT	  0x80000008u
+
+/*
+ * Fill the supported model; returns the number of entries (<= max) or
+ * -E2BIG. As Linux 6.1's kvm_dev_ioctl_get_cpuid(): every basic leaf from 0
+ * to CPUID.0:EAX, every extended leaf from 0x80000000 to CPUID.80000000:EAX,
+ * then the KVM leaves, in that order, each leaf's sub-leaves in index order,
+ * and KVM_CPUID_FLAG_SIGNIFCANT_INDEX on exactly the leaves Linux's
+ * cpuid_function_is_indexed() names (4, 7, 0xb, 0xd here). Leaves with nothing
+ * to say are present and zero, as __do_cpuid_func makes them.
+ */
 static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 {
 	static const char brand[48] = "softkvm virtual CPU (software x86-64)";
 	struct kvm_cpuid_entry2 tmp[64];
 	uint32_t n = 0;
 
-	put(&tmp[n++], 0, 0, 0, 0xd, str4("Genu"), str4("ntel"), str4("ineI"));
+	put(&tmp[n++], 0, 0, 0, MAX_BASIC, str4("Genu"), str4("ntel"), str4("ineI"));
 	/* family 6 model 0x86 stepping 1 (Tremont, QEMU's "Snowridge": SSE4.2,
 	 * MOVBE, WAITPKG and no AVX, like this processor; a model Linux lists
 	 * for no speculation bug that IA32_ARCH_CAPABILITIES cannot clear);
@@ -85,29 +126,51 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	 * the host's unit: only those the host has */
 	put(&tmp[n++], 1, 0, 0, 0x00080661, 0x00000800,
 	    (F1_ECX & ~F1_ECX_HOST) | (F1_ECX_HOST & cpu_simd_cpuid1_ecx()), F1_EDX);
+	/* cache and TLB descriptors: AL = 1 (the count Linux's WARN checks), no
+	 * descriptor; leaf 4 has no cache either (type 0 in sub-leaf 0) */
+	put(&tmp[n++], 2, 0, 0, 1, 0, 0, 0);
+	put(&tmp[n++], 3, 0, 0, 0, 0, 0, 0);
+	put(&tmp[n++], 4, 0, SIG, 0, 0, 0, 0);
+	/* MONITOR/MWAIT are not advertised: leaf 5 is zero */
+	put(&tmp[n++], 5, 0, 0, 0, 0, 0, 0);
+	/* thermal and power: only ARAT (the LAPIC timer runs in every C-state),
+	 * which KVM always sets */
+	put(&tmp[n++], 6, 0, 0, BIT(2), 0, 0, 0);
+	/* sub-leaf 0 only (EAX = 0); TSC_ADJUST is emulated, as KVM always does */
 	put(&tmp[n++], 7, 0, SIG, 0, F7_EBX, F7_ECX, F7_EDX);
-	/* topology leaf: the VMM describes the topology; KVM passes a template */
-	put(&tmp[n++], 0xb, 0, SIG, 0, 1, 0x100, 0);
-	put(&tmp[n++], 0xb, 1, SIG, 0, 0, 0x201, 0);
-	/* XSAVE: XCR0 may hold x87 | SSE, both in the 576-byte legacy area + header;
-	 * sub-leaf 1: XSAVEOPT, XSAVEC */
+	put(&tmp[n++], 8, 0, 0, 0, 0, 0, 0);
+	put(&tmp[n++], 9, 0, 0, 0, 0, 0, 0);
+	/* architectural performance monitoring: no vPMU (version 0) */
+	put(&tmp[n++], 0xa, 0, 0, 0, 0, 0, 0);
+	/* extended topology: "no topology" (EBX = 0, no sub-leaf 1), as Linux
+	 * 6.1 reports it; the VMM describes its own (vmm/vmm.c). A template
+	 * with EBX != 0 passed through unchanged (kvmtool does) made Linux
+	 * compute zero cores per package and divide by it */
+	put(&tmp[n++], 0xb, 0, SIG, 0, 0, 0, 0);
+	put(&tmp[n++], 0xc, 0, 0, 0, 0, 0, 0);
+	/* XSAVE: XCR0 may hold x87 | SSE, both in the 576-byte legacy area +
+	 * header (EBX = ECX = the size for everything permitted); sub-leaf 1:
+	 * XSAVEOPT, XSAVEC, with EBX the compacted size for all of XCR0 | XSS */
 	put(&tmp[n++], 0xd, 0, SIG, (uint32_t)CPU_XCR0_SUPPORTED, CPU_XSAVE_SIZE, CPU_XSAVE_SIZE,
 	    0);
-	put(&tmp[n++], 0xd, 1, SIG, BIT(0) | BIT(1), 0, 0, 0);
-	put(&tmp[n++], 0x80000000, 0, 0, 0x80000008, 0, 0, 0);
+	put(&tmp[n++], 0xd, 1, SIG, BIT(0) | BIT(1), xsave_size(CPU_XCR0_SUPPORTED), 0, 0);
+	put(&tmp[n++], 0x80000000, 0, 0, MAX_EXT, 0, 0, 0);
 	put(&tmp[n++], 0x80000001, 0, 0, 0, 0, F81_ECX, F81_EDX);
 	for (int k = 0; k < 3; k++) {
 		const char *p = brand + 16 * k;
 		put(&tmp[n++], 0x80000002 + k, 0, 0, str4(p), str4(p + 4), str4(p + 8),
 		    str4(p + 12));
 	}
+	/* L1 (AMD's) and L2 cache descriptions: none */
+	put(&tmp[n++], 0x80000005, 0, 0, 0, 0, 0, 0);
+	put(&tmp[n++], 0x80000006, 0, 0, 0, 0, 0, 0);
 	/* invariant TSC: the guest TSC follows the host monotonic clock */
 	put(&tmp[n++], 0x80000007, 0, 0, 0, 0, 0, BIT(8));
 	/* 46 physical address bits, 48 linear */
-	put(&tmp[n++], 0x80000008, 0, 0, 0x302e, 0, 0, 0);
-	/* KVM paravirt signature and features: kvmclock (old and new MSRs), stable bit */
+	put(&tmp[n++], 0x80000008, 0, 0, 0x302e, F88_EBX, 0, 0);
+	/* KVM paravirt signature and features */
 	put(&tmp[n++], 0x40000000, 0, 0, 0x40000001, str4("KVMK"), str4("VMKV"), str4("M\0\0\0"));
-	put(&tmp[n++], 0x40000001, 0, 0, BIT(0) | BIT(3) | BIT(24), 0, 0, 0);
+	put(&tmp[n++], 0x40000001, 0, 0, KVM_FEATURES, 0, 0, 0);
 	if (n > max)
 		return -E2BIG;
 	memcpy(e, tmp, n * sizeof(*e));
@@ -248,13 +311,6 @@ static void change_bit(uint32_t *reg, unsigned bit, bool on)
 		*reg |= 1u << bit;
 	else
 		*reg &= ~(1u << bit);
-}
-
-static uint32_t xsave_size(uint64_t xcr0)
-{
-	/* legacy area + header; AVX and later components are not supported */
-	(void)xcr0;
-	return 576;
 }
 
 /*
@@ -415,6 +471,10 @@ static int cpuid_install(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *e, uint32_
 	/* XCR0 bits XSETBV and KVM_SET_XCRS accept (guest_supported_xcr0) */
 	p = kvm_cpuid_find(v, 0xd, 0);
 	cpu_set_xcr0_allowed(v->cpu, p ? p->eax | (uint64_t)p->edx << 32 : 0);
+	/* the processor behaves as the vendor this CPUID names (cpu/README.md) */
+	struct cpu_vendor_info vi;
+	cpu_vendor_from_cpuid(&vi, guest_cpuid_cb, v);
+	cpu_set_vendor(v->cpu, &vi);
 	kvm_vcpu_cpuid_changed(v);
 	return 0;
 }
@@ -457,29 +517,59 @@ int kvm_vcpu_get_cpuid2(struct kvm_vcpu *v, struct kvm_cpuid2 *out, uint32_t max
 	return 0;
 }
 
-/* The guest's CPUID instruction (kvm_cpuid(): out-of-range leaves give the
- * highest basic leaf on Intel-compatible models). */
+/*
+ * Linux's get_out_of_range_cpuid_entry(): on an Intel-compatible model a
+ * leaf above its class's range - or in a class with no entry at all - is
+ * the highest basic leaf, with the requested index. The class of a
+ * hypervisor leaf is its 0x100 block's base entry (0x40000000, 0x40000100...),
+ * then 0xc0000000, 0x80000000, 0.
+ */
+static const struct kvm_cpuid_entry2 *out_of_range(const struct kvm_vcpu *v, uint32_t *fn,
+						   uint32_t idx)
+{
+	const struct kvm_cpuid_entry2 *basic = kvm_cpuid_find(v, 0, 0), *class;
+
+	if (!basic)
+		return NULL;
+	if ((basic->ebx == str4("Auth") && basic->ecx == str4("cAMD") &&
+	     basic->edx == str4("enti")) ||
+	    (basic->ebx == str4("Hygo") && basic->ecx == str4("uine") &&
+	     basic->edx == str4("nGen")))
+		return NULL;
+	if (*fn >= 0x40000000 && *fn <= 0x4fffffff)
+		class = kvm_cpuid_find(v, *fn & 0xffffff00, 0);
+	else if (*fn >= 0xc0000000)
+		class = kvm_cpuid_find(v, 0xc0000000, 0);
+	else
+		class = kvm_cpuid_find(v, *fn & 0x80000000, 0);
+	if (class && *fn <= class->eax)
+		return NULL;
+	*fn = basic->eax;
+	return kvm_cpuid_find(v, basic->eax, idx);
+}
+
+/* The guest's CPUID instruction: Linux 6.1's kvm_cpuid(). */
 void kvm_cpuid_guest(struct kvm_vcpu *v, uint32_t fn, uint32_t idx, uint32_t out[4])
 {
 	const struct kvm_cpuid_entry2 *e = kvm_cpuid_find(v, fn, idx);
 
-	if (!e) {
-		uint32_t base = fn & 0xc0000000u;
-		const struct kvm_cpuid_entry2 *max = kvm_cpuid_find(v, base, 0);
-		const struct kvm_cpuid_entry2 *vendor = kvm_cpuid_find(v, 0, 0);
-		bool amd = vendor && vendor->ebx == str4("Auth");
-		if (!amd && max && fn > max->eax && (base == 0 || base == 0x80000000)) {
-			const struct kvm_cpuid_entry2 *b0 = kvm_cpuid_find(v, 0, 0);
-			if (b0)
-				e = kvm_cpuid_find(v, b0->eax, idx);
-		}
-	}
-	if (!e) {
-		out[0] = out[1] = out[2] = out[3] = 0;
+	if (!e)
+		e = out_of_range(v, &fn, idx);
+	if (e) {
+		out[0] = e->eax;
+		out[1] = e->ebx;
+		out[2] = e->ecx;
+		out[3] = e->edx;
 		return;
 	}
-	out[0] = e->eax;
-	out[1] = e->ebx;
-	out[2] = e->ecx;
-	out[3] = e->edx;
+	out[0] = out[1] = out[2] = out[3] = 0;
+	/* leaves 0xB and 0x1F, where defined (sub-leaf 1 exists): an undefined
+	 * sub-leaf still has its number in CL and the x2APIC ID in EDX */
+	if (fn == 0xb || fn == 0x1f) {
+		e = kvm_cpuid_find(v, fn, 1);
+		if (e) {
+			out[2] = idx & 0xff;
+			out[3] = e->edx;
+		}
+	}
 }

@@ -24,6 +24,7 @@ enum {
 	DM_FIXED = 0,
 	DM_LOWEST = 1,
 	DM_SMI = 2,
+	DM_REMRD = 3,
 	DM_NMI = 4,
 	DM_INIT = 5,
 	DM_SIPI = 6,
@@ -39,6 +40,8 @@ struct apic_irq {
 	bool trig_level; /* level-triggered */
 	uint8_t shorthand;
 	uint32_t dest_id;
+	bool
+	    redir_hint; /* MSI address bit 3: delivered as lowest priority (Linux msi_redir_hint) */
 };
 
 /* Deliver to every matching LAPIC (from IOAPIC, MSI, IPI). Returns the number of
@@ -120,6 +123,7 @@ void irq_ack_notify(struct kvm_vm *vm, unsigned gsi);
 /* ---- service thread ---- */
 void service_wake(struct kvm_vm *vm);
 void service_deadline(struct kvm_vm *vm, uint64_t ns);
+void service_vcpu_enters(struct kvm_vm *vm);
 
 /* ---- the vCPU side ---- */
 void vcpu_notify_irq(struct kvm_vcpu *v);

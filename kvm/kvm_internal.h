@@ -198,6 +198,7 @@ struct kvm_vcpu {
 	uint64_t mcg_cap, mcg_status, mcg_ctl;
 	uint64_t mce_banks[32 * 4];
 	uint64_t spec_ctrl;
+	uint64_t virt_spec_ctrl; /* MSR_AMD64_VIRT_SPEC_CTRL */
 	uint64_t arch_capabilities;
 	uint64_t platform_info;
 	uint64_t kvm_system_time, kvm_wall_clock;

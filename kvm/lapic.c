@@ -28,7 +28,6 @@
 #define APIC_TMR      0x180
 #define APIC_IRR      0x200
 #define APIC_ESR      0x280
-#define APIC_LVTCMCI  0x2f0
 #define APIC_ICR      0x300
 #define APIC_ICR2     0x310
 #define APIC_LVTT     0x320
@@ -208,7 +207,6 @@ void lapic_reset(struct kvm_lapic *l, bool init)
 	set_version(l);
 	for (unsigned off = APIC_LVTT; off <= APIC_LVTERR; off += 16)
 		wr(l, off, LVT_MASKED);
-	wr(l, APIC_LVTCMCI, LVT_MASKED);
 	/* KVM_X86_QUIRK_LINT0_REENABLED: the BSP's LINT0 is ExtINT, so the PIC reaches it */
 	if (v->id == 0 && !(v->vm->quirks_disabled & KVM_X86_QUIRK_LINT0_REENABLED))
 		wr(l, APIC_LVT0, DM_EXTINT << 8);
@@ -281,9 +279,16 @@ int lapic_set_base(struct kvm_lapic *l, uint64_t value, bool host)
 		return -1;
 	pthread_mutex_lock(&l->lock);
 	uint64_t old = l->base;
-	if (!host && (old & BASE_X2APIC) && (old & BASE_ENABLE) && (value & BASE_ENABLE) &&
-	    !(value & BASE_X2APIC)) {
-		/* x2APIC -> xAPIC directly is not allowed */
+	/*
+	 * SDM Vol. 3A, 11.12.5: x2APIC -> xAPIC and disabled -> x2APIC are
+	 * illegal transitions (#GP); the host may restore any valid mode
+	 * (Linux kvm_set_apic_base).
+	 */
+	bool old_x2 = (old & BASE_X2APIC) && (old & BASE_ENABLE);
+	bool new_x2 = (value & BASE_X2APIC) && (value & BASE_ENABLE);
+	bool old_off = !(old & BASE_ENABLE);
+	bool new_xapic = (value & BASE_ENABLE) && !(value & BASE_X2APIC);
+	if (!host && ((old_x2 && new_xapic) || (old_off && new_x2))) {
 		pthread_mutex_unlock(&l->lock);
 		return -1;
 	}
@@ -304,37 +309,78 @@ int lapic_set_base(struct kvm_lapic *l, uint64_t value, bool host)
 	return 0;
 }
 
+/*
+ * Does the LAPIC's MMIO page claim gpa? The page follows IA32_APIC_BASE even
+ * while the APIC is disabled or in x2APIC mode; then reads return all ones and
+ * writes are dropped (Linux apic_mmio_read/write with the default
+ * KVM_X86_QUIRK_LAPIC_MMIO_HOLE). With the quirk disabled the accesses go to
+ * user space instead.
+ */
 bool lapic_xapic_mmio_enabled(struct kvm_lapic *l, uint64_t gpa)
 {
-	return hw_enabled(l) && !x2apic_mode(l) && (gpa & BASE_ADDR) == (l->base & BASE_ADDR);
+	if ((gpa & BASE_ADDR) != (l->base & BASE_ADDR))
+		return false;
+	if ((!hw_enabled(l) || x2apic_mode(l)) &&
+	    (l->vcpu->vm->quirks_disabled & KVM_X86_QUIRK_LAPIC_MMIO_HOLE))
+		return false;
+	return true;
 }
 
 /* ---- timer ---- */
 
-static void timer_start(struct kvm_lapic *l, uint64_t now, uint32_t count)
+/* TMICT in ns, periodic periods no shorter than KVM's min_timer_period_us */
+static void update_period(struct kvm_lapic *l)
 {
-	uint32_t tmict = rd(l, APIC_TMICT);
-	l->period_ns = (uint64_t)tmict * l->divide;
+	l->period_ns = (uint64_t)rd(l, APIC_TMICT) * l->divide;
 	if (timer_mode(l) == TIMER_PERIODIC && l->period_ns && l->period_ns < MIN_PERIOD_NS)
 		l->period_ns = MIN_PERIOD_NS;
-	uint64_t first = (uint64_t)count * l->divide;
-	if (!count || !l->period_ns) {
+}
+
+/*
+ * Start the one-shot/periodic timer (Linux set_target_expiration). A TMICT
+ * write counts a full period. A restored or rescaled count (count_reg is
+ * TMCCT) counts from there: 0 means a one-shot expires at once and a periodic
+ * timer starts a new period (QEMU never saves TMCCT), more than TMICT counts a
+ * period.
+ */
+static void timer_start(struct kvm_lapic *l, uint64_t now, bool from_tmict, uint32_t count)
+{
+	update_period(l);
+	if (!l->period_ns || timer_mode(l) == 3 /* reserved: no timer, as in Linux */) {
 		atomic_store(&l->deadline, 0);
 		return;
+	}
+	uint64_t first = l->period_ns;
+	if (!from_tmict) {
+		first = (uint64_t)count * l->divide;
+		if (!first)
+			first = timer_mode(l) == TIMER_PERIODIC ? l->period_ns : 0;
+		else if (first > l->period_ns)
+			first = l->period_ns;
 	}
 	atomic_store(&l->deadline, now + first);
 	service_deadline(l->vcpu->vm, now + first);
 }
 
+/*
+ * TMCCT (Linux apic_get_tmcct): the time left to the deadline in bus cycles.
+ * A periodic timer counts on through expiries its vCPU has not processed yet,
+ * masked or not.
+ */
 static uint32_t timer_current_count(struct kvm_lapic *l, uint64_t now)
 {
 	uint64_t d = atomic_load(&l->deadline);
-	if (!d || timer_mode(l) == TIMER_TSCDEADLINE || !l->divide)
-		return 0;
-	if (d <= now)
-		return 0;
-	uint64_t left = (d - now) / l->divide;
 	uint32_t tmict = rd(l, APIC_TMICT);
+	if (!d || timer_mode(l) == TIMER_TSCDEADLINE || !l->divide || !tmict || !l->period_ns)
+		return 0;
+	uint64_t left;
+	if (d > now)
+		left = d - now;
+	else if (timer_mode(l) == TIMER_PERIODIC)
+		left = l->period_ns - (now - d) % l->period_ns;
+	else
+		return 0;
+	left /= l->divide;
 	return left > tmict ? tmict : (uint32_t)left;
 }
 
@@ -414,11 +460,13 @@ static void update_lvtt(struct kvm_lapic *l, uint32_t old, uint32_t val, uint64_
 	 * the new mode when it expires; an expired one-shot stays expired (count
 	 * 0, no interrupts), as on hardware. The opt-in quirk restarts it.
 	 */
+	if (l->period_ns)
+		update_period(l); /* a periodic timer has a minimum period */
 	if (om == TIMER_ONESHOT && nm == TIMER_PERIODIC && !atomic_load(&l->deadline) &&
 	    (l->vcpu->vm->softkvm_quirks & SOFTKVM_QUIRK_LAPIC_PERIODIC_RESTART) &&
 	    rd(l, APIC_TMICT)) {
 		wr(l, APIC_LVTT, val);
-		timer_start(l, now, rd(l, APIC_TMICT));
+		timer_start(l, now, true, 0);
 	}
 }
 
@@ -541,7 +589,6 @@ static int reg_write(struct kvm_lapic *l, unsigned off, uint32_t val, uint64_t n
 		if (!(val & 0x100)) {
 			for (unsigned o = APIC_LVTT; o <= APIC_LVTERR; o += 16)
 				wr(l, o, rd(l, o) | LVT_MASKED);
-			wr(l, APIC_LVTCMCI, rd(l, APIC_LVTCMCI) | LVT_MASKED);
 		}
 		break;
 	}
@@ -563,10 +610,10 @@ static int reg_write(struct kvm_lapic *l, unsigned off, uint32_t val, uint64_t n
 	case APIC_LVTT:
 	case APIC_LVTTHMR:
 	case APIC_LVTPC:
-	case APIC_LVTERR:
-	case APIC_LVTCMCI: {
+	case APIC_LVTERR: {
+		/* no LVT CMCI: KVM without MCG_CMCI_P has 6 LVT entries */
 		uint32_t mask = (off == APIC_LVT0 || off == APIC_LVT1) ? LINT_MASK
-				: (off == APIC_LVTTHMR || off == APIC_LVTPC || off == APIC_LVTCMCI)
+				: (off == APIC_LVTTHMR || off == APIC_LVTPC)
 				    ? LVT_BASE_MASK | LVT_MODE
 				    : LVT_BASE_MASK;
 		if (off == APIC_LVTT)
@@ -584,14 +631,14 @@ static int reg_write(struct kvm_lapic *l, unsigned off, uint32_t val, uint64_t n
 		if (timer_mode(l) == TIMER_TSCDEADLINE)
 			break;
 		wr(l, APIC_TMICT, val);
-		timer_start(l, now, val);
+		timer_start(l, now, true, 0);
 		break;
 	case APIC_TDCR: {
 		uint32_t cnt = timer_current_count(l, now);
 		wr(l, APIC_TDCR, val & 0xb);
 		update_divide(l);
 		if (atomic_load(&l->deadline))
-			timer_start(l, now, cnt);
+			timer_start(l, now, false, cnt);
 		break;
 	}
 	case APIC_ESR:
@@ -600,8 +647,11 @@ static int reg_write(struct kvm_lapic *l, unsigned off, uint32_t val, uint64_t n
 		wr(l, APIC_ESR, 0);
 		break;
 	case APIC_SELF_IPI:
+		/* x2APIC only; bits 31:8 are reserved (#GP), Linux kvm_lapic_reg_write */
 		if (!x2)
 			return 0;
+		if (val & ~0xffu)
+			return -1;
 		l->pending_ipi = true;
 		l->ipi_lo = (val & 0xff) | (SH_SELF << 18);
 		l->ipi_dest = 0;
@@ -679,7 +729,7 @@ int lapic_msr_read(struct kvm_lapic *l, uint32_t msr, uint64_t *val)
 {
 	if (msr == MSR_TSC_DEADLINE) {
 		pthread_mutex_lock(&l->lock);
-		*val = timer_mode(l) == TIMER_TSCDEADLINE ? l->tscdeadline : 0;
+		*val = timer_mode(l) == TIMER_TSCDEADLINE && hw_enabled(l) ? l->tscdeadline : 0;
 		pthread_mutex_unlock(&l->lock);
 		return 0;
 	}
@@ -704,7 +754,8 @@ int lapic_msr_write(struct kvm_lapic *l, uint32_t msr, uint64_t val)
 
 	if (msr == MSR_TSC_DEADLINE) {
 		pthread_mutex_lock(&l->lock);
-		if (timer_mode(l) == TIMER_TSCDEADLINE && apic_enabled(l)) {
+		/* kvm_set_lapic_tscdeadline_msr: a hardware-enabled APIC in TSC-deadline mode */
+		if (timer_mode(l) == TIMER_TSCDEADLINE && hw_enabled(l)) {
 			l->tscdeadline = val;
 			tscdeadline_arm(l, kvm_host_ns());
 		}
@@ -722,6 +773,9 @@ int lapic_msr_write(struct kvm_lapic *l, uint32_t msr, uint64_t val)
 	    (reg >= APIC_ISR && reg < APIC_ISR + 0x180))
 		return -1;
 	if (reg != APIC_EOI && reg != APIC_SELF_IPI && !valid_reg(reg, true))
+		return -1;
+	/* x2APIC ICR bits 31:20, 17:16 and 13 are reserved (Linux kvm_x2apic_icr_write) */
+	if (reg == APIC_ICR && (val & 0xfff32000ull))
 		return -1;
 	pthread_mutex_lock(&l->lock);
 	if (reg == APIC_ICR) {
@@ -773,6 +827,9 @@ bool lapic_accept(struct kvm_lapic *l, const struct apic_irq *irq)
 	switch (irq->delivery_mode) {
 	case DM_FIXED:
 	case DM_LOWEST:
+		if (irq->trig_level && !irq->level)
+			return false; /* a level de-assert message carries nothing
+					 (__apic_accept_irq) */
 		pthread_mutex_lock(&l->lock);
 		if (apic_enabled(l)) {
 			vec_set(l, APIC_TMR, irq->vector, irq->trig_level);
@@ -797,6 +854,11 @@ bool lapic_accept(struct kvm_lapic *l, const struct apic_irq *irq)
 	case DM_SIPI:
 		atomic_store(&l->sipi_vector, irq->vector);
 		kvm_vcpu_kick(v);
+		vcpu_wake(v);
+		return true;
+	case DM_REMRD:
+		/* KVM takes remote read as a paravirtual unhalt (KVM_HC_KICK_CPU) */
+		atomic_store(&v->pv_unhalted, true);
 		vcpu_wake(v);
 		return true;
 	default: /* SMI (no SMM), ExtINT through an IPI: dropped */
@@ -837,7 +899,8 @@ bool lapic_accepts_pic(struct kvm_lapic *l)
 void lapic_lint(struct kvm_lapic *l, int pin, bool level)
 {
 	uint32_t lvt = rd(l, pin ? APIC_LVT1 : APIC_LVT0);
-	if (!level || (lvt & LVT_MASKED) || !apic_enabled(l))
+	/* kvm_apic_local_deliver: a hardware-enabled APIC with the entry unmasked */
+	if (!level || (lvt & LVT_MASKED) || !hw_enabled(l))
 		return;
 	struct apic_irq irq = {.vector = lvt & 0xff,
 			       .delivery_mode = (lvt >> 8) & 7,
@@ -865,81 +928,126 @@ int lapic_take_sipi(struct kvm_lapic *l)
 
 /* ---- destinations (kvm_apic_match_dest) ---- */
 
-static bool match_physical(struct kvm_lapic *t, uint32_t dest, bool x2msg)
+/*
+ * The destination as target t sees it (Linux kvm_apic_mda): without
+ * KVM_CAP_X2APIC_API an IOAPIC or MSI message to 0xff is a broadcast for
+ * x2APIC-mode targets too.
+ */
+static uint32_t message_dest(const struct kvm_lapic *t, uint32_t dest, bool ipi)
 {
-	if (x2apic_mode(t))
-		return dest == 0xffffffffu || dest == lapic_id(t) || (!x2msg && dest == 0xff);
-	return dest == 0xff || (dest & 0xff) == lapic_id(t);
+	if (!ipi && dest == 0xff && x2apic_mode(t))
+		return 0xffffffffu;
+	return dest;
 }
 
-static bool match_logical(struct kvm_lapic *t, uint32_t mda, bool x2msg)
+static bool is_broadcast(const struct kvm_lapic *t, uint32_t mda)
+{
+	return mda == (x2apic_mode(t) ? 0xffffffffu : 0xffu);
+}
+
+static bool match_physical(struct kvm_lapic *t, uint32_t mda)
+{
+	if (is_broadcast(t, mda))
+		return true;
+	/* x2APIC IDs are the vCPU ids; an xAPIC-mode APIC answers to its x2APIC ID
+	 * for destinations above 0xff (KVM's hotplug rule) */
+	if (x2apic_mode(t) || mda > 0xff)
+		return mda == t->vcpu->id;
+	return mda == rd(t, APIC_ID) >> 24;
+}
+
+static bool match_logical(struct kvm_lapic *t, uint32_t mda)
 {
 	uint32_t ldr = rd(t, APIC_LDR);
-	if (x2apic_mode(t)) {
-		if (mda == 0xffffffffu || (!x2msg && mda == 0xff))
-			return true;
-		return (ldr >> 16) == (mda >> 16) && (ldr & mda & 0xffff) != 0;
-	}
-	uint32_t lid = ldr >> 24;
-	mda &= 0xff;
-	if (mda == 0xff)
+
+	if (is_broadcast(t, mda))
 		return true;
-	if ((rd(t, APIC_DFR) >> 28) == 0xf) /* flat */
+	if (x2apic_mode(t))
+		return (ldr >> 16) == (mda >> 16) && (ldr & mda & 0xffff) != 0;
+	uint32_t lid = ldr >> 24;
+	switch (rd(t, APIC_DFR)) {
+	case 0xffffffffu: /* flat */
 		return (lid & mda) != 0;
-	return (lid >> 4) == (mda >> 4) && (lid & mda & 0xf) != 0; /* cluster */
+	case 0x0fffffffu: /* cluster */
+		return (lid >> 4) == (mda >> 4) && (lid & mda & 0xf) != 0;
+	default:
+		return false;
+	}
+}
+
+static bool match_dest(struct kvm_lapic *t, uint32_t dest, bool logical, bool ipi)
+{
+	uint32_t mda = message_dest(t, dest, ipi);
+	return logical ? match_logical(t, mda) : match_physical(t, mda);
 }
 
 bool lapic_match_dest(struct kvm_lapic *t, uint32_t dest, bool logical)
 {
-	return logical ? match_logical(t, dest, false) : match_physical(t, dest, false);
+	return match_dest(t, dest, logical, false);
 }
 
+/*
+ * Deliver a message to the matching APICs (Linux kvm_irq_delivery_to_apic).
+ * A lowest-priority message (or an MSI with the redirection hint) goes to
+ * the software-enabled candidate with the lowest TPR class; sent to the
+ * physical broadcast 0xff it becomes a fixed broadcast, as in KVM.
+ */
 int apic_deliver(struct kvm_vm *vm, struct kvm_lapic *src, const struct apic_irq *irq)
 {
 	struct kvm_lapic *targets[SOFTKVM_MAX_VCPUS];
+	struct apic_irq m = *irq;
 	unsigned n = 0;
-	bool x2msg = src ? x2apic_mode(src) : false;
+	bool lowest = m.delivery_mode == DM_LOWEST || m.redir_hint;
 
+	if (lowest && m.shorthand == SH_NONE && !m.dest_logical && m.dest_id == 0xff &&
+	    !(src && x2apic_mode(src))) {
+		m.delivery_mode = DM_FIXED;
+		lowest = m.redir_hint;
+	}
 	pthread_mutex_lock(&vm->lock);
 	for (unsigned k = 0; k < vm->nvcpus; k++) {
 		struct kvm_lapic *t = vm->vcpus[k]->lapic;
-		if (!t)
+		if (!t || !hw_enabled(t))
 			continue;
-		bool m;
-		switch (irq->shorthand) {
+		bool hit;
+		switch (m.shorthand) {
 		case SH_SELF:
-			m = t == src;
+			hit = t == src;
 			break;
 		case SH_ALL:
-			m = true;
+			hit = true;
 			break;
 		case SH_OTHERS:
-			m = t != src;
+			hit = t != src;
 			break;
 		default:
-			m = irq->dest_logical ? match_logical(t, irq->dest_id, x2msg)
-					      : match_physical(t, irq->dest_id, x2msg);
+			hit = match_dest(t, m.dest_id, m.dest_logical, src != NULL);
 		}
-		/* INIT/SIPI/NMI reach hardware-enabled APICs; fixed needs software-enabled */
-		if (m && hw_enabled(t))
+		if (hit)
 			targets[n++] = t;
 	}
 	pthread_mutex_unlock(&vm->lock);
 	if (!n)
 		return -1;
-	if (irq->delivery_mode == DM_LOWEST && n > 1) {
-		/* lowest priority: the target with the lowest TPR (first on a tie) */
-		unsigned best = 0;
-		for (unsigned k = 1; k < n; k++)
-			if ((rd(targets[k], APIC_TASKPRI) & 0xf0) <
-			    (rd(targets[best], APIC_TASKPRI) & 0xf0))
-				best = k;
+	if (lowest) {
+		/* candidates are software-enabled APICs; the lowest TPR class wins, the
+		 * first on a tie */
+		int best = -1;
+		for (unsigned k = 0; k < n; k++) {
+			if (!sw_enabled(targets[k]))
+				continue;
+			if (best < 0 || (rd(targets[k], APIC_TASKPRI) & 0xf0) <
+					    (rd(targets[best], APIC_TASKPRI) & 0xf0))
+				best = (int)k;
+		}
+		if (best < 0)
+			return -1;
 		targets[0] = targets[best];
 		n = 1;
 	}
 	int accepted = 0;
 	for (unsigned k = 0; k < n; k++)
-		accepted += lapic_accept(targets[k], irq);
+		accepted += lapic_accept(targets[k], &m);
 	return accepted;
 }
 
@@ -963,6 +1071,16 @@ void lapic_get_state(struct kvm_lapic *l, void *out)
 	pthread_mutex_unlock(&l->lock);
 }
 
+/*
+ * KVM_SET_LAPIC (Linux kvm_apic_set_state): every register is taken as
+ * given except the version, PPR and TMCCT; in x2APIC mode the ID comes
+ * shifted (no KVM_CAP_X2APIC_API) and the LDR follows from it; IRR and ISR
+ * are rescanned; the timer restarts from the restored TMCCT (0, as QEMU
+ * saves it: a one-shot timer expires at once, a periodic one starts a new
+ * period); a TSC-deadline timer keeps its IA32_TSC_DEADLINE when the mode
+ * did not change, and loses it when it did (user space writes the MSR
+ * after KVM_SET_LAPIC).
+ */
 int lapic_set_state(struct kvm_lapic *l, const void *in)
 {
 	uint8_t regs[1024];
@@ -970,6 +1088,7 @@ int lapic_set_state(struct kvm_lapic *l, const void *in)
 
 	memcpy(regs, in, 1024);
 	pthread_mutex_lock(&l->lock);
+	unsigned old_mode = timer_mode(l);
 	if (x2apic_mode(l)) {
 		uint32_t id;
 		memcpy(&id, regs + APIC_ID, 4);
@@ -980,12 +1099,22 @@ int lapic_set_state(struct kvm_lapic *l, const void *in)
 	}
 	memcpy(l->regs, regs, 1024);
 	set_version(l);
-	update_divide(l);
 	update_ppr(l);
-	/* restart the timer from the saved current count (__start_apic_timer(TMCCT)) */
 	atomic_store(&l->deadline, 0);
-	if (timer_mode(l) != TIMER_TSCDEADLINE)
-		timer_start(l, now, rd(l, APIC_TMCCT));
+	if ((old_mode == TIMER_TSCDEADLINE) != (timer_mode(l) == TIMER_TSCDEADLINE)) {
+		/* apic_update_lvtt: a mode change stops the timer */
+		wr(l, APIC_TMICT, 0);
+		l->period_ns = 0;
+		l->tscdeadline = 0;
+	}
+	update_divide(l);
+	if (timer_mode(l) == TIMER_TSCDEADLINE) {
+		if (hw_enabled(l))
+			tscdeadline_arm(l, now);
+	} else {
+		timer_start(l, now, false, rd(l, APIC_TMCCT));
+	}
+	wr(l, APIC_TMCCT, 0);
 	pthread_mutex_unlock(&l->lock);
 	vcpu_notify_irq(l->vcpu);
 	return 0;

@@ -32,6 +32,7 @@
 #define MSR_IA32_PERF_CAPABILITIES 0x00000345
 #define MSR_IA32_TSC_DEADLINE	   0x000006e0
 #define MSR_IA32_MC0_CTL	   0x00000400
+#define MSR_AMD64_VIRT_SPEC_CTRL   0xc001011f
 
 /* KVM_MSR_RET_* */
 #define RET_OK	     0
@@ -70,6 +71,7 @@ static const uint32_t msrs_to_save[] = {
     MSR_IA32_TSC_DEADLINE,
     MSR_K7_HWCR,
     MSR_IA32_SPEC_CTRL,
+    MSR_AMD64_VIRT_SPEC_CTRL,
     /* kvmclock */
     0x11,
     0x12,
@@ -322,6 +324,32 @@ static bool writes_ignored(uint32_t index)
 	}
 }
 
+/*
+ * Linux 6.1's guest_has_spec_ctrl_msr() and guest_has_pred_cmd_msr() (cpuid.h):
+ * Intel's CPUID.7.0:EDX.SPEC_CTRL, or the AMD-defined bits of
+ * CPUID.80000008:EBX (AMD_STIBP, AMD_IBRS, AMD_SSBD; AMD_IBPB) that a guest
+ * identified as AMD looks at instead.
+ */
+static bool guest_has_spec_ctrl_msr(const struct kvm_vcpu *v)
+{
+	return kvm_guest_has(v, 7, 0, CPUID_EDX, 26) ||
+	       kvm_guest_has(v, 0x80000008, 0, CPUID_EBX, 15) ||
+	       kvm_guest_has(v, 0x80000008, 0, CPUID_EBX, 14) ||
+	       kvm_guest_has(v, 0x80000008, 0, CPUID_EBX, 24);
+}
+
+static bool guest_has_pred_cmd_msr(const struct kvm_vcpu *v)
+{
+	return kvm_guest_has(v, 7, 0, CPUID_EDX, 26) ||
+	       kvm_guest_has(v, 0x80000008, 0, CPUID_EBX, 12);
+}
+
+/* MSR_AMD64_VIRT_SPEC_CTRL: with CPUID.80000008:EBX.VIRT_SSBD (svm_get_msr) */
+static bool guest_has_virt_ssbd(const struct kvm_vcpu *v)
+{
+	return kvm_guest_has(v, 0x80000008, 0, CPUID_EBX, 25);
+}
+
 static int emulated_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val, bool host)
 {
 	/* the in-kernel LAPIC: APIC base, x2APIC registers, TSC deadline */
@@ -344,10 +372,14 @@ static int emulated_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val, bool 
 		*val = v->msr_hwcr;
 		return RET_OK;
 	case MSR_IA32_SPEC_CTRL:
-		/* guest_has_spec_ctrl_msr: CPUID.7.0:EDX.SPEC_CTRL */
-		if (!host && !kvm_guest_has(v, 7, 0, CPUID_EDX, 26))
+		if (!host && !guest_has_spec_ctrl_msr(v))
 			return RET_ERR;
 		*val = v->spec_ctrl;
+		return RET_OK;
+	case MSR_AMD64_VIRT_SPEC_CTRL:
+		if (!host && !guest_has_virt_ssbd(v))
+			return RET_ERR;
+		*val = v->virt_spec_ctrl;
 		return RET_OK;
 	case MSR_IA32_TSC_DEADLINE:
 		*val = 0; /* no in-kernel LAPIC: reads 0 (kvm_get_lapic_tscdeadline_msr) */
@@ -429,7 +461,7 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 		return RET_OK;
 	switch (index) {
 	case MSR_IA32_SPEC_CTRL:
-		if (!host && !kvm_guest_has(v, 7, 0, CPUID_EDX, 26))
+		if (!host && !guest_has_spec_ctrl_msr(v))
 			return RET_ERR;
 		/* what the "host" accepts (kvm_spec_ctrl_test_value): IBRS, STIBP, SSBD */
 		if (val & ~7ull)
@@ -437,10 +469,19 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 		v->spec_ctrl = val;
 		return RET_OK;
 	case MSR_IA32_PRED_CMD:
-		/* IBPB: a barrier with nothing to flush; write-only, bit 0 only */
-		if (!host && !kvm_guest_has(v, 7, 0, CPUID_EDX, 26))
+		/* IBPB: a barrier with nothing to flush; write-only, bit 0 only
+		 * (SBPB, bit 7, is refused as Linux 6.1 refuses it) */
+		if (!host && !guest_has_pred_cmd_msr(v))
 			return RET_ERR;
 		return val & ~1ull ? RET_ERR : RET_OK;
+	case MSR_AMD64_VIRT_SPEC_CTRL:
+		/* only SSBD (bit 2), as svm_set_msr; nothing to do */
+		if (!host && !guest_has_virt_ssbd(v))
+			return RET_ERR;
+		if (val & ~(1ull << 2))
+			return RET_ERR;
+		v->virt_spec_ctrl = val;
+		return RET_OK;
 	case MSR_K7_HWCR:
 		/* flush filter, IGNNE and TLB cache disables are ignored; of the
 		 * rest only McStatusWrEn (bit 18) may be set (Linux) */

@@ -29,6 +29,32 @@ void service_wake(struct kvm_vm *vm)
 	}
 }
 
+/*
+ * A vCPU is about to enter the processor (in_run already set). The service
+ * thread may have looked at it just before and decided to sleep past a poll
+ * period (nothing running, no deadline): then wake it, or the vCPU would run
+ * without kicks, timers and signal polls until its next exit. The two sides
+ * are a store-then-load pair each (in_run / svc_target, sequentially
+ * consistent): either the vCPU sees the long sleep here, or the service
+ * thread sees in_run in its re-check.
+ */
+void service_vcpu_enters(struct kvm_vm *vm)
+{
+	uint64_t t = atomic_load(&vm->svc_target);
+	if (!t || t > kvm_host_ns() + POLL_NS)
+		service_wake(vm);
+}
+
+static bool any_in_run(struct kvm_vm *vm)
+{
+	bool r = false;
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned k = 0; k < vm->nvcpus && !r; k++)
+		r = atomic_load(&vm->vcpus[k]->in_run);
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
 void service_deadline(struct kvm_vm *vm, uint64_t ns)
 {
 	uint64_t cur = atomic_load(&vm->svc_target);
@@ -86,6 +112,9 @@ static void *service_main(void *arg)
 		if (running && (!next || next > now + POLL_NS))
 			next = now + POLL_NS;
 		atomic_store(&vm->svc_target, next);
+		/* a vCPU entered the processor since we looked: look again */
+		if (!running && any_in_run(vm))
+			continue;
 
 		struct itimerspec its = {0};
 		if (next) {

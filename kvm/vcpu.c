@@ -982,9 +982,8 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 			}
 		}
 		atomic_store(&v->in_run, true);
-		/* the service thread sleeps without deadline when nothing ran: start its poll */
-		if (!atomic_load(&v->vm->svc_target))
-			service_wake(v->vm);
+		/* the service thread sleeps past its poll when nothing ran: start it again */
+		service_vcpu_enters(v->vm);
 		enum cpu_exit e = cpu_run(v->cpu);
 		atomic_store(&v->in_run, false);
 		if (e == CPU_EXIT_MWAIT) {

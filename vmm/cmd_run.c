@@ -3,8 +3,11 @@
  * `softkvm run`: boot a multiboot kernel on the test platform.
  *
  *   softkvm run --kernel FILE [--append ARGS] [--initrd FILE[,FILE...]]
- *               [--cpus N] [--mem SIZE] [--accel soft|kvm]
+ *               [--cpus N] [--mem SIZE] [--accel soft|kvm|auto]
  *               [--irqchip kernel|off] [--quirk NAME[,NAME...]]
+ *
+ * One line on stderr says which KVM runs the guest: softkvm unless
+ * --accel asks for the host's.
  *
  * Exit status: what the guest wrote to isa-debug-exit ((v << 1) | 1, odd);
  * 0 when it powered off (or halted, without an irqchip); 2 for a bad command
@@ -40,8 +43,9 @@ static void run_usage(FILE *f)
 	      "  --cpus N             number of vCPUs (default 1)\n"
 	      "  --mem SIZE           guest RAM, with suffix K, M, G or T (default 128M;\n"
 	      "                       a plain number is MiB)\n"
-	      "  --accel soft|kvm     softkvm in-process, or the host's /dev/kvm\n"
-	      "                       (default: kvm if /dev/kvm can be opened, else soft)\n"
+	      "  --accel soft|kvm|auto  softkvm's own processor (default), the host's\n"
+	      "                       /dev/kvm, or the host's if /dev/kvm can be opened\n"
+	      "                       (else softkvm); a line on stderr says which runs\n"
 	      "  --irqchip kernel|off the in-kernel LAPICs, IOAPIC, PIC and PIT (default),\n"
 	      "                       or none (only vCPU 0 runs; HLT ends the guest)\n"
 	      "  --quirk NAME[,...]   softkvm opt-in quirks: lapic-periodic-restart\n"
@@ -243,9 +247,12 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 				c->accel = KVMDEV_SOFT;
 			} else if (!strcmp(val, "kvm")) {
 				c->accel = KVMDEV_KVM;
+			} else if (!strcmp(val, "auto")) {
+				c->accel = KVMDEV_AUTO;
 			} else {
 				fprintf(stderr,
-					"softkvm run: --accel '%s': must be 'soft' or 'kvm'\n",
+					"softkvm run: --accel '%s': must be 'soft', 'kvm' or "
+					"'auto'\n",
 					val);
 				return 2;
 			}
@@ -259,13 +266,14 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 	return 0;
 }
 
-static int boot(struct vmm *vm, const struct vmm_config *cfg);
+static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first);
 
 int cmd_run(int argc, char **argv)
 {
-	struct vmm_config c = {.mem = 128ull << 20, .cpus = 1, .accel = KVMDEV_AUTO, .append = ""};
+	struct vmm_config c = {.mem = 128ull << 20, .cpus = 1, .accel = KVMDEV_SOFT, .append = ""};
 	struct vmm *vm;
 	int r, status;
+	bool first = true;
 
 	r = parse_args(argc, argv, &c);
 	if (r == 1) {
@@ -282,16 +290,18 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "softkvm run: out of memory\n");
 		return VMM_EXIT_USAGE;
 	}
-	do
-		status = boot(vm, &c);
-	while (status == VMM_EXIT_RESET && c.reboot == VMM_REBOOT_RESTART);
+	do {
+		status = boot(vm, &c, first);
+		first = false;
+	} while (status == VMM_EXIT_RESET && c.reboot == VMM_REBOOT_RESTART);
 	free(vm);
 	/* a reset with --reboot exit ends the run as a power-off does (QEMU -no-reboot) */
 	return status == VMM_EXIT_RESET ? VMM_EXIT_STOPPED : status;
 }
 
-/* One boot of the machine: build it, load the kernel, run it, tear it down. */
-static int boot(struct vmm *vm, const struct vmm_config *cfg)
+/* One boot of the machine: build it, load the kernel, run it, tear it down;
+ * the first says which KVM runs it. */
+static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first)
 {
 	const struct vmm_config c = *cfg;
 	struct multiboot_boot boot;
@@ -325,6 +335,12 @@ static int boot(struct vmm *vm, const struct vmm_config *cfg)
 	r = vmm_create_vm(vm, &c, err, sizeof(err));
 	if (r)
 		goto fail;
+	if (first) {
+		char what[160];
+
+		kvmdev_describe(&vm->kvm, what, sizeof(what));
+		fprintf(stderr, "softkvm run: accelerator: %s\n", what);
+	}
 	if (fmt == KERNEL_MULTIBOOT)
 		r = vmm_setup_multiboot_entry(vm, &boot, err, sizeof(err));
 	else

@@ -55,7 +55,10 @@ int cmd_exec(int argc, char **argv)
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("usage: softkvm exec -- PROGRAM [ARGS...]\n\n"
 		       "Run PROGRAM with libsoftkvm-preload.so (LD_PRELOAD): its /dev/kvm is\n"
-		       "served by softkvm in the program's own process. Exit status: the\n"
+		       "served by softkvm in the program's own process. The program's own\n"
+		       "CPUID instructions answer as on a KVM host (VMX or SVM set):\n"
+		       "SOFTKVM_HOST_CPUID=auto (default), fault (CPUID faulting), patch\n"
+		       "(rewritten to UD2 in the main executable) or off. Exit status: the\n"
 		       "program's; 127 if it cannot be run, 2 on bad usage.\n");
 		return 0;
 	}

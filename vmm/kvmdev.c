@@ -3,9 +3,14 @@
  * Opening /dev/kvm: the one place that chooses between in-process softkvm
  * and the host kernel's KVM. Both hand out descriptors that take the same
  * ioctls and mmap, so nothing else in the VMM knows which one it talks to.
+ * softkvm is the default; the host's KVM only when asked for (--accel kvm,
+ * or --accel auto and /dev/kvm opens): a /dev/kvm on the machine may be a
+ * different hypervisor with other limits, and is never taken silently.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -17,6 +22,8 @@ int kvmdev_open(struct kvmdev *d, enum kvmdev_accel accel)
 {
 	int fd;
 
+	d->asked = accel;
+	d->kvm_errno = 0;
 	if (accel != KVMDEV_SOFT) {
 		fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 		if (fd >= 0) {
@@ -25,6 +32,7 @@ int kvmdev_open(struct kvmdev *d, enum kvmdev_accel accel)
 		}
 		if (accel == KVMDEV_KVM)
 			return -errno;
+		d->kvm_errno = errno;
 	}
 	fd = softkvm_open(O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -64,4 +72,17 @@ void kvmdev_close(const struct kvmdev *d, int fd)
 const char *kvmdev_name(const struct kvmdev *d)
 {
 	return d->soft ? "softkvm" : "kvm";
+}
+
+void kvmdev_describe(const struct kvmdev *d, char *buf, size_t len)
+{
+	if (!d->soft)
+		snprintf(buf, len, "kvm (the host's /dev/kvm, --accel %s)",
+			 d->asked == KVMDEV_AUTO ? "auto" : "kvm");
+	else if (d->asked == KVMDEV_AUTO)
+		snprintf(buf, len,
+			 "softkvm (software x86-64 processor; --accel auto: /dev/kvm: %s)",
+			 strerror(d->kvm_errno));
+	else
+		snprintf(buf, len, "softkvm (software x86-64 processor)");
 }

@@ -10,13 +10,15 @@
 #include <stddef.h>
 
 enum kvmdev_accel {
-	KVMDEV_AUTO, /* kvm when /dev/kvm can be opened, soft otherwise */
-	KVMDEV_SOFT,
-	KVMDEV_KVM,
+	KVMDEV_SOFT, /* softkvm in-process (the default) */
+	KVMDEV_KVM,  /* the host's /dev/kvm, or an error */
+	KVMDEV_AUTO, /* the host's /dev/kvm when it can be opened, softkvm otherwise */
 };
 
 struct kvmdev {
 	bool soft; /* descriptors belong to in-process softkvm */
+	enum kvmdev_accel asked;
+	int kvm_errno; /* why /dev/kvm was not used (KVMDEV_AUTO), or 0 */
 };
 
 /* open("/dev/kvm"): a system descriptor, or -errno */
@@ -27,5 +29,7 @@ int kvmdev_ioctl(const struct kvmdev *d, int fd, unsigned long req, void *arg);
 void *kvmdev_mmap_run(const struct kvmdev *d, int fd, size_t len);
 void kvmdev_close(const struct kvmdev *d, int fd);
 const char *kvmdev_name(const struct kvmdev *d);
+/* one line (no newline) saying which KVM runs the guest and why */
+void kvmdev_describe(const struct kvmdev *d, char *buf, size_t len);
 
 #endif

@@ -7,14 +7,20 @@
  *   8 KiB whose checksum holds; flag bit 16 selects the "a.out kludge"
  *   address fields, otherwise the file must be an ELF32 i386 executable whose
  *   PT_LOAD segments are loaded at their physical addresses (p_paddr);
- * - the information structure is at 0x9500 and the memory map at 0x9000;
- *   after the kernel (page aligned) come the module list and the strings,
- *   then each module on its own page;
+ * - segments load anywhere in the platform's RAM (its memory map's RAM
+ *   entries, less the real-mode IVT and BIOS data area at 0-0x500): below
+ *   the EBDA (0x9fc00) or from 1 MiB; never over the EBDA, the VGA hole or
+ *   the BIOS area (0x9fc00-0xfffff, where the boot GDT and the ACPI and MP
+ *   tables are) nor beyond RAM;
+ * - the information structure is at 0x9500 and the memory map at 0x9000
+ *   unless a segment is there; then they go to the first page after the
+ *   kernel (and after 1 MiB). From that page (or the next, after them) come
+ *   the module list and the strings, then each module on its own page;
  * - the command line is "KERNEL APPEND" (QEMU's convention: the first word
  *   is the kernel's file name); a module's string is its --initrd entry.
  *
  * Everything the file says is checked before it is used: a bad kernel gives
- * a message, never a crash. Kernels load in RAM from 1 MiB up.
+ * a message, never a crash.
  */
 #include <elf.h>
 #include <errno.h>
@@ -51,14 +57,18 @@
 #define MBI_SIZE      88u
 #define MBI_MAX_MMAP  ((MBI_ADDR - MBI_MMAP_ADDR) / 24)
 #define KERNEL_MIN    0x100000u
+#define LOW_RAM_MIN   0x500u /* above the real-mode IVT and the BIOS data area */
 #define PAGE	      4096u
 #define MAX_MODULES   64
+#define MAX_SEGMENTS  64
 
 struct loader {
 	const struct multiboot_args *a;
 	char *err;
 	size_t errlen;
 	uint32_t lo, hi; /* extent of the loaded image */
+	unsigned nseg;	 /* the loaded segments, [start, end) */
+	uint64_t seg[MAX_SEGMENTS][2];
 };
 
 static int fail(struct loader *l, int e, const char *fmt, ...)
@@ -142,18 +152,63 @@ static int read_file(struct loader *l, const char *path, const char *what, uint6
 	return 0;
 }
 
-/* [addr, addr + len) must be RAM at or above 1 MiB. */
+/* [addr, addr + len) must lie in one RAM entry of the platform's map, above
+ * LOW_RAM_MIN and below ram_size. */
 static bool in_ram(const struct loader *l, uint64_t addr, uint64_t len)
 {
-	return addr >= KERNEL_MIN && addr + len >= addr && addr + len <= l->a->ram_size;
+	if (addr + len < addr)
+		return false;
+	for (unsigned k = 0; k < l->a->nmap; k++) {
+		const struct e820_entry *e = &l->a->map[k];
+		uint64_t lo = e->addr < LOW_RAM_MIN ? LOW_RAM_MIN : e->addr;
+		uint64_t hi = e->addr + e->len > l->a->ram_size ? l->a->ram_size : e->addr + e->len;
+
+		if (e->type == E820_RAM && addr >= lo && addr + len <= hi)
+			return true;
+	}
+	return false;
 }
 
-static void note_extent(struct loader *l, uint32_t addr, uint32_t len)
+/* The RAM a kernel may load into, for messages: "0x500-0x9fc00, 0x100000-0x8000000". */
+static const char *ram_ranges(const struct loader *l, char *buf, size_t len)
 {
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (unsigned k = 0; k < l->a->nmap && n < len; k++) {
+		const struct e820_entry *e = &l->a->map[k];
+		uint64_t lo = e->addr < LOW_RAM_MIN ? LOW_RAM_MIN : e->addr;
+		uint64_t hi = e->addr + e->len > l->a->ram_size ? l->a->ram_size : e->addr + e->len;
+
+		if (e->type != E820_RAM || lo >= hi)
+			continue;
+		n += (size_t)snprintf(buf + n, len - n, "%s%#llx-%#llx", n ? ", " : "",
+				      (unsigned long long)lo, (unsigned long long)hi);
+	}
+	return buf;
+}
+
+static bool overlaps_kernel(const struct loader *l, uint64_t addr, uint64_t len)
+{
+	for (unsigned k = 0; k < l->nseg; k++)
+		if (addr < l->seg[k][1] && l->seg[k][0] < addr + len)
+			return true;
+	return false;
+}
+
+static int note_extent(struct loader *l, uint32_t addr, uint32_t len)
+{
+	if (l->nseg == MAX_SEGMENTS)
+		return fail(l, E2BIG, "'%s': more than %d loadable segments", l->a->kernel,
+			    MAX_SEGMENTS);
+	l->seg[l->nseg][0] = addr;
+	l->seg[l->nseg][1] = (uint64_t)addr + len;
+	l->nseg++;
 	if (addr < l->lo)
 		l->lo = addr;
 	if (addr + len > l->hi)
 		l->hi = addr + len;
+	return 0;
 }
 
 /* Find the header: offset or -1. */
@@ -215,17 +270,18 @@ static int load_aout(struct loader *l, const uint8_t *buf, size_t len, size_t ho
 	}
 	if (!mem_size)
 		return fail(l, ENOEXEC, "'%s': multiboot image is empty", path);
-	if (!in_ram(l, load_addr, mem_size))
-		return fail(l, ERANGE, "'%s': image %#x-%#llx is outside guest RAM (1 MiB-%#llx)",
-			    path, load_addr, (unsigned long long)(load_addr + mem_size),
-			    (unsigned long long)l->a->ram_size);
+	if (!in_ram(l, load_addr, mem_size)) {
+		char ranges[160];
+		return fail(l, ERANGE, "'%s': image %#x-%#llx is outside guest RAM (%s)", path,
+			    load_addr, (unsigned long long)(load_addr + mem_size),
+			    ram_ranges(l, ranges, sizeof(ranges)));
+	}
 	if (*entry < load_addr || *entry >= load_addr + mem_size)
 		return fail(l, ENOEXEC, "'%s': entry point %#x is outside the image %#x-%#llx",
 			    path, *entry, load_addr, (unsigned long long)(load_addr + mem_size));
 	memcpy(l->a->ram + load_addr, buf + text_off, load_size);
 	memset(l->a->ram + load_addr + load_size, 0, mem_size - load_size);
-	note_extent(l, load_addr, (uint32_t)mem_size);
-	return 0;
+	return note_extent(l, load_addr, (uint32_t)mem_size);
 }
 
 static int load_elf(struct loader *l, const uint8_t *buf, size_t len, uint32_t *entry)
@@ -286,20 +342,24 @@ static int load_elf(struct loader *l, const uint8_t *buf, size_t len, uint32_t *
 				    "has %zu",
 				    path, k, ph.p_offset,
 				    (unsigned long long)ph.p_offset + ph.p_filesz, len);
-			if (!in_ram(l, ph.p_paddr, ph.p_memsz))
+			if (!in_ram(l, ph.p_paddr, ph.p_memsz)) {
+				char ranges[160];
 				return fail(l, ERANGE,
 					    "'%s': segment %u at %#x-%#llx is outside guest RAM "
-					    "(1 MiB-%#llx)",
+					    "(%s)",
 					    path, k, ph.p_paddr,
 					    (unsigned long long)ph.p_paddr + ph.p_memsz,
-					    (unsigned long long)l->a->ram_size);
+					    ram_ranges(l, ranges, sizeof(ranges)));
+			}
 			/* e_entry is a virtual address: translate it through its segment */
 			if (!entry_ok && eh.e_entry >= ph.p_vaddr &&
 			    eh.e_entry - ph.p_vaddr < ph.p_memsz) {
 				*entry = eh.e_entry - ph.p_vaddr + ph.p_paddr;
 				entry_ok = true;
 			}
-			note_extent(l, ph.p_paddr, ph.p_memsz);
+			int r = note_extent(l, ph.p_paddr, ph.p_memsz);
+			if (r)
+				return r;
 			nload++;
 		}
 		if (pass == 0 && !nload)
@@ -403,8 +463,8 @@ int multiboot_load(const struct multiboot_args *a, struct multiboot_boot *out, c
 {
 	struct loader l = {.a = a, .err = err, .errlen = errlen, .lo = UINT32_MAX, .hi = 0};
 	char *mods[MAX_MODULES];
-	unsigned nmods = 0, nmap = 0;
-	uint64_t info, strings, str_end, next, mem_upper_end;
+	unsigned nmods = 0, nmap;
+	uint64_t info, strings, str_end, next, mem_upper_end, mbi_addr, mmap_addr;
 	uint32_t entry = 0;
 	uint8_t *mbi, *modlist;
 	int r;
@@ -421,8 +481,22 @@ int multiboot_load(const struct multiboot_args *a, struct multiboot_boot *out, c
 			goto out;
 	}
 
-	/* the module list and strings go on the pages after the kernel */
-	info = page_up(l.hi);
+	/*
+	 * The information structure and the memory map at 0x9500 and 0x9000,
+	 * unless a segment of the kernel is there; then on the first page after
+	 * the kernel and 1 MiB, where the module list, the strings and the
+	 * modules follow.
+	 */
+	nmap = a->nmap < MBI_MAX_MMAP ? a->nmap : MBI_MAX_MMAP;
+	info = page_up(l.hi > KERNEL_MIN ? l.hi : KERNEL_MIN);
+	if (!overlaps_kernel(&l, MBI_MMAP_ADDR, MBI_ADDR + MBI_SIZE - MBI_MMAP_ADDR)) {
+		mbi_addr = MBI_ADDR;
+		mmap_addr = MBI_MMAP_ADDR;
+	} else {
+		mbi_addr = info;
+		mmap_addr = info + MBI_SIZE;
+		info = (mmap_addr + 24ull * nmap + 15) & ~15ull;
+	}
 	strings = info + 16ull * nmods;
 	str_end = strings;
 	for (unsigned k = 0; k < nmods; k++)
@@ -474,7 +548,7 @@ int multiboot_load(const struct multiboot_args *a, struct multiboot_boot *out, c
 	}
 
 	/* the information structure */
-	mbi = a->ram + MBI_ADDR;
+	mbi = a->ram + mbi_addr;
 	memset(mbi, 0, MBI_SIZE);
 	wr32(mbi + 0, MBI_MEMORY | MBI_BOOTDEV | MBI_CMDLINE | MBI_MODS | MBI_MMAP | MBI_LOADER);
 	mem_upper_end = KERNEL_MIN;
@@ -494,20 +568,20 @@ int multiboot_load(const struct multiboot_args *a, struct multiboot_boot *out, c
 	sp += strlen((char *)a->ram + sp) + 1;
 	wr32(mbi + 20, nmods);
 	wr32(mbi + 24, (uint32_t)info);
-	for (unsigned k = 0; k < a->nmap && nmap < MBI_MAX_MMAP; k++, nmap++) {
-		uint8_t *m = a->ram + MBI_MMAP_ADDR + 24 * nmap;
+	for (unsigned k = 0; k < nmap; k++) {
+		uint8_t *m = a->ram + mmap_addr + 24 * k;
 		wr32(m, 20);
 		wr64(m + 4, a->map[k].addr);
 		wr64(m + 12, a->map[k].len);
 		wr32(m + 20, a->map[k].type);
 	}
 	wr32(mbi + 44, 24 * nmap);
-	wr32(mbi + 48, MBI_MMAP_ADDR);
+	wr32(mbi + 48, (uint32_t)mmap_addr);
 	strcpy((char *)a->ram + sp, a->loader_name);
 	wr32(mbi + 64, (uint32_t)sp);
 
 	out->entry = entry;
-	out->mbi = MBI_ADDR;
+	out->mbi = (uint32_t)mbi_addr;
 	out->kernel_lo = l.lo;
 	out->kernel_hi = l.hi;
 	out->info_end = (uint32_t)next;

@@ -343,10 +343,18 @@ static struct kvm_cpuid2 *get_supported_cpuid(struct vmm *vm, int *res)
 	return NULL;
 }
 
-/* Give vCPU `id` its APIC ID and the topology (one package, ncpus threads). */
+/*
+ * Give vCPU `id` its APIC ID and the topology: one package of ncpus threads.
+ * KVM_GET_SUPPORTED_CPUID reports leaf 0xB as "no topology" (sub-leaf 0
+ * zero, Linux 6.1 __do_cpuid_func); the VMM that has one describes it (SDM
+ * Vol. 2A, CPUID leaf 0BH): sub-leaf 0 the SMT level (one thread per core),
+ * sub-leaf 1 the core level with every vCPU in it, each with the x2APIC ID
+ * in EDX. `c` has room for one more entry than c->nent.
+ */
 static void cpuid_for_vcpu(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus)
 {
 	unsigned shift = 0;
+	struct kvm_cpuid_entry2 *b0 = NULL, *b1 = NULL;
 
 	while ((1u << shift) < ncpus)
 		shift++;
@@ -357,17 +365,32 @@ static void cpuid_for_vcpu(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus)
 			e->ebx = (e->ebx & 0xffff) | (id << 24) | ((ncpus > 1 ? ncpus : 0) << 16);
 			if (ncpus > 1)
 				e->edx |= 1u << 28; /* HTT: the logical count field is valid */
-		} else if (e->function == 0xb) {
-			e->edx = id;
-			if (e->index == 0) {
-				e->eax = 0;
-				e->ebx = 1;
-			} else if (e->index == 1) {
-				e->eax = shift;
-				e->ebx = ncpus;
-			}
+		} else if (e->function == 0xb && e->index == 0) {
+			b0 = e;
+		} else if (e->function == 0xb && e->index == 1) {
+			b1 = e;
 		}
 	}
+	if (!b0)
+		return; /* no leaf 0xB: CPUID.0:EAX < 0xB */
+	if (!b1) {
+		b1 = &c->entries[c->nent++];
+		memset(b1, 0, sizeof(*b1));
+	}
+	*b0 = (struct kvm_cpuid_entry2){.function = 0xb,
+					.index = 0,
+					.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+					.eax = 0,
+					.ebx = 1,
+					.ecx = 0x100,
+					.edx = id};
+	*b1 = (struct kvm_cpuid_entry2){.function = 0xb,
+					.index = 1,
+					.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+					.eax = shift,
+					.ebx = ncpus,
+					.ecx = 0x201,
+					.edx = id};
 }
 
 int vmm_create_vm(struct vmm *vm, const struct vmm_config *c, char *err, size_t errlen)
@@ -452,7 +475,7 @@ int vmm_create_vm(struct vmm *vm, const struct vmm_config *c, char *err, size_t 
 			goto out;
 		}
 		struct kvm_cpuid2 *mine =
-		    malloc(sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]));
+		    malloc(sizeof(*cpuid) + (cpuid->nent + 1) * sizeof(cpuid->entries[0]));
 		if (!mine) {
 			r = -ENOMEM;
 			fail(err, errlen, ENOMEM, "out of memory");

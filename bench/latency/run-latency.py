@@ -27,6 +27,8 @@ ROWS = [
     ("ipi_halted", "IPI round trip, target vCPU halted"),
     ("hlt_wakeup", "HLT wake-up: IPI sent -> handler on the halted vCPU"),
     ("timer_oneshot", "LAPIC one-shot timer: expiry -> handler (vCPU halted)"),
+    ("timer_spinning", "LAPIC one-shot timer: expiry -> handler (vCPU in jmp $)"),
+    ("timer_spinning_max", "  the same, worst of the iterations"),
     ("timer_tscdeadline", "TSC-deadline timer: deadline -> handler (vCPU halted)"),
     ("cpuid", "CPUID (handled in the kernel)"),
     ("inl_pmtimer", "IN from the PM timer (exit to the VMM)"),

@@ -145,8 +145,11 @@ int main(int argc, char **argv)
 	KT_CHECK(!memcmp(f.fpr[2], one80, 10));
 	KT_EQ(f.mxcsr, 0x9fc0);
 	KT_EQ(f.last_ip, tab[T_X87]);
-	KT_EQ(f.last_dp, tab[T_VAL]);
-	KT_EQ(f.last_opcode, 0x505); /* DD /0 with ModRM 05 */
+	/* the model is Intel with CPUID.7.0:EBX[6] (FDP_EXCPTN_ONLY): FLD m64
+	 * incurred no unmasked exception, so FDP and FOP keep their reset value
+	 * (cpu/README.md, "Vendor behaviour") */
+	KT_EQ(f.last_dp, 0);
+	KT_EQ(f.last_opcode, 0);
 	for (int k = 0; k < 8; k++)
 		KT_CHECK(!memcmp(f.xmm[k], t.mem + tab[T_PAT] + 16 * k, 16));
 

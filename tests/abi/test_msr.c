@@ -184,6 +184,27 @@ static void test_common_msrs(struct kt_vm *t)
 	KT_EQ(KT_IOCTL(t->vcpu, KVM_GET_MSRS, &m), 0);
 }
 
+/*
+ * Non-canonical bases through KVM_SET_MSRS (Linux 6.1 __kvm_set_msr): FS/GS/
+ * KERNEL_GS base, LSTAR and CSTAR are refused even from the host;
+ * SYSENTER_ESP/EIP are made canonical (bits 63:48 copied from bit 47) and
+ * accepted. (A guest WRMSR of either faults: tests/guest/canonical64.)
+ */
+static void test_noncanonical(struct kt_vm *t)
+{
+	static const uint32_t refused[] = {0xc0000100, 0xc0000101, 0xc0000102, 0xc0000082,
+					   0xc0000083};
+	for (unsigned k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+		uint64_t old = get_msr(t->vcpu, refused[k]);
+		KT_EQ(set_msr_n(t->vcpu, refused[k], 0x8000000000001000ull), 0);
+		KT_EQ(get_msr(t->vcpu, refused[k]), old);
+	}
+	KT_EQ(set_msr_n(t->vcpu, 0x175, 0x8000000000001000ull), 1);
+	KT_EQ(get_msr(t->vcpu, 0x175), 0x1000ull);
+	KT_EQ(set_msr_n(t->vcpu, 0x176, 0x0000900000002000ull), 1);
+	KT_EQ(get_msr(t->vcpu, 0x176), 0xffff900000002000ull);
+}
+
 int main(int argc, char **argv)
 {
 	struct kt_vm t;
@@ -203,6 +224,7 @@ int main(int argc, char **argv)
 	test_validation(&t);
 	test_exits(&t);
 	test_common_msrs(&t);
+	test_noncanonical(&t);
 	kt_vm_destroy(&t);
 	return kt_done("test_msr");
 }

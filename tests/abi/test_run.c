@@ -4,7 +4,8 @@
  * interfaces (Linux 6.1, api.rst 4.16 KVM_INTERRUPT, 4.17 KVM_NMI, 5
  * "request_interrupt_window", 4.38 KVM_SET_GUEST_DEBUG): the interrupt
  * window exit, an injected vector and an NMI reaching their handlers,
- * single-stepping, INT3 and instruction breakpoints as KVM_EXIT_DEBUG, a
+ * single-stepping (held back one instruction by MOV SS), INT3 and
+ * instruction breakpoints as KVM_EXIT_DEBUG, a
  * triple fault as KVM_EXIT_SHUTDOWN; and KVM_TRANSLATE, KVM_SET_TSS_ADDR,
  * KVM_GET/SET_CLOCK.
  * argv[1]: the guest binary (guest_run.asm).
@@ -143,6 +144,30 @@ static void test_vm_misc(void)
 	kt_close(kvm);
 }
 
+/*
+ * KVM single-steps with TF, which MOV SS holds back (SDM vol. 3A, 6.8.3): the
+ * step after a MOV SS comes only after the instruction that follows it, and
+ * no interrupt shadow is left at that exit.
+ */
+static void test_step_over_mov_ss(void)
+{
+	/* nop; mov ss, ax; nop; nop; hlt */
+	static const uint8_t code[] = {0x90, 0x8e, 0xd0, 0x90, 0x90, 0xf4};
+	struct kvm_vcpu_events ev;
+	struct kt_vm t;
+
+	KT_EQ(kt_vm_create(&t, 1 << 20), 0);
+	memcpy(t.mem + 0x1000, code, sizeof(code));
+	kt_real_mode(&t, 0x1000);
+	KT_EQ(guest_debug(&t, KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP, 0, 0), 0);
+	expect_debug(&t, 1, 0x1001);
+	expect_debug(&t, 1, 0x1004); /* MOV SS and the NOP after it: one step */
+	KT_EQ(KT_IOCTL(t.vcpu, KVM_GET_VCPU_EVENTS, &ev), 0);
+	KT_EQ(ev.interrupt.shadow, 0);
+	expect_debug(&t, 1, 0x1005);
+	kt_vm_destroy(&t);
+}
+
 int main(int argc, char **argv)
 {
 	struct kt_vm t;
@@ -170,5 +195,6 @@ int main(int argc, char **argv)
 	kt_vm_destroy(&t);
 	test_translate();
 	test_vm_misc();
+	test_step_over_mov_ss();
 	return kt_done("test_run");
 }

@@ -12,6 +12,8 @@
  * - KVM_SET_SIGNAL_MASK(NULL) goes back to the thread's own mask;
  * - immediate_exit: -1/EINTR at once, exit_reason as it was, the guest does
  *   not run;
+ * - the same (signal latency, immediate_exit) with the guest in a DEC/JNZ
+ *   loop and in a REPE CMPSB restarted for ever, besides jmp-to-self;
  * - through `softkvm exec`: an asynchronous pthread_cancel() of a thread in
  *   KVM_RUN cancels it (result PTHREAD_CANCELED) without leaving the vCPU
  *   locked (xapic_ipi_test ends this way).
@@ -66,6 +68,20 @@ static void spin_guest(struct kt_vm *t)
 {
 	static const uint8_t spin[] = {0xeb, 0xfe};
 	memcpy(t->mem + 0x1000, spin, sizeof(spin));
+	kt_real_mode(t, 0x1000);
+}
+
+/* other loops that never exit: DEC ECX/JNZ (a fused compare-and-branch chained
+ * to itself) and REPE CMPSB over 64 KiB restarted for ever */
+static void loop_guest(struct kt_vm *t, int kind)
+{
+	static const uint8_t decjnz[] = {0x66, 0x49, 0x75, 0xfc, 0xeb, 0xfa};
+	static const uint8_t rep[] = {0xb9, 0xff, 0xff, 0x31, 0xf6, 0x31,
+				      0xff, 0xf3, 0xa6, 0xeb, 0xf5};
+	if (kind == 0)
+		memcpy(t->mem + 0x1000, decjnz, sizeof(decjnz));
+	else
+		memcpy(t->mem + 0x1000, rep, sizeof(rep));
 	kt_real_mode(t, 0x1000);
 }
 
@@ -331,6 +347,12 @@ int main(void)
 	test_kick_stays_pending(&t);
 	test_run_mask_blocks(&t);
 	test_other_thread_runs(&t);
+	for (int kind = 0; kind < 2; kind++) {
+		loop_guest(&t, kind);
+		test_immediate_exit(&t);
+		test_kick_latency(&t);
+	}
+	spin_guest(&t);
 #ifndef SOFTKVM_INPROC
 	test_async_cancel(&t);
 #endif

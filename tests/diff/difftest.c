@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * difftest --cases N --seed S [--start K] [--verbose] [--mode32] [--progress]
+ *          [--vendor intel|amd]
  *
  * Runs N generated cases of user-mode integer instructions natively (in a
  * forked child) and on cpu/ (64-bit mode, CPL 3), and compares the exit
@@ -8,6 +9,10 @@
  * the arithmetic flags the SDM defines at that point plus DF, and the data
  * area. The last line printed is "cases: N, mismatches: M". Each case is a
  * function of (seed, index): --start K --cases 1 replays case K of a run.
+ *
+ * The processor runs in the host's vendor mode with the host's CPUID bits
+ * (cpu/README.md, "Vendor behaviour"); --vendor intel|amd overrides the
+ * vendor, to see the differences the other mode makes.
  *
  * --mode32 also generates 32-bit code run in compatibility mode (BCD,
  * PUSHA/POPA, INC/DEC 40h-4Fh, BOUND, ARPL, 82h, 16-bit LEA); the native
@@ -205,6 +210,7 @@ int main(int argc, char **argv)
 	uint64_t vec_count[33] = {0}; /* [32] = reached the end */
 	struct cmp_opts o = {0};
 	bool mode32 = false, progress = false;
+	int vendor = -1; /* the host's */
 	struct dt_native nv = {0};
 	struct emu *em;
 	static uint8_t edata[DT_DATA_SIZE];
@@ -222,17 +228,28 @@ int main(int argc, char **argv)
 			mode32 = true;
 		else if (!strcmp(argv[k], "--progress"))
 			progress = true;
+		else if (!strcmp(argv[k], "--vendor") && k + 1 < argc &&
+			 !strcmp(argv[k + 1], "intel"))
+			vendor = 0, k++;
+		else if (!strcmp(argv[k], "--vendor") && k + 1 < argc &&
+			 !strcmp(argv[k + 1], "amd"))
+			vendor = 1, k++;
 		else {
 			fprintf(stderr,
 				"usage: %s --cases N --seed S [--start K] [--verbose] [--mode32] "
-				"[--progress]\n",
+				"[--progress] [--vendor intel|amd]\n",
 				argv[0]);
 			return 2;
 		}
 	}
-	if (dt_native_start(&nv) || !(em = emu_create())) {
+	if (dt_native_start(&nv) || !(em = emu_create(vendor))) {
 		fprintf(stderr, "difftest: setup failed\n");
 		return 2;
+	}
+	{
+		char vd[160];
+		emu_vendor_desc(vd, sizeof(vd), vendor);
+		printf("%s\n", vd);
 	}
 	if (mode32 && !nv.sh->mode32_ok) {
 		/* e.g. kernels without IA32 emulation, or hypervisors that do not run it */

@@ -4,6 +4,8 @@
  * mode at CPL 3 with the layout of difftest.h, an IDT whose handlers record
  * the vector and halt, and guard pages around the data.
  */
+#include <cpuid.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +34,15 @@ static bool has_errcode(int v)
 	return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21;
 }
 
-struct emu *emu_create(void)
+/* the processor runs in the host's vendor mode, with the host's CPUID bits
+ * (cpu/README.md, "Vendor behaviour") */
+static void host_cpuid(void *opaque, uint32_t leaf, uint32_t sub, uint32_t out[4])
+{
+	(void)opaque;
+	__cpuid_count(leaf, sub, out[0], out[1], out[2], out[3]);
+}
+
+struct emu *emu_create(int vendor)
 {
 	struct emu *em = calloc(1, sizeof(*em));
 	struct hx *h = hx_create(DT_RAM_SIZE);
@@ -45,6 +55,13 @@ struct emu *emu_create(void)
 	}
 	em->h = h;
 	hx_setup_long64(h, DT_CODE_VA, DT_DATA_VA + 0x2000, true);
+	{
+		struct cpu_vendor_info vi;
+		cpu_vendor_from_cpuid(&vi, host_cpuid, NULL);
+		if (vendor >= 0) /* --vendor: to see the other vendor's differences */
+			vi.vendor = (enum cpu_vendor)vendor;
+		cpu_set_vendor(h->cpu, &vi);
+	}
 	/* 4 KiB pages for the 2 MiB region holding code and data, with guard pages */
 	for (unsigned e = 0; e < 512; e++) {
 		uint64_t pa = DT_CODE_VA + (uint64_t)e * 4096;
@@ -154,4 +171,18 @@ void emu_destroy(struct emu *em)
 const char *emu_exit_name(int e)
 {
 	return hx_exit_name((enum cpu_exit)e);
+}
+
+/* one line naming the vendor mode the processor runs in */
+void emu_vendor_desc(char *buf, size_t n, int vendor)
+{
+	struct cpu_vendor_info vi;
+	cpu_vendor_from_cpuid(&vi, host_cpuid, NULL);
+	if (vendor >= 0)
+		vi.vendor = (enum cpu_vendor)vendor;
+	snprintf(buf, n,
+		 "vendor mode: %s (FDP_EXCPTN_ONLY %d, ZERO_FCS_FDS %d, XSaveErPtr %d, "
+		 "NullSelClrBase %d)",
+		 vi.vendor == CPU_VENDOR_AMD ? "AMD" : "Intel", vi.fdp_excptn_only, vi.zero_fcs_fds,
+		 vi.xsave_err_ptr, vi.null_sel_clr_base);
 }

@@ -6,6 +6,8 @@
  * space), an IDT whose handlers record the vector and halt, and guard
  * pages around the data.
  */
+#include <cpuid.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +36,14 @@ static bool has_errcode(int v)
 	return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21;
 }
 
+/* the processor runs in the host's vendor mode, with the host's CPUID bits
+ * (cpu/README.md, "Vendor behaviour") */
+static void host_cpuid(void *opaque, uint32_t leaf, uint32_t sub, uint32_t out[4])
+{
+	(void)opaque;
+	__cpuid_count(leaf, sub, out[0], out[1], out[2], out[3]);
+}
+
 struct emu *fd_emu_create(void)
 {
 	struct emu *em = calloc(1, sizeof(*em));
@@ -47,6 +57,11 @@ struct emu *fd_emu_create(void)
 	}
 	em->h = h;
 	hx_setup_long64(h, FD_CODE_VA, FD_DATA_VA + 0x1000, true);
+	{
+		struct cpu_vendor_info vi;
+		cpu_vendor_from_cpuid(&vi, host_cpuid, NULL);
+		cpu_set_vendor(h->cpu, &vi);
+	}
 	/* 4 KiB pages for the 2 MiB region holding code and data, with guard pages */
 	for (unsigned e = 0; e < 512; e++) {
 		uint64_t pa = FD_CODE_VA + (uint64_t)e * 4096;
@@ -156,4 +171,16 @@ void fd_emu_destroy(struct emu *em)
 const char *fd_emu_exit_name(int e)
 {
 	return hx_exit_name((enum cpu_exit)e);
+}
+
+/* one line naming the vendor mode the processor runs in */
+void fd_emu_vendor_desc(char *buf, size_t n)
+{
+	struct cpu_vendor_info vi;
+	cpu_vendor_from_cpuid(&vi, host_cpuid, NULL);
+	snprintf(buf, n,
+		 "vendor mode: %s (FDP_EXCPTN_ONLY %d, ZERO_FCS_FDS %d, XSaveErPtr %d, "
+		 "NullSelClrBase %d)",
+		 vi.vendor == CPU_VENDOR_AMD ? "AMD" : "Intel", vi.fdp_excptn_only, vi.zero_fcs_fds,
+		 vi.xsave_err_ptr, vi.null_sel_clr_base);
 }

@@ -3,6 +3,8 @@
 #ifndef SOFTKVM_FPDIFF_EMU_H
 #define SOFTKVM_FPDIFF_EMU_H
 
+#include <stddef.h>
+
 #include "fpdiff.h"
 
 struct emu;
@@ -18,5 +20,8 @@ void fd_emu_run(struct emu *em, const struct fd_case *tc, struct fd_emu_result *
 void fd_emu_data(struct emu *em, uint8_t *out);
 void fd_emu_destroy(struct emu *em);
 const char *fd_emu_exit_name(int e);
+
+/* "vendor mode: ..." for the report */
+void fd_emu_vendor_desc(char *buf, size_t n);
 
 #endif

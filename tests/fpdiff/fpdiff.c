@@ -298,6 +298,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fpdiff: setup failed\n");
 		return 2;
 	}
+	{
+		char vd[160];
+		fd_emu_vendor_desc(vd, sizeof(vd));
+		printf("%s\n", vd);
+	}
 	while (done < cases) {
 		uint32_t n = cases - done < FD_BATCH ? (uint32_t)(cases - done) : FD_BATCH;
 		for (uint32_t k = 0; k < n; k++)

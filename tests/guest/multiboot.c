@@ -7,8 +7,10 @@
  * name, the module (its string, page alignment, placement above the kernel,
  * contents) and the memory map. Run with
  *   --append "foo=bar answer=42" --initrd "PATH/module.bin modarg=1"
- * and the default 128 MiB. Built twice: as an ELF (multiboot) and as a flat
- * binary with the a.out kludge address fields (mbaout).
+ * and the default 128 MiB. Built three times: as an ELF (multiboot), as a
+ * flat binary with the a.out kludge address fields (mbaout), and as an ELF
+ * linked at LOW_LOAD (mblow: 0x8000, in conventional memory below 1 MiB,
+ * over the place the loader's information structure usually takes).
  */
 #include "libtest.h"
 
@@ -44,6 +46,15 @@ int main(void)
 	       (mbi->flags & need) == need);
 	report("the information structure is outside the kernel image",
 	       mb_info + sizeof(*mbi) <= (ulong)_start || mb_info >= (ulong)_end);
+#ifdef LOW_LOAD
+	report("the kernel runs where it is linked, below 1 MiB",
+	       (ulong)_start >= LOW_LOAD && (ulong)_end <= 0x9fc00 && (ulong)&main >= LOW_LOAD &&
+		   (ulong)&main < 0x100000);
+	const struct mb_info *m0 = mbi;
+	report("the memory map and module list are outside the kernel image",
+	       (m0->mmap_addr >= (ulong)_end || m0->mmap_addr + m0->mmap_length <= (ulong)_start) &&
+		   (m0->mods_addr >= (ulong)_end || m0->mods_addr + 16 <= (ulong)_start));
+#endif
 	reportf(mbi->mem_lower >= 600 && mbi->mem_lower <= 640, "mem_lower is 600-640 KiB");
 	u64 upper = ((u64)mbi->mem_upper + 1024) << 10;
 	report("mem_upper: RAM from 1 MiB, 120-128 MiB in all",

@@ -93,9 +93,9 @@ int main(void)
 	/* UIP is set in the 244 us before each update (rtc-cmos polls it) */
 	bool uip = false;
 	u32 t = pm_now();
-	while (!uip && pm_elapsed_us(t) < 1500000)
+	while (!uip && pm_elapsed_us(t) < 2500000)
 		uip = rtc_read(REG_A) & 0x80;
-	report("UIP is seen set within 1.5 s", uip);
+	report("UIP is seen set within 2.5 s", uip);
 	bool cleared = false;
 	t = pm_now();
 	while (uip && !cleared && pm_elapsed_us(t) < 20000)

@@ -4,7 +4,10 @@
 
 Every bad command line or kernel must give exactly one line on stderr that
 names the problem (and the file or flag), nothing on stdout, and exit status
-2 -- never a crash. Bad kernels are made here from a good one: truncated,
+2 -- never a crash. A guest that runs is announced by one line on stderr
+naming the accelerator: softkvm unless --accel asks for the host's KVM. Every
+run here passes --accel soft (the run() helper adds it) except the ones that
+check the default and --accel auto. Bad kernels are made here from a good one: truncated,
 not ELF, no or broken multiboot header, 64-bit, segments outside RAM, bad
 program headers, a.out kludge fields that do not fit the file. Tiny guests
 check the exit statuses: HLT without an irqchip (0), triple fault on the BSP
@@ -21,10 +24,24 @@ failures = 0
 checks = 0
 
 
-def run(softkvm, args, timeout=30):
-    p = subprocess.run([softkvm, "run"] + args, stdin=subprocess.DEVNULL,
+# the start-up line of a guest that runs on softkvm's processor
+SOFT_LINE = "softkvm run: accelerator: softkvm (software x86-64 processor)"
+
+
+def run(softkvm, args, timeout=30, accel=True):
+    """softkvm run ARGS, with --accel soft first unless accel is False."""
+    pre = ["--accel", "soft"] if accel else []
+    p = subprocess.run([softkvm, "run"] + pre + args, stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def startup(err):
+    """Split a run's stderr into its start-up line (or None) and the rest."""
+    lines = err.splitlines()
+    if lines and lines[0].startswith("softkvm run: accelerator: "):
+        return lines[0], lines[1:]
+    return None, lines
 
 
 def expect_error(softkvm, name, args, words):
@@ -53,18 +70,33 @@ def expect_ok(softkvm, name, args, status_want):
 
 
 def expect_stop(softkvm, name, kernel, status_want, words, args=()):
-    """A guest that ends: the status, and (if words) one stderr line with them."""
+    """A guest that ends: the status, the start-up line naming softkvm, and
+    (if words) one more stderr line with them."""
     global failures, checks
     checks += 1
     status, out, err = run(softkvm, ["--kernel", kernel] + list(args))
-    lines = err.splitlines()
-    ok = status == status_want and (words is None and err == "" or
-                                    words is not None and len(lines) == 1 and
-                                    all(w in lines[0] for w in words))
+    first, lines = startup(err)
+    ok = status == status_want and first == SOFT_LINE and (
+        words is None and not lines or
+        words is not None and len(lines) == 1 and all(w in lines[0] for w in words))
     print("%s: %s" % ("PASS" if ok else "FAIL", name))
     if not ok:
         failures += 1
         print("   status %s (want %s), stderr %r" % (status, status_want, err))
+
+
+def expect_accel(softkvm, name, kernel, args, want_line):
+    """The start-up line of a run without --accel soft, and nothing else on stderr."""
+    global failures, checks
+    checks += 1
+    status, out, err = run(softkvm, ["--kernel", kernel] + args, accel=False)
+    first, rest = startup(err)
+    ok = first == want_line and not rest
+    print("%s: %s" % ("PASS" if ok else "FAIL", name))
+    if not ok:
+        failures += 1
+        print("   args %r\n   status %s\n   stderr %r\n   wanted the line %r" %
+              (args, status, err, want_line))
 
 
 def write(d, name, data):
@@ -153,6 +185,9 @@ def main():
     ap.add_argument("--softkvm", required=True)
     ap.add_argument("--kernel32", required=True, help="a good ELF32 multiboot kernel")
     ap.add_argument("--kernel64", required=True, help="a 64-bit ELF with a multiboot header")
+    ap.add_argument("--kernel-low", required=True,
+                    help="a good ELF32 multiboot kernel linked at 0x8000 (tests/guest mblow)")
+    ap.add_argument("--module", required=True, help="the multiboot test's module")
     a = ap.parse_args()
     sk = a.softkvm
     good = open(a.kernel32, "rb").read()
@@ -179,7 +214,8 @@ def main():
             expect_error(sk, "impossible --mem %r" % m, ["--kernel", k, "--mem", m], ["--mem"])
         for c in ["0", "-1", "abc", "256", "1.5", "99999999999", ""]:
             expect_error(sk, "impossible --cpus %r" % c, ["--kernel", k, "--cpus", c], ["--cpus"])
-        expect_error(sk, "bad --accel", ["--kernel", k, "--accel", "tcg"], ["--accel", "tcg"])
+        expect_error(sk, "bad --accel", ["--kernel", k, "--accel", "tcg"],
+                     ["--accel", "tcg", "soft", "kvm", "auto"])
         # files
         missing = os.path.join(d, "missing.elf")
         expect_error(sk, "missing kernel", ["--kernel", missing], [missing, "No such file"])
@@ -214,9 +250,20 @@ def main():
         expect_error(sk, "segment beyond RAM",
                      ["--kernel", write(d, "high", patched(ph + 12, "<I", 0x7ff00000))],
                      ["high", "outside guest RAM"])
-        expect_error(sk, "segment below 1 MiB",
-                     ["--kernel", write(d, "low", patched(ph + 12, "<I", 0x1000))],
-                     ["low", "outside guest RAM"])
+        # below 1 MiB: conventional memory is RAM (QEMU loads such kernels), but not
+        # the real-mode IVT and BIOS data area, the EBDA, the VGA hole or the BIOS area
+        expect_stop(sk, "a kernel linked at 0x8000 boots (below 1 MiB, over 0x9000)",
+                    a.kernel_low, 1, None,
+                    ["--append", "foo=bar answer=42", "--initrd", a.module + " modarg=1"])
+        expect_error(sk, "segment over the IVT and BIOS data area",
+                     ["--kernel", write(d, "ivt", patched(ph + 12, "<I", 0x100))],
+                     ["ivt", "outside guest RAM", "0x500-0x9fc00"])
+        expect_error(sk, "segment over the EBDA and the VGA hole",
+                     ["--kernel", write(d, "vga", patched(ph + 12, "<I", 0x9f000))],
+                     ["vga", "outside guest RAM", "0x9fc00"])
+        expect_error(sk, "segment in the BIOS area (boot GDT, ACPI tables)",
+                     ["--kernel", write(d, "bios", patched(ph + 12, "<I", 0xe0000))],
+                     ["bios", "outside guest RAM"])
         expect_error(sk, "segment wrapping around 4 GiB",
                      ["--kernel", write(d, "wrap", patched(ph + 12, "<I", 0xfffff000))],
                      ["wrap", "outside guest RAM"])
@@ -295,8 +342,25 @@ def main():
                     write(d, "triple", flat(b"\x0f\x01\x1d\x40\x00\x10\x00\x0f\x0b", bytes(6))),
                     4, ["triple fault"])
         # mov $0x7f, %eax; out %eax, $0xf4
-        expect_stop(sk, "isa-debug-exit 0x7f: status 255",
-                    write(d, "exit7f", flat(b"\xb8\x7f\x00\x00\x00\xe7\xf4\xf4")), 255, None)
+        exit7f = write(d, "exit7f", flat(b"\xb8\x7f\x00\x00\x00\xe7\xf4\xf4"))
+        expect_stop(sk, "isa-debug-exit 0x7f: status 255", exit7f, 255, None)
+        # the same through the a.out kludge fields at 0x9000, over the usual place of the
+        # information structure (which moves): the image below 1 MiB runs
+        low = mb_header(0x10003, struct.pack("<5I", 0x9000, 0x9000, 0, 0, 0x9020))
+        low = low + bytes(0x20 - len(low)) + b"\xb8\x7f\x00\x00\x00\xe7\xf4\xf4"
+        expect_stop(sk, "a.out image at 0x9000 (below 1 MiB) runs: status 255",
+                    write(d, "aoutlow", low), 255, None)
+        # the accelerator: softkvm by default even where a /dev/kvm exists; the
+        # host's KVM with --accel auto only when /dev/kvm opens
+        expect_accel(sk, "no --accel: softkvm runs the guest and says so", exit7f, [], SOFT_LINE)
+        try:
+            os.close(os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC))
+            auto = "softkvm run: accelerator: kvm (the host's /dev/kvm, --accel auto)"
+        except OSError as e:
+            auto = ("softkvm run: accelerator: softkvm (software x86-64 processor; "
+                    "--accel auto: /dev/kvm: %s)" % os.strerror(e.errno))
+        expect_accel(sk, "--accel auto: the host's KVM if /dev/kvm opens, else softkvm",
+                     exit7f, ["--accel", "auto"], auto)
         # accepted forms
         expect_ok(sk, "--help", ["--help"], 0)
         expect_ok(sk, "--mem 2M boots", ["--kernel", k, "--mem", "2M"], 1)

@@ -13,12 +13,14 @@ checks what they print:
   nproc             N
   sha256sum         of 1 MiB made in the guest, against the answer computed here
   gzip/gunzip       a round trip that gives the data back
+  (N = 1)           a 200000-iteration shell loop and dd | sha256sum of 16 MiB:
+                    long runs with timer interrupts due all along
   (N > 1)           the two checksums again, run in parallel
 
 and finally powers off (`poweroff -f`: ACPI S5), which must end softkvm with
 status 0. With --vmlinux the kernel is first extracted from the bzImage
 (extract-vmlinux.py) and booted as an ELF vmlinux: uname -r, then power-off. The test fails on any oops, WARNING, BUG, panic, call trace,
-unchecked MSR access or stall in the console log, and on anything softkvm
+unchecked MSR access, soft lockup or stall in the console log, and on anything softkvm
 prints on stderr. Exit status 77 (skipped) when the kernel or busybox is
 missing and cannot be installed.
 """
@@ -38,7 +40,7 @@ BAD = [
     rb"Oops", rb"WARNING:", rb"BUG:", rb"Kernel panic", rb"Call Trace",
     rb"unchecked MSR access", rb"general protection fault", rb"invalid opcode",
     rb"soft lockup", rb"hard LOCKUP", rb"blocked for more than", rb"rcu: INFO:",
-    rb"self-detected stall", rb"segfault at", rb"Attempted to kill init",
+    rb"self-detected stall", rb"detected stalls", rb"segfault at", rb"Attempted to kill init",
 ]
 
 # CPUID bits -> /proc/cpuinfo names, from Linux 6.1 arch/x86/include/asm/cpufeatures.h
@@ -88,6 +90,28 @@ CPUID_WORDS = {
 }
 # bits Linux turns on or off at run time rather than passing CPUID through
 DYNAMIC = {"ospke"}
+
+# The guest CPU identities under QEMU -accel kvm: -cpu host takes its features
+# from KVM_GET_SUPPORTED_CPUID (softkvm's), but its vendor, family, model,
+# name and physical address width from the host's own CPUID; these pin all
+# of them, so the guest is the same on any host. Each with the line Linux
+# prints for it.
+QEMU_CPUS = {
+    # softkvm's own model: Tremont, QEMU's Snowridge
+    "intel": ("host,host-phys-bits=off,vendor=GenuineIntel,family=6,model=134,stepping=1,"
+              "model-id=Intel Atom Processor (SnowRidge)",
+              rb"smpboot: CPU0: Intel Atom Processor \(SnowRidge\) \(family: 0x6, model: 0x86, "
+              rb"stepping: 0x1\)"),
+    # Zen 2, QEMU's EPYC-Rome: Linux looks for the AMD speculation controls
+    # (CPUID 0x80000008 EBX) and uses SPEC_CTRL and PRED_CMD through them
+    "amd": ("host,host-phys-bits=off,vendor=AuthenticAMD,family=23,model=49,stepping=0,"
+            "model-id=AMD EPYC-Rome Processor",
+            rb"smpboot: CPU0: AMD EPYC-Rome Processor \(family: 0x17, model: 0x31, "
+            rb"stepping: 0x0\)"),
+}
+
+# the start-up line of softkvm run on its own processor
+SOFT_LINE = "softkvm run: accelerator: softkvm (software x86-64 processor)"
 
 failures = 0
 checks = 0
@@ -148,6 +172,8 @@ def main():
     ap.add_argument("--qemu-kvm", metavar="IRQCHIP", choices=["on", "split"],
                     help="boot under qemu-system-x86_64 -accel kvm (kernel-irqchip=IRQCHIP) "
                          "run by softkvm exec instead of softkvm run")
+    ap.add_argument("--qemu-cpu", choices=sorted(QEMU_CPUS), default="intel",
+                    help="the guest CPU identity under QEMU (with --qemu-kvm)")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -173,8 +199,9 @@ def main():
         if not qemu:
             print("SKIP: qemu-system-x86_64 is not installed")
             return 77
-        logname = os.path.join(a.builddir, "linux-qemu-kvm-%s-%dcpu.log" % (a.qemu_kvm, a.cpus))
-        cmd = [a.softkvm, "exec", "--", qemu, "-accel", "kvm", "-cpu", "host",
+        logname = os.path.join(a.builddir, "linux-qemu-kvm-%s-%s-%dcpu.log" %
+                               (a.qemu_cpu, a.qemu_kvm, a.cpus))
+        cmd = [a.softkvm, "exec", "--", qemu, "-accel", "kvm", "-cpu", QEMU_CPUS[a.qemu_cpu][0],
                "-machine", "pc,kernel-irqchip=" + a.qemu_kvm, "-m", a.mem.rstrip("M"),
                "-smp", str(a.cpus), "-display", "none", "-serial", "stdio", "-monitor", "none",
                "-no-reboot", "-kernel", kernel, "-initrd", initrd,
@@ -199,8 +226,12 @@ def main():
               repr(out))
 
         if a.qemu_kvm:
-            # QEMU's -cpu host takes vendor, family and model from the host,
-            # so the flags differ from softkvm run's; the rest is the same
+            # the identity is QEMU's, so the flags differ from softkvm run's
+            ident = QEMU_CPUS[a.qemu_cpu][1]
+            check("the guest CPU is the pinned %s identity" % a.qemu_cpu,
+                  re.search(ident, g.out) is not None,
+                  "; ".join(l.decode(errors="replace") for l in g.out.split(b"\n")
+                            if b"smpboot: CPU0" in l))
             out, st = g.run("nproc", 60)
             check("nproc is %d" % a.cpus, st == 0 and out is not None and
                   out.strip() == str(a.cpus), repr(out))
@@ -262,6 +293,21 @@ def main():
                   size_gz.isdigit() and 0 < int(size_gz) < gsize // 10, repr(lines[1]))
         print("INFO: gzip round trip of 1 MiB: %.2f s" % (time.time() - t))
 
+        if a.cpus == 1:
+            # long-running work with timer interrupts due all along: a shell loop in user
+            # space and a pipeline through the kernel. Interrupts that stop coming show as
+            # soft lockups and RCU stalls in the log, which finish() fails on.
+            t = time.time()
+            out, st = g.run("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo $i", 900)
+            check("a 200000-iteration shell loop runs to its end",
+                  st == 0 and out is not None and out.strip() == "200000", repr(out))
+            print("INFO: shell loop of 200000 iterations: %.1f s" % (time.time() - t))
+            t = time.time()
+            out, st = g.run("dd if=/dev/zero bs=1M count=16 2>/dev/null | sha256sum", 600)
+            check("dd | sha256sum of 16 MiB of zeros", st == 0 and out is not None and
+                  out.split()[:1] == [hashlib.sha256(bytes(16 << 20)).hexdigest()], repr(out))
+            print("INFO: dd | sha256sum of 16 MiB: %.1f s" % (time.time() - t))
+
         if a.cpus > 1:
             psize = 1 << 19
             sums = set()
@@ -286,7 +332,13 @@ def finish(g):
         hits = [l for l in g.out.split(b"\n") if re.search(pat, l)]
         check("no '%s' in the console log" % pat.decode(), not hits,
               hits[0].decode(errors="replace").strip() if hits else "")
-    check("nothing on softkvm's stderr", not g.err.strip(), g.err.decode(errors="replace").strip())
+    # softkvm run says which accelerator runs the guest, and nothing else;
+    # under softkvm exec QEMU prints nothing
+    err = g.err.decode(errors="replace").strip().splitlines()
+    if g.p.args[1] == "run":
+        check("softkvm run names its accelerator: softkvm", err[:1] == [SOFT_LINE], repr(err[:1]))
+        err = err[1:]
+    check("nothing (else) on softkvm's stderr", not err, "\n".join(err))
     print("%d passed, %d failed" % (checks - failures, failures))
     return 1 if failures else 0
 
