@@ -34,28 +34,32 @@ void abi_uaccess_force_pipe(bool on)
  */
 static int pipe_copy(void *dst, const void *src, size_t n)
 {
+	uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
 	int fds[2], r = 0;
 
+	/* a range that wraps around the address space is refused whole, as
+	 * Linux's access_ok() does; the addresses are only integers here */
+	if (d + n < d || s + n < s)
+		return -EFAULT;
 	if (pipe2(fds, O_CLOEXEC))
 		return -errno; /* out of descriptors */
 	while (n && !r) {
 		size_t chunk = n > 4096 ? 4096 : n;
-		ssize_t w = syscall(SYS_write, fds[1], src, chunk);
+		ssize_t w = syscall(SYS_write, fds[1], s, chunk);
 		if (w <= 0) {
 			r = -EFAULT;
 			break;
 		}
-		size_t got = 0;
-		while (got < (size_t)w) {
-			ssize_t k = syscall(SYS_read, fds[0], (char *)dst + got, (size_t)w - got);
+		for (size_t got = 0; got < (size_t)w;) {
+			ssize_t k = syscall(SYS_read, fds[0], d + got, (size_t)w - got);
 			if (k <= 0) {
 				r = -EFAULT;
 				break;
 			}
 			got += (size_t)k;
 		}
-		src = (const char *)src + w;
-		dst = (char *)dst + w;
+		s += (size_t)w;
+		d += (size_t)w;
 		n -= (size_t)w;
 	}
 	close(fds[0]);

@@ -4,7 +4,8 @@
  * both with process_vm_readv/writev and through the pipe softkvm copies with
  * when those are refused (seccomp): NULL, an unmapped page, a read-only page
  * for an ioctl that writes its argument, a structure that runs from a
- * mapped page into an unmapped one, and a kernel address. Good pointers
+ * mapped page into an unmapped one, a kernel address and a range that wraps
+ * around the top of the address space. Good pointers
  * still work, also on those paths. In-process only: it switches the copy
  * path with abi_uaccess_force_pipe().
  */
@@ -34,6 +35,10 @@ static void bad_pointers(struct kt_vm *t)
 	KT_FAILS(KT_IOCTL(t->vcpu, KVM_SET_REGS, 0x10000000000ull), EFAULT);
 	KT_FAILS(KT_IOCTL(t->vcpu, KVM_GET_REGS, 0x10000000000ull), EFAULT);
 	KT_FAILS(KT_IOCTL(t->vcpu, KVM_SET_SREGS, straddling(sizeof(struct kvm_sregs))), EFAULT);
+	/* a range that wraps around the end of the address space (found by
+	 * fuzz_abi: the pipe copy stepped its pointers past the top) */
+	KT_FAILS(KT_IOCTL(t->vcpu, KVM_SET_REGS, 0xfffffffffffffff0ull), EFAULT);
+	KT_FAILS(KT_IOCTL(t->vcpu, KVM_GET_REGS, 0xffffffffffffffffull), EFAULT);
 	/* writes of the argument (GET) */
 	KT_FAILS(KT_IOCTL(t->vcpu, KVM_GET_REGS, NULL), EFAULT);
 	KT_FAILS(KT_IOCTL(t->vcpu, KVM_GET_REGS, page_none), EFAULT);
