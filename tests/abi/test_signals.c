@@ -282,13 +282,20 @@ static void test_other_thread_runs(struct kt_vm *t)
 static void test_close_while_running(void)
 {
 	struct kt_vm t;
+	/* inc byte [0x2000]; jmp back: the counter shows the guest runs, so the
+	 * runner is inside KVM_RUN before the close (a fixed sleep was not
+	 * enough on a loaded host: KVM_RUN then began after the close, EBADF) */
+	static const uint8_t count[] = {0xfe, 0x06, 0x00, 0x20, 0xeb, 0xfa};
 	KT_EQ(kt_vm_create(&t, 1 << 20), 0);
-	spin_guest(&t);
+	memcpy(t.mem + 0x1000, count, sizeof(count));
+	kt_real_mode(&t, 0x1000);
 	struct runner x = {&t, 0, 0, 0};
 	pthread_t th;
 	pthread_create(&th, NULL, run_thread, &x);
 	struct timespec ts = {0, 20000000};
-	nanosleep(&ts, NULL);
+	for (int k = 0; k < 500 && !__atomic_load_n(t.mem + 0x2000, __ATOMIC_RELAXED); k++)
+		nanosleep(&ts, NULL);
+	KT_CHECK(__atomic_load_n(t.mem + 0x2000, __ATOMIC_RELAXED) != 0);
 	KT_EQ(kt_close(t.vcpu), 0);
 	KT_EQ(kt_close(t.vm), 0);
 	KT_EQ(kt_close(t.kvm), 0);
