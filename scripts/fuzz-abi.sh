@@ -42,7 +42,7 @@ mkdir -p "$out/obj" "$out/crashes" "$out/corpus"
 
 # the sources of libsoftkvm, as the Meson build lists them
 srcs=$(sed -n '/^\(cpu\|kvm\|abi\)_src = files(/,/)/p' meson.build |
-	grep -o "'\(cpu\|kvm\|abi\)/[a-z0-9_]*\.c'" | tr -d "'")
+	grep -o "'\(cpu\|kvm\|abi\)/[a-z0-9_/]*\.c'" | tr -d "'")
 [ -n "$srcs" ] || { echo "fuzz-abi: cannot find the sources in meson.build" >&2; exit 1; }
 
 cflags="-std=gnu11 -g -O1 -D_GNU_SOURCE -fno-strict-aliasing -Iinclude -Itests/fuzz -Wall -Wno-unused-parameter $san"
@@ -50,7 +50,7 @@ stamp=$out/obj/.flags
 echo "$CC $cflags $cov" | cmp -s - "$stamp" 2>/dev/null || { rm -f "$out"/obj/*.o; echo "$CC $cflags $cov" >"$stamp"; }
 
 # rebuild an object when its source or any header is newer
-newest_h=$(ls -t cpu/*.h kvm/*.h abi/*.h include/softkvm/*.h tests/fuzz/*.h | head -1)
+newest_h=$(ls -t cpu/*.h cpu/jit/*.h kvm/*.h abi/*.h include/softkvm/*.h tests/fuzz/*.h | head -1)
 objs=""
 for s in $srcs tests/fuzz/fuzz_abi.c tests/fuzz/watchdog.c $driver; do
 	o=$out/obj/$(echo "$s" | tr / _ | sed 's/\.c$/.o/')
