@@ -102,6 +102,8 @@ static void prof_print(void);
 
 /* ---- the code buffer ---- */
 
+static void jjc_clear(struct jit *j);
+
 struct jit *jit_create(void)
 {
 	struct jit *j = calloc(1, sizeof(*j));
@@ -120,6 +122,7 @@ struct jit *jit_create(void)
 		goto fail;
 	j->jjc = (struct jjc_entry *)(j->rw + JIT_STUB_SIZE);
 	j->jjc_rx = j->rx + JIT_STUB_SIZE;
+	jjc_clear(j);
 	j->used = JIT_CODE_START;
 	return j;
 fail:
@@ -167,11 +170,23 @@ void jit_print_stats(const struct cpu *c)
 		(unsigned long long)j->why[8]);
 }
 
+/* An empty jump-cache entry must never match: a zeroed one would match
+ * 64-bit code at linear address 0 on page 0 and send the inline probe to a
+ * NULL entry (fuzz_abi). A non-canonical address is no 64-bit RIP. */
+static void jjc_clear(struct jit *j)
+{
+	for (unsigned k = 0; k < JJC_SIZE; k++) {
+		j->jjc[k].la = JJC_EMPTY;
+		j->jjc[k].gpa = 0;
+		j->jjc[k].code = NULL;
+	}
+}
+
 void jit_flush(struct jit *j)
 {
 	if (j) {
 		j->used = JIT_CODE_START;
-		memset(j->jjc, 0, JJC_SIZE * sizeof(struct jjc_entry));
+		jjc_clear(j);
 		j->flushes++;
 	}
 }

@@ -96,6 +96,7 @@ enum {
 #define JJC_BITS      12
 #define JJC_SIZE      (1u << JJC_BITS)
 #define JJC_INDEX(la) ((unsigned)(((la) >> 12) ^ (la)) & (JJC_SIZE - 1))
+#define JJC_EMPTY     0x8000000000000000ull /* la of an empty entry: no 64-bit RIP */
 struct jjc_entry {
 	uint64_t la, gpa;
 	void *code;
