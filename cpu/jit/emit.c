@@ -8,7 +8,8 @@
  * other instruction calls its handler inline.
  *
  * Guest registers and the lazy flags live in struct cpu; an inline
- * instruction loads what it reads and stores what it writes, and stores the
+ * instruction loads what it reads (from the register cache when it has the
+ * register) and stores what it writes, and stores the
  * lazy-flag fields only when a later reader can see them (flags_live_after).
  * After an inline flag producer the host's own EFLAGS equal the guest's, so
  * a following Jcc/SETcc/CMOVcc tests them directly.
