@@ -16,7 +16,7 @@ CPUS     ?= 2
 MEM      ?= 512M
 APPEND   ?=
 
-.PHONY: all deps configure check check-asan check-selftests run cpu-demo bench-linux difftest fpdifftest bench-cpu bench-cpuid bench-latency fuzz-cpu clean format
+.PHONY: all deps configure check check-asan check-selftests run cpu-demo bench-linux difftest fpdifftest bench-cpu bench-cpuid bench-latency fuzz-cpu fuzz-abi fuzz-abi-tsan clean format
 
 all: configure
 	ninja -C $(BUILD) -j $(JOBS)
@@ -86,8 +86,15 @@ bench-latency: all
 fuzz-cpu: deps
 	@scripts/fuzz-cpu.sh $(SECONDS)
 
+# libFuzzer on the ioctl layer (ASan+UBSan; -tsan: ThreadSanitizer), see scripts/fuzz-abi.sh
+fuzz-abi: deps
+	@scripts/fuzz-abi.sh $(SECONDS)
+
+fuzz-abi-tsan: deps
+	@FUZZ_TSAN=1 scripts/fuzz-abi.sh $(SECONDS)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN) build-fuzz
+	rm -rf $(BUILD) $(ASAN) build-fuzz build-fuzz-abi build-fuzz-abi-tsan

@@ -39,6 +39,8 @@ void kobj_get(struct kobj *o);
 /* user memory access with EFAULT for bad pointers (copy_from_user/copy_to_user) */
 int abi_copy_from_user(void *dst, const void *src, size_t n);
 int abi_copy_to_user(void *dst, const void *src, size_t n);
+/* tests: copy through a pipe as when process_vm_readv/writev are refused */
+void abi_uaccess_force_pipe(bool on);
 
 /* the core entry points shared by the public API and the preload library */
 int abi_open_dev(int flags);

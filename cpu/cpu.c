@@ -47,10 +47,15 @@ struct cpu *cpu_create(struct cpu_mem *mem, const struct cpu_ops *ops, void *opa
 		free(c);
 		return NULL;
 	}
+	if (!mem_register_cpu(mem, c)) { /* as many vCPUs as MEM_MAX_CPUS */
+		munmap(c->arena, ARENA_SIZE);
+		free(c->bhash);
+		free(c);
+		return NULL;
+	}
 	decode_init(c);
 	if (jit_engine_selected())
 		c->jit = jit_create(); /* NULL: the host refuses executable memory; interpret */
-	mem_register_cpu(mem, c);
 	cpu_reset(c);
 	return c;
 }
@@ -591,19 +596,6 @@ static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t
 
 /* ---- events ---- */
 
-static void handle_tlbflush(struct cpu *c)
-{
-	uint32_t g = atomic_load(&c->mem->gen);
-	if (g != c->mem_gen) {
-		c->mem_gen = g;
-		tlb_flush_all(c);
-		cpu_flush_code(c);
-	} else {
-		tlb_flush_write(c);
-	}
-	atomic_fetch_add(&c->flush_ack, 1);
-}
-
 /* an interrupt is taken: if something outside the processors wrote RAM
  * since the last one (a device's DMA, which the interrupt announces), a new
  * epoch makes every block compare itself with memory before it runs again.
@@ -625,7 +617,7 @@ static enum cpu_exit handle_events(struct cpu *c)
 
 	if (ev & EV_TLBFLUSH) {
 		atomic_fetch_and(&c->events, ~EV_TLBFLUSH);
-		handle_tlbflush(c);
+		mem_quiesce(c); /* a quiescent point of the memory map (mem.c) */
 	}
 	if (ev & EV_CODEW) {
 		atomic_fetch_and(&c->events, ~EV_CODEW);
@@ -785,8 +777,11 @@ enum cpu_exit cpu_run(struct cpu *c)
 {
 	volatile enum cpu_exit why = CPU_EXIT_NONE;
 	volatile bool replaying;
+	const unsigned mem_nest = c->mem_nest;
 
-	atomic_store(&c->running, true);
+	/* a read-side section of the memory map (mem.c); no stale TLB entry
+	 * or decoded block survives its start */
+	mem_run_enter(c);
 	c->exit_reason = CPU_EXIT_NONE;
 	replaying = c->xlog_n != 0;
 	if (replaying && c->xlog_rip != RIP(c))
@@ -821,7 +816,7 @@ enum cpu_exit cpu_run(struct cpu *c)
 		 * entry or decoded block of memory that was unmapped meanwhile */
 		if (atomic_load(&c->events) & EV_TLBFLUSH) {
 			atomic_fetch_and(&c->events, ~EV_TLBFLUSH);
-			handle_tlbflush(c);
+			mem_quiesce(c);
 		}
 		c->xlog_pos = 0;
 		step_one(c);
@@ -926,7 +921,7 @@ enum cpu_exit cpu_run(struct cpu *c)
 	}
 out:
 	c->cur_block = NULL;
-	atomic_store(&c->running, false);
+	mem_run_exit(c, mem_nest);
 	return why;
 }
 

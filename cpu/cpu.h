@@ -298,23 +298,37 @@ enum { CPU_WAIT_MWAIT = 1, CPU_WAIT_UMWAIT, CPU_WAIT_TPAUSE };
 struct cpu_mem *cpu_mem_create(void);
 void cpu_mem_destroy(struct cpu_mem *mem);
 /*
- * Replace or add the RAM range of slot id (size 0 deletes it). The caller
- * guarantees ranges do not overlap and no vCPU is inside cpu_run() of a
- * machine whose map changes (kvm/ pauses them).
+ * Replace or add the RAM range of slot id (size 0 deletes it); the caller
+ * guarantees that ranges do not overlap. Safe while vCPUs run: it returns
+ * once no thread can use the old range any more (cpu/mem.c), so the caller
+ * may unmap it then. It waits for the vCPUs: the caller must hold no lock
+ * that code running inside cpu_run() (cpu_ops) may take.
  */
 int cpu_mem_set_slot(struct cpu_mem *mem, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
 		     uint32_t flags);
-/* Host address of guest-physical gpa if it is RAM (NULL for MMIO). */
+/*
+ * Host address of guest-physical gpa if it is RAM (NULL for MMIO), with the
+ * bytes left in its slot in *avail. Only inside a read-side section: the
+ * pointer may be used until the matching cpu_mem_end().
+ */
 /* Guest RAM may have been written outside the processors (a device, another
  * thread of the VMM); called before the interrupt that announces it, so the
  * vCPU that takes the interrupt compares its translations with memory. */
 void cpu_mem_note_external_write(struct cpu_mem *mem);
 void *cpu_mem_gpa_to_hva(struct cpu_mem *mem, uint64_t gpa, uint64_t *avail, uint32_t *flags);
-/* Copy out and clear the dirty bitmap of slot id (bit per 4 KiB page). */
+/*
+ * The hypervisor side wrote [gpa, gpa+len) through cpu_mem_gpa_to_hva()
+ * (kvmclock, VAPIC page): mark it dirty, drop decoded code, trigger
+ * monitors, as a guest store would. Inside a section of c.
+ */
+void cpu_mem_note_write(struct cpu *c, uint64_t gpa, uint64_t len);
+/* Copy out (and clear) the dirty bitmap of slot id (bit per 4 KiB page); waits as set_slot. */
 int cpu_mem_get_dirty(struct cpu_mem *mem, uint32_t id, uint64_t *bitmap, bool clear);
-/* Clear dirty bits [first, first+n) of slot id where mask has them set. */
+/* Clear dirty bits [first, first+n) of slot id where mask has them set; waits as set_slot. */
 int cpu_mem_clear_dirty(struct cpu_mem *mem, uint32_t id, uint64_t first, uint64_t n,
 			const uint64_t *mask);
+/* Wait until every vCPU inside cpu_run() has passed a block boundary (an RCU grace period). */
+void cpu_mem_synchronize(struct cpu_mem *mem);
 
 /* --- the vCPU --- */
 
@@ -324,6 +338,15 @@ void cpu_destroy(struct cpu *c);
 void cpu_reset(struct cpu *c);
 /* INIT: like reset but keeps some MSRs, as SDM vol. 3, 10.1.1. */
 void cpu_init_signal(struct cpu *c);
+
+/*
+ * A read-side section of the memory map on the thread that owns c (they
+ * nest): host pointers from cpu_mem_gpa_to_hva() and the page walk of
+ * cpu_translate() are valid only inside one. cpu_run() is a section of its
+ * own and a quiescent point: keep no host pointer across it.
+ */
+void cpu_mem_begin(struct cpu *c);
+void cpu_mem_end(struct cpu *c);
 
 /* Run until an exit. */
 enum cpu_exit cpu_run(struct cpu *c);

@@ -278,15 +278,18 @@ struct cpu {
 	/* memory */
 	struct cpu_mem *mem;
 	_Atomic uint32_t nocode_gen;
-	_Atomic uint32_t flush_ack; /* bumped when EV_TLBFLUSH was handled */
-	_Atomic bool running;	    /* inside cpu_run() */
-	bool tlb_has_large;	    /* a large page was cached in 4K pieces */
+	bool tlb_has_large; /* a large page was cached in 4K pieces */
 	/* the non-global entries filled since the last flush, so that a CR3
 	 * write clears those instead of scanning every set (tlb_flush_nonglobal) */
 	struct tlb_entry *tlb_log[TLB_LOG];
 	unsigned tlb_nlog; /* TLB_LOG + 1: overflowed, scan */
 	bool dr7_data_bp;  /* enabled data breakpoints: all accesses slow */
-	uint32_t mem_gen;  /* last seen cpu_mem generation */
+	/* memory map read side (mem.c): the grace-period generation this vCPU
+	 * is known to have caught up with while in a section, 0 outside */
+	struct mem_reader *mem_rd;
+	uint64_t mem_synced; /* generation the TLB was last brought up to */
+	unsigned mem_nest;   /* section nesting: only the owning thread touches it */
+	uint32_t mem_gen;    /* map generation the TLB and code cache belong to */
 	struct tlb tlbs[TLB_SETS];
 	struct jc_entry jc[JC_SIZE];
 

@@ -6,20 +6,73 @@
  * (DESIGN.md). Write entries are filled only for pages that hold no decoded
  * code and that dirty logging has already marked, so a write through the TLB
  * never needs to invalidate code or log anything.
+ *
+ * Memory map changes while vCPUs run (read-copy-update with grace periods,
+ * as Linux's SRCU-protected memslots):
+ *
+ * - A map (struct mem_map, the slots sorted by address) never changes once
+ *   published. A change builds a new one and publishes it with one atomic
+ *   store, so lookups take no lock and never see a half-made array.
+ *   Writers are serialized by wlock.
+ * - Readers work in read-side sections. cpu_run() is one from entry to
+ *   return; anything else that uses a host pointer of guest memory (kvm/'s
+ *   kvmclock, VAPIC and UMWAIT accesses, KVM_TRANSLATE's page walk) takes it
+ *   and drops it between cpu_mem_begin() and cpu_mem_end() of its vCPU, on
+ *   the thread that owns the vCPU. Sections nest. A vCPU's reader record
+ *   holds the grace-period generation it has caught up with, 0 outside.
+ * - A writer publishes the new map, bumps map_gen and then gen (the target),
+ *   sets EV_TLBFLUSH on every vCPU and waits until each reader record is 0
+ *   or has reached the target. A vCPU in cpu_run() gets there at its next
+ *   block boundary (mem_quiesce): it drops its TLB and, if the map changed,
+ *   its decoded blocks (which point into slot metadata), then records the
+ *   generation. cpu_run() need not return, and the fast path is unchanged:
+ *   a TLB hit touches no shared state. A vCPU entering cpu_run() catches up
+ *   before its first access (mem_run_enter).
+ * - After the grace period the old map and the replaced slot's metadata are
+ *   freed and the writer returns: once KVM_SET_USER_MEMORY_REGION returns,
+ *   no thread dereferences the old slot's host memory or metadata, and an
+ *   access to a removed range finds no slot (an MMIO exit, as on Linux).
+ * - Dirty logging uses the same grace period without a map change: after
+ *   the bitmap is read and cleared, no vCPU keeps a write TLB entry that
+ *   would let it write a page without marking it again.
+ * - Rules: a reader never waits for a writer; a writer waits holding no lock
+ *   a reader may take (kvm/ serializes slot changes with its slots_lock, not
+ *   vm->lock); nobody keeps a host pointer across cpu_run() or past
+ *   cpu_mem_end(). Writers reach struct cpu only in short scans counted in
+ *   scanners, which mem_unregister_cpu() waits out before a cpu is freed;
+ *   they wait on the reader records, which belong to cpu_mem.
  */
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "mem.h"
 
+struct mem_reader {
+	_Atomic uint64_t seen; /* generation caught up with inside a section, 0 outside */
+} __attribute__((aligned(64)));
+
 struct cpu_mem *cpu_mem_create(void)
 {
 	struct cpu_mem *m = calloc(1, sizeof(*m));
+	size_t rsize = MEM_MAX_CPUS * sizeof(struct mem_reader);
 	if (!m)
 		return NULL;
+	m->readers = aligned_alloc(64, rsize);
+	if (!m->readers) {
+		free(m);
+		return NULL;
+	}
+	memset(m->readers, 0, rsize);
+	pthread_mutex_init(&m->wlock, NULL);
 	pthread_mutex_init(&m->lock, NULL);
+	atomic_init(&m->gen, 1);
 	return m;
 }
 
@@ -37,124 +90,311 @@ void cpu_mem_destroy(struct cpu_mem *m)
 {
 	if (!m)
 		return;
-	for (unsigned k = 0; k < m->nslots; k++)
-		slot_free(m->slots[k]);
-	/* and the replaced slots kept for vCPUs that had not noticed yet */
-	while (m->dead) {
-		struct mem_slot *d = m->dead;
-		m->dead = d->next_dead;
-		slot_free(d);
+	struct mem_map *map = atomic_load(&m->map);
+	if (map) {
+		for (unsigned k = 0; k < map->n; k++)
+			slot_free(map->slots[k]);
+		free(map);
 	}
+	free(m->readers);
 	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->wlock);
 	free(m);
 }
 
-void mem_register_cpu(struct cpu_mem *m, struct cpu *c)
+/* a short walk over cpus[]: the cpus seen stay allocated until scan_end() */
+static unsigned scan_begin(struct cpu_mem *m)
 {
+	atomic_fetch_add(&m->scanners, 1);
+	return atomic_load(&m->ncpus);
+}
+
+static void scan_end(struct cpu_mem *m)
+{
+	atomic_fetch_sub(&m->scanners, 1);
+}
+
+bool mem_register_cpu(struct cpu_mem *m, struct cpu *c)
+{
+	bool ok = false;
+
 	pthread_mutex_lock(&m->lock);
 	for (unsigned k = 0; k < MEM_MAX_CPUS; k++) {
-		if (!m->cpus[k]) {
-			m->cpus[k] = c;
+		if (!atomic_load(&m->cpus[k])) {
+			c->mem_rd = &m->readers[k];
+			atomic_store(&c->mem_rd->seen, 0);
+			atomic_store(&m->cpus[k], c);
+			if (k >= atomic_load(&m->ncpus))
+				atomic_store(&m->ncpus, k + 1);
+			ok = true;
 			break;
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
+	return ok;
 }
 
 void mem_unregister_cpu(struct cpu_mem *m, struct cpu *c)
 {
 	pthread_mutex_lock(&m->lock);
 	for (unsigned k = 0; k < MEM_MAX_CPUS; k++)
-		if (m->cpus[k] == c)
-			m->cpus[k] = NULL;
+		if (atomic_load(&m->cpus[k]) == c)
+			atomic_store(&m->cpus[k], NULL);
 	pthread_mutex_unlock(&m->lock);
+	/* a scan that still holds c ends soon: scans never block */
+	while (atomic_load(&m->scanners))
+		sched_yield();
+}
+
+/* ---- the read side ---- */
+
+/* A reader record changed: wake a writer that sleeps on the acknowledgements. */
+static void ack_notify(struct cpu_mem *m)
+{
+	/* the record store before the load of waiting (pairs with grace_period) */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&m->waiting, memory_order_relaxed)) {
+		atomic_fetch_add(&m->acks, 1);
+		syscall(SYS_futex, &m->acks, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	}
+}
+
+void cpu_mem_begin(struct cpu *c)
+{
+	if (c->mem_nest++ == 0) {
+		atomic_store_explicit(&c->mem_rd->seen,
+				      atomic_load_explicit(&c->mem->gen, memory_order_acquire),
+				      memory_order_relaxed);
+		/* the record is visible before any map load (pairs with grace_period) */
+		atomic_thread_fence(memory_order_seq_cst);
+	}
+}
+
+void cpu_mem_end(struct cpu *c)
+{
+	if (--c->mem_nest == 0) {
+		atomic_store_explicit(&c->mem_rd->seen, 0, memory_order_release);
+		ack_notify(c->mem);
+	}
+}
+
+/* Drop what was cached from older maps: the whole TLB and the decoded blocks
+ * when the map changed, else the write TLB if a grace period asked for it. */
+static void catch_up(struct cpu *c, uint64_t g, bool write_flush)
+{
+	uint32_t mg = atomic_load_explicit(&c->mem->map_gen, memory_order_acquire);
+
+	if (mg != c->mem_gen) {
+		c->mem_gen = mg;
+		tlb_flush_all(c);
+		cpu_flush_code(c);
+	} else if (write_flush || g != c->mem_synced) {
+		tlb_flush_write(c);
+	}
+	c->mem_synced = g;
+}
+
+void mem_run_enter(struct cpu *c)
+{
+	bool outer = c->mem_nest == 0;
+
+	cpu_mem_begin(c);
+	uint64_t g = atomic_load_explicit(&c->mem->gen, memory_order_acquire);
+	catch_up(c, g, false);
+	if (outer) {
+		atomic_store_explicit(&c->mem_rd->seen, g, memory_order_release);
+		ack_notify(c->mem);
+	}
+}
+
+void mem_run_exit(struct cpu *c, unsigned nest)
+{
+	/* an exception may have unwound past a nested section's end */
+	c->mem_nest = nest + 1;
+	cpu_mem_end(c);
+}
+
+void mem_quiesce(struct cpu *c)
+{
+	uint64_t g = atomic_load_explicit(&c->mem->gen, memory_order_acquire);
+
+	catch_up(c, g, true);
+	if (c->mem_nest) {
+		atomic_store_explicit(&c->mem_rd->seen, g, memory_order_release);
+		ack_notify(c->mem);
+	}
+}
+
+/* ---- the write side ---- */
+
+/* Wait until no reader can still use what was published before. wlock held. */
+static void grace_period(struct cpu_mem *m)
+{
+	uint64_t target = atomic_fetch_add(&m->gen, 1) + 1;
+	unsigned n = scan_begin(m);
+
+	for (unsigned k = 0; k < n; k++) {
+		struct cpu *c = atomic_load(&m->cpus[k]);
+		if (c)
+			atomic_fetch_or(&c->events, EV_TLBFLUSH);
+	}
+	scan_end(m);
+	atomic_thread_fence(memory_order_seq_cst);
+	for (unsigned k = 0; k < n; k++) {
+		for (unsigned spins = 0;; spins++) {
+			uint64_t seen = atomic_load(&m->readers[k].seen);
+			if (!seen || seen >= target)
+				break;
+			if (spins < 1000) { /* a vCPU in cpu_run() answers within microseconds */
+				__builtin_ia32_pause();
+				continue;
+			}
+			/* sleep until a reader acknowledges (ack_notify), 1 ms at most */
+			atomic_fetch_add(&m->waiting, 1);
+			uint32_t acks = atomic_load(&m->acks);
+			seen = atomic_load(&m->readers[k].seen);
+			if (seen && seen < target) {
+				struct timespec ts = {0, 1000000};
+				syscall(SYS_futex, &m->acks, FUTEX_WAIT_PRIVATE, acks, &ts, NULL,
+					0);
+			}
+			atomic_fetch_sub(&m->waiting, 1);
+		}
+	}
+}
+
+void cpu_mem_synchronize(struct cpu_mem *m)
+{
+	pthread_mutex_lock(&m->wlock);
+	grace_period(m);
+	pthread_mutex_unlock(&m->wlock);
+}
+
+static struct mem_slot *slot_new(uint32_t id, uint64_t gpa, uint64_t size, void *hva,
+				 uint32_t flags)
+{
+	uint64_t pages = size >> 12;
+	struct mem_slot *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->id = id;
+	s->gpa = gpa;
+	s->size = size;
+	s->hva = hva;
+	s->flags = flags & (CPU_MEM_READONLY | CPU_MEM_LOG_DIRTY);
+	s->code = calloc(pages, 1);
+	s->gen = calloc(pages, sizeof(uint32_t));
+	s->dirty = calloc((pages + 63) / 64, sizeof(uint64_t));
+	if (!s->code || !s->gen || !s->dirty) {
+		slot_free(s);
+		return NULL;
+	}
+	if (flags & CPU_MEM_DIRTY_INIT_SET)
+		memset((void *)s->dirty, 0xff, (pages + 63) / 64 * 8);
+	return s;
+}
+
+/* What the replacement of a slot keeps, once nobody uses the old one: the
+ * dirty bitmap while logging stays on (Linux keeps old->dirty_bitmap for a
+ * flags change or a move), the armed monitors of a flags-only change. */
+static void slot_carry_over(const struct mem_slot *old, struct mem_slot *ns)
+{
+	uint64_t pages = ns->size >> 12;
+
+	if (old->size != ns->size)
+		return;
+	if ((old->flags & CPU_MEM_LOG_DIRTY) && (ns->flags & CPU_MEM_LOG_DIRTY))
+		for (uint64_t w = 0; w < (pages + 63) / 64; w++)
+			atomic_fetch_or(&ns->dirty[w], atomic_load(&old->dirty[w]));
+	if (old->gpa == ns->gpa && old->hva == ns->hva)
+		for (uint64_t p = 0; p < pages; p++)
+			if (atomic_load_explicit(&old->code[p], memory_order_relaxed) & PG_MON)
+				atomic_fetch_or(&ns->code[p], PG_MON);
 }
 
 int cpu_mem_set_slot(struct cpu_mem *m, uint32_t id, uint64_t gpa, uint64_t size, void *hva,
 		     uint32_t flags)
 {
 	struct mem_slot *ns = NULL, *old = NULL;
-	unsigned k, n;
+	struct mem_map *om, *nm;
+	unsigned n = 0;
 
 	if ((gpa | size) & 0xfff)
 		return -22; /* EINVAL */
-	if (size) {
-		uint64_t pages = size >> 12;
-		ns = calloc(1, sizeof(*ns));
-		if (!ns)
-			return -12;
-		ns->id = id;
-		ns->gpa = gpa;
-		ns->size = size;
-		ns->hva = hva;
-		ns->flags = flags;
-		ns->code = calloc(pages, 1);
-		ns->gen = calloc(pages, sizeof(uint32_t));
-		ns->dirty = calloc((pages + 63) / 64, sizeof(uint64_t));
-		if (!ns->code || !ns->gen || !ns->dirty) {
-			slot_free(ns);
-			return -12;
-		}
+	if (size && !(ns = slot_new(id, gpa, size, hva, flags)))
+		return -12; /* ENOMEM */
+	pthread_mutex_lock(&m->wlock);
+	om = atomic_load_explicit(&m->map, memory_order_relaxed);
+	nm = malloc(sizeof(*nm) + ((om ? om->n : 0) + 1) * sizeof(nm->slots[0]));
+	if (!nm) {
+		pthread_mutex_unlock(&m->wlock);
+		slot_free(ns);
+		return -12;
 	}
-	pthread_mutex_lock(&m->lock);
-	for (k = 0; k < m->nslots; k++) {
-		if (m->slots[k]->id == id) {
-			old = m->slots[k];
-			memmove(&m->slots[k], &m->slots[k + 1],
-				(m->nslots - k - 1) * sizeof(void *));
-			m->nslots--;
-			break;
-		}
+	for (unsigned k = 0; om && k < om->n; k++) {
+		if (om->slots[k]->id == id)
+			old = om->slots[k];
+		else
+			nm->slots[n++] = om->slots[k];
 	}
 	if (ns) {
-		/* a flags-only change keeps the dirty bitmap, as KVM does */
-		if (old && old->gpa == gpa && old->size == size && old->hva == hva)
-			memcpy((void *)ns->dirty, (void *)old->dirty, ((size >> 12) + 63) / 64 * 8);
-		if (m->nslots == MEM_MAX_SLOTS) {
-			pthread_mutex_unlock(&m->lock);
+		unsigned k;
+		if (n == MEM_MAX_SLOTS) {
+			pthread_mutex_unlock(&m->wlock);
+			free(nm);
 			slot_free(ns);
 			return -28; /* ENOSPC */
 		}
-		n = m->nslots;
-		for (k = 0; k < n && m->slots[k]->gpa < gpa; k++)
-			;
-		memmove(&m->slots[k + 1], &m->slots[k], (n - k) * sizeof(void *));
-		m->slots[k] = ns;
-		m->nslots++;
+		for (k = n; k > 0 && nm->slots[k - 1]->gpa > gpa; k--)
+			nm->slots[k] = nm->slots[k - 1];
+		nm->slots[k] = ns;
+		n++;
+	} else if (!old) {
+		pthread_mutex_unlock(&m->wlock); /* nothing to delete */
+		free(nm);
+		return 0;
 	}
-	if (ns && (flags & CPU_MEM_DIRTY_INIT_SET))
-		memset((void *)ns->dirty, 0xff, ((size >> 12) + 63) / 64 * 8);
-	atomic_fetch_add(&m->gen, 1);
-	m->last = NULL;
-	/* every vCPU drops its TLB and code cache before running again */
-	for (unsigned c = 0; c < MEM_MAX_CPUS; c++)
-		if (m->cpus[c])
-			atomic_fetch_or(&m->cpus[c]->events, EV_TLBFLUSH);
-	pthread_mutex_unlock(&m->lock);
-	/* Old slot structures may still be referenced by blocks (gen_ptr) of vCPUs
-	 * that have not yet noticed m->gen; they are kept until destroy. */
-	if (old) {
-		pthread_mutex_lock(&m->lock);
-		old->next_dead = m->dead;
-		m->dead = old;
-		pthread_mutex_unlock(&m->lock);
-	}
+	nm->n = n;
+	atomic_init(&nm->hint, NULL);
+	atomic_store_explicit(&m->map, nm, memory_order_release);
+	atomic_fetch_add(&m->map_gen, 1);
+	grace_period(m);
+	/* nobody uses om or old any more */
+	if (old && ns)
+		slot_carry_over(old, ns);
+	slot_free(old);
+	free(om);
+	pthread_mutex_unlock(&m->wlock);
 	return 0;
 }
 
 struct mem_slot *mem_find_slot(struct cpu_mem *m, uint64_t gpa)
 {
-	struct mem_slot *s = atomic_load_explicit(&m->last, memory_order_relaxed);
+	struct mem_map *map = atomic_load_explicit(&m->map, memory_order_acquire);
+	struct mem_slot *s;
+	unsigned lo = 0, hi;
+
+	if (!map)
+		return NULL;
+	s = atomic_load_explicit(&map->hint, memory_order_relaxed);
 	if (s && gpa - s->gpa < s->size)
 		return s;
-	for (unsigned k = 0; k < m->nslots; k++) {
-		s = m->slots[k];
-		if (gpa - s->gpa < s->size) {
-			atomic_store_explicit(&m->last, s, memory_order_relaxed);
-			return s;
-		}
+	/* the last slot starting at or below gpa */
+	hi = map->n;
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		if (map->slots[mid]->gpa <= gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return NULL;
+	if (!lo)
+		return NULL;
+	s = map->slots[lo - 1];
+	if (gpa - s->gpa >= s->size)
+		return NULL;
+	atomic_store_explicit(&map->hint, s, memory_order_relaxed);
+	return s;
 }
 
 void cpu_mem_note_external_write(struct cpu_mem *m)
@@ -174,33 +414,14 @@ void *cpu_mem_gpa_to_hva(struct cpu_mem *m, uint64_t gpa, uint64_t *avail, uint3
 	return s->hva + (gpa - s->gpa);
 }
 
+/* the current slot with this id; wlock held, so it stays allocated */
 static struct mem_slot *slot_by_id(struct cpu_mem *m, uint32_t id)
 {
-	for (unsigned k = 0; k < m->nslots; k++)
-		if (m->slots[k]->id == id)
-			return m->slots[k];
+	struct mem_map *map = atomic_load_explicit(&m->map, memory_order_relaxed);
+	for (unsigned k = 0; map && k < map->n; k++)
+		if (map->slots[k]->id == id)
+			return map->slots[k];
 	return NULL;
-}
-
-/* Make every vCPU drop its write TLB before returning (dirty log protection). */
-static void mem_sync_write_flush(struct cpu_mem *m, struct cpu *self)
-{
-	uint32_t seen[MEM_MAX_CPUS];
-	for (unsigned k = 0; k < MEM_MAX_CPUS; k++) {
-		struct cpu *c = m->cpus[k];
-		if (!c || c == self)
-			continue;
-		seen[k] = atomic_load(&c->flush_ack);
-		atomic_fetch_or(&c->events, EV_TLBFLUSH);
-	}
-	for (unsigned k = 0; k < MEM_MAX_CPUS; k++) {
-		struct cpu *c = m->cpus[k];
-		if (!c || c == self)
-			continue;
-		while (atomic_load(&c->running) && atomic_load(&c->flush_ack) == seen[k] &&
-		       (atomic_load(&c->events) & EV_TLBFLUSH))
-			sched_yield();
-	}
 }
 
 int cpu_mem_get_dirty(struct cpu_mem *m, uint32_t id, uint64_t *bitmap, bool clear)
@@ -208,18 +429,19 @@ int cpu_mem_get_dirty(struct cpu_mem *m, uint32_t id, uint64_t *bitmap, bool cle
 	struct mem_slot *s;
 	uint64_t words;
 
-	pthread_mutex_lock(&m->lock);
+	pthread_mutex_lock(&m->wlock);
 	s = slot_by_id(m, id);
 	if (!s) {
-		pthread_mutex_unlock(&m->lock);
+		pthread_mutex_unlock(&m->wlock);
 		return -2;
 	}
 	words = ((s->size >> 12) + 63) / 64;
 	for (uint64_t w = 0; w < words; w++)
 		bitmap[w] = clear ? atomic_exchange(&s->dirty[w], 0) : atomic_load(&s->dirty[w]);
-	pthread_mutex_unlock(&m->lock);
+	/* no vCPU keeps writing a cleaned page through its write TLB */
 	if (clear)
-		mem_sync_write_flush(m, NULL);
+		grace_period(m);
+	pthread_mutex_unlock(&m->wlock);
 	return 0;
 }
 
@@ -229,15 +451,15 @@ int cpu_mem_clear_dirty(struct cpu_mem *m, uint32_t id, uint64_t first, uint64_t
 	struct mem_slot *s;
 	uint64_t pages;
 
-	pthread_mutex_lock(&m->lock);
+	pthread_mutex_lock(&m->wlock);
 	s = slot_by_id(m, id);
 	if (!s) {
-		pthread_mutex_unlock(&m->lock);
+		pthread_mutex_unlock(&m->wlock);
 		return -2;
 	}
 	pages = s->size >> 12;
 	if (first > pages || n > pages - first) {
-		pthread_mutex_unlock(&m->lock);
+		pthread_mutex_unlock(&m->wlock);
 		return -22;
 	}
 	for (uint64_t p = 0; p < n; p++) {
@@ -246,8 +468,8 @@ int cpu_mem_clear_dirty(struct cpu_mem *m, uint32_t id, uint64_t first, uint64_t
 			atomic_fetch_and(&s->dirty[pg / 64], ~(1ull << (pg % 64)));
 		}
 	}
-	pthread_mutex_unlock(&m->lock);
-	mem_sync_write_flush(m, NULL);
+	grace_period(m);
+	pthread_mutex_unlock(&m->wlock);
 	return 0;
 }
 
@@ -280,11 +502,13 @@ void mem_flush_write_all(struct cpu *c)
 {
 	struct cpu_mem *m = c->mem;
 	tlb_flush_write(c);
-	for (unsigned k = 0; k < MEM_MAX_CPUS; k++) {
-		struct cpu *o = m->cpus[k];
+	unsigned n = scan_begin(m);
+	for (unsigned k = 0; k < n; k++) {
+		struct cpu *o = atomic_load(&m->cpus[k]);
 		if (o && o != c)
 			atomic_fetch_or(&o->events, EV_TLBFLUSH);
 	}
+	scan_end(m);
 }
 
 /* ---- address-range monitors (UMONITOR/MONITOR) ---- */
@@ -309,14 +533,16 @@ static void monitor_hit(struct cpu *c, uint64_t gpa)
 {
 	struct cpu_mem *m = c->mem;
 	uint64_t line = (gpa & ~63ull) | 1;
-	for (unsigned k = 0; k < MEM_MAX_CPUS; k++) {
-		struct cpu *o = m->cpus[k];
+	unsigned n = scan_begin(m);
+	for (unsigned k = 0; k < n; k++) {
+		struct cpu *o = atomic_load(&m->cpus[k]);
 		if (o && atomic_load(&o->mon_line) == line) {
 			atomic_store(&o->mon_hit, true);
 			if (o->ops->monitor_hit)
 				o->ops->monitor_hit(o->opaque);
 		}
 	}
+	scan_end(m);
 }
 
 /* A write to RAM page pg of slot s: invalidate code, log dirtiness. */
@@ -352,6 +578,19 @@ static inline void mem_note_write(struct cpu *c, struct mem_slot *s, uint64_t gp
 	}
 	if (s->flags & CPU_MEM_LOG_DIRTY)
 		atomic_fetch_or(&s->dirty[pg / 64], 1ull << (pg % 64));
+}
+
+void cpu_mem_note_write(struct cpu *c, uint64_t gpa, uint64_t len)
+{
+	uint64_t last = gpa + len - 1;
+
+	for (uint64_t p = gpa; len; p = (p | 0xfff) + 1) {
+		struct mem_slot *s = mem_find_slot(c->mem, p);
+		if (s && !(s->flags & CPU_MEM_READONLY))
+			mem_note_write(c, s, p);
+		if ((p | 0xfff) >= last)
+			break;
+	}
 }
 
 void *mem_gpa_ptr(struct cpu *c, uint64_t gpa, unsigned len, bool write)

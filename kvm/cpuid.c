@@ -511,7 +511,8 @@ int kvm_vcpu_get_cpuid2(struct kvm_vcpu *v, struct kvm_cpuid2 *out, uint32_t max
 {
 	if (max < v->ncpuid)
 		return -E2BIG;
-	memcpy(out->entries, v->cpuid, v->ncpuid * sizeof(*v->cpuid));
+	if (v->ncpuid) /* none set yet: v->cpuid is NULL */
+		memcpy(out->entries, v->cpuid, v->ncpuid * sizeof(*v->cpuid));
 	out->nent = v->ncpuid;
 	return 0;
 }

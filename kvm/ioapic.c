@@ -20,7 +20,7 @@
 
 struct kvm_ioapic {
 	struct kvm_vm *vm;
-	uint64_t base;
+	_Atomic uint64_t base; /* written under irq_lock, tested without it by vCPUs */
 	uint32_t ioregsel;
 	uint32_t id;
 	uint32_t irr; /* pin levels (asserted lines) */

@@ -359,6 +359,22 @@ int kvm_vm_irqfd(struct kvm_vm *vm, const struct kvm_irqfd *a)
 	return 0;
 }
 
+/*
+ * eventfd_signal(): add one without ever blocking (the descriptor is the
+ * client's, maybe blocking): a counter at its maximum means the event is
+ * pending anyway. Only the client writing the same eventfd at the same
+ * moment could still make the write wait, until it reads.
+ */
+static void eventfd_signal(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	uint64_t one = 1;
+
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) && write(fd, &one, sizeof(one)) < 0) {
+		/* not an eventfd any more: nothing to signal */
+	}
+}
+
 /* guest EOI of a level-triggered GSI: de-assert resampled irqfds, signal user space */
 static void resample(struct kvm_vm *vm, unsigned gsi)
 {
@@ -366,10 +382,7 @@ static void resample(struct kvm_vm *vm, unsigned gsi)
 		struct kvm_irqfd_int *f = vm->irqfds[k];
 		if (f->resamplefd < 0 || f->gsi != gsi)
 			continue;
-		uint64_t one = 1;
-		if (write(f->resamplefd, &one, sizeof(one)) < 0) {
-			/* the client's eventfd overflowed: nothing more to do */
-		}
+		eventfd_signal(f->resamplefd);
 		f->pending_deassert = true;
 	}
 }
@@ -504,10 +517,7 @@ bool ioeventfd_write(struct kvm_vm *vm, uint64_t addr, unsigned len, const void 
 			continue;
 		if (e->datamatch && (v & (len == 8 ? ~0ull : (1ull << (8 * len)) - 1)) != e->data)
 			continue;
-		uint64_t one = 1;
-		if (write(e->fd, &one, sizeof(one)) < 0) {
-			/* a full eventfd counter: the event is already pending */
-		}
+		eventfd_signal(e->fd);
 		hit = true;
 		break;
 	}

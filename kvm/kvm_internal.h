@@ -28,6 +28,11 @@ struct kvm_slot {
 
 #define KVM_MAX_COALESCED 100
 
+struct kvm_coalesced_zones {
+	unsigned n;
+	struct kvm_coalesced_mmio_zone z[];
+};
+
 struct kvm_msr_filter_range_int {
 	uint32_t flags, base, nmsrs;
 	uint64_t *bitmap; /* nmsrs bits */
@@ -67,8 +72,10 @@ struct kvm_lapic;
 
 struct kvm_vm {
 	_Atomic int refs;
-	pthread_mutex_t lock;	   /* slots, vCPU list, caps */
-	pthread_rwlock_t run_lock; /* read: a vCPU inside cpu_run(); write: memory map change */
+	pthread_mutex_t lock; /* vCPU list, caps */
+	/* memory slot changes and dirty logs (slots, nslots, slots_cap). Held
+	 * while waiting for vCPUs (cpu/mem.c): never taken by a vCPU in cpu_run() */
+	pthread_mutex_t slots_lock;
 	struct cpu_mem *mem;
 	struct kvm_slot *slots;
 	unsigned nslots, slots_cap;
@@ -92,19 +99,18 @@ struct kvm_vm {
 	bool irqchip_in_kernel;
 	bool pit_created;
 
-	struct kvm_msr_filter_int *_Atomic msr_filter;
-	struct kvm_msr_filter_int *old_filters[64]; /* retired filters, freed at destroy */
-	unsigned nold_filters;
+	struct kvm_msr_filter_int *_Atomic msr_filter; /* read inside cpu_run() only */
 
-	struct kvm_coalesced_mmio_zone coalesced[KVM_MAX_COALESCED];
-	unsigned ncoalesced;
+	/* coalesced MMIO/PIO zones: replaced under lock, read in cpu_run() without (vm.c) */
+	struct kvm_coalesced_zones *_Atomic coalesced;
 	struct kvm_coalesced_mmio_ring *coalesced_ring; /* one page, shared by all vCPUs */
 	int ring_fd;
 	pthread_mutex_t ring_lock;
 
 	/* time */
-	uint32_t tsc_khz;	 /* default for new vCPUs */
-	int64_t kvmclock_offset; /* guest ns = host monotonic ns + offset */
+	/* atomic: KVM_SET_TSC_KHZ and KVM_SET_CLOCK change them while vCPUs read */
+	_Atomic uint32_t tsc_khz;	 /* default for new vCPUs */
+	_Atomic int64_t kvmclock_offset; /* guest ns = host monotonic ns + offset */
 	/* TSC writes that synchronize vCPUs (kvm/msr.c kvm_synchronize_tsc), under lock */
 	uint64_t last_tsc_write, last_tsc_nsec, cur_tsc_offset;
 	uint32_t last_tsc_khz;
@@ -196,7 +202,8 @@ struct kvm_vcpu {
 	uint64_t arch_capabilities;
 	uint64_t platform_info;
 	uint64_t kvm_system_time, kvm_wall_clock;
-	bool kvmclock_dirty, kvmclock_stopped;
+	_Atomic bool kvmclock_dirty; /* KVM_SET_CLOCK sets it from the VM's thread */
+	bool kvmclock_stopped;
 	uint64_t smbase;
 	uint64_t umwait_control;
 	uint64_t wait_start_tsc; /* UMWAIT/TPAUSE in progress */
@@ -223,8 +230,8 @@ int kvm_guest_rdmsr(struct kvm_vcpu *v, uint32_t index, uint64_t *val);
 int kvm_guest_wrmsr(struct kvm_vcpu *v, uint32_t index, uint64_t val);
 void kvm_msr_vcpu_init(struct kvm_vcpu *v);
 uint64_t kvm_host_ns(void);
-void kvm_vm_pause_vcpus(struct kvm_vm *vm);
-void kvm_vm_resume_vcpus(struct kvm_vm *vm);
+/* every vCPU inside cpu_run() passes a block boundary (an RCU grace period) */
+void kvm_vm_synchronize(struct kvm_vm *vm);
 void kvm_fpu_reset(struct kvm_vcpu *v);
 uint64_t kvm_supported_xcr0(void);
 int kvm_msr_filter_allows(struct kvm_vm *vm, uint32_t index, bool write);

@@ -54,21 +54,35 @@ static void time_scale(uint64_t hz, int8_t *shift, uint32_t *mul)
 	*mul = m >> 32 ? 0xffffffffu : (uint32_t)m;
 }
 
+/* len writable bytes of guest RAM at gpa (not in a read-only slot, as
+ * kvm_write_guest()), or NULL; inside a section */
 static void *guest_ptr(struct kvm_vcpu *v, uint64_t gpa, size_t len)
 {
 	uint64_t avail;
-	void *p = cpu_mem_gpa_to_hva(v->vm->mem, gpa, &avail, NULL);
-	return p && avail >= len ? p : NULL;
+	uint32_t flags;
+	void *p = cpu_mem_gpa_to_hva(v->vm->mem, gpa, &avail, &flags);
+	return p && avail >= len && !(flags & CPU_MEM_READONLY) ? p : NULL;
 }
+
+static void kvmclock_write(struct kvm_vcpu *v, struct pvclock_vcpu_time_info *t);
 
 /* rewrite the guest's pvclock_vcpu_time_info */
 void kvmclock_update(struct kvm_vcpu *v)
 {
 	if (!(v->kvm_system_time & 1))
 		return;
+	/* the page is used inside a read-side section only (cpu/mem.c) */
+	cpu_mem_begin(v->cpu);
 	struct pvclock_vcpu_time_info *t = guest_ptr(v, v->kvm_system_time & ~1ull, sizeof(*t));
-	if (!t)
-		return;
+	if (t) {
+		kvmclock_write(v, t);
+		cpu_mem_note_write(v->cpu, v->kvm_system_time & ~1ull, sizeof(*t));
+	}
+	cpu_mem_end(v->cpu);
+}
+
+static void kvmclock_write(struct kvm_vcpu *v, struct pvclock_vcpu_time_info *t)
+{
 	uint64_t ns = kvm_host_ns();
 	uint64_t tsc = kvm_guest_tsc(v); /* the same instant, to the nanosecond */
 	int8_t shift;
@@ -86,12 +100,22 @@ void kvmclock_update(struct kvm_vcpu *v)
 	v->kvmclock_dirty = false;
 }
 
+static void wall_clock_write(struct kvm_vcpu *v, struct pvclock_wall_clock *w);
+
 static void wall_clock(struct kvm_vcpu *v, uint64_t gpa)
 {
+	cpu_mem_begin(v->cpu);
 	struct pvclock_wall_clock *w = guest_ptr(v, gpa, sizeof(*w));
+	if (w) {
+		wall_clock_write(v, w);
+		cpu_mem_note_write(v->cpu, gpa, sizeof(*w));
+	}
+	cpu_mem_end(v->cpu);
+}
+
+static void wall_clock_write(struct kvm_vcpu *v, struct pvclock_wall_clock *w)
+{
 	struct timespec rt;
-	if (!w)
-		return;
 	clock_gettime(CLOCK_REALTIME, &rt);
 	/* wall time when kvmclock read 0 */
 	int64_t boot = (int64_t)rt.tv_sec * 1000000000ll + rt.tv_nsec -

@@ -25,11 +25,12 @@ uint64_t kvm_mce_cap_supported(void)
 int kvm_vcpu_x86_set_mce(struct kvm_vcpu *v, const struct kvm_x86_mce *m)
 {
 	unsigned nbanks = v->mcg_cap & 0xff;
-	uint64_t *banks = &v->mce_banks[4 * m->bank];
 	uint64_t status = m->status;
 
-	if (m->bank >= nbanks || !(status & MCI_STATUS_VAL))
+	if (m->bank >= nbanks || m->bank >= sizeof(v->mce_banks) / sizeof(v->mce_banks[0]) / 4 ||
+	    !(status & MCI_STATUS_VAL))
 		return -EINVAL;
+	uint64_t *banks = &v->mce_banks[4 * m->bank];
 	/* reporting disabled globally or for the bank: dropped */
 	if ((v->mcg_cap & MCG_CTL_P) && v->mcg_ctl != ~0ull)
 		return 0;
@@ -101,21 +102,30 @@ void kvm_vapic_sync_to(struct kvm_vcpu *v)
 {
 	if (!v->vapic_addr || !v->lapic)
 		return;
-	uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, v->vapic_addr, NULL, NULL);
-	if (!p)
-		return;
-	uint32_t data = lapic_vapic_word(v->lapic);
-	memcpy(p, &data, 4);
+	uint64_t avail;
+	uint32_t flags;
+	cpu_mem_begin(v->cpu);
+	uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, v->vapic_addr, &avail, &flags);
+	/* never into a read-only slot (kvm_write_guest_cached() fails there) */
+	if (p && avail >= 4 && !(flags & CPU_MEM_READONLY)) {
+		uint32_t data = lapic_vapic_word(v->lapic);
+		memcpy(p, &data, 4);
+		cpu_mem_note_write(v->cpu, v->vapic_addr, 4);
+	}
+	cpu_mem_end(v->cpu);
 }
 
 void kvm_vapic_sync_from(struct kvm_vcpu *v)
 {
 	if (!v->vapic_addr || !v->lapic)
 		return;
-	uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, v->vapic_addr, NULL, NULL);
-	if (!p)
-		return;
-	uint32_t data;
-	memcpy(&data, p, 4);
-	lapic_set_tpr(v->lapic, (data & 0xff) >> 4);
+	uint64_t avail;
+	uint32_t data = 0;
+	cpu_mem_begin(v->cpu);
+	uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, v->vapic_addr, &avail, NULL);
+	if (p && avail >= 4)
+		memcpy(&data, p, 4);
+	cpu_mem_end(v->cpu);
+	if (p && avail >= 4)
+		lapic_set_tpr(v->lapic, (data & 0xff) >> 4);
 }

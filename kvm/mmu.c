@@ -30,14 +30,15 @@ long kvm_vm_get_nr_mmu_pages(struct kvm_vm *vm)
 	long r;
 
 	pthread_mutex_lock(&vm->lock);
-	if (vm->nr_mmu_pages) {
-		r = (long)vm->nr_mmu_pages;
-	} else {
+	r = (long)vm->nr_mmu_pages;
+	pthread_mutex_unlock(&vm->lock);
+	if (!r) {
+		pthread_mutex_lock(&vm->slots_lock);
 		for (unsigned k = 0; k < vm->nslots; k++)
 			pages += vm->slots[k].size / KVM_PAGE_SIZE;
+		pthread_mutex_unlock(&vm->slots_lock);
 		pages = pages * KVM_PERMILLE_MMU_PAGES / 1000;
 		r = pages < KVM_MIN_ALLOC_MMU_PAGES ? KVM_MIN_ALLOC_MMU_PAGES : (long)pages;
 	}
-	pthread_mutex_unlock(&vm->lock);
 	return r;
 }

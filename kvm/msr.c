@@ -207,23 +207,15 @@ int kvm_vm_set_msr_filter(struct kvm_vm *vm, const struct kvm_msr_filter *f)
 			    .flags = r->flags, .base = r->base, .nmsrs = r->nmsrs, .bitmap = bm};
 		}
 	}
-	pthread_mutex_lock(&vm->lock);
 	struct kvm_msr_filter_int *old = atomic_exchange(&vm->msr_filter, nf);
 	if (old) {
-		/* a vCPU may still be reading it: retire it, free when the VM goes */
-		if (vm->nold_filters == sizeof(vm->old_filters) / sizeof(vm->old_filters[0])) {
-			kvm_vm_pause_vcpus(vm);
-			for (unsigned k = 0; k < vm->nold_filters; k++) {
-				for (unsigned r = 0; r < vm->old_filters[k]->nranges; r++)
-					free(vm->old_filters[k]->r[r].bitmap);
-				free(vm->old_filters[k]);
-			}
-			vm->nold_filters = 0;
-			kvm_vm_resume_vcpus(vm);
-		}
-		vm->old_filters[vm->nold_filters++] = old;
+		/* vCPUs read filters only inside cpu_run(): once each has passed a
+		 * block boundary, nobody holds the old one */
+		kvm_vm_synchronize(vm);
+		for (unsigned r = 0; r < old->nranges; r++)
+			free(old->r[r].bitmap);
+		free(old);
 	}
-	pthread_mutex_unlock(&vm->lock);
 	return 0;
 }
 
@@ -265,6 +257,8 @@ void kvm_synchronize_tsc(struct kvm_vcpu *v, uint64_t data)
 static bool is_mce_bank(uint32_t index, uint64_t mcg_cap)
 {
 	uint32_t banks = mcg_cap & 0xff;
+	if (banks > MCE_BANKS) /* mce_banks[] has room for these */
+		banks = MCE_BANKS;
 	return index >= MSR_IA32_MC0_CTL && index < MSR_IA32_MC0_CTL + 4 * banks;
 }
 
@@ -558,10 +552,9 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 		v->smbase = val;
 		return RET_OK;
 	case MSR_IA32_MCG_CAP:
-		if (!host)
-			return RET_ERR;
-		v->mcg_cap = val;
-		return RET_OK;
+		/* read-only, for the host too: KVM_X86_SETUP_MCE sets it (Linux 6.1's
+		 * set_msr_mce() has no case for it); its bank count sizes mce_banks */
+		return RET_ERR;
 	case MSR_IA32_MCG_STATUS:
 		v->mcg_status = val;
 		return RET_OK;

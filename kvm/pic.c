@@ -22,7 +22,7 @@ struct pic_chip {
 struct kvm_pic {
 	struct kvm_vm *vm;
 	struct pic_chip c[2];
-	bool output;
+	_Atomic bool output; /* written under irq_lock, read without it by vCPUs */
 };
 
 static void chip_reset(struct pic_chip *s)

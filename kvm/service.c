@@ -83,10 +83,12 @@ static void *service_main(void *arg)
 		bool running = false;
 
 		irq_process_acks(vm);
-		if (vm->pit) {
-			bool fire;
+		{
+			bool fire = false;
+			/* vm->pit appears under irq_lock (KVM_CREATE_PIT2 while we run) */
 			pthread_mutex_lock(&vm->irq_lock);
-			next = pit_check_timer(vm->pit, now, &fire);
+			if (vm->pit)
+				next = pit_check_timer(vm->pit, now, &fire);
 			pthread_mutex_unlock(&vm->irq_lock);
 			/* irq_set_gsi() takes irq_lock itself */
 			if (fire) {

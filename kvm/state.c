@@ -284,12 +284,14 @@ int kvm_vcpu_get_sregs2(struct kvm_vcpu *v, struct kvm_sregs2 *s)
 	}
 	/* PDPTRs are not cached by this processor: report them only in PAE mode */
 	if ((c.cr0 & CR0_PG) && (c.cr4 & CR4_PAE) && !(c.efer & EFER_LMA)) {
+		cpu_mem_begin(v->cpu);
 		for (int k = 0; k < 4; k++) {
 			uint64_t gpa = (c.cr3 & ~0x1full) + 8 * k;
 			void *p = cpu_mem_gpa_to_hva(v->vm->mem, gpa, NULL, NULL);
 			if (p)
 				memcpy(&s->pdptrs[k], p, 8);
 		}
+		cpu_mem_end(v->cpu);
 		s->flags |= KVM_SREGS2_FLAGS_PDPTRS_VALID;
 	}
 	return 0;
@@ -543,7 +545,10 @@ int kvm_vcpu_translate(struct kvm_vcpu *v, struct kvm_translation *t)
 {
 	uint64_t gpa;
 	bool w, u;
+	/* the page walk reads guest memory: a read-side section (cpu/mem.c) */
+	cpu_mem_begin(v->cpu);
 	int r = cpu_translate(v->cpu, t->linear_address, &gpa, &w, &u);
+	cpu_mem_end(v->cpu);
 
 	t->physical_address = r == 0 ? gpa : ~0ull;
 	t->valid = r == 0;

@@ -30,8 +30,11 @@
 
 static bool coalesced(struct kvm_vm *vm, uint64_t addr, unsigned len, bool pio)
 {
-	for (unsigned k = 0; k < vm->ncoalesced; k++) {
-		const struct kvm_coalesced_mmio_zone *z = &vm->coalesced[k];
+	/* inside cpu_run(): the array lives until a grace period after its replacement */
+	const struct kvm_coalesced_zones *zs =
+	    atomic_load_explicit(&vm->coalesced, memory_order_acquire);
+	for (unsigned k = 0; zs && k < zs->n; k++) {
+		const struct kvm_coalesced_mmio_zone *z = &zs->z[k];
 		if ((z->pio != 0) == pio && addr >= z->addr && addr + len <= z->addr + z->size)
 			return true;
 	}
@@ -103,8 +106,7 @@ static int op_mmio_write(void *o, uint64_t gpa, const void *data, unsigned len)
 	}
 	if (ioeventfd_write(vm, gpa, len, data, false))
 		return CPU_OPS_OK;
-	if (vm->ncoalesced && coalesced(vm, gpa, len, false) &&
-	    coalesced_push(v, gpa, data, len, false))
+	if (coalesced(vm, gpa, len, false) && coalesced_push(v, gpa, data, len, false))
 		return CPU_OPS_OK;
 	return CPU_OPS_EXIT;
 }
@@ -145,8 +147,7 @@ static int op_pio_out(void *o, uint16_t port, const void *data, unsigned len)
 		return CPU_OPS_OK;
 	if (ioeventfd_write(v->vm, port, len, data, true))
 		return CPU_OPS_OK;
-	if (v->vm->ncoalesced && coalesced(v->vm, port, len, true) &&
-	    coalesced_push(v, port, data, len, true))
+	if (coalesced(v->vm, port, len, true) && coalesced_push(v, port, data, len, true))
 		return CPU_OPS_OK;
 	return CPU_OPS_EXIT;
 }
@@ -523,16 +524,20 @@ void kvm_vcpu_interrupt_run(struct kvm_vcpu *v)
 static void complete_pending(struct kvm_vcpu *v)
 {
 	struct kvm_run *run = v->run;
+	/* what the exit was, from our own record: user space may have rewritten
+	 * kvm_run's direction, data_offset or is_write meanwhile */
+	const struct cpu_exit_info *x = cpu_exit_info(v->cpu);
 
 	switch (v->pending) {
 	case PEND_IO:
-		if (run->io.direction == KVM_EXIT_IO_IN)
-			cpu_complete(v->cpu, (uint8_t *)run + run->io.data_offset, false);
+		if (x->io.in)
+			cpu_complete(v->cpu, (uint8_t *)run + KVM_PIO_PAGE_OFFSET * KVM_PAGE_SIZE,
+				     false);
 		else
 			cpu_complete(v->cpu, NULL, false);
 		break;
 	case PEND_MMIO:
-		cpu_complete(v->cpu, run->mmio.is_write ? NULL : run->mmio.data, false);
+		cpu_complete(v->cpu, x->mmio.is_write ? NULL : run->mmio.data, false);
 		break;
 	case PEND_RDMSR:
 		cpu_complete(v->cpu, &run->msr.data, run->msr.error != 0);
@@ -779,6 +784,25 @@ static uint64_t tsc_delta_ns(struct kvm_vcpu *v, uint64_t ticks)
 	return (uint64_t)(((unsigned __int128)ticks * 1000000u) / (v->tsc_khz ? v->tsc_khz : 1));
 }
 
+/* a copy of the 64-byte guest line at gpa; false if it is not RAM (any
+ * more: it is looked up afresh each time, the slot may go while we sleep) */
+static bool line_read(struct kvm_vcpu *v, uint64_t gpa, uint8_t *out)
+{
+	cpu_mem_begin(v->cpu);
+	const uint8_t *p = cpu_mem_gpa_to_hva(v->vm->mem, gpa, NULL, NULL);
+	if (p)
+		memcpy(out, p, 64);
+	cpu_mem_end(v->cpu);
+	return p != NULL;
+}
+
+/* the monitored line differs from snap, or is RAM no more */
+static bool line_changed(struct kvm_vcpu *v, uint64_t gpa, const uint8_t *snap)
+{
+	uint8_t now[64];
+	return !line_read(v, gpa, now) || memcmp(snap, now, 64) != 0;
+}
+
 /*
  * UMWAIT / TPAUSE (cpu_run returned CPU_EXIT_MWAIT): sleep on the host until
  * the deadline (EDX:EAX against the guest TSC), the OS limit of
@@ -790,8 +814,8 @@ static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
 	const struct cpu_exit_info *x = cpu_exit_info(v->cpu);
 	uint64_t tsc = kvm_guest_tsc(v), deadline = x->wait.deadline;
 	uint64_t limit = v->umwait_control & 0xfffffffcull;
-	bool os = false;
-	uint8_t snap[64], *line = NULL;
+	bool os = false, line = false;
+	uint8_t snap[64];
 
 	if (!v->wait_start_tsc)
 		v->wait_start_tsc = tsc;
@@ -802,9 +826,7 @@ static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
 	}
 	if (x->wait.line) {
 		/* stores by the VMM or devices bypass the processor: compare the line */
-		line = cpu_mem_gpa_to_hva(v->vm->mem, x->wait.line, NULL, NULL);
-		if (line)
-			memcpy(snap, line, 64);
+		line = line_read(v, x->wait.line, snap);
 	}
 	int sfd = sigfd_for(v, runmask);
 	uint64_t cf = 0;
@@ -817,7 +839,7 @@ static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
 		}
 		if (cpu_monitor_triggered(v->cpu) || wait_wake_event(v))
 			break;
-		if (line && memcmp(snap, line, 64))
+		if (line && line_changed(v, x->wait.line, snap))
 			break;
 		if (v->lapic)
 			lapic_check_timer(v->lapic, kvm_host_ns());
@@ -959,13 +981,11 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 				}
 			}
 		}
-		pthread_rwlock_rdlock(&v->vm->run_lock);
 		atomic_store(&v->in_run, true);
 		/* the service thread sleeps past its poll when nothing ran: start it again */
 		service_vcpu_enters(v->vm);
 		enum cpu_exit e = cpu_run(v->cpu);
 		atomic_store(&v->in_run, false);
-		pthread_rwlock_unlock(&v->vm->run_lock);
 		if (e == CPU_EXIT_MWAIT) {
 			r = vcpu_user_wait(v, &runmask);
 			if (r == -EINTR) {

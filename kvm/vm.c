@@ -20,7 +20,6 @@
 int kvm_vm_create(unsigned long type, struct kvm_vm **out)
 {
 	struct kvm_vm *vm;
-	pthread_rwlockattr_t ra;
 
 	if (type != 0) /* KVM_X86_DEFAULT_VM only */
 		return -EINVAL;
@@ -34,13 +33,10 @@ int kvm_vm_create(unsigned long type, struct kvm_vm **out)
 	}
 	atomic_init(&vm->refs, 1);
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->slots_lock, NULL);
 	pthread_mutex_init(&vm->ring_lock, NULL);
 	pthread_mutex_init(&vm->irq_lock, NULL);
 	vm->svc_ep = vm->svc_ctl = vm->svc_timer = -1;
-	pthread_rwlockattr_init(&ra);
-	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&vm->run_lock, &ra);
-	pthread_rwlockattr_destroy(&ra);
 	vm->tsc_khz = SOFTKVM_DEFAULT_TSC_KHZ;
 	vm->kvmclock_offset = -(int64_t)kvm_host_ns();
 	*out = vm;
@@ -76,6 +72,7 @@ void kvm_vm_put(struct kvm_vm *vm)
 	pthread_mutex_destroy(&vm->irq_lock);
 	cpu_mem_destroy(vm->mem);
 	free(vm->slots);
+	free(atomic_load(&vm->coalesced));
 	if (vm->coalesced_ring)
 		munmap(vm->coalesced_ring, KVM_PAGE_SIZE);
 	if (vm->ring_fd > 0)
@@ -86,12 +83,7 @@ void kvm_vm_put(struct kvm_vm *vm)
 			free(f->r[r].bitmap);
 		free(f);
 	}
-	for (unsigned k = 0; k < vm->nold_filters; k++) {
-		for (unsigned r = 0; r < vm->old_filters[k]->nranges; r++)
-			free(vm->old_filters[k]->r[r].bitmap);
-		free(vm->old_filters[k]);
-	}
-	pthread_rwlock_destroy(&vm->run_lock);
+	pthread_mutex_destroy(&vm->slots_lock);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }
@@ -113,18 +105,9 @@ static void vcpu_destroy(struct kvm_vcpu *v)
 	free(v);
 }
 
-/* Stop every vCPU at a block boundary and keep them out of cpu_run(). */
-void kvm_vm_pause_vcpus(struct kvm_vm *vm)
+void kvm_vm_synchronize(struct kvm_vm *vm)
 {
-	for (unsigned k = 0; k < vm->nvcpus; k++)
-		if (vm->vcpus[k])
-			cpu_kick(vm->vcpus[k]->cpu);
-	pthread_rwlock_wrlock(&vm->run_lock);
-}
-
-void kvm_vm_resume_vcpus(struct kvm_vm *vm)
-{
-	pthread_rwlock_unlock(&vm->run_lock);
+	cpu_mem_synchronize(vm->mem);
 }
 
 void kvm_vm_set_coalesced_ring(struct kvm_vm *vm, void *page, int fd)
@@ -160,6 +143,11 @@ static bool slot_overlaps(struct kvm_vm *vm, uint32_t id, uint64_t gpa, uint64_t
 	return false;
 }
 
+static uint64_t manual_dirty_log(struct kvm_vm *vm)
+{
+	return __atomic_load_n(&vm->manual_dirty_log, __ATOMIC_RELAXED);
+}
+
 static uint32_t cpu_flags_of(const struct kvm_slot *s, bool initially_set)
 {
 	uint32_t f = 0;
@@ -191,17 +179,19 @@ int kvm_vm_set_memory_region(struct kvm_vm *vm, const struct kvm_userspace_memor
 	if (m->guest_phys_addr + m->memory_size < m->guest_phys_addr)
 		return -EINVAL;
 
-	pthread_mutex_lock(&vm->lock);
+	/* slots_lock, not vm->lock: the change waits for the vCPUs in cpu_run(),
+	 * which take vm->lock (IPIs, hypercalls) but never slots_lock */
+	pthread_mutex_lock(&vm->slots_lock);
 	old = slot_find(vm, id);
 	if (!m->memory_size) {
 		if (!old) {
 			r = -EINVAL;
 			goto out;
 		}
-		kvm_vm_pause_vcpus(vm);
-		cpu_mem_set_slot(vm->mem, id, 0, 0, NULL, 0);
-		kvm_vm_resume_vcpus(vm);
-		*old = vm->slots[--vm->nslots];
+		/* returns when no vCPU can touch the old memory any more */
+		r = cpu_mem_set_slot(vm->mem, id, 0, 0, NULL, 0);
+		if (!r)
+			*old = vm->slots[--vm->nslots];
 		goto out;
 	}
 	if ((m->memory_size >> 12) > KVM_MEM_MAX_NR_PAGES) {
@@ -241,11 +231,10 @@ int kvm_vm_set_memory_region(struct kvm_vm *vm, const struct kvm_userspace_memor
 	 * protection and KVM_DIRTY_LOG_INITIALLY_SET, a full) bitmap */
 	bool init_set = (ns.flags & KVM_MEM_LOG_DIRTY_PAGES) &&
 			(!old || !(old->flags & KVM_MEM_LOG_DIRTY_PAGES)) &&
-			(vm->manual_dirty_log & KVM_DIRTY_LOG_INITIALLY_SET);
-	kvm_vm_pause_vcpus(vm);
+			(manual_dirty_log(vm) & KVM_DIRTY_LOG_INITIALLY_SET);
+	/* a move or flags change also returns only when the old placement is unused */
 	r = cpu_mem_set_slot(vm->mem, id, ns.gpa, ns.size, (void *)(uintptr_t)ns.hva,
 			     cpu_flags_of(&ns, init_set));
-	kvm_vm_resume_vcpus(vm);
 	if (r)
 		goto out;
 	if (old)
@@ -253,63 +242,84 @@ int kvm_vm_set_memory_region(struct kvm_vm *vm, const struct kvm_userspace_memor
 	else
 		vm->slots[vm->nslots++] = ns;
 out:
-	pthread_mutex_unlock(&vm->lock);
+	pthread_mutex_unlock(&vm->slots_lock);
 	return r;
+}
+
+/* the dirty-logged slot's pages; slots_lock held */
+static int slot_npages_locked(struct kvm_vm *vm, uint32_t slot, uint64_t *npages)
+{
+	struct kvm_slot *s;
+
+	if ((slot >> 16) || (uint16_t)slot >= SOFTKVM_USER_MEM_SLOTS)
+		return -EINVAL;
+	s = slot_find(vm, (uint16_t)slot);
+	if (!s || !(s->flags & KVM_MEM_LOG_DIRTY_PAGES))
+		return -ENOENT;
+	*npages = s->size >> 12;
+	return 0;
 }
 
 int kvm_vm_slot_npages(struct kvm_vm *vm, uint32_t slot, uint64_t *npages)
 {
-	struct kvm_slot *s;
-	int r = 0;
-
-	if ((slot >> 16) || (uint16_t)slot >= SOFTKVM_USER_MEM_SLOTS)
-		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
-	s = slot_find(vm, (uint16_t)slot);
-	if (!s || !(s->flags & KVM_MEM_LOG_DIRTY_PAGES))
-		r = -ENOENT;
-	else
-		*npages = s->size >> 12;
-	pthread_mutex_unlock(&vm->lock);
+	pthread_mutex_lock(&vm->slots_lock);
+	int r = slot_npages_locked(vm, slot, npages);
+	pthread_mutex_unlock(&vm->slots_lock);
 	return r;
 }
 
 int kvm_vm_get_dirty_log(struct kvm_vm *vm, uint32_t slot, uint64_t **bitmap, size_t *bytes)
 {
 	uint64_t npages;
-	int r = kvm_vm_slot_npages(vm, slot, &npages);
+	uint64_t *b = NULL;
+
+	/* the slot cannot change size between sizing the buffer and filling it */
+	pthread_mutex_lock(&vm->slots_lock);
+	int r = slot_npages_locked(vm, slot, &npages);
 	if (r)
-		return r;
+		goto out;
 	size_t words = (npages + 63) / 64;
-	uint64_t *b = calloc(words ? words : 1, 8);
-	if (!b)
-		return -ENOMEM;
+	b = calloc(words ? words : 1, 8);
+	if (!b) {
+		r = -ENOMEM;
+		goto out;
+	}
 	/* with manual protection, KVM_GET_DIRTY_LOG does not clear */
 	r = cpu_mem_get_dirty(vm->mem, (uint16_t)slot, b,
-			      !(vm->manual_dirty_log & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE));
+			      !(manual_dirty_log(vm) & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE));
 	if (r) {
 		free(b);
-		return -ENOENT;
+		r = -ENOENT;
+		goto out;
 	}
 	*bitmap = b;
 	*bytes = words * 8;
-	return 0;
+out:
+	pthread_mutex_unlock(&vm->slots_lock);
+	return r;
 }
 
 int kvm_vm_clear_dirty_log(struct kvm_vm *vm, const struct kvm_clear_dirty_log *c,
 			   const uint64_t *bitmap)
 {
 	uint64_t npages;
-	int r = kvm_vm_slot_npages(vm, c->slot, &npages);
+
+	pthread_mutex_lock(&vm->slots_lock);
+	int r = slot_npages_locked(vm, c->slot, &npages);
 	if (r)
-		return r;
-	if (c->first_page & 63)
-		return -EINVAL;
-	if (c->first_page > npages || c->num_pages > npages - c->first_page ||
-	    (c->num_pages < npages - c->first_page && (c->num_pages & 63)))
-		return -EINVAL;
-	r = cpu_mem_clear_dirty(vm->mem, (uint16_t)c->slot, c->first_page, c->num_pages, bitmap);
-	return r ? -EINVAL : 0;
+		goto out;
+	if ((c->first_page & 63) || c->first_page > npages ||
+	    c->num_pages > npages - c->first_page ||
+	    (c->num_pages < npages - c->first_page && (c->num_pages & 63))) {
+		r = -EINVAL;
+		goto out;
+	}
+	r = cpu_mem_clear_dirty(vm->mem, (uint16_t)c->slot, c->first_page, c->num_pages, bitmap)
+		? -EINVAL
+		: 0;
+out:
+	pthread_mutex_unlock(&vm->slots_lock);
+	return r;
 }
 
 int kvm_vm_set_tss_addr(struct kvm_vm *vm, unsigned long addr)
@@ -339,35 +349,52 @@ int kvm_vm_set_identity_map_addr(struct kvm_vm *vm, uint64_t addr)
 	return r;
 }
 
+/*
+ * The zones are an immutable array the vCPUs read inside cpu_run() without a
+ * lock; a change publishes a new one and frees the old after a grace period.
+ */
 int kvm_vm_register_coalesced_mmio(struct kvm_vm *vm, const struct kvm_coalesced_mmio_zone *z,
 				   bool add)
 {
+	struct kvm_coalesced_zones *old, *nz;
 	int r = 0;
 
 	if (z->pio > 1)
 		return -EINVAL;
+	nz = malloc(sizeof(*nz) + KVM_MAX_COALESCED * sizeof(nz->z[0]));
+	if (!nz)
+		return -ENOMEM;
 	pthread_mutex_lock(&vm->lock);
-	if (add) {
-		/* a full I/O bus is ENOSPC (kvm_io_bus_register_dev) */
-		if (vm->ncoalesced == KVM_MAX_COALESCED)
-			r = -ENOSPC;
-		else
-			vm->coalesced[vm->ncoalesced++] = *z;
-	} else {
+	old = atomic_load_explicit(&vm->coalesced, memory_order_relaxed);
+	nz->n = 0;
+	for (unsigned k = 0; old && k < old->n; k++) {
+		const struct kvm_coalesced_mmio_zone *e = &old->z[k];
 		/* unregister every zone that contains the given range
 		 * (kvm_vm_ioctl_unregister_coalesced_mmio, coalesced_mmio_in_range) */
-		unsigned k = 0;
-		while (k < vm->ncoalesced) {
-			struct kvm_coalesced_mmio_zone *e = &vm->coalesced[k];
-			if (e->pio == z->pio && z->addr >= e->addr &&
-			    z->addr + z->size >= z->addr && z->addr + z->size <= e->addr + e->size)
-				*e = vm->coalesced[--vm->ncoalesced];
-			else
-				k++;
-		}
+		if (!add && e->pio == z->pio && z->addr >= e->addr &&
+		    z->addr + z->size >= z->addr && z->addr + z->size <= e->addr + e->size)
+			continue;
+		nz->z[nz->n++] = *e;
 	}
+	if (add) {
+		/* a full I/O bus is ENOSPC (kvm_io_bus_register_dev) */
+		if (nz->n == KVM_MAX_COALESCED)
+			r = -ENOSPC;
+		else
+			nz->z[nz->n++] = *z;
+	}
+	if (r || (old ? old->n : 0) == nz->n) {
+		pthread_mutex_unlock(&vm->lock);
+		free(nz); /* nothing changed */
+		return r;
+	}
+	atomic_store_explicit(&vm->coalesced, nz, memory_order_release);
 	pthread_mutex_unlock(&vm->lock);
-	return r;
+	if (old) {
+		kvm_vm_synchronize(vm);
+		free(old);
+	}
+	return 0;
 }
 
 int kvm_vm_enable_cap(struct kvm_vm *vm, const struct kvm_enable_cap *cap)
@@ -386,7 +413,7 @@ int kvm_vm_enable_cap(struct kvm_vm *vm, const struct kvm_enable_cap *cap)
 		if (cap->args[0] & ~allowed)
 			r = -EINVAL;
 		else
-			vm->manual_dirty_log = cap->args[0];
+			__atomic_store_n(&vm->manual_dirty_log, cap->args[0], __ATOMIC_RELAXED);
 		break;
 	}
 	case KVM_CAP_SPLIT_IRQCHIP:

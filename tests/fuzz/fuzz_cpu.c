@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "replay.h"
 #include "watchdog.h"
 
 #define FUZZ_RAM      (4ull << 20)
@@ -177,7 +178,7 @@ static void seg_flat(struct cpu_seg *s, uint16_t sel, uint32_t limit, uint8_t ty
 	s->g = g;
 }
 
-/* what the runs ended with (fuzz_cpu_stats()) */
+/* what the runs ended with (fuzz_stats()) */
 static unsigned long stat_runs, stat_kicked, stat_exits[32];
 static struct {
 	const char *what;
@@ -435,10 +436,45 @@ static void poke_state(struct hx *h, uint64_t *s)
 
 static bool initialised;
 
-void fuzz_cpu_stats(FILE *f);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-void fuzz_cpu_stats(FILE *f)
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/*
+ * Random inputs shaped like real ones (the replay driver's --random): every
+ * mode in turn, and code mixing random bytes with common opcodes and
+ * prefixes so that more of it decodes.
+ */
+size_t fuzz_random_input(uint64_t *s, unsigned long k, uint8_t *buf, size_t cap)
+{
+	static const uint8_t common[] = {
+	    0x66, 0x67, 0xf3, 0xf2, 0xf0, 0x2e, 0x26, 0x64, 0x65, 0x48, 0x4c, 0x0f, 0x0f,
+	    0x89, 0x8b, 0x01, 0x31, 0x83, 0xff, 0xe8, 0xc3, 0x74, 0x75, 0xeb, 0xcd, 0xcf,
+	    0x9c, 0x9d, 0x50, 0x58, 0xa4, 0xa5, 0xab, 0xc1, 0xd3, 0xf7, 0xfa, 0xfb, 0xf4,
+	    0x8e, 0xea, 0x9a, 0xca, 0xcb, 0x05, 0x07, 0x34, 0x35, 0x01, 0x20, 0x22, 0xa2,
+	};
+	size_t n = 8 + (size_t)(xorshift(s) % 256);
+
+	if (n > cap)
+		n = cap;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t r = xorshift(s);
+		buf[i] = (r & 3) ? (uint8_t)(r >> 8) : common[(r >> 8) % sizeof(common)];
+	}
+	buf[0] = (uint8_t)((buf[0] & ~7u) | (k & 7)); /* cycle through the modes */
+	if (k % 8)
+		buf[7] &= 0x7f; /* mostly the short instruction budget */
+	return n;
+}
+
+void fuzz_stats(FILE *f)
 {
 	fprintf(f, "fuzz_cpu: %lu runs, %lu stopped by the watchdog; exits:", stat_runs,
 		stat_kicked);
@@ -453,7 +489,7 @@ void fuzz_cpu_stats(FILE *f)
 
 static void stats_at_exit(void)
 {
-	fuzz_cpu_stats(stderr);
+	fuzz_stats(stderr);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -468,6 +504,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return -1; /* not interesting: keep it out of the corpus */
 	if (!initialised) {
 		wd_init();
+		wd_set_message(
+		    "fuzz_cpu: invariant violated: hang: cpu_run() does not return after "
+		    "cpu_kick()\n");
 		if (getenv("FUZZ_STATS"))
 			atexit(stats_at_exit);
 		initialised = true;

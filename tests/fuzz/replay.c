@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Regression driver for the fuzz target without libFuzzer: replays files
- * and directories (the committed corpus, saved crashes) and then a number of
- * deterministic pseudo-random inputs through LLVMFuzzerTestOneInput().
+ * Regression driver for a fuzz target without libFuzzer: replays files and
+ * directories (the committed corpus, saved crashes) and then a number of
+ * deterministic pseudo-random inputs (shaped by the target's
+ * fuzz_random_input()) through LLVMFuzzerTestOneInput().
  *
- *   fuzz_replay [--random N] [--seed S] [FILE|DIR]...
+ *   fuzz_replay [--random N] [--seed S] [--seconds T] [FILE|DIR]...
+ *
+ * --seconds: replay the files and 50 random inputs, again and again, until
+ *   T seconds have passed (the ThreadSanitizer run of the ABI target).
+ * --dump DIR: write the random inputs to DIR (seeds for libFuzzer) instead.
  *
  * A violated invariant aborts (the sanitizers report their own findings), so
  * the exit status is that of the first failure; otherwise 0.
@@ -16,8 +21,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <time.h>
+
+#include "replay.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-void fuzz_cpu_stats(FILE *f);
 
 static unsigned long files;
 
@@ -102,63 +110,70 @@ static int replay_path(const char *path)
 	return rc;
 }
 
-static uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
+static struct timespec t_start;
 
-/*
- * Random inputs shaped like real ones: every mode in turn, and code mixing
- * random bytes with common opcodes and prefixes so that more of it decodes.
- */
-static void random_input(uint64_t *s, unsigned long k, uint8_t *buf, size_t *len)
+static double elapsed(void)
 {
-	static const uint8_t common[] = {
-	    0x66, 0x67, 0xf3, 0xf2, 0xf0, 0x2e, 0x26, 0x64, 0x65, 0x48, 0x4c, 0x0f, 0x0f,
-	    0x89, 0x8b, 0x01, 0x31, 0x83, 0xff, 0xe8, 0xc3, 0x74, 0x75, 0xeb, 0xcd, 0xcf,
-	    0x9c, 0x9d, 0x50, 0x58, 0xa4, 0xa5, 0xab, 0xc1, 0xd3, 0xf7, 0xfa, 0xfb, 0xf4,
-	    0x8e, 0xea, 0x9a, 0xca, 0xcb, 0x05, 0x07, 0x34, 0x35, 0x01, 0x20, 0x22, 0xa2,
-	};
-	size_t n = 8 + (size_t)(xorshift(s) % 256);
-
-	for (size_t i = 0; i < n; i++) {
-		uint64_t r = xorshift(s);
-		buf[i] = (r & 3) ? (uint8_t)(r >> 8) : common[(r >> 8) % sizeof(common)];
-	}
-	buf[0] = (uint8_t)((buf[0] & ~7u) | (k & 7)); /* cycle through the modes */
-	if (k % 8)
-		buf[7] &= 0x7f; /* mostly the short instruction budget */
-	*len = n;
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t_start.tv_sec) + (t.tv_nsec - t_start.tv_nsec) / 1e9;
 }
 
 int main(int argc, char **argv)
 {
-	unsigned long nrand = 0;
+	unsigned long nrand = 0, done = 0, k = 0;
 	uint64_t seed = 1;
-	uint8_t buf[512];
+	double seconds = 0;
+	const char *dump = NULL, *paths[256];
+	unsigned npaths = 0;
+	static uint8_t buf[FUZZ_RANDOM_MAX];
 	int rc = 0;
 
 	for (int a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "--random") && a + 1 < argc) {
 			nrand = strtoul(argv[++a], NULL, 0);
+		} else if (!strcmp(argv[a], "--dump") && a + 1 < argc) {
+			dump = argv[++a];
+		} else if (!strcmp(argv[a], "--seconds") && a + 1 < argc) {
+			seconds = strtod(argv[++a], NULL);
 		} else if (!strcmp(argv[a], "--seed") && a + 1 < argc) {
 			seed = strtoull(argv[++a], NULL, 0);
 			if (!seed)
 				seed = 1;
-		} else if (replay_path(argv[a]) < 0) {
-			rc = 1;
+		} else if (npaths < sizeof(paths) / sizeof(paths[0])) {
+			paths[npaths++] = argv[a];
 		}
 	}
-	for (unsigned long k = 0; k < nrand; k++) {
-		size_t len;
-		random_input(&seed, k, buf, &len);
-		LLVMFuzzerTestOneInput(buf, len);
+	if (dump) {
+		for (k = 0; k < nrand; k++) {
+			char path[4096];
+			size_t len = fuzz_random_input(&seed, k, buf, sizeof(buf));
+			snprintf(path, sizeof(path), "%s/random-%04lu", dump, k);
+			FILE *f = fopen(path, "wb");
+			if (!f || fwrite(buf, 1, len, f) != len) {
+				perror(path);
+				return 1;
+			}
+			fclose(f);
+		}
+		printf("fuzz_replay: wrote %lu inputs to %s\n", nrand, dump);
+		return 0;
 	}
-	fuzz_cpu_stats(stdout);
-	printf("fuzz_replay: %lu files, %lu random inputs, no invariant violated\n", files, nrand);
+	/* with --seconds: the files and a batch of random inputs, again and again */
+	clock_gettime(CLOCK_MONOTONIC, &t_start);
+	do {
+		for (unsigned p = 0; p < npaths; p++)
+			if (replay_path(paths[p]) < 0)
+				rc = 1;
+		for (unsigned long b = 0; b < (seconds > 0 ? 50 : nrand); b++) {
+			if (seconds > 0 && elapsed() >= seconds)
+				break;
+			size_t len = fuzz_random_input(&seed, k++, buf, sizeof(buf));
+			LLVMFuzzerTestOneInput(buf, len);
+			done++;
+		}
+	} while (seconds > 0 && elapsed() < seconds && !rc);
+	fuzz_stats(stdout);
+	printf("fuzz_replay: %lu files, %lu random inputs, no invariant violated\n", files, done);
 	return rc;
 }

@@ -12,7 +12,10 @@
 /* after the kick, cpu_run() must return within this */
 #define WD_KICK_GRACE_S 5
 
+static const char *volatile wd_msg =
+    "fuzz: invariant violated: hang: cpu_run() does not return after cpu_kick()\n";
 static void (*volatile wd_kick)(void *);
+static void (*volatile wd_on_hang)(void);
 static void *volatile wd_arg;
 static volatile sig_atomic_t wd_fired;
 static timer_t wd_timer;
@@ -20,20 +23,30 @@ static bool wd_ready;
 
 static void wd_handler(int sig)
 {
-	static const char msg[] = "fuzz_cpu: invariant violated: hang: cpu_run() does not "
-				  "return after cpu_kick()\n";
 	void (*kick)(void *) = wd_kick;
 
 	(void)sig;
 	if (wd_fired && kick) {
 		/* the second expiry: the kick was ignored */
-		if (write(2, msg, sizeof(msg) - 1) < 0)
+		if (write(2, wd_msg, strlen(wd_msg)) < 0)
 			_exit(2);
+		if (wd_on_hang)
+			wd_on_hang(); /* not async-signal safe; the process ends anyway */
 		abort();
 	}
 	wd_fired = 1;
 	if (kick)
 		kick(wd_arg);
+}
+
+void wd_set_message(const char *msg)
+{
+	wd_msg = msg;
+}
+
+void wd_set_on_hang(void (*fn)(void))
+{
+	wd_on_hang = fn;
 }
 
 void wd_init(void)

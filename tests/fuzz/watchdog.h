@@ -12,6 +12,10 @@
 #include <stdbool.h>
 
 void wd_init(void);
+/* what the abort after an ignored kick says (a line ending in \n) */
+void wd_set_message(const char *msg);
+/* called before that abort (e.g. to save the input) */
+void wd_set_on_hang(void (*fn)(void));
 void wd_arm(void (*kick)(void *), void *arg, unsigned ms);
 /* Returns whether the watchdog fired since wd_arm(). */
 bool wd_disarm(void);
