@@ -54,7 +54,10 @@ static void run_usage(FILE *f)
 	      "\n"
 	      "Exit status: isa-debug-exit's (value << 1) | 1; 0 when the guest powers off\n"
 	      "(or halts with --irqchip off); 2 bad usage or kernel; 4 triple fault;\n"
-	      "6 internal error.\n",
+	      "6 internal error.\n"
+	      "\n"
+	      "Environment: SOFTKVM_ENGINE=jit (default: guest code translated to host\n"
+	      "code) or interp (the interpreter, the reference) for softkvm's processor.\n",
 	      f);
 }
 

@@ -59,7 +59,8 @@ int cmd_exec(int argc, char **argv)
 		       "CPUID instructions answer as on a KVM host (VMX or SVM set):\n"
 		       "SOFTKVM_HOST_CPUID=auto (default), fault (CPUID faulting), patch\n"
 		       "(rewritten to UD2 in the main executable) or off. Exit status: the\n"
-		       "program's; 127 if it cannot be run, 2 on bad usage.\n");
+		       "program's; 127 if it cannot be run, 2 on bad usage.\n"
+		       "SOFTKVM_ENGINE=jit (default) or interp selects the processor's engine.\n");
 		return 0;
 	}
 	if (argc > 1 && !strcmp(argv[1], "--"))

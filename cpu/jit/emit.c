@@ -8,7 +8,8 @@
  * other instruction calls its handler inline.
  *
  * Guest registers and the lazy flags live in struct cpu; an inline
- * instruction loads what it reads and stores what it writes, and stores the
+ * instruction loads what it reads (from the register cache when it has the
+ * register) and stores what it writes, and stores the
  * lazy-flag fields only when a later reader can see them (flags_live_after).
  * After an inline flag producer the host's own EFLAGS equal the guest's, so
  * a following Jcc/SETcc/CMOVcc tests them directly.
@@ -56,23 +57,125 @@ static void st_greg(struct xbuf *b, unsigned size, int host, unsigned r)
 		xstore(b, 8, host, greg(r));
 }
 
+/* ---- the register cache ----
+ *
+ * Within a block, the last guest GPRs written (and their pointers) are
+ * also kept in host registers rbp, r14 and r15, write-through: struct cpu
+ * always holds every register too, so an exit, a fault or an interpreter
+ * call finds the architectural state there and nothing is spilled. Reads of
+ * a cached register come from the host register instead of memory (no
+ * store-to-load forwarding on the dependency chains of compute loops).
+ * Everything that writes a guest GPR goes through stg() or forgets it;
+ * an interpreter call invalidates the cache (the handler may write any
+ * register), and where an instruction's interpreter fallback rejoins the
+ * translated code, a cold entry reloads the cache registers first.
+ */
+static const int cache_host[JIT_NCACHE] = {XBP, X14, X15};
+
+static int cache_find(const struct jctx *x, unsigned g)
+{
+	for (int s = 0; s < JIT_NCACHE; s++)
+		if (x->cache_g[s] == (int)g)
+			return s;
+	return -1;
+}
+
+static void cache_forget(struct jctx *x, unsigned g)
+{
+	int s = cache_find(x, g);
+	if (s >= 0)
+		x->cache_g[s] = -1;
+}
+
+static void cache_clear(struct jctx *x)
+{
+	for (int s = 0; s < JIT_NCACHE; s++)
+		x->cache_g[s] = -1;
+}
+
+static bool cache_empty(const int8_t *g)
+{
+	for (int s = 0; s < JIT_NCACHE; s++)
+		if (g[s] >= 0)
+			return false;
+	return true;
+}
+
+/* the cache registers of state g, loaded from struct cpu (into buffer b) */
+static void cache_reload(struct xbuf *b, const int8_t *g)
+{
+	for (int s = 0; s < JIT_NCACHE; s++)
+		if (g[s] >= 0)
+			xload(b, 8, cache_host[s], greg((unsigned)g[s]));
+}
+
+/* guest register g's full value is now in host register host: keep it */
+static void cache_put(struct jctx *x, unsigned g, int host)
+{
+	int s = cache_find(x, g);
+	if (s < 0) {
+		s = 0;
+		for (int t = 0; t < JIT_NCACHE; t++) {
+			if (x->cache_g[t] < 0) {
+				s = t;
+				break;
+			}
+			if (x->cache_age[t] < x->cache_age[s])
+				s = t;
+		}
+	}
+	xmov_rr(H(x), 8, cache_host[s], host);
+	x->cache_g[s] = (int8_t)g;
+	x->cache_age[s] = ++x->cache_tick;
+}
+
+/* load guest register r (a gpr[] index; a byte offset for size 1) of size
+ * into host reg, zero-extended */
+static void ldg(struct jctx *x, unsigned size, int host, unsigned r)
+{
+	struct xbuf *h = H(x);
+	int s = cache_find(x, size == 1 ? r / 8 : r);
+	if (s >= 0 && (size != 1 || r % 8 == 0)) {
+		x->cache_age[s] = ++x->cache_tick;
+		if (size == 8)
+			xmov_rr(h, 8, host, cache_host[s]);
+		else if (size == 4)
+			xmov_rr(h, 4, host, cache_host[s]);
+		else
+			xmovzx_rr(h, size, host, cache_host[s]);
+		return;
+	}
+	ld_greg(h, size, host, r);
+}
+
+/* store host reg as guest register r (st_greg's rules); a full value
+ * (size 4 zero-extended, 8) stays in the cache */
+static void stg(struct jctx *x, unsigned size, int host, unsigned r)
+{
+	st_greg(H(x), size, host, r);
+	if (size >= 4)
+		cache_put(x, r, host);
+	else
+		cache_forget(x, size == 1 ? r / 8 : r);
+}
+
 /* the r/m operand of i: guest register r1, or (mem) the host address in
- * r14 that emit_rmw_addr() left */
-static void ld_rm(struct xbuf *b, bool mem, unsigned size, int host, const struct insn *i)
+ * rdi that emit_rmw_addr() left */
+static void ld_rm(struct jctx *x, bool mem, unsigned size, int host, const struct insn *i)
 {
 	if (mem)
-		xload(b, size, host, xm(X14, 0));
+		xload(H(x), size, host, xm(XDI, 0));
 	else
-		ld_greg(b, size, host, i->r1);
+		ldg(x, size, host, i->r1);
 }
 
 /* store: 4-byte registers need the value zero-extended (st_greg) */
-static void st_rm(struct xbuf *b, bool mem, unsigned size, int host, const struct insn *i)
+static void st_rm(struct jctx *x, bool mem, unsigned size, int host, const struct insn *i)
 {
 	if (mem)
-		xstore(b, size, host, xm(X14, 0));
+		xstore(H(x), size, host, xm(XDI, 0));
 	else
-		st_greg(b, size, host, i->r1);
+		stg(x, size, host, i->r1);
 }
 
 /* ---- fixups and labels ---- */
@@ -314,11 +417,11 @@ static void emit_la(struct jctx *x, const struct insn *i, uint32_t *stub)
 		disp += x->goff[x->k];
 		breg = X12;
 	} else if (base != GPR_ZERO) {
-		xload(h, 8, XSI, greg(base));
+		ldg(x, 8, XSI, base);
 		breg = XSI;
 	}
 	if (index != GPR_ZERO) {
-		xload(h, 8, XCX, greg(index));
+		ldg(x, 8, XCX, index);
 		ireg = XCX;
 	}
 	if (!xfits32(disp)) {
@@ -366,14 +469,14 @@ static void emit_tlb(struct jctx *x, size_t tbl, unsigned size, uint32_t *stub)
 #define TLB_W offsetof(struct tlb, w)
 
 /* a read-modify-write operand: its host address (through the write TLB,
- * which also allows the read) into r14; a miss or a segment that needs
+ * which also allows the read) into rdi; a miss or a segment that needs
  * checks runs the whole instruction in the interpreter, before any state
  * changes */
 static void emit_rmw_addr(struct jctx *x, const struct insn *i, unsigned size, uint32_t *stub)
 {
 	emit_la(x, i, stub);
 	emit_tlb(x, TLB_W, size, stub);
-	xmov_rr(H(x), 8, X14, XAX);
+	xmov_rr(H(x), 8, XDI, XAX);
 }
 
 /* ---- flags ---- */
@@ -449,8 +552,10 @@ static enum xcc emit_cond(struct jctx *x, unsigned cond)
 {
 	struct xbuf *h = H(x);
 	if (host_flags_ok(x, cond) && x->ccop) {
-		/* the previous instruction's fallback resumes through a reload */
+		/* the previous instruction's fallback resumes through a reload
+		 * (of the cache registers too: it replaces the rejoin entry) */
 		uint32_t r = here(x, SEC_COLD);
+		cache_reload(C(x), x->cache_start);
 		if (reload_flags(C(x), (unsigned)x->ccop - 1, cond)) {
 			jmp_sec(x, SEC_COLD, SEC_HOT, here(x, SEC_HOT));
 			x->resume[x->k] = r;
@@ -578,11 +683,11 @@ static bool emit_rotate_live(struct jctx *x, const struct insn *i, unsigned op, 
 			(int32_t)(FL_ZF | FL_SF | FL_PF |
 				  (kind == CC_LOGIC || kind == CC_RESCO ? 0 : FL_AF)));
 	}
-	ld_greg(h, size, XAX, i->r1);
+	ldg(x, size, XAX, i->r1);
 	xshift_ri(h, op == JS_ROL ? XROL : XROR, size, XAX, (uint8_t)cnt);
 	if (size == 4)
 		xmov_rr(h, 4, XAX, XAX);
-	st_greg(h, size, XAX, i->r1);
+	stg(x, size, XAX, i->r1);
 	/* CF: ROL the result's bit 0, ROR its sign; OF: ROL sign ^ CF, ROR the
 	 * two top bits' xor (the interpreter's values for every count) */
 	xmov_rr(h, 8, XCX, XAX);
@@ -647,7 +752,7 @@ static bool emit_sse(struct jctx *x, const struct insn *i, const struct jit_desc
 	if (d->kind == JK_PMOVMSKB) {
 		xsse_m(h, 0xf3, 0x6f, 0, xmm_of(i->r2)); /* movdqu xmm0, [r2] */
 		xsse_r(h, 0x66, 0xd7, XAX, 0);		 /* pmovmskb eax, xmm0 */
-		st_greg(h, i->aux & 15, XAX, i->r1);
+		stg(x, i->aux & 15, XAX, i->r1);
 		return true;
 	}
 	if (mem) {
@@ -734,7 +839,7 @@ static bool emit_simd(struct jctx *x, const struct insn *i, uint32_t *stub)
 	if (mk == SK_XMM)
 		xsse_m(h, 0xf3, 0x6f, 1, xmm_of(i->r2));
 	else if (mk == SK_GPR)
-		ld_greg(h, i->aux >> 4, XCX, i->r2);
+		ldg(x, i->aux >> 4, XCX, i->r2);
 	/* the instruction */
 	for (unsigned k = 0; k < e.nprefix; k++)
 		xb(h, e.prefix[k]);
@@ -761,11 +866,11 @@ static bool emit_simd(struct jctx *x, const struct insn *i, uint32_t *stub)
 		unsigned sz = i->aux >> 4;
 		if (sz == 4)
 			xmov_rr(h, 4, XCX, XCX);
-		st_greg(h, sz, XCX, i->r2);
+		stg(x, sz, XCX, i->r2);
 	}
 	if (fl & SF_RCX_OUT) {
 		xmov_rr(h, 4, XCX, XCX);
-		xstore(h, 8, XCX, greg(GPR_RCX));
+		stg(x, 8, XCX, GPR_RCX);
 	}
 	if (fl & SF_RFLAGS) {
 		emit_store_host_flags(x);
@@ -786,21 +891,23 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 	case JK_NOP:
 		return true;
 	case JK_MOV_RR:
-		ld_greg(h, size, XAX, i->r2);
-		st_greg(h, size, XAX, i->r1);
+		ldg(x, size, XAX, i->r2);
+		stg(x, size, XAX, i->r1);
 		return true;
 	case JK_MOV_RI:
 		if (size == 8 && !xfits32((int64_t)i->imm)) {
 			xmov_ri(h, XAX, i->imm);
-			st_greg(h, 8, XAX, i->r1);
+			stg(x, 8, XAX, i->r1);
 		} else if (size == 8) {
 			xstore_imm(h, 8, greg(i->r1), (int32_t)i->imm);
+			cache_forget(x, i->r1);
 		} else if (size == 4) {
 			xmov_ri(h, XAX, (uint32_t)i->imm);
-			st_greg(h, 4, XAX, i->r1);
+			stg(x, 4, XAX, i->r1);
 		} else {
 			xstore_imm(h, size, size == 1 ? greg8(i->r1) : greg(i->r1),
 				   (int32_t)i->imm);
+			cache_forget(x, size == 1 ? i->r1 / 8u : i->r1);
 		}
 		return true;
 	case JK_MOV_RM:
@@ -809,7 +916,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		emit_la(x, i, stub);
 		emit_tlb(x, TLB_R, size, stub);
 		xload(h, size, XDX, xm(XAX, 0));
-		st_greg(h, size, XDX, i->r1);
+		stg(x, size, XDX, i->r1);
 		return true;
 	case JK_MOV_MR:
 	case JK_MOV_MI:
@@ -818,7 +925,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		emit_la(x, i, stub);
 		emit_tlb(x, TLB_W, size, stub);
 		if (d->kind == JK_MOV_MR) {
-			ld_greg(h, size, XDX, i->r2);
+			ldg(x, size, XDX, i->r2);
 			xstore(h, size, XDX, xm(XAX, 0));
 		} else if (size == 8 && !xfits32((int64_t)i->imm)) {
 			xmov_ri(h, XDX, i->imm);
@@ -843,7 +950,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			(void)seg;
 			if (i->osz == 4)
 				xmov_rr(h, 4, XSI, XSI);
-			st_greg(h, i->osz, XSI, i->r1);
+			stg(x, i->osz, XSI, i->r1);
 		}
 		return true;
 	case JK_ZERO:
@@ -851,6 +958,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xstore_imm(h, 2, greg(i->r1), 0);
 		else
 			xstore_imm(h, 8, greg(i->r1), 0);
+		cache_forget(x, i->r1);
 		if (x->flags_live_after[x->k]) {
 			xstore_imm(h, 8, gfield(OFF_CC_RES), 0);
 			xstore_imm(h, 8, gfield(OFF_CC_AUX), 0);
@@ -881,11 +989,11 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		if (dst_mem)
 			xload(h, size, XDX, xm(XAX, 0));
 		else
-			ld_greg(h, size, XDX, i->r1);
+			ldg(x, size, XDX, i->r1);
 		if (d->kind == JK_ALU_RM)
 			xload(h, size, XCX, xm(XAX, 0));
 		else if (d->kind == JK_ALU_RR || d->kind == JK_ALU_MR)
-			ld_greg(h, size, XCX, i->r2);
+			ldg(x, size, XCX, i->r2);
 		else
 			xmov_ri(h, XCX, i->imm);
 		bool live = x->flags_live_after[x->k];
@@ -899,7 +1007,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			if (dst_mem)
 				xstore(h, size, XDX, xm(XAX, 0));
 			else
-				st_greg(h, size, XDX, i->r1);
+				stg(x, size, XDX, i->r1);
 			x->hf_next = CC_EFLAGS;
 			return true;
 		}
@@ -935,7 +1043,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			if (dst_mem)
 				xstore(h, size, XDX, xm(XAX, 0));
 			else
-				st_greg(h, size, XDX, i->r1);
+				stg(x, size, XDX, i->r1);
 		}
 		if (live) {
 			xstore(h, 8, XDX, gfield(OFF_CC_RES));
@@ -957,14 +1065,14 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			emit_get_cf(x);
 			if (mem)
 				emit_rmw_addr(x, i, size, stub);
-			ld_rm(h, mem, size, XDX, i);
+			ld_rm(x, mem, size, XDX, i);
 			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
 			xstore(h, 8, X8, gfield(OFF_CC_SRC));
 			if (op == JU_INC)
 				xinc(h, size, XDX);
 			else
 				xdec(h, size, XDX);
-			st_rm(h, mem, size, XDX, i);
+			st_rm(x, mem, size, XDX, i);
 			xstore(h, 8, XDX, gfield(OFF_CC_RES));
 			xstore_imm(h, 4, gfield(OFF_CC_OP),
 				   (int32_t)CC_OP(op == JU_INC ? CC_INC : CC_DEC, sl));
@@ -973,7 +1081,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		if (mem)
 			emit_rmw_addr(x, i, size, stub);
-		ld_rm(h, mem, size, XDX, i);
+		ld_rm(x, mem, size, XDX, i);
 		switch (op) {
 		case JU_INC:
 			xinc(h, size, XDX);
@@ -994,7 +1102,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		if (size == 4)
 			xmov_rr(h, 4, XDX, XDX);
-		st_rm(h, mem, size, XDX, i);
+		st_rm(x, mem, size, XDX, i);
 		if (op == JU_NEG) {
 			if (live) {
 				xstore(h, 8, XDX, gfield(OFF_CC_RES));
@@ -1007,22 +1115,22 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 	case JK_BSWAP:
 		if (i->osz != 4 && i->osz != 8)
 			return false;
-		ld_greg(h, i->osz, XAX, i->r1);
+		ldg(x, i->osz, XAX, i->r1);
 		xbswap(h, i->osz, XAX);
-		st_greg(h, i->osz, XAX, i->r1);
+		stg(x, i->osz, XAX, i->r1);
 		return true;
 	case JK_MOVZX_R:
 	case JK_MOVSX_R: {
 		unsigned from = i->aux, to = i->osz;
 		if (from == 1)
-			xload(h, 1, XAX, greg8(i->r2));
+			ldg(x, 1, XAX, i->r2);
 		else
-			xload(h, from, XAX, greg(i->r2));
+			ldg(x, from, XAX, i->r2);
 		if (d->kind == JK_MOVSX_R && from < to)
 			xmovsx_rr(h, from, 8, XAX, XAX);
 		if (to == 4)
 			xmov_rr(h, 4, XAX, XAX);
-		st_greg(h, to, XAX, i->r1);
+		stg(x, to, XAX, i->r1);
 		return true;
 	}
 	case JK_MOVZX_M:
@@ -1038,32 +1146,32 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xload(h, from, XDX, xm(XAX, 0));
 		if (to == 4)
 			xmov_rr(h, 4, XDX, XDX);
-		st_greg(h, to, XDX, i->r1);
+		stg(x, to, XDX, i->r1);
 		return true;
 	}
 	case JK_PUSH_R:
 	case JK_PUSH_I:
 		if (!x->mode64 || i->osz != 8)
 			return false;
-		xload(h, 8, XSI, greg(GPR_RSP));
+		ldg(x, 8, XSI, GPR_RSP);
 		xalu_ri(h, XSUB, 8, XSI, 8);
 		emit_tlb(x, TLB_W, 8, stub);
 		if (d->kind == JK_PUSH_R)
-			xload(h, 8, XDX, greg(i->r1));
+			ldg(x, 8, XDX, i->r1);
 		else
 			xmov_ri(h, XDX, i->imm);
 		xstore(h, 8, XDX, xm(XAX, 0));
-		xstore(h, 8, XSI, greg(GPR_RSP));
+		stg(x, 8, XSI, GPR_RSP);
 		return true;
 	case JK_POP_R:
 		if (!x->mode64 || i->osz != 8)
 			return false;
-		xload(h, 8, XSI, greg(GPR_RSP));
+		ldg(x, 8, XSI, GPR_RSP);
 		emit_tlb(x, TLB_R, 8, stub);
 		xload(h, 8, XDX, xm(XAX, 0));
 		xlea(h, 8, XSI, xm(XSI, 8));
-		xstore(h, 8, XSI, greg(GPR_RSP));
-		xstore(h, 8, XDX, greg(i->r1));
+		stg(x, 8, XSI, GPR_RSP);
+		stg(x, 8, XDX, i->r1);
 		return true;
 	case JK_JMP_REL:
 		if (i->osz == 2)
@@ -1081,24 +1189,24 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xlea(h, 8, XAX, xm(X12, (int32_t)target));
 			emit_canon_check(x, XAX, fallback(x, stub));
 		}
-		xload(h, 8, XSI, greg(GPR_RSP));
+		ldg(x, 8, XSI, GPR_RSP);
 		xalu_ri(h, XSUB, 8, XSI, 8);
 		emit_tlb(x, TLB_W, 8, stub);
 		xlea(h, 8, XDX, xm(X12, (int32_t)(x->goff[x->k] + i->len)));
 		xstore(h, 8, XDX, xm(XAX, 0));
-		xstore(h, 8, XSI, greg(GPR_RSP));
+		stg(x, 8, XSI, GPR_RSP);
 		emit_direct_exit(x, target, fallback(x, stub));
 		return true;
 	}
 	case JK_RET:
 		if (!x->mode64 || i->osz != 8)
 			return false;
-		xload(h, 8, XSI, greg(GPR_RSP));
+		ldg(x, 8, XSI, GPR_RSP);
 		emit_tlb(x, TLB_R, 8, stub);
 		xload(h, 8, XAX, xm(XAX, 0));
 		emit_canon_check(x, XAX, fallback(x, stub));
 		xlea(h, 8, XSI, xm(XSI, (int32_t)(8 + i->imm)));
-		xstore(h, 8, XSI, greg(GPR_RSP));
+		stg(x, 8, XSI, GPR_RSP);
 		emit_indirect_exit(x);
 		return true;
 	case JK_JMP_R:
@@ -1114,16 +1222,16 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			emit_tlb(x, TLB_R, 8, stub);
 			xload(h, 8, XDI, xm(XAX, 0));
 		} else {
-			xload(h, 8, XDI, greg(i->r1));
+			ldg(x, 8, XDI, i->r1);
 		}
 		emit_canon_check(x, XDI, fallback(x, stub));
 		if (call) {
-			xload(h, 8, XSI, greg(GPR_RSP));
+			ldg(x, 8, XSI, GPR_RSP);
 			xalu_ri(h, XSUB, 8, XSI, 8);
 			emit_tlb(x, TLB_W, 8, stub);
 			xlea(h, 8, XDX, xm(X12, (int32_t)(x->goff[x->k] + i->len)));
 			xstore(h, 8, XDX, xm(XAX, 0));
-			xstore(h, 8, XSI, greg(GPR_RSP));
+			stg(x, 8, XSI, GPR_RSP);
 		}
 		xmov_rr(h, 8, XAX, XDI);
 		emit_indirect_exit(x);
@@ -1139,8 +1247,8 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		    (i->ashift == 48 || cnt == 0 || ((op == JS_ROL || op == JS_ROR) && live)))
 			return false;
 		if (cnt == 0) {
-			ld_greg(h, size, XAX, i->r1);
-			st_greg(h, size, XAX, i->r1);
+			ldg(x, size, XAX, i->r1);
+			stg(x, size, XAX, i->r1);
 			return true;
 		}
 		if ((op == JS_ROL || op == JS_ROR) && live)
@@ -1152,12 +1260,12 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			return false; /* CF of a count past the size: the handler's value */
 		if (mem)
 			emit_rmw_addr(x, i, size, stub);
-		ld_rm(h, mem, size, XAX, i);
+		ld_rm(x, mem, size, XAX, i);
 		if (op == JS_ROL || op == JS_ROR) {
 			xshift_ri(h, op == JS_ROL ? XROL : XROR, size, XAX, (uint8_t)cnt);
 			if (size == 4)
 				xmov_rr(h, 4, XAX, XAX);
-			st_rm(h, mem, size, XAX, i);
+			st_rm(x, mem, size, XAX, i);
 			return true;
 		}
 		if (live && (op == JS_SHR) && cnt == 1) {
@@ -1186,7 +1294,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 				xalu_rr(h, XXOR, 4, XDX, XDX);
 			}
 		}
-		st_rm(h, mem, size, XAX, i);
+		st_rm(x, mem, size, XAX, i);
 		if (live) {
 			xstore(h, 8, XAX, gfield(OFF_CC_RES));
 			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
@@ -1205,17 +1313,17 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			return false;
 		if (size == 4) {
 			/* even a count of 0 writes the register: zero its upper half */
-			ld_greg(h, 4, XAX, i->r1);
-			st_greg(h, 4, XAX, i->r1);
+			ldg(x, 4, XAX, i->r1);
+			stg(x, 4, XAX, i->r1);
 		}
-		xload(h, 4, XCX, greg(GPR_RCX));
+		ldg(x, 4, XCX, GPR_RCX);
 		xalu_ri(h, XAND, 4, XCX, size == 8 ? 0x3f : 0x1f);
 		uint8_t *zero = xjcc32(h, CC_E);
 		if (bits < 32) {
 			xalu_ri(h, XCMP, 4, XCX, (int32_t)bits);
 			jcc_sec(x, SEC_HOT, CC_AE, SEC_COLD, fallback(x, stub));
 		}
-		ld_greg(h, size, XAX, i->r1);
+		ldg(x, size, XAX, i->r1);
 		if (live && op == JS_SHR) {
 			/* OF = the operand's old sign if the count is 1, else 0 */
 			xmov_rr(h, 8, XDX, XAX);
@@ -1240,7 +1348,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 				xalu_rr(h, XXOR, 4, XDX, XDX);
 			}
 		}
-		st_greg(h, size, XAX, i->r1);
+		stg(x, size, XAX, i->r1);
 		if (live) {
 			xstore(h, 8, XAX, gfield(OFF_CC_RES));
 			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
@@ -1249,6 +1357,8 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		if (!h->overflow)
 			xpatch32(zero, h->p);
+		/* a count of 0 skipped the store and its cache update */
+		cache_forget(x, i->r1);
 		/* count 0 keeps the flags: the static cc_op is unknown after */
 		x->ccop_next = 0;
 		return true;
@@ -1259,10 +1369,10 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		if (size == 2)
 			return false;
 		if (d->kind == JK_IMUL_RR) {
-			ld_greg(h, size, XDX, i->r1);
-			ld_greg(h, size, XCX, i->r2);
+			ldg(x, size, XDX, i->r1);
+			ldg(x, size, XCX, i->r2);
 		} else {
-			ld_greg(h, size, XDX, i->r2);
+			ldg(x, size, XDX, i->r2);
 			xmov_ri(h, XCX, i->imm);
 		}
 		ximul_rr(h, size, XDX, XCX);
@@ -1277,7 +1387,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
 			x->ccop_next = CC_OP(CC_RESCO, sl) + 1;
 		}
-		st_greg(h, size, XDX, i->r1);
+		stg(x, size, XDX, i->r1);
 		return true;
 	}
 	case JK_SIMD:
@@ -1291,16 +1401,17 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		enum xcc cc = emit_cond(x, i->aux & 15);
 		xsetcc(h, cc, XAX);
 		xstore(h, 1, XAX, greg8(i->r1));
+		cache_forget(x, i->r1 / 8u);
 		return true;
 	}
 	case JK_CMOV_R: {
 		if (i->osz == 2)
 			return false;
 		enum xcc cc = emit_cond(x, i->aux & 15);
-		ld_greg(h, i->osz, XDX, i->r1);
-		ld_greg(h, i->osz, XCX, i->r2);
+		ldg(x, i->osz, XDX, i->r1);
+		ldg(x, i->osz, XCX, i->r2);
 		xcmov_rr(h, i->osz, cc, XDX, XCX);
-		st_greg(h, i->osz, XDX, i->r1);
+		stg(x, i->osz, XDX, i->r1);
 		return true;
 	}
 	default:
@@ -1447,11 +1558,23 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 
 	x->ccop = 0;
 	x->hf_kind = -1;
+	cache_clear(x);
+	x->cache_tick = 0;
+	bool prev_stub = false;
 	for (unsigned k = 0; k < b->ninsns; k++) {
 		const struct insn *i = &b->insns[k];
 		uint32_t stub = UINT32_MAX;
 		x->k = k;
 		x->insn_start[k] = here(x, SEC_HOT);
+		memcpy(x->cache_start, x->cache_g, sizeof(x->cache_start));
+		if (prev_stub && !cache_empty(x->cache_g)) {
+			/* instruction k - 1's interpreter fallback rejoins here */
+			uint32_t r = here(x, SEC_COLD);
+			cache_reload(C(x), x->cache_g);
+			jmp_sec(x, SEC_COLD, SEC_HOT, x->insn_start[k]);
+			x->resume[k] = r;
+		}
+		uint32_t resume_k = x->resume[k];
 		uint8_t *hot_mark = h->p, *cold_mark = cs->p, *data_mark = D(x)->p;
 		unsigned nfix = x->nfix, nexits = x->nexits;
 		x->hf_next = -1;
@@ -1459,6 +1582,7 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 		if (emit_insn(x, i, &stub)) {
 			x->hf_kind = x->hf_next;
 			x->hf_nofb = stub == UINT32_MAX;
+			prev_stub = stub != UINT32_MAX;
 			/* an interpreter run of it leaves the interpreter's cc_op,
 			 * not necessarily what the inline path does */
 			if (stub != UINT32_MAX && x->ccop_next >= 0)
@@ -1470,9 +1594,13 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 			D(x)->p = data_mark;
 			x->nfix = nfix;
 			x->nexits = nexits;
-			x->resume[k] = UINT32_MAX;
+			x->resume[k] = resume_k;
 			x->ccop_next = -1;
+			memcpy(x->cache_g, x->cache_start, sizeof(x->cache_g));
 			emit_handler_call(x, SEC_HOT, k);
+			/* the handler may have written any register */
+			cache_clear(x);
+			prev_stub = false;
 			x->hf_kind = -1;
 		}
 		/* the static cc_op, as block_translate() tracks it (or as the

@@ -15,6 +15,8 @@
  *   rbx = struct cpu *, r12 = the guest RIP of the running block's first
  *   instruction, r13 = c->tlb (the TLB set in use), rsp 16-byte aligned,
  *
+ * (rbp, r14, r15: the write-through register cache of emit.c; rdi: a
+ * read-modify-write operand's host address) and
  * keeps guest registers and lazy flags in struct cpu (so an interpreter
  * handler can be called between any two instructions, and a fault in one
  * leaves exactly the interpreter's state), and leaves through the epilogue

@@ -44,8 +44,9 @@ struct jfix {
 	const void *abs;
 };
 
-#define MAX_FIX	  2048
-#define MAX_EXITS 8
+#define MAX_FIX	   2048
+#define JIT_NCACHE 3
+#define MAX_EXITS  8
 
 struct jctx {
 	struct cpu *c;
@@ -70,10 +71,14 @@ struct jctx {
 	unsigned k;    /* instruction being emitted */
 	uint32_t noev; /* hot offset past the events check */
 	/* host EFLAGS hold the guest's arithmetic flags of instruction k - 1 */
-	int hf_kind;   /* CC_* kind of struct cpu, or -1 */
-	int hf_next;   /* what the instruction being emitted leaves there */
-	bool hf_nofb;  /* and instruction k - 1 has no interpreter fallback */
-	int ccop;      /* static cc_op before instruction k (+1), 0 unknown */
+	int hf_kind;  /* CC_* kind of struct cpu, or -1 */
+	int hf_next;  /* what the instruction being emitted leaves there */
+	bool hf_nofb; /* and instruction k - 1 has no interpreter fallback */
+	int ccop;     /* static cc_op before instruction k (+1), 0 unknown */
+	/* the register cache (emit.c): guest GPR held by each cache register
+	 * (-1: none), at the start of instruction k and now */
+	int8_t cache_g[JIT_NCACHE], cache_start[JIT_NCACHE];
+	uint32_t cache_age[JIT_NCACHE], cache_tick;
 	int ccop_next; /* what an emitter leaves there; -1: as decode says */
 };
 
