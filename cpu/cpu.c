@@ -971,6 +971,10 @@ void cpu_set_regs(struct cpu *c, const struct cpu_regs *r)
 void cpu_get_sregs(const struct cpu *c, struct cpu_sregs *s)
 {
 	memcpy(s->seg, c->seg, sizeof(s->seg));
+	/* SS.DPL is the CPL, as KVM reports it (vmx_get_cpl reads SS.DPL;
+	 * svm_get_segment puts the VMCB's CPL there) and cpu_set_sregs takes it:
+	 * after an AMD SYSRET the cached SS attributes still say DPL 0 */
+	s->seg[SEG_SS].dpl = (uint8_t)c->cpl;
 	s->gdt_base = c->gdt_base;
 	s->gdt_limit = c->gdt_limit;
 	s->idt_base = c->idt_base;

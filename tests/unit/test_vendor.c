@@ -282,6 +282,45 @@ static void test_sysret_noncanonical(void)
 	}
 }
 
+/* After SYSRET, KVM_GET_SREGS's SS.DPL is the CPL on both vendors: AMD keeps
+ * SS's cached attributes (DPL 0 from SYSCALL), and Linux's svm_get_segment()
+ * reports the VMCB's CPL as SS.DPL, which QEMU takes as the CPL when it
+ * restores the state (a guest saved in user mode after a SYSRET resumed at
+ * CPL 0 and double-faulted) */
+static void test_sysret_ss_dpl(void)
+{
+	/* sysretq; jmp $ (at CPL 3) */
+	static const uint8_t code[] = {0x48, 0x0f, 0x07, 0xeb, 0xfe};
+	struct cpu_sregs s;
+
+	for (int v = 0; v < 2; v++) {
+		struct cpu_regs r;
+		vendor(v, false, false, false, false);
+		hx_load(h, CODE, code, sizeof(code));
+		hx_setup_long64(h, CODE, STACK, false);
+		install_idt();
+		cpu_get_sregs(h->cpu, &s);
+		cpu_msr_set(h->cpu, MSR_EFER, s.efer | EFER_SCE, true);
+		cpu_msr_set(h->cpu, MSR_STAR, (uint64_t)HX_SEL_UCODE32 << 48, true);
+		cpu_get_regs(h->cpu, &r);
+		r.gpr[REG_RCX] = CODE + 3;
+		r.gpr[REG_R11] = 0x2;
+		cpu_set_regs(h->cpu, &r);
+		cpu_note_external_write(h->cpu);
+		h->exit_code = -1;
+		hx_run(h, 1000);
+		cpu_get_regs(h->cpu, &r);
+		CHECK_EQ(r.rip, CODE + 3);
+		cpu_get_sregs(h->cpu, &s);
+		CHECK_EQ(s.seg[SEG_CS].sel & 3, 3);
+		CHECK_EQ(s.seg[SEG_SS].dpl, 3);
+		/* and a restore of that state keeps CPL 3 */
+		cpu_set_sregs(h->cpu, &s);
+		cpu_get_sregs(h->cpu, &s);
+		CHECK_EQ(s.seg[SEG_SS].dpl, 3);
+	}
+}
+
 /* MOV FS, null in 64-bit mode: Intel clears the base (Linux,
  * detect_null_seg_behavior()); AMD keeps it unless NULL_SEL_CLR_BASE */
 static void test_null_selector_base(void)
@@ -401,6 +440,7 @@ int main(void)
 	test_sysenter_msrs();
 	test_syscall_compat();
 	test_sysret_noncanonical();
+	test_sysret_ss_dpl();
 	test_null_selector_base();
 	test_x87_pointers();
 	hx_destroy(h);
