@@ -155,10 +155,15 @@ int main(void)
 	 * power-on), so the rate is turned off for this part.
 	 */
 	rtc_write(REG_A, 0x20);
-	rtc_read(REG_C);
-	wait_next_second();
-	delay_us(10000);
-	u8 c = rtc_read(REG_C);
+	/* up to three seconds: a vCPU (or QEMU) thread that lost the host CPU
+	 * across the update must not decide */
+	u8 c = 0;
+	for (int k = 0; k < 3 && (c & 0x90) != 0x10; k++) {
+		rtc_read(REG_C);
+		wait_next_second();
+		delay_us(10000);
+		c = rtc_read(REG_C);
+	}
 	report("register C: UF after an update, IRQF clear with UIE off", (c & 0x90) == 0x10);
 	report("register C reads as zero right after a read", rtc_read(REG_C) == 0);
 	rtc_write(1, 0xc0);
