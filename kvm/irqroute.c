@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,12 +280,29 @@ static bool gsi_msi(struct kvm_vm *vm, uint32_t gsi, uint64_t *addr, uint32_t *d
 	return found;
 }
 
+/*
+ * Consume an eventfd's count without ever blocking: the descriptor shares
+ * the client's open file (maybe blocking), and the client itself may read
+ * it between our poll and our read. RWF_NOWAIT makes eventfd's read return
+ * EAGAIN (Linux 5.10+); older kernels get poll, then read.
+ */
+static bool eventfd_consume(int fd)
+{
+	uint64_t cnt;
+	struct iovec v = {&cnt, sizeof(cnt)};
+	ssize_t n = preadv2(fd, &v, 1, -1, RWF_NOWAIT);
+	if (n >= 0 || errno != EOPNOTSUPP)
+		return n == (ssize_t)sizeof(cnt);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) && read(fd, &cnt, sizeof(cnt)) == 8;
+}
+
 /* an irqfd's eventfd was signalled (service thread) */
 void irqfd_fire(struct kvm_vm *vm, struct kvm_irqfd_int *f)
 {
-	uint64_t cnt, addr;
+	uint64_t addr;
 	uint32_t data;
-	if (read(f->fd, &cnt, sizeof(cnt)) != sizeof(cnt))
+	if (!eventfd_consume(f->fd))
 		return;
 	cpu_mem_note_external_write(vm->mem);
 	if (gsi_msi(vm, f->gsi, &addr, &data)) {
@@ -351,11 +369,10 @@ int kvm_vm_irqfd(struct kvm_vm *vm, const struct kvm_irqfd *a)
 	f->resamplefd = resample ? fcntl_dup((int)a->resamplefd) : -1;
 	vm->irqfds[vm->nirqfds++] = f;
 	pthread_mutex_unlock(&vm->lock);
+	/* an event pending since before registration fires at once: the
+	 * service thread's (level-triggered) epoll sees it, as Linux's
+	 * kvm_irqfd_assign schedules the injection */
 	service_add_fd(vm, f->fd, f);
-	/* an event pending since before registration fires now */
-	struct pollfd p = {.fd = f->fd, .events = POLLIN};
-	if (poll(&p, 1, 0) == 1)
-		irqfd_fire(vm, f);
 	return 0;
 }
 
