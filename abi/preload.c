@@ -62,9 +62,12 @@ static bool is_kvm_path(const char *p)
 	return p && !strcmp(p, "/dev/kvm");
 }
 
+/* as the system call and glibc's ioctl(): -4095..-1 is an error number,
+ * anything else (a value that only looks negative, e.g. a page budget of
+ * 2^63 read back by KVM_GET_NR_MMU_PAGES) is the result, truncated to int */
 static int ret_errno(long r)
 {
-	if (r < 0) {
+	if (r < 0 && r >= -4095) {
 		errno = (int)-r;
 		return -1;
 	}

@@ -22,7 +22,10 @@ EXPORT int softkvm_open(int flags)
 EXPORT int softkvm_ioctl(int fd, unsigned long request, void *arg)
 {
 	long r = abi_ioctl(fd, request, arg);
-	if (r < 0) {
+	/* as the system call and glibc's ioctl(): only -4095..-1 is an error
+	 * number; any other result is returned truncated to int (UBSan found
+	 * LONG_MIN from KVM_GET_NR_MMU_PAGES after a budget of 2^63) */
+	if (r < 0 && r >= -4095) {
 		errno = (int)-r;
 		return -1;
 	}
