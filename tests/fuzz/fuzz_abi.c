@@ -43,6 +43,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <poll.h>
+#include <sys/uio.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -1393,8 +1394,10 @@ static void run_program(struct stream *s)
 			uint64_t v = u8(s) < 128 ? 1 : 0xfffffffffffffffeull - u8(s), old;
 			struct pollfd p = {.fd = g.efd[u8(s) & 1], .events = POLLIN};
 			/* efd[1] is blocking: drain it first so that v fits */
-			if (poll(&p, 1, 0) == 1 && read(p.fd, &old, 8) < 0) {
-				/* raced with softkvm's reader: fine */
+			struct iovec iv = {&old, 8};
+			if (poll(&p, 1, 0) == 1 && preadv2(p.fd, &iv, 1, -1, RWF_NOWAIT) < 0) {
+				/* raced with softkvm's reader (which may empty it between
+				 * the poll and the read: never a blocking read) */
 			}
 			p.events = POLLOUT | POLLIN; /* POLLIN: not empty, v may not fit */
 			if (poll(&p, 1, 0) == 1 && (v == 1 || !(p.revents & POLLIN)) &&
