@@ -82,6 +82,7 @@ const struct jit_desc *jit_desc_of(insn_fn fn)
 }
 
 static int engine_choice = -1;
+static FILE *jit_perfmap; /* SOFTKVM_JIT_PERFMAP=1: /tmp/perf-PID.map */
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 
 static void engine_init(void)
@@ -92,6 +93,11 @@ static void engine_init(void)
 		exit(2);
 	}
 	engine_choice = !(e && !strcmp(e, "interp"));
+	if (getenv("SOFTKVM_JIT_PERFMAP")) {
+		char name[64];
+		snprintf(name, sizeof(name), "/tmp/perf-%d.map", (int)getpid());
+		jit_perfmap = fopen(name, "a");
+	}
 }
 
 bool jit_engine_selected(void)
@@ -126,6 +132,12 @@ struct jit *jit_create(void)
 	j->jjc_rx = j->rx + JIT_STUB_SIZE;
 	jjc_clear(j);
 	j->used = JIT_CODE_START;
+	if (jit_perfmap) {
+		/* the buffer itself: where scripts/jit-blocks.py finds its base */
+		fprintf(jit_perfmap, "%llx %zx softkvm_jit_buffer\n",
+			(unsigned long long)(uintptr_t)j->rx, j->size);
+		fflush(jit_perfmap);
+	}
 	return j;
 fail:
 	jit_destroy(j);
@@ -190,6 +202,11 @@ void jit_flush(struct jit *j)
 		j->used = JIT_CODE_START;
 		jjc_clear(j);
 		j->flushes++;
+		if (jit_perfmap) {
+			fprintf(jit_perfmap, "%llx %zx softkvm_jit_buffer\n",
+				(unsigned long long)(uintptr_t)j->rx, j->size);
+			fflush(jit_perfmap);
+		}
 	}
 }
 
@@ -589,6 +606,13 @@ enum jit_result jit_translate(struct cpu *c, struct block *b)
 			fwrite(rw + off_hot, 1, off_data - off_hot, f);
 			fclose(f);
 		}
+	}
+	if (jit_perfmap) {
+		/* profiling: perf's map of JIT code (/tmp/perf-PID.map) */
+		fprintf(jit_perfmap, "%llx %zx guest_%llx\n",
+			(unsigned long long)(uintptr_t)(rx + off_hot), off_data - off_hot,
+			(unsigned long long)b->gpa);
+		fflush(jit_perfmap);
 	}
 	/* whoever still jumps to the translation of the code this block
 	 * replaces (patched branches, the jump cache) is sent here */
