@@ -78,6 +78,7 @@ void cpu_flush_code(struct cpu *c)
 {
 	memset(c->bhash, 0, BHASH_SIZE * sizeof(struct block *));
 	memset(c->jc, 0, sizeof(c->jc));
+	memset(c->straddle, 0, sizeof(c->straddle));
 	c->arena_used = 0;
 	c->cur_block = NULL;
 	c->code_flushes++;
@@ -489,29 +490,65 @@ static inline void code_limit_check(struct cpu *c, unsigned len)
 		cpu_raise(c, EXC_GP, 0);
 }
 
+static const uint8_t *straddle_second_page(struct cpu *c, uint64_t la, unsigned first)
+{
+	uint64_t gpa2;
+	const uint8_t *hp2 = mem_fetch_page(c, (la + first) & c->la_mask, &gpa2);
+	if (!hp2) {
+		c->exit.internal.what = "instruction fetch from MMIO";
+		c->exit.internal.suberror = 1;
+		c->exit.internal.rip = RIP(c);
+		cpu_exit_now(c, CPU_EXIT_INTERNAL);
+	}
+	return hp2;
+}
+
 /* Execute a single instruction decoded from up to 15 bytes fetched across a page boundary. */
 static void exec_straddling(struct cpu *c, uint64_t la, const uint8_t *hp)
 {
 	uint8_t buf[16];
 	unsigned first = 4096 - (unsigned)(la & 0xfff);
-	uint64_t gpa2;
 	bool ends;
 	struct insn ins[2];
 	int len;
 
+	const uint8_t *hp2 = NULL;
+	/* the decode of this instruction, kept from an earlier run if its bytes
+	 * are still the same (decoding is the costly part: busybox's shell runs
+	 * some instruction across a page boundary on every loop) */
+	struct straddle *s = &c->straddle[((uintptr_t)hp >> 12) % STRADDLE_N];
+	if (s->hp1 == hp && s->mode == c->mode && s->first == first &&
+	    !memcmp(hp, s->bytes, first < s->len ? first : s->len)) {
+		if (s->len <= first) {
+			ins[0] = s->ins;
+			goto decoded;
+		}
+		hp2 = straddle_second_page(c, la, first);
+		if (hp2 == s->hp2 && !memcmp(hp2, s->bytes + first, s->len - first)) {
+			ins[0] = s->ins;
+			goto decoded;
+		}
+	}
 	memcpy(buf, hp, first);
 	len = decode_one(c, buf, first, c->mode, &ins[0], &ends);
 	if (len < 0) {
-		const uint8_t *hp2 = mem_fetch_page(c, (la + first) & c->la_mask, &gpa2);
-		if (!hp2) {
-			c->exit.internal.what = "instruction fetch from MMIO";
-			c->exit.internal.suberror = 1;
-			c->exit.internal.rip = RIP(c);
-			cpu_exit_now(c, CPU_EXIT_INTERNAL);
-		}
+		if (!hp2)
+			hp2 = straddle_second_page(c, la, first);
 		memcpy(buf + first, hp2, 15 - first);
 		len = decode_one(c, buf, 15, c->mode, &ins[0], &ends);
+	} else {
+		hp2 = NULL;
 	}
+	if (len > 0 && len <= 15) {
+		s->hp1 = hp;
+		s->hp2 = hp2;
+		s->mode = c->mode;
+		s->first = (uint8_t)first;
+		s->len = (uint8_t)len;
+		memcpy(s->bytes, buf, (unsigned)len);
+		s->ins = ins[0];
+	}
+decoded:
 	code_limit_check(c, ins[0].len);
 	memset(&ins[1], 0, sizeof(ins[1]));
 	ins[1].fn = op_block_end;

@@ -137,6 +137,17 @@ struct jc_entry {
 	struct block *b;
 };
 
+/* decoded instructions that cross a page boundary (no block holds them):
+ * keyed by the host addresses of both parts, checked against their bytes */
+#define STRADDLE_N 8
+struct straddle {
+	const uint8_t *hp1, *hp2; /* hp2 NULL: the decode needed no second page */
+	uint32_t mode;
+	uint8_t first, len;
+	uint8_t bytes[16];
+	struct insn ins;
+};
+
 /* ---- lazy flags ---- */
 
 enum cc_kind {
@@ -292,6 +303,7 @@ struct cpu {
 	uint32_t mem_gen;    /* map generation the TLB and code cache belong to */
 	struct tlb tlbs[TLB_SETS];
 	struct jc_entry jc[JC_SIZE];
+	struct straddle straddle[STRADDLE_N];
 
 	/* code cache */
 	struct block **bhash;

@@ -38,6 +38,18 @@ main64:
 	TRY .u
 	ud2
 .u:	CHECK_EXC 6, -1, "long64: #UD through the 64-bit IDT"
+	; an instruction across a page boundary (decoded outside any block,
+	; its decode cached): rewriting either page's bytes is seen
+	call straddle_fn
+	call straddle_fn
+	CHECK_EQ eax, 0x11223344, "long64: MOV imm32 across a page boundary"
+	mov byte [straddle_fn + 4], 0x55
+	call straddle_fn
+	CHECK_EQ eax, 0x55223344, "long64: its immediate rewritten in the second page"
+	mov byte [straddle_fn + 1], 0x66
+	call straddle_fn
+	call straddle_fn
+	CHECK_EQ eax, 0x55223366, "long64: and in the first page"
 	mov eax, [exc_cs]
 	CHECK_EQ eax, SEL_CODE64, "long64: exception frame CS"
 
@@ -420,5 +432,14 @@ g_cs:	dq 0
 g_ss:	dq 0
 g_rsp:	dq 0
 invpcid_desc: dq 0, 0
+
+	bits 64
+	; MOV EAX, imm32 with its opcode and first immediate byte in one page
+	; and the rest in the next (the image is loaded at 1 MiB)
+	times (4096 - (($ - $$) % 4096) - 2) db 0x90
+straddle_fn:
+	mov eax, 0x11223344
+	ret
+	bits 32
 
 %include "tail.inc"
