@@ -620,6 +620,11 @@ static struct block *block_lookup(struct cpu *c, uint64_t *la_out, const uint8_t
 		pb = &b->hnext;
 	}
 	if (!b) {
+		/* an instruction known to cross the page end: no block can start
+		 * here, exec_straddling() runs it without decoding it again */
+		const struct straddle *s = &c->straddle[((uintptr_t)hp >> 12) % STRADDLE_N];
+		if (s->hp1 == hp && s->hp2 && s->mode == c->mode)
+			return NULL;
 		b = block_translate(c, gpa, hp);
 		if (b)
 			b->jit_prev = dead;

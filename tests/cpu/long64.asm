@@ -50,6 +50,11 @@ main64:
 	call straddle_fn
 	call straddle_fn
 	CHECK_EQ eax, 0x55223366, "long64: and in the first page"
+	mov word [straddle_fn], 0x03eb	; JMP +3 (to the RET): now within the first page
+	mov eax, 0x77
+	call straddle_fn
+	call straddle_fn
+	CHECK_EQ eax, 0x77, "long64: rewritten to fit in the first page"
 	mov eax, [exc_cs]
 	CHECK_EQ eax, SEL_CODE64, "long64: exception frame CS"
 
