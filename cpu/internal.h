@@ -315,6 +315,7 @@ struct cpu {
 	/* the JIT (cpu/jit/): NULL when the vCPU interprets */
 	struct jit *jit;
 	uint64_t jit_icount_limit; /* translated code exits when icount reaches it */
+	uint64_t jit_rot_res;	   /* result of a rotate whose CF/OF wait (cpu/jit/emit.c) */
 	void *jit_patch;	   /* the exit the last run of translated code took */
 	uint64_t jit_patch_flushes;
 	uint8_t jit_stop; /* a store hit a code page: leave translated code */

@@ -373,10 +373,39 @@ static void emit_canon_check(struct jctx *x, int reg, uint32_t fail)
 
 /* the call of instruction k's handler, RIP(c) set first; falls through when
  * the handler returned the next instruction and nothing asks to stop */
+static void jit_set_cf_of(struct cpu *c, uint64_t cf, uint64_t of);
+
+/* CF and OF of the deferred ROL/ROR (op << 8 | size) from its result */
+static void jit_rot_fix(struct cpu *c, unsigned opsize)
+{
+	unsigned op = opsize >> 8, bits = (opsize & 0xff) * 8;
+	uint64_t r = c->jit_rot_res, cf, of;
+	if (op == JS_ROL) {
+		cf = r & 1;
+		of = ((r >> (bits - 1)) & 1) ^ cf;
+	} else {
+		cf = (r >> (bits - 1)) & 1;
+		of = cf ^ ((r >> (bits - 2)) & 1);
+	}
+	jit_set_cf_of(c, cf, of);
+}
+
+/* a rotate's deferred CF/OF into struct cpu (before anything can see them) */
+static void emit_rot_fix(struct jctx *x, struct xbuf *b)
+{
+	if (!x->rot_size)
+		return;
+	xmov_rr(b, 8, XDI, XBX);
+	xmov_ri(b, XSI, x->rot_op << 8 | x->rot_size);
+	xcall(b, (const void *)jit_rot_fix);
+}
+
 static void emit_handler_call(struct jctx *x, unsigned sec, unsigned k)
 {
 	struct xbuf *b = &x->s[sec];
 	const struct insn *i = &x->b->insns[k];
+	/* the interpreter sees exact flags (a fault there is delivered) */
+	emit_rot_fix(x, b);
 	xlea(b, 8, XAX, xm(X12, (int32_t)x->goff[k]));
 	xmov_ri(b, XSI, (uint64_t)(uintptr_t)i);
 	xb(b, 0xe8); /* call the shared stub */
@@ -669,6 +698,12 @@ static bool emit_rotate_live(struct jctx *x, const struct insn *i, unsigned op, 
 	int kind = x->ccop ? (int)CC_KIND(x->ccop - 1) : -1;
 	bool known = kind == CC_SUB || kind == CC_ADD || kind == CC_LOGIC || kind == CC_INC ||
 		     kind == CC_DEC || kind == CC_EFLAGS || kind == CC_RESCO;
+
+	if (x->rot_size) {
+		emit_rot_fix(x, h);
+		x->rot_size = 0;
+		known = false;
+	}
 
 	if (kind == CC_EFLAGS) {
 		/* the flags are in rflags already (another rotate before) */
@@ -1251,7 +1286,9 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			stg(x, size, XAX, i->r1);
 			return true;
 		}
-		if ((op == JS_ROL || op == JS_ROR) && live)
+		bool defer =
+		    (op == JS_ROL || op == JS_ROR) && live && !mem && x->flags_fault_only[x->k];
+		if ((op == JS_ROL || op == JS_ROR) && live && !defer)
 			return emit_rotate_live(x, i, op, size, cnt);
 		if (op != JS_ROL && op != JS_ROR && op != JS_SHL && op != JS_SAL && op != JS_SHR &&
 		    op != JS_SAR)
@@ -1266,6 +1303,13 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			if (size == 4)
 				xmov_rr(h, 4, XAX, XAX);
 			st_rm(x, mem, size, XAX, i);
+			if (defer) {
+				/* only an interpreter run before the next writer of
+				 * all flags can see CF/OF: it computes them then */
+				xstore(h, 8, XAX, gfield(OFF_ROT_RES));
+				x->rot_op = op;
+				x->rot_size = size;
+			}
 			return true;
 		}
 		if (live && (op == JS_SHR) && cnt == 1) {
@@ -1465,17 +1509,66 @@ static int flag_effect(const struct jctx *x, const struct insn *i, int ccop)
 	}
 }
 
+/* for the deferral of rotates' CF/OF: 2 = like 0 but may fault through
+ * its interpreter fallback, 3 = like 1 but may fault that way first, 4 = a
+ * ROL/ROR of a register (CF and OF written, the others kept) */
+static int flag_effect_ext(const struct jctx *x, const struct insn *i)
+{
+	const struct jit_desc *d = jit_desc_of(i->fn);
+	if (!d)
+		return -1;
+	switch (d->kind) {
+	case JK_MOV_RM:
+	case JK_MOV_MR:
+	case JK_MOV_MI:
+	case JK_MOVZX_M:
+	case JK_MOVSX_M:
+	case JK_PUSH_R:
+	case JK_POP_R:
+	case JK_PUSH_I:
+	case JK_MOV128_LOAD:
+	case JK_MOV128_STORE:
+		return 2;
+	case JK_ALU_RM:
+	case JK_ALU_MR:
+	case JK_ALU_MI:
+		return d->op == JA_ADC || d->op == JA_SBB ? -1 : 3;
+	case JK_SHIFT_RI:
+		if ((d->op == JS_ROL || d->op == JS_ROR) &&
+		    ((unsigned)i->imm & (d->size == 8 ? 0x3f : 0x1f)) != 0)
+			return 4;
+		break;
+	default:
+		break;
+	}
+	return flag_effect(x, i, 0);
+}
+
 static void flag_liveness(struct jctx *x)
 {
 	const struct block *b = x->b;
-	bool live = true; /* live out of the block */
+	enum { DEAD, FAULT, LIVE } st = LIVE; /* live out of the block */
 	for (int k = (int)b->ninsns - 1; k >= 0; k--) {
-		x->flags_live_after[k] = live;
-		int e = flag_effect(x, &b->insns[k], 0);
-		if (e < 0)
-			live = true;
-		else if (e > 0)
-			live = false;
+		x->flags_live_after[k] = st != DEAD;
+		x->flags_fault_only[k] = st == FAULT;
+		switch (flag_effect_ext(x, &b->insns[k])) {
+		case 0:
+		case 4: /* its own flags dead: the earlier ones too */
+			break;
+		case 1:
+			st = DEAD;
+			break;
+		case 2:
+			if (st == DEAD)
+				st = FAULT;
+			break;
+		case 3:
+			st = FAULT;
+			break;
+		default:
+			st = LIVE;
+			break;
+		}
 	}
 }
 
@@ -1558,6 +1651,7 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 
 	x->ccop = 0;
 	x->hf_kind = -1;
+	x->rot_size = 0;
 	cache_clear(x);
 	x->cache_tick = 0;
 	bool prev_stub = false;
@@ -1575,6 +1669,7 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 			x->resume[k] = r;
 		}
 		uint32_t resume_k = x->resume[k];
+		unsigned rot_op = x->rot_op, rot_size = x->rot_size;
 		uint8_t *hot_mark = h->p, *cold_mark = cs->p, *data_mark = D(x)->p;
 		unsigned nfix = x->nfix, nexits = x->nexits;
 		x->hf_next = -1;
@@ -1597,11 +1692,19 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 			x->resume[k] = resume_k;
 			x->ccop_next = -1;
 			memcpy(x->cache_g, x->cache_start, sizeof(x->cache_g));
-			emit_handler_call(x, SEC_HOT, k);
+			x->rot_op = rot_op;
+			x->rot_size = rot_size;
+			emit_handler_call(x, SEC_HOT, k); /* applies a deferred CF/OF */
+			x->rot_size = 0;
 			/* the handler may have written any register */
 			cache_clear(x);
 			prev_stub = false;
 			x->hf_kind = -1;
+		}
+		{
+			int e = flag_effect_ext(x, i);
+			if (e == 1 || e == 3)
+				x->rot_size = 0; /* all flags written: nothing waits */
 		}
 		/* the static cc_op, as block_translate() tracks it (or as the
 		 * emitter left it) */
@@ -1615,6 +1718,8 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 			return -1;
 	}
 	/* the end of a block that was cut (size, page end): on to the next RIP */
+	emit_rot_fix(x, h); /* (liveness never leaves one pending here) */
+	x->rot_size = 0;
 	x->k = b->ninsns;
 	x->insn_start[b->ninsns] = here(x, SEC_HOT);
 	if (b->chainable) {

@@ -67,6 +67,12 @@ struct jctx {
 	/* per instruction: its byte offset in the block, flags live after it */
 	uint32_t goff[BLOCK_MAX_INSNS + 1];
 	bool flags_live_after[BLOCK_MAX_INSNS];
+	/* ... and only an interpreter run (a fault) before the next writer of
+	 * all of them can see them (ROL/ROR defer their CF/OF to those runs) */
+	bool flags_fault_only[BLOCK_MAX_INSNS];
+	/* a ROL/ROR's CF and OF are not in struct cpu yet: rot_op (JS_ROL or
+	 * JS_ROR) and rot_size (0: none), its result in cpu.jit_rot_res */
+	unsigned rot_op, rot_size;
 	bool mode64;
 	unsigned k;    /* instruction being emitted */
 	uint32_t noev; /* hot offset past the events check */
@@ -134,6 +140,7 @@ struct jit {
 #define OFF_EPOCH    offsetof(struct cpu, epoch)
 #define OFF_ICOUNT   offsetof(struct cpu, icount)
 #define OFF_ILIMIT   offsetof(struct cpu, jit_icount_limit)
+#define OFF_ROT_RES  offsetof(struct cpu, jit_rot_res)
 #define OFF_CC_OP    offsetof(struct cpu, cc_op)
 #define OFF_CC_RES   offsetof(struct cpu, cc_res)
 #define OFF_CC_SRC   offsetof(struct cpu, cc_src)

@@ -50,6 +50,24 @@ main64:
 	call straddle_fn
 	call straddle_fn
 	CHECK_EQ eax, 0x55223366, "long64: and in the first page"
+	; CF/OF of a rotate that only a fault before the next writer of all
+	; flags can see (the JIT computes them on the fault's path): twice, so
+	; the second run is translated code
+	mov r12d, 2
+.rot:	TRY .rf1
+	call rot_then_load
+.rf1:	CHECK_EXC 13, 0, "long64: #GP on a load after ROL"
+	mov eax, [exc_eflags]
+	and eax, 0x8d5
+	CHECK_EQ eax, 0x845, "long64: that #GP saw ROL's CF and OF"
+	TRY .rf2
+	call ror_then_add
+.rf2:	CHECK_EXC 13, 0, "long64: #GP on an ADD from memory after ROR"
+	mov eax, [exc_eflags]
+	and eax, 0x8d5
+	CHECK_EQ eax, 0x885, "long64: that #GP saw ROR's CF and OF"
+	dec r12d
+	jnz .rot
 	mov word [straddle_fn], 0x03eb	; JMP +3 (to the RET): now within the first page
 	mov eax, 0x77
 	call straddle_fn
@@ -439,6 +457,24 @@ g_rsp:	dq 0
 invpcid_desc: dq 0, 0
 
 	bits 64
+rot_then_load:		; ZF PF from the XOR; ROL: CF = 1, OF = 0 ^ 1
+	mov eax, 0x80000001
+	mov rdx, 0x8000000000000000
+	xor ecx, ecx
+	rol eax, 1
+	mov ebx, [rdx]		; #GP: non-canonical
+	add ecx, 1
+	ret
+ror_then_add:		; SF PF from the OR; ROR: CF = 1 (bit 31), OF = 1 ^ 0
+	mov eax, 1
+	mov rdx, 0x8000000000000000
+	mov ecx, 0x80000000
+	or ecx, ecx
+	ror eax, 1
+	mov esi, eax
+	add ebx, [rdx]		; #GP: non-canonical
+	ret
+
 	; MOV EAX, imm32 with its opcode and first immediate byte in one page
 	; and the rest in the next (the image is loaded at 1 MiB)
 	times (4096 - (($ - $$) % 4096) - 2) db 0x90
