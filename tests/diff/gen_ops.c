@@ -482,14 +482,15 @@ static uint64_t bmi_junk(struct gen *g, uint64_t v, unsigned from)
 
 /* Malformed VEX forms of the BMI instructions, each #UD (SDM vol. 2A, 2.5.1 "Exception
  * Conditions for VEX-Encoded GPR Instructions"): VEX.L = 1, VEX.vvvv != 1111b where the
- * instruction has no vvvv operand (RORX), a 66 F2 F3 LOCK or REX prefix before VEX. In 32-bit
+ * instruction has no vvvv operand (RORX), a 66 F2 F3 LOCK or REX prefix before VEX; and a
+ * memory source in a guard page (#PF with its error code and CR2). In 32-bit
  * code also the forms the SDM does not make #UD there (VEX.W1, VEX.vvvv[3], VEX.B): the host
  * decides, so they end the case without a planned fault. */
 static void g_bmi_bad(struct gen *g, struct enc *e)
 {
 	struct eff f = {.fault_ok = true, .stackop = true, .no_memcheck = true};
 	uint8_t b[20];
-	int n, k = (int)rndn(g, g->m32 ? 5 : 4);
+	int n, k = (int)rndn(g, 6);
 	bool certain = true;
 
 	if (g->in_cond)
@@ -498,6 +499,17 @@ static void g_bmi_bad(struct gen *g, struct enc *e)
 	case 0:
 		e->vex_l = 1;
 		break;
+	case 5: { /* the memory source in a guard page, or across into one: #PF, error code, CR2 */
+		unsigned size = e->w ? 8 : 4;
+		uint64_t t = chance(g, 50) ? DT_GUARD_HI + rndn(g, 0x1000 - 8)
+					   : DT_GUARD_LO + rndn(g, 0x1000);
+		if (chance(g, 30))
+			t = (chance(g, 50) ? DT_GUARD_HI : DT_DATA_VA) - 1 - rndn(g, size - 1);
+		e->modrm = true;
+		e->rm_mem = true;
+		pick_mem_at(g, &e->m, t, !g->m32);
+		break;
+	}
 	case 1: /* RORX with a vvvv register */
 		e->map = 3;
 		e->op = 0xf0;
@@ -516,6 +528,8 @@ static void g_bmi_bad(struct gen *g, struct enc *e)
 		e->pfx[e->npfx++] = (uint8_t)(0x40 + rndn(g, 16));
 		break;
 	default: /* 32-bit code: W1, vvvv[3], ~B = 0 */
+		if (!g->m32)
+			return;
 		certain = false;
 		switch (rndn(g, 3)) {
 		case 0:
