@@ -622,6 +622,7 @@ const struct insn *op_block_end(struct cpu *c, const struct insn *i);
 #define VB_SYSENTER_MSR32  (1u << 8)  /* SYSENTER_ESP/EIP keep 32 bits */
 #define VB_FDP_EXCPTN_ONLY (1u << 9)  /* CPUID.7.0:EBX[6] */
 #define VB_ZERO_FCS_FDS	   (1u << 10) /* CPUID.7.0:EBX[13] */
+#define VB_BEXTR_AF	   (1u << 11) /* BEXTR sets AF (undefined in the SDM) */
 
 /* Zydis decoder options that follow the vendor (decode.c) */
 void decode_set_vendor(struct cpu *c, bool amd);

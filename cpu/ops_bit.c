@@ -340,7 +340,13 @@ static const struct insn *op_bmi(struct cpu *c, const struct insn *i)
 		r = start < bits ? b >> start : 0;
 		if (len < 64)
 			r &= (1ull << len) - 1;
-		cc_set_resco(c, size, r, false, false);
+		/* ZF by the result, CF = OF = 0; AF SF PF are undefined (SDM): both
+		 * vendors clear SF (the result is zero-extended) and set PF by the
+		 * result; AMD sets AF, Intel clears it (cpu/README.md) */
+		c->rflags = (c->rflags & ~(uint64_t)FL_ARITH) | (r ? 0 : FL_ZF) |
+			    (__builtin_parity((unsigned)(r & 0xff)) ? 0 : FL_PF) |
+			    ((c->vflags & VB_BEXTR_AF) ? FL_AF : 0);
+		c->cc_op = CC_EFLAGS;
 		break;
 	}
 	case X_BZHI: {

@@ -83,5 +83,9 @@ static inline uint64_t dtf_to_rflags(unsigned m)
 void dt_fill_data(uint8_t *buf, uint64_t seed, uint32_t mode);
 /* allow32: also generate 32-bit code (compatibility mode), if the host runs it */
 void dt_generate(struct dt_case *tc, uint64_t seed, bool allow32);
+/* the difftest's options for the generator (difftest.c, gen.c) */
+extern bool dt_host_amd;  /* the host is AMD: compare the undefined flags known for it */
+extern bool dt_focus_bmi; /* --focus bmi: mostly BMI1/BMI2/ADX instructions */
+extern bool dt_host_bmi;  /* the host has BMI1, BMI2 and ADX (else none are generated) */
 
 #endif

@@ -546,9 +546,16 @@ unsigned cond_reads(unsigned cc)
 
 /* ---- the case ---- */
 
+bool dt_host_amd, dt_focus_bmi, dt_host_bmi = true;
+
 void gen_one(struct gen *g, bool simple)
 {
 	unsigned w = rndn(g, simple ? 100 : 120);
+
+	if (dt_focus_bmi && chance(g, 75)) {
+		g_bmi(g);
+		return;
+	}
 
 	if (g->m32 && chance(g, 12)) {
 		g_legacy32(g);

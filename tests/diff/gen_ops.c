@@ -457,13 +457,119 @@ void g_bitscan(struct gen *g)
 }
 
 /* BMI1/BMI2/ADX */
+
+/* a bit position or count near the operand size: 0, 1, size - 1, size, size + 1, 63, 64, 65,
+ * 127, 128, 255 or random; bits 8 and up (ignored by BZHI and the shifts) random half the time */
+static uint64_t bmi_edge8(struct gen *g, unsigned bits)
+{
+	static const unsigned fixed[] = {0, 1, 63, 64, 65, 127, 128, 255};
+	unsigned k = rndn(g, 12), v;
+	if (k < 8)
+		v = fixed[k];
+	else if (k < 11)
+		v = bits - 1 + (k - 8); /* size - 1, size, size + 1 */
+	else
+		v = rndn(g, 256);
+	return v;
+}
+
+static uint64_t bmi_junk(struct gen *g, uint64_t v, unsigned from)
+{
+	if (chance(g, 50))
+		v |= rnd(g) << from;
+	return v;
+}
+
+/* Malformed VEX forms of the BMI instructions, each #UD (SDM vol. 2A, 2.5.1 "Exception
+ * Conditions for VEX-Encoded GPR Instructions"): VEX.L = 1, VEX.vvvv != 1111b where the
+ * instruction has no vvvv operand (RORX), a 66 F2 F3 LOCK or REX prefix before VEX; and a
+ * memory source in a guard page (#PF with its error code and CR2). In 32-bit
+ * code also the forms the SDM does not make #UD there (VEX.W1, VEX.vvvv[3], VEX.B): the host
+ * decides, so they end the case without a planned fault. */
+static void g_bmi_bad(struct gen *g, struct enc *e)
+{
+	struct eff f = {.fault_ok = true, .stackop = true, .no_memcheck = true};
+	uint8_t b[20];
+	int n, k = (int)rndn(g, 6);
+	bool certain = true;
+
+	if (g->in_cond)
+		return;
+	switch (k) {
+	case 0:
+		e->vex_l = 1;
+		break;
+	case 5: { /* the memory source in a guard page, or across into one: #PF, error code, CR2 */
+		unsigned size = e->w ? 8 : 4;
+		uint64_t t = chance(g, 50) ? DT_GUARD_HI + rndn(g, 0x1000 - 8)
+					   : DT_GUARD_LO + rndn(g, 0x1000);
+		if (chance(g, 30))
+			t = (chance(g, 50) ? DT_GUARD_HI : DT_DATA_VA) - 1 - rndn(g, size - 1);
+		e->modrm = true;
+		e->rm_mem = true;
+		pick_mem_at(g, &e->m, t, !g->m32);
+		break;
+	}
+	case 1: /* RORX with a vvvv register */
+		e->map = 3;
+		e->op = 0xf0;
+		e->vex_pp = 3;
+		e->vex_vvvv = 1 + (int)rndn(g, g->m32 ? 7 : 15);
+		set_imm(e, rndn(g, 256), 1);
+		break;
+	case 2: {
+		static const uint8_t p[] = {0x66, 0xf2, 0xf3, 0xf0};
+		e->pfx[e->npfx++] = p[rndn(g, 4)];
+		break;
+	}
+	case 3: /* REX before VEX (64-bit only; INC/DEC in 32-bit code) */
+		if (g->m32)
+			return;
+		e->pfx[e->npfx++] = (uint8_t)(0x40 + rndn(g, 16));
+		break;
+	default: /* 32-bit code: W1, vvvv[3], ~B = 0 */
+		if (!g->m32)
+			return;
+		certain = false;
+		switch (rndn(g, 3)) {
+		case 0:
+			e->w = true;
+			break;
+		case 1:
+			if (e->op == 0xf0 && e->map == 3)
+				return;
+			e->vex_vvvv |= 8;
+			break;
+		default:
+			if (e->rm_mem)
+				return;
+			e->rm_reg |= 8; /* encodes ~B = 0 */
+			break;
+		}
+		break;
+	}
+	e->m32 = g->m32;
+	n = encode(e, g->tc->code_va + g->tc->len, b);
+	if (n < 0)
+		return;
+	if (emit_raw(g, b, n, &f)) {
+		g->stop = true;
+		g->tc->must_fault = certain;
+	}
+}
+
 void g_bmi(struct gen *g)
 {
-	unsigned size = chance(g, 50) && !g->m32 ? 8 : 4;
-	int k = (int)rndn(g, 15);
+	unsigned size = chance(g, 50) && !g->m32 ? 8 : 4, bits = size * 8;
+	int k = (int)rndn(g, 15), ctl = -1;
+	uint64_t cv = 0;
 	struct enc e;
 	struct eff f = {0};
+	/* the undefined flags, as the AMD host sets them (dt_host_amd) */
+	unsigned amd_af_pf = dt_host_amd ? 0 : DTF_AF | DTF_PF;
 
+	if (!dt_host_bmi)
+		return;
 	enc_init(&e);
 	e.vex = true;
 	e.vex3 = chance(g, 30);
@@ -471,13 +577,13 @@ void g_bmi(struct gen *g)
 	e.map = 2;
 	e.reg_is_reg = true;
 	e.reg = pick_reg(g, size, true);
-	pick_rm(g, &e, size, false, 35);
 	e.vex_vvvv = (int)rndn(g, g->m32 ? 8 : 16);
 	switch (k) {
 	case 0: /* ANDN */
 		e.op = 0xf2;
-		f = (struct eff){.def = DTF_SF | DTF_ZF | DTF_CF | DTF_OF,
-				 .undef = DTF_AF | DTF_PF};
+		f = (struct eff){.def = DTF_SF | DTF_ZF | DTF_CF | DTF_OF | (DTF_AF & ~amd_af_pf) |
+					(DTF_PF & ~amd_af_pf),
+				 .undef = amd_af_pf};
 		break;
 	case 1:
 	case 2:
@@ -486,18 +592,20 @@ void g_bmi(struct gen *g)
 		e.reg_is_reg = false;
 		e.reg = k;
 		e.vex_vvvv = pick_reg(g, size, true);
-		f = (struct eff){.def = DTF_SF | DTF_ZF | DTF_CF | DTF_OF,
-				 .undef = DTF_AF | DTF_PF};
+		f = (struct eff){.def = DTF_ALL & ~amd_af_pf, .undef = amd_af_pf};
 		break;
-	case 4: /* BEXTR */
+	case 4: /* BEXTR: start in bits 7:0, length in 15:8 of vvvv */
 		e.op = 0xf7;
-		f = (struct eff){.def = DTF_ZF | DTF_CF | DTF_OF,
-				 .undef = DTF_AF | DTF_SF | DTF_PF};
+		ctl = e.vex_vvvv;
+		cv = bmi_junk(g, bmi_edge8(g, bits) | bmi_edge8(g, bits) << 8, 16);
+		f = (struct eff){.def = DTF_ALL & ~(amd_af_pf | (dt_host_amd ? 0 : DTF_SF)),
+				 .undef = amd_af_pf | (dt_host_amd ? 0 : DTF_SF)};
 		break;
-	case 5: /* BZHI */
+	case 5: /* BZHI: index in bits 7:0 of vvvv */
 		e.op = 0xf5;
-		f = (struct eff){.def = DTF_ZF | DTF_SF | DTF_CF | DTF_OF,
-				 .undef = DTF_AF | DTF_PF};
+		ctl = e.vex_vvvv;
+		cv = bmi_junk(g, bmi_edge8(g, bits), 8);
+		f = (struct eff){.def = DTF_ALL & ~amd_af_pf, .undef = amd_af_pf};
 		break;
 	case 6: /* PDEP */
 		e.op = 0xf5;
@@ -515,37 +623,60 @@ void g_bmi(struct gen *g)
 	case 9: /* SARX */
 		e.op = 0xf7;
 		e.vex_pp = 2;
+		ctl = e.vex_vvvv;
+		cv = bmi_junk(g, bmi_edge8(g, bits), 8);
 		break;
 	case 10: /* SHLX */
 		e.op = 0xf7;
 		e.vex_pp = 1;
+		ctl = e.vex_vvvv;
+		cv = bmi_junk(g, bmi_edge8(g, bits), 8);
 		break;
 	case 11: /* SHRX */
 		e.op = 0xf7;
 		e.vex_pp = 3;
+		ctl = e.vex_vvvv;
+		cv = bmi_junk(g, bmi_edge8(g, bits), 8);
 		break;
 	case 12: /* RORX */
 		e.map = 3;
 		e.op = 0xf0;
 		e.vex_pp = 3;
 		e.vex_vvvv = 0;
-		set_imm(&e, rndn(g, 256), 1);
+		set_imm(&e, chance(g, 50) ? bmi_edge8(g, bits) : rndn(g, 256), 1);
 		break;
 	default: { /* ADCX / ADOX: legacy encoding 66/F3 0F 38 F6 */
 		bool ox = k == 14;
 		struct enc a;
 		enc_init(&a);
 		a.pfx[a.npfx++] = ox ? 0xf3 : 0x66;
+		if (chance(g, 10)) /* 66 with F3 is ADOX */
+			a.pfx[a.npfx++] = 0x66;
 		a.w = size == 8;
+		a.rex40 = !g->m32 && chance(g, 5);
 		a.map = 2;
 		a.op = 0xf6;
 		a.reg_is_reg = true;
 		a.reg = pick_reg(g, size, true);
 		pick_rm(g, &a, size, false, 35);
 		f = (struct eff){.def = ox ? DTF_OF : DTF_CF, .reads = ox ? DTF_OF : DTF_CF};
+		shuffle_pfx(g, &a);
 		emit(g, &a, &f);
 		return;
 	}
+	}
+	/* the control operand (and now and then the source) at an edge; the rest of
+	 * the time whatever the register holds; then the r/m operand, whose address
+	 * may use the register just set */
+	if (ctl >= 0 && ctl != R_SP && chance(g, 70) && !set_reg(g, ctl, cv))
+		return;
+	pick_rm(g, &e, size, false, 35);
+	if (!e.rm_mem && e.rm_reg != R_SP && chance(g, 15) &&
+	    !set_reg(g, e.rm_reg, chance(g, 50) ? 0 : ~0ull))
+		return;
+	if (chance(g, 4)) {
+		g_bmi_bad(g, &e);
+		return;
 	}
 	emit(g, &e, &f);
 }

@@ -16,7 +16,9 @@ softkvm must still pass it.
 Checks QEMU does not implement are softkvm-only: --softkvm-append adds
 words (e.g. "softkvm=1") to softkvm's command line only, the kernel then
 runs those checks and prints SKIP: for them on QEMU, and SKIP lines are not
-compared. --no-qemu runs a kernel on softkvm alone (--softkvm-arg passes
+compared. --native PROG runs a host program that prints the same report
+lines (the bmi64 workload on the host processor) and requires them to be
+the same as softkvm's. --no-qemu runs a kernel on softkvm alone (--softkvm-arg passes
 e.g. --quirk); --qemu-bug NAME lets QEMU fail a check it gets wrong.
 
 Environment: SOFTKVM_GUEST_QEMU=no skips QEMU, =yes requires it;
@@ -84,6 +86,9 @@ def main():
                     "softkvm-only checks and prints SKIP for them on QEMU")
     ap.add_argument("--no-qemu", action="store_true",
                     help="softkvm only: the kernel checks something QEMU does not offer")
+    ap.add_argument("--native", default=None,
+                    help="a host program printing the kernel's report lines: they must be "
+                    "the same (its status 77: the host cannot run it, not compared)")
     a = ap.parse_args()
 
     # --reboot exit: a reset ends the run, as -no-reboot does for QEMU
@@ -118,6 +123,26 @@ def main():
     if not any(l.startswith("SUMMARY:") for l in lines):
         print("softkvm: no SUMMARY line")
         ok = False
+
+    if a.native is not None:
+        nstatus, nout, nerr = run([a.native], a.timeout)
+        show("native", nstatus, nout, nerr)
+        if nstatus == 77:
+            print("note: native run skipped (the host cannot run it)")
+        else:
+            # the report lines and the "INFO: hash" lines (the results themselves)
+            def native_lines(out):
+                return [l.rstrip("\r") for l in out.splitlines()
+                        if REPORT_RE.match(l.rstrip("\r")) or l.startswith("INFO: hash ")]
+            slines, nlines = native_lines(out), native_lines(nout)
+            if nlines != slines or nstatus != status:
+                print("MISMATCH: softkvm vs native (status %s vs %s):" % (status, nstatus))
+                for k in range(max(len(slines), len(nlines))):
+                    x = slines[k] if k < len(slines) else "<none>"
+                    y = nlines[k] if k < len(nlines) else "<none>"
+                    if x != y:
+                        print("  softkvm: %s\n  native:  %s" % (x, y))
+                ok = False
 
     want = os.environ.get("SOFTKVM_GUEST_QEMU", "auto")
     if a.no_qemu:
