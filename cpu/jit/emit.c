@@ -462,7 +462,7 @@ static void emit_la(struct jctx *x, const struct insn *i, uint32_t *stub)
 	}
 	if (breg == XNONE && ireg == XNONE)
 		xmov_ri(h, XSI, a32 ? (uint32_t)disp : (uint64_t)disp);
-	else
+	else if (!(breg == XSI && ireg == XNONE && disp == 0 && !a32))
 		xlea(h, a32 ? 4 : 8, XSI, xmi(breg, ireg, i->scale, (int32_t)disp));
 	if (x->mode64) {
 		if (i->seg == SEG_FS || i->seg == SEG_GS)
@@ -571,6 +571,24 @@ static bool cc_cond_call(struct cpu *c, unsigned cond)
 	return cc_cond(c, cond);
 }
 
+/* the conditions whose pair (cond >> 1) reads one flag: its function, called
+ * directly (no dispatch on cond); the rest through cc_cond_call */
+static const void *cond_flag_fn(unsigned cond)
+{
+	switch (cond >> 1) {
+	case 0:
+		return (const void *)cc_of;
+	case 1:
+		return (const void *)cc_cf;
+	case 2:
+		return (const void *)cc_zf;
+	case 4:
+		return (const void *)cc_sf;
+	default:
+		return NULL;
+	}
+}
+
 /*
  * Make host EFLAGS answer guest condition cond; returns the host condition
  * code that is true when cond is. If the previous instruction left the
@@ -595,6 +613,12 @@ static enum xcc emit_cond(struct jctx *x, unsigned cond)
 	if (x->ccop && reload_flags(h, (unsigned)x->ccop - 1, cond))
 		return (enum xcc)cond;
 	xmov_rr(h, 8, XDI, XBX);
+	const void *fn = cond_flag_fn(cond);
+	if (fn) {
+		xcall(h, fn);
+		xtest_rr(h, 1, XAX, XAX);
+		return cond & 1 ? CC_E : CC_NE;
+	}
 	xmov_ri(h, XSI, cond);
 	xcall(h, (const void *)cc_cond_call);
 	xtest_rr(h, 1, XAX, XAX);
@@ -624,8 +648,7 @@ static void emit_get_cf(struct jctx *x)
 		xalu_ri(h, XAND, 4, X8, 1);
 	} else {
 		xmov_rr(h, 8, XDI, XBX);
-		xmov_ri(h, XSI, 2); /* condition B: CF */
-		xcall(h, (const void *)cc_cond_call);
+		xcall(h, (const void *)cc_cf);
 		xmovzx_rr(h, 1, X8, XAX);
 	}
 }
@@ -720,8 +743,6 @@ static bool emit_rotate_live(struct jctx *x, const struct insn *i, unsigned op, 
 	}
 	ldg(x, size, XAX, i->r1);
 	xshift_ri(h, op == JS_ROL ? XROL : XROR, size, XAX, (uint8_t)cnt);
-	if (size == 4)
-		xmov_rr(h, 4, XAX, XAX);
 	stg(x, size, XAX, i->r1);
 	/* CF: ROL the result's bit 0, ROR its sign; OF: ROL sign ^ CF, ROR the
 	 * two top bits' xor (the interpreter's values for every count) */
@@ -1135,8 +1156,6 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xnot(h, size, XDX);
 			break;
 		}
-		if (size == 4)
-			xmov_rr(h, 4, XDX, XDX);
 		st_rm(x, mem, size, XDX, i);
 		if (op == JU_NEG) {
 			if (live) {
@@ -1300,8 +1319,6 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		ld_rm(x, mem, size, XAX, i);
 		if (op == JS_ROL || op == JS_ROR) {
 			xshift_ri(h, op == JS_ROL ? XROL : XROR, size, XAX, (uint8_t)cnt);
-			if (size == 4)
-				xmov_rr(h, 4, XAX, XAX);
 			st_rm(x, mem, size, XAX, i);
 			if (defer) {
 				/* only an interpreter run before the next writer of
@@ -1323,8 +1340,6 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			  : op == JS_SAR ? XSAR
 					 : XSHL,
 			  size, XAX, (uint8_t)cnt);
-		if (size == 4)
-			xmov_rr(h, 4, XAX, XAX);
 		if (live) {
 			xsetcc(h, CC_B, XCX);
 			xmovzx_rr(h, 1, XCX, XCX);
