@@ -304,13 +304,14 @@ static void emit_direct_exit(struct jctx *x, int64_t delta, uint32_t canon_fail)
 /* rcx = the TLB entry offset of linear address rsi: TLB_INDEX() * 32 */
 static void emit_tlb_index(struct xbuf *h)
 {
+	/* with p = la >> 12: (p + (p >> 9)) & mask = ((p * 513) >> 9) & mask
+	 * (p << 9 has no bits below 9 to carry); the low 32 bits suffice */
+	_Static_assert(TLB_BITS == 9 && sizeof(struct tlb_entry) == 32, "the probe's arithmetic");
 	xmov_rr(h, 8, XCX, XSI);
 	xshift_ri(h, XSHR, 8, XCX, 12);
-	xmov_rr(h, 8, XDX, XCX);
-	xshift_ri(h, XSHR, 8, XDX, 9);
-	xalu_rr(h, XADD, 4, XCX, XDX);
-	xalu_ri(h, XAND, 4, XCX, TLB_MASK);
-	xshift_ri(h, XSHL, 4, XCX, 5);
+	ximul_rri(h, 4, XCX, XCX, 513);
+	xshift_ri(h, XSHR, 4, XCX, 9 - 5);
+	xalu_ri(h, XAND, 4, XCX, TLB_MASK << 5);
 }
 
 /* an indirect target in rax (already checked): in 64-bit code probe the

@@ -434,6 +434,13 @@ static inline void ximul_rr(struct xbuf *b, unsigned size, int dst, int src)
 	xop_rr(b, size, 0x0faf, dst, src);
 }
 
+/* imul dst, src, imm32 */
+static inline void ximul_rri(struct xbuf *b, unsigned size, int dst, int src, int32_t imm)
+{
+	xop_rr(b, size, 0x69, dst, src);
+	x32(b, (uint32_t)imm);
+}
+
 /* ---- control ---- */
 
 /* jcc rel32 to a target address not known yet: returns the rel32's position */
