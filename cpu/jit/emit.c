@@ -60,15 +60,21 @@ static void st_greg(struct xbuf *b, unsigned size, int host, unsigned r)
 /* ---- the register cache ----
  *
  * Within a block, the last guest GPRs written (and their pointers) are
- * also kept in host registers rbp, r14 and r15, write-through: struct cpu
- * always holds every register too, so an exit, a fault or an interpreter
- * call finds the architectural state there and nothing is spilled. Reads of
- * a cached register come from the host register instead of memory (no
- * store-to-load forwarding on the dependency chains of compute loops).
- * Everything that writes a guest GPR goes through stg() or forgets it;
- * an interpreter call invalidates the cache (the handler may write any
- * register), and where an instruction's interpreter fallback rejoins the
- * translated code, a cold entry reloads the cache registers first.
+ * kept in host registers rbp, r14 and r15, write-back: a write goes to the
+ * cache register only, and struct cpu gets it (a flush) where something else
+ * may read it: before every exit from the block (direct, indirect, Jcc, the
+ * end), before every interpreter call (the hot path's handler calls and the
+ * cold fallbacks, which deliver the faults: so a fault still finds exactly
+ * the interpreter's state), when a dirty register is evicted, and before a
+ * partial (8/16-bit) write or a byte-register read of it through memory.
+ * Reads of a cached register come from the host register (no store-to-load
+ * forwarding on the dependency chains of compute loops). Everything that
+ * writes a guest GPR goes through stg() or forgets it first; an interpreter
+ * call invalidates the cache (the handler may write any register), and where
+ * an instruction's interpreter fallback rejoins the translated code, a cold
+ * entry reloads the cache registers first (from struct cpu, which the
+ * fallback brought up to date: a slot dirty on the hot path is then clean,
+ * and flushing it again stores the same value).
  */
 static const int cache_host[JIT_NCACHE] = {XBP, X14, X15};
 
@@ -80,17 +86,59 @@ static int cache_find(const struct jctx *x, unsigned g)
 	return -1;
 }
 
+/* store cache slot s into struct cpu if it is dirty (code into b) */
+static void cache_flush_slot(struct jctx *x, struct xbuf *b, int s)
+{
+	if (x->cache_g[s] >= 0 && x->cache_dirty[s])
+		xstore(b, 8, cache_host[s], greg((unsigned)x->cache_g[s]));
+	x->cache_dirty[s] = false;
+}
+
+/* every dirty slot into struct cpu (the hot path, before leaving it) */
+static void cache_flush_all(struct jctx *x)
+{
+	for (int s = 0; s < JIT_NCACHE; s++)
+		cache_flush_slot(x, H(x), s);
+}
+
+/* the slots dirty at the start of the instruction being emitted, into
+ * buffer b (an interpreter call for it, hot or cold; the static state is
+ * not changed) */
+static void cache_flush_start(const struct jctx *x, struct xbuf *b)
+{
+	for (int s = 0; s < JIT_NCACHE; s++)
+		if (x->cache_start[s] >= 0 && x->dirty_start[s])
+			xstore(b, 8, cache_host[s], greg((unsigned)x->cache_start[s]));
+}
+
+/* guest register g stops being cached; a value only the cache had goes to
+ * struct cpu first (what follows may write part of it there) */
 static void cache_forget(struct jctx *x, unsigned g)
 {
 	int s = cache_find(x, g);
-	if (s >= 0)
+	if (s >= 0) {
+		cache_flush_slot(x, H(x), s);
 		x->cache_g[s] = -1;
+	}
+}
+
+/* guest register g is about to be overwritten whole in struct cpu: its
+ * cached value, dirty or not, is dropped */
+static void cache_drop(struct jctx *x, unsigned g)
+{
+	int s = cache_find(x, g);
+	if (s >= 0) {
+		x->cache_g[s] = -1;
+		x->cache_dirty[s] = false;
+	}
 }
 
 static void cache_clear(struct jctx *x)
 {
-	for (int s = 0; s < JIT_NCACHE; s++)
+	for (int s = 0; s < JIT_NCACHE; s++) {
 		x->cache_g[s] = -1;
+		x->cache_dirty[s] = false;
+	}
 }
 
 static bool cache_empty(const int8_t *g)
@@ -109,7 +157,8 @@ static void cache_reload(struct xbuf *b, const int8_t *g)
 			xload(b, 8, cache_host[s], greg((unsigned)g[s]));
 }
 
-/* guest register g's full value is now in host register host: keep it */
+/* guest register g's full value is now in host register host: keep it (only
+ * there: dirty) */
 static void cache_put(struct jctx *x, unsigned g, int host)
 {
 	int s = cache_find(x, g);
@@ -123,9 +172,11 @@ static void cache_put(struct jctx *x, unsigned g, int host)
 			if (x->cache_age[t] < x->cache_age[s])
 				s = t;
 		}
+		cache_flush_slot(x, H(x), s); /* the evicted register */
 	}
 	xmov_rr(H(x), 8, cache_host[s], host);
 	x->cache_g[s] = (int8_t)g;
+	x->cache_dirty[s] = true;
 	x->cache_age[s] = ++x->cache_tick;
 }
 
@@ -145,18 +196,22 @@ static void ldg(struct jctx *x, unsigned size, int host, unsigned r)
 			xmovzx_rr(h, size, host, cache_host[s]);
 		return;
 	}
+	if (s >= 0)
+		cache_flush_slot(x, h, s); /* AH..BH: read through memory */
 	ld_greg(h, size, host, r);
 }
 
 /* store host reg as guest register r (st_greg's rules); a full value
- * (size 4 zero-extended, 8) stays in the cache */
+ * (size 4 zero-extended, 8) stays in the cache only, a part goes to struct
+ * cpu (after the cached whole, if only the cache had it) */
 static void stg(struct jctx *x, unsigned size, int host, unsigned r)
 {
-	st_greg(H(x), size, host, r);
-	if (size >= 4)
+	if (size >= 4) {
 		cache_put(x, r, host);
-	else
-		cache_forget(x, size == 1 ? r / 8 : r);
+		return;
+	}
+	cache_forget(x, size == 1 ? r / 8 : r);
+	st_greg(H(x), size, host, r);
 }
 
 /* the r/m operand of i: guest register r1, or (mem) the host address in
@@ -260,6 +315,8 @@ static void emit_direct_exit(struct jctx *x, int64_t delta, uint32_t canon_fail)
 	struct xbuf *h = H(x);
 	int64_t pgoff = (int64_t)(x->b->gpa & 0xfff) + delta;
 
+	cache_flush_all(x); /* the next block reads struct cpu */
+
 	if (pgoff >= 0 && pgoff < 4096 && x->nexits < MAX_EXITS) {
 		if (delta)
 			xlea(h, 8, X12, xm(X12, (int32_t)delta));
@@ -320,6 +377,7 @@ static void emit_tlb_index(struct xbuf *h)
 static void emit_indirect_exit(struct jctx *x)
 {
 	struct xbuf *h = H(x), *cs = C(x);
+	cache_flush_all(x);
 	if (!x->mode64) {
 		xstore(h, 8, XAX, gfield(OFF_RIP));
 		jmp_abs(x, SEC_HOT, x->j->lookup);
@@ -405,7 +463,9 @@ static void emit_handler_call(struct jctx *x, unsigned sec, unsigned k)
 {
 	struct xbuf *b = &x->s[sec];
 	const struct insn *i = &x->b->insns[k];
-	/* the interpreter sees exact flags (a fault there is delivered) */
+	/* the interpreter sees exact registers and flags (a fault there is
+	 * delivered): the instruction's start state */
+	cache_flush_start(x, b);
 	emit_rot_fix(x, b);
 	xlea(b, 8, XAX, xm(X12, (int32_t)x->goff[k]));
 	xmov_ri(b, XSI, (uint64_t)(uintptr_t)i);
@@ -691,6 +751,9 @@ static bool emit_jcc(struct jctx *x, const struct insn *i, uint32_t *stub)
 	int64_t fall = (int64_t)x->goff[x->k] + i->len;
 	if (i->osz == 2 || !xfits32(taken))
 		return false;
+	/* both exits leave clean: flush before the branch between them (MOV
+	 * keeps the host flags emit_cond may use) */
+	cache_flush_all(x);
 	enum xcc cc = emit_cond(x, i->aux & 15);
 	struct xbuf *h = H(x);
 	/* over the taken exit when the condition is false */
@@ -956,15 +1019,15 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xmov_ri(h, XAX, i->imm);
 			stg(x, 8, XAX, i->r1);
 		} else if (size == 8) {
+			cache_drop(x, i->r1);
 			xstore_imm(h, 8, greg(i->r1), (int32_t)i->imm);
-			cache_forget(x, i->r1);
 		} else if (size == 4) {
 			xmov_ri(h, XAX, (uint32_t)i->imm);
 			stg(x, 4, XAX, i->r1);
 		} else {
+			cache_forget(x, size == 1 ? i->r1 / 8u : i->r1);
 			xstore_imm(h, size, size == 1 ? greg8(i->r1) : greg(i->r1),
 				   (int32_t)i->imm);
-			cache_forget(x, size == 1 ? i->r1 / 8u : i->r1);
 		}
 		return true;
 	case JK_MOV_RM:
@@ -1011,11 +1074,13 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		return true;
 	case JK_ZERO:
-		if (i->osz == 2)
+		if (i->osz == 2) {
+			cache_forget(x, i->r1);
 			xstore_imm(h, 2, greg(i->r1), 0);
-		else
+		} else {
+			cache_drop(x, i->r1);
 			xstore_imm(h, 8, greg(i->r1), 0);
-		cache_forget(x, i->r1);
+		}
 		if (x->flags_live_after[x->k]) {
 			xstore_imm(h, 8, gfield(OFF_CC_RES), 0);
 			xstore_imm(h, 8, gfield(OFF_CC_AUX), 0);
@@ -1377,6 +1442,13 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			stg(x, 4, XAX, i->r1);
 		}
 		ldg(x, 4, XCX, GPR_RCX);
+		/* the store below may be skipped: r1 goes to struct cpu, not to
+		 * the cache, so the operand is there on both paths */
+		{
+			int s = cache_find(x, size == 1 ? i->r1 / 8u : i->r1);
+			if (s >= 0)
+				cache_flush_slot(x, h, s);
+		}
 		xalu_ri(h, XAND, 4, XCX, size == 8 ? 0x3f : 0x1f);
 		uint8_t *zero = xjcc32(h, CC_E);
 		if (bits < 32) {
@@ -1408,7 +1480,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 				xalu_rr(h, XXOR, 4, XDX, XDX);
 			}
 		}
-		stg(x, size, XAX, i->r1);
+		st_greg(h, size, XAX, i->r1);
 		if (live) {
 			xstore(h, 8, XAX, gfield(OFF_CC_RES));
 			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
@@ -1417,8 +1489,8 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		if (!h->overflow)
 			xpatch32(zero, h->p);
-		/* a count of 0 skipped the store and its cache update */
-		cache_forget(x, i->r1);
+		/* the cached copy (clean, flushed above) is the old value */
+		cache_drop(x, size == 1 ? i->r1 / 8u : i->r1);
 		/* count 0 keeps the flags: the static cc_op is unknown after */
 		x->ccop_next = 0;
 		return true;
@@ -1460,8 +1532,8 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 	case JK_SETCC_R: {
 		enum xcc cc = emit_cond(x, i->aux & 15);
 		xsetcc(h, cc, XAX);
+		cache_forget(x, i->r1 / 8u); /* (MOV does not change the flags) */
 		xstore(h, 1, XAX, greg8(i->r1));
-		cache_forget(x, i->r1 / 8u);
 		return true;
 	}
 	case JK_CMOV_R: {
@@ -1677,6 +1749,7 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 		x->k = k;
 		x->insn_start[k] = here(x, SEC_HOT);
 		memcpy(x->cache_start, x->cache_g, sizeof(x->cache_start));
+		memcpy(x->dirty_start, x->cache_dirty, sizeof(x->dirty_start));
 		if (prev_stub && !cache_empty(x->cache_g)) {
 			/* instruction k - 1's interpreter fallback rejoins here */
 			uint32_t r = here(x, SEC_COLD);
@@ -1708,6 +1781,7 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 			x->resume[k] = resume_k;
 			x->ccop_next = -1;
 			memcpy(x->cache_g, x->cache_start, sizeof(x->cache_g));
+			memcpy(x->cache_dirty, x->dirty_start, sizeof(x->cache_dirty));
 			x->rot_op = rot_op;
 			x->rot_size = rot_size;
 			emit_handler_call(x, SEC_HOT, k); /* applies a deferred CF/OF */
@@ -1738,6 +1812,14 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 	x->rot_size = 0;
 	x->k = b->ninsns;
 	x->insn_start[b->ninsns] = here(x, SEC_HOT);
+	if (prev_stub && !cache_empty(x->cache_g)) {
+		/* the last instruction's fallback rejoins here too: the exit
+		 * flushes the cache registers, so they are reloaded first */
+		uint32_t r = here(x, SEC_COLD);
+		cache_reload(C(x), x->cache_g);
+		jmp_sec(x, SEC_COLD, SEC_HOT, x->insn_start[b->ninsns]);
+		x->resume[b->ninsns] = r;
+	}
 	if (b->chainable) {
 		uint32_t none = here(x, SEC_COLD);
 		jmp_abs(x, SEC_COLD,
@@ -1752,6 +1834,7 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 			emit_indirect_exit(x);
 		}
 	} else {
+		cache_flush_all(x);
 		set_rip(h, (int32_t)x->goff[b->ninsns]);
 		jmp_abs(x, SEC_HOT, x->j->exit_why[JW_END]);
 	}

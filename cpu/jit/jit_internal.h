@@ -84,6 +84,8 @@ struct jctx {
 	/* the register cache (emit.c): guest GPR held by each cache register
 	 * (-1: none), at the start of instruction k and now */
 	int8_t cache_g[JIT_NCACHE], cache_start[JIT_NCACHE];
+	/* the cache register holds a value struct cpu does not have yet */
+	bool cache_dirty[JIT_NCACHE], dirty_start[JIT_NCACHE];
 	uint32_t cache_age[JIT_NCACHE], cache_tick;
 	int ccop_next; /* what an emitter leaves there; -1: as decode says */
 };
