@@ -335,6 +335,7 @@ static uint64_t op_hypercall(void *o, uint64_t nr, const uint64_t a[4], int cpl,
 	case KVM_HC_KICK_CPU:
 		pv_kick(v->vm, a[1]);
 		sched_yield();
+		v->st_pending = true;
 		return 0;
 	case KVM_HC_CLOCK_PAIRING:
 		/* needs a TSC-based host clock: never the case here */
@@ -345,6 +346,7 @@ static uint64_t op_hypercall(void *o, uint64_t nr, const uint64_t a[4], int cpl,
 		return pv_send_ipi(v->vm, a[0], a[1], a[2], a[3], mode64);
 	case KVM_HC_SCHED_YIELD:
 		sched_yield();
+		v->st_pending = true;
 		return 0;
 	}
 	return (uint64_t)-KVM_ENOSYS;
@@ -442,6 +444,7 @@ int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run, st
 	v->tsc_khz = vm->tsc_khz;
 	v->wake_fd = -1;
 	v->sig_fd = -1;
+	kvm_steal_init(v);
 	/* with an in-kernel irqchip, APs wait for INIT/SIPI (kvm_arch_vcpu_create) */
 	v->mp_state = (vm->irqchip_in_kernel || vm->split_irqchip) && id != 0
 			  ? KVM_MP_STATE_UNINITIALIZED
@@ -660,6 +663,7 @@ static void accept_apic_events(struct kvm_vcpu *v)
 	if (lapic_take_init(v->lapic)) {
 		cpu_init_signal(v->cpu);
 		lapic_reset(v->lapic, true);
+		v->st_msr = 0; /* kvm_vcpu_reset() clears MSR_KVM_STEAL_TIME, INIT too */
 		kvm_cpuid_refresh(v);
 		v->mp_state = v->id == 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED;
 		cpu_set_halted(v->cpu, false);
@@ -897,6 +901,8 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 	cpu_note_external_write(v->cpu);
 	if (v->kvmclock_dirty)
 		kvmclock_update(v);
+	if (v->st_msr & 1)
+		kvm_steal_record(v); /* vcpu_load's KVM_REQ_STEAL_UPDATE */
 	kvm_vapic_sync_from(v);
 	if (v->shutdown_request) {
 		v->shutdown_request = false;
@@ -971,6 +977,7 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 					halt_ends(v);
 				} else {
 					r = vcpu_block(v, &runmask);
+					v->st_pending = true; /* slept: scheduled in again */
 					if (r == -EINTR) {
 						run->exit_reason = KVM_EXIT_INTR;
 						break;
@@ -981,6 +988,8 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 				}
 			}
 		}
+		if (v->st_msr & 1)
+			kvm_steal_tick(v, kvm_host_ns());
 		atomic_store(&v->in_run, true);
 		/* the service thread sleeps past its poll when nothing ran: start it again */
 		service_vcpu_enters(v->vm);
@@ -988,6 +997,7 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 		atomic_store(&v->in_run, false);
 		if (e == CPU_EXIT_MWAIT) {
 			r = vcpu_user_wait(v, &runmask);
+			v->st_pending = true;
 			if (r == -EINTR) {
 				run->exit_reason = KVM_EXIT_INTR;
 				break;
