@@ -414,8 +414,55 @@ def run1(a, sock):
 
 def run2(a, sock):
     g = Guest([a.softkvm, "run", "--kernel", a.kernel, "--qmp", "unix:" + sock])
+    # a client that sends commands and never reads the replies: the server drops it
+    # once 16 MiB wait for it; the guest runs on all along
+    c0 = Client(sock)
+    negotiate(c0, "flooding client")
+    check("the guest runs", g.wait_line("tick 5"))
+    flood = b'{"execute": "query-commands"}' * 70000
+    done = []
+
+    def send_flood():
+        try:
+            c0.send_raw(flood)
+        except OSError as e:
+            done.append(e)
+        done.append(True)
+    t = threading.Thread(target=send_flood, daemon=True)
+    t.start()
+    n = g.progress(1.0)
+    check("while a client floods the socket, the guest runs", n >= 10, "%d ticks in 1 s" % n)
+    t.join(30)
+    check("the flood was taken", done == [True], done)
+    # c0 is still open here: only the server dropping it lets the next client in
     c1 = Client(sock)
-    negotiate(c1, "client 1")
+    g1 = c1.recv_msg(15)
+    check("a client that reads nothing is disconnected, not waited for",
+          g1 is not None and "QMP" in g1, g1)
+    got = 0
+    c0.s.settimeout(5)
+    try:
+        while True:
+            d = c0.s.recv(1 << 20)
+            if not d:
+                break
+            got += len(d)
+    except ConnectionResetError:
+        pass  # closed with flood input unread: a reset, after what was sent
+    except OSError:
+        got = -1
+    check("the flooding client's socket ends (EOF or reset) after at most 16 MiB more",
+          0 <= got < (17 << 20), got)
+    c0.close()
+    r = c1.cmd("qmp_capabilities")
+    check("client 1: qmp_capabilities", r == {"return": {}}, r)
+    # a message left half-sent blocks nothing either
+    c1.send_raw(b'{"execute": "query-st')
+    n = g.progress(0.5)
+    check("a half-sent message: the guest runs", n >= 5, "%d ticks in 0.5 s" % n)
+    c1.send_raw(b'atus", "id": "half"}\n')
+    r = c1.reply()
+    check("and the message completes", r is not None and r.get("id") == "half", r)
     c2 = Client(sock)
     check("a second client waits (no greeting while the first is connected)",
           c2.recv_msg(0.5) is None)

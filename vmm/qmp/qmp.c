@@ -519,7 +519,8 @@ static void client_close(struct qmp *q)
 	stream_reset(&q->in);
 }
 
-/* write what the socket takes now; false if the client is gone */
+/* write what the socket takes now; false if the client is gone or lets more
+ * than QMP_OUT_MAX bytes pile up */
 static bool flush_some(struct qmp *q)
 {
 	while (q->client_fd >= 0 && q->out_off < q->out.len) {
@@ -528,13 +529,18 @@ static bool flush_some(struct qmp *q)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return true;
+			break;
 		if (w <= 0)
 			return false;
 		q->out_off += (size_t)w;
 	}
-	if (q->out_off == q->out.len)
+	if (q->out_off == q->out.len) {
 		q->out.len = q->out_off = 0;
+	} else if (q->out_off >= (1u << 20)) { /* drop what was sent */
+		memmove(q->out.p, q->out.p + q->out_off, q->out.len - q->out_off);
+		q->out.len -= q->out_off;
+		q->out_off = 0;
+	}
 	return !q->out.oom && q->out.len - q->out_off <= QMP_OUT_MAX;
 }
 
