@@ -10,10 +10,16 @@
  *
  * Linux records at KVM_REQ_STEAL_UPDATE, made by the MSR write and by every
  * vcpu_load (each KVM_RUN and each time the thread is scheduled back in).
- * A user-space vCPU thread cannot see its own sched-in, so softkvm records
- * at KVM_RUN entry, after the vCPU slept (HLT, UMWAIT) or yielded, and at
- * most every STEAL_PERIOD_NS while it runs (its run loop passes by at every
- * interrupt, so at least at each guest timer tick).
+ * A user-space vCPU thread cannot see its own sched-in, and reading
+ * run_delay is a /proc read of a few microseconds (as much as a whole port
+ * I/O exit round trip), so softkvm records when the MSR was written (before
+ * the guest's next instruction), at KVM_RUN entry when user space had the
+ * thread for STEAL_AWAY_NS or more since the last KVM_RUN returned (time in
+ * which it may have been scheduled out, as the selftest steal_time's
+ * stealing thread does), and otherwise at KVM_RUN entry and in the run loop
+ * (which passes by at every exit and interrupt, so at least at each guest
+ * timer tick) once STEAL_PERIOD_NS passed since the last record: the guest's
+ * steal is at most that old, and none of it is lost.
  *
  * `preempted`: Linux writes KVM_VCPU_PREEMPTED from its sched-out notifier
  * when the vCPU thread is preempted at an instruction boundary, and clears it
@@ -34,6 +40,7 @@
 #define KVM_STEAL_VALID_BITS	(~0x3full) /* 64-byte aligned */
 #define KVM_STEAL_RESERVED_MASK 0x3eull	   /* bits 5:1 */
 #define STEAL_PERIOD_NS		1000000ull /* 1 ms */
+#define STEAL_AWAY_NS		50000ull   /* 50 us */
 
 struct steal_time {
 	uint64_t steal;
@@ -157,6 +164,15 @@ void kvm_steal_tick(struct kvm_vcpu *v, uint64_t now)
 {
 	if (v->st_pending || now - v->st_last_ns >= STEAL_PERIOD_NS)
 		kvm_steal_record(v);
+}
+
+/* at KVM_RUN entry: also when user space had the thread for STEAL_AWAY_NS
+ * (it may have been scheduled out meanwhile: Linux's vcpu_load record) */
+void kvm_steal_entry(struct kvm_vcpu *v, uint64_t now)
+{
+	if (now - v->st_exit_ns >= STEAL_AWAY_NS)
+		v->st_pending = true;
+	kvm_steal_tick(v, now);
 }
 
 /* 1: handled (value in *val), 0: not MSR_KVM_STEAL_TIME. Without

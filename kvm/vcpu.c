@@ -335,7 +335,6 @@ static uint64_t op_hypercall(void *o, uint64_t nr, const uint64_t a[4], int cpl,
 	case KVM_HC_KICK_CPU:
 		pv_kick(v->vm, a[1]);
 		sched_yield();
-		v->st_pending = true;
 		return 0;
 	case KVM_HC_CLOCK_PAIRING:
 		/* needs a TSC-based host clock: never the case here */
@@ -346,7 +345,6 @@ static uint64_t op_hypercall(void *o, uint64_t nr, const uint64_t a[4], int cpl,
 		return pv_send_ipi(v->vm, a[0], a[1], a[2], a[3], mode64);
 	case KVM_HC_SCHED_YIELD:
 		sched_yield();
-		v->st_pending = true;
 		return 0;
 	}
 	return (uint64_t)-KVM_ENOSYS;
@@ -902,7 +900,7 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 	if (v->kvmclock_dirty)
 		kvmclock_update(v);
 	if (v->st_msr & 1)
-		kvm_steal_record(v); /* vcpu_load's KVM_REQ_STEAL_UPDATE */
+		kvm_steal_entry(v, kvm_host_ns()); /* vcpu_load's KVM_REQ_STEAL_UPDATE */
 	kvm_vapic_sync_from(v);
 	if (v->shutdown_request) {
 		v->shutdown_request = false;
@@ -977,7 +975,6 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 					halt_ends(v);
 				} else {
 					r = vcpu_block(v, &runmask);
-					v->st_pending = true; /* slept: scheduled in again */
 					if (r == -EINTR) {
 						run->exit_reason = KVM_EXIT_INTR;
 						break;
@@ -997,7 +994,6 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 		atomic_store(&v->in_run, false);
 		if (e == CPU_EXIT_MWAIT) {
 			r = vcpu_user_wait(v, &runmask);
-			v->st_pending = true;
 			if (r == -EINTR) {
 				run->exit_reason = KVM_EXIT_INTR;
 				break;
@@ -1039,6 +1035,8 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 out:
 	kvm_vapic_sync_to(v);
 	post_run_save(v);
+	if (v->st_msr & 1)
+		v->st_exit_ns = kvm_host_ns(); /* kvm_steal_entry(): how long user space had it */
 	return r;
 }
 

@@ -226,14 +226,22 @@ int main(void)
 	KT_CHECK(!memcmp(s.pad, init.pad, sizeof(s.pad)));
 	KT_CHECK(s.steal >= 1000);
 
-	/* every entry updates: the version goes up by 2 */
+	/* an entry 1 ms (STEAL_PERIOD_NS) after the last record updates: the version
+	 * goes up by 2 */
 	s.preempted = 1;
 	memcpy(t.mem + ST, &s, sizeof(s));
+	usleep(2000);
 	reenter(&t);
 	struct kvm_steal_time_t s2 = st_read(&t);
 	KT_EQ(s2.version, 10);
 	KT_EQ(s2.preempted, 0);
 	KT_CHECK(s2.steal >= s.steal);
+	/* so does an entry after user space kept the thread 50 us (it may have been
+	 * scheduled out: Linux records at every vcpu_load), within the 1 ms */
+	usleep(200);
+	reenter(&t);
+	s2 = st_read(&t);
+	KT_EQ(s2.version, 12);
 
 	/* a competing thread on this thread's CPU: the stolen time shows */
 	cpu_set_t one;
