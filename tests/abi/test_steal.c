@@ -84,6 +84,13 @@ static void reenter(struct kt_vm *t)
 	KT_EQ(t->run->io.port, 0x10);
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static atomic_bool spin_stop;
 
 static void *spinner(void *arg)
@@ -219,7 +226,9 @@ int main(void)
 	KT_EQ(guest_wrmsr(&t, ST | 1), 0x10);
 	KT_EQ(get_msr(t.vcpu), ST | 1);
 	struct kvm_steal_time_t s = st_read(&t);
-	KT_EQ(s.version, 8); /* odd junk 5 -> 6, then 7 while writing, 8 */
+	/* odd junk 5 -> 6, then 7 while writing, 8 (more if the run took 1 ms: a
+	 * periodic record before the OUT, on a loaded host) */
+	KT_CHECK(s.version >= 8 && !(s.version & 1));
 	KT_EQ(s.preempted, 0);
 	KT_EQ(s.flags, 0);
 	KT_EQ(s.u8_pad[0], 7);
@@ -231,17 +240,22 @@ int main(void)
 	s.preempted = 1;
 	memcpy(t.mem + ST, &s, sizeof(s));
 	usleep(2000);
+	int64_t t_prev = now_ns(); /* the record below is after this */
 	reenter(&t);
 	struct kvm_steal_time_t s2 = st_read(&t);
-	KT_EQ(s2.version, 10);
+	KT_CHECK(s2.version >= s.version + 2 && !(s2.version & 1));
 	KT_EQ(s2.preempted, 0);
 	KT_CHECK(s2.steal >= s.steal);
 	/* so does an entry after user space kept the thread 50 us (it may have been
 	 * scheduled out: Linux records at every vcpu_load), within the 1 ms */
+	uint32_t before = s2.version;
 	usleep(200);
 	reenter(&t);
 	s2 = st_read(&t);
-	KT_EQ(s2.version, 12);
+	if (now_ns() - t_prev < 900000) /* not the 1 ms rule: it must be this one */
+		KT_CHECK(s2.version >= before + 2 && !(s2.version & 1));
+	else
+		printf("loaded host: the 50 us rule not told apart from the 1 ms one\n");
 
 	/* a competing thread on this thread's CPU: the stolen time shows */
 	cpu_set_t one;
@@ -283,7 +297,7 @@ int main(void)
 	reenter(&t);
 	uint32_t v3;
 	memcpy(&v3, t.mem + 0x3000 + 8, 4);
-	KT_EQ(v3, 2);
+	KT_CHECK(v3 >= 2 && !(v3 & 1));
 
 	/* outside RAM: accepted, nothing to write, no harm */
 	KT_EQ(set_msr(t.vcpu, 0xfff00000ull | 1), 1);
