@@ -154,8 +154,9 @@ void kvm_steal_record(struct kvm_vcpu *v)
 		version += 1;
 		__atomic_store_n(&st->version, version, __ATOMIC_RELEASE);
 		cpu_mem_note_write(v->cpu, gpa, sizeof(*st));
+		v->st_last = (uint64_t)rd;
 	}
-	v->st_last = (uint64_t)rd;
+	/* not written (no RAM there): the time stays due, as Linux's last_steal */
 	cpu_mem_end(v->cpu);
 }
 
