@@ -336,6 +336,8 @@ int main(void)
 	       (long long)waited, (unsigned long long)steal4);
 	KT_CHECK(waited >= 50000000);
 	KT_CHECK(steal4 >= (uint64_t)waited);
+	pthread_attr_destroy(&attr);
+	munmap(ro, 4096);
 	kt_vm_destroy(&t);
 	init_clears();
 	return kt_done("test_steal");
