@@ -24,6 +24,7 @@ The guest is qmpguest.elf (multiboot, 2 vCPUs): it prints "tick N" every
 import argparse
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -409,6 +410,33 @@ def run2(a, sock):
     r = c2.cmd("qmp_capabilities")
     check("and negotiates", r == {"return": {}}, r)
     check("the guest runs", g.wait_line("tick 10"))
+    c2.close()
+    # random token soup and random bytes (seeded), one client after another: each gets
+    # replies or nothing, the server and the guest go on
+    rnd = random.Random(1)
+    toks = [b"{", b"}", b"[", b"]", b",", b":", b" ", b"\n", b'"execute"',
+            b'"query-status"', b'"id"', b'"arguments"', b"1", b"-2.5e3", b"true", b"null",
+            b'"\\u00e9"', b'"\\ud800"', b"\\", b'"', b"\x00", b"\xff", b"01", b"tru"]
+    ok = True
+    for k in range(40):
+        cj = Client(sock)
+        ok = ok and cj.recv_msg(5) is not None
+        cj.send_raw(b'{"execute":"qmp_capabilities"}\n')
+        if k % 2:
+            junk = b"".join(rnd.choice(toks) for _ in range(rnd.randrange(1, 2000)))
+        else:
+            junk = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 4000)))
+        cj.send_raw(junk)
+        while cj.recv_msg(0.05) is not None:
+            pass
+        cj.close()
+    check("40 clients sending random input: each greeted", ok)
+    check("the guest runs on", g.progress(0.5) >= 5)
+    c2 = Client(sock)
+    negotiate(c2, "after the random input")
+    r = c2.cmd("query-status")
+    check("after the random input: query-status answers running", r is not None and
+          r.get("return", {}).get("status") == "running", r)
     c2.send_raw(b'{"execute": "quit", "id": "q"}\n')
     first = c2.recv_msg()
     second = c2.recv_msg()
