@@ -183,6 +183,23 @@ def negotiate(c, name):
     return g
 
 
+def run0(a, sock):
+    """bad --qmp values: one line on stderr, status 2, nothing left behind"""
+    for spec, want in [("tcp:127.0.0.1:4444", "only unix:PATH sockets are supported"),
+                       ("unix:", "the socket path is empty or too long"),
+                       ("unix:" + "x" * 200, "the socket path is empty or too long"),
+                       ("unix:%s,bogus" % sock, "unknown option 'bogus'"),
+                       ("unix:/nonexistent-dir/q.sock", "cannot listen on /nonexistent-dir/q.sock")]:
+        p = subprocess.run([a.softkvm, "run", "--kernel", a.kernel, "--qmp", spec],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        err = p.stderr.decode(errors="replace").strip().splitlines()
+        check("--qmp %s: status 2, one line naming the problem" % spec[:40],
+              p.returncode == 2 and len(err) == 1 and want in err[0], (p.returncode, err))
+    check("no socket file left", not os.path.exists(sock))
+    return None
+
+
 def run1(a, sock):
     g = Guest([a.softkvm, "run", "--kernel", a.kernel, "--cpus", "2",
                "--qmp", "unix:%s,server,wait=off" % sock])
@@ -481,10 +498,12 @@ def main():
     if len(sock) > 100:
         sock = "/tmp/softkvm-qmp-test-%d.sock" % os.getpid()
     runs = []
-    for run in (run1, run2, run3):
+    for run in (run0, run1, run2, run3):
         print("--- %s" % run.__name__)
         try:
-            runs.append(run(a, sock))
+            g = run(a, sock)
+            if g:
+                runs.append(g)
         except Exception as e:  # a hang or protocol breakage is a failure, not a crash
             check("%s completes" % run.__name__, False, repr(e))
     for k, g in enumerate(runs):
