@@ -64,6 +64,8 @@ int kvm_check_extension(struct kvm_vm *vm, long ext)
 	case KVM_CAP_KVMCLOCK_CTRL:
 	case KVM_CAP_VAPIC:
 		return 1;
+	case KVM_CAP_STEAL_TIME:
+		return kvm_steal_supported();
 	case KVM_CAP_MCE:
 		return 32; /* KVM_MAX_MCE_BANKS */
 	case KVM_CAP_IRQ_ROUTING:

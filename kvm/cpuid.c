@@ -95,8 +95,9 @@ static uint32_t xsave_size(uint64_t xcr0)
 /* KVM_CPUID_FEATURES: kvmclock (old and new MSRs) and its stable bit,
  * NOP_IO_DELAY (a hint: port 0x80 delays are not needed), and the
  * hypercalls kvm/vcpu.c implements: PV_UNHALT (KVM_HC_KICK_CPU wakes a
- * halted vCPU), PV_SEND_IPI and PV_SCHED_YIELD. Not offered, their MSRs not
- * being implemented: ASYNC_PF*, PV_EOI, STEAL_TIME, PV_TLB_FLUSH and
+ * halted vCPU), PV_SEND_IPI and PV_SCHED_YIELD; STEAL_TIME (kvm/steal.c) is
+ * added where the host has per-thread scheduler statistics. Not offered,
+ * their MSRs not being implemented: ASYNC_PF*, PV_EOI, PV_TLB_FLUSH and
  * POLL_CONTROL */
 #define KVM_FEATURES (BIT(0) | BIT(1) | BIT(3) | BIT(7) | BIT(11) | BIT(13) | BIT(24))
 
@@ -170,7 +171,10 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	put(&tmp[n++], 0x80000008, 0, 0, 0x302e, F88_EBX, 0, 0);
 	/* KVM paravirt signature and features */
 	put(&tmp[n++], 0x40000000, 0, 0, 0x40000001, str4("KVMK"), str4("VMKV"), str4("M\0\0\0"));
-	put(&tmp[n++], 0x40000001, 0, 0, KVM_FEATURES, 0, 0, 0);
+	/* STEAL_TIME (bit 5) when the host keeps per-thread run_delay, as
+	 * Linux's sched_info_on() */
+	put(&tmp[n++], 0x40000001, 0, 0, KVM_FEATURES | (kvm_steal_supported() ? BIT(5) : 0), 0, 0,
+	    0);
 	if (n > max)
 		return -E2BIG;
 	memcpy(e, tmp, n * sizeof(*e));

@@ -207,6 +207,14 @@ struct kvm_vcpu {
 	uint64_t smbase;
 	uint64_t umwait_control;
 	uint64_t wait_start_tsc; /* UMWAIT/TPAUSE in progress */
+	/* stolen time (kvm/steal.c) */
+	uint64_t st_msr;     /* MSR_KVM_STEAL_TIME */
+	uint64_t st_last;    /* run_delay at the last record */
+	uint64_t st_last_ns; /* host ns of the last record */
+	uint64_t st_exit_ns; /* host ns of the last return from KVM_RUN */
+	bool st_pending;     /* KVM_REQ_STEAL_UPDATE */
+	int st_fd;	     /* schedstat of st_thread */
+	pthread_t st_thread;
 
 	/* user-space interrupt injection (no in-kernel irqchip) */
 	int pending_irq; /* -1 none */
@@ -259,6 +267,15 @@ void kvm_vapic_sync_to(struct kvm_vcpu *v);
 void kvm_vapic_sync_from(struct kvm_vcpu *v);
 int kvmclock_msr_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val);
 int kvmclock_msr_set(struct kvm_vcpu *v, uint32_t index, uint64_t val);
+#define MSR_KVM_STEAL_TIME 0x4b564d03
+bool kvm_steal_supported(void);
+void kvm_steal_init(struct kvm_vcpu *v);
+void kvm_steal_destroy(struct kvm_vcpu *v);
+void kvm_steal_record(struct kvm_vcpu *v);
+void kvm_steal_tick(struct kvm_vcpu *v, uint64_t now);
+void kvm_steal_entry(struct kvm_vcpu *v, uint64_t now);
+int kvm_steal_msr_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val);
+int kvm_steal_msr_set(struct kvm_vcpu *v, uint32_t index, uint64_t val);
 uint64_t ioapic_base(struct kvm_ioapic *io);
 void ioapic_get_state(struct kvm_ioapic *io, struct kvm_ioapic_state *s);
 void ioapic_set_state(struct kvm_ioapic *io, const struct kvm_ioapic_state *s);

@@ -77,6 +77,7 @@ static const uint32_t msrs_to_save[] = {
     0x12,
     0x4b564d00,
     0x4b564d01,
+    MSR_KVM_STEAL_TIME,
 };
 
 static const uint32_t feature_msrs[] = {MSR_IA32_ARCH_CAPABILITIES, MSR_IA32_UCODE_REV,
@@ -361,7 +362,7 @@ static int emulated_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val, bool 
 		if ((index >= 0x800 && index <= 0x8ff) || index == 0x6e0)
 			return lapic_msr_read(v->lapic, index, val) ? RET_ERR : RET_OK;
 	}
-	if (kvmclock_msr_get(v, index, val))
+	if (kvmclock_msr_get(v, index, val) || kvm_steal_msr_get(v, index, val))
 		return RET_OK;
 	if (reads_as_zero(index)) {
 		*val = 0;
@@ -457,6 +458,14 @@ static int emulated_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool h
 	}
 	if (kvmclock_msr_set(v, index, val))
 		return RET_OK;
+	switch (kvm_steal_msr_set(v, index, val)) {
+	case 1:
+		if (!host && v->st_pending)
+			cpu_kick(v->cpu); /* record before the guest's next instruction block */
+		return RET_OK;
+	case -1:
+		return RET_ERR;
+	}
 	if (writes_ignored(index))
 		return RET_OK;
 	switch (index) {

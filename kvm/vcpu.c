@@ -442,6 +442,7 @@ int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run, st
 	v->tsc_khz = vm->tsc_khz;
 	v->wake_fd = -1;
 	v->sig_fd = -1;
+	kvm_steal_init(v);
 	/* with an in-kernel irqchip, APs wait for INIT/SIPI (kvm_arch_vcpu_create) */
 	v->mp_state = (vm->irqchip_in_kernel || vm->split_irqchip) && id != 0
 			  ? KVM_MP_STATE_UNINITIALIZED
@@ -660,6 +661,7 @@ static void accept_apic_events(struct kvm_vcpu *v)
 	if (lapic_take_init(v->lapic)) {
 		cpu_init_signal(v->cpu);
 		lapic_reset(v->lapic, true);
+		v->st_msr = 0; /* kvm_vcpu_reset() clears MSR_KVM_STEAL_TIME, INIT too */
 		kvm_cpuid_refresh(v);
 		v->mp_state = v->id == 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED;
 		cpu_set_halted(v->cpu, false);
@@ -897,6 +899,8 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 	cpu_note_external_write(v->cpu);
 	if (v->kvmclock_dirty)
 		kvmclock_update(v);
+	if (v->st_msr & 1)
+		kvm_steal_entry(v, kvm_host_ns()); /* vcpu_load's KVM_REQ_STEAL_UPDATE */
 	kvm_vapic_sync_from(v);
 	if (v->shutdown_request) {
 		v->shutdown_request = false;
@@ -981,6 +985,8 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 				}
 			}
 		}
+		if (v->st_msr & 1)
+			kvm_steal_tick(v, kvm_host_ns());
 		atomic_store(&v->in_run, true);
 		/* the service thread sleeps past its poll when nothing ran: start it again */
 		service_vcpu_enters(v->vm);
@@ -1029,6 +1035,8 @@ int kvm_vcpu_run(struct kvm_vcpu *v, const sigset_t *thread_mask)
 out:
 	kvm_vapic_sync_to(v);
 	post_run_save(v);
+	if (v->st_msr & 1)
+		v->st_exit_ns = kvm_host_ns(); /* kvm_steal_entry(): how long user space had it */
 	return r;
 }
 

@@ -98,6 +98,7 @@ static void vcpu_destroy(struct kvm_vcpu *v)
 		close(v->wake_fd);
 	if (v->sig_fd >= 0)
 		close(v->sig_fd);
+	kvm_steal_destroy(v);
 	free(v->cpuid);
 	free(v->cpuid_index);
 	munmap(v->run, KVM_PAGE_SIZE * SOFTKVM_VCPU_MMAP_PAGES);

@@ -153,7 +153,7 @@ tests=(
 # that cover the ABI paths the selftest library uses.
 quick_list=(softkvm/guest_sync_test x86_64/set_sregs_test x86_64/state_test kvm_create_max_vcpus
 	x86_64/cpuid_test x86_64/get_msr_index_features x86_64/userspace_msr_exit_test
-	x86_64/max_vcpuid_cap_test x86_64/userspace_io_test)
+	x86_64/max_vcpuid_cap_test x86_64/userspace_io_test steal_time)
 
 # Required to pass (the exit status): the quick list and every test known
 # to pass with the current softkvm. A test that starts passing belongs here.

@@ -5,6 +5,7 @@
  *   softkvm run --kernel FILE [--append ARGS] [--initrd FILE[,FILE...]]
  *               [--cpus N] [--mem SIZE] [--accel soft|kvm|auto]
  *               [--irqchip kernel|off] [--quirk NAME[,NAME...]]
+ *               [--qmp unix:PATH[,server][,wait=off]]
  *
  * One line on stderr says which KVM runs the guest: softkvm unless
  * --accel asks for the host's.
@@ -25,6 +26,7 @@
 #include "cli.h"
 #include "console.h"
 #include "loader_linux.h"
+#include "qmp/qmp.h"
 #include "softkvm/softkvm.h"
 #include "vmm.h"
 
@@ -51,6 +53,8 @@ static void run_usage(FILE *f)
 	      "  --quirk NAME[,...]   softkvm opt-in quirks: lapic-periodic-restart\n"
 	      "  --reboot restart|exit  when the guest resets the machine: boot again\n"
 	      "                       (default), or exit with status 0 (QEMU's -no-reboot)\n"
+	      "  --qmp unix:PATH[,server][,wait=off]  a QMP control socket (one client at\n"
+	      "                       a time; ',server' without ',wait=off' waits for it)\n"
 	      "\n"
 	      "Exit status: isa-debug-exit's (value << 1) | 1; 0 when the guest powers off\n"
 	      "(or halts with --irqchip off); 2 bad usage or kernel; 4 triple fault;\n"
@@ -161,9 +165,9 @@ static int parse_quirks(const char *val, uint64_t *quirks)
 /* Parse the options; 0, 1 for --help, or 2 after printing one line. */
 static int parse_args(int argc, char **argv, struct vmm_config *c)
 {
-	static const char *const with_arg[] = {"--kernel",  "--append", "--initrd",
-					       "--cpus",    "--mem",	"--accel",
-					       "--irqchip", "--quirk",	"--reboot"};
+	static const char *const with_arg[] = {"--kernel", "--append", "--initrd",  "--cpus",
+					       "--mem",	   "--accel",  "--irqchip", "--quirk",
+					       "--reboot", "--qmp"};
 
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = NULL, *eq;
@@ -242,6 +246,8 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 					val);
 				return 2;
 			}
+		} else if (!strcmp(name, "--qmp")) {
+			c->qmp = val;
 		} else if (!strcmp(name, "--quirk")) {
 			if (parse_quirks(val, &c->quirks))
 				return 2;
@@ -269,7 +275,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 	return 0;
 }
 
-static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first);
+static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first, struct qmp *q);
 
 int cmd_run(int argc, char **argv)
 {
@@ -277,6 +283,7 @@ int cmd_run(int argc, char **argv)
 	struct vmm *vm;
 	int r, status;
 	bool first = true;
+	struct qmp *q = NULL;
 
 	r = parse_args(argc, argv, &c);
 	if (r == 1) {
@@ -293,10 +300,20 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "softkvm run: out of memory\n");
 		return VMM_EXIT_USAGE;
 	}
+	if (c.qmp) {
+		char err[512];
+		q = qmp_open(c.qmp, c.reboot == VMM_REBOOT_EXIT, err, sizeof(err));
+		if (!q) {
+			fprintf(stderr, "softkvm run: %s\n", err);
+			free(vm);
+			return VMM_EXIT_USAGE;
+		}
+	}
 	do {
-		status = boot(vm, &c, first);
+		status = boot(vm, &c, first, q);
 		first = false;
 	} while (status == VMM_EXIT_RESET && c.reboot == VMM_REBOOT_RESTART);
+	qmp_close(q);
 	free(vm);
 	/* a reset with --reboot exit ends the run as a power-off does (QEMU -no-reboot) */
 	return status == VMM_EXIT_RESET ? VMM_EXIT_STOPPED : status;
@@ -304,7 +321,7 @@ int cmd_run(int argc, char **argv)
 
 /* One boot of the machine: build it, load the kernel, run it, tear it down;
  * the first says which KVM runs it. */
-static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first)
+static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first, struct qmp *q)
 {
 	const struct vmm_config c = *cfg;
 	struct multiboot_boot boot;
@@ -356,7 +373,11 @@ static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first)
 		snprintf(err, sizeof(err), "cannot start the console: %s", strerror(-r));
 		goto fail;
 	}
+	if (q)
+		qmp_attach(q, vm);
 	status = vmm_run(vm);
+	if (q)
+		status = qmp_detach(q, status);
 	console_stop(&con);
 	vmm_destroy(vm);
 	return status;

@@ -8,7 +8,10 @@
  * agreeing) points at the FACS, the DSDT and the PM blocks at 0x600. The
  * DSDT's AML defines only \_S5 = {0, 0}, so writing SLP_TYP 0 with SLP_EN to
  * PM1a_CNT powers off, as on QEMU's PIIX4. SMI_CMD is 0: the platform is
- * always in ACPI mode (SCI_EN reads as 1).
+ * always in ACPI mode (SCI_EN reads as 1). The FADT's PWR_BUTTON flag is
+ * clear: the power button is the fixed feature (PM1 PWRBTN_STS/EN, 4.8.3.1),
+ * pressed by acpi_pm_power_button(); the SCI is level-triggered and high
+ * while an enabled status bit (TMR, GBL, PWRBTN, RTC) is set.
  */
 #include <string.h>
 #include <time.h>
@@ -232,6 +235,24 @@ static void reg_rw(uint8_t *bytes, unsigned size, uint64_t off, uint64_t *val, u
 	}
 }
 
+/* the SCI follows PM1_STS & PM1_EN (the enable bits PM1_EN can hold) */
+static void sci_update(struct acpi_pm *pm)
+{
+	bool level = (pm->pm1_sts & pm->pm1_en & 0x0521) != 0;
+
+	if (level != pm->sci) {
+		pm->sci = level;
+		if (pm->set_irq)
+			pm->set_irq(pm->irq_opaque, level);
+	}
+}
+
+void acpi_pm_power_button(struct acpi_pm *pm)
+{
+	pm->pm1_sts |= ACPI_PM1_PWRBTN;
+	sci_update(pm);
+}
+
 void acpi_pm_evt_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bool write)
 {
 	struct acpi_pm *pm = dev;
@@ -247,8 +268,10 @@ void acpi_pm_evt_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bo
 		}
 	}
 	reg_rw(b, 4, off, val, len, write, wm);
-	if (write)
+	if (write) {
 		pm->pm1_en = (uint16_t)(b[2] | b[3] << 8);
+		sci_update(pm);
+	}
 }
 
 void acpi_pm_cnt_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bool write)

@@ -27,7 +27,13 @@ struct acpi_pm {
 	uint64_t start_ns;
 	/* set when the guest enters S5 (soft off) through PM1a_CNT.SLP_EN */
 	bool poweroff;
+	/* the SCI (ISA IRQ 9, level, active high): PM1_STS & PM1_EN; set_irq may be NULL */
+	bool sci;
+	void (*set_irq)(void *opaque, bool level);
+	void *irq_opaque;
 };
+
+#define ACPI_PM1_PWRBTN (1u << 8) /* PM1_STS.PWRBTN_STS, PM1_EN.PWRBTN_EN */
 
 #define ACPI_LAPIC_ADDR	 0xfee00000u
 #define ACPI_IOAPIC_ADDR 0xfec00000u
@@ -43,6 +49,9 @@ void acpi_pm_init(struct acpi_pm *pm);
 uint32_t acpi_pm_timer(const struct acpi_pm *pm);
 void acpi_pm_evt_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bool write);
 void acpi_pm_cnt_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bool write);
+/* the fixed-feature power button is pressed (QMP system_powerdown): PWRBTN_STS,
+ * and the SCI when PWRBTN_EN (the caller holds the device lock) */
+void acpi_pm_power_button(struct acpi_pm *pm);
 void acpi_pm_tmr_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bool write);
 
 #endif

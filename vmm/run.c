@@ -18,12 +18,20 @@
  * immediate_exit in every kvm_run and sends each vCPU thread SIGUSR1, whose
  * handler does nothing. A thread inside KVM_RUN gets -EINTR; one about to
  * enter it gets -EINTR from immediate_exit (KVM API 4.10).
+ *
+ * Pausing (QMP stop, vmm_pause()) uses the same kick: with vm->paused set a
+ * vCPU thread parks at the top of its loop, outside KVM_RUN, until
+ * vmm_resume() or the end of the run; the pauser waits until every thread
+ * parked. A pending I/O completion stays pending in the kvm_run (the next
+ * KVM_RUN after the resume finishes it), as when QEMU stops a vCPU.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "vmm.h"
 
@@ -112,6 +120,7 @@ bool vmm_stop(struct vmm *vm, int status)
 		vm->status = status;
 		__atomic_store_n(&vm->stopped, true, __ATOMIC_RELEASE);
 		pthread_cond_broadcast(&vm->stop_cond);
+		pthread_cond_broadcast(&vm->pause_cond); /* parked threads end, pausers return */
 	}
 	pthread_mutex_unlock(&vm->stop_lock);
 	return first;
@@ -223,6 +232,64 @@ static bool handle_exit(struct vmm *vm, struct vmm_vcpu *v)
 	}
 }
 
+/* vmm_pause(): wait outside KVM_RUN until resumed or stopped */
+static void vcpu_park(struct vmm *vm)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (vm->paused && !vm->stopped)
+		pthread_cond_wait(&vm->pause_cond, &vm->stop_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
+bool vmm_paused(struct vmm *vm)
+{
+	return __atomic_load_n(&vm->paused, __ATOMIC_ACQUIRE);
+}
+
+bool vmm_pause(struct vmm *vm)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	if (vm->paused) {
+		pthread_mutex_unlock(&vm->stop_lock);
+		return false;
+	}
+	__atomic_store_n(&vm->paused, true, __ATOMIC_RELEASE);
+	/* out of KVM_RUN, or kept from entering it (the thread checks paused first) */
+	for (unsigned k = 0; k < vm->ncpus && !vm->stopped; k++) {
+		struct vmm_vcpu *v = &vm->vcpu[k];
+
+		/* a thread is joined only after stopped is set: pthread_kill is safe here */
+		if (!v->tid)
+			continue;
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		pthread_kill(v->thread, VMM_KICK_SIGNAL);
+	}
+	while (!vm->stopped && vm->parked + vm->exited < vm->nthreads)
+		pthread_cond_wait(&vm->pause_cond, &vm->stop_lock);
+	pthread_mutex_unlock(&vm->stop_lock);
+	return true;
+}
+
+bool vmm_resume(struct vmm *vm)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	if (!vm->paused) {
+		pthread_mutex_unlock(&vm->stop_lock);
+		return false;
+	}
+	__atomic_store_n(&vm->paused, false, __ATOMIC_RELEASE);
+	/* once stopped, vmm_run() owns immediate_exit (it ends every thread) */
+	for (unsigned k = 0; k < vm->ncpus && !vm->stopped; k++)
+		if (vm->vcpu[k].tid)
+			__atomic_store_n(&vm->vcpu[k].run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->stop_lock);
+	return true;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vmm_vcpu *v = arg;
@@ -239,7 +306,15 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&kick);
 	sigaddset(&kick, VMM_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	pthread_mutex_lock(&vm->stop_lock);
+	v->thread = pthread_self();
+	v->tid = (int)syscall(SYS_gettid);
+	pthread_mutex_unlock(&vm->stop_lock);
 	while (!vmm_stopping(vm)) {
+		if (vmm_paused(vm)) {
+			vcpu_park(vm);
+			continue;
+		}
 		r = kvmdev_ioctl(&vm->kvm, v->fd, KVM_RUN, NULL);
 		if (vmm_stopping(vm))
 			break;
@@ -259,6 +334,10 @@ static void *vcpu_thread(void *arg)
 		if (!handle_exit(vm, v))
 			break;
 	}
+	pthread_mutex_lock(&vm->stop_lock);
+	vm->exited++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->stop_lock);
 	return NULL;
 }
 
@@ -284,6 +363,9 @@ int vmm_run(struct vmm *vm)
 	sigaddset(&kick, VMM_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &kick, &saved);
 
+	pthread_mutex_lock(&vm->stop_lock);
+	vm->nthreads = nthreads;
+	pthread_mutex_unlock(&vm->stop_lock);
 	for (unsigned k = 0; k < nthreads; k++) {
 		struct vmm_vcpu *v = &vm->vcpu[k];
 

@@ -78,6 +78,11 @@ static void rtc_set_irq(void *opaque, bool level)
 	set_gsi(opaque, RTC_IRQ, level);
 }
 
+static void acpi_set_irq(void *opaque, bool level)
+{
+	set_gsi(opaque, ACPI_SCI_IRQ, level);
+}
+
 static void i8042_set_irq(void *opaque, bool level)
 {
 	set_gsi(opaque, I8042_IRQ, level);
@@ -104,6 +109,8 @@ static int platform_init(struct vmm *vm, const struct vmm_config *c)
 	pci_bus_init(&vm->pci, &vm->pio, &vm->mmio);
 	pcitestdev_init(&vm->pcitestdev);
 	acpi_pm_init(&vm->pm);
+	vm->pm.set_irq = acpi_set_irq;
+	vm->pm.irq_opaque = vm;
 	rtc_init(&vm->rtc, &vm->io_lock);
 	vm->rtc.set_irq = rtc_set_irq;
 	vm->rtc.irq_opaque = vm;
@@ -204,6 +211,7 @@ int vmm_init(struct vmm *vm, const struct vmm_config *c, char *err, size_t errle
 	pthread_mutex_init(&vm->io_lock, NULL);
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_cond_init(&vm->stop_cond, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->ram_size = c->mem;
 	if (c->mem >= 0xe0000000ull) {
 		vm->low_size = VMM_LOW_MAX;
@@ -568,6 +576,7 @@ void vmm_destroy(struct vmm *vm)
 		munmap(vm->ram, vm->ram_size);
 	vm->ram = NULL;
 	pthread_cond_destroy(&vm->stop_cond);
+	pthread_cond_destroy(&vm->pause_cond);
 	pthread_mutex_destroy(&vm->stop_lock);
 	pthread_mutex_destroy(&vm->io_lock);
 }

@@ -63,6 +63,7 @@ struct vmm_vcpu {
 	struct vmm *vm;
 	pthread_t thread;
 	bool thread_started;
+	int tid; /* the thread's id (gettid), once it runs */
 };
 
 struct vmm {
@@ -89,6 +90,14 @@ struct vmm {
 	pthread_cond_t stop_cond;
 	bool stopped;
 	int status;
+	/*
+	 * vmm_pause(): the vCPU threads park outside KVM_RUN while paused (all
+	 * under stop_lock; pause_cond signals both ways). nthreads is how many
+	 * vmm_run() starts, parked/exited how many wait or have ended.
+	 */
+	bool paused;
+	unsigned nthreads, parked, exited;
+	pthread_cond_t pause_cond;
 
 	struct iobus pio, mmio;
 	struct serial serial;
@@ -117,6 +126,7 @@ struct vmm_config {
 	uint64_t quirks; /* SOFTKVM_QUIRK_* for KVM_CAP_SOFTKVM_QUIRKS */
 	enum vmm_reboot reboot;
 	const char *kernel, *append, *initrd;
+	const char *qmp; /* --qmp SPEC (vmm/qmp/) */
 };
 
 /* Memory and the platform, before any KVM object exists; 0 or -errno (+ message). */
@@ -137,5 +147,15 @@ int vmm_run(struct vmm *vm);
  */
 bool vmm_stop(struct vmm *vm, int status);
 void vmm_destroy(struct vmm *vm);
+/*
+ * Pause the vCPUs (QMP stop): every vCPU thread leaves KVM_RUN and waits;
+ * returns once all of them do (or the guest stopped). False if it was
+ * paused already. May be called before vmm_run(): the vCPUs then never
+ * start until vmm_resume().
+ */
+bool vmm_pause(struct vmm *vm);
+/* Let paused vCPUs run again (QMP cont); false if they were not paused. */
+bool vmm_resume(struct vmm *vm);
+bool vmm_paused(struct vmm *vm);
 
 #endif
