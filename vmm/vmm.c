@@ -227,7 +227,8 @@ int vmm_init(struct vmm *vm, const struct vmm_config *c, char *err, size_t errle
 
 	write_boot_gdt(vm->ram + VMM_BOOT_GDT);
 	/* the MADT describes the APICs, which exist with an irqchip */
-	acpi_build_tables(vm->ram, c->irqchip == VMM_IRQCHIP_OFF ? 0 : c->cpus);
+	acpi_build_tables(vm->ram, c->irqchip == VMM_IRQCHIP_OFF ? 0 : c->cpus,
+			  (uint32_t)vm->low_size);
 	if (c->irqchip != VMM_IRQCHIP_OFF)
 		mptable_build(vm->ram, c->cpus);
 	r = platform_init(vm, c);
