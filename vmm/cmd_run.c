@@ -51,6 +51,10 @@ static void run_usage(FILE *f)
 	      "  --quirk NAME[,...]   softkvm opt-in quirks: lapic-periodic-restart\n"
 	      "  --reboot restart|exit  when the guest resets the machine: boot again\n"
 	      "                       (default), or exit with status 0 (QEMU's -no-reboot)\n"
+	      "  --drive file=PATH[,format=raw][,readonly=on|off][,cache=none|writeback|\n"
+	      "          writethrough][,serial=S]\n"
+	      "                       a virtio-blk disk on a raw image (may be repeated)\n"
+	      "  --rng                a virtio-rng device fed by the host's getrandom()\n"
 	      "\n"
 	      "Exit status: isa-debug-exit's (value << 1) | 1; 0 when the guest powers off\n"
 	      "(or halts with --irqchip off); 2 bad usage or kernel; 4 triple fault;\n"
@@ -161,9 +165,9 @@ static int parse_quirks(const char *val, uint64_t *quirks)
 /* Parse the options; 0, 1 for --help, or 2 after printing one line. */
 static int parse_args(int argc, char **argv, struct vmm_config *c)
 {
-	static const char *const with_arg[] = {"--kernel",  "--append", "--initrd",
-					       "--cpus",    "--mem",	"--accel",
-					       "--irqchip", "--quirk",	"--reboot"};
+	static const char *const with_arg[] = {"--kernel", "--append", "--initrd",  "--cpus",
+					       "--mem",	   "--accel",  "--irqchip", "--quirk",
+					       "--reboot", "--drive"};
 
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = NULL, *eq;
@@ -175,6 +179,10 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 		if (strncmp(opt, "--", 2) != 0) {
 			fprintf(stderr, "softkvm run: unexpected argument '%s'\n", opt);
 			return 2;
+		}
+		if (!strcmp(opt, "--rng")) {
+			c->virtio.rng = true;
+			continue;
 		}
 		/* --opt=value or --opt value */
 		eq = strchr(opt, '=');
@@ -240,6 +248,12 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 				fprintf(stderr,
 					"softkvm run: --reboot '%s': must be 'restart' or 'exit'\n",
 					val);
+				return 2;
+			}
+		} else if (!strcmp(name, "--drive")) {
+			char err[512];
+			if (virtio_parse_drive(&c->virtio, val, err, sizeof(err))) {
+				fprintf(stderr, "softkvm run: %s\n", err);
 				return 2;
 			}
 		} else if (!strcmp(name, "--quirk")) {
@@ -336,6 +350,9 @@ static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first)
 	if (r)
 		goto fail;
 	r = vmm_create_vm(vm, &c, err, sizeof(err));
+	if (r)
+		goto fail;
+	r = virtio_create(vm, &c.virtio, err, sizeof(err));
 	if (r)
 		goto fail;
 	if (first) {
