@@ -55,6 +55,8 @@ static void run_usage(FILE *f)
 	      "          writethrough][,serial=S]\n"
 	      "                       a virtio-blk disk on a raw image (may be repeated)\n"
 	      "  --rng                a virtio-rng device fed by the host's getrandom()\n"
+	      "  --console serial|virtio  the terminal's input goes to COM1 (default) or to\n"
+	      "                       a virtio console (Linux's hvc0); both write to it\n"
 	      "\n"
 	      "Exit status: isa-debug-exit's (value << 1) | 1; 0 when the guest powers off\n"
 	      "(or halts with --irqchip off); 2 bad usage or kernel; 4 triple fault;\n"
@@ -165,9 +167,9 @@ static int parse_quirks(const char *val, uint64_t *quirks)
 /* Parse the options; 0, 1 for --help, or 2 after printing one line. */
 static int parse_args(int argc, char **argv, struct vmm_config *c)
 {
-	static const char *const with_arg[] = {"--kernel", "--append", "--initrd",  "--cpus",
-					       "--mem",	   "--accel",  "--irqchip", "--quirk",
-					       "--reboot", "--drive"};
+	static const char *const with_arg[] = {"--kernel",  "--append", "--initrd",
+					       "--cpus",    "--mem",	"--accel",
+					       "--irqchip", "--quirk",	"--reboot"};
 
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = NULL, *eq;
@@ -190,7 +192,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 		for (k = 0; k < sizeof(with_arg) / sizeof(with_arg[0]); k++)
 			if (!strcmp(name, with_arg[k]))
 				break;
-		if (k == sizeof(with_arg) / sizeof(with_arg[0])) {
+		if (k == sizeof(with_arg) / sizeof(with_arg[0]) && !virtio_option_known(name)) {
 			fprintf(stderr,
 				"softkvm run: unknown option '%s' (try 'softkvm run --help')\n",
 				opt);
@@ -250,9 +252,9 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 					val);
 				return 2;
 			}
-		} else if (!strcmp(name, "--drive")) {
+		} else if (virtio_option_known(name)) {
 			char err[512];
-			if (virtio_parse_drive(&c->virtio, val, err, sizeof(err))) {
+			if (virtio_parse_option(&c->virtio, name, val, err, sizeof(err))) {
 				fprintf(stderr, "softkvm run: %s\n", err);
 				return 2;
 			}

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """`softkvm run --drive/--rng` refuses bad input cleanly (vmm/virtio/).
 
-Each bad --drive gives exactly one line on stderr naming the problem (and the
+Each bad --drive or --console gives exactly one line on stderr naming the problem (and the
 option or file), nothing on stdout, and exit status 2: not KEY=VALUE, an
 unknown option, a format other than raw, bad readonly/cache values, a serial
 longer than 20 bytes, no file=, a missing file, a directory, an unreadable
@@ -114,12 +114,19 @@ def main():
                      k + ["--irqchip", "off", "--drive", "file=" + img], ["--irqchip", "MSI-X"])
         expect_error(sk, "--rng with --irqchip off", k + ["--irqchip", "off", "--rng"],
                      ["--rng", "--irqchip"])
+        expect_error(sk, "--console virtio with --irqchip off",
+                     k + ["--irqchip", "off", "--console", "virtio"], ["--console", "--irqchip"])
+        expect_error(sk, "--console tty", k + ["--console", "tty"], ["--console", "'tty'"])
+        expect_error(sk, "--console without its argument", k + ["--console"],
+                     ["--console", "argument"])
 
         # good ones: the guest runs to its end
         os.link(img, img[:-4] + ",x")
         for name, args, nobody in [
                 ("a good --drive and --rng", ["--drive", "file=%s,format=raw,serial=S" % img,
                                               "--rng"], False),
+                ("--console virtio", ["--console", "virtio"], False),
+                ("--console serial", ["--console=serial"], False),
                 ("a read-only file with readonly=on", ["--drive", "file=%s,readonly=on" % ro], True),
                 ("--drive file name with ',,' (a comma)", ["--drive", "file=%s,,x" % img[:-4]], False)]:
             status, out, err = run(sk, k + args, nobody)

@@ -2,6 +2,13 @@
 # SPDX-License-Identifier: MIT
 """System test: softkvm run's own virtio devices (vmm/virtio/) under Debian's cloud kernel.
 
+With --console: `softkvm run --console virtio` instead, with an /init that loads
+virtio_console and starts the shell on hvc0; the commands typed on standard
+input reach it (tty says /dev/hvc0, a 300-character line, 14 KiB of output in
+order) and poweroff -f there ends softkvm with status 0.
+
+Without it, the disks and the RNG:
+
 `softkvm run --accel soft` boots the busybox initramfs of scripts/make-initramfs.sh
 plus a second archive with the kernel's virtio modules (as run-qemu-virtio.py
 builds it), with
@@ -86,10 +93,41 @@ def skip(why):
     sys.exit(77)
 
 
-def make_initrd(base, release, out):
+CONSOLE_MODULES = MODULES[:5] + ["drivers/char/virtio_console.ko"]
+# --console: an /init that loads the modules and starts the shell on hvc0 (the
+# base initramfs's /init is replaced: the later archive's file wins)
+CONSOLE_INIT = r"""#!/bin/busybox sh
+/bin/busybox mkdir -p /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=linux
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /tmp /root
+hostname softkvm
+for m in %s; do insmod /virtio/$m || echo "softkvm: insmod $m failed"; done
+i=0
+while [ ! -c /dev/hvc0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -c /dev/hvc0 ] && echo "softkvm: hvc0 ready" || echo "softkvm: no hvc0"
+cd /root
+trap 'sync; reboot -f' TERM
+trap 'sync; poweroff -f' USR2
+PS1='hvc0:\w# ' setsid sh -c 'exec sh -i </dev/hvc0 >/dev/hvc0 2>&1' &
+shell=$!
+while kill -0 $shell 2>/dev/null; do
+	wait $shell
+done
+poweroff -f
+"""
+HVC_READY = re.compile(rb"softkvm: (hvc0 ready|no hvc0)")
+
+
+def make_initrd(base, release, out, modules=MODULES, init=None):
     moddir = os.path.join("/lib/modules", release, "kernel")
     parts = [qv.cpio_entry("virtio", stat.S_IFDIR | 0o755)]
-    for m in MODULES:
+    if init:
+        parts.append(qv.cpio_entry("init", stat.S_IFREG | 0o755, init.encode()))
+    for m in modules:
         path = os.path.join(moddir, m)
         if not os.path.exists(path):
             skip("%s: not found (the kernel's modules package)" % path)
@@ -136,6 +174,8 @@ def main():
     ap.add_argument("--builddir", required=True)
     ap.add_argument("--mem", default="256M")
     ap.add_argument("--timeout", type=int, default=120, help="seconds to the marker line")
+    ap.add_argument("--console", action="store_true",
+                    help="test --console virtio (a shell on hvc0) instead of the disks")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(HERE))
 
@@ -150,6 +190,8 @@ def main():
     env = dict(l.split("=", 1) for l in p.stdout.splitlines() if "=" in l)
     kernel = env["KERNEL"]
     release = re.sub(r"^vmlinuz-", "", os.path.basename(kernel))
+    if a.console:
+        return console_main(a, kernel, release, env["INITRD"])
     initrd = os.path.join(a.builddir, "softkvm-virtio-initramfs.cpio.gz")
     make_initrd(env["INITRD"], release, initrd)
 
@@ -261,6 +303,49 @@ def main():
           data == bytes(expect))
     with open(rodisk, "rb") as f:
         check("the read-only image is unchanged", f.read() == ropattern)
+    print("INFO: %.1f s in all" % (time.time() - t0))
+    return finish(g)
+
+
+def console_main(a, kernel, release, base):
+    """--console virtio: the terminal's input goes to hvc0, where the shell is"""
+    initrd = os.path.join(a.builddir, "softkvm-virtio-console-initramfs.cpio.gz")
+    make_initrd(base, release, initrd, CONSOLE_MODULES,
+                CONSOLE_INIT % " ".join(os.path.basename(m) for m in CONSOLE_MODULES))
+    logname = os.path.join(a.builddir, "linux-softkvm-virtio-console.log")
+    cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", kernel, "--initrd", initrd,
+           "--append", "console=ttyS0 panic=-1", "--mem", a.mem, "--console", "virtio"]
+    print("$ " + " ".join(cmd))
+    print("console log: " + logname)
+    t0 = time.time()
+    with open(logname, "wb") as log:
+        g = Guest(cmd, log)
+        m = g.wait_for(HVC_READY, a.timeout)
+        if not check("boots, loads virtio_console and /dev/hvc0 appears",
+                     m is not None and m.group(1) == b"hvc0 ready",
+                     "last output: %r" % g.out[-300:]):
+            g.p.kill()
+            g.p.wait()
+            return finish(g)
+        print("INFO: hvc0 after %.1f s" % (time.time() - t0))
+        out, st = g.run("tty", 30)
+        check("the shell typed at runs on /dev/hvc0", st == 0 and (out or "").strip() == "/dev/hvc0",
+              repr(out))
+        long_word = "x" * 300
+        out, st = g.run("echo %s | wc -c; echo $((6 * 7))" % long_word, 30)
+        check("a 300-character command line (more than one read of the terminal)",
+              st == 0 and (out or "").split() == ["301", "42"], repr(out))
+        out, st = g.run("seq 1 3000 | tail -n 1; seq 1 3000 | wc -l; seq 1 3000", 60)
+        lines = (out or "").split()
+        check("14 KiB of output through the transmit queue, in order",
+              st == 0 and lines[:2] == ["3000", "3000"] and
+              lines[2:] == [str(k) for k in range(1, 3001)], repr((out or "")[-200:]))
+        out, st = g.run("cat /sys/class/tty/hvc0/dev", 30)
+        check("hvc0 is a tty device of the virtio console", st == 0 and out and "229:0" in out,
+              repr(out))
+        status = g.poweroff()
+        check("poweroff -f on hvc0 ends softkvm with status 0", status == 0,
+              "status %s" % status)
     print("INFO: %.1f s in all" % (time.time() - t0))
     return finish(g)
 

@@ -166,6 +166,24 @@ int virtio_parse_drive(struct virtio_opts *o, const char *spec, char *err, size_
 	return 0;
 }
 
+bool virtio_option_known(const char *name)
+{
+	return !strcmp(name, "--drive") || !strcmp(name, "--console");
+}
+
+int virtio_parse_option(struct virtio_opts *o, const char *name, const char *val, char *err,
+			size_t errlen)
+{
+	if (!strcmp(name, "--drive"))
+		return virtio_parse_drive(o, val, err, errlen);
+	if (!strcmp(val, "virtio") || !strcmp(val, "serial")) {
+		o->console = !strcmp(val, "virtio");
+		return 0;
+	}
+	snprintf(err, errlen, "--console '%s': must be 'serial' or 'virtio'", val);
+	return -EINVAL;
+}
+
 /* ---- requests ---- */
 
 /* the iovecs of bytes [off, off + len) of the chain's readable (or writable) part */

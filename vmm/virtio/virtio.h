@@ -191,6 +191,7 @@ struct virtio_dev {
 	uint8_t status, config_generation, isr;
 	uint16_t queue_select, msix_config;
 	unsigned nqueues;
+	uint32_t host_fed; /* queues the worker does not serve (filled as host data comes) */
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 	uint8_t config[VIRTIO_CONFIG_MAX];
 	unsigned config_len;
@@ -240,15 +241,20 @@ struct virtio_opts {
 	unsigned ndrives;
 	struct virtio_drive_opts drive[VIRTIO_MAX_DRIVES];
 	bool rng;
+	bool console; /* --console virtio */
 };
 
 /*
- * Parse one --drive value into o; 0, or -EINVAL after writing one line
- * (naming the option) into err.
+ * The options softkvm run hands over (vmm/cmd_run.c): --drive VALUE and
+ * --console VALUE (--rng takes none). virtio_parse_option() parses one into
+ * o: 0, or -EINVAL after writing one line (naming the option) into err.
  */
+bool virtio_option_known(const char *name);
+int virtio_parse_option(struct virtio_opts *o, const char *name, const char *val, char *err,
+			size_t errlen);
 int virtio_parse_drive(struct virtio_opts *o, const char *val, char *err, size_t errlen);
 
-#define VIRTIO_MAX_DEVICES (VIRTIO_MAX_DRIVES + 1)
+#define VIRTIO_MAX_DEVICES (VIRTIO_MAX_DRIVES + 2)
 
 struct virtio_devices {
 	struct vmm *vm;
@@ -256,6 +262,7 @@ struct virtio_devices {
 	pthread_mutex_t route_lock; /* the MSI routes of every device */
 	unsigned ndevs;
 	struct virtio_dev *dev[VIRTIO_MAX_DEVICES];
+	struct virtio_dev *console; /* --console virtio, or NULL */
 	unsigned next_gsi;
 };
 
@@ -273,5 +280,13 @@ void virtio_destroy(struct vmm *vm);
 int virtio_blk_init(struct virtio_dev *d, const struct virtio_drive_opts *o, char *err,
 		    size_t errlen);
 int virtio_rng_init(struct virtio_dev *d, char *err, size_t errlen);
+/* virtio-console: its output goes to out_fd */
+int virtio_console_init(struct virtio_dev *d, int out_fd, char *err, size_t errlen);
+/*
+ * Host input for the virtio console (the console thread): the bytes the
+ * driver's receive buffers took (0 when it has none posted yet), or -1 when
+ * the VM has no virtio console (the input goes to COM1).
+ */
+int virtio_console_receive(struct vmm *vm, const uint8_t *buf, unsigned n);
 
 #endif

@@ -494,7 +494,7 @@ static void serve_queue(struct virtio_dev *d, unsigned q)
 	bool pushed = false;
 	int r = 0;
 
-	if (!vq->enabled || !serving(d))
+	if (!vq->enabled || !serving(d) || (d->host_fed & (1u << q)))
 		return;
 	for (;;) {
 		while ((r = virtq_pop(vq, &d->all->mem, d->chain)) > 0) {
@@ -696,12 +696,12 @@ int virtio_create(struct vmm *vm, const struct virtio_opts *o, char *err, size_t
 	struct virtio_devices *all;
 	int r = 0;
 
-	if (!o->ndrives && !o->rng)
+	if (!o->ndrives && !o->rng && !o->console)
 		return 0;
 	if (vm->irqchip == VMM_IRQCHIP_OFF) {
 		snprintf(err, errlen,
-			 "--drive and --rng need the in-kernel irqchip (their interrupts are "
-			 "MSI-X), not --irqchip off");
+			 "--drive, --rng and --console virtio need the in-kernel irqchip (their "
+			 "interrupts are MSI-X), not --irqchip off");
 		return -EINVAL;
 	}
 	all = calloc(1, sizeof(*all));
@@ -719,11 +719,12 @@ int virtio_create(struct vmm *vm, const struct virtio_opts *o, char *err, size_t
 								      vm->ram + vm->low_size};
 	vm->virtio = all;
 
-	for (unsigned k = 0; k <= o->ndrives && !r; k++) {
+	/* the drives in order, then the RNG, then the console */
+	for (unsigned k = 0; k < o->ndrives + 2 && !r; k++) {
 		struct virtio_dev *d;
 
-		if (k == o->ndrives && !o->rng)
-			break;
+		if ((k == o->ndrives && !o->rng) || (k == o->ndrives + 1 && !o->console))
+			continue;
 		d = dev_alloc();
 		if (!d) {
 			snprintf(err, errlen, "out of memory");
@@ -733,10 +734,16 @@ int virtio_create(struct vmm *vm, const struct virtio_opts *o, char *err, size_t
 			r = virtio_blk_init(d, &o->drive[k], err, errlen);
 			if (!r)
 				r = dev_plug(all, d, 2, 0x018000, err, errlen);
-		} else {
+		} else if (k == o->ndrives) {
 			r = virtio_rng_init(d, err, errlen);
 			if (!r)
 				r = dev_plug(all, d, 4, 0x00ff00, err, errlen);
+		} else {
+			r = virtio_console_init(d, STDOUT_FILENO, err, errlen);
+			if (!r)
+				r = dev_plug(all, d, 3, 0x078000, err, errlen);
+			if (!r)
+				all->console = d;
 		}
 		if (r && (!all->ndevs || all->dev[all->ndevs - 1] != d))
 			dev_free(d);
