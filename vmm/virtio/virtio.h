@@ -201,6 +201,7 @@ struct virtio_dev {
 	unsigned nvectors;
 	uint32_t msix[VIRTIO_MAX_VECTORS][4];
 	uint32_t pba;
+	uint16_t msix_ctrl; /* the capability's message control, copied under the lock */
 	unsigned gsi_base;
 	int irqfd[VIRTIO_MAX_VECTORS];
 

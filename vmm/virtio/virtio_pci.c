@@ -100,9 +100,10 @@ static int kvm(struct virtio_dev *d, unsigned long req, void *arg)
 
 /* ---- MSI-X and interrupts ---- */
 
+/* MSI-X message control, as last written (config_written keeps the copy under d->lock) */
 static uint16_t msix_control(const struct virtio_dev *d)
 {
-	return get16(d->pci.cfg + CAP_MSIX + 2);
+	return d->msix_ctrl;
 }
 
 static bool vector_masked(const struct virtio_dev *d, unsigned v)
@@ -210,6 +211,7 @@ static void config_written(struct pci_device *p, unsigned reg, unsigned len)
 
 	if (reg < CAP_MSIX + 4 && reg + len > CAP_MSIX + 2) {
 		pthread_mutex_lock(&d->lock);
+		d->msix_ctrl = get16(d->pci.cfg + CAP_MSIX + 2);
 		msix_unmasked(d);
 		pthread_mutex_unlock(&d->lock);
 	}
@@ -629,6 +631,7 @@ static int dev_plug(struct virtio_devices *all, struct virtio_dev *d, uint16_t d
 	c[CAP_MSIX] = PCI_CAP_ID_MSIX;
 	c[CAP_MSIX + 1] = 0;
 	put16(c + CAP_MSIX + 2, (uint16_t)(d->nvectors - 1));
+	d->msix_ctrl = (uint16_t)(d->nvectors - 1);
 	put32(c + CAP_MSIX + 4, MSIX_OFF); /* BIR 0 */
 	put32(c + CAP_MSIX + 8, PBA_OFF);
 	d->pci.wmask[CAP_MSIX + 3] = 0xc0; /* enable, function mask */
