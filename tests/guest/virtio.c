@@ -14,7 +14,9 @@
  * far ahead, a head out of range, rings outside RAM, a request without its
  * status byte; each must leave the device in DEVICE_NEEDS_RESET with a
  * configuration interrupt and nothing used, and a reset must bring it back.
- * The VMM must survive all of it.
+ * Then chaos: random register writes and random rings (confined to a scratch
+ * area or outside RAM, so the device cannot write over this kernel). The VMM
+ * must survive all of it, and the device must work after a reset.
  */
 #include "apic.h"
 
@@ -481,6 +483,151 @@ static void test_hostile(struct vdev *d)
 	expect_broken(d, "a descriptor table outside RAM", c);
 }
 
+/* ---- chaos: random register writes and random rings ---- */
+
+static u8 scratch[65536] aligned(4096);
+static u32 rng_state = 0x2545f491u;
+
+static u32 rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 17;
+	rng_state ^= rng_state << 5;
+	return rng_state;
+}
+
+/*
+ * A guest address the device may use: inside the scratch area (so that what
+ * the device writes lands there and nowhere else in this kernel), just past
+ * it, or far outside RAM (which has 128 MiB). Never elsewhere in RAM.
+ */
+static u64 rnd_gpa(void)
+{
+	ulong base = (ulong)scratch;
+	switch (rnd() % 4) {
+	case 0:
+	case 1:
+		return base + rnd() % sizeof(scratch);
+	case 2:
+		return 0x10000000ull + rnd();
+	default:
+		return (u64)rnd() << 32 | rnd();
+	}
+}
+
+static void chaos_step(struct vdev *d)
+{
+	static const u8 offs[] = {C_DFSEL,  C_DF,   C_GFSEL, C_GF,    C_MSIX, C_NUMQ,
+				  C_STATUS, C_QSEL, C_QSIZE, C_QMSIX, C_QEN,  C_QNOFF,
+				  C_QDESC,  C_QDRV, C_QDEV,  0x15,    0x37,   0x38};
+	u32 r = rnd();
+	u8 *a;
+
+	switch (r % 10) {
+	case 0:
+	case 1:
+	case 2: { /* a common configuration register, a random width and value */
+		unsigned off = offs[rnd() % sizeof(offs)];
+		a = d->common + off;
+		u32 v = rnd() % 3 ? rnd() % 512 : rnd();
+		if (off == C_QDESC || off == C_QDRV || off == C_QDEV) {
+			wr64(a, rnd_gpa());
+			break;
+		}
+		if (off == C_QMSIX || off == C_MSIX)
+			v = rnd() % 4; /* our two vectors, or none */
+		if (off == C_STATUS && rnd() % 2)
+			v = rnd() % 16; /* the driver-side bits, no NEEDS_RESET games */
+		switch (rnd() % 3) {
+		case 0:
+			wr8(a, (u8)v);
+			break;
+		case 1:
+			wr16(a, (u16)v);
+			break;
+		default:
+			wr32(a, v);
+		}
+		break;
+	}
+	case 3: { /* a ring set up in the scratch area and made live */
+		u64 base = (ulong)scratch + (rnd() % 8) * 4096;
+		wr8(d->common + C_STATUS, (u8)(rnd() % 2 ? 0 : ST_ACK | ST_DRIVER));
+		wr32(d->common + C_GFSEL, 1);
+		wr32(d->common + C_GF, 1);
+		wr32(d->common + C_GFSEL, 0);
+		wr32(d->common + C_GF, rnd() & (3u << 28));
+		wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
+		wr16(d->common + C_QSEL, 0);
+		wr16(d->common + C_QSIZE, (u16)(1u << (rnd() % 9)));
+		wr16(d->common + C_QMSIX, (u16)(rnd() % 3));
+		wr64(d->common + C_QDESC, base);
+		wr64(d->common + C_QDRV, base + 4096);
+		wr64(d->common + C_QDEV, base + 8192);
+		wr16(d->common + C_QEN, 1);
+		wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+		break;
+	}
+	case 4:
+	case 5: { /* random descriptors and avail entries in the scratch rings */
+		struct desc *t = (struct desc *)(scratch + (rnd() % 8) * 4096);
+		for (int k = 0; k < 8; k++) {
+			struct desc *x = &t[rnd() % 256];
+			x->addr = rnd_gpa();
+			x->len = rnd() % 4 ? rnd() % 8192 : rnd();
+			x->flags = (u16)(rnd() % 8);
+			x->next = (u16)(rnd() % 4 ? rnd() % 16 : rnd());
+		}
+		u16 *av = (u16 *)(scratch + (rnd() % 8) * 4096 + 4096);
+		av[2 + rnd() % 256] = (u16)(rnd() % 4 ? rnd() % 16 : rnd());
+		av[1] = (u16)(av[1] + rnd() % 3);
+		break;
+	}
+	case 6:
+	case 7: /* notify: queue 0, a queue that is not there, odd widths */
+		a = d->notify + 4 * (rnd() % 2);
+		if (rnd() % 2)
+			wr16(a, (u16)(rnd() % 3));
+		else
+			wr32(a, rnd());
+		break;
+	case 8: /* MSI-X: mask and unmask vectors, the function mask, read the PBA */
+		d->msix[4 * (rnd() % 2) + 3] = rnd() % 2;
+		if (rnd() % 4 == 0)
+			cfg_wr16(d->slot, d->msix_cap + 2,
+				 (u16)(0x8000 | (rnd() % 2 ? 0x4000 : 0)));
+		(void)d->pba[0];
+		break;
+	default: /* reads: ISR (clears it), device configuration, beyond the registers */
+		(void)rd8(d->isr);
+		(void)rd32(d->devcfg + rnd() % 64);
+		(void)rd32(d->common + 0x38 + rnd() % 0x100);
+		break;
+	}
+}
+
+static void test_chaos(struct vdev *d)
+{
+	u32 broke = 0;
+
+	for (int k = 0; k < 4000; k++) {
+		chaos_step(d);
+		if (status(d) & ST_NEEDS_RESET)
+			broke++;
+		if (k % 64 == 0)
+			udelay(200); /* let the worker look at what is there */
+	}
+	reportf(broke > 0,
+		"chaos: 4000 random register writes and rings (DEVICE_NEEDS_RESET seen after %u)",
+		broke);
+	cfg_wr16(d->slot, d->msix_cap + 2, 0x8000);
+	msix_setup(d);
+	report("chaos: afterwards the device resets and sets up", init(d, 0, 1u << 28));
+	long used;
+	u8 s = blk_req(d, 0, 0, bufs, 512, true, &used);
+	report("chaos: afterwards a request succeeds", s == 0 && pattern_ok(bufs, 512, 0));
+}
+
 static void test_rng(struct vdev *r)
 {
 	static u8 rnd[64];
@@ -517,6 +664,7 @@ int main(void)
 		report_summary();
 	test_driver(&blk, &ro);
 	test_hostile(&blk);
+	test_chaos(&blk);
 	test_rng(&rng);
 	report_summary();
 }
