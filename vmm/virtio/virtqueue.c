@@ -23,11 +23,12 @@
  *     a non-zero multiple of 16 bytes of at most `size` entries, in RAM.
  *
  * Breaking a rule returns -EINVAL with vq->error set; the transport then
- * marks the device DEVICE_NEEDS_RESET. Barriers follow 2.7.13 (the driver)
- * mirrored: read avail->idx, then (acquire) the ring and descriptors; write
- * the used element, then (release) used->idx; with EVENT_IDX a full fence
- * between publishing avail_event and reading avail->idx again, and between
- * used->idx and reading used_event.
+ * marks the device DEVICE_NEEDS_RESET. Ordering follows 2.7.13 (the driver)
+ * mirrored, with atomic accesses rather than fences: avail->idx is an
+ * acquire load (then the ring and descriptors); used->idx is stored after
+ * the element, sequentially consistent, as are avail_event and the loads
+ * that must come after a store (avail->idx again, used_event, the avail
+ * flags): no interrupt or notification is lost between the two sides.
  */
 #include <errno.h>
 #include <string.h>
@@ -49,11 +50,6 @@ void *virtio_mem_map(const struct virtio_mem *m, uint64_t gpa, uint64_t len)
 static uint16_t ld16(const uint16_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static void st16(uint16_t *p, uint16_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
 #define AVAIL_FLAGS(vq)	  (&(vq)->avail[0])
@@ -131,12 +127,12 @@ int virtq_pop(struct virtq *vq, const struct virtio_mem *m, struct virtq_chain *
 		if (resolve(vq, m))
 			return -EINVAL;
 	}
-	avail_idx = ld16(AVAIL_IDX(vq));
+	/* acquire: the ring entries and descriptors are read after the index */
+	avail_idx = __atomic_load_n(AVAIL_IDX(vq), __ATOMIC_ACQUIRE);
 	if ((uint16_t)(avail_idx - vq->last_avail) > vq->size)
 		return fail(vq, "the available index moved by more than the queue size");
 	if (avail_idx == vq->last_avail)
 		return 0;
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	head = ld16(AVAIL_RING(vq, vq->last_avail & (vq->size - 1)));
 	if (head >= vq->size)
 		return fail(vq, "a chain head is out of range");
@@ -206,19 +202,19 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
 	__atomic_store_n(&e->id, head, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->len, written, __ATOMIC_RELAXED);
 	vq->used_idx++;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	st16(USED_IDX(vq), vq->used_idx);
+	/* the element before the index; sequentially consistent, so that the
+	 * used_event read of virtq_need_interrupt() comes after it */
+	__atomic_store_n(USED_IDX(vq), vq->used_idx, __ATOMIC_SEQ_CST);
 }
 
 bool virtq_arm_notify(struct virtq *vq)
 {
 	if (!vq->ready || vq->error)
 		return false;
-	if (vq->event_idx) {
-		st16(AVAIL_EVENT(vq), vq->last_avail);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	}
-	return ld16(AVAIL_IDX(vq)) != vq->last_avail;
+	/* publish avail_event, then look at the index again (store, then load: both seq_cst) */
+	if (vq->event_idx)
+		__atomic_store_n(AVAIL_EVENT(vq), vq->last_avail, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(AVAIL_IDX(vq), __ATOMIC_SEQ_CST) != vq->last_avail;
 }
 
 bool virtq_need_interrupt(struct virtq *vq)
@@ -228,16 +224,17 @@ bool virtq_need_interrupt(struct virtq *vq)
 
 	if (!vq->ready)
 		return false;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* after used->idx (a seq_cst store in virtq_push): seq_cst loads */
 	if (!vq->event_idx)
-		return !(ld16(AVAIL_FLAGS(vq)) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+		return !(__atomic_load_n(AVAIL_FLAGS(vq), __ATOMIC_SEQ_CST) &
+			 VIRTQ_AVAIL_F_NO_INTERRUPT);
 	old = vq->signalled_used;
 	valid = vq->signalled_valid;
 	new_idx = vq->signalled_used = vq->used_idx;
 	vq->signalled_valid = true;
 	if (!valid)
 		return true;
-	return virtq_need_event(ld16(USED_EVENT(vq)), new_idx, old);
+	return virtq_need_event(__atomic_load_n(USED_EVENT(vq), __ATOMIC_SEQ_CST), new_idx, old);
 }
 
 static size_t chain_copy(const struct virtq_chain *c, bool in, uint64_t off, void *buf, size_t len)
