@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kvm_internal.h"
@@ -250,6 +251,43 @@ int kvm_vm_signal_msi(struct kvm_vm *vm, const struct kvm_msi *m)
 }
 
 /* ---- irqfd ---- */
+
+/* an eventfd's identity as /proc/self/fdinfo shows it (Linux 5.2+), or -1 */
+static long eventfd_id(int fd)
+{
+	char path[64], buf[256];
+	long id = -1;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "eventfd-id: %ld", &id) == 1)
+			break;
+	fclose(f);
+	return id;
+}
+
+/*
+ * Do two descriptors refer to the same eventfd (Linux compares the eventfd
+ * contexts)? Not their inode: every eventfd shares one anonymous inode.
+ * kcmp(KCMP_FILE) says whether they are one open file; without it (no
+ * CONFIG_KCMP, a seccomp filter) the eventfd-id of fdinfo does, and failing
+ * that the inode.
+ */
+static bool same_file(int a, int b)
+{
+	pid_t p = getpid();
+	long r = syscall(SYS_kcmp, p, p, 0 /* KCMP_FILE */, a, b);
+	if (r >= 0)
+		return r == 0;
+	long ia = eventfd_id(a), ib = eventfd_id(b);
+	if (ia >= 0 && ib >= 0)
+		return ia == ib;
+	struct stat sa, sb;
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
 
 static bool is_eventfd(int fd)
 {

@@ -294,12 +294,6 @@ static inline int fcntl_dup(int fd)
 {
 	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
-static inline bool same_file(int a, int b)
-{
-	struct stat sa, sb;
-	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-	       sa.st_ino == sb.st_ino;
-}
 
 /* CPUID register indices for kvm_guest_has */
 enum { CPUID_EAX, CPUID_EBX, CPUID_ECX, CPUID_EDX };

@@ -55,6 +55,12 @@ static void run_usage(FILE *f)
 	      "                       (default), or exit with status 0 (QEMU's -no-reboot)\n"
 	      "  --qmp unix:PATH[,server][,wait=off]  a QMP control socket (one client at\n"
 	      "                       a time; ',server' without ',wait=off' waits for it)\n"
+	      "  --drive file=PATH[,format=raw][,readonly=on|off][,cache=none|writeback|\n"
+	      "          writethrough][,serial=S]\n"
+	      "                       a virtio-blk disk on a raw image (may be repeated)\n"
+	      "  --rng                a virtio-rng device fed by the host's getrandom()\n"
+	      "  --console serial|virtio  the terminal's input goes to COM1 (default) or to\n"
+	      "                       a virtio console (Linux's hvc0); both write to it\n"
 	      "\n"
 	      "Exit status: isa-debug-exit's (value << 1) | 1; 0 when the guest powers off\n"
 	      "(or halts with --irqchip off); 2 bad usage or kernel; 4 triple fault;\n"
@@ -180,13 +186,17 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 			fprintf(stderr, "softkvm run: unexpected argument '%s'\n", opt);
 			return 2;
 		}
+		if (!strcmp(opt, "--rng")) {
+			c->virtio.rng = true;
+			continue;
+		}
 		/* --opt=value or --opt value */
 		eq = strchr(opt, '=');
 		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - opt) : (int)strlen(opt), opt);
 		for (k = 0; k < sizeof(with_arg) / sizeof(with_arg[0]); k++)
 			if (!strcmp(name, with_arg[k]))
 				break;
-		if (k == sizeof(with_arg) / sizeof(with_arg[0])) {
+		if (k == sizeof(with_arg) / sizeof(with_arg[0]) && !virtio_option_known(name)) {
 			fprintf(stderr,
 				"softkvm run: unknown option '%s' (try 'softkvm run --help')\n",
 				opt);
@@ -248,6 +258,12 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 			}
 		} else if (!strcmp(name, "--qmp")) {
 			c->qmp = val;
+		} else if (virtio_option_known(name)) {
+			char err[512];
+			if (virtio_parse_option(&c->virtio, name, val, err, sizeof(err))) {
+				fprintf(stderr, "softkvm run: %s\n", err);
+				return 2;
+			}
 		} else if (!strcmp(name, "--quirk")) {
 			if (parse_quirks(val, &c->quirks))
 				return 2;
@@ -353,6 +369,9 @@ static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first, struct
 	if (r)
 		goto fail;
 	r = vmm_create_vm(vm, &c, err, sizeof(err));
+	if (r)
+		goto fail;
+	r = virtio_create(vm, &c.virtio, err, sizeof(err));
 	if (r)
 		goto fail;
 	if (first) {

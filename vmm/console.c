@@ -141,9 +141,15 @@ static void feed(struct console *con)
 
 	if (!con->npending)
 		return;
-	pthread_mutex_lock(&vm->io_lock);
-	took = serial_receive(&vm->serial, con->pending + con->pending_off, con->npending);
-	pthread_mutex_unlock(&vm->io_lock);
+	/* --console virtio: the input goes to hvc0 instead (vmm/virtio/vconsole.c) */
+	int v = virtio_console_receive(vm, con->pending + con->pending_off, con->npending);
+	if (v >= 0) {
+		took = (unsigned)v;
+	} else {
+		pthread_mutex_lock(&vm->io_lock);
+		took = serial_receive(&vm->serial, con->pending + con->pending_off, con->npending);
+		pthread_mutex_unlock(&vm->io_lock);
+	}
 	con->pending_off += took;
 	con->npending -= took;
 	if (!con->npending)

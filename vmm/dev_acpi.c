@@ -6,12 +6,16 @@
  * RSDP revision 0 points at an RSDT holding the FADT; the FADT (revision 3,
  * 244 bytes, both the 32-bit and the X_ generic-address forms filled in and
  * agreeing) points at the FACS, the DSDT and the PM blocks at 0x600. The
- * DSDT's AML defines only \_S5 = {0, 0}, so writing SLP_TYP 0 with SLP_EN to
- * PM1a_CNT powers off, as on QEMU's PIIX4. SMI_CMD is 0: the platform is
- * always in ACPI mode (SCI_EN reads as 1). The FADT's PWR_BUTTON flag is
- * clear: the power button is the fixed feature (PM1 PWRBTN_STS/EN, 4.8.3.1),
- * pressed by acpi_pm_power_button(); the SCI is level-triggered and high
- * while an enabled status bit (TMR, GBL, PWRBTN, RTC) is set.
+ * DSDT's AML defines \_S5 = {0, 0}, so writing SLP_TYP 0 with SLP_EN to
+ * PM1a_CNT powers off, as on QEMU's PIIX4, and the PCI root bridge
+ * \_SB.PCI0 (PNP0A03; bus 0-255, configuration ports 0xcf8-0xcff, the I/O
+ * windows around them and the memory window from the end of low RAM to the
+ * IOAPIC), without which Linux does not scan the PCI bus at all. SMI_CMD is
+ * 0: the platform is always in ACPI mode (SCI_EN reads as 1). The FADT's
+ * PWR_BUTTON flag is clear: the power button is the fixed feature (PM1
+ * PWRBTN_STS/EN, 4.8.3.1), pressed by acpi_pm_power_button(); the SCI is
+ * level-triggered and high while an enabled status bit (TMR, GBL, PWRBTN,
+ * RTC) is set.
  */
 #include <string.h>
 #include <time.h>
@@ -24,7 +28,7 @@
 
 /* offsets in the ACPI_TABLES_ADDR page */
 #define FACS_OFF 0x000 /* 64-byte aligned */
-#define DSDT_OFF 0x040
+#define DSDT_OFF 0xc00 /* up to ACPI_TABLES_SIZE (after the largest MADT) */
 #define FADT_OFF 0x100
 #define RSDT_OFF 0x200
 #define MADT_OFF 0x300 /* up to 44 + 8 * 255 + 12 + 2 * 10 + 6 bytes */
@@ -33,6 +37,94 @@ static const uint8_t dsdt_aml[] = {
     /* Name (_S5, Package (0x04) { Zero, Zero, Zero, Zero }) */
     0x08, '_', 'S', '5', '_', 0x12, 0x06, 0x04, 0x00, 0x00, 0x00, 0x00,
 };
+
+/* AML PkgLength (ACPI 6.4, 20.2.4) of a package whose body is `body` bytes; returns its size */
+static unsigned aml_pkglen(uint8_t *p, unsigned body)
+{
+	unsigned n = body + 1 < 0x40 ? 1 : body + 2 < 0x1000 ? 2 : 3;
+	unsigned len = body + n;
+
+	if (n == 1) {
+		p[0] = (uint8_t)len;
+	} else {
+		p[0] = (uint8_t)((n - 1) << 6 | (len & 0xf));
+		for (unsigned k = 1; k < n; k++)
+			p[k] = (uint8_t)(len >> (4 + 8 * (k - 1)));
+	}
+	return n;
+}
+
+/* Word (0x88) or DWord (0x87) Address Space Descriptor (6.4.3.5.2/3): producer, fixed */
+static unsigned res_addr(uint8_t *p, bool dword, uint8_t type, uint8_t tflags, uint32_t min,
+			 uint32_t max)
+{
+	unsigned w = dword ? 4 : 2, len = 3 + 5 * w;
+	uint32_t v[5] = {0, min, max, 0, max - min + 1};
+
+	p[0] = dword ? 0x87 : 0x88;
+	p[1] = (uint8_t)len;
+	p[2] = 0;
+	p[3] = type; /* 0 memory, 1 I/O, 2 bus number */
+	p[4] = 0x0c; /* _MAF, _MIF; positive decode; producer */
+	p[5] = tflags;
+	for (unsigned k = 0; k < 5; k++)
+		for (unsigned b = 0; b < w; b++)
+			p[6 + k * w + b] = (uint8_t)(v[k] >> (8 * b));
+	return 3 + len;
+}
+
+/*
+ * Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, 0)
+ * Name (_CRS, ResourceTemplate () { bus 0-0xff, IO 0xcf8/8, I/O 0-0xcf7 and 0xd00-0xffff,
+ * memory pci_mem-0xfebfffff }) } }; returns the length.
+ */
+static unsigned aml_pci_root(uint8_t *out, uint32_t pci_mem)
+{
+	uint8_t res[128], crs[160], dev[224];
+	unsigned r = 0, c = 0, d = 0, o = 0;
+
+	r += res_addr(res + r, false, 2, 0, 0, 0xff);
+	memcpy(res + r, (const uint8_t[]){0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08}, 8);
+	r += 8; /* IO (Decode16, 0xcf8, 0xcf8, 1, 8) */
+	r += res_addr(res + r, false, 1, 3, 0, 0xcf7);
+	r += res_addr(res + r, false, 1, 3, 0xd00, 0xffff);
+	r += res_addr(res + r, true, 0, 1, pci_mem, 0xfebfffff); /* read/write, non-cacheable */
+	res[r++] = 0x79;					 /* End Tag */
+	res[r++] = 0;
+
+	/* Name (_CRS, Buffer (r) {...}) */
+	memcpy(crs, "\x08_CRS\x11", 6);
+	c = 6;
+	c += aml_pkglen(crs + c, 2 + r);
+	crs[c++] = 0x0a; /* ByteConst */
+	crs[c++] = (uint8_t)r;
+	memcpy(crs + c, res, r);
+	c += r;
+
+	static const uint8_t ids[] = {
+	    'P',  'C', 'I',  '0',  0x08, '_',  'H',
+	    'I',  'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03, /* PNP0A03 */
+	    0x08, '_', 'U',  'I',  'D',	 0x00,
+	};
+	memcpy(dev, ids, sizeof(ids));
+	memcpy(dev + sizeof(ids), crs, c);
+	d = (unsigned)sizeof(ids) + c;
+
+	/* Scope (\_SB) { Device (PCI0) { dev } } */
+	uint8_t inner[256];
+	unsigned i = 0;
+	inner[i++] = 0x5b; /* ExtOpPrefix */
+	inner[i++] = 0x82; /* DeviceOp */
+	i += aml_pkglen(inner + i, d);
+	memcpy(inner + i, dev, d);
+	i += d;
+	out[o++] = 0x10; /* ScopeOp */
+	o += aml_pkglen(out + o, 5 + i);
+	memcpy(out + o, "\\_SB_", 5);
+	o += 5;
+	memcpy(out + o, inner, i);
+	return o + i;
+}
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -138,12 +230,14 @@ static uint32_t build_madt(uint8_t *t, unsigned ncpus)
 	return len;
 }
 
-void acpi_build_tables(uint8_t *low, unsigned ncpus)
+void acpi_build_tables(uint8_t *low, unsigned ncpus, uint32_t pci_mem)
 {
 	uint8_t *base = low + ACPI_TABLES_ADDR;
 	uint8_t *facs = base + FACS_OFF, *dsdt = base + DSDT_OFF, *fadt = base + FADT_OFF;
 	uint8_t *rsdt = base + RSDT_OFF, *rsdp = low + ACPI_RSDP_ADDR;
-	uint32_t dsdt_len = ACPI_HDR_LEN + sizeof(dsdt_aml);
+	uint8_t pci_aml[320];
+	unsigned pci_len = aml_pci_root(pci_aml, pci_mem);
+	uint32_t dsdt_len = ACPI_HDR_LEN + sizeof(dsdt_aml) + pci_len;
 	uint32_t rsdt_len = ACPI_HDR_LEN + (ncpus ? 8 : 4);
 
 	memset(base, 0, ACPI_TABLES_SIZE);
@@ -155,6 +249,7 @@ void acpi_build_tables(uint8_t *low, unsigned ncpus)
 
 	table_header(dsdt, "DSDT", dsdt_len, 2);
 	memcpy(dsdt + ACPI_HDR_LEN, dsdt_aml, sizeof(dsdt_aml));
+	memcpy(dsdt + ACPI_HDR_LEN + sizeof(dsdt_aml), pci_aml, pci_len);
 	table_done(dsdt, dsdt_len);
 
 	table_header(fadt, "FACP", FADT_LEN, 3);

@@ -42,9 +42,10 @@ struct acpi_pm {
  * Write the tables into guest memory: `low` is the host mapping of guest
  * physical 0 and must cover 1 MiB. With ncpus > 0 the RSDT also lists a
  * MADT describing ncpus (at most 255) processors and the IOAPIC; 0 means
- * the machine has no APICs (no MADT).
+ * the machine has no APICs (no MADT). The DSDT's PCI root bridge decodes
+ * memory from pci_mem (the end of RAM below 4 GiB) to below the IOAPIC.
  */
-void acpi_build_tables(uint8_t *low, unsigned ncpus);
+void acpi_build_tables(uint8_t *low, unsigned ncpus, uint32_t pci_mem);
 void acpi_pm_init(struct acpi_pm *pm);
 uint32_t acpi_pm_timer(const struct acpi_pm *pm);
 void acpi_pm_evt_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bool write);

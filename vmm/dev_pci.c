@@ -103,6 +103,8 @@ static void pci_update_mappings(struct pci_bus *bus, struct pci_device *d)
 			on = (cmd & PCI_COMMAND_MEMORY) && a && a + size <= 0x100000000ull;
 			iobus_move(bus->mmio, d->bar_region[k], a, on);
 		}
+		if (d->bar_moved)
+			d->bar_moved(d, k, a, on);
 	}
 }
 
@@ -203,4 +205,6 @@ void pci_config_data_access(void *dev, uint64_t off, uint64_t *val, unsigned len
 	}
 	if (remap)
 		pci_update_mappings(bus, d);
+	if (write && d->config_written && reg < 256)
+		d->config_written(d, reg, reg + len <= 256 ? len : 256 - reg);
 }

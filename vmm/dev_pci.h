@@ -28,12 +28,15 @@
 #define PCI_BASE_ADDRESS_0	0x10
 #define PCI_SUBSYSTEM_VENDOR_ID 0x2c
 #define PCI_SUBSYSTEM_ID	0x2e
+#define PCI_CAPABILITY_LIST	0x34
 #define PCI_INTERRUPT_LINE	0x3c
 #define PCI_INTERRUPT_PIN	0x3d
 
 #define PCI_COMMAND_IO	   0x1
 #define PCI_COMMAND_MEMORY 0x2
 #define PCI_BAR_IO	   0x1
+
+#define PCI_STATUS_CAP_LIST 0x10 /* a capability list at PCI_CAPABILITY_LIST */
 
 struct pci_device {
 	uint8_t cfg[256];
@@ -44,6 +47,13 @@ struct pci_device {
 	void *bar_dev[PCI_NBARS];
 	iobus_access_fn *bar_access[PCI_NBARS];
 	const char *name;
+	/*
+	 * Optional hooks, called with the bus's caller's lock held (io_lock):
+	 * a BAR was (re)mapped or unmapped, e.g. to move ioeventfds with it;
+	 * configuration bytes [reg, reg + len) were written by the guest.
+	 */
+	void (*bar_moved)(struct pci_device *d, unsigned bar, uint64_t addr, bool enabled);
+	void (*config_written)(struct pci_device *d, unsigned reg, unsigned len);
 };
 
 struct pci_bus {

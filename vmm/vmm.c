@@ -235,7 +235,8 @@ int vmm_init(struct vmm *vm, const struct vmm_config *c, char *err, size_t errle
 
 	write_boot_gdt(vm->ram + VMM_BOOT_GDT);
 	/* the MADT describes the APICs, which exist with an irqchip */
-	acpi_build_tables(vm->ram, c->irqchip == VMM_IRQCHIP_OFF ? 0 : c->cpus);
+	acpi_build_tables(vm->ram, c->irqchip == VMM_IRQCHIP_OFF ? 0 : c->cpus,
+			  (uint32_t)vm->low_size);
 	if (c->irqchip != VMM_IRQCHIP_OFF)
 		mptable_build(vm->ram, c->cpus);
 	r = platform_init(vm, c);
@@ -256,13 +257,13 @@ static int kvm_ioctl(struct vmm *vm, int fd, unsigned long req, void *arg)
  * IOAPIC pin 2 and nothing drives GSI 2 (the cascade); GSIs 16-23 are
  * IOAPIC pins only. The MADT's override IRQ0 -> GSI 2 says the same.
  */
-static int set_pc_routing(struct vmm *vm)
+int vmm_set_routing(struct vmm *vm, const struct kvm_irq_routing_entry *extra, unsigned nextra)
 {
 	struct kvm_irq_routing *rt;
 	unsigned n = 0;
 	int r;
 
-	rt = calloc(1, sizeof(*rt) + 48 * sizeof(rt->entries[0]));
+	rt = calloc(1, sizeof(*rt) + (48 + nextra) * sizeof(rt->entries[0]));
 	if (!rt)
 		return -ENOMEM;
 	for (unsigned gsi = 0; gsi < 24; gsi++) {
@@ -282,6 +283,8 @@ static int set_pc_routing(struct vmm *vm)
 		e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
 		e->u.irqchip.pin = gsi == 0 ? 2 : gsi;
 	}
+	for (unsigned k = 0; k < nextra; k++)
+		rt->entries[n++] = extra[k];
 	rt->nr = n;
 	r = kvm_ioctl(vm, vm->vm_fd, KVM_SET_GSI_ROUTING, rt);
 	free(rt);
@@ -323,7 +326,7 @@ static int create_irqchip(struct vmm *vm, char *err, size_t errlen)
 	r = kvm_ioctl(vm, vm->vm_fd, KVM_CREATE_PIT2, &pit);
 	if (r < 0)
 		return fail(err, errlen, -r, "--irqchip kernel: KVM_CREATE_PIT2: %s", strerror(-r));
-	r = set_pc_routing(vm);
+	r = vmm_set_routing(vm, NULL, 0);
 	if (r < 0)
 		return fail(err, errlen, -r, "--irqchip kernel: KVM_SET_GSI_ROUTING: %s",
 			    strerror(-r));
@@ -562,6 +565,7 @@ int vmm_setup_multiboot_entry(struct vmm *vm, const struct multiboot_boot *b, ch
 
 void vmm_destroy(struct vmm *vm)
 {
+	virtio_destroy(vm); /* its workers first: they use the VM's descriptors */
 	rtc_destroy(&vm->rtc);
 	serial_flush(&vm->serial);
 	for (unsigned k = 0; k < vm->ncpus; k++) {

@@ -26,6 +26,7 @@
 #include "iobus.h"
 #include "kvmdev.h"
 #include "multiboot.h"
+#include "virtio/virtio.h"
 
 #define VMM_MAX_CPUS 255 /* xAPIC IDs */
 #define VMM_MAX_E820 8
@@ -110,6 +111,7 @@ struct vmm {
 	struct rtc rtc;
 	struct i8042 i8042;
 	struct reset_ctl resetctl;
+	struct virtio_devices *virtio; /* --drive, --rng (virtio/) */
 };
 
 /* what a guest reset does (--reboot) */
@@ -127,12 +129,18 @@ struct vmm_config {
 	enum vmm_reboot reboot;
 	const char *kernel, *append, *initrd;
 	const char *qmp; /* --qmp SPEC (vmm/qmp/) */
+	struct virtio_opts virtio;
 };
 
 /* Memory and the platform, before any KVM object exists; 0 or -errno (+ message). */
 int vmm_init(struct vmm *vm, const struct vmm_config *c, char *err, size_t errlen);
 /* Open /dev/kvm and create the VM and its vCPUs; 0 or -errno (+ message). */
 int vmm_create_vm(struct vmm *vm, const struct vmm_config *c, char *err, size_t errlen);
+/*
+ * KVM_SET_GSI_ROUTING: the platform's routes (QEMU's pc table) plus `extra`
+ * (the virtio devices' MSI routes); 0 or -errno.
+ */
+int vmm_set_routing(struct vmm *vm, const struct kvm_irq_routing_entry *extra, unsigned nextra);
 /* Put the BSP at the multiboot entry state. */
 int vmm_setup_multiboot_entry(struct vmm *vm, const struct multiboot_boot *b, char *err,
 			      size_t errlen);

@@ -164,6 +164,17 @@ static void test_irqfd_wakes_halted(const char *guest)
 	struct kvm_irqfd irqfd = {.fd = (uint32_t)efd, .gsi = 5};
 	KT_EQ(KT_IOCTL(t.vm, KVM_IRQFD, &irqfd), 0);
 	KT_FAILS(KT_IOCTL(t.vm, KVM_IRQFD, &irqfd), EBUSY);
+	/* another eventfd is another irqfd, though all eventfds share one inode;
+	 * a dup of the first one is the same eventfd (Linux: the same context) */
+	int efd2 = eventfd(0, EFD_CLOEXEC), dupfd = dup(efd);
+	struct kvm_irqfd irqfd2 = {.fd = (uint32_t)efd2, .gsi = 6};
+	struct kvm_irqfd irqfd3 = {.fd = (uint32_t)dupfd, .gsi = 7};
+	KT_EQ(KT_IOCTL(t.vm, KVM_IRQFD, &irqfd2), 0);
+	KT_FAILS(KT_IOCTL(t.vm, KVM_IRQFD, &irqfd3), EBUSY);
+	irqfd2.flags = KVM_IRQFD_FLAG_DEASSIGN;
+	KT_EQ(KT_IOCTL(t.vm, KVM_IRQFD, &irqfd2), 0);
+	close(efd2);
+	close(dupfd);
 	struct writer w = {efd, 50};
 	pthread_t th;
 	pthread_create(&th, NULL, write_later, &w);

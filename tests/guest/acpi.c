@@ -92,6 +92,16 @@ int main(void)
 							     f = true;
 					     f;
 				     }));
+	/* Name (_HID, EisaId ("PNP0A03")): Linux scans PCI only below such a root bridge */
+	report("DSDT has a PCI root bridge (_HID PNP0A03)",
+	       dsdt && ({
+		       static const u8 hid[] = {'_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03};
+		       bool f = false;
+		       for (u32 k = 36; k + sizeof(hid) <= rd32(dsdt + 4); k++)
+			       if (!memcmp(dsdt + k, hid, sizeof(hid)))
+				       f = true;
+		       f;
+	       }));
 
 	u32 pm1a_evt = rd32(fadt + 56), pm1a_cnt = rd32(fadt + 64), pm_tmr = rd32(fadt + 76);
 	report("PM_TMR_BLK = 0x608, PM_TMR_LEN = 4", pm_tmr == 0x608 && fadt[91] == 4);

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""`softkvm run --drive/--rng` refuses bad input cleanly (vmm/virtio/).
+
+Each bad --drive or --console gives exactly one line on stderr naming the problem (and the
+option or file), nothing on stdout, and exit status 2: not KEY=VALUE, an
+unknown option, a format other than raw, bad readonly/cache values, a serial
+longer than 20 bytes, no file=, a missing file, a directory, an unreadable
+file, a read-only file for a writable drive, an image another VM holds, and
+--irqchip off (no MSI-X without an irqchip). Permission checks run as
+`nobody` when the test runs as root (root may open anything). A good
+--drive and --rng let a test kernel run to its end with only the start-up
+line on stderr.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+failures = 0
+checks = 0
+ENGINE = "interpreter" if os.environ.get("SOFTKVM_ENGINE") == "interp" else "JIT"
+SOFT_LINE = "softkvm run: accelerator: softkvm (software x86-64 processor, %s)" % ENGINE
+
+
+def drop_root():
+    os.setgid(65534)
+    os.setuid(65534)
+
+
+def run(softkvm, args, nobody=False, timeout=30):
+    p = subprocess.run([softkvm, "run", "--accel", "soft"] + args, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                       preexec_fn=drop_root if nobody and os.geteuid() == 0 else None)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def check(name, ok, detail):
+    global failures, checks
+    checks += 1
+    print("%s: %s" % ("PASS" if ok else "FAIL", name))
+    if not ok:
+        failures += 1
+        print("   " + detail)
+
+
+def expect_error(softkvm, name, args, words, nobody=False):
+    status, out, err = run(softkvm, args, nobody)
+    lines = err.splitlines()
+    ok = status == 2 and out == "" and len(lines) == 1 and all(w in lines[0] for w in words)
+    check(name, ok, "args %r: status %s, stdout %r, stderr %r, wanted words %r" %
+          (args, status, out, err, words))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--softkvm", required=True)
+    ap.add_argument("--kernel", required=True, help="a test kernel that exits with status 1")
+    a = ap.parse_args()
+    sk, k = a.softkvm, ["--kernel", a.kernel]
+    with tempfile.TemporaryDirectory() as d:
+        os.chmod(d, 0o755)  # for the runs as nobody
+        img = os.path.join(d, "disk.img")
+        with open(img, "wb") as f:
+            f.write(bytes(65536))
+        os.chmod(img, 0o666)
+        ro = os.path.join(d, "ro.img")
+        with open(ro, "wb") as f:
+            f.write(bytes(4096))
+        os.chmod(ro, 0o444)
+        secret = os.path.join(d, "secret.img")
+        with open(secret, "wb") as f:
+            f.write(bytes(4096))
+        os.chmod(secret, 0o000)
+        missing = os.path.join(d, "missing.img")
+
+        expect_error(sk, "--drive without KEY=VALUE", k + ["--drive", "disk.img"],
+                     ["--drive", "disk.img", "KEY=VALUE"])
+        expect_error(sk, "--drive: unknown option", k + ["--drive", "file=%s,bogus=1" % img],
+                     ["--drive", "unknown option 'bogus'"])
+        expect_error(sk, "--drive: format qcow2", k + ["--drive", "file=%s,format=qcow2" % img],
+                     ["--drive", "format 'qcow2'", "raw"])
+        expect_error(sk, "--drive: readonly=maybe", k + ["--drive", "file=%s,readonly=maybe" % img],
+                     ["--drive", "readonly 'maybe'"])
+        expect_error(sk, "--drive: cache=sometimes", k + ["--drive", "file=%s,cache=sometimes" % img],
+                     ["--drive", "cache 'sometimes'"])
+        expect_error(sk, "--drive: a serial of 21 bytes",
+                     k + ["--drive", "file=%s,serial=%s" % (img, "x" * 21)],
+                     ["--drive", "serial", "20 bytes"])
+        expect_error(sk, "--drive without file=", k + ["--drive", "readonly=on"],
+                     ["--drive", "file=PATH is missing"])
+        expect_error(sk, "--drive: empty file=", k + ["--drive", "file="], ["--drive", "empty"])
+        expect_error(sk, "--drive: missing option argument", k + ["--drive"], ["--drive", "argument"])
+        expect_error(sk, "--drive: nine drives",
+                     k + sum((["--drive", "file=%s" % img] for _ in range(9)), []),
+                     ["--drive", "at most 8"])
+        expect_error(sk, "--drive: a missing file", k + ["--drive", "file=" + missing],
+                     [missing, "No such file"])
+        expect_error(sk, "--drive: a directory", k + ["--drive", "file=" + d],
+                     [d, "Is a directory"])
+        expect_error(sk, "--drive: a directory, read-only", k + ["--drive", "file=%s,readonly=on" % d],
+                     [d, "not a regular file or block device"])
+        expect_error(sk, "--drive: a character device", k + ["--drive", "file=/dev/null"],
+                     ["/dev/null", "not a regular file or block device"])
+        expect_error(sk, "--drive: an unreadable file", k + ["--drive", "file=" + secret],
+                     [secret, "Permission denied"], nobody=True)
+        expect_error(sk, "--drive: a read-only file for a writable drive",
+                     k + ["--drive", "file=" + ro], [ro, "cannot open it for writing", "readonly=on"],
+                     nobody=True)
+        expect_error(sk, "--drive: the same image twice (locked)",
+                     k + ["--drive", "file=" + img, "--drive", "file=" + img], [img, "locked"])
+        expect_error(sk, "--drive with --irqchip off",
+                     k + ["--irqchip", "off", "--drive", "file=" + img], ["--irqchip", "MSI-X"])
+        expect_error(sk, "--rng with --irqchip off", k + ["--irqchip", "off", "--rng"],
+                     ["--rng", "--irqchip"])
+        expect_error(sk, "--console virtio with --irqchip off",
+                     k + ["--irqchip", "off", "--console", "virtio"], ["--console", "--irqchip"])
+        expect_error(sk, "--console tty", k + ["--console", "tty"], ["--console", "'tty'"])
+        expect_error(sk, "--console without its argument", k + ["--console"],
+                     ["--console", "argument"])
+
+        # good ones: the guest runs to its end
+        os.link(img, img[:-4] + ",x")
+        for name, args, nobody in [
+                ("a good --drive and --rng", ["--drive", "file=%s,format=raw,serial=S" % img,
+                                              "--rng"], False),
+                ("--console virtio", ["--console", "virtio"], False),
+                ("--console serial", ["--console=serial"], False),
+                ("a read-only file with readonly=on", ["--drive", "file=%s,readonly=on" % ro], True),
+                ("--drive file name with ',,' (a comma)", ["--drive", "file=%s,,x" % img[:-4]], False)]:
+            status, out, err = run(sk, k + args, nobody)
+            check(name + ": the guest runs (status 1), only the start-up line",
+                  status == 1 and err.splitlines() == [SOFT_LINE],
+                  "status %s, stderr %r" % (status, err))
+    print("%d passed, %d failed" % (checks - failures, failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,670 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * softkvm run's virtio-pci devices (vmm/virtio/) driven by hand, first as a
+ * well-behaved virtio 1 driver and then as a hostile one.
+ *
+ * Run with a 64 KiB read-write drive holding byte i = (i * 7 + 3) & 0xff
+ * (serial "SKVM-GUEST"), a read-only drive and --rng: 00:02.0, 00:03.0 and
+ * 00:04.0. The driver: the PCI capabilities, feature negotiation (FEATURES_OK
+ * is refused without VERSION_1), MSI-X (a vector per queue and one for
+ * configuration changes, masking with the pending bit), a split queue of 8
+ * with IN, GET_ID, OUT to the read-only drive, out-of-range and unknown
+ * requests, indirect descriptors, virtio-rng. The hostile driver: a
+ * descriptor loop, buffers outside RAM or wrapping around, an avail index
+ * far ahead, a head out of range, rings outside RAM, a request without its
+ * status byte; each must leave the device in DEVICE_NEEDS_RESET with a
+ * configuration interrupt and nothing used, and a reset must bring it back.
+ * Then chaos: random register writes and random rings (confined to a scratch
+ * area or outside RAM, so the device cannot write over this kernel). The VMM
+ * must survive all of it, and the device must work after a reset.
+ */
+#include "apic.h"
+
+#define VEC_CFG 0x40
+#define VEC_Q	0x41
+
+#define ST_ACK	       1
+#define ST_DRIVER      2
+#define ST_DRIVER_OK   4
+#define ST_FEATURES_OK 8
+#define ST_NEEDS_RESET 64
+
+#define C_DFSEL	 0x00
+#define C_DF	 0x04
+#define C_GFSEL	 0x08
+#define C_GF	 0x0c
+#define C_MSIX	 0x10
+#define C_NUMQ	 0x12
+#define C_STATUS 0x14
+#define C_QSEL	 0x16
+#define C_QSIZE	 0x18
+#define C_QMSIX	 0x1a
+#define C_QEN	 0x1c
+#define C_QNOFF	 0x1e
+#define C_QDESC	 0x20
+#define C_QDRV	 0x28
+#define C_QDEV	 0x30
+
+#define F_NEXT	   1
+#define F_WRITE	   2
+#define F_INDIRECT 4
+
+#define QSIZE 8
+
+struct desc {
+	u64 addr;
+	u32 len;
+	u16 flags, next;
+};
+
+struct vdev {
+	int slot;
+	u8 *common, *isr, *devcfg, *notify;
+	u32 notify_mult;
+	volatile u32 *msix;
+	volatile u32 *pba;
+	int msix_cap;
+	bool caps_ok;
+	/* the queue */
+	struct desc *desc;
+	volatile u16 *avail, *used;
+	u16 avail_idx, used_seen;
+};
+
+static u8 rings[3][8192] aligned(4096);
+static u8 bufs[4096] aligned(4096);
+static struct desc itable[4] aligned(16);
+static volatile u32 n_cfg, n_q;
+
+static void cfg_irq(struct ex_regs *r)
+{
+	(void)r;
+	n_cfg++;
+	apic_eoi();
+}
+
+static void q_irq(struct ex_regs *r)
+{
+	(void)r;
+	n_q++;
+	apic_eoi();
+}
+
+/* ---- PCI configuration ---- */
+static u32 cfg_addr(int dev, int reg)
+{
+	return 0x80000000u | (u32)dev << 11 | (u32)(reg & 0xfc);
+}
+
+static u32 cfg_rd32(int dev, int reg)
+{
+	outl(0xcf8, cfg_addr(dev, reg));
+	return inl(0xcfc);
+}
+
+static u8 cfg_rd8(int dev, int reg)
+{
+	outl(0xcf8, cfg_addr(dev, reg));
+	return inb(0xcfc + (reg & 3));
+}
+
+static void cfg_wr16(int dev, int reg, u16 v)
+{
+	outl(0xcf8, cfg_addr(dev, reg));
+	outw(0xcfc + (reg & 2), v);
+}
+
+/* ---- MMIO ---- */
+static u8 rd8(u8 *p)
+{
+	return *(volatile u8 *)p;
+}
+static u16 rd16(u8 *p)
+{
+	return *(volatile u16 *)p;
+}
+static u32 rd32(u8 *p)
+{
+	return *(volatile u32 *)p;
+}
+static void wr8(u8 *p, u8 v)
+{
+	*(volatile u8 *)p = v;
+}
+static void wr16(u8 *p, u16 v)
+{
+	*(volatile u16 *)p = v;
+}
+static void wr32(u8 *p, u32 v)
+{
+	*(volatile u32 *)p = v;
+}
+static void wr64(u8 *p, u64 v)
+{
+	wr32(p, (u32)v);
+	wr32(p + 4, (u32)(v >> 32));
+}
+
+/* the first function from slot `from` on with this device ID, or -1 */
+static int find(u16 device, int from)
+{
+	for (int s = from; s < 32; s++)
+		if (cfg_rd32(s, 0) == (0x1af4u | (u32)device << 16))
+			return s;
+	return -1;
+}
+
+static bool probe(struct vdev *d, int slot)
+{
+	memset(d, 0, sizeof(*d));
+	d->slot = slot;
+	if (slot < 0)
+		return false;
+	u8 *bar = (u8 *)(ulong)(cfg_rd32(d->slot, 0x10) & ~0xfu);
+	unsigned seen = 0;
+	for (int p = cfg_rd8(d->slot, 0x34), n = 0; p && n < 16; p = cfg_rd8(d->slot, p + 1), n++) {
+		u8 id = cfg_rd8(d->slot, p);
+		if (id == 0x11) {
+			d->msix_cap = p;
+			u32 t = cfg_rd32(d->slot, p + 4), b = cfg_rd32(d->slot, p + 8);
+			d->msix = (volatile u32 *)(bar + (t & ~7u));
+			d->pba = (volatile u32 *)(bar + (b & ~7u));
+			seen |= 1u << 5;
+			continue;
+		}
+		if (id != 0x09)
+			continue;
+		u8 type = cfg_rd8(d->slot, p + 3);
+		u8 *at = bar + cfg_rd32(d->slot, p + 8);
+		if (cfg_rd8(d->slot, p + 4) != 0)
+			continue; /* BAR0 only here */
+		seen |= 1u << type;
+		if (type == 1)
+			d->common = at;
+		else if (type == 2) {
+			d->notify = at;
+			d->notify_mult = cfg_rd32(d->slot, p + 16);
+		} else if (type == 3)
+			d->isr = at;
+		else if (type == 4)
+			d->devcfg = at;
+	}
+	d->caps_ok = seen == 0x3e;
+	return d->caps_ok;
+}
+
+static void msix_setup(struct vdev *d)
+{
+	/* enable MSI-X, then vector 0: configuration, vector 1: the queue, to the BSP */
+	cfg_wr16(d->slot, d->msix_cap + 2, 0x8000);
+	for (int v = 0; v < 2; v++) {
+		d->msix[4 * v + 0] = 0xfee00000u;
+		d->msix[4 * v + 1] = 0;
+		d->msix[4 * v + 2] = v ? VEC_Q : VEC_CFG;
+		d->msix[4 * v + 3] = 0; /* unmasked */
+	}
+}
+
+static u8 status(struct vdev *d)
+{
+	return rd8(d->common + C_STATUS);
+}
+
+/* reset, negotiate VERSION_1 (+ `extra` low feature bits), set up queue 0; false on failure */
+static bool init(struct vdev *d, unsigned ring, u32 extra)
+{
+	wr8(d->common + C_STATUS, 0);
+	if (status(d) != 0)
+		return false;
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER);
+	wr32(d->common + C_GFSEL, 0);
+	wr32(d->common + C_GF, extra);
+	wr32(d->common + C_GFSEL, 1);
+	wr32(d->common + C_GF, 1); /* VERSION_1 */
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
+	if (!(status(d) & ST_FEATURES_OK))
+		return false;
+	wr16(d->common + C_MSIX, 0);
+	if (rd16(d->common + C_MSIX) != 0)
+		return false;
+	memset(rings[ring], 0, sizeof(rings[ring]));
+	d->desc = (struct desc *)rings[ring];
+	d->avail = (volatile u16 *)(rings[ring] + 16 * QSIZE);
+	d->used = (volatile u16 *)(rings[ring] + 4096);
+	d->avail_idx = d->used_seen = 0;
+	wr16(d->common + C_QSEL, 0);
+	wr16(d->common + C_QSIZE, QSIZE);
+	wr16(d->common + C_QMSIX, 1);
+	wr64(d->common + C_QDESC, (ulong)d->desc);
+	wr64(d->common + C_QDRV, (ulong)d->avail);
+	wr64(d->common + C_QDEV, (ulong)d->used);
+	wr16(d->common + C_QEN, 1);
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+	return status(d) == (ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK) &&
+	       rd16(d->common + C_QMSIX) == 1;
+}
+
+static void kick(struct vdev *d, u16 head)
+{
+	d->avail[2 + (d->avail_idx % QSIZE)] = head;
+	__sync_synchronize();
+	d->avail[1] = ++d->avail_idx;
+	__sync_synchronize();
+	wr16(d->notify + 0 * d->notify_mult, 0);
+}
+
+/* wait up to 500 ms for the device to use a buffer; the used length, or -1 */
+static long wait_used(struct vdev *d)
+{
+	for (int k = 0; k < 5000; k++) {
+		if (d->used[1] != d->used_seen) {
+			volatile u32 *e =
+			    (volatile u32 *)(d->used + 2) + 2 * (d->used_seen % QSIZE);
+			d->used_seen++;
+			return e[1];
+		}
+		udelay(100);
+	}
+	return -1;
+}
+
+/* wait for a counter to move past `was` (interrupts may lag the used ring a little) */
+static bool wait_irq(volatile u32 *n, u32 was)
+{
+	for (int k = 0; k < 2000 && *n == was; k++)
+		udelay(100);
+	return *n != was;
+}
+
+static struct {
+	u32 type, reserved;
+	u64 sector;
+} hdr aligned(16);
+static u8 st;
+
+/* a three-descriptor request at descriptors 0-2; returns the status byte, 0xee if not used */
+static u8 blk_req(struct vdev *d, u32 type, u64 sector, void *data, u32 len, bool in, long *used)
+{
+	hdr.type = type;
+	hdr.reserved = 0;
+	hdr.sector = sector;
+	st = 0xee;
+	d->desc[0] = (struct desc){(ulong)&hdr, 16, F_NEXT, 1};
+	d->desc[1] = (struct desc){(ulong)data, len, (u16)(F_NEXT | (in ? F_WRITE : 0)), 2};
+	d->desc[2] = (struct desc){(ulong)&st, 1, F_WRITE, 0};
+	kick(d, 0);
+	long u = wait_used(d);
+	if (used)
+		*used = u;
+	return st;
+}
+
+static bool pattern_ok(const u8 *p, u32 len, u32 off)
+{
+	for (u32 k = 0; k < len; k++)
+		if (p[k] != (u8)((off + k) * 7 + 3))
+			return false;
+	return true;
+}
+
+static void test_driver(struct vdev *d, struct vdev *ro)
+{
+	long used;
+	u32 q0;
+
+	/* FEATURES_OK without VERSION_1 is refused */
+	wr8(d->common + C_STATUS, 0);
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER);
+	wr32(d->common + C_GFSEL, 1);
+	wr32(d->common + C_GF, 0);
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
+	report("FEATURES_OK without VERSION_1 does not stick", !(status(d) & ST_FEATURES_OK));
+	wr32(d->common + C_DFSEL, 1);
+	report("device features: VERSION_1", rd32(d->common + C_DF) & 1);
+	wr32(d->common + C_DFSEL, 0);
+	report("device features: INDIRECT_DESC, EVENT_IDX, FLUSH, SEG_MAX, DISCARD",
+	       (rd32(d->common + C_DF) & 0x30002204u) == 0x30002204u);
+	report("one queue, of at most 256, notify offset 0", rd16(d->common + C_NUMQ) == 1 &&
+								 rd16(d->common + C_QSIZE) == 256 &&
+								 rd16(d->common + C_QNOFF) == 0);
+
+	msix_setup(d);
+	report("the driver sets it up (FEATURES_OK, vectors, queue, DRIVER_OK)", init(d, 0, 0));
+	report("capacity 128 sectors", rd32(d->devcfg) == 128 && rd32(d->devcfg + 4) == 0);
+
+	q0 = n_q;
+	memset(bufs, 0, 512);
+	u8 s = blk_req(d, 0, 0, bufs, 512, true, &used);
+	report("IN sector 0: OK, used length 513, the pattern",
+	       s == 0 && used == 513 && pattern_ok(bufs, 512, 0));
+	report("the queue's MSI-X vector interrupts", wait_irq(&n_q, q0));
+
+	s = blk_req(d, 0, 100, bufs, 1024, true, &used);
+	report("IN sectors 100-101: OK, the pattern", s == 0 && pattern_ok(bufs, 1024, 100 * 512));
+	s = blk_req(d, 0, 127, bufs, 1024, true, &used);
+	report("IN beyond the end: IOERR", s == 1 && used == 1);
+	s = blk_req(d, 77, 0, bufs, 16, true, &used);
+	report("an unknown request type: UNSUPP", s == 2);
+	memset(bufs, 0, 32);
+	s = blk_req(d, 8, 0, bufs, 20, true, &used);
+	report("GET_ID: the serial", s == 0 && used == 21 && !memcmp(bufs, "SKVM-GUEST\0", 11));
+	s = blk_req(d, 4, 0, bufs, 0, true, &used);
+	report("FLUSH: OK", s == 0);
+
+	/* a masked vector sets its pending bit; unmasking delivers */
+	d->msix[4 * 1 + 3] = 1;
+	q0 = n_q;
+	s = blk_req(d, 0, 0, bufs, 512, true, &used);
+	udelay(5000);
+	report("masked vector: the request completes, no interrupt, pending bit set",
+	       s == 0 && n_q == q0 && (d->pba[0] & 2));
+	d->msix[4 * 1 + 3] = 0;
+	report("unmasked: the pending interrupt arrives, the bit clears",
+	       wait_irq(&n_q, q0) && !(d->pba[0] & 2));
+
+	/* indirect descriptors (negotiated: feature bit 28) */
+	report("again with INDIRECT_DESC", init(d, 0, 1u << 28));
+	hdr.type = 0;
+	hdr.sector = 2;
+	st = 0xee;
+	itable[0] = (struct desc){(ulong)&hdr, 16, F_NEXT, 1};
+	itable[1] = (struct desc){(ulong)bufs, 512, F_NEXT | F_WRITE, 2};
+	itable[2] = (struct desc){(ulong)&st, 1, F_WRITE, 0};
+	d->desc[5] = (struct desc){(ulong)itable, 3 * 16, F_INDIRECT, 0};
+	kick(d, 5);
+	used = wait_used(d);
+	report("an indirect request: OK, the pattern",
+	       st == 0 && used == 513 && pattern_ok(bufs, 512, 1024));
+
+	/* the read-only drive */
+	msix_setup(ro);
+	report("the read-only drive: VIRTIO_BLK_F_RO", ({
+		       wr32(ro->common + C_DFSEL, 0);
+		       (rd32(ro->common + C_DF) & (1u << 5)) &&
+			   !(rd32(ro->common + C_DF) & (1u << 13));
+	       }));
+	report("the read-only drive is set up", init(ro, 1, 0));
+	s = blk_req(ro, 1, 0, bufs, 512, false, &used);
+	report("OUT to the read-only drive: IOERR", s == 1);
+	s = blk_req(ro, 0, 0, bufs, 512, true, &used);
+	report("IN from the read-only drive: OK", s == 0);
+}
+
+/* the guest breaks a rule: DEVICE_NEEDS_RESET, a configuration interrupt, nothing used */
+static void expect_broken(struct vdev *d, const char *what, u32 cfg_before)
+{
+	bool nr = false;
+	for (int k = 0; k < 5000 && !nr; k++) {
+		nr = status(d) & ST_NEEDS_RESET;
+		if (!nr)
+			udelay(100);
+	}
+	reportf(nr, "%s: DEVICE_NEEDS_RESET", what);
+	reportf(wait_irq(&n_cfg, cfg_before) && (rd8(d->isr) & 2),
+		"%s: configuration interrupt, ISR bit 1", what);
+	reportf(d->used[1] == d->used_seen, "%s: nothing used", what);
+	reportf(init(d, 0, 1u << 28), "%s: the device works again after a reset", what);
+	long used;
+	u8 s = blk_req(d, 0, 0, bufs, 512, true, &used);
+	reportf(s == 0 && pattern_ok(bufs, 512, 0), "%s: then a request succeeds", what);
+}
+
+static void test_hostile(struct vdev *d)
+{
+	u32 c;
+
+	init(d, 0, 1u << 28);
+	c = n_cfg;
+	d->desc[0] = (struct desc){(ulong)&hdr, 16, F_NEXT, 1};
+	d->desc[1] = (struct desc){(ulong)bufs, 512, F_NEXT, 0};
+	kick(d, 0);
+	expect_broken(d, "a descriptor loop", c);
+
+	c = n_cfg;
+	d->desc[0] = (struct desc){(ulong)&hdr, 16, F_NEXT, 1};
+	d->desc[1] = (struct desc){(ulong)bufs, 512, F_NEXT | F_WRITE, 2};
+	d->desc[2] = (struct desc){(ulong)&hdr, 16, 0, 0};
+	kick(d, 0);
+	expect_broken(d, "a readable buffer after a writable one", c);
+
+	c = n_cfg;
+	d->desc[0] = (struct desc){(ulong)&hdr, 16, F_NEXT, 1};
+	d->desc[1] = (struct desc){0x7ff00000ull, 512, F_NEXT | F_WRITE, 2}; /* beyond 128M */
+	d->desc[2] = (struct desc){(ulong)&st, 1, F_WRITE, 0};
+	kick(d, 0);
+	expect_broken(d, "a buffer outside RAM", c);
+
+	c = n_cfg;
+	d->desc[1] = (struct desc){0xfe100000ull, 512, F_NEXT | F_WRITE, 2}; /* the BAR itself */
+	kick(d, 0);
+	expect_broken(d, "a buffer on the device's own BAR", c);
+
+	c = n_cfg;
+	d->desc[1] = (struct desc){0xfffffffffffff000ull, 0xffffffffu, F_NEXT | F_WRITE, 2};
+	kick(d, 0);
+	expect_broken(d, "a buffer whose end wraps around", c);
+
+	c = n_cfg;
+	d->avail[1] = (u16)(d->avail_idx + 100);
+	wr16(d->notify, 0);
+	expect_broken(d, "an avail index 100 ahead", c);
+
+	c = n_cfg;
+	kick(d, 200);
+	expect_broken(d, "a head out of range", c);
+
+	c = n_cfg;
+	d->desc[0] = (struct desc){(ulong)&hdr, 16, 0, 0};
+	kick(d, 0);
+	expect_broken(d, "a request without a status byte", c);
+
+	c = n_cfg;
+	itable[0] = (struct desc){(ulong)itable, 32, F_INDIRECT, 0};
+	d->desc[0] = (struct desc){(ulong)itable, 32, F_INDIRECT, 0};
+	kick(d, 0);
+	expect_broken(d, "an indirect table inside an indirect table", c);
+
+	/* rings outside RAM at queue enable */
+	c = n_cfg;
+	wr8(d->common + C_STATUS, 0);
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER);
+	wr32(d->common + C_GFSEL, 1);
+	wr32(d->common + C_GF, 1);
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
+	wr16(d->common + C_MSIX, 0);
+	wr16(d->common + C_QSEL, 0);
+	wr16(d->common + C_QSIZE, QSIZE);
+	wr64(d->common + C_QDESC, 0xf0000000ull);
+	wr64(d->common + C_QDRV, (ulong)d->avail);
+	wr64(d->common + C_QDEV, (ulong)d->used);
+	wr16(d->common + C_QEN, 1);
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+	d->used_seen = d->used[1];
+	expect_broken(d, "a descriptor table outside RAM", c);
+}
+
+/* ---- chaos: random register writes and random rings ---- */
+
+static u8 scratch[65536] aligned(4096);
+static u32 rng_state = 0x2545f491u;
+
+static u32 rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 17;
+	rng_state ^= rng_state << 5;
+	return rng_state;
+}
+
+/*
+ * A guest address the device may use: inside the scratch area (so that what
+ * the device writes lands there and nowhere else in this kernel), just past
+ * it, or far outside RAM (which has 128 MiB). Never elsewhere in RAM.
+ */
+static u64 rnd_gpa(void)
+{
+	ulong base = (ulong)scratch;
+	switch (rnd() % 4) {
+	case 0:
+	case 1:
+		return base + rnd() % sizeof(scratch);
+	case 2:
+		return 0x10000000ull + rnd();
+	default:
+		return (u64)rnd() << 32 | rnd();
+	}
+}
+
+static void chaos_step(struct vdev *d)
+{
+	static const u8 offs[] = {C_DFSEL,  C_DF,   C_GFSEL, C_GF,    C_MSIX, C_NUMQ,
+				  C_STATUS, C_QSEL, C_QSIZE, C_QMSIX, C_QEN,  C_QNOFF,
+				  C_QDESC,  C_QDRV, C_QDEV,  0x15,    0x37,   0x38};
+	u32 r = rnd();
+	u8 *a;
+
+	switch (r % 10) {
+	case 0:
+	case 1:
+	case 2: { /* a common configuration register, a random width and value */
+		unsigned off = offs[rnd() % sizeof(offs)];
+		a = d->common + off;
+		u32 v = rnd() % 3 ? rnd() % 512 : rnd();
+		if (off == C_QDESC || off == C_QDRV || off == C_QDEV) {
+			wr64(a, rnd_gpa());
+			break;
+		}
+		if (off == C_QMSIX || off == C_MSIX)
+			v = rnd() % 4; /* our two vectors, or none */
+		if (off == C_STATUS && rnd() % 2)
+			v = rnd() % 16; /* the driver-side bits, no NEEDS_RESET games */
+		switch (rnd() % 3) {
+		case 0:
+			wr8(a, (u8)v);
+			break;
+		case 1:
+			wr16(a, (u16)v);
+			break;
+		default:
+			wr32(a, v);
+		}
+		break;
+	}
+	case 3: { /* a ring set up in the scratch area and made live */
+		u64 base = (ulong)scratch + (rnd() % 8) * 4096;
+		wr8(d->common + C_STATUS, (u8)(rnd() % 2 ? 0 : ST_ACK | ST_DRIVER));
+		wr32(d->common + C_GFSEL, 1);
+		wr32(d->common + C_GF, 1);
+		wr32(d->common + C_GFSEL, 0);
+		wr32(d->common + C_GF, rnd() & (3u << 28));
+		wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
+		wr16(d->common + C_QSEL, 0);
+		wr16(d->common + C_QSIZE, (u16)(1u << (rnd() % 9)));
+		wr16(d->common + C_QMSIX, (u16)(rnd() % 3));
+		wr64(d->common + C_QDESC, base);
+		wr64(d->common + C_QDRV, base + 4096);
+		wr64(d->common + C_QDEV, base + 8192);
+		wr16(d->common + C_QEN, 1);
+		wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+		break;
+	}
+	case 4:
+	case 5: { /* random descriptors and avail entries in the scratch rings */
+		struct desc *t = (struct desc *)(scratch + (rnd() % 8) * 4096);
+		for (int k = 0; k < 8; k++) {
+			struct desc *x = &t[rnd() % 256];
+			x->addr = rnd_gpa();
+			x->len = rnd() % 4 ? rnd() % 8192 : rnd();
+			x->flags = (u16)(rnd() % 8);
+			x->next = (u16)(rnd() % 4 ? rnd() % 16 : rnd());
+		}
+		u16 *av = (u16 *)(scratch + (rnd() % 8) * 4096 + 4096);
+		av[2 + rnd() % 256] = (u16)(rnd() % 4 ? rnd() % 16 : rnd());
+		av[1] = (u16)(av[1] + rnd() % 3);
+		break;
+	}
+	case 6:
+	case 7: /* notify: queue 0, a queue that is not there, odd widths */
+		a = d->notify + 4 * (rnd() % 2);
+		if (rnd() % 2)
+			wr16(a, (u16)(rnd() % 3));
+		else
+			wr32(a, rnd());
+		break;
+	case 8: /* MSI-X: mask and unmask vectors, the function mask, read the PBA */
+		d->msix[4 * (rnd() % 2) + 3] = rnd() % 2;
+		if (rnd() % 4 == 0)
+			cfg_wr16(d->slot, d->msix_cap + 2,
+				 (u16)(0x8000 | (rnd() % 2 ? 0x4000 : 0)));
+		(void)d->pba[0];
+		break;
+	default: /* reads: ISR (clears it), device configuration, beyond the registers */
+		(void)rd8(d->isr);
+		(void)rd32(d->devcfg + rnd() % 64);
+		(void)rd32(d->common + 0x38 + rnd() % 0x100);
+		break;
+	}
+}
+
+static void test_chaos(struct vdev *d)
+{
+	u32 broke = 0;
+
+	for (int k = 0; k < 4000; k++) {
+		chaos_step(d);
+		if (status(d) & ST_NEEDS_RESET)
+			broke++;
+		if (k % 64 == 0)
+			udelay(200); /* let the worker look at what is there */
+	}
+	reportf(broke > 0,
+		"chaos: 4000 random register writes and rings (DEVICE_NEEDS_RESET seen after %u)",
+		broke);
+	cfg_wr16(d->slot, d->msix_cap + 2, 0x8000);
+	msix_setup(d);
+	report("chaos: afterwards the device resets and sets up", init(d, 0, 1u << 28));
+	long used;
+	u8 s = blk_req(d, 0, 0, bufs, 512, true, &used);
+	report("chaos: afterwards a request succeeds", s == 0 && pattern_ok(bufs, 512, 0));
+}
+
+static void test_rng(struct vdev *r)
+{
+	static u8 rnd[64];
+	msix_setup(r);
+	report("virtio-rng is set up", init(r, 2, 0));
+	r->desc[0] = (struct desc){(ulong)rnd, sizeof(rnd), F_WRITE, 0};
+	kick(r, 0);
+	long used = wait_used(r);
+	bool nonzero = false;
+	for (unsigned k = 0; k < sizeof(rnd); k++)
+		nonzero |= rnd[k] != 0;
+	report("virtio-rng fills 64 bytes", used == 64 && nonzero);
+}
+
+int main(void)
+{
+	struct vdev blk, ro, rng;
+	int b = find(0x1042, 0), r = b >= 0 ? find(0x1042, b + 1) : -1, g = find(0x1044, 0);
+
+	set_ex_handler(VEC_CFG, cfg_irq);
+	set_ex_handler(VEC_Q, q_irq);
+	apic_sw_enable();
+	irq_enable();
+	report("virtio-blk 1af4:1042 at 00:02.0 and 00:03.0, virtio-rng 1af4:1044 at 00:04.0",
+	       b == 2 && r == 3 && g == 4);
+	report("capabilities: common, notify, ISR, device configuration, MSI-X",
+	       probe(&blk, b) && probe(&ro, r) && probe(&rng, g));
+	report("revision 1 (virtio 1, not transitional), class 0x018000, no INTx pin",
+	       b >= 0 && cfg_rd32(b, 8) == 0x01800001u && cfg_rd8(b, 0x3d) == 0);
+	report("notify_off_multiplier 4, a 2-entry MSI-X table",
+	       blk.notify_mult == 4 && blk.msix_cap &&
+		   (cfg_rd32(b, blk.msix_cap) >> 16 & 0x7ff) == 1);
+	if (!blk.caps_ok || !ro.caps_ok || !rng.caps_ok)
+		report_summary();
+	test_driver(&blk, &ro);
+	test_hostile(&blk);
+	test_chaos(&blk);
+	test_rng(&rng);
+	report_summary();
+}

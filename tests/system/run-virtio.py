@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""System test: softkvm run's own virtio devices (vmm/virtio/) under Debian's cloud kernel.
+
+With --console: `softkvm run --console virtio` instead, with an /init that loads
+virtio_console and starts the shell on hvc0; the commands typed on standard
+input reach it (tty says /dev/hvc0, a 300-character line, 14 KiB of output in
+order) and poweroff -f there ends softkvm with status 0.
+
+Without it, the disks and the RNG:
+
+`softkvm run --accel soft` boots the busybox initramfs of scripts/make-initramfs.sh
+plus a second archive with the kernel's virtio modules (as run-qemu-virtio.py
+builds it), with
+
+  --drive file=disk.img,format=raw,serial=SKVM-DISK-0[,cache=none]
+              1 MiB with a known pattern (cache=none where the build
+              directory's file system has O_DIRECT)
+  --drive file=ro.img,readonly=on
+              64 KiB with another pattern
+  --rng
+  --reboot restart
+
+and checks, each step with its own timeout and a PASS/FAIL line:
+
+  virtio-blk  /dev/vda has 2048 sectors and the serial; its sha256 is the
+              pattern's; a block written at 512 KiB with O_DIRECT and fsync
+              reads back (O_DIRECT); blkdiscard of 4 KiB at 256 KiB reads
+              back as zeros (fallocate PUNCH_HOLE on the host); /dev/vdb is
+              read-only (ro = 1), a write to it fails and its sha256 is its
+              pattern's
+  virtio-rng  it is the current hardware RNG; head -c 64 /dev/hwrng gives 64
+              bytes
+  reboot      reboot -f: softkvm builds the machine again, the guest boots
+              to the marker, loads the modules, and the block written before
+              reads back
+  exit        poweroff -f ends softkvm with status 0; the image file on the
+              host holds the written block and the zeros; the console log
+              is clean and stderr holds only softkvm's start-up line
+
+Exit status 77 (skipped) without the kernel, busybox or the kernel's modules.
+"""
+import argparse
+import hashlib
+import importlib.util
+import os
+import re
+import stat
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from guestcon import MARKER, Guest  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("qv", os.path.join(HERE, "run-qemu-virtio.py"))
+qv = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(qv)
+
+MODULES = [
+    "drivers/virtio/virtio_ring.ko", "drivers/virtio/virtio.ko",
+    "drivers/virtio/virtio_pci_modern_dev.ko", "drivers/virtio/virtio_pci_legacy_dev.ko",
+    "drivers/virtio/virtio_pci.ko", "drivers/block/virtio_blk.ko",
+    "drivers/char/hw_random/virtio-rng.ko",
+]
+DISK_SIZE = 1 << 20
+RO_SIZE = 64 << 10
+WRITE_OFF = 512 << 10
+WRITE_BLOCK = (b"softkvm virtio-blk write test\n" * 20)[:512]
+DISCARD_OFF = 256 << 10
+DISCARD_LEN = 4096
+SERIAL = "SKVM-DISK-0"
+ENGINE = "interpreter" if os.environ.get("SOFTKVM_ENGINE") == "interp" else "JIT"
+SOFT_LINE = "softkvm run: accelerator: softkvm (software x86-64 processor, %s)" % ENGINE
+
+failures = 0
+checks = 0
+
+
+def check(name, ok, detail=""):
+    global failures, checks
+    checks += 1
+    print("%s: %s%s" % ("PASS" if ok else "FAIL", name,
+                        (" (" + detail + ")") if detail and not ok else ""))
+    if not ok:
+        failures += 1
+    return ok
+
+
+def skip(why):
+    print("SKIP: " + why)
+    sys.exit(77)
+
+
+CONSOLE_MODULES = MODULES[:5] + ["drivers/char/virtio_console.ko"]
+# --console: an /init that loads the modules and starts the shell on hvc0 (the
+# base initramfs's /init is replaced: the later archive's file wins)
+CONSOLE_INIT = r"""#!/bin/busybox sh
+/bin/busybox mkdir -p /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=linux
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /tmp /root
+hostname softkvm
+for m in %s; do insmod /virtio/$m || echo "softkvm: insmod $m failed"; done
+i=0
+while [ ! -c /dev/hvc0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -c /dev/hvc0 ] && echo "softkvm: hvc0 ready" || echo "softkvm: no hvc0"
+cd /root
+trap 'sync; reboot -f' TERM
+trap 'sync; poweroff -f' USR2
+PS1='hvc0:\w# ' setsid sh -c 'exec sh -i </dev/hvc0 >/dev/hvc0 2>&1' &
+shell=$!
+while kill -0 $shell 2>/dev/null; do
+	wait $shell
+done
+poweroff -f
+"""
+HVC_READY = re.compile(rb"softkvm: (hvc0 ready|no hvc0)")
+
+
+def make_initrd(base, release, out, modules=MODULES, init=None):
+    moddir = os.path.join("/lib/modules", release, "kernel")
+    parts = [qv.cpio_entry("virtio", stat.S_IFDIR | 0o755)]
+    if init:
+        parts.append(qv.cpio_entry("init", stat.S_IFREG | 0o755, init.encode()))
+    for m in modules:
+        path = os.path.join(moddir, m)
+        if not os.path.exists(path):
+            skip("%s: not found (the kernel's modules package)" % path)
+        with open(path, "rb") as f:
+            parts.append(qv.cpio_entry("virtio/" + os.path.basename(m), stat.S_IFREG | 0o644,
+                                       f.read()))
+    parts.append(qv.cpio_entry("TRAILER!!!", 0))
+    data = b"".join(parts)
+    data += b"\0" * (-len(data) % 512)
+    with open(base, "rb") as f:
+        first = f.read()
+    with open(out, "wb") as f:
+        f.write(first + b"\0" * (-len(first) % 512) + data)
+
+
+def has_odirect(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def load_modules(g):
+    out, st = g.run("for m in %s; do insmod /virtio/$m || echo FAILED $m; done; "
+                    "for i in $(seq 100); do [ -b /dev/vdb ] && break; sleep 0.1; done" %
+                    " ".join(os.path.basename(m) for m in MODULES), 60)
+    return st == 0 and out is not None and "FAILED" not in out, out
+
+
+def sha_of(g, dev, extra=""):
+    out, st = g.run("timeout 20 dd if=%s bs=64k %s 2>/dev/null | sha256sum" % (dev, extra), 30)
+    return (out or "").split()[:1], st
+
+
+def read_block(g, off):
+    return sha_of(g, "/dev/vda", "skip=%d count=1 bs=512 iflag=direct" % (off // 512))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--softkvm", required=True)
+    ap.add_argument("--builddir", required=True)
+    ap.add_argument("--mem", default="256M")
+    ap.add_argument("--timeout", type=int, default=120, help="seconds to the marker line")
+    ap.add_argument("--console", action="store_true",
+                    help="test --console virtio (a shell on hvc0) instead of the disks")
+    a = ap.parse_args()
+    root = os.path.dirname(os.path.dirname(HERE))
+
+    p = subprocess.run([os.path.join(root, "scripts", "linux-guest.sh"), "--install",
+                        os.path.join(a.builddir, "linux-guest")],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode == 77:
+        skip(p.stderr.strip())
+    if p.returncode:
+        print("linux-guest.sh failed: " + p.stderr.strip())
+        return 1
+    env = dict(l.split("=", 1) for l in p.stdout.splitlines() if "=" in l)
+    kernel = env["KERNEL"]
+    release = re.sub(r"^vmlinuz-", "", os.path.basename(kernel))
+    if a.console:
+        return console_main(a, kernel, release, env["INITRD"])
+    initrd = os.path.join(a.builddir, "softkvm-virtio-initramfs.cpio.gz")
+    make_initrd(env["INITRD"], release, initrd)
+
+    disk = os.path.join(a.builddir, "softkvm-virtio-disk.img")
+    rodisk = os.path.join(a.builddir, "softkvm-virtio-ro.img")
+    pattern = bytes((i * 7 + 3) & 0xff for i in range(DISK_SIZE))
+    ropattern = bytes((i * 13 + 5) & 0xff for i in range(RO_SIZE))
+    with open(disk, "wb") as f:
+        f.write(pattern)
+    with open(rodisk, "wb") as f:
+        f.write(ropattern)
+    expect = bytearray(pattern)
+    expect[WRITE_OFF:WRITE_OFF + 512] = WRITE_BLOCK
+    expect[DISCARD_OFF:DISCARD_OFF + DISCARD_LEN] = bytes(DISCARD_LEN)
+    cache = ",cache=none" if has_odirect(disk) else ""
+    print("INFO: the disk %s" % ("with cache=none (O_DIRECT)" if cache else
+                                 "in the page cache (no O_DIRECT on this file system)"))
+
+    logname = os.path.join(a.builddir, "linux-softkvm-virtio.log")
+    cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", kernel, "--initrd", initrd,
+           "--append", "console=ttyS0 panic=-1", "--mem", a.mem, "--reboot", "restart",
+           "--drive", "file=%s,format=raw,serial=%s%s" % (disk, SERIAL, cache),
+           "--drive", "file=%s,readonly=on" % rodisk, "--rng"]
+    print("$ " + " ".join(cmd))
+    print("console log: " + logname)
+    t0 = time.time()
+    with open(logname, "wb") as log:
+        g = Guest(cmd, log)
+        m = g.wait_for(MARKER, a.timeout)
+        if not check("boots to the marker line", m is not None,
+                     "no marker after %d s; last output: %r" % (a.timeout, g.out[-300:])):
+            g.p.kill()
+            g.p.wait()
+            return finish(g)
+        print("INFO: marker after %.1f s" % (time.time() - t0))
+        t1 = time.time()
+        ok, out = load_modules(g)
+        check("the virtio modules load and /dev/vda, /dev/vdb appear", ok, repr(out))
+
+        out, st = g.run("for f in vda/size vdb/size vda/serial vdb/ro; do echo $(cat /sys/block/$f);"
+                        " done", 20)
+        words = (out or "").split()
+        check("virtio-blk: /dev/vda has 2048 sectors, /dev/vdb 128",
+              words[:2] == [str(DISK_SIZE // 512), str(RO_SIZE // 512)], repr(out))
+        check("virtio-blk: the serial (GET_ID) is %s" % SERIAL, words[2:3] == [SERIAL], repr(out))
+        check("virtio-blk: /dev/vdb is read-only (VIRTIO_BLK_F_RO)", words[3:4] == ["1"],
+              repr(out))
+
+        h, st = sha_of(g, "/dev/vda")
+        check("virtio-blk: the guest reads the disk's pattern",
+              h == [hashlib.sha256(pattern).hexdigest()], repr(h))
+        blk = WRITE_BLOCK.decode()
+        out, st = g.run("yes '%s' | head -c 512 > /tmp/blk && timeout 20 dd if=/tmp/blk of=/dev/vda"
+                        " bs=512 seek=%d oflag=direct conv=fsync 2>/dev/null" %
+                        (blk.split("\n")[0], WRITE_OFF // 512), 30)
+        check("virtio-blk: a block written with O_DIRECT and fsync", st == 0, repr(out))
+        h, st = read_block(g, WRITE_OFF)
+        check("virtio-blk: the block reads back (O_DIRECT)",
+              h == [hashlib.sha256(WRITE_BLOCK).hexdigest()], repr(h))
+        out, st = g.run("timeout 20 blkdiscard -o %d -l %d /dev/vda && timeout 20 dd if=/dev/vda"
+                        " bs=4096 skip=%d count=1 iflag=direct 2>/dev/null | sha256sum" %
+                        (DISCARD_OFF, DISCARD_LEN, DISCARD_OFF // 4096), 30)
+        check("virtio-blk: 4 KiB discarded (blkdiscard) read back as zeros",
+              st == 0 and (out or "").split()[:1] == [hashlib.sha256(bytes(DISCARD_LEN)).hexdigest()],
+              repr(out))
+        out, st = g.run("echo x | timeout 20 dd of=/dev/vdb bs=512 count=1 conv=fsync 2>&1", 30)
+        check("virtio-blk: a write to the read-only drive fails", st not in (0, None), repr(out))
+        h, st = sha_of(g, "/dev/vdb")
+        check("virtio-blk: the read-only drive holds its pattern",
+              h == [hashlib.sha256(ropattern).hexdigest()], repr(h))
+
+        out, st = g.run("cat /sys/class/misc/hw_random/rng_current; timeout 20 head -c 64"
+                        " /dev/hwrng | od -An -v -tx1 | wc -w", 30)
+        words = (out or "").split()
+        check("virtio-rng: it is the current hardware RNG",
+              words[:1] and words[0].startswith("virtio_rng"), repr(out))
+        check("virtio-rng: head -c 64 /dev/hwrng returns 64 bytes", words[-1:] == ["64"],
+              repr(out))
+        out, st = g.run("grep -E 'virtio[0-9]-(config|req.0|requests)' /proc/interrupts", 20)
+        lines = (out or "").splitlines()
+        check("the devices interrupt through MSI-X (virtio0-config, virtio0-req.0 in "
+              "/proc/interrupts, PCI-MSI)",
+              any("virtio0-req.0" in l and "PCI-MSI" in l for l in lines) and
+              any("virtio0-config" in l for l in lines), repr(out))
+        print("INFO: the checks took %.1f s" % (time.time() - t1))
+
+        # a guest reset: softkvm builds the machine again and the disk is still there
+        start = len(g.out)
+        g.p.stdin.write(b"reboot -f\n")
+        g.p.stdin.flush()
+        t2 = time.time()
+        m = g.wait_for(MARKER, a.timeout, start)
+        if check("reboot -f: the guest boots again", m is not None,
+                 "no second marker; last output: %r" % g.out[-300:]):
+            print("INFO: rebooted in %.1f s" % (time.time() - t2))
+            ok, out = load_modules(g)
+            check("after the reboot: the modules load again", ok, repr(out))
+            h, st = read_block(g, WRITE_OFF)
+            check("after the reboot: the written block reads back",
+                  h == [hashlib.sha256(WRITE_BLOCK).hexdigest()], repr(h))
+        status = g.poweroff()
+        check("poweroff -f ends softkvm with status 0", status == 0, "status %s" % status)
+        check("the kernel powered down", b"reboot: Power down" in g.out)
+    with open(disk, "rb") as f:
+        data = f.read()
+    check("the image file on the host holds the written block",
+          data[WRITE_OFF:WRITE_OFF + 512] == WRITE_BLOCK)
+    check("the image file on the host is the pattern, the block and the discarded zeros",
+          data == bytes(expect))
+    with open(rodisk, "rb") as f:
+        check("the read-only image is unchanged", f.read() == ropattern)
+    print("INFO: %.1f s in all" % (time.time() - t0))
+    return finish(g)
+
+
+def console_main(a, kernel, release, base):
+    """--console virtio: the terminal's input goes to hvc0, where the shell is"""
+    initrd = os.path.join(a.builddir, "softkvm-virtio-console-initramfs.cpio.gz")
+    make_initrd(base, release, initrd, CONSOLE_MODULES,
+                CONSOLE_INIT % " ".join(os.path.basename(m) for m in CONSOLE_MODULES))
+    logname = os.path.join(a.builddir, "linux-softkvm-virtio-console.log")
+    cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", kernel, "--initrd", initrd,
+           "--append", "console=ttyS0 panic=-1", "--mem", a.mem, "--console", "virtio"]
+    print("$ " + " ".join(cmd))
+    print("console log: " + logname)
+    t0 = time.time()
+    with open(logname, "wb") as log:
+        g = Guest(cmd, log)
+        m = g.wait_for(HVC_READY, a.timeout)
+        if not check("boots, loads virtio_console and /dev/hvc0 appears",
+                     m is not None and m.group(1) == b"hvc0 ready",
+                     "last output: %r" % g.out[-300:]):
+            g.p.kill()
+            g.p.wait()
+            return finish(g)
+        print("INFO: hvc0 after %.1f s" % (time.time() - t0))
+        out, st = g.run("tty", 30)
+        check("the shell typed at runs on /dev/hvc0", st == 0 and (out or "").strip() == "/dev/hvc0",
+              repr(out))
+        long_word = "x" * 300
+        out, st = g.run("echo %s | wc -c; echo $((6 * 7))" % long_word, 30)
+        check("a 300-character command line (more than one read of the terminal)",
+              st == 0 and (out or "").split() == ["301", "42"], repr(out))
+        out, st = g.run("seq 1 3000 | tail -n 1; seq 1 3000 | wc -l; seq 1 3000", 60)
+        lines = (out or "").split()
+        check("14 KiB of output through the transmit queue, in order",
+              st == 0 and lines[:2] == ["3000", "3000"] and
+              lines[2:] == [str(k) for k in range(1, 3001)], repr((out or "")[-200:]))
+        out, st = g.run("cat /sys/class/tty/hvc0/dev", 30)
+        check("hvc0 is a tty device of the virtio console", st == 0 and out and "229:0" in out,
+              repr(out))
+        status = g.poweroff()
+        check("poweroff -f on hvc0 ends softkvm with status 0", status == 0,
+              "status %s" % status)
+    print("INFO: %.1f s in all" % (time.time() - t0))
+    return finish(g)
+
+
+def finish(g):
+    for pat in qv.BAD:
+        hits = [l for l in g.out.split(b"\n") if re.search(pat, l)]
+        check("no '%s' in the console log" % pat.decode(), not hits,
+              hits[0].decode(errors="replace").strip() if hits else "")
+    err = g.err.decode(errors="replace").strip().splitlines()
+    check("softkvm run names its accelerator: softkvm", err[:1] == [SOFT_LINE], repr(err[:1]))
+    check("nothing else on softkvm's stderr", not err[1:], "\n".join(err[1:]))
+    print("%d passed, %d failed" % (checks - failures, failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
