@@ -103,10 +103,12 @@ struct block {
  * megabyte-aligned addresses (code, data, stack) do not evict each other, by
  * addition so that two consecutive pages never share an index (the JIT's
  * inline probe checks the page of an access's last byte against the tag) */
-#define TLB_INDEX(la) ((unsigned)(((la) >> 12) + ((la) >> 21)) & TLB_MASK)
-#define PAGE_MASK_4K  (~0xfffull)
-#define TLB_INVALID   1ull
-#define TLB_LOG	      512 /* struct cpu.tlb_log */
+#define TLB_INDEX(la)	((unsigned)(((la) >> 12) + ((la) >> 21)) & TLB_MASK)
+#define PAGE_MASK_4K	(~0xfffull)
+#define TLB_INVALID	1ull
+#define TLB_LOG		512 /* struct cpu.tlb_log */
+#define TLB_LARGE_BITS	12  /* the maps of cached large pages (struct cpu) */
+#define TLB_LARGE_WORDS ((1u << TLB_LARGE_BITS) / 64)
 
 struct tlb_entry {
 	uint64_t tag;	  /* linear page address, or TLB_INVALID */
@@ -290,6 +292,10 @@ struct cpu {
 	struct cpu_mem *mem;
 	_Atomic uint32_t nocode_gen;
 	bool tlb_has_large; /* a large page was cached in 4K pieces */
+	/* where: bit (la >> 21) hashed for 2/4 MiB pages (each 2 MiB they
+	 * span), (la >> 30) hashed for 1 GiB pages; an INVLPG that hits no bit
+	 * flushes only its own 4 KiB entry (mem.c, tlb_flush_page) */
+	uint64_t tlb_large_2m[TLB_LARGE_WORDS], tlb_large_1g[TLB_LARGE_WORDS];
 	/* the non-global entries filled since the last flush, so that a CR3
 	 * write clears those instead of scanning every set (tlb_flush_nonglobal) */
 	struct tlb_entry *tlb_log[TLB_LOG];

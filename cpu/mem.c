@@ -616,8 +616,34 @@ static void tlb_clear(struct tlb_entry *e, unsigned n)
 		e[k].tag = TLB_INVALID;
 }
 
+static inline unsigned large_hash(uint64_t region)
+{
+	return (unsigned)(region ^ (region >> TLB_LARGE_BITS)) & ((1u << TLB_LARGE_BITS) - 1);
+}
+
+static inline bool large_test(const uint64_t *map, uint64_t region)
+{
+	unsigned h = large_hash(region);
+	return map[h / 64] >> (h % 64) & 1;
+}
+
+static inline void large_set(uint64_t *map, uint64_t region)
+{
+	unsigned h = large_hash(region);
+	map[h / 64] |= 1ull << (h % 64);
+}
+
+static void large_forget(struct cpu *c)
+{
+	c->tlb_has_large = false;
+	memset(c->tlb_large_2m, 0, sizeof(c->tlb_large_2m));
+	memset(c->tlb_large_1g, 0, sizeof(c->tlb_large_1g));
+}
+
 void tlb_flush_all(struct cpu *c)
 {
+	if (c->tlb_has_large)
+		large_forget(c);
 	c->tlb_nlog = 0;
 	for (int t = 0; t < TLB_SETS; t++) {
 		tlb_clear(c->tlbs[t].r, TLB_SIZE);
@@ -658,11 +684,15 @@ void tlb_flush_nonglobal(struct cpu *c)
 void tlb_flush_page(struct cpu *c, uint64_t la)
 {
 	unsigned k = TLB_INDEX(la);
-	/* large pages are cached as 4 KiB pieces: flush every piece could be cached
-	 * anywhere, so a large-page INVLPG flushes everything */
-	if (c->tlb_has_large) {
+	/* large pages are cached as 4 KiB pieces: the pieces of the large page
+	 * that holds la could be cached anywhere, so an INVLPG in one flushes
+	 * everything. Which 2 MiB and 1 GiB regions hold cached pieces is kept
+	 * (hashed: a collision only costs a needless flush), so the INVLPGs of
+	 * 4 KiB pages elsewhere (Linux's, of user pages, all the time) flush
+	 * only their entry */
+	if (c->tlb_has_large &&
+	    (large_test(c->tlb_large_2m, la >> 21) || large_test(c->tlb_large_1g, la >> 30))) {
 		tlb_flush_all(c);
-		c->tlb_has_large = false;
 		return;
 	}
 	for (int t = 0; t < TLB_SETS; t++) {
@@ -732,8 +762,16 @@ static void tlb_fill(struct cpu *c, struct tlb_entry *e, uint64_t la, const stru
 			c->tlb_log[c->tlb_nlog] = e;
 		c->tlb_nlog++;
 	}
-	if (w->page_size > 4096)
+	if (w->page_size > 4096) {
 		c->tlb_has_large = true;
+		uint64_t base = la & ~(w->page_size - 1);
+		if (w->page_size >= (1ull << 30)) {
+			large_set(c->tlb_large_1g, base >> 30);
+		} else {
+			for (uint64_t r = base; r < base + w->page_size; r += 1ull << 21)
+				large_set(c->tlb_large_2m, r >> 21);
+		}
+	}
 }
 
 static bool tlb_may_cache(struct cpu *c, const struct walk_result *w, unsigned accf)

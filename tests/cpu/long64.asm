@@ -305,7 +305,7 @@ main64:
 	CHECK_EQ eax, 0xfeedf00d, "long64: 1 GiB page translates"
 	mov rax, 0x83 | 0x2000
 	mov [PDPT + 8 * 4], rax
-	mov rax, 0x100000000 + SCRATCH
+	mov rax, 0x100000000 + 0x12345000	; another 2 MiB of the same 1 GiB page
 	invlpg [rax]
 	TRY .rs3
 	mov rax, 0x100000000 + SCRATCH

@@ -70,6 +70,14 @@ test_main:
 	mov eax, [PD32 + 4]
 	and eax, 0x60
 	CHECK_EQ eax, 0x20, "paging: PSE PDE accessed, not dirty after a read"
+	; INVLPG anywhere in a 4 MiB page drops every cached piece of it
+	mov dword [PD32 + 4], 0x400000 | 0x87 | (1 << 21)
+	invlpg [0x400000 + 0x3ff000]	; a piece in the other 2 MiB half
+	TRY .lp
+	mov eax, [0x400000 + 0x10000 + 0x1000]
+.lp:	CHECK_EXC 14, 9, "paging: INVLPG elsewhere in a 4 MiB page drops its pieces"
+	mov dword [PD32 + 4], 0x400000 | 0x87
+	invlpg [0x400000]
 
 	; ---- accessed and dirty ----
 	PTE 0, PHYS | 3
