@@ -629,6 +629,7 @@ const struct insn *op_block_end(struct cpu *c, const struct insn *i);
 #define VB_FDP_EXCPTN_ONLY (1u << 9)  /* CPUID.7.0:EBX[6] */
 #define VB_ZERO_FCS_FDS	   (1u << 10) /* CPUID.7.0:EBX[13] */
 #define VB_BEXTR_AF	   (1u << 11) /* BEXTR sets AF (undefined in the SDM) */
+#define VB_ARPL_WRITE_CHK  (1u << 12) /* ARPL m16 checks for writing only when it writes */
 
 /* Zydis decoder options that follow the vendor (decode.c) */
 void decode_set_vendor(struct cpu *c, bool amd);

@@ -774,20 +774,32 @@ static const struct insn *op_verx(struct cpu *c, const struct insn *i)
 	NEXT(c, i);
 }
 
+/*
+ * ARPL r/m16, r16. A memory destination in a segment that is not writable
+ * (a code segment through CS:, a read-only data segment): Intel faults #GP(0)
+ * whether or not ARPL changes it (SDM vol. 2, ARPL, "Protected Mode
+ * Exceptions"); AMD reads it and faults only when it writes the new RPL
+ * (VB_ARPL_WRITE_CHK; seen on an EPYC Zen 3 in compatibility mode, with CS:
+ * and with a read-only LDT data segment). Page protection: read first, a
+ * write only to change it, on both.
+ */
 static const struct insn *op_arpl(struct cpu *c, const struct insn *i)
 {
 	uint16_t dst, src = (uint16_t)c->gpr[i->r2];
 	uint64_t la = 0;
+	bool lazy = (c->vflags & VB_ARPL_WRITE_CHK) != 0;
 
 	require_prot(c);
 	if (i->flags & INSN_MEM) {
-		la = insn_la(c, i, 2, ACC_W);
+		la = insn_la(c, i, 2, lazy ? ACC_R : ACC_W);
 		dst = (uint16_t)mem_read(c, la, 2);
 	} else {
 		dst = (uint16_t)c->gpr[i->r1];
 	}
 	if ((dst & 3) < (src & 3)) {
 		dst = (uint16_t)((dst & ~3u) | (src & 3));
+		if ((i->flags & INSN_MEM) && lazy)
+			la = insn_la(c, i, 2, ACC_W);
 		if (i->flags & INSN_MEM)
 			mem_write(c, la, 2, dst);
 		else

@@ -12,7 +12,7 @@ static const uint32_t vendor_table[] = {
     [CPU_VENDOR_INTEL] = 0,
     [CPU_VENDOR_AMD] = VB_BRANCH_O16 | VB_REP_KEEP_RCX_HI | VB_NO_SYSENTER_LM | VB_SYSCALL_LEGACY |
 		       VB_SYSRET_NC_USER | VB_NULL_KEEPS_BASE | VB_FOP_ALWAYS | VB_FXSAVE_PTRS_ES |
-		       VB_SYSENTER_MSR32 | VB_BEXTR_AF,
+		       VB_SYSENTER_MSR32 | VB_BEXTR_AF | VB_ARPL_WRITE_CHK,
 };
 
 static uint32_t str4(const char *s)

@@ -42,6 +42,13 @@ static void host_cpuid(void *opaque, uint32_t leaf, uint32_t sub, uint32_t out[4
 	__cpuid_count(leaf, sub, out[0], out[1], out[2], out[3]);
 }
 
+/* a segment register after a null selector is loaded in 64-bit mode */
+static void null_seg(struct cpu_seg *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->unusable = 1;
+}
+
 struct emu *emu_create(int vendor)
 {
 	struct emu *em = calloc(1, sizeof(*em));
@@ -93,11 +100,26 @@ struct emu *emu_create(int vendor)
 	cpu_note_external_write(h->cpu);
 	h->ram[DT_EXIT32_VA] = 0xf4;
 	cpu_get_sregs(h->cpu, &em->sregs);
+	/*
+	 * The segment registers of the native child (native.c): a Linux x86-64
+	 * process runs with null DS, ES, FS and GS (and SS = __USER_DS). Its
+	 * 32-bit cases load DS and ES with __USER_DS before they jump to
+	 * __USER32_CS, and keep FS and GS null: a memory access through either
+	 * in compatibility mode is #GP(0) (SDM vol. 3A 3.4.4, 5.4.1; AMD APM
+	 * vol. 2 4.5.1), on Intel and AMD hosts alike. A null selector loaded
+	 * in 64-bit mode leaves the register unusable (KVM's view of it).
+	 */
+	null_seg(&em->sregs.seg[SEG_DS]);
+	null_seg(&em->sregs.seg[SEG_ES]);
+	null_seg(&em->sregs.seg[SEG_FS]);
+	null_seg(&em->sregs.seg[SEG_GS]);
 	/* 32-bit cases run in compatibility mode, CPL 3 */
 	em->sregs32 = em->sregs;
 	em->sregs32.seg[SEG_CS].sel = HX_SEL_UCODE32 | 3;
 	em->sregs32.seg[SEG_CS].l = 0;
 	em->sregs32.seg[SEG_CS].db = 1;
+	em->sregs32.seg[SEG_DS] = em->sregs32.seg[SEG_SS];
+	em->sregs32.seg[SEG_ES] = em->sregs32.seg[SEG_SS];
 	return em;
 }
 

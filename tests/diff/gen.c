@@ -331,12 +331,10 @@ void normalize(struct gen *g)
 		e.reg_is_reg = true;
 		e.reg = (int)rndn(g, g->m32 ? 8 : 16);
 	}
-	{
-		unsigned u = g->undef;
-		g->undef = 0; /* avoid recursion in emit() */
-		if (!emit(g, &e, &f))
-			g->undef = u;
-	}
+	/* CMP reads no flag, so emit() does not come back here; it records the flags undefined
+	 * before the CMP as they are (a trap of the instruction before, INTO's #OF, stops there
+	 * and sees them) and then clears them */
+	emit(g, &e, &f);
 }
 
 uint64_t pick_target(struct gen *g, unsigned size)

@@ -347,6 +347,54 @@ static void test_null_selector_base(void)
 }
 
 /*
+ * ARPL m16, r16 in compatibility mode with the destination in a segment that
+ * is not writable: through CS: (a code segment) and through ES: loaded with a
+ * read-only data segment. Intel #GP(0) whether ARPL would change it or not
+ * (SDM vol. 2, ARPL); AMD only when it changes it (an EPYC Zen 3: the
+ * difftest --mode32 and a 32-bit program with a read-only LDT segment).
+ */
+static void test_arpl_nonwritable(void)
+{
+	/* mov ax, 0x58; mov es, ax; [2e|26] arpl [DATA], dx; mov al, EXIT_OK; out 0xf4, al */
+	uint8_t code[] = {0x66, 0xb8, 0x58, 0x00, 0x8e, 0xc0,	 0x2e, 0x63, 0x15,
+			  0x00, 0x00, 0x20, 0x00, 0xb0, EXIT_OK, 0xe6, 0xf4, 0xf4};
+	struct cpu_sregs s;
+	struct cpu_regs r;
+
+	for (int k = 0; k < 8; k++) {
+		int v = k & 1;
+		bool es = k & 2, changes = k & 4;
+		uint16_t val = changes ? 0x1230 : 0x1233;
+		code[6] = es ? 0x26 : 0x2e;
+		vendor(v, false, false, false, false);
+		hx_setup_long64(h, CODE, STACK, false);
+		/* GDT 0x58: read-only data, base 0, limit 4 GiB, DPL 0 */
+		put64(h->gdt + 0x58, 0x00cf91000000ffffull);
+		cpu_get_sregs(h->cpu, &s);
+		s.seg[SEG_CS].sel = HX_SEL_CODE32;
+		s.seg[SEG_CS].l = 0;
+		s.seg[SEG_CS].db = 1;
+		cpu_set_sregs(h->cpu, &s);
+		cpu_get_regs(h->cpu, &r);
+		r.gpr[REG_RDX] = 3;
+		r.rflags = 2 | FL_ZF;
+		cpu_set_regs(h->cpu, &r);
+		hx_load(h, CODE, code, sizeof(code));
+		memcpy(h->ram + DATA, &val, 2);
+		install_idt();
+		cpu_note_external_write(h->cpu);
+		h->exit_code = -1;
+		hx_run(h, 10000);
+		CHECK_EQ(h->exit_code, v == CPU_VENDOR_AMD && !changes ? EXIT_OK : 13);
+		CHECK_EQ(get16(DATA), val);
+		if (h->exit_code == EXIT_OK) {
+			cpu_get_regs(h->cpu, &r);
+			CHECK_EQ(r.rflags & FL_ZF, 0);
+		}
+	}
+}
+
+/*
  * x87 pointers. fld qword [DATA] (no exception), then fnstenv [DATA+0x100]
  * (32-bit format: FIP 12, FCS 16, FOP 18, FDP 20, FDS 24) and fxsave
  * [DATA+0x200] (FOP 6, FIP 8, FCS 12, FDP 16, FDS 20).
@@ -442,6 +490,7 @@ int main(void)
 	test_sysret_noncanonical();
 	test_sysret_ss_dpl();
 	test_null_selector_base();
+	test_arpl_nonwritable();
 	test_x87_pointers();
 	hx_destroy(h);
 	return unit_done("test_vendor");
