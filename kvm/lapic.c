@@ -67,8 +67,8 @@
 struct kvm_lapic {
 	pthread_mutex_t lock;
 	struct kvm_vcpu *vcpu;
-	uint8_t regs[1024];
-	uint64_t base;
+	_Alignas(16) uint8_t regs[1024];
+	uint64_t base;		   /* base_of(), base_set() */
 	unsigned divide;	   /* timer divide count */
 	uint64_t period_ns;	   /* one-shot/periodic: TMICT * divide ns */
 	_Atomic uint64_t deadline; /* host ns of the next expiry, 0 = not running */
@@ -81,26 +81,50 @@ struct kvm_lapic {
 	int pending_eoi;
 };
 
+/*
+ * The register page and the base are written under l->lock but read without
+ * it where an interrupt is routed (lapic_accepts_pic, from the thread that
+ * raised it): every access is a relaxed atomic one, a plain MOV on x86, so
+ * those readers see a whole old or new value (ThreadSanitizer found the race
+ * with KVM_SET_SREGS2, make fuzz-abi-tsan).
+ */
 static inline uint32_t rd(const struct kvm_lapic *l, unsigned off)
 {
 	uint32_t v;
+	if (!(off & 3))
+		return __atomic_load_n((const uint32_t *)(const void *)(l->regs + off),
+				       __ATOMIC_RELAXED);
 	memcpy(&v, l->regs + off, 4);
 	return v;
 }
 
 static inline void wr(struct kvm_lapic *l, unsigned off, uint32_t v)
 {
+	if (!(off & 3)) {
+		__atomic_store_n((uint32_t *)(void *)(l->regs + off), v, __ATOMIC_RELAXED);
+		return;
+	}
 	memcpy(l->regs + off, &v, 4);
+}
+
+static inline uint64_t base_of(const struct kvm_lapic *l)
+{
+	return __atomic_load_n(&l->base, __ATOMIC_RELAXED);
+}
+
+static inline void base_set(struct kvm_lapic *l, uint64_t v)
+{
+	__atomic_store_n(&l->base, v, __ATOMIC_RELAXED);
 }
 
 static inline bool x2apic_mode(const struct kvm_lapic *l)
 {
-	return (l->base & BASE_X2APIC) != 0;
+	return (base_of(l) & BASE_X2APIC) != 0;
 }
 
 static inline bool hw_enabled(const struct kvm_lapic *l)
 {
-	return (l->base & BASE_ENABLE) != 0;
+	return (base_of(l) & BASE_ENABLE) != 0;
 }
 
 static inline bool sw_enabled(const struct kvm_lapic *l)
@@ -200,8 +224,9 @@ void lapic_reset(struct kvm_lapic *l, bool init)
 	l->tscdeadline = 0;
 	l->period_ns = 0;
 	if (!init) {
-		memset(l->regs, 0, sizeof(l->regs));
-		l->base = APIC_DEFAULT_BASE | BASE_ENABLE | (v->id == 0 ? BASE_BSP : 0);
+		for (unsigned off = 0; off < sizeof(l->regs); off += 4)
+			wr(l, off, 0);
+		base_set(l, APIC_DEFAULT_BASE | BASE_ENABLE | (v->id == 0 ? BASE_BSP : 0));
 		wr(l, APIC_ID, v->id << 24);
 	}
 	set_version(l);
@@ -228,7 +253,7 @@ void lapic_reset(struct kvm_lapic *l, bool init)
 	update_divide(l);
 	update_ppr(l);
 	pthread_mutex_unlock(&l->lock);
-	cpu_msr_set(v->cpu, MSR_IA32_APICBASE, l->base, true);
+	cpu_msr_set(v->cpu, MSR_IA32_APICBASE, base_of(l), true);
 }
 
 struct kvm_lapic *lapic_create(struct kvm_vcpu *v)
@@ -254,7 +279,7 @@ void lapic_destroy(struct kvm_lapic *l)
 
 uint64_t lapic_get_base(struct kvm_lapic *l)
 {
-	return l->base;
+	return base_of(l);
 }
 
 uint32_t lapic_id(struct kvm_lapic *l)
@@ -278,7 +303,7 @@ int lapic_set_base(struct kvm_lapic *l, uint64_t value, bool host)
 	if ((value & rsvd) || invalid)
 		return -1;
 	pthread_mutex_lock(&l->lock);
-	uint64_t old = l->base;
+	uint64_t old = base_of(l);
 	/*
 	 * SDM Vol. 3A, 11.12.5: x2APIC -> xAPIC and disabled -> x2APIC are
 	 * illegal transitions (#GP); the host may restore any valid mode
@@ -292,7 +317,7 @@ int lapic_set_base(struct kvm_lapic *l, uint64_t value, bool host)
 		pthread_mutex_unlock(&l->lock);
 		return -1;
 	}
-	l->base = value;
+	base_set(l, value);
 	if ((old ^ value) & BASE_ENABLE) {
 		if (value & BASE_ENABLE)
 			wr(l, APIC_ID, v->id << 24);
@@ -318,7 +343,7 @@ int lapic_set_base(struct kvm_lapic *l, uint64_t value, bool host)
  */
 bool lapic_xapic_mmio_enabled(struct kvm_lapic *l, uint64_t gpa)
 {
-	if ((gpa & BASE_ADDR) != (l->base & BASE_ADDR))
+	if ((gpa & BASE_ADDR) != (base_of(l) & BASE_ADDR))
 		return false;
 	if ((!hw_enabled(l) || x2apic_mode(l)) &&
 	    (l->vcpu->vm->quirks_disabled & KVM_X86_QUIRK_LAPIC_MMIO_HOLE))
@@ -1059,7 +1084,10 @@ void lapic_get_state(struct kvm_lapic *l, void *out)
 	uint64_t now = kvm_host_ns();
 
 	pthread_mutex_lock(&l->lock);
-	memcpy(regs, l->regs, 1024);
+	for (unsigned off = 0; off < 1024; off += 4) {
+		uint32_t r = rd(l, off);
+		memcpy(regs + off, &r, 4);
+	}
 	uint32_t cnt = timer_current_count(l, now), ppr = compute_ppr(l);
 	memcpy(regs + APIC_TMCCT, &cnt, 4);
 	memcpy(regs + APIC_PROCPRI, &ppr, 4);
@@ -1097,7 +1125,11 @@ int lapic_set_state(struct kvm_lapic *l, const void *in)
 		uint32_t ldr = x2apic_ldr(id);
 		memcpy(regs + APIC_LDR, &ldr, 4);
 	}
-	memcpy(l->regs, regs, 1024);
+	for (unsigned off = 0; off < 1024; off += 4) {
+		uint32_t r;
+		memcpy(&r, regs + off, 4);
+		wr(l, off, r);
+	}
 	set_version(l);
 	update_ppr(l);
 	atomic_store(&l->deadline, 0);
