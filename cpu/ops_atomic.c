@@ -8,6 +8,7 @@
  */
 #include "decode.h"
 #include "ops_int.h"
+#include "jit/jit.h"
 
 /* flags of CMP acc, dest */
 static ALWAYS_INLINE void cc_cmp(struct cpu *c, unsigned size, uint64_t a, uint64_t d)
@@ -269,4 +270,7 @@ void ops_atomic_register(void)
 	decode_register(ZYDIS_MNEMONIC_CMPXCHG8B, decode_cmpxchg8b);
 	decode_register(ZYDIS_MNEMONIC_CMPXCHG16B, decode_cmpxchg16b);
 	decode_register(ZYDIS_MNEMONIC_XADD, decode_xadd);
+	/* what the JIT can emit inline (cpu/jit/): the host's CMPXCHG */
+	jit_describe(op_cmpxchg_m, JK_CMPXCHG_M, 0, 0);
+	jit_describe(op_cmpxchg_lm, JK_CMPXCHG_M, 1, 0);
 }

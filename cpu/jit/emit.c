@@ -1522,6 +1522,40 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		stg(x, size, XDX, i->r1);
 		return true;
 	}
+	case JK_CMPXCHG_M: {
+		/* the host's CMPXCHG on the host address (through the write
+		 * TLB: the destination is written either way): the same
+		 * accumulator rule (written only on failure, a 32-bit one then
+		 * zero-extended) and the flags of CMP accumulator, destination */
+		unsigned osz = i->osz;
+		bool live = x->flags_live_after[x->k];
+		if (i->ashift == 48)
+			return false;
+		emit_rmw_addr(x, i, osz, stub);
+		ldg(x, 8, XAX, GPR_RAX);
+		xmov_rr(h, 8, X8, XAX);
+		ldg(x, osz, XDX, i->r2);
+		if (d->op)
+			xb(h, 0xf0); /* lock */
+		xop_rm(h, osz, osz == 1 ? 0x0fb0 : 0x0fb1, XDX, xm(XDI, 0));
+		if (live) {
+			/* the lazy SUB: res = acc - dest by NOT and LEA, which
+			 * keep the host's flags (they are the guest's) */
+			xstore(h, 8, X8, gfield(OFF_CC_AUX));
+			xstore(h, 8, XAX, gfield(OFF_CC_SRC));
+			xmov_rr(h, 8, XCX, XAX);
+			xnot(h, 8, XCX);
+			xlea(h, 8, XCX, xmi(X8, XCX, 0, 1));
+			xstore(h, 8, XCX, gfield(OFF_CC_RES));
+			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_SUB, szlog(osz)));
+		}
+		stg(x, 8, XAX, GPR_RAX);
+		x->hf_next = CC_SUB;
+		/* the interpreter's run leaves the same cc_op */
+		x->ccop_next = (int)CC_OP(CC_SUB, szlog(osz)) + 1;
+		x->ccop_interp_same = true;
+		return true;
+	}
 	case JK_SIMD:
 		return emit_simd(x, i, stub);
 	case JK_SSE_OP:
@@ -1763,13 +1797,14 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 		unsigned nfix = x->nfix, nexits = x->nexits;
 		x->hf_next = -1;
 		x->ccop_next = -1;
+		x->ccop_interp_same = false;
 		if (emit_insn(x, i, &stub)) {
 			x->hf_kind = x->hf_next;
 			x->hf_nofb = stub == UINT32_MAX;
 			prev_stub = stub != UINT32_MAX;
 			/* an interpreter run of it leaves the interpreter's cc_op,
 			 * not necessarily what the inline path does */
-			if (stub != UINT32_MAX && x->ccop_next >= 0)
+			if (stub != UINT32_MAX && x->ccop_next >= 0 && !x->ccop_interp_same)
 				x->ccop_next = 0;
 		} else {
 			/* roll back anything the emitter wrote, then call the handler */

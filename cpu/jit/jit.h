@@ -60,6 +60,7 @@ enum jit_kind {
 	JK_SHIFT_MI,	 /* op = S_*: memory operand, count imm */
 	JK_SHIFT_RC,	 /* op = S_*: register operand, count CL */
 	JK_BSWAP,	 /* r1 (osz 4 or 8) */
+	JK_CMPXCHG_M,	 /* [mem] (osz) CMPXCHG r2; op 1: LOCK */
 	JK_KINDS
 };
 

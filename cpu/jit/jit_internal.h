@@ -87,7 +87,8 @@ struct jctx {
 	/* the cache register holds a value struct cpu does not have yet */
 	bool cache_dirty[JIT_NCACHE], dirty_start[JIT_NCACHE];
 	uint32_t cache_age[JIT_NCACHE], cache_tick;
-	int ccop_next; /* what an emitter leaves there; -1: as decode says */
+	int ccop_next;	       /* what an emitter leaves there; -1: as decode says */
+	bool ccop_interp_same; /* ... and its interpreter fallback leaves the same */
 };
 
 /* why translated code left for the dispatcher (c->jit_why, statistics) */
