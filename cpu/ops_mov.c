@@ -463,6 +463,9 @@ static bool decode_cbw(struct dctx *d, struct insn *i)
 {
 	(void)d;
 	i->fn = op_cbw;
+	/* for the JIT, which runs it as MOVSX rAX, (the lower half of rAX) */
+	i->r1 = i->r2 = REG_RAX;
+	i->aux = (uint16_t)(i->osz / 2);
 	return true;
 }
 
@@ -597,4 +600,5 @@ void ops_mov_register(void)
 	jit_describe(op_cmov_r, JK_CMOV_R, 0, 0);
 	jit_describe(op_setcc_r, JK_SETCC_R, 0, 1);
 	jit_describe(op_bswap, JK_BSWAP, 0, 0);
+	jit_describe(op_cbw, JK_MOVSX_R, 0, 0);
 }
