@@ -495,6 +495,7 @@ static void test_hostile(struct vdev *d)
 
 static u8 scratch[65536] aligned(4096);
 static u32 rng_state = 0x2545f491u;
+static unsigned chaos_queues = 1; /* the queues a ring is set up on (virtio-net: 2) */
 
 static u32 rnd(void)
 {
@@ -566,7 +567,7 @@ static void chaos_step(struct vdev *d)
 		wr32(d->common + C_GFSEL, 0);
 		wr32(d->common + C_GF, rnd() & (3u << 28));
 		wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
-		wr16(d->common + C_QSEL, 0);
+		wr16(d->common + C_QSEL, (u16)(chaos_queues > 1 ? rnd() % chaos_queues : 0));
 		wr16(d->common + C_QSIZE, (u16)(1u << (rnd() % 9)));
 		wr16(d->common + C_QMSIX, (u16)(rnd() % 3));
 		wr64(d->common + C_QDESC, base);
@@ -777,6 +778,29 @@ static void net_expect_broken(struct vdev *d, const char *what, struct nq *q, u1
 		"virtio-net, %s: after a reset the ARP exchange works again", what);
 }
 
+/* chaos on virtio-net: both queues, then a reset and the ARP exchange must work */
+static void test_net_chaos(struct vdev *d)
+{
+	u32 broke = 0;
+	long rx_len, t;
+
+	chaos_queues = 2;
+	for (int k = 0; k < 4000; k++) {
+		chaos_step(d);
+		if (status(d) & ST_NEEDS_RESET)
+			broke++;
+		if (k % 64 == 0)
+			udelay(200);
+	}
+	reportf(broke > 0, "virtio-net chaos: 4000 random steps (DEVICE_NEEDS_RESET seen after %u)",
+		broke);
+	msix_setup(d);
+	bool ok = net_init(d);
+	t = net_arp(d, &rx_len);
+	report("virtio-net chaos: afterwards a reset and the ARP exchange work",
+	       ok && t == 0 && arp_reply_ok(net_rx[0], rx_len));
+}
+
 static void test_net(struct vdev *d)
 {
 	long rx_len, t;
@@ -861,7 +885,9 @@ int main(void)
 	test_rng(&rng);
 	int n = find(0x1041, 0);
 	report("virtio-net 1af4:1041 at 00:05.0", n == 5);
-	if (probe(&net, n))
+	if (probe(&net, n)) {
 		test_net(&net);
+		test_net_chaos(&net);
+	}
 	report_summary();
 }
