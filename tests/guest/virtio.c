@@ -831,6 +831,20 @@ static void test_net(struct vdev *d)
 		"%ld bytes)",
 		t, rx_len);
 
+	/* a frame over 64 KiB (no GSO) and a runt: both dropped, the device goes on */
+	ntx.desc[0] = (struct desc){(ulong)scratch, 12 + 70000, 0, 0};
+	nq_kick(d, &ntx, 1, 0);
+	t = nq_wait(&ntx);
+	ntx.desc[0] = (struct desc){(ulong)net_tx, 12 + 6, 0, 0};
+	nq_kick(d, &ntx, 1, 0);
+	long t2 = nq_wait(&ntx);
+	long t3 = net_arp(d, &rx_len);
+	reportf(t == 0 && t2 == 0 && !(status(d) & ST_NEEDS_RESET) && t3 == 0 &&
+		    arp_reply_ok(net_rx[0], rx_len),
+		"virtio-net: a 70000-byte frame and a 6-byte one are dropped (used %ld, %ld), the "
+		"next ARP request is answered",
+		t, t2);
+
 	c = n_cfg;
 	ntx.desc[0] = (struct desc){(ulong)net_tx, 4, 0, 0};
 	nq_kick(d, &ntx, 1, 0);

@@ -323,10 +323,11 @@ out:
 /* ---- transmitting: frames from the guest ---- */
 
 /*
- * Take one frame from the transmit queue into n->tx (d->lock held): its
- * length, 0 none (notifications armed), -1 the device broke or stopped.
+ * Take one chain from the transmit queue, its frame into n->tx (d->lock
+ * held): 1 with *len set (0: a frame to drop), 0 none left (notifications
+ * armed), -1 the device broke or stopped.
  */
-static long tx_one(struct net *n, bool *pushed)
+static int tx_one(struct net *n, bool *pushed, size_t *len)
 {
 	struct virtio_dev *d = n->d;
 	struct virtq *vq = &d->vq[TXQ];
@@ -354,13 +355,13 @@ static long tx_one(struct net *n, bool *pushed)
 		virtio_set_needs_reset(d, "a transmit chain without its 12-byte header");
 		return -1;
 	}
-	uint64_t len = c->out_len - NET_HDR_LEN;
-	if (len > TX_FRAME_MAX)
-		len = 0; /* no GSO was negotiated: a frame this long is dropped */
-	virtq_chain_read(c, NET_HDR_LEN, n->tx, (size_t)len);
+	*len = (size_t)(c->out_len - NET_HDR_LEN);
+	if (*len > TX_FRAME_MAX)
+		*len = 0; /* no GSO was negotiated: a frame this long is dropped */
+	virtq_chain_read(c, NET_HDR_LEN, n->tx, *len);
 	virtq_push(vq, c->head, 0);
 	*pushed = true;
-	return (long)len;
+	return 1;
 }
 
 static void tx_serve(struct net *n)
@@ -369,14 +370,15 @@ static void tx_serve(struct net *n)
 
 	for (;;) {
 		bool pushed = false;
-		long len;
+		size_t len = 0;
+		int r;
 
 		pthread_mutex_lock(&d->lock);
-		len = tx_one(n, &pushed);
+		r = tx_one(n, &pushed, &len);
 		if (pushed && virtq_need_interrupt(&d->vq[TXQ]))
 			virtio_notify_queue(d, TXQ);
 		pthread_mutex_unlock(&d->lock);
-		if (len <= 0)
+		if (r <= 0)
 			return;
 		if (len >= 14) /* at least an Ethernet header; runts are dropped */
 			slirp_input(n->slirp, n->tx, (int)len);
@@ -505,8 +507,11 @@ static void run_timers(struct net *n)
 	int64_t now = now_ns() / 1000000;
 	bool again = true;
 
-	/* a callback may re-arm, add or free timers: start over after each */
-	while (again) {
+	/*
+	 * A callback may re-arm, add or free timers: start over after each (at
+	 * most 64 per round: one re-armed in the past waits for the next).
+	 */
+	for (unsigned fired = 0; again && fired < 64; fired++) {
 		again = false;
 		for (struct net_timer *t = n->timers; t; t = t->next) {
 			if (t->expire_ms >= 0 && t->expire_ms <= now) {
