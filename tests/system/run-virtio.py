@@ -12,8 +12,9 @@ libslirp's user network) with the virtio_net modules loaded: udhcpc on eth0 gets
 lease 10.0.2.15; the guest fetches 300 KiB that a host server on 127.0.0.1:PORT sends,
 through the gateway 10.0.2.2:PORT (busybox nc), and their sha256 is the host's; a
 host client connects to 127.0.0.1:HPORT and receives, through hostfwd, the 109 KiB a
-guest `nc -l -p 5555` sends; /proc/interrupts shows the queues' MSI-X vectors; a
-clean log.
+guest `nc -l -p 5555` sends; /proc/interrupts shows the queues' MSI-X vectors; after
+`reboot -f` (--reboot restart: the network is built again) a lease again and hostfwd
+again; a clean log.
 
 Without either, the disks and the RNG:
 
@@ -375,6 +376,36 @@ def free_port():
     return port
 
 
+def net_up(g):
+    """load virtio_net, wait for eth0, print its MAC, lease an address (not set: -s /bin/true)"""
+    return g.run("for m in %s; do insmod /virtio/$m || echo FAILED $m; done; "
+                 "for i in $(seq 100); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1;"
+                 " done; cat /sys/class/net/eth0/address; ip link set lo up; ip link set eth0 up"
+                 " && timeout 30 udhcpc -i eth0 -f -q -n -t 10 -T 2 -s /bin/true 2>&1" %
+                 " ".join(os.path.basename(m) for m in NET_MODULES), 60)
+
+
+def check_hostfwd(g, hport, prefix):
+    """a guest `nc -l` server sends 108894 bytes to a host client through hostfwd"""
+    g.run("seq 1 20000 > /tmp/srv; (nc -l -p %d < /tmp/srv >/dev/null 2>&1 &); sleep 0.5" %
+          NET_GUEST_PORT, 20)
+    want = "".join("%d\n" % k for k in range(1, 20001)).encode()
+    got, why = b"", ""
+    try:
+        c = socket.create_connection(("127.0.0.1", hport), timeout=30)
+        c.settimeout(30)
+        while len(got) < len(want):
+            b = c.recv(65536)
+            if not b:
+                break
+            got += b
+        c.close()
+    except OSError as e:
+        why = str(e)
+    check("%sa host client of 127.0.0.1:%d receives the guest server's %d bytes (hostfwd)"
+          % (prefix, hport, len(want)), got == want, "%s; %d bytes" % (why, len(got)))
+
+
 def net_main(a, kernel, release, base):
     """--net user: DHCP, a guest client of a host server, a host client of a guest server"""
     import threading
@@ -402,7 +433,7 @@ def net_main(a, kernel, release, base):
     hport = free_port()
     logname = os.path.join(a.builddir, "linux-softkvm-virtio-net.log")
     cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", kernel, "--initrd", initrd,
-           "--append", "console=ttyS0 panic=-1", "--mem", a.mem,
+           "--append", "console=ttyS0 panic=-1", "--mem", a.mem, "--reboot", "restart",
            "--net", "user,hostfwd=tcp:127.0.0.1:%d-:%d" % (hport, NET_GUEST_PORT)]
     print("$ " + " ".join(cmd))
     print("console log: " + logname)
@@ -417,15 +448,10 @@ def net_main(a, kernel, release, base):
             return finish(g)
         print("INFO: marker after %.1f s" % (time.time() - t0))
         t1 = time.time()
-        out, st = g.run("for m in %s; do insmod /virtio/$m || echo FAILED $m; done; "
-                        "for i in $(seq 100); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1;"
-                        " done; cat /sys/class/net/eth0/address" %
-                        " ".join(os.path.basename(m) for m in NET_MODULES), 60)
+        out, st = net_up(g)
         check("virtio_net loads and eth0 appears with the MAC 52:54:00:12:34:56",
               st == 0 and out is not None and "FAILED" not in out and
-              out.split()[-1:] == ["52:54:00:12:34:56"], repr(out))
-        out, st = g.run("ip link set lo up; ip link set eth0 up && timeout 30 udhcpc -i eth0 -f -q"
-                        " -n -t 10 -T 2 -s /bin/true 2>&1", 45)
+              "52:54:00:12:34:56" in out.split(), repr(out))
         check("udhcpc gets the lease 10.0.2.15 from the user network",
               st == 0 and out is not None and "lease of 10.0.2.15 obtained" in out, repr(out))
         out, st = g.run("ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2;"
@@ -438,28 +464,24 @@ def net_main(a, kernel, release, base):
               st == 0 and (out or "").split()[:1] == [hashlib.sha256(NET_DATA).hexdigest()]
               and served == [True], repr((out, served)))
         # a guest server reached through hostfwd
-        out, st = g.run("seq 1 20000 > /tmp/srv; (nc -l -p %d < /tmp/srv >/dev/null 2>&1 &);"
-                        " sleep 0.5" % NET_GUEST_PORT, 20)
-        want = "".join("%d\n" % k for k in range(1, 20001)).encode()
-        got, why = b"", ""
-        try:
-            c = socket.create_connection(("127.0.0.1", hport), timeout=30)
-            c.settimeout(30)
-            while len(got) < len(want):
-                b = c.recv(65536)
-                if not b:
-                    break
-                got += b
-            c.close()
-        except OSError as e:
-            why = str(e)
-        check("a host client of 127.0.0.1:%d receives the guest server's %d bytes (hostfwd)"
-              % (hport, len(want)), got == want, "%s; %d bytes" % (why, len(got)))
+        check_hostfwd(g, hport, "")
         out, st = g.run("grep -E 'virtio0-(input|output).0' /proc/interrupts", 20)
         lines = (out or "").splitlines()
         check("the queues interrupt through MSI-X (virtio0-input.0, virtio0-output.0)",
               len(lines) == 2 and all("PCI-MSI" in l for l in lines), repr(out))
         print("INFO: the checks took %.1f s" % (time.time() - t1))
+        # a guest reset: the network is built again, hostfwd listens again
+        start = len(g.out)
+        g.p.stdin.write(b"reboot -f\n")
+        g.p.stdin.flush()
+        m = g.wait_for(MARKER, a.timeout, start)
+        if check("reboot -f: the guest boots again", m is not None,
+                 "no second marker; last output: %r" % g.out[-300:]):
+            out, st = net_up(g)
+            check("after the reboot: udhcpc gets 10.0.2.15 again",
+                  st == 0 and out is not None and "lease of 10.0.2.15 obtained" in out, repr(out))
+            g.run("ip addr add 10.0.2.15/24 dev eth0", 20)
+            check_hostfwd(g, hport, "after the reboot: ")
         status = g.poweroff()
         check("poweroff -f ends softkvm with status 0", status == 0, "status %s" % status)
     srv.close()
