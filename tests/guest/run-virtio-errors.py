@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""`softkvm run --drive/--rng` refuses bad input cleanly (vmm/virtio/).
+"""`softkvm run --drive/--rng/--console/--net` refuses bad input cleanly (vmm/virtio/).
 
 Each bad --drive or --console gives exactly one line on stderr naming the problem (and the
 option or file), nothing on stdout, and exit status 2: not KEY=VALUE, an
 unknown option, a format other than raw, bad readonly/cache values, a serial
 longer than 20 bytes, no file=, a missing file, a directory, an unreadable
 file, a read-only file for a writable drive, an image another VM holds, and
---irqchip off (no MSI-X without an irqchip). Permission checks run as
+--irqchip off (no MSI-X without an irqchip); for --net: another network than
+user, an unknown option, malformed hostfwd rules, a host port already in use,
+two --net.  Permission checks run as
 `nobody` when the test runs as root (root may open anything). A good
 --drive and --rng let a test kernel run to its end with only the start-up
 line on stderr.
 """
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -120,6 +123,39 @@ def main():
         expect_error(sk, "--console without its argument", k + ["--console"],
                      ["--console", "argument"])
 
+        # --net
+        expect_error(sk, "--net tap=x (only user)", k + ["--net", "tap=x"],
+                     ["--net", "unknown network 'tap=x'"])
+        expect_error(sk, "--net: unknown option", k + ["--net", "user,bogus=1"],
+                     ["--net", "unknown option 'bogus=1'"])
+        expect_error(sk, "--net: an empty option", k + ["--net", "user,"], ["--net", "empty"])
+        for bad in ["tcp:127.0.0.1:70000-:22", "tcp:127.0.0.1:2222", "sctp:127.0.0.1:2222-:22",
+                    "tcp:300.0.0.1:2222-:22", "tcp:127.0.0.1:0-:22", "tcp:127.0.0.1:2222-:",
+                    "tcp:127.0.0.1:x-:22", "tcp:127.0.0.1:2222-10.0.2.15:22:1", ""]:
+            expect_error(sk, "--net: hostfwd=%s" % bad, k + ["--net", "user,hostfwd=" + bad],
+                         ["--net", "bad hostfwd=" + bad])
+        expect_error(sk, "--net: nine hostfwd rules",
+                     k + ["--net", "user" + "".join(",hostfwd=tcp::%d-:22" % (40000 + j)
+                                                    for j in range(9))],
+                     ["--net", "at most 8"])
+        expect_error(sk, "--net twice", k + ["--net", "user", "--net", "user"],
+                     ["--net", "only one"])
+        expect_error(sk, "--net without its argument", k + ["--net"], ["--net", "argument"])
+        expect_error(sk, "--net with --irqchip off", k + ["--irqchip", "off", "--net", "user"],
+                     ["--net", "--irqchip"])
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        bport = busy.getsockname()[1]
+        expect_error(sk, "--net: hostfwd on a host port in use",
+                     k + ["--net", "user,hostfwd=tcp:127.0.0.1:%d-:22" % bport],
+                     ["--net", "hostfwd=tcp:127.0.0.1:%d-:22" % bport, "port %d" % bport])
+        busy.close()
+        free = socket.socket()
+        free.bind(("127.0.0.1", 0))
+        fport = free.getsockname()[1]
+        free.close()
+
         # good ones: the guest runs to its end
         os.link(img, img[:-4] + ",x")
         for name, args, nobody in [
@@ -127,6 +163,10 @@ def main():
                                               "--rng"], False),
                 ("--console virtio", ["--console", "virtio"], False),
                 ("--console serial", ["--console=serial"], False),
+                ("--net user", ["--net", "user"], False),
+                ("--net user with hostfwd", ["--net=user,hostfwd=tcp:127.0.0.1:%d-:22,"
+                                             "hostfwd=udp::%d-10.0.2.15:53" % (fport, fport)],
+                 False),
                 ("a read-only file with readonly=on", ["--drive", "file=%s,readonly=on" % ro], True),
                 ("--drive file name with ',,' (a comma)", ["--drive", "file=%s,,x" % img[:-4]], False)]:
             status, out, err = run(sk, k + args, nobody)

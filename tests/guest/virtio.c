@@ -17,6 +17,14 @@
  * Then chaos: random register writes and random rings (confined to a scratch
  * area or outside RAM, so the device cannot write over this kernel). The VMM
  * must survive all of it, and the device must work after a reset.
+ *
+ * With --net user too, virtio-net at 00:05.0: its identity, the MAC and link
+ * status in its configuration, an ARP request for the gateway 10.0.2.2 sent
+ * on the transmit queue answered by libslirp on the receive queue (the
+ * 12-byte header with num_buffers 1), then as a hostile driver: a transmit
+ * chain shorter than the header, a writable transmit buffer, a receive
+ * buffer under 1526 bytes, a read-only receive buffer (DEVICE_NEEDS_RESET
+ * each, and the ARP exchange works again after a reset).
  */
 #include "apic.h"
 
@@ -487,6 +495,7 @@ static void test_hostile(struct vdev *d)
 
 static u8 scratch[65536] aligned(4096);
 static u32 rng_state = 0x2545f491u;
+static unsigned chaos_queues = 1; /* the queues a ring is set up on (virtio-net: 2) */
 
 static u32 rnd(void)
 {
@@ -558,7 +567,7 @@ static void chaos_step(struct vdev *d)
 		wr32(d->common + C_GFSEL, 0);
 		wr32(d->common + C_GF, rnd() & (3u << 28));
 		wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
-		wr16(d->common + C_QSEL, 0);
+		wr16(d->common + C_QSEL, (u16)(chaos_queues > 1 ? rnd() % chaos_queues : 0));
 		wr16(d->common + C_QSIZE, (u16)(1u << (rnd() % 9)));
 		wr16(d->common + C_QMSIX, (u16)(rnd() % 3));
 		wr64(d->common + C_QDESC, base);
@@ -642,9 +651,231 @@ static void test_rng(struct vdev *r)
 	report("virtio-rng fills 64 bytes", used == 64 && nonzero);
 }
 
+/* ---- virtio-net ---- */
+
+static u8 net_rings[2][8192] aligned(4096);
+static u8 net_rx[2][2048] aligned(4096);
+static u8 net_tx[128] aligned(64);
+static const u8 net_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+
+struct nq {
+	struct desc *desc;
+	volatile u16 *avail, *used;
+	u16 avail_idx, used_seen;
+};
+static struct nq nrx, ntx;
+
+static void nq_setup(struct vdev *d, struct nq *q, unsigned idx)
+{
+	memset(net_rings[idx], 0, sizeof(net_rings[idx]));
+	q->desc = (struct desc *)net_rings[idx];
+	q->avail = (volatile u16 *)(net_rings[idx] + 16 * QSIZE);
+	q->used = (volatile u16 *)(net_rings[idx] + 4096);
+	q->avail_idx = q->used_seen = 0;
+	wr16(d->common + C_QSEL, (u16)idx);
+	wr16(d->common + C_QSIZE, QSIZE);
+	wr16(d->common + C_QMSIX, 1);
+	wr64(d->common + C_QDESC, (ulong)q->desc);
+	wr64(d->common + C_QDRV, (ulong)q->avail);
+	wr64(d->common + C_QDEV, (ulong)q->used);
+	wr16(d->common + C_QEN, 1);
+}
+
+/* reset, negotiate VERSION_1 + MAC + STATUS, both queues; false on failure */
+static bool net_init(struct vdev *d)
+{
+	wr8(d->common + C_STATUS, 0);
+	if (status(d) != 0)
+		return false;
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER);
+	wr32(d->common + C_GFSEL, 0);
+	wr32(d->common + C_GF, (1u << 5) | (1u << 16));
+	wr32(d->common + C_GFSEL, 1);
+	wr32(d->common + C_GF, 1);
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
+	if (!(status(d) & ST_FEATURES_OK))
+		return false;
+	wr16(d->common + C_MSIX, 0);
+	nq_setup(d, &nrx, 0);
+	nq_setup(d, &ntx, 1);
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+	return status(d) == (ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+}
+
+static void nq_kick(struct vdev *d, struct nq *q, unsigned idx, u16 head)
+{
+	q->avail[2 + (q->avail_idx % QSIZE)] = head;
+	__sync_synchronize();
+	q->avail[1] = ++q->avail_idx;
+	__sync_synchronize();
+	wr16(d->notify + idx * d->notify_mult, (u16)idx);
+}
+
+static long nq_wait(struct nq *q)
+{
+	for (int k = 0; k < 5000; k++) {
+		if (q->used[1] != q->used_seen) {
+			volatile u32 *e =
+			    (volatile u32 *)(q->used + 2) + 2 * (q->used_seen % QSIZE);
+			q->used_seen++;
+			return e[1];
+		}
+		udelay(100);
+	}
+	return -1;
+}
+
+/* the 12-byte header and an ARP request for 10.0.2.2 from 10.0.2.15: 54 bytes */
+static u32 arp_request(u8 *p)
+{
+	static const u8 frame[42] = {
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x06,
+	    0x00, 0x01, 0x08, 0x00, 6,	  4,	0x00, 0x01, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56,
+	    10,	  0,	2,    15,   0,	  0,	0,    0,    0,	  0,	10,   0,    2,	  2};
+	memset(p, 0, 12);
+	memcpy(p + 12, frame, sizeof(frame));
+	return 12 + sizeof(frame);
+}
+
+/* post one receive buffer (descriptor 0 of the receive queue) and send an ARP request */
+static long net_arp(struct vdev *d, long *rx_len)
+{
+	memset(net_rx[0], 0xcc, sizeof(net_rx[0]));
+	nrx.desc[0] = (struct desc){(ulong)net_rx[0], sizeof(net_rx[0]), F_WRITE, 0};
+	nq_kick(d, &nrx, 0, 0);
+	ntx.desc[0] = (struct desc){(ulong)net_tx, arp_request(net_tx), 0, 0};
+	nq_kick(d, &ntx, 1, 0);
+	long t = nq_wait(&ntx);
+	*rx_len = nq_wait(&nrx);
+	return t;
+}
+
+static bool arp_reply_ok(const u8 *p, long len)
+{
+	static const u8 gw[4] = {10, 0, 2, 2}, me[4] = {10, 0, 2, 15};
+	return len >= 12 + 42 && len <= 12 + 1514 && p[10] == 1 && p[11] == 0 && p[0] == 0 &&
+	       !memcmp(p + 12, net_mac, 6) && p[24] == 0x08 && p[25] == 0x06 && p[32] == 0 &&
+	       p[33] == 2 && !memcmp(p + 40, gw, 4) && !memcmp(p + 44, net_mac, 6) &&
+	       !memcmp(p + 50, me, 4);
+}
+
+static void net_expect_broken(struct vdev *d, const char *what, struct nq *q, u16 used_before,
+			      u32 cfg_before)
+{
+	bool nr = false;
+	for (int k = 0; k < 5000 && !nr; k++) {
+		nr = status(d) & ST_NEEDS_RESET;
+		if (!nr)
+			udelay(100);
+	}
+	reportf(nr, "virtio-net, %s: DEVICE_NEEDS_RESET", what);
+	reportf(wait_irq(&n_cfg, cfg_before), "virtio-net, %s: configuration interrupt", what);
+	reportf(q->used[1] == used_before, "virtio-net, %s: nothing used", what);
+	long rx_len, t;
+	bool ok = net_init(d);
+	t = net_arp(d, &rx_len);
+	reportf(ok && t == 0 && arp_reply_ok(net_rx[0], rx_len),
+		"virtio-net, %s: after a reset the ARP exchange works again", what);
+}
+
+/* chaos on virtio-net: both queues, then a reset and the ARP exchange must work */
+static void test_net_chaos(struct vdev *d)
+{
+	u32 broke = 0;
+	long rx_len, t;
+
+	chaos_queues = 2;
+	for (int k = 0; k < 4000; k++) {
+		chaos_step(d);
+		if (status(d) & ST_NEEDS_RESET)
+			broke++;
+		if (k % 64 == 0)
+			udelay(200);
+	}
+	reportf(broke > 0, "virtio-net chaos: 4000 random steps (DEVICE_NEEDS_RESET seen after %u)",
+		broke);
+	msix_setup(d);
+	bool ok = net_init(d);
+	t = net_arp(d, &rx_len);
+	report("virtio-net chaos: afterwards a reset and the ARP exchange work",
+	       ok && t == 0 && arp_reply_ok(net_rx[0], rx_len));
+}
+
+static void test_net(struct vdev *d)
+{
+	long rx_len, t;
+	u32 c;
+
+	report("virtio-net: class 0x020000, revision 1", cfg_rd32(d->slot, 8) == 0x02000001u);
+	wr32(d->common + C_DFSEL, 0);
+	u32 f0 = rd32(d->common + C_DF);
+	wr32(d->common + C_DFSEL, 1);
+	u32 f1 = rd32(d->common + C_DF);
+	reportf((f0 & ((1u << 5) | (1u << 16))) == ((1u << 5) | (1u << 16)) &&
+		    !(f0 & ((1u << 0) | (1u << 1) | (1u << 15) | (1u << 7) | (1u << 11))) &&
+		    (f1 & 1),
+		"virtio-net: MAC, STATUS and VERSION_1 offered, no CSUM, GUEST_CSUM, "
+		"MRG_RXBUF, TSO (features %08x %08x)",
+		f1, f0);
+	bool mac = true;
+	for (int k = 0; k < 6; k++)
+		mac &= rd8(d->devcfg + k) == net_mac[k];
+	report("virtio-net: the MAC is 52:54:00:12:34:56, the link is up",
+	       mac && rd16(d->devcfg + 6) == 1);
+	report("virtio-net: two queues", rd16(d->common + C_NUMQ) == 2);
+	msix_setup(d);
+	report("virtio-net is set up", net_init(d));
+	t = net_arp(d, &rx_len);
+	reportf(t == 0 && arp_reply_ok(net_rx[0], rx_len),
+		"virtio-net: an ARP request for 10.0.2.2 is answered (transmit used %ld, received "
+		"%ld bytes)",
+		t, rx_len);
+
+	/* a frame over 64 KiB (no GSO) and a runt: both dropped, the device goes on */
+	ntx.desc[0] = (struct desc){(ulong)scratch, 12 + 70000, 0, 0};
+	nq_kick(d, &ntx, 1, 0);
+	t = nq_wait(&ntx);
+	ntx.desc[0] = (struct desc){(ulong)net_tx, 12 + 6, 0, 0};
+	nq_kick(d, &ntx, 1, 0);
+	long t2 = nq_wait(&ntx);
+	long t3 = net_arp(d, &rx_len);
+	reportf(t == 0 && t2 == 0 && !(status(d) & ST_NEEDS_RESET) && t3 == 0 &&
+		    arp_reply_ok(net_rx[0], rx_len),
+		"virtio-net: a 70000-byte frame and a 6-byte one are dropped (used %ld, %ld), the "
+		"next ARP request is answered",
+		t, t2);
+
+	c = n_cfg;
+	ntx.desc[0] = (struct desc){(ulong)net_tx, 4, 0, 0};
+	nq_kick(d, &ntx, 1, 0);
+	net_expect_broken(d, "a transmit chain shorter than its header", &ntx, ntx.used_seen, c);
+
+	c = n_cfg;
+	ntx.desc[0] = (struct desc){(ulong)net_tx, arp_request(net_tx), F_NEXT, 1};
+	ntx.desc[1] = (struct desc){(ulong)net_rx[1], 64, F_WRITE, 0};
+	nq_kick(d, &ntx, 1, 0);
+	net_expect_broken(d, "a writable transmit buffer", &ntx, ntx.used_seen, c);
+
+	c = n_cfg;
+	nrx.desc[0] = (struct desc){(ulong)net_rx[0], 1000, F_WRITE, 0};
+	nq_kick(d, &nrx, 0, 0);
+	ntx.desc[0] = (struct desc){(ulong)net_tx, arp_request(net_tx), 0, 0};
+	nq_kick(d, &ntx, 1, 0);
+	nq_wait(&ntx);
+	net_expect_broken(d, "a receive buffer of 1000 bytes", &nrx, nrx.used_seen, c);
+
+	c = n_cfg;
+	nrx.desc[0] = (struct desc){(ulong)net_rx[0], 2048, 0, 0};
+	nq_kick(d, &nrx, 0, 0);
+	ntx.desc[0] = (struct desc){(ulong)net_tx, arp_request(net_tx), 0, 0};
+	nq_kick(d, &ntx, 1, 0);
+	nq_wait(&ntx);
+	net_expect_broken(d, "a read-only receive buffer", &nrx, nrx.used_seen, c);
+}
+
 int main(void)
 {
-	struct vdev blk, ro, rng;
+	struct vdev blk, ro, rng, net;
 	int b = find(0x1042, 0), r = b >= 0 ? find(0x1042, b + 1) : -1, g = find(0x1044, 0);
 
 	set_ex_handler(VEC_CFG, cfg_irq);
@@ -666,5 +897,11 @@ int main(void)
 	test_hostile(&blk);
 	test_chaos(&blk);
 	test_rng(&rng);
+	int n = find(0x1041, 0);
+	report("virtio-net 1af4:1041 at 00:05.0", n == 5);
+	if (probe(&net, n)) {
+		test_net(&net);
+		test_net_chaos(&net);
+	}
 	report_summary();
 }

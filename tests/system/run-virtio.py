@@ -7,7 +7,16 @@ virtio_console and starts the shell on hvc0; the commands typed on standard
 input reach it (tty says /dev/hvc0, a 300-character line, 14 KiB of output in
 order) and poweroff -f there ends softkvm with status 0.
 
-Without it, the disks and the RNG:
+With --net: `softkvm run --net user,hostfwd=tcp:127.0.0.1:HPORT-:5555` (virtio-net on
+libslirp's user network) with the virtio_net modules loaded: udhcpc on eth0 gets the
+lease 10.0.2.15; the guest fetches 300 KiB that a host server on 127.0.0.1:PORT sends,
+through the gateway 10.0.2.2:PORT (busybox nc), and their sha256 is the host's; a
+host client connects to 127.0.0.1:HPORT and receives, through hostfwd, the 109 KiB a
+guest `nc -l -p 5555` sends; /proc/interrupts shows the queues' MSI-X vectors; after
+`reboot -f` (--reboot restart: the network is built again) a lease again and hostfwd
+again; a clean log.
+
+Without either, the disks and the RNG:
 
 `softkvm run --accel soft` boots the busybox initramfs of scripts/make-initramfs.sh
 plus a second archive with the kernel's virtio modules (as run-qemu-virtio.py
@@ -45,6 +54,7 @@ import hashlib
 import importlib.util
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -119,6 +129,10 @@ while kill -0 $shell 2>/dev/null; do
 done
 poweroff -f
 """
+NET_MODULES = MODULES[:5] + ["net/core/failover.ko", "drivers/net/net_failover.ko",
+                             "drivers/net/virtio_net.ko"]
+NET_DATA = bytes((i * 31 + 7) & 0xff for i in range(300 << 10))
+NET_GUEST_PORT = 5555
 HVC_READY = re.compile(rb"softkvm: (hvc0 ready|no hvc0)")
 
 
@@ -176,6 +190,8 @@ def main():
     ap.add_argument("--timeout", type=int, default=120, help="seconds to the marker line")
     ap.add_argument("--console", action="store_true",
                     help="test --console virtio (a shell on hvc0) instead of the disks")
+    ap.add_argument("--net", action="store_true",
+                    help="test --net user (virtio-net on libslirp) instead of the disks")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(HERE))
 
@@ -192,6 +208,8 @@ def main():
     release = re.sub(r"^vmlinuz-", "", os.path.basename(kernel))
     if a.console:
         return console_main(a, kernel, release, env["INITRD"])
+    if a.net:
+        return net_main(a, kernel, release, env["INITRD"])
     initrd = os.path.join(a.builddir, "softkvm-virtio-initramfs.cpio.gz")
     make_initrd(env["INITRD"], release, initrd)
 
@@ -346,6 +364,127 @@ def console_main(a, kernel, release, base):
         status = g.poweroff()
         check("poweroff -f on hvc0 ends softkvm with status 0", status == 0,
               "status %s" % status)
+    print("INFO: %.1f s in all" % (time.time() - t0))
+    return finish(g)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def net_up(g):
+    """load virtio_net, wait for eth0, print its MAC, lease an address (not set: -s /bin/true)"""
+    return g.run("for m in %s; do insmod /virtio/$m || echo FAILED $m; done; "
+                 "for i in $(seq 100); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1;"
+                 " done; cat /sys/class/net/eth0/address; ip link set lo up; ip link set eth0 up"
+                 " && timeout 30 udhcpc -i eth0 -f -q -n -t 10 -T 2 -s /bin/true 2>&1" %
+                 " ".join(os.path.basename(m) for m in NET_MODULES), 60)
+
+
+def check_hostfwd(g, hport, prefix):
+    """a guest `nc -l` server sends 108894 bytes to a host client through hostfwd"""
+    g.run("seq 1 20000 > /tmp/srv; (nc -l -p %d < /tmp/srv >/dev/null 2>&1 &); sleep 0.5" %
+          NET_GUEST_PORT, 20)
+    want = "".join("%d\n" % k for k in range(1, 20001)).encode()
+    got, why = b"", ""
+    try:
+        c = socket.create_connection(("127.0.0.1", hport), timeout=30)
+        c.settimeout(30)
+        while len(got) < len(want):
+            b = c.recv(65536)
+            if not b:
+                break
+            got += b
+        c.close()
+    except OSError as e:
+        why = str(e)
+    check("%sa host client of 127.0.0.1:%d receives the guest server's %d bytes (hostfwd)"
+          % (prefix, hport, len(want)), got == want, "%s; %d bytes" % (why, len(got)))
+
+
+def net_main(a, kernel, release, base):
+    """--net user: DHCP, a guest client of a host server, a host client of a guest server"""
+    import threading
+    initrd = os.path.join(a.builddir, "softkvm-virtio-net-initramfs.cpio.gz")
+    make_initrd(base, release, initrd, NET_MODULES)
+    # the host's server, reached by the guest through 10.0.2.2
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.settimeout(120)
+    port = srv.getsockname()[1]
+    served = []
+
+    def serve():
+        try:
+            c, _ = srv.accept()
+            c.sendall(NET_DATA)
+            c.close()
+            served.append(True)
+        except OSError as e:
+            served.append(e)
+
+    threading.Thread(target=serve, daemon=True).start()
+    hport = free_port()
+    logname = os.path.join(a.builddir, "linux-softkvm-virtio-net.log")
+    cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", kernel, "--initrd", initrd,
+           "--append", "console=ttyS0 panic=-1", "--mem", a.mem, "--reboot", "restart",
+           "--net", "user,hostfwd=tcp:127.0.0.1:%d-:%d" % (hport, NET_GUEST_PORT)]
+    print("$ " + " ".join(cmd))
+    print("console log: " + logname)
+    t0 = time.time()
+    with open(logname, "wb") as log:
+        g = Guest(cmd, log)
+        m = g.wait_for(MARKER, a.timeout)
+        if not check("boots to the marker line", m is not None,
+                     "no marker after %d s; last output: %r" % (a.timeout, g.out[-300:])):
+            g.p.kill()
+            g.p.wait()
+            return finish(g)
+        print("INFO: marker after %.1f s" % (time.time() - t0))
+        t1 = time.time()
+        out, st = net_up(g)
+        check("virtio_net loads and eth0 appears with the MAC 52:54:00:12:34:56",
+              st == 0 and out is not None and "FAILED" not in out and
+              "52:54:00:12:34:56" in out.split(), repr(out))
+        check("udhcpc gets the lease 10.0.2.15 from the user network",
+              st == 0 and out is not None and "lease of 10.0.2.15 obtained" in out, repr(out))
+        out, st = g.run("ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2;"
+                        " cat /sys/class/net/eth0/carrier", 20)
+        check("the address is set and the link is up (VIRTIO_NET_F_STATUS)",
+              st == 0 and (out or "").split()[-1:] == ["1"], repr(out))
+        out, st = g.run("timeout 30 nc 10.0.2.2 %d </dev/null | sha256sum" % port, 40)
+        check("the guest fetches %d KiB from a host server on 127.0.0.1:%d through 10.0.2.2"
+              % (len(NET_DATA) >> 10, port),
+              st == 0 and (out or "").split()[:1] == [hashlib.sha256(NET_DATA).hexdigest()]
+              and served == [True], repr((out, served)))
+        # a guest server reached through hostfwd
+        check_hostfwd(g, hport, "")
+        out, st = g.run("grep -E 'virtio0-(input|output).0' /proc/interrupts", 20)
+        lines = (out or "").splitlines()
+        check("the queues interrupt through MSI-X (virtio0-input.0, virtio0-output.0)",
+              len(lines) == 2 and all("PCI-MSI" in l for l in lines), repr(out))
+        print("INFO: the checks took %.1f s" % (time.time() - t1))
+        # a guest reset: the network is built again, hostfwd listens again
+        start = len(g.out)
+        g.p.stdin.write(b"reboot -f\n")
+        g.p.stdin.flush()
+        m = g.wait_for(MARKER, a.timeout, start)
+        if check("reboot -f: the guest boots again", m is not None,
+                 "no second marker; last output: %r" % g.out[-300:]):
+            out, st = net_up(g)
+            check("after the reboot: udhcpc gets 10.0.2.15 again",
+                  st == 0 and out is not None and "lease of 10.0.2.15 obtained" in out, repr(out))
+            g.run("ip addr add 10.0.2.15/24 dev eth0", 20)
+            check_hostfwd(g, hport, "after the reboot: ")
+        status = g.poweroff()
+        check("poweroff -f ends softkvm with status 0", status == 0, "status %s" % status)
+    srv.close()
     print("INFO: %.1f s in all" % (time.time() - t0))
     return finish(g)
 

@@ -12,7 +12,7 @@
  *     (struct virtio_dev, virtio_pci.c): one thread per device, woken by
  *     ioeventfds on the queue-notify addresses, interrupts through irqfds
  *     on MSI routes;
- *   - the devices (blk.c, rng.c) and the command-line options.
+ *   - the devices (blk.c, rng.c, vconsole.c, net.c) and the command-line options.
  *
  * Nothing here includes softkvm's own headers: only <linux/kvm.h> through
  * the VMM, so the devices work on any KVM.
@@ -175,6 +175,13 @@ struct virtio_dev_ops {
 	void (*reset)(struct virtio_dev *d);
 	/* free the device's own state (after the worker stopped) */
 	void (*destroy)(struct virtio_dev *d);
+	/*
+	 * Optional: a device with a loop of its own (virtio-net: the user
+	 * network's sockets and timers beside its queues) runs this as its
+	 * worker thread instead of the generic one; it serves d->kick[] itself
+	 * and returns once d->stopfd is readable.
+	 */
+	void *(*worker)(void *d);
 };
 
 struct virtio_dev {
@@ -238,7 +245,24 @@ struct virtio_drive_opts {
 	char serial[21];   /* up to 20 bytes (VIRTIO_BLK_ID_BYTES) */
 };
 
+#define VIRTIO_NET_MAX_FWD 8
+
+/* --net user[,hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT]... */
+struct virtio_net_fwd {
+	bool udp;
+	uint32_t host_addr, guest_addr; /* host byte order; guest 0: 10.0.2.15 */
+	uint16_t host_port, guest_port;
+	char text[128]; /* as given, for messages */
+};
+
+struct virtio_net_opts {
+	bool user;
+	unsigned nfwd;
+	struct virtio_net_fwd fwd[VIRTIO_NET_MAX_FWD];
+};
+
 struct virtio_opts {
+	struct virtio_net_opts net;
 	unsigned ndrives;
 	struct virtio_drive_opts drive[VIRTIO_MAX_DRIVES];
 	bool rng;
@@ -254,8 +278,9 @@ bool virtio_option_known(const char *name);
 int virtio_parse_option(struct virtio_opts *o, const char *name, const char *val, char *err,
 			size_t errlen);
 int virtio_parse_drive(struct virtio_opts *o, const char *val, char *err, size_t errlen);
+int virtio_parse_net(struct virtio_opts *o, const char *val, char *err, size_t errlen);
 
-#define VIRTIO_MAX_DEVICES (VIRTIO_MAX_DRIVES + 2)
+#define VIRTIO_MAX_DEVICES (VIRTIO_MAX_DRIVES + 3)
 
 struct virtio_devices {
 	struct vmm *vm;
@@ -283,6 +308,9 @@ int virtio_blk_init(struct virtio_dev *d, const struct virtio_drive_opts *o, cha
 int virtio_rng_init(struct virtio_dev *d, char *err, size_t errlen);
 /* virtio-console: its output goes to out_fd */
 int virtio_console_init(struct virtio_dev *d, int out_fd, char *err, size_t errlen);
+/* virtio-net on a user-mode network (libslirp); fails (one line) when a hostfwd cannot listen */
+int virtio_net_init(struct virtio_dev *d, const struct virtio_net_opts *o, char *err,
+		    size_t errlen);
 /*
  * Host input for the virtio console (the console thread): the bytes the
  * driver's receive buffers took (0 when it has none posted yet), or -1 when

@@ -680,7 +680,7 @@ static int dev_plug(struct virtio_devices *all, struct virtio_dev *d, uint16_t d
 	/* as firmware leaves it: the BAR assigned and decoding (the ioeventfds follow it) */
 	pci_assign_bar(&vm->pci, &d->pci, 0, BAR_BASE + (slot - FIRST_SLOT) * BAR_SIZE);
 	pci_enable(&vm->pci, &d->pci, PCI_COMMAND_MEMORY);
-	r = pthread_create(&d->thread, NULL, worker, d);
+	r = pthread_create(&d->thread, NULL, d->ops->worker ? d->ops->worker : worker, d);
 	if (r) {
 		snprintf(err, errlen, "%s: cannot start its worker thread: %s", d->name,
 			 strerror(r));
@@ -699,12 +699,12 @@ int virtio_create(struct vmm *vm, const struct virtio_opts *o, char *err, size_t
 	struct virtio_devices *all;
 	int r = 0;
 
-	if (!o->ndrives && !o->rng && !o->console)
+	if (!o->ndrives && !o->rng && !o->console && !o->net.user)
 		return 0;
 	if (vm->irqchip == VMM_IRQCHIP_OFF) {
 		snprintf(err, errlen,
-			 "--drive, --rng and --console virtio need the in-kernel irqchip (their "
-			 "interrupts are MSI-X), not --irqchip off");
+			 "--drive, --rng, --console virtio and --net need the in-kernel irqchip "
+			 "(their interrupts are MSI-X), not --irqchip off");
 		return -EINVAL;
 	}
 	all = calloc(1, sizeof(*all));
@@ -722,11 +722,12 @@ int virtio_create(struct vmm *vm, const struct virtio_opts *o, char *err, size_t
 								      vm->ram + vm->low_size};
 	vm->virtio = all;
 
-	/* the drives in order, then the RNG, then the console */
-	for (unsigned k = 0; k < o->ndrives + 2 && !r; k++) {
+	/* the drives in order, then the RNG, the console, the network */
+	for (unsigned k = 0; k < o->ndrives + 3 && !r; k++) {
 		struct virtio_dev *d;
 
-		if ((k == o->ndrives && !o->rng) || (k == o->ndrives + 1 && !o->console))
+		if ((k == o->ndrives && !o->rng) || (k == o->ndrives + 1 && !o->console) ||
+		    (k == o->ndrives + 2 && !o->net.user))
 			continue;
 		d = dev_alloc();
 		if (!d) {
@@ -741,6 +742,10 @@ int virtio_create(struct vmm *vm, const struct virtio_opts *o, char *err, size_t
 			r = virtio_rng_init(d, err, errlen);
 			if (!r)
 				r = dev_plug(all, d, 4, 0x00ff00, err, errlen);
+		} else if (k == o->ndrives + 2) {
+			r = virtio_net_init(d, &o->net, err, errlen);
+			if (!r)
+				r = dev_plug(all, d, 1, 0x020000, err, errlen);
 		} else {
 			r = virtio_console_init(d, STDOUT_FILENO, err, errlen);
 			if (!r)
