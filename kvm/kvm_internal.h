@@ -80,7 +80,9 @@ struct kvm_vm {
 	struct kvm_slot *slots;
 	unsigned nslots, slots_cap;
 	struct kvm_vcpu *vcpus[SOFTKVM_MAX_VCPUS];
-	unsigned nvcpus;
+	/* published after vcpus[n] (release): threads that route interrupts read
+	 * it without vm->lock (ThreadSanitizer, make fuzz-abi-tsan) */
+	_Atomic unsigned nvcpus;
 	bool vcpu_created;
 	uint32_t max_vcpu_ids;	    /* KVM_CAP_MAX_VCPU_ID; 0 until set or a vCPU exists */
 	unsigned long nr_mmu_pages; /* KVM_SET_NR_MMU_PAGES, 0 = default (kvm/mmu.c) */

@@ -476,7 +476,9 @@ int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run, st
 		}
 	}
 	memset(run, 0, sizeof(*run));
-	vm->vcpus[vm->nvcpus++] = v;
+	unsigned n = atomic_load_explicit(&vm->nvcpus, memory_order_relaxed);
+	vm->vcpus[n] = v;
+	atomic_store_explicit(&vm->nvcpus, n + 1, memory_order_release);
 	vm->vcpu_created = true;
 	if (service_start(vm)) {
 		/* without the service thread signals still end KVM_RUN at the next exit */
