@@ -226,6 +226,31 @@ static bool serving(const struct virtio_dev *d, unsigned q)
 }
 
 /*
+ * The next chain of queue q into c (d->lock held): 1 one, 0 none (the driver
+ * is asked to notify when it adds one), -1 the device broke or is not
+ * running.
+ */
+static int next_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
+{
+	struct virtq *vq = &d->vq[q];
+
+	if (!serving(d, q))
+		return -1;
+	for (;;) {
+		int r = virtq_pop(vq, &d->all->mem, c);
+		if (r > 0)
+			return 1;
+		if (r < 0) {
+			virtio_set_needs_reset(d, vq->error);
+			return -1;
+		}
+		/* empty: ask for a notify, and look again in case buffers came meanwhile */
+		if (!virtq_arm_notify(vq))
+			return 0;
+	}
+}
+
+/*
  * Put one frame into the next receive buffer (d->lock held): 1 sent, 0 no
  * buffer (the driver is asked to notify when it adds one), -1 the device
  * broke (or is not running).
@@ -236,22 +261,10 @@ static int rx_one(struct net *n, const uint8_t *frame, unsigned len, bool *pushe
 	struct virtq *vq = &d->vq[RXQ];
 	struct virtq_chain *c = n->rxchain;
 	uint8_t hdr[NET_HDR_LEN] = {0};
-	int r;
+	int r = next_chain(d, RXQ, c);
 
-	if (!serving(d, RXQ))
-		return -1;
-	for (;;) {
-		r = virtq_pop(vq, &d->all->mem, c);
-		if (r > 0)
-			break;
-		if (r < 0) {
-			virtio_set_needs_reset(d, vq->error);
-			return -1;
-		}
-		/* empty: ask for a notify, and look again in case buffers came meanwhile */
-		if (!virtq_arm_notify(vq))
-			return 0;
-	}
+	if (r <= 0)
+		return r;
 	if (c->nout) {
 		virtio_set_needs_reset(d, "a receive buffer that the device may only read");
 		return -1;
@@ -332,21 +345,10 @@ static int tx_one(struct net *n, bool *pushed, size_t *len)
 	struct virtio_dev *d = n->d;
 	struct virtq *vq = &d->vq[TXQ];
 	struct virtq_chain *c = d->chain;
-	int r;
+	int r = next_chain(d, TXQ, c);
 
-	if (!serving(d, TXQ))
-		return -1;
-	for (;;) {
-		r = virtq_pop(vq, &d->all->mem, c);
-		if (r > 0)
-			break;
-		if (r < 0) {
-			virtio_set_needs_reset(d, vq->error);
-			return -1;
-		}
-		if (!virtq_arm_notify(vq))
-			return 0;
-	}
+	if (r <= 0)
+		return r;
 	if (c->nin) {
 		virtio_set_needs_reset(d, "a transmit buffer that the device may write");
 		return -1;
