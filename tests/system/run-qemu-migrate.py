@@ -19,17 +19,17 @@ TMCCT = 0, the restored guest froze (LOC stopped, `sleep 1` never returned).
 --timer tscdeadline keeps Linux's default TSC-deadline mode.
 """
 import argparse
-import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "qmp"))
 from guestcon import MARKER, Guest  # noqa: E402
+from qmpclient import Client  # noqa: E402
 
 # the same fixed identity as run-qemu-virtio.py
 CPU = ("Snowridge,-mpx,-vme,-pclmulqdq,-aes,-rdrand,-rdseed,-sha-ni,-gfni,-cldemote,"
@@ -56,51 +56,23 @@ def check(name, ok, detail=""):
     return ok
 
 
-class QMP:
-    def __init__(self, path, timeout=60):
-        deadline = time.time() + timeout
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX)
-                self.s.connect(path)
-                break
-            except OSError:
-                self.s.close()
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.1)
-        self.s.settimeout(timeout)
-        self.buf = b""
-        self.read()  # the greeting
-        self.cmd("qmp_capabilities")
+def qmp_open(path):
+    """QEMU's QMP socket (tests/qmp/qmpclient.py), capabilities negotiated"""
+    c = Client(path, timeout=60)
+    c.recv_msg(60)  # the greeting
+    c.cmd("qmp_capabilities")
+    return c
 
-    def read(self):
-        while b"\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                raise EOFError("QMP closed")
-            self.buf += d
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
 
-    def cmd(self, name, **args):
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        self.s.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            r = self.read()
-            if "return" in r or "error" in r:
-                return r
-
-    def wait(self, name, key, want, timeout):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            r = self.cmd(name).get("return", {})
-            if r.get(key) in want:
-                return r.get(key)
-            time.sleep(0.2)
-        return None
+def qmp_wait(c, name, key, want, timeout):
+    """poll command name until its return's key is in want; that value, or None"""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = (c.cmd(name) or {}).get("return", {})
+        if r.get(key) in want:
+            return r.get(key)
+        time.sleep(0.2)
+    return None
 
 
 def loc(out):
@@ -179,11 +151,11 @@ def main():
               repr(out))
         timer_ticks(g, "before the save")
 
-        q = QMP(qmp[0])
+        q = qmp_open(qmp[0])
         q.cmd("stop")
-        r = q.cmd("migrate", uri="exec:cat > %s" % state)
-        check("QMP migrate to a file starts", "return" in r, repr(r))
-        st = q.wait("query-migrate", "status", ("completed", "failed", "cancelled"), 120)
+        r = q.cmd("migrate", {"uri": "exec:cat > %s" % state})
+        check("QMP migrate to a file starts", r is not None and "return" in r, repr(r))
+        st = qmp_wait(q, "query-migrate", "status", ("completed", "failed", "cancelled"), 120)
         check("the migration completes", st == "completed", "status %s" % st)
         try:
             q.cmd("quit")
@@ -201,8 +173,8 @@ def main():
     with open(logs[1], "wb") as log:
         g = Guest(cmd, log)
         guests.append(g)
-        q = QMP(qmp[1])
-        st = q.wait("query-status", "status", ("paused", "postmigrate", "running"), 120)
+        q = qmp_open(qmp[1])
+        st = qmp_wait(q, "query-status", "status", ("paused", "postmigrate", "running"), 120)
         check("the second QEMU loads the state", st in ("paused", "running"), "status %s" % st)
         q.cmd("cont")
         timer_ticks(g, "after the restore")

@@ -92,12 +92,16 @@ def cpio_entry(name, mode, data=b"", ino=[5000]):
     return b
 
 
-def make_initrd(base, release, out):
+def make_initrd(base, release, out, modules=MODULES, init=None):
     """base initramfs + a second, uncompressed archive (nothing for the guest to
-    inflate) with the modules in /virtio: the kernel unpacks concatenated archives"""
+    inflate) with the modules in /virtio (and init as /init, which replaces the
+    base's: the later archive's file wins): the kernel unpacks concatenated
+    archives. Also used by run-virtio.py."""
     moddir = os.path.join("/lib/modules", release, "kernel")
     parts = [cpio_entry("virtio", stat.S_IFDIR | 0o755)]
-    for m in MODULES:
+    if init:
+        parts.append(cpio_entry("init", stat.S_IFREG | 0o755, init.encode()))
+    for m in modules:
         path = os.path.join(moddir, m)
         if not os.path.exists(path):
             skip("%s: not found (the kernel's modules package)" % path)

@@ -55,7 +55,6 @@ import importlib.util
 import os
 import re
 import socket
-import stat
 import subprocess
 import sys
 import time
@@ -137,24 +136,7 @@ HVC_READY = re.compile(rb"softkvm: (hvc0 ready|no hvc0)")
 
 
 def make_initrd(base, release, out, modules=MODULES, init=None):
-    moddir = os.path.join("/lib/modules", release, "kernel")
-    parts = [qv.cpio_entry("virtio", stat.S_IFDIR | 0o755)]
-    if init:
-        parts.append(qv.cpio_entry("init", stat.S_IFREG | 0o755, init.encode()))
-    for m in modules:
-        path = os.path.join(moddir, m)
-        if not os.path.exists(path):
-            skip("%s: not found (the kernel's modules package)" % path)
-        with open(path, "rb") as f:
-            parts.append(qv.cpio_entry("virtio/" + os.path.basename(m), stat.S_IFREG | 0o644,
-                                       f.read()))
-    parts.append(qv.cpio_entry("TRAILER!!!", 0))
-    data = b"".join(parts)
-    data += b"\0" * (-len(data) % 512)
-    with open(base, "rb") as f:
-        first = f.read()
-    with open(out, "wb") as f:
-        f.write(first + b"\0" * (-len(first) % 512) + data)
+    qv.make_initrd(base, release, out, modules, init)
 
 
 def has_odirect(path):
