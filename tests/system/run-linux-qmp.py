@@ -34,7 +34,7 @@ check = rs.check
 spec = importlib.util.spec_from_file_location("run_virtio", os.path.join(here, "run-qemu-virtio.py"))
 rv = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(rv)
-rv.MODULES = ["drivers/acpi/button.ko"]
+MODULES = ["drivers/acpi/button.ko"]
 
 
 def acpi_counts(g):
@@ -61,7 +61,8 @@ def main():
     root = os.path.dirname(os.path.dirname(here))
     kernel, base_initrd = rs.locate_guest(root, a.builddir)
     initrd = os.path.join(a.builddir, "qmp-initramfs.cpio.gz")
-    rv.make_initrd(base_initrd, re.sub(r"^vmlinuz-", "", os.path.basename(kernel)), initrd)
+    rv.make_initrd(base_initrd, re.sub(r"^vmlinuz-", "", os.path.basename(kernel)), initrd,
+                   MODULES)
     sock = os.path.join(a.builddir, "linux-qmp-%d.sock" % os.getpid())
     if len(sock) > 100:
         sock = "/tmp/softkvm-linux-qmp-%d.sock" % os.getpid()
