@@ -12,7 +12,7 @@
  *     (struct virtio_dev, virtio_pci.c): one thread per device, woken by
  *     ioeventfds on the queue-notify addresses, interrupts through irqfds
  *     on MSI routes;
- *   - the devices (blk.c, rng.c, vconsole.c, net.c) and the command-line options.
+ *   - the devices (blk.c, rng.c, vconsole.c, net.c, vsock.c) and the command-line options.
  *
  * Nothing here includes softkvm's own headers: only <linux/kvm.h> through
  * the VMM, so the devices work on any KVM.
@@ -257,12 +257,20 @@ struct virtio_net_fwd {
 
 struct virtio_net_opts {
 	bool user;
+	char tap[16]; /* --net tap=IFNAME (IFNAMSIZ), or "" */
 	unsigned nfwd;
 	struct virtio_net_fwd fwd[VIRTIO_NET_MAX_FWD];
 };
 
+/* --vsock cid=N,path=SOCK (vsock.c) */
+struct virtio_vsock_opts {
+	uint64_t cid;	/* 3 .. 0xfffffffe */
+	char path[108]; /* "": no --vsock */
+};
+
 struct virtio_opts {
 	struct virtio_net_opts net;
+	struct virtio_vsock_opts vsock;
 	unsigned ndrives;
 	struct virtio_drive_opts drive[VIRTIO_MAX_DRIVES];
 	bool rng;
@@ -279,8 +287,9 @@ int virtio_parse_option(struct virtio_opts *o, const char *name, const char *val
 			size_t errlen);
 int virtio_parse_drive(struct virtio_opts *o, const char *val, char *err, size_t errlen);
 int virtio_parse_net(struct virtio_opts *o, const char *val, char *err, size_t errlen);
+int virtio_parse_vsock(struct virtio_opts *o, const char *val, char *err, size_t errlen);
 
-#define VIRTIO_MAX_DEVICES (VIRTIO_MAX_DRIVES + 3)
+#define VIRTIO_MAX_DEVICES (VIRTIO_MAX_DRIVES + 4)
 
 struct virtio_devices {
 	struct vmm *vm;
@@ -308,9 +317,15 @@ int virtio_blk_init(struct virtio_dev *d, const struct virtio_drive_opts *o, cha
 int virtio_rng_init(struct virtio_dev *d, char *err, size_t errlen);
 /* virtio-console: its output goes to out_fd */
 int virtio_console_init(struct virtio_dev *d, int out_fd, char *err, size_t errlen);
-/* virtio-net on a user-mode network (libslirp); fails (one line) when a hostfwd cannot listen */
+/*
+ * virtio-net on a user-mode network (libslirp) or a tap device; fails (one
+ * line) when a hostfwd cannot listen or the tap cannot be opened
+ */
 int virtio_net_init(struct virtio_dev *d, const struct virtio_net_opts *o, char *err,
 		    size_t errlen);
+/* virtio-vsock, Firecracker's hybrid vsock; fails (one line) when SOCK cannot listen */
+int virtio_vsock_init(struct virtio_dev *d, const struct virtio_vsock_opts *o, char *err,
+		      size_t errlen);
 /*
  * Host input for the virtio console (the console thread): the bytes the
  * driver's receive buffers took (0 when it has none posted yet), or -1 when
