@@ -16,6 +16,12 @@ through a guest echo server on port 6000 and reads it back (both directions more
 (RST), "CONNECT 7000" to a guest port nobody listens on is closed without an OK, the guest
 sees CID 42; again after `reboot -f`; a clean log.
 
+With --tap: `softkvm run --net tap=skvmtapPID` on a tap device the test creates (`ip tuntap
+add`, host address 10.77.N.1/24; skipped when it cannot: not root, no /dev/net/tun): the
+guest (10.77.N.2) fetches 300 KiB from a host server on 10.77.N.1 and a host client
+receives 109 KiB from a guest `nc -l`, both through the tap; after `reboot -f` again; the
+tap is deleted at the end.
+
 With --net: `softkvm run --net user,hostfwd=tcp:127.0.0.1:HPORT-:5555` (virtio-net on
 libslirp's user network) with the virtio_net modules loaded: udhcpc on eth0 gets the
 lease 10.0.2.15; the guest fetches 300 KiB that a host server on 127.0.0.1:PORT sends,
@@ -183,6 +189,8 @@ def main():
                     help="test --console virtio (a shell on hvc0) instead of the disks")
     ap.add_argument("--net", action="store_true",
                     help="test --net user (virtio-net on libslirp) instead of the disks")
+    ap.add_argument("--tap", action="store_true",
+                    help="test --net tap=IFNAME (a tap device this test creates)")
     ap.add_argument("--vsock", action="store_true",
                     help="test --vsock (virtio-vsock, hybrid vsock) instead of the disks")
     a = ap.parse_args()
@@ -205,6 +213,8 @@ def main():
         return net_main(a, kernel, release, env["INITRD"])
     if a.vsock:
         return vsock_main(a, kernel, release, env["INITRD"])
+    if a.tap:
+        return tap_main(a, kernel, release, env["INITRD"])
     initrd = os.path.join(a.builddir, "softkvm-virtio-initramfs.cpio.gz")
     make_initrd(env["INITRD"], release, initrd)
 
@@ -477,6 +487,115 @@ def net_main(a, kernel, release, base):
                   st == 0 and out is not None and "lease of 10.0.2.15 obtained" in out, repr(out))
             g.run("ip addr add 10.0.2.15/24 dev eth0", 20)
             check_hostfwd(g, hport, "after the reboot: ")
+        status = g.poweroff()
+        check("poweroff -f ends softkvm with status 0", status == 0, "status %s" % status)
+    srv.close()
+    print("INFO: %.1f s in all" % (time.time() - t0))
+    return finish(g)
+
+
+def tap_main(a, kernel, release, base):
+    """--net tap=IFNAME: a guest client of a host server and the other way, through a tap"""
+    import threading
+    if os.geteuid() != 0 or not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        skip("--net tap needs root and /dev/net/tun to create a tap device")
+    name = "skvmtap%d" % (os.getpid() % 100000)
+    sub = 10 + os.getpid() % 200
+    host_ip, guest_ip = "10.77.%d.1" % sub, "10.77.%d.2" % sub
+    p = subprocess.run("ip tuntap add dev %s mode tap && ip addr add %s/24 dev %s && "
+                       "ip link set %s up" % (name, host_ip, name, name), shell=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode:
+        subprocess.run(["ip", "tuntap", "del", "dev", name, "mode", "tap"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        skip("cannot create a tap device here: " + p.stdout.strip())
+    try:
+        return tap_run(a, kernel, release, base, name, host_ip, guest_ip)
+    finally:
+        subprocess.run(["ip", "tuntap", "del", "dev", name, "mode", "tap"])
+
+
+def tap_run(a, kernel, release, base, name, host_ip, guest_ip):
+    import threading
+    initrd = os.path.join(a.builddir, "softkvm-virtio-net-initramfs.cpio.gz")
+    make_initrd(base, release, initrd, NET_MODULES)
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host_ip, 0))
+    srv.listen(4)
+    srv.settimeout(120)
+    port = srv.getsockname()[1]
+    served = []
+
+    def serve():
+        for _ in range(2):
+            try:
+                c, _ = srv.accept()
+                c.sendall(NET_DATA)
+                c.close()
+                served.append(True)
+            except OSError as e:
+                served.append(e)
+                return
+
+    threading.Thread(target=serve, daemon=True).start()
+    logname = os.path.join(a.builddir, "linux-softkvm-virtio-tap.log")
+    cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", kernel, "--initrd", initrd,
+           "--append", "console=ttyS0 panic=-1", "--mem", a.mem, "--reboot", "restart",
+           "--net", "tap=" + name]
+    print("$ " + " ".join(cmd))
+    print("console log: " + logname)
+    t0 = time.time()
+    up = ("for m in %s; do insmod /virtio/$m || echo FAILED $m; done; "
+          "for i in $(seq 100); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1; done; "
+          "ip link set eth0 up && ip addr add %s/24 dev eth0 && cat /sys/class/net/eth0/address"
+          % (" ".join(os.path.basename(m) for m in NET_MODULES), guest_ip))
+
+    def checks(prefix):
+        out, st = g.run(up, 60)
+        check("%svirtio_net on the tap: eth0 with the MAC, %s" % (prefix, guest_ip),
+              st == 0 and "FAILED" not in (out or "") and "52:54:00:12:34:56" in (out or ""),
+              repr(out))
+        out, st = g.run("timeout 30 nc %s %d </dev/null | sha256sum" % (host_ip, port), 40)
+        check("%sthe guest fetches %d KiB from a host server on %s:%d through the tap"
+              % (prefix, len(NET_DATA) >> 10, host_ip, port),
+              st == 0 and (out or "").split()[:1] == [hashlib.sha256(NET_DATA).hexdigest()],
+              repr((out, served)))
+        g.run("seq 1 20000 > /tmp/srv; (nc -l -p %d < /tmp/srv >/dev/null 2>&1 &); sleep 0.5"
+              % NET_GUEST_PORT, 20)
+        want = "".join("%d\n" % k for k in range(1, 20001)).encode()
+        got, why = b"", ""
+        try:
+            c = socket.create_connection((guest_ip, NET_GUEST_PORT), timeout=30)
+            c.settimeout(30)
+            while len(got) < len(want):
+                b = c.recv(65536)
+                if not b:
+                    break
+                got += b
+            c.close()
+        except OSError as e:
+            why = str(e)
+        check("%sa host client of %s:%d receives the guest server's %d bytes"
+              % (prefix, guest_ip, NET_GUEST_PORT, len(want)), got == want,
+              "%s; %d bytes" % (why, len(got)))
+
+    with open(logname, "wb") as log:
+        g = Guest(cmd, log)
+        m = g.wait_for(MARKER, a.timeout)
+        if not check("boots to the marker line", m is not None,
+                     "no marker after %d s; last output: %r" % (a.timeout, g.out[-300:])):
+            g.p.kill()
+            g.p.wait()
+            return finish(g)
+        checks("")
+        start = len(g.out)
+        g.p.stdin.write(b"reboot -f\n")
+        g.p.stdin.flush()
+        m = g.wait_for(MARKER, a.timeout, start)
+        if check("reboot -f: the guest boots again", m is not None,
+                 "no second marker; last output: %r" % g.out[-300:]):
+            checks("after the reboot: ")
         status = g.poweroff()
         check("poweroff -f ends softkvm with status 0", status == 0, "status %s" % status)
     srv.close()
