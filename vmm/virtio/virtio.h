@@ -98,7 +98,9 @@ struct virtq {
 	uint16_t *avail; /* flags, idx, ring[size], used_event */
 	uint16_t *used;	 /* flags, idx, then elements, then avail_event */
 	unsigned mem_gen;
-	bool ready; /* rings resolved */
+	const struct virtio_mem *mem; /* what they were resolved against */
+	bool ready;		      /* rings resolved */
+	bool copy;		      /* virtio_ring_copy when the queue was set up */
 
 	/* the device's side */
 	uint16_t last_avail, used_idx;
@@ -114,6 +116,14 @@ struct virtq_chain {
 	uint64_t out_len, in_len;
 	struct iovec iov[VIRTQ_MAX_SIZE];
 };
+
+/*
+ * The benchmark's slow path (make bench-virtio): when set, queues set up
+ * afterwards translate the ring's guest address on every ring access instead
+ * of using the mapping resolved at setup. softkvm run sets it from
+ * SOFTKVM_VIRTIO_RING_COPY=1; nothing else does.
+ */
+extern bool virtio_ring_copy;
 
 /* Forget everything (device reset); the queue is disabled. */
 void virtq_reset(struct virtq *vq);

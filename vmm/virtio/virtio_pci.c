@@ -708,6 +708,10 @@ int virtio_create(struct vmm *vm, const struct virtio_opts *o, char *err, size_t
 			 "irqchip (their interrupts are MSI-X), not --irqchip off");
 		return -EINVAL;
 	}
+	{
+		const char *copy = getenv("SOFTKVM_VIRTIO_RING_COPY");
+		virtio_ring_copy = copy && !strcmp(copy, "1");
+	}
 	all = calloc(1, sizeof(*all));
 	if (!all) {
 		snprintf(err, errlen, "out of memory");
