@@ -360,12 +360,37 @@ static struct fast_irqfd {
 	struct kvm_irqfd_int *f;
 } fast[MAX_FAST_IRQFDS];
 static unsigned nfast;
+/* the client descriptor numbers below FAST_FD_BITS that the registry holds: a cheap first test */
+#define FAST_FD_BITS 4096
+static atomic_ulong fast_fds[FAST_FD_BITS / 64];
+
+static void fast_fd_bit(int fd)
+{
+	bool any = false;
+
+	if (fd < 0 || fd >= FAST_FD_BITS)
+		return;
+	for (unsigned k = 0; k < nfast && !any; k++)
+		any = fast[k].user_fd == fd;
+	if (any)
+		atomic_fetch_or(&fast_fds[fd / 64], 1ul << (fd % 64));
+	else
+		atomic_fetch_and(&fast_fds[fd / 64], ~(1ul << (fd % 64)));
+}
+
+bool kvm_irqfd_candidate(int fd)
+{
+	return fd >= 0 && fd < FAST_FD_BITS &&
+	       (atomic_load_explicit(&fast_fds[fd / 64], memory_order_relaxed) >> (fd % 64) & 1);
+}
 
 static void fast_add(struct kvm_vm *vm, struct kvm_irqfd_int *f)
 {
 	pthread_rwlock_wrlock(&fast_lock);
-	if (nfast < MAX_FAST_IRQFDS) /* beyond: the eventfd path */
+	if (nfast < MAX_FAST_IRQFDS) { /* beyond: the eventfd path */
 		fast[nfast++] = (struct fast_irqfd){f->user_fd, vm, f};
+		fast_fd_bit(f->user_fd);
+	}
 	pthread_rwlock_unlock(&fast_lock);
 }
 
@@ -373,10 +398,13 @@ static void fast_add(struct kvm_vm *vm, struct kvm_irqfd_int *f)
 static void fast_del_locked(struct kvm_vm *vm, struct kvm_irqfd_int *f)
 {
 	for (unsigned k = 0; k < nfast;) {
-		if (fast[k].vm == vm && (!f || fast[k].f == f))
+		if (fast[k].vm == vm && (!f || fast[k].f == f)) {
+			int fd = fast[k].user_fd;
 			fast[k] = fast[--nfast];
-		else
+			fast_fd_bit(fd);
+		} else {
 			k++;
+		}
 	}
 }
 
@@ -391,6 +419,8 @@ int kvm_irqfd_signal(int fd)
 {
 	int r = 0;
 
+	if (!kvm_irqfd_candidate(fd) && fd < FAST_FD_BITS)
+		return 0;
 	pthread_rwlock_rdlock(&fast_lock);
 	for (unsigned k = 0; k < nfast; k++) {
 		struct fast_irqfd *e = &fast[k];

@@ -78,6 +78,8 @@ int kvm_vm_irqfd(struct kvm_vm *vm, const struct kvm_irqfd *a);
  * writes the eventfd).
  */
 int kvm_irqfd_signal(int fd);
+/* might fd be such an irqfd (a lock-free first test for the preload's write())? */
+bool kvm_irqfd_candidate(int fd);
 int kvm_vm_ioeventfd(struct kvm_vm *vm, const struct kvm_ioeventfd *a);
 
 /* --- vCPU --- */
