@@ -65,6 +65,8 @@ static void run_usage(FILE *f)
 	      "                       a virtio-net card on a user-mode network (libslirp:\n"
 	      "                       10.0.2.0/24, gateway 10.0.2.2, DHCP from 10.0.2.15);\n"
 	      "                       hostfwd forwards a host port to a guest port\n"
+	      "  --net tap=IFNAME     a virtio-net card on the host's tap device IFNAME\n"
+	      "                       (as root a missing one is created)\n"
 	      "  --vsock cid=N,path=SOCK  a virtio-vsock device, the guest's CID N (>= 3);\n"
 	      "                       Firecracker's hybrid vsock: a guest connection to\n"
 	      "                       CID 2 port P reaches the Unix socket SOCK_P, and a\n"
