@@ -5,6 +5,7 @@
 #   make run        boot Debian's kernel with a busybox initramfs to a shell (C-a x quits)
 #   make bench-linux  Linux boot and workloads natively, on QEMU TCG and on softkvm
 #   make bench-latency  interrupt latencies and idle cost, softkvm beside QEMU TCG
+#   make bench-virtio  virtio-blk IOPS and virtio-net pps: mapped rings, copied rings, QEMU TCG
 BUILD    ?= build
 ASAN     ?= build-asan
 JOBS     ?= 2
@@ -16,7 +17,7 @@ CPUS     ?= 2
 MEM      ?= 512M
 APPEND   ?=
 
-.PHONY: all deps configure check check-asan check-selftests run cpu-demo bench-linux difftest fpdifftest bench-cpu bench-cpuid bench-latency fuzz-cpu fuzz-abi fuzz-abi-tsan clean format
+.PHONY: all deps configure check check-asan check-selftests run cpu-demo bench-linux difftest fpdifftest bench-cpu bench-cpuid bench-latency bench-virtio fuzz-cpu fuzz-abi fuzz-abi-tsan clean format
 
 all: configure
 	ninja -C $(BUILD) -j $(JOBS)
@@ -79,6 +80,9 @@ bench-cpuid: all
 	$(BUILD)/bench/bench-cpuid $(BUILD)/tests/abi/guest_cpuid.bin
 
 # interrupt latencies and idle host CPU of a 4-vCPU guest, softkvm beside QEMU TCG
+bench-virtio: all
+	python3 bench/virtio/run-bench-virtio.py --softkvm $(BUILD)/softkvm --builddir $(BUILD) $(BENCH_ARGS)
+
 bench-latency: all
 	python3 bench/latency/run-latency.py --softkvm $(BUILD)/softkvm \
 		--kernel $(BUILD)/bench/latency/latency.elf

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@ static int (*real_dup)(int);
 static int (*real_dup2)(int, int);
 static int (*real_dup3)(int, int, int);
 static int (*real_fcntl)(int, int, ...);
+static ssize_t (*real_write)(int, const void *, size_t);
 static int (*real_pthread_kill)(pthread_t, int);
 static int (*real_pthread_cancel)(pthread_t);
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
@@ -40,6 +42,7 @@ static void resolve(void)
 	real_dup2 = dlsym(RTLD_NEXT, "dup2");
 	real_dup3 = dlsym(RTLD_NEXT, "dup3");
 	real_fcntl = dlsym(RTLD_NEXT, "fcntl");
+	real_write = dlsym(RTLD_NEXT, "write");
 	real_pthread_kill = dlsym(RTLD_NEXT, "pthread_kill");
 	real_pthread_cancel = dlsym(RTLD_NEXT, "pthread_cancel");
 	abi_libc.close = dlsym(RTLD_NEXT, "close");
@@ -195,6 +198,24 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	return mmap(addr, len, prot, flags, fd, off);
+}
+
+/*
+ * IRQ offload for a client under softkvm exec (QEMU's event_notifier_set()
+ * is a write() of a 64-bit count): a non-zero count written to an irqfd
+ * routed to an MSI is delivered from the writing thread, as
+ * softkvm_eventfd_signal() does; any other write is the libc's.
+ */
+EXPORT ssize_t write(int fd, const void *buf, size_t count)
+{
+	if (count == 8 && kvm_irqfd_candidate(fd)) {
+		uint64_t v;
+		memcpy(&v, buf, sizeof(v));
+		if (v && kvm_irqfd_signal(fd))
+			return 8;
+	}
+	RESOLVE();
+	return real_write(fd, buf, count);
 }
 
 EXPORT int close(int fd)

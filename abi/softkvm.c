@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The in-process API of include/softkvm/softkvm.h. */
 #include <errno.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -36,6 +37,15 @@ EXPORT int softkvm_close(int fd)
 {
 	abi_close(fd);
 	return close(fd);
+}
+
+EXPORT int softkvm_eventfd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	if (kvm_irqfd_signal(fd))
+		return 0;
+	return write(fd, &one, sizeof(one)) == (ssize_t)sizeof(one) ? 0 : -1;
 }
 
 EXPORT bool softkvm_owns_fd(int fd)

@@ -335,6 +335,113 @@ static bool eventfd_consume(int fd)
 	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) && read(fd, &cnt, sizeof(cnt)) == 8;
 }
 
+/*
+ * IRQ offload (seed 003, "IRQ offloading for vDPA"): an irqfd signalled
+ * through kvm_irqfd_signal() by the device's own thread is delivered from
+ * that thread when its route is an MSI: the destination LAPIC's IRR is set
+ * and the vCPU kicked or woken by apic_deliver(), without the eventfd write
+ * and the service thread's wake-up (Linux: irqfd_wakeup ->
+ * kvm_arch_set_irq_inatomic). Other routes (IOAPIC and PIC pins, resampled
+ * irqfds) write the eventfd as before.
+ *
+ * The registry below maps the client's descriptor numbers to irqfds of all
+ * VMs of the process; a signaller holds fast_lock for reading while it
+ * delivers, assign/deassign/VM destruction change the registry holding it for
+ * writing, before any VM lock (so an irqfd is not freed under a signaller).
+ * A number the client reused for another eventfd is told apart by
+ * same_file().
+ */
+#define MAX_FAST_IRQFDS 256
+
+static pthread_rwlock_t fast_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct fast_irqfd {
+	int user_fd;
+	struct kvm_vm *vm;
+	struct kvm_irqfd_int *f;
+} fast[MAX_FAST_IRQFDS];
+static unsigned nfast;
+/* the client descriptor numbers below FAST_FD_BITS that the registry holds: a cheap first test */
+#define FAST_FD_BITS 4096
+static atomic_ulong fast_fds[FAST_FD_BITS / 64];
+
+static void fast_fd_bit(int fd)
+{
+	bool any = false;
+
+	if (fd < 0 || fd >= FAST_FD_BITS)
+		return;
+	for (unsigned k = 0; k < nfast && !any; k++)
+		any = fast[k].user_fd == fd;
+	if (any)
+		atomic_fetch_or(&fast_fds[fd / 64], 1ul << (fd % 64));
+	else
+		atomic_fetch_and(&fast_fds[fd / 64], ~(1ul << (fd % 64)));
+}
+
+bool kvm_irqfd_candidate(int fd)
+{
+	return fd >= 0 && fd < FAST_FD_BITS &&
+	       (atomic_load_explicit(&fast_fds[fd / 64], memory_order_relaxed) >> (fd % 64) & 1);
+}
+
+static void fast_add(struct kvm_vm *vm, struct kvm_irqfd_int *f)
+{
+	pthread_rwlock_wrlock(&fast_lock);
+	if (nfast < MAX_FAST_IRQFDS) { /* beyond: the eventfd path */
+		fast[nfast++] = (struct fast_irqfd){f->user_fd, vm, f};
+		fast_fd_bit(f->user_fd);
+	}
+	pthread_rwlock_unlock(&fast_lock);
+}
+
+/* forget f (f NULL: every irqfd of vm); the caller holds fast_lock for writing */
+static void fast_del_locked(struct kvm_vm *vm, struct kvm_irqfd_int *f)
+{
+	for (unsigned k = 0; k < nfast;) {
+		if (fast[k].vm == vm && (!f || fast[k].f == f)) {
+			int fd = fast[k].user_fd;
+			fast[k] = fast[--nfast];
+			fast_fd_bit(fd);
+		} else {
+			k++;
+		}
+	}
+}
+
+void irqfd_forget_vm(struct kvm_vm *vm)
+{
+	pthread_rwlock_wrlock(&fast_lock);
+	fast_del_locked(vm, NULL);
+	pthread_rwlock_unlock(&fast_lock);
+}
+
+int kvm_irqfd_signal(int fd)
+{
+	int r = 0;
+
+	if (!kvm_irqfd_candidate(fd) && fd < FAST_FD_BITS)
+		return 0;
+	pthread_rwlock_rdlock(&fast_lock);
+	for (unsigned k = 0; k < nfast; k++) {
+		struct fast_irqfd *e = &fast[k];
+		uint64_t addr;
+		uint32_t data;
+
+		if (e->user_fd != fd || e->f->resamplefd >= 0 || !same_file(e->f->fd, fd))
+			continue;
+		if (gsi_msi(e->vm, e->f->gsi, &addr, &data)) {
+			/* the device wrote guest memory before it signals */
+			cpu_mem_note_external_write(e->vm->mem);
+			irq_deliver_msi(e->vm, addr, data);
+			atomic_fetch_add(&e->vm->irqfd_direct, 1);
+			r = 1;
+		}
+		break;
+	}
+	pthread_rwlock_unlock(&fast_lock);
+	return r;
+}
+
 /* an irqfd's eventfd was signalled (service thread) */
 void irqfd_fire(struct kvm_vm *vm, struct kvm_irqfd_int *f)
 {
@@ -361,10 +468,12 @@ int kvm_vm_irqfd(struct kvm_vm *vm, const struct kvm_irqfd *a)
 	if (a->flags & ~(uint32_t)(KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE))
 		return -EINVAL;
 	if (a->flags & KVM_IRQFD_FLAG_DEASSIGN) {
+		pthread_rwlock_wrlock(&fast_lock);
 		pthread_mutex_lock(&vm->lock);
 		for (unsigned k = 0; k < vm->nirqfds; k++) {
 			struct kvm_irqfd_int *f = vm->irqfds[k];
 			if (f->user_fd == (int)a->fd && f->gsi == a->gsi) {
+				fast_del_locked(vm, f);
 				service_del_fd(vm, f->fd);
 				if (f->resamplefd >= 0)
 					close(f->resamplefd);
@@ -375,6 +484,7 @@ int kvm_vm_irqfd(struct kvm_vm *vm, const struct kvm_irqfd *a)
 			}
 		}
 		pthread_mutex_unlock(&vm->lock);
+		pthread_rwlock_unlock(&fast_lock);
 		return 0;
 	}
 	bool resample = a->flags & KVM_IRQFD_FLAG_RESAMPLE;
@@ -411,6 +521,7 @@ int kvm_vm_irqfd(struct kvm_vm *vm, const struct kvm_irqfd *a)
 	 * service thread's (level-triggered) epoll sees it, as Linux's
 	 * kvm_irqfd_assign schedules the injection */
 	service_add_fd(vm, f->fd, f);
+	fast_add(vm, f);
 	return 0;
 }
 

@@ -71,6 +71,15 @@ int kvm_vm_set_gsi_routing(struct kvm_vm *vm, const struct kvm_irq_routing_entry
 			   uint32_t flags);
 int kvm_vm_signal_msi(struct kvm_vm *vm, const struct kvm_msi *m);
 int kvm_vm_irqfd(struct kvm_vm *vm, const struct kvm_irqfd *a);
+/*
+ * The client's thread signals eventfd `fd`: when fd is an irqfd of one of
+ * the process's VMs whose GSI routes to an MSI, deliver it from this thread
+ * (IRR set, the vCPU kicked or woken) and return 1; else 0 (the caller
+ * writes the eventfd).
+ */
+int kvm_irqfd_signal(int fd);
+/* might fd be such an irqfd (a lock-free first test for the preload's write())? */
+bool kvm_irqfd_candidate(int fd);
 int kvm_vm_ioeventfd(struct kvm_vm *vm, const struct kvm_ioeventfd *a);
 
 /* --- vCPU --- */

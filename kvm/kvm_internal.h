@@ -130,6 +130,7 @@ struct kvm_vm {
 	uint32_t nr_reserved_ioapic_pins; /* split irqchip */
 	struct kvm_irqfd_int *irqfds[MAX_IRQFDS];
 	unsigned nirqfds;
+	atomic_ulong irqfd_direct; /* MSIs kvm_irqfd_signal() delivered from the signaller */
 	struct kvm_ioeventfd_int ioeventfds[MAX_IOEVENTFDS];
 	unsigned nioeventfds;
 	_Atomic unsigned nioeventfds_pub;
@@ -251,6 +252,8 @@ void service_stop(struct kvm_vm *vm);
 void service_add_fd(struct kvm_vm *vm, int fd, void *tag);
 void service_del_fd(struct kvm_vm *vm, int fd);
 void irqfd_fire(struct kvm_vm *vm, struct kvm_irqfd_int *f);
+/* drop vm's irqfds from kvm_irqfd_signal()'s registry (VM destruction) */
+void irqfd_forget_vm(struct kvm_vm *vm);
 void irq_process_acks(struct kvm_vm *vm);
 void irq_ack_notify_pic(struct kvm_vm *vm, unsigned irq);
 bool ioeventfd_write(struct kvm_vm *vm, uint64_t addr, unsigned len, const void *data, bool pio);

@@ -54,6 +54,7 @@ void kvm_vm_put(struct kvm_vm *vm)
 {
 	if (atomic_fetch_sub(&vm->refs, 1) != 1)
 		return;
+	irqfd_forget_vm(vm); /* no signaller reaches it any more */
 	service_stop(vm);
 	for (unsigned k = 0; k < vm->nvcpus; k++)
 		vcpu_destroy(vm->vcpus[k]);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -39,7 +40,26 @@ int kvmdev_open(struct kvmdev *d, enum kvmdev_accel accel)
 	if (fd < 0)
 		return -errno;
 	d->soft = true;
+	{
+		const char *routed = getenv("SOFTKVM_IRQFD_ROUTED");
+		d->irq_routed = routed && !strcmp(routed, "1");
+	}
 	return fd;
+}
+
+void kvmdev_signal_irqfd(const struct kvmdev *d, int fd)
+{
+	uint64_t one = 1;
+
+	if (d->soft && !d->irq_routed) {
+		if (softkvm_eventfd_signal(fd) < 0) {
+			/* counter saturated: the interrupt is pending anyway */
+		}
+		return;
+	}
+	if (write(fd, &one, sizeof(one)) < 0) {
+		/* counter saturated: the interrupt is pending anyway */
+	}
 }
 
 int kvmdev_ioctl(const struct kvmdev *d, int fd, unsigned long req, void *arg)

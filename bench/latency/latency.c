@@ -13,6 +13,17 @@
  *   IDLE-START <s> ... IDLE-END         every vCPU halted, nothing pending
  *   TICK-START <s> ... TICK-END         every vCPU halted between 100 Hz LAPIC ticks
  * Command line: iters=N (default 200), idle=S, tick=S (seconds, default 3).
+ *
+ * With a virtio-rng device on the PCI bus (softkvm run --rng; QEMU
+ * -device virtio-rng-pci,disable-legacy=on), a minimal virtio 1 driver
+ * (one queue, MSI-X to the BSP) times device completions: the BSP posts a
+ * 64-byte buffer, notifies and halts; AP 1 spins on the used index and
+ * timestamps the moment the device's completion becomes visible; the BSP's
+ * MSI-X handler timestamps its entry. virtio_irq is handler minus
+ * completion (the device's interrupt path: irqfd, routing, LAPIC, wake-up),
+ * over the iterations where AP 1 saw this request's completion before the
+ * handler ran (a descheduled AP sees it late: the figure is then a lower
+ * bound); virtio_rtt is notify to handler.
  */
 #include "apic.h"
 
@@ -62,6 +73,202 @@ static void self_irq(struct ex_regs *r)
 {
 	(void)r;
 	apic_eoi();
+}
+
+/* ---- a minimal virtio-rng driver (virtio 1.2, 4.1 and 5.4) ---- */
+#define VEC_VIRTIO 0x42
+#define VQSIZE	   8
+
+struct vdesc {
+	u64 addr;
+	u32 len;
+	u16 flags, next;
+};
+
+static u8 vring[8192] aligned(4096);
+static u8 vbuf[64] aligned(64);
+static volatile u32 vq_seen;
+static volatile u64 vq_tsc, vcomp_tsc;
+static volatile u16 vcomp_idx;
+static volatile bool watch_stop;
+
+static void vq_irq(struct ex_regs *r)
+{
+	(void)r;
+	vq_tsc = rdtsc();
+	__atomic_store_n(&vq_seen, vq_seen + 1, __ATOMIC_RELEASE);
+	apic_eoi();
+}
+
+static u32 pci_rd32(int dev, int reg)
+{
+	outl(0xcf8, 0x80000000u | (u32)dev << 11 | (u32)(reg & 0xfc));
+	return inl(0xcfc);
+}
+
+static u8 pci_rd8(int dev, int reg)
+{
+	outl(0xcf8, 0x80000000u | (u32)dev << 11 | (u32)(reg & 0xfc));
+	return inb(0xcfc + (reg & 3));
+}
+
+static void pci_wr16(int dev, int reg, u16 v)
+{
+	outl(0xcf8, 0x80000000u | (u32)dev << 11 | (u32)(reg & 0xfc));
+	outw(0xcfc + (reg & 2), v);
+}
+
+/* BAR `bar` of dev (32 or 64-bit memory) if it lies below 4 GiB, else 0 */
+static ulong pci_bar(int dev, int bar)
+{
+	u32 lo = pci_rd32(dev, 0x10 + 4 * bar);
+	if (lo & 1)
+		return 0;
+	if ((lo & 6) == 4 && pci_rd32(dev, 0x14 + 4 * bar))
+		return 0;
+	return lo & ~0xfu;
+}
+
+static struct {
+	u8 *common, *notify;
+	volatile u16 *avail, *used;
+	struct vdesc *desc;
+	u16 avail_idx;
+} vr;
+
+static volatile void *mmio8(ulong a)
+{
+	return (volatile void *)a;
+}
+
+/* find, reset and set up the virtio-rng device; false if there is none */
+static bool virtio_rng_setup(void)
+{
+	int dev = -1, msix = 0;
+	u32 nmult = 0;
+	volatile u32 *table = NULL;
+
+	for (int s = 0; s < 32 && dev < 0; s++)
+		if (pci_rd32(s, 0) == (0x1af4u | 0x1044u << 16))
+			dev = s;
+	if (dev < 0)
+		return false;
+	pci_wr16(dev, 0x04, 0x6); /* memory decoding, bus master */
+	for (int p = pci_rd8(dev, 0x34), n = 0; p && n < 24; p = pci_rd8(dev, p + 1), n++) {
+		u8 id = pci_rd8(dev, p);
+		if (id == 0x11) {
+			u32 t = pci_rd32(dev, p + 4);
+			ulong b = pci_bar(dev, (int)(t & 7));
+			msix = p;
+			table = b ? (volatile u32 *)(b + (t & ~7u)) : NULL;
+			continue;
+		}
+		if (id != 0x09)
+			continue;
+		ulong b = pci_bar(dev, pci_rd8(dev, p + 4));
+		u8 type = pci_rd8(dev, p + 3);
+		if (!b)
+			continue;
+		u8 *at = (u8 *)(b + pci_rd32(dev, p + 8));
+		if (type == 1 && !vr.common)
+			vr.common = at;
+		else if (type == 2 && !vr.notify) {
+			vr.notify = at;
+			nmult = pci_rd32(dev, p + 16);
+		}
+	}
+	if (!vr.common || !vr.notify || !msix || !table)
+		return false;
+	volatile u8 *c = mmio8((ulong)vr.common);
+	c[0x14] = 0; /* reset */
+	while (c[0x14])
+		cpu_relax();
+	c[0x14] = 1 | 2;
+	*(volatile u32 *)(c + 0x08) = 1;
+	*(volatile u32 *)(c + 0x0c) = 1; /* VERSION_1 */
+	c[0x14] = 1 | 2 | 8;
+	if (!(c[0x14] & 8))
+		return false;
+	pci_wr16(dev, msix + 2, 0x8000); /* MSI-X on; vector 0 to the BSP */
+	table[0] = 0xfee00000u;
+	table[1] = 0;
+	table[2] = VEC_VIRTIO;
+	table[3] = 0;
+	*(volatile u16 *)(c + 0x10) = 0xffff; /* no configuration vector */
+	memset(vring, 0, sizeof(vring));
+	vr.desc = (struct vdesc *)vring;
+	vr.avail = (volatile u16 *)(vring + 16 * VQSIZE);
+	vr.used = (volatile u16 *)(vring + 4096);
+	*(volatile u16 *)(c + 0x16) = 0;
+	*(volatile u16 *)(c + 0x18) = VQSIZE;
+	*(volatile u16 *)(c + 0x1a) = 0;
+	*(volatile u64 *)(c + 0x20) = (ulong)vr.desc;
+	*(volatile u64 *)(c + 0x28) = (ulong)vr.avail;
+	*(volatile u64 *)(c + 0x30) = (ulong)vr.used;
+	u16 noff = *(volatile u16 *)(c + 0x1e);
+	vr.notify += (ulong)noff * nmult;
+	*(volatile u16 *)(c + 0x1c) = 1;
+	c[0x14] = 1 | 2 | 8 | 4;
+	return *(volatile u16 *)(c + 0x1a) == 0 && c[0x14] == (1 | 2 | 8 | 4);
+}
+
+/* on AP 1: timestamp each completion as soon as it is visible in the used ring */
+static void watch_used(void *arg)
+{
+	u16 last = vr.used[1];
+	(void)arg;
+	while (!watch_stop) {
+		u16 u = vr.used[1];
+		if (u != last) {
+			vcomp_tsc = rdtsc();
+			vcomp_idx = u;
+			last = u;
+		}
+	}
+}
+
+static void result(const char *name, u64 *s, unsigned n);
+
+static void bench_virtio(unsigned n, unsigned ncpu)
+{
+	static u64 irq[MAXITER];
+	unsigned m = 0;
+
+	if (ncpu < 2 || !virtio_rng_setup()) {
+		printf("NOVIRTIO\n");
+		return;
+	}
+	watch_stop = false;
+	on_cpu_async(1, watch_used, NULL);
+	udelay(1000);
+	for (unsigned k = 0; k < n; k++) {
+		u32 seen = vq_seen;
+		vr.desc[0] = (struct vdesc){(ulong)vbuf, sizeof(vbuf), 2 /* WRITE */, 0};
+		vr.avail[2 + vr.avail_idx % VQSIZE] = 0;
+		vcomp_tsc = 0;
+		udelay(200);
+		__sync_synchronize();
+		vr.avail[1] = ++vr.avail_idx;
+		__sync_synchronize();
+		u64 t0 = rdtsc();
+		*(volatile u16 *)vr.notify = 0;
+		irq_disable();
+		while (__atomic_load_n(&vq_seen, __ATOMIC_ACQUIRE) == seen) {
+			asm volatile("sti; hlt; cli" ::: "memory");
+		}
+		irq_enable();
+		samples[k] = vq_tsc - t0;
+		for (int w = 0; w < 1000 && !vcomp_tsc; w++)
+			cpu_relax();
+		/* only this request's completion, seen before the handler ran */
+		if (vcomp_tsc && vcomp_idx == vr.avail_idx && vcomp_tsc >= t0 &&
+		    vcomp_tsc <= vq_tsc)
+			irq[m++] = vq_tsc - vcomp_tsc;
+	}
+	watch_stop = true;
+	result("virtio_rtt", samples, n);
+	if (m)
+		result("virtio_irq", irq, m);
 }
 
 static void sort(u64 *a, unsigned n)
@@ -304,6 +511,7 @@ int main(void)
 	set_ex_handler(VEC_TIMER, timer_irq);
 	set_ex_handler(VEC_TICK, tick_irq);
 	set_ex_handler(VEC_SELF, self_irq);
+	set_ex_handler(VEC_VIRTIO, vq_irq);
 	unsigned ncpu = smp_boot(fwcfg_nb_cpus(), 5000);
 	printf("CPUS %u\n", ncpu);
 	printf("TSC_KHZ %lu\n", (ulong)tsc_per_ms());
@@ -319,6 +527,7 @@ int main(void)
 		spin_stop = true;
 		bench_ipi("ipi_halted", "hlt_wakeup", 2, n);
 	}
+	bench_virtio(n, ncpu);
 	bench_timer_oneshot(n, rate);
 	bench_timer_spinning(n, rate);
 	bench_timer_tscdeadline(n);

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 """make bench-latency: interrupt latencies and idle cost, softkvm beside QEMU TCG.
 
-Runs the guest of latency.c with 4 vCPUs on `softkvm run` and on
-qemu-system-x86_64 -accel tcg (same kernel, same command line), in the same
+Runs the guest of latency.c with 4 vCPUs on `softkvm run --rng` (twice: with
+IRQ offload, the default, and with SOFTKVM_IRQFD_ROUTED=1, the irqfd through
+the eventfd and softkvm's service thread) and on qemu-system-x86_64 -accel
+tcg -device virtio-rng-pci (same kernel, same command line), in the same
 run, and prints one table. Latencies come from the guest's TSC (converted
 with the TSC rate the guest measured against the ACPI PM timer); the idle
 cost is the host CPU time of the whole VMM process (every thread, from
@@ -22,6 +24,8 @@ import sys
 import time
 
 ROWS = [
+    ("virtio_irq", "virtio-rng completion (used ring) -> MSI-X handler, halted"),
+    ("virtio_rtt", "virtio-rng request: notify -> MSI-X handler, halted"),
     ("ipi_spinning", "IPI round trip, target vCPU spinning (IF=1)"),
     ("ipi_spinning_oneway", "IPI sent -> handler on the spinning vCPU"),
     ("ipi_halted", "IPI round trip, target vCPU halted"),
@@ -53,10 +57,12 @@ def cpu_ns(pid, seen):
     return sum(seen.values())
 
 
-def run_guest(cmd, timeout):
+def run_guest(cmd, timeout, env=None):
     """Run a guest; returns (figures, idle shares, ok). Samples CPU at the markers."""
+    e = dict(os.environ)
+    e.update(env or {})
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+                         stderr=subprocess.PIPE, env=e)
     figures, idle, marks, seen = {}, {}, {}, {}
     done = False
     deadline = time.monotonic() + timeout
@@ -140,19 +146,24 @@ def main():
     a = ap.parse_args()
 
     append = "iters=%d idle=%d tick=%d" % (a.iters, a.idle, a.idle)
-    runs = [("softkvm", [a.softkvm, "run", "--accel", "soft", "--cpus", str(a.cpus),
-                         "--kernel", a.kernel, "--append", append])]
+    sk = [a.softkvm, "run", "--accel", "soft", "--cpus", str(a.cpus), "--kernel", a.kernel,
+          "--append", append, "--rng"]
+    # the virtio rows twice on softkvm: the irqfd's MSI delivered by the device's thread
+    # (IRQ offload, the default) and through the eventfd and softkvm's service thread
+    runs = [("softkvm", sk, {"SOFTKVM_IRQFD_ROUTED": "0"}),
+            ("softkvm routed", sk, {"SOFTKVM_IRQFD_ROUTED": "1"})]
     qemu = os.environ.get("QEMU", "qemu-system-x86_64")
     if not a.no_qemu and not os.environ.get("BENCH_NO_QEMU") and shutil.which(qemu):
         runs.append(("QEMU TCG", [qemu, "-nodefaults", "-nographic", "-machine", "pc",
                                   "-accel", "tcg", "-cpu", "max", "-no-reboot",
                                   "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
                                   "-serial", "stdio", "-smp", str(a.cpus),
-                                  "-kernel", a.kernel, "-append", append]))
+                                  "-device", "virtio-rng-pci,disable-legacy=on",
+                                  "-kernel", a.kernel, "-append", append], {}))
     results = []
     ok = True
-    for name, cmd in runs:
-        fig, idle, done = run_guest(cmd, a.timeout)
+    for name, cmd, env in runs:
+        fig, idle, done = run_guest(cmd, a.timeout, env)
         ok &= done
         results.append((name, fig, idle))
 

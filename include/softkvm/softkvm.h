@@ -30,6 +30,16 @@ int softkvm_close(int fd);
 bool softkvm_owns_fd(int fd);
 /* mmap(); on a vCPU descriptor it also maps the VM's coalesced MMIO ring page */
 void *softkvm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+/*
+ * Signal eventfd fd (add 1, as write(2) of a 64-bit 1 does). When fd is an
+ * irqfd (KVM_IRQFD) of a softkvm VM of this process whose GSI routes to an
+ * MSI, the interrupt is delivered from the calling thread instead: the
+ * destination LAPIC's IRR is set and its vCPU kicked or woken, without the
+ * eventfd write and the hop through softkvm's service thread (IRQ offload,
+ * as Linux's irqfd_wakeup -> kvm_arch_set_irq_inatomic). Returns 0, or -1
+ * with errno set by write(2).
+ */
+int softkvm_eventfd_signal(int fd);
 
 /*
  * softkvm-specific capabilities (KVM_CHECK_EXTENSION / KVM_ENABLE_CAP on the

@@ -9,7 +9,9 @@ longer than 20 bytes, no file=, a missing file, a directory, an unreadable
 file, a read-only file for a writable drive, an image another VM holds, and
 --irqchip off (no MSI-X without an irqchip); for --net: another network than
 user, an unknown option, malformed hostfwd rules, a host port already in use,
-two --net.  Permission checks run as
+two --net; for --vsock: no cid or path, a cid below 3 or not a number, an
+unknown or empty option, a path too long, a missing directory, a regular file there, two
+--vsock.  Permission checks run as
 `nobody` when the test runs as root (root may open anything). A good
 --drive and --rng let a test kernel run to its end with only the start-up
 line on stderr.
@@ -124,8 +126,18 @@ def main():
                      ["--console", "argument"])
 
         # --net
-        expect_error(sk, "--net tap=x (only user)", k + ["--net", "tap=x"],
-                     ["--net", "unknown network 'tap=x'"])
+        expect_error(sk, "--net bogus (an unknown network)", k + ["--net", "bogus"],
+                     ["--net", "unknown network 'bogus'", "tap=IFNAME"])
+        for bad in ["tap=", "tap=" + "x" * 16, "tap=a/b"]:
+            expect_error(sk, "--net %s" % bad, k + ["--net", bad], ["--net", "bad tap name"])
+        expect_error(sk, "--net tap with an option", k + ["--net", "tap=skvm0,hostfwd=tcp::2-:2"],
+                     ["--net", "takes no other option"])
+        expect_error(sk, "--net tap and --net user", k + ["--net", "tap=skvm0", "--net", "user"],
+                     ["--net", "only one"])
+        # a tap this user may not create (as nobody: EPERM; without /dev/net/tun: ENOENT)
+        expect_error(sk, "--net tap=IFNAME that cannot be opened",
+                     k + ["--net", "tap=skvmnobody%d" % (os.getpid() % 1000)],
+                     ["--net tap=skvmnobody", "cannot open"], nobody=True)
         expect_error(sk, "--net: unknown option", k + ["--net", "user,bogus=1"],
                      ["--net", "unknown option 'bogus=1'"])
         expect_error(sk, "--net: an empty option", k + ["--net", "user,"], ["--net", "empty"])
@@ -151,6 +163,29 @@ def main():
                      k + ["--net", "user,hostfwd=tcp:127.0.0.1:%d-:22" % bport],
                      ["--net", "hostfwd=tcp:127.0.0.1:%d-:22" % bport, "port %d" % bport])
         busy.close()
+        # --vsock
+        vs = os.path.join(d, "v.sock")
+        for bad, words in [
+                ("cid=3", ["needs cid=N and path=SOCK"]),
+                ("path=" + vs, ["needs cid=N and path=SOCK"]),
+                ("cid=2,path=" + vs, ["bad cid"]), ("cid=x,path=" + vs, ["bad cid"]),
+                ("cid=4294967295,path=" + vs, ["bad cid"]), ("cid=-5,path=" + vs, ["bad cid"]),
+                ("cid=3,path=" + vs + ",", ["empty"]),
+                ("cid=3,path=" + vs + ",bogus=1", ["unknown option 'bogus=1'"]),
+                ("cid=3,path=", ["path must be"]), ("cid=3,path=/" + "x" * 100, ["path must be"])]:
+            expect_error(sk, "--vsock %s" % bad[:40], k + ["--vsock", bad], ["--vsock"] + words)
+        expect_error(sk, "--vsock twice", k + ["--vsock", "cid=3,path=" + vs, "--vsock",
+                                                "cid=4,path=" + vs + "2"], ["--vsock", "only one"])
+        expect_error(sk, "--vsock: a path in a missing directory",
+                     k + ["--vsock", "cid=3,path=%s/nodir/v.sock" % d],
+                     ["--vsock", "nodir/v.sock", "No such file"])
+        expect_error(sk, "--vsock: a path that is a regular file",
+                     k + ["--vsock", "cid=3,path=" + img], ["--vsock", img, "in use"])
+        expect_error(sk, "--vsock with --irqchip off",
+                     k + ["--irqchip", "off", "--vsock", "cid=3,path=" + vs],
+                     ["--vsock", "--irqchip"])
+        check("--vsock: nothing left at the path after an error", not os.path.exists(vs),
+              "%s exists" % vs)
         free = socket.socket()
         free.bind(("127.0.0.1", 0))
         fport = free.getsockname()[1]
@@ -158,6 +193,14 @@ def main():
 
         # good ones: the guest runs to its end
         os.link(img, img[:-4] + ",x")
+        tap_ok = os.geteuid() == 0 and os.access("/dev/net/tun", os.R_OK | os.W_OK)
+        if tap_ok:
+            status, out, err = run(sk, k + ["--net", "tap=skvmt%d" % (os.getpid() % 100000)])
+            check("--net tap (root creates the tap): the guest runs (status 1), only the "
+                  "start-up line", status == 1 and err.splitlines() == [SOFT_LINE],
+                  "status %s, stderr %r" % (status, err))
+        else:
+            print("SKIP: --net tap with a tap created: not root or no /dev/net/tun")
         for name, args, nobody in [
                 ("a good --drive and --rng", ["--drive", "file=%s,format=raw,serial=S" % img,
                                               "--rng"], False),
@@ -167,12 +210,15 @@ def main():
                 ("--net user with hostfwd", ["--net=user,hostfwd=tcp:127.0.0.1:%d-:22,"
                                              "hostfwd=udp::%d-10.0.2.15:53" % (fport, fport)],
                  False),
+                ("--vsock", ["--vsock", "cid=3,path=" + vs], False),
                 ("a read-only file with readonly=on", ["--drive", "file=%s,readonly=on" % ro], True),
                 ("--drive file name with ',,' (a comma)", ["--drive", "file=%s,,x" % img[:-4]], False)]:
             status, out, err = run(sk, k + args, nobody)
             check(name + ": the guest runs (status 1), only the start-up line",
                   status == 1 and err.splitlines() == [SOFT_LINE],
                   "status %s, stderr %r" % (status, err))
+        check("--vsock: softkvm removed its socket when it ended", not os.path.exists(vs),
+              "%s exists" % vs)
     print("%d passed, %d failed" % (checks - failures, failures))
     return 1 if failures else 0
 

@@ -25,6 +25,14 @@
  * chain shorter than the header, a writable transmit buffer, a receive
  * buffer under 1526 bytes, a read-only receive buffer (DEVICE_NEEDS_RESET
  * each, and the ARP exchange works again after a reset).
+ *
+ * With --vsock cid=7,path=SOCK too, virtio-vsock at 00:06.0: the CID in its
+ * configuration, three queues, a REQUEST to CID 2 port 4321 (nobody listens
+ * on SOCK_4321) and data for no connection answered with RST; as a hostile
+ * driver a transmit chain shorter than the 44-byte header, a writable
+ * transmit buffer, a header whose len runs past the chain, a read-only
+ * receive buffer (DEVICE_NEEDS_RESET each, the exchange works after a
+ * reset), then chaos on its three queues.
  */
 #include "apic.h"
 
@@ -873,6 +881,179 @@ static void test_net(struct vdev *d)
 	net_expect_broken(d, "a read-only receive buffer", &nrx, nrx.used_seen, c);
 }
 
+/* ---- virtio-vsock (--vsock cid=7,path=SOCK; nothing listens on SOCK_4321) ---- */
+static u8 vs_rings[3][8192] aligned(4096);
+static u8 vs_rx[512] aligned(64);
+static u8 vs_tx[128] aligned(64);
+static struct nq vrx, vtx, vev;
+
+static void vs_qsetup(struct vdev *d, struct nq *q, unsigned idx)
+{
+	memset(vs_rings[idx], 0, sizeof(vs_rings[idx]));
+	q->desc = (struct desc *)vs_rings[idx];
+	q->avail = (volatile u16 *)(vs_rings[idx] + 16 * QSIZE);
+	q->used = (volatile u16 *)(vs_rings[idx] + 4096);
+	q->avail_idx = q->used_seen = 0;
+	wr16(d->common + C_QSEL, (u16)idx);
+	wr16(d->common + C_QSIZE, QSIZE);
+	wr16(d->common + C_QMSIX, 1);
+	wr64(d->common + C_QDESC, (ulong)q->desc);
+	wr64(d->common + C_QDRV, (ulong)q->avail);
+	wr64(d->common + C_QDEV, (ulong)q->used);
+	wr16(d->common + C_QEN, 1);
+}
+
+static bool vs_init(struct vdev *d)
+{
+	wr8(d->common + C_STATUS, 0);
+	if (status(d) != 0)
+		return false;
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER);
+	wr32(d->common + C_GFSEL, 0);
+	wr32(d->common + C_GF, 0);
+	wr32(d->common + C_GFSEL, 1);
+	wr32(d->common + C_GF, 1);
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
+	if (!(status(d) & ST_FEATURES_OK))
+		return false;
+	wr16(d->common + C_MSIX, 0);
+	vs_qsetup(d, &vrx, 0);
+	vs_qsetup(d, &vtx, 1);
+	vs_qsetup(d, &vev, 2);
+	wr8(d->common + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+	return status(d) == (ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+}
+
+/* a 44-byte packet header into p */
+static void vs_hdr(u8 *p, u64 src_cid, u64 dst_cid, u32 src_port, u32 dst_port, u32 len, u16 op)
+{
+	memset(p, 0, 44);
+	memcpy(p + 0, &src_cid, 8);
+	memcpy(p + 8, &dst_cid, 8);
+	memcpy(p + 16, &src_port, 4);
+	memcpy(p + 20, &dst_port, 4);
+	memcpy(p + 24, &len, 4);
+	p[28] = 1; /* stream */
+	memcpy(p + 30, &op, 2);
+	u32 buf_alloc = 65536;
+	memcpy(p + 36, &buf_alloc, 4);
+}
+
+/* post a receive buffer, send one packet (op, to CID 2 port 4321 from 1000); the reply's length */
+static long vs_exchange(struct vdev *d, u16 op, long *tx_used)
+{
+	memset(vs_rx, 0xcc, sizeof(vs_rx));
+	vrx.desc[0] = (struct desc){(ulong)vs_rx, sizeof(vs_rx), F_WRITE, 0};
+	nq_kick(d, &vrx, 0, 0);
+	vs_hdr(vs_tx, 7, 2, 1000, 4321, op == 5 ? 16 : 0, op);
+	vtx.desc[0] = (struct desc){(ulong)vs_tx, op == 5 ? 44 + 16 : 44, 0, 0};
+	nq_kick(d, &vtx, 1, 0);
+	*tx_used = nq_wait(&vtx);
+	return nq_wait(&vrx);
+}
+
+/* the device's RST from CID 2 port 4321 to CID 7 port 1000 */
+static bool vs_rst_ok(long len)
+{
+	u64 src, dst;
+	u32 sp, dp, l;
+	u16 op;
+	memcpy(&src, vs_rx, 8);
+	memcpy(&dst, vs_rx + 8, 8);
+	memcpy(&sp, vs_rx + 16, 4);
+	memcpy(&dp, vs_rx + 20, 4);
+	memcpy(&l, vs_rx + 24, 4);
+	memcpy(&op, vs_rx + 30, 2);
+	return len == 44 && src == 2 && dst == 7 && sp == 4321 && dp == 1000 && l == 0 && op == 3 &&
+	       vs_rx[28] == 1;
+}
+
+static void vs_expect_broken(struct vdev *d, const char *what, struct nq *q, u16 used_before,
+			     u32 cfg_before)
+{
+	bool nr = false;
+	for (int k = 0; k < 5000 && !nr; k++) {
+		nr = status(d) & ST_NEEDS_RESET;
+		if (!nr)
+			udelay(100);
+	}
+	reportf(nr, "virtio-vsock, %s: DEVICE_NEEDS_RESET", what);
+	reportf(wait_irq(&n_cfg, cfg_before), "virtio-vsock, %s: configuration interrupt", what);
+	reportf(q->used[1] == used_before, "virtio-vsock, %s: nothing used", what);
+	long t, len;
+	bool ok = vs_init(d);
+	len = vs_exchange(d, 1, &t);
+	reportf(ok && t == 0 && vs_rst_ok(len),
+		"virtio-vsock, %s: after a reset a REQUEST is answered again", what);
+}
+
+static void test_vsock(struct vdev *d)
+{
+	long t, len;
+	u32 c;
+
+	report("virtio-vsock: class 0x078000, revision 1", cfg_rd32(d->slot, 8) == 0x07800001u);
+	report("virtio-vsock: the guest CID 7 in its configuration",
+	       rd32(d->devcfg) == 7 && rd32(d->devcfg + 4) == 0);
+	report("virtio-vsock: three queues", rd16(d->common + C_NUMQ) == 3);
+	msix_setup(d);
+	report("virtio-vsock is set up", vs_init(d));
+	len = vs_exchange(d, 1, &t);
+	reportf(t == 0 && vs_rst_ok(len),
+		"virtio-vsock: a REQUEST to CID 2 port 4321 (no listener) is answered with RST (tx "
+		"used %ld, rx %ld bytes)",
+		t, len);
+	len = vs_exchange(d, 5, &t);
+	reportf(t == 0 && vs_rst_ok(len), "virtio-vsock: data for no connection: RST (%ld bytes)",
+		len);
+
+	c = n_cfg;
+	vtx.desc[0] = (struct desc){(ulong)vs_tx, 20, 0, 0};
+	nq_kick(d, &vtx, 1, 0);
+	vs_expect_broken(d, "a transmit chain shorter than its header", &vtx, vtx.used_seen, c);
+
+	c = n_cfg;
+	vs_hdr(vs_tx, 7, 2, 1000, 4321, 0, 1);
+	vtx.desc[0] = (struct desc){(ulong)vs_tx, 44, F_NEXT, 1};
+	vtx.desc[1] = (struct desc){(ulong)vs_rx, 64, F_WRITE, 0};
+	nq_kick(d, &vtx, 1, 0);
+	vs_expect_broken(d, "a writable transmit buffer", &vtx, vtx.used_seen, c);
+
+	c = n_cfg;
+	vs_hdr(vs_tx, 7, 2, 1000, 4321, 100, 5);
+	vtx.desc[0] = (struct desc){(ulong)vs_tx, 44 + 10, 0, 0};
+	nq_kick(d, &vtx, 1, 0);
+	vs_expect_broken(d, "a len beyond the chain", &vtx, vtx.used_seen, c);
+
+	c = n_cfg;
+	vrx.desc[0] = (struct desc){(ulong)vs_rx, sizeof(vs_rx), 0, 0};
+	nq_kick(d, &vrx, 0, 0);
+	vs_hdr(vs_tx, 7, 2, 1000, 4321, 0, 1);
+	vtx.desc[0] = (struct desc){(ulong)vs_tx, 44, 0, 0};
+	nq_kick(d, &vtx, 1, 0);
+	nq_wait(&vtx);
+	vs_expect_broken(d, "a read-only receive buffer", &vrx, vrx.used_seen, c);
+
+	/* chaos on its three queues, then a reset and the exchange must work */
+	u32 broke = 0;
+	chaos_queues = 3;
+	for (int k = 0; k < 4000; k++) {
+		chaos_step(d);
+		if (status(d) & ST_NEEDS_RESET)
+			broke++;
+		if (k % 64 == 0)
+			udelay(200);
+	}
+	reportf(broke > 0,
+		"virtio-vsock chaos: 4000 random steps (DEVICE_NEEDS_RESET seen after %u)", broke);
+	cfg_wr16(d->slot, d->msix_cap + 2, 0x8000);
+	msix_setup(d);
+	bool ok = vs_init(d);
+	len = vs_exchange(d, 1, &t);
+	report("virtio-vsock chaos: afterwards a reset and a REQUEST -> RST work",
+	       ok && t == 0 && vs_rst_ok(len));
+}
+
 int main(void)
 {
 	struct vdev blk, ro, rng, net;
@@ -903,5 +1084,10 @@ int main(void)
 		test_net(&net);
 		test_net_chaos(&net);
 	}
+	struct vdev vs;
+	int v = find(0x1053, 0);
+	report("virtio-vsock 1af4:1053 at 00:06.0", v == 6);
+	if (probe(&vs, v))
+		test_vsock(&vs);
 	report_summary();
 }

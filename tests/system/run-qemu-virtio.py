@@ -92,7 +92,7 @@ def cpio_entry(name, mode, data=b"", ino=[5000]):
     return b
 
 
-def make_initrd(base, release, out, modules=MODULES, init=None):
+def make_initrd(base, release, out, modules=MODULES, init=None, extra=()):
     """base initramfs + a second, uncompressed archive (nothing for the guest to
     inflate) with the modules in /virtio (and init as /init, which replaces the
     base's: the later archive's file wins): the kernel unpacks concatenated
@@ -101,6 +101,8 @@ def make_initrd(base, release, out, modules=MODULES, init=None):
     parts = [cpio_entry("virtio", stat.S_IFDIR | 0o755)]
     if init:
         parts.append(cpio_entry("init", stat.S_IFREG | 0o755, init.encode()))
+    for name, data in extra:  # (path in the archive, bytes): executables
+        parts.append(cpio_entry(name, stat.S_IFREG | 0o755, data))
     for m in modules:
         path = os.path.join(moddir, m)
         if not os.path.exists(path):

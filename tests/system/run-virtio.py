@@ -7,6 +7,21 @@ virtio_console and starts the shell on hvc0; the commands typed on standard
 input reach it (tty says /dev/hvc0, a 300-character line, 14 KiB of output in
 order) and poweroff -f there ends softkvm with status 0.
 
+With --vsock: `softkvm run --vsock cid=42,path=SOCK` with the vsock modules loaded and a
+static guest tool (vsockecho.c, built here with the host's C compiler): 1 MiB goes from a
+guest connect() to CID 2 port 5000 through SOCK_5000 to a host echo server and back, a
+host program connects to SOCK, writes "CONNECT 6000", reads "OK <port>" and sends 1 MiB
+through a guest echo server on port 6000 and reads it back (both directions more than the
+256 KiB of credit: flow control), a guest connect() to a port with no host listener fails
+(RST), "CONNECT 7000" to a guest port nobody listens on is closed without an OK, the guest
+sees CID 42; again after `reboot -f`; a clean log.
+
+With --tap: `softkvm run --net tap=skvmtapPID` on a tap device the test creates (`ip tuntap
+add`, host address 10.77.N.1/24; skipped when it cannot: not root, no /dev/net/tun): the
+guest (10.77.N.2) fetches 300 KiB from a host server on 10.77.N.1 and a host client
+receives 109 KiB from a guest `nc -l`, both through the tap; after `reboot -f` again; the
+tap is deleted at the end.
+
 With --net: `softkvm run --net user,hostfwd=tcp:127.0.0.1:HPORT-:5555` (virtio-net on
 libslirp's user network) with the virtio_net modules loaded: udhcpc on eth0 gets the
 lease 10.0.2.15; the guest fetches 300 KiB that a host server on 127.0.0.1:PORT sends,
@@ -135,8 +150,8 @@ NET_GUEST_PORT = 5555
 HVC_READY = re.compile(rb"softkvm: (hvc0 ready|no hvc0)")
 
 
-def make_initrd(base, release, out, modules=MODULES, init=None):
-    qv.make_initrd(base, release, out, modules, init)
+def make_initrd(base, release, out, modules=MODULES, init=None, extra=()):
+    qv.make_initrd(base, release, out, modules, init, extra)
 
 
 def has_odirect(path):
@@ -174,6 +189,10 @@ def main():
                     help="test --console virtio (a shell on hvc0) instead of the disks")
     ap.add_argument("--net", action="store_true",
                     help="test --net user (virtio-net on libslirp) instead of the disks")
+    ap.add_argument("--tap", action="store_true",
+                    help="test --net tap=IFNAME (a tap device this test creates)")
+    ap.add_argument("--vsock", action="store_true",
+                    help="test --vsock (virtio-vsock, hybrid vsock) instead of the disks")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(HERE))
 
@@ -192,6 +211,10 @@ def main():
         return console_main(a, kernel, release, env["INITRD"])
     if a.net:
         return net_main(a, kernel, release, env["INITRD"])
+    if a.vsock:
+        return vsock_main(a, kernel, release, env["INITRD"])
+    if a.tap:
+        return tap_main(a, kernel, release, env["INITRD"])
     initrd = os.path.join(a.builddir, "softkvm-virtio-initramfs.cpio.gz")
     make_initrd(env["INITRD"], release, initrd)
 
@@ -467,6 +490,287 @@ def net_main(a, kernel, release, base):
         status = g.poweroff()
         check("poweroff -f ends softkvm with status 0", status == 0, "status %s" % status)
     srv.close()
+    print("INFO: %.1f s in all" % (time.time() - t0))
+    return finish(g)
+
+
+def tap_main(a, kernel, release, base):
+    """--net tap=IFNAME: a guest client of a host server and the other way, through a tap"""
+    import threading
+    if os.geteuid() != 0 or not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        skip("--net tap needs root and /dev/net/tun to create a tap device")
+    name = "skvmtap%d" % (os.getpid() % 100000)
+    sub = 10 + os.getpid() % 200
+    host_ip, guest_ip = "10.77.%d.1" % sub, "10.77.%d.2" % sub
+    p = subprocess.run("ip tuntap add dev %s mode tap && ip addr add %s/24 dev %s && "
+                       "ip link set %s up" % (name, host_ip, name, name), shell=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode:
+        subprocess.run(["ip", "tuntap", "del", "dev", name, "mode", "tap"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        skip("cannot create a tap device here: " + p.stdout.strip())
+    try:
+        return tap_run(a, kernel, release, base, name, host_ip, guest_ip)
+    finally:
+        subprocess.run(["ip", "tuntap", "del", "dev", name, "mode", "tap"])
+
+
+def tap_run(a, kernel, release, base, name, host_ip, guest_ip):
+    import threading
+    initrd = os.path.join(a.builddir, "softkvm-virtio-net-initramfs.cpio.gz")
+    make_initrd(base, release, initrd, NET_MODULES)
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host_ip, 0))
+    srv.listen(4)
+    srv.settimeout(120)
+    port = srv.getsockname()[1]
+    served = []
+
+    def serve():
+        for _ in range(2):
+            try:
+                c, _ = srv.accept()
+                c.sendall(NET_DATA)
+                c.close()
+                served.append(True)
+            except OSError as e:
+                served.append(e)
+                return
+
+    threading.Thread(target=serve, daemon=True).start()
+    logname = os.path.join(a.builddir, "linux-softkvm-virtio-tap.log")
+    cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", kernel, "--initrd", initrd,
+           "--append", "console=ttyS0 panic=-1", "--mem", a.mem, "--reboot", "restart",
+           "--net", "tap=" + name]
+    print("$ " + " ".join(cmd))
+    print("console log: " + logname)
+    t0 = time.time()
+    up = ("for m in %s; do insmod /virtio/$m || echo FAILED $m; done; "
+          "for i in $(seq 100); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1; done; "
+          "ip link set eth0 up && ip addr add %s/24 dev eth0 && cat /sys/class/net/eth0/address"
+          % (" ".join(os.path.basename(m) for m in NET_MODULES), guest_ip))
+
+    def checks(prefix):
+        out, st = g.run(up, 60)
+        check("%svirtio_net on the tap: eth0 with the MAC, %s" % (prefix, guest_ip),
+              st == 0 and "FAILED" not in (out or "") and "52:54:00:12:34:56" in (out or ""),
+              repr(out))
+        out, st = g.run("timeout 30 nc %s %d </dev/null | sha256sum" % (host_ip, port), 40)
+        check("%sthe guest fetches %d KiB from a host server on %s:%d through the tap"
+              % (prefix, len(NET_DATA) >> 10, host_ip, port),
+              st == 0 and (out or "").split()[:1] == [hashlib.sha256(NET_DATA).hexdigest()],
+              repr((out, served)))
+        g.run("seq 1 20000 > /tmp/srv; (nc -l -p %d < /tmp/srv >/dev/null 2>&1 &); sleep 0.5"
+              % NET_GUEST_PORT, 20)
+        want = "".join("%d\n" % k for k in range(1, 20001)).encode()
+        got, why = b"", ""
+        try:
+            c = socket.create_connection((guest_ip, NET_GUEST_PORT), timeout=30)
+            c.settimeout(30)
+            while len(got) < len(want):
+                b = c.recv(65536)
+                if not b:
+                    break
+                got += b
+            c.close()
+        except OSError as e:
+            why = str(e)
+        check("%sa host client of %s:%d receives the guest server's %d bytes"
+              % (prefix, guest_ip, NET_GUEST_PORT, len(want)), got == want,
+              "%s; %d bytes" % (why, len(got)))
+
+    with open(logname, "wb") as log:
+        g = Guest(cmd, log)
+        m = g.wait_for(MARKER, a.timeout)
+        if not check("boots to the marker line", m is not None,
+                     "no marker after %d s; last output: %r" % (a.timeout, g.out[-300:])):
+            g.p.kill()
+            g.p.wait()
+            return finish(g)
+        checks("")
+        start = len(g.out)
+        g.p.stdin.write(b"reboot -f\n")
+        g.p.stdin.flush()
+        m = g.wait_for(MARKER, a.timeout, start)
+        if check("reboot -f: the guest boots again", m is not None,
+                 "no second marker; last output: %r" % g.out[-300:]):
+            checks("after the reboot: ")
+        status = g.poweroff()
+        check("poweroff -f ends softkvm with status 0", status == 0, "status %s" % status)
+    srv.close()
+    print("INFO: %.1f s in all" % (time.time() - t0))
+    return finish(g)
+
+
+VSOCK_MODULES = MODULES[:5] + ["net/vmw_vsock/vsock.ko",
+                               "net/vmw_vsock/vmw_vsock_virtio_transport_common.ko",
+                               "net/vmw_vsock/vmw_vsock_virtio_transport.ko"]
+VSOCK_CID = 42
+VSOCK_BYTES = 1 << 20
+
+
+def vsock_pattern(n):
+    return bytes(((i * 131 + (i >> 12)) & 0xff) for i in range(n))
+
+
+def vsock_echo_server(path, stop):
+    """a host echo server on the Unix socket path (one thread per connection)"""
+    import threading
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(8)
+    srv.settimeout(0.5)
+
+    def echo(c):
+        try:
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                c.sendall(b)
+        except OSError:
+            pass
+        c.close()
+
+    def loop():
+        while not stop:
+            try:
+                c, _ = srv.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            threading.Thread(target=echo, args=(c,), daemon=True).start()
+        srv.close()
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
+def vsock_host_connect(path, port, data, timeout=60):
+    """connect to SOCK, CONNECT port; returns (the OK line, the bytes echoed)"""
+    import threading
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.settimeout(timeout)
+    c.connect(path)
+    c.sendall(b"CONNECT %d\n" % port)
+    line = b""
+    try:
+        while not line.endswith(b"\n"):
+            b = c.recv(1)
+            if not b:
+                break
+            line += b
+    except OSError as e:
+        c.close()
+        return "%r (%s)" % (line, e), b""
+    if not line.startswith(b"OK "):
+        c.close()
+        return line.decode(errors="replace"), b""
+
+    def send():
+        try:
+            c.sendall(data)
+            c.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+    got = []
+    try:
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            got.append(b)
+    except OSError:
+        pass
+    t.join(5)
+    c.close()
+    return line.decode(errors="replace"), b"".join(got)
+
+
+def vsock_checks(g, sock, prefix):
+    data = vsock_pattern(VSOCK_BYTES)
+    out, st = g.run("timeout 60 /bin/vsockecho connect 2 5000 %d" % VSOCK_BYTES, 70)
+    check("%sguest -> host: 1 MiB through CID 2 port 5000 (%s_5000) echoed back" % (prefix, sock),
+          st == 0 and "echo ok %d" % VSOCK_BYTES in (out or ""), repr(out))
+    out, st = g.run("timeout 20 /bin/vsockecho connect 2 5999 16", 30)
+    check("%sguest -> host: a port without a host listener is refused (RST)" % prefix,
+          st == 1 and "connect failed: Connection reset by peer" in (out or ""), repr(out))
+    g.run("(/bin/vsockecho listen 6000 1 > /tmp/vl 2>&1 &); sleep 0.5; cat /tmp/vl", 20)
+    line, got = vsock_host_connect(sock, 6000, data)
+    check("%shost -> guest: CONNECT 6000 answers 'OK <port>'" % prefix,
+          re.match(r"OK \d+\n$", line) is not None, repr(line))
+    check("%shost -> guest: 1 MiB through the guest's echo server comes back" % prefix,
+          got == data, "%d bytes" % len(got))
+    line, got = vsock_host_connect(sock, 7000, b"x", 20)
+    check("%shost -> guest: CONNECT to a port nobody listens on is closed without OK" % prefix,
+          line == "" and got == b"", repr(line))
+
+
+def vsock_main(a, kernel, release, base):
+    """--vsock: echo both ways through Firecracker's hybrid vsock"""
+    import shutil
+    import tempfile
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        skip("no C compiler for the guest's vsockecho")
+    tool = os.path.join(a.builddir, "vsockecho")
+    p = subprocess.run([cc, "-static", "-O2", "-o", tool, os.path.join(HERE, "vsockecho.c")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode:
+        skip("cannot build a static vsockecho: " + p.stdout.strip()[:300])
+    with open(tool, "rb") as f:
+        initrd = os.path.join(a.builddir, "softkvm-virtio-vsock-initramfs.cpio.gz")
+        make_initrd(base, release, initrd, VSOCK_MODULES, extra=[("bin/vsockecho", f.read())])
+    tmp = tempfile.mkdtemp(prefix="skvm-vsock-")
+    sock = os.path.join(tmp, "v.sock")
+    stop = []
+    vsock_echo_server(sock + "_5000", stop)
+    logname = os.path.join(a.builddir, "linux-softkvm-virtio-vsock.log")
+    cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", kernel, "--initrd", initrd,
+           "--append", "console=ttyS0 panic=-1", "--mem", a.mem, "--reboot", "restart",
+           "--vsock", "cid=%d,path=%s" % (VSOCK_CID, sock)]
+    print("$ " + " ".join(cmd))
+    print("console log: " + logname)
+    t0 = time.time()
+    load = ("for m in %s; do insmod /virtio/$m || echo FAILED $m; done; "
+            "for i in $(seq 100); do [ -c /dev/vsock ] && break; sleep 0.1; done; "
+            "ls /dev/vsock" % " ".join(os.path.basename(m) for m in VSOCK_MODULES))
+    with open(logname, "wb") as log:
+        g = Guest(cmd, log)
+        m = g.wait_for(MARKER, a.timeout)
+        if not check("boots to the marker line", m is not None,
+                     "no marker after %d s; last output: %r" % (a.timeout, g.out[-300:])):
+            g.p.kill()
+            g.p.wait()
+            return finish(g)
+        check("softkvm listens on %s" % sock, os.path.exists(sock))
+        out, st = g.run(load, 60)
+        check("the vsock modules load and /dev/vsock appears",
+              st == 0 and "FAILED" not in (out or "") and "/dev/vsock" in (out or ""), repr(out))
+        out, st = g.run("grep -l 0x0013 /sys/bus/virtio/devices/*/device", 20)
+        check("a virtio device with ID 19 (vsock) is on the bus", st == 0, repr(out))
+        vsock_checks(g, sock, "")
+        out, st = g.run("grep -E 'virtio0-(rx|tx|event)' /proc/interrupts | grep -c PCI-MSI", 20)
+        check("the queues interrupt through MSI-X", (out or "").split()[-1:] == ["3"], repr(out))
+        start = len(g.out)
+        g.p.stdin.write(b"reboot -f\n")
+        g.p.stdin.flush()
+        m = g.wait_for(MARKER, a.timeout, start)
+        if check("reboot -f: the guest boots again", m is not None,
+                 "no second marker; last output: %r" % g.out[-300:]):
+            out, st = g.run(load, 60)
+            check("after the reboot: /dev/vsock again", st == 0 and "/dev/vsock" in (out or ""),
+                  repr(out))
+            vsock_checks(g, sock, "after the reboot: ")
+        status = g.poweroff()
+        check("poweroff -f ends softkvm with status 0", status == 0, "status %s" % status)
+    stop.append(True)
+    check("softkvm removed %s when it ended" % sock, not os.path.exists(sock))
+    shutil.rmtree(tmp, ignore_errors=True)
     print("INFO: %.1f s in all" % (time.time() - t0))
     return finish(g)
 

@@ -168,7 +168,8 @@ int virtio_parse_drive(struct virtio_opts *o, const char *spec, char *err, size_
 
 bool virtio_option_known(const char *name)
 {
-	return !strcmp(name, "--drive") || !strcmp(name, "--console") || !strcmp(name, "--net");
+	return !strcmp(name, "--drive") || !strcmp(name, "--console") || !strcmp(name, "--net") ||
+	       !strcmp(name, "--vsock");
 }
 
 int virtio_parse_option(struct virtio_opts *o, const char *name, const char *val, char *err,
@@ -178,6 +179,8 @@ int virtio_parse_option(struct virtio_opts *o, const char *name, const char *val
 		return virtio_parse_drive(o, val, err, errlen);
 	if (!strcmp(name, "--net"))
 		return virtio_parse_net(o, val, err, errlen);
+	if (!strcmp(name, "--vsock"))
+		return virtio_parse_vsock(o, val, err, errlen);
 	if (!strcmp(val, "virtio") || !strcmp(val, "serial")) {
 		o->console = !strcmp(val, "virtio");
 		return 0;

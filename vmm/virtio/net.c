@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-net (virtio 1.2, 5.1) on a user-mode network (Debian's libslirp):
- * `--net user[,hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT]...`.
+ * `--net user[,hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT]...`, or on a
+ * host tap device: `--net tap=IFNAME` (tap_worker below: /dev/net/tun with
+ * IFF_TAP | IFF_NO_PI, without IFF_VNET_HDR since no offload is offered; as
+ * root a missing IFNAME is created, as QEMU does).
  *
  * The network is QEMU's default: 10.0.2.0/24, the host (gateway) 10.0.2.2,
  * DNS 10.0.2.3, DHCP leases from 10.0.2.15; the guest's MAC is
@@ -29,11 +32,15 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <poll.h>
 #include <slirp/libslirp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,7 +74,8 @@ struct frame {
 };
 
 struct net {
-	Slirp *slirp;
+	Slirp *slirp; /* --net user */
+	int tapfd;    /* --net tap=IFNAME, else -1 */
 	struct virtio_dev *d;
 	struct net_timer *timers;
 	/* frames for the guest waiting for receive buffers (under d->lock) */
@@ -157,7 +165,7 @@ int virtio_parse_net(struct virtio_opts *o, const char *spec, char *err, size_t 
 	const char *p = spec, *end;
 	char item[128];
 
-	if (o->net.user) {
+	if (o->net.user || o->net.tap[0]) {
 		snprintf(err, errlen, "--net '%s': only one --net is supported", spec);
 		return -EINVAL;
 	}
@@ -173,11 +181,29 @@ int virtio_parse_net(struct virtio_opts *o, const char *spec, char *err, size_t 
 		item[end - p] = 0;
 		p = *end ? end + 1 : end;
 		if (first) {
+			if (!strncmp(item, "tap=", 4)) {
+				size_t len = strlen(item + 4);
+				if (!len || len >= sizeof(n.tap) || strchr(item + 4, '/')) {
+					snprintf(
+					    err, errlen,
+					    "--net '%s': bad tap name (1 to %zu bytes, no '/')",
+					    spec, sizeof(n.tap) - 1);
+					return -EINVAL;
+				}
+				memcpy(n.tap, item + 4, len + 1);
+				if (*end) {
+					snprintf(err, errlen,
+						 "--net '%s': tap=IFNAME takes no other option",
+						 spec);
+					return -EINVAL;
+				}
+				continue;
+			}
 			if (strcmp(item, "user")) {
-				snprintf(
-				    err, errlen,
-				    "--net '%s': unknown network '%s' (only 'user' is supported)",
-				    spec, item);
+				snprintf(err, errlen,
+					 "--net '%s': unknown network '%s' (must be 'user' or "
+					 "'tap=IFNAME')",
+					 spec, item);
 				return -EINVAL;
 			}
 			n.user = true;
@@ -382,8 +408,16 @@ static void tx_serve(struct net *n)
 		pthread_mutex_unlock(&d->lock);
 		if (r <= 0)
 			return;
-		if (len >= 14) /* at least an Ethernet header; runts are dropped */
+		if (len < 14)
+			continue; /* not even an Ethernet header: dropped */
+		if (n->tapfd >= 0) {
+			/* the tap's queue full, or the interface down: dropped, as a wire would */
+			if (write(n->tapfd, n->tx, len) < 0) {
+				/* EAGAIN, EIO: the frame is lost */
+			}
+		} else {
 			slirp_input(n->slirp, n->tx, (int)len);
+		}
 	}
 }
 
@@ -578,6 +612,64 @@ static void *net_worker(void *arg)
 	return NULL;
 }
 
+/*
+ * --net tap: the frames the host's kernel sends the tap go to the guest
+ * (through the backlog when the driver has no buffer; the tap is read only
+ * while the backlog has room, so the kernel's queue holds the rest), the
+ * guest's go to the tap.
+ */
+static void *tap_worker(void *arg)
+{
+	struct virtio_dev *d = arg;
+	struct net *n = d->priv;
+	static uint8_t frame[TX_FRAME_MAX]; /* this thread's: one tap device per VM */
+
+	for (;;) {
+		struct pollfd p[4] = {
+		    {.fd = d->stopfd, .events = POLLIN},
+		    {.fd = d->kick[RXQ], .events = POLLIN},
+		    {.fd = d->kick[TXQ], .events = POLLIN},
+		    {.fd = n->tapfd, .events = 0},
+		};
+
+		pthread_mutex_lock(&d->lock);
+		if (n->bl_count < BACKLOG)
+			p[3].events = POLLIN;
+		pthread_mutex_unlock(&d->lock);
+		if (poll(p, 4, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents)
+			break;
+		if (p[1].revents) {
+			drain(d->kick[RXQ]);
+			pthread_mutex_lock(&d->lock);
+			if (serving(d, RXQ))
+				rx_flush(n);
+			pthread_mutex_unlock(&d->lock);
+		}
+		if (p[2].revents) {
+			drain(d->kick[TXQ]);
+			tx_serve(n);
+		}
+		for (unsigned k = 0; (p[3].revents & POLLIN) && k < BACKLOG; k++) {
+			ssize_t r = read(n->tapfd, frame, sizeof(frame));
+			if (r < 0)
+				break; /* EAGAIN: nothing more */
+			if (r >= 14)
+				cb_send_packet(frame, (size_t)r, n);
+			pthread_mutex_lock(&d->lock);
+			bool full = n->bl_count >= BACKLOG;
+			pthread_mutex_unlock(&d->lock);
+			if (full)
+				break;
+		}
+	}
+	return NULL;
+}
+
 /* ---- the device ---- */
 
 static int net_chain(struct virtio_dev *d, unsigned q, const struct virtq_chain *c,
@@ -607,6 +699,8 @@ static void net_destroy(struct virtio_dev *d)
 		return;
 	if (n->slirp)
 		slirp_cleanup(n->slirp);
+	if (n->tapfd >= 0)
+		close(n->tapfd);
 	while (n->timers) {
 		struct net_timer *t = n->timers;
 		n->timers = t->next;
@@ -624,6 +718,40 @@ static const struct virtio_dev_ops net_ops = {
     .destroy = net_destroy,
     .worker = net_worker,
 };
+
+static const struct virtio_dev_ops tap_ops = {
+    .chain = net_chain,
+    .reset = net_reset,
+    .destroy = net_destroy,
+    .worker = tap_worker,
+};
+
+static int tap_open(struct net *n, const char *name, char *err, size_t errlen)
+{
+	struct ifreq ifr = {0};
+	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "--net tap=%s: cannot open /dev/net/tun: %s", name,
+			 strerror(errno));
+		return -errno;
+	}
+	/* a plain Ethernet tap: no packet information, no virtio header (no offloads) */
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int e = errno;
+		close(fd);
+		snprintf(err, errlen, "--net tap=%s: cannot open the tap device: %s%s", name,
+			 strerror(e),
+			 e == EPERM ? " (create it for this user: ip tuntap add dev NAME mode tap "
+				      "user USER)"
+				    : (e == EBUSY ? " (another program holds it)" : ""));
+		return -e;
+	}
+	n->tapfd = fd;
+	return 0;
+}
 
 static struct in_addr ip(uint32_t a)
 {
@@ -650,6 +778,7 @@ int virtio_net_init(struct virtio_dev *d, const struct virtio_net_opts *o, char 
 		return -ENOMEM;
 	}
 	n->d = d;
+	n->tapfd = -1;
 	d->nqueues = 2;
 	d->nvectors = 3;
 	d->host_features = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS);
@@ -658,6 +787,10 @@ int virtio_net_init(struct virtio_dev *d, const struct virtio_net_opts *o, char 
 	d->config[7] = 0;
 	d->config_len = 10; /* mac, status, max_virtqueue_pairs (not offered) */
 
+	if (o->tap[0]) {
+		d->ops = &tap_ops;
+		return tap_open(n, o->tap, err, errlen);
+	}
 	cfg.version = 4;
 	cfg.in_enabled = true;
 	cfg.vnetwork = ip(IP4(10, 0, 2, 0));

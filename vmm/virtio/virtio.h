@@ -12,7 +12,7 @@
  *     (struct virtio_dev, virtio_pci.c): one thread per device, woken by
  *     ioeventfds on the queue-notify addresses, interrupts through irqfds
  *     on MSI routes;
- *   - the devices (blk.c, rng.c, vconsole.c, net.c) and the command-line options.
+ *   - the devices (blk.c, rng.c, vconsole.c, net.c, vsock.c) and the command-line options.
  *
  * Nothing here includes softkvm's own headers: only <linux/kvm.h> through
  * the VMM, so the devices work on any KVM.
@@ -98,7 +98,9 @@ struct virtq {
 	uint16_t *avail; /* flags, idx, ring[size], used_event */
 	uint16_t *used;	 /* flags, idx, then elements, then avail_event */
 	unsigned mem_gen;
-	bool ready; /* rings resolved */
+	const struct virtio_mem *mem; /* what they were resolved against */
+	bool ready;		      /* rings resolved */
+	bool copy;		      /* virtio_ring_copy when the queue was set up */
 
 	/* the device's side */
 	uint16_t last_avail, used_idx;
@@ -114,6 +116,14 @@ struct virtq_chain {
 	uint64_t out_len, in_len;
 	struct iovec iov[VIRTQ_MAX_SIZE];
 };
+
+/*
+ * The benchmark's slow path (make bench-virtio): when set, queues set up
+ * afterwards translate the ring's guest address on every ring access instead
+ * of using the mapping resolved at setup. softkvm run sets it from
+ * SOFTKVM_VIRTIO_RING_COPY=1; nothing else does.
+ */
+extern bool virtio_ring_copy;
 
 /* Forget everything (device reset); the queue is disabled. */
 void virtq_reset(struct virtq *vq);
@@ -257,12 +267,20 @@ struct virtio_net_fwd {
 
 struct virtio_net_opts {
 	bool user;
+	char tap[16]; /* --net tap=IFNAME (IFNAMSIZ), or "" */
 	unsigned nfwd;
 	struct virtio_net_fwd fwd[VIRTIO_NET_MAX_FWD];
 };
 
+/* --vsock cid=N,path=SOCK (vsock.c) */
+struct virtio_vsock_opts {
+	uint64_t cid;	/* 3 .. 0xfffffffe */
+	char path[108]; /* "": no --vsock */
+};
+
 struct virtio_opts {
 	struct virtio_net_opts net;
+	struct virtio_vsock_opts vsock;
 	unsigned ndrives;
 	struct virtio_drive_opts drive[VIRTIO_MAX_DRIVES];
 	bool rng;
@@ -279,8 +297,9 @@ int virtio_parse_option(struct virtio_opts *o, const char *name, const char *val
 			size_t errlen);
 int virtio_parse_drive(struct virtio_opts *o, const char *val, char *err, size_t errlen);
 int virtio_parse_net(struct virtio_opts *o, const char *val, char *err, size_t errlen);
+int virtio_parse_vsock(struct virtio_opts *o, const char *val, char *err, size_t errlen);
 
-#define VIRTIO_MAX_DEVICES (VIRTIO_MAX_DRIVES + 3)
+#define VIRTIO_MAX_DEVICES (VIRTIO_MAX_DRIVES + 4)
 
 struct virtio_devices {
 	struct vmm *vm;
@@ -308,9 +327,15 @@ int virtio_blk_init(struct virtio_dev *d, const struct virtio_drive_opts *o, cha
 int virtio_rng_init(struct virtio_dev *d, char *err, size_t errlen);
 /* virtio-console: its output goes to out_fd */
 int virtio_console_init(struct virtio_dev *d, int out_fd, char *err, size_t errlen);
-/* virtio-net on a user-mode network (libslirp); fails (one line) when a hostfwd cannot listen */
+/*
+ * virtio-net on a user-mode network (libslirp) or a tap device; fails (one
+ * line) when a hostfwd cannot listen or the tap cannot be opened
+ */
 int virtio_net_init(struct virtio_dev *d, const struct virtio_net_opts *o, char *err,
 		    size_t errlen);
+/* virtio-vsock, Firecracker's hybrid vsock; fails (one line) when SOCK cannot listen */
+int virtio_vsock_init(struct virtio_dev *d, const struct virtio_vsock_opts *o, char *err,
+		      size_t errlen);
 /*
  * Host input for the virtio console (the console thread): the bytes the
  * driver's receive buffers took (0 when it has none posted yet), or -1 when

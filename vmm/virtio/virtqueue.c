@@ -52,13 +52,35 @@ static uint16_t ld16(const uint16_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
-#define AVAIL_FLAGS(vq)	  (&(vq)->avail[0])
-#define AVAIL_IDX(vq)	  (&(vq)->avail[1])
-#define AVAIL_RING(vq, i) (&(vq)->avail[2 + (i)])
-#define USED_EVENT(vq)	  (&(vq)->avail[2 + (vq)->size])
-#define USED_IDX(vq)	  (&(vq)->used[1])
-#define USED_ELEM(vq, i)  ((struct virtq_used_elem *)((uint8_t *)(vq)->used + 4) + (i))
-#define AVAIL_EVENT(vq)	  ((uint16_t *)((uint8_t *)(vq)->used + 4 + 8 * (size_t)(vq)->size))
+bool virtio_ring_copy;
+
+/*
+ * Byte `off` of a ring whose resolved host address is `base` and guest
+ * address `gpa`: base + off on the direct path; with vq->copy (the
+ * benchmark's slow path, SOFTKVM_VIRTIO_RING_COPY=1) the guest address is
+ * translated again on every access, as a VMM without the mapping would (the
+ * value is then read or written through that translation).
+ */
+static inline void *ring_at(const struct virtq *vq, void *base, uint64_t gpa, size_t off,
+			    size_t len)
+{
+	if (__builtin_expect(vq->copy, 0)) {
+		void *p = virtio_mem_map(vq->mem, gpa + off, len);
+		if (p)
+			return p;
+	}
+	return (uint8_t *)base + off;
+}
+
+#define AVAIL_AT(vq, off)     ((uint16_t *)ring_at(vq, (vq)->avail, (vq)->avail_gpa, (off), 2))
+#define USED_AT(vq, off, len) ring_at(vq, (vq)->used, (vq)->used_gpa, (off), (len))
+#define AVAIL_FLAGS(vq)	      AVAIL_AT(vq, 0)
+#define AVAIL_IDX(vq)	      AVAIL_AT(vq, 2)
+#define AVAIL_RING(vq, i)     AVAIL_AT(vq, 4 + 2 * (size_t)(i))
+#define USED_EVENT(vq)	      AVAIL_AT(vq, 4 + 2 * (size_t)(vq)->size)
+#define USED_IDX(vq)	      ((uint16_t *)USED_AT(vq, 2, 2))
+#define USED_ELEM(vq, i)      ((struct virtq_used_elem *)USED_AT(vq, 4 + 8 * (size_t)(i), 8))
+#define AVAIL_EVENT(vq)	      ((uint16_t *)USED_AT(vq, 4 + 8 * (size_t)(vq)->size, 2))
 
 void virtq_reset(struct virtq *vq)
 {
@@ -83,6 +105,7 @@ static int resolve(struct virtq *vq, const struct virtio_mem *m)
 	vq->avail = virtio_mem_map(m, vq->avail_gpa, 6 + 2 * n);
 	vq->used = virtio_mem_map(m, vq->used_gpa, 6 + 8 * n);
 	vq->mem_gen = m->gen;
+	vq->mem = m;
 	if (!vq->desc)
 		return fail(vq, "the descriptor table is not in RAM");
 	if (!vq->avail)
@@ -101,6 +124,7 @@ int virtq_setup(struct virtq *vq, const struct virtio_mem *m)
 		return fail(vq, "a ring is misaligned");
 	if (resolve(vq, m))
 		return -EINVAL;
+	vq->copy = virtio_ring_copy;
 	/* the driver starts with the rings as it left them: our indices start at zero */
 	vq->last_avail = vq->used_idx = 0;
 	vq->signalled_valid = false;
@@ -116,6 +140,7 @@ static void load_desc(const struct virtq_desc *p, struct virtq_desc *d)
 int virtq_pop(struct virtq *vq, const struct virtio_mem *m, struct virtq_chain *c)
 {
 	const struct virtq_desc *table;
+	uint64_t table_gpa;
 	unsigned tsize, steps = 0, nbufs = 0;
 	uint16_t avail_idx, head, idx;
 	bool indirect = false;
@@ -141,6 +166,7 @@ int virtq_pop(struct virtq *vq, const struct virtio_mem *m, struct virtq_chain *
 	c->nout = c->nin = 0;
 	c->out_len = c->in_len = 0;
 	table = vq->desc;
+	table_gpa = vq->desc_gpa;
 	tsize = vq->size;
 	idx = head;
 	for (;;) {
@@ -148,7 +174,7 @@ int virtq_pop(struct virtq *vq, const struct virtio_mem *m, struct virtq_chain *
 
 		if (++steps > tsize)
 			return fail(vq, "a descriptor chain loops");
-		load_desc(&table[idx], &d);
+		load_desc(ring_at(vq, (void *)table, table_gpa, 16 * (size_t)idx, 16), &d);
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			if (!vq->indirect)
 				return fail(vq, "an indirect descriptor without INDIRECT_DESC");
@@ -161,6 +187,7 @@ int virtq_pop(struct virtq *vq, const struct virtio_mem *m, struct virtq_chain *
 			table = virtio_mem_map(m, d.addr, d.len);
 			if (!table)
 				return fail(vq, "an indirect table is not in RAM");
+			table_gpa = d.addr;
 			tsize = d.len / 16;
 			idx = 0;
 			steps = 0;
