@@ -310,11 +310,32 @@ static void *vcpu_thread(void *arg)
 	v->thread = pthread_self();
 	v->tid = (int)syscall(SYS_gettid);
 	pthread_mutex_unlock(&vm->stop_lock);
+	bool ran = false;
 	while (!vmm_stopping(vm)) {
 		if (vmm_paused(vm)) {
+			/*
+			 * Finish a pending I/O or MMIO completion first: KVM applies it
+			 * only in the next KVM_RUN, and the state a snapshot reads must
+			 * hold it (KVM API 4.10 / 5: re-enter with immediate_exit set,
+			 * which vmm_pause() did before the kick, so no guest
+			 * instruction runs).
+			 */
+			if (ran) {
+				ran = false;
+				r = kvmdev_ioctl(&vm->kvm, v->fd, KVM_RUN, NULL);
+				if (r == 0 && !vmm_stopping(vm)) {
+					/* it ran before the kick came: this exit's completion is
+					 * pending in turn */
+					if (!handle_exit(vm, v))
+						break;
+					ran = true;
+				}
+				continue;
+			}
 			vcpu_park(vm);
 			continue;
 		}
+		ran = true;
 		r = kvmdev_ioctl(&vm->kvm, v->fd, KVM_RUN, NULL);
 		if (vmm_stopping(vm))
 			break;

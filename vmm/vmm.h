@@ -112,6 +112,7 @@ struct vmm {
 	struct i8042 i8042;
 	struct reset_ctl resetctl;
 	struct virtio_devices *virtio; /* --drive, --rng (virtio/) */
+	struct vmm_config *config;     /* what it was built from (a snapshot names it) */
 };
 
 /* what a guest reset does (--reboot) */
@@ -128,7 +129,10 @@ struct vmm_config {
 	uint64_t quirks; /* SOFTKVM_QUIRK_* for KVM_CAP_SOFTKVM_QUIRKS */
 	enum vmm_reboot reboot;
 	const char *kernel, *append, *initrd;
-	const char *qmp; /* --qmp SPEC (vmm/qmp/) */
+	const char *qmp;	/* --qmp SPEC (vmm/qmp/) */
+	const char *restore;	/* --restore FILE (vmm/migration/) */
+	const char *incoming;	/* --incoming URI (vmm/migration/) */
+	bool mem_set, cpus_set; /* --mem, --cpus were given */
 	struct virtio_opts virtio;
 };
 
