@@ -304,11 +304,10 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 	}
 	if (c->restore || c->incoming) {
 		const char *o = c->restore ? "--restore" : "--incoming";
-		if (c->kernel || c->initrd || c->virtio.ndrives || c->virtio.rng ||
-		    c->virtio.console || c->virtio.net.user) {
+		if (c->kernel || c->initrd) {
 			fprintf(stderr,
-				"softkvm run: %s: the machine comes from the snapshot; --kernel, "
-				"--initrd and virtio devices cannot be given with it\n",
+				"softkvm run: %s: the machine comes from the snapshot; --kernel "
+				"and --initrd cannot be given with it\n",
 				o);
 			return 2;
 		}

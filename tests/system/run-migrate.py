@@ -28,6 +28,7 @@ pages that lost a write. While it runs:
                    non-zero status, as is snapshot-load of them over QMP.
 """
 import argparse
+import hashlib
 import importlib.util
 import os
 import re
@@ -47,7 +48,11 @@ from qmpclient import Client  # noqa: E402
 spec = importlib.util.spec_from_file_location("run_system", os.path.join(here, "run-system.py"))
 rs = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(rs)
-check = rs.check
+
+
+def check(name, ok, detail=""):
+    rs.check(name, bool(ok), detail if isinstance(detail, str) else repr(detail))
+
 spec = importlib.util.spec_from_file_location("run_virtio", os.path.join(here, "run-qemu-virtio.py"))
 rv = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(rv)
@@ -57,8 +62,21 @@ DONE = re.compile(rb"memstress: done, (\d+) passes, (\d+) bad pages, final sum (
                   rb"expect ([0-9a-f]+) (agree|DIFFER)")
 
 
-def make_initrd(base, memstress, out):
-    """the base initramfs + an uncompressed archive with /memstress"""
+VIRTIO_MODULES = [
+    "drivers/virtio/virtio_ring.ko", "drivers/virtio/virtio.ko",
+    "drivers/virtio/virtio_pci_modern_dev.ko", "drivers/virtio/virtio_pci_legacy_dev.ko",
+    "drivers/virtio/virtio_pci.ko", "drivers/block/virtio_blk.ko",
+    "drivers/char/hw_random/virtio-rng.ko",
+]
+DISK_SIZE = 8 << 20
+
+
+def make_initrd(base, memstress, out, kernel=None):
+    """the base initramfs (+ the virtio modules in /virtio) + an archive with /memstress"""
+    if kernel:
+        rv.make_initrd(base, re.sub(r"^vmlinuz-", "", os.path.basename(kernel)), out,
+                       VIRTIO_MODULES)
+        base = out
     with open(memstress, "rb") as f:
         data = rv.cpio_entry("memstress", 0o100755, f.read()) + rv.cpio_entry("TRAILER!!!", 0)
     data += b"\0" * (-len(data) % 512)
@@ -66,6 +84,28 @@ def make_initrd(base, memstress, out):
         first = f.read()
     with open(out, "wb") as f:
         f.write(first + b"\0" * (-len(first) % 512) + data)
+
+
+def start_disk_reader(g):
+    """virtio: load the drivers, then read the disk with O_DIRECT (the device thread writes
+    into the guest's buffer) in a loop in the background, one sha256 per pass"""
+    out, st = g.run("for m in %s; do insmod /virtio/$m || echo FAILED $m; done; "
+                    "for i in $(seq 100); do [ -b /dev/vda ] && break; sleep 0.1; done; "
+                    "[ -b /dev/vda ]" % " ".join(os.path.basename(m) for m in VIRTIO_MODULES),
+                    60)
+    check("virtio: the drivers load and /dev/vda appears", st == 0 and "FAILED" not in (out or ""),
+          out)
+    out, st = g.run("(while :; do dd if=/dev/vda bs=64k iflag=direct 2>/dev/null | sha256sum; "
+                    "done > /tmp/shas 2>&1) & echo $! > /tmp/reader", 30)
+    check("virtio: the disk reader runs", st == 0, out)
+
+
+def check_disk_reader(g, want, label):
+    out, st = g.run("kill $(cat /tmp/reader); sleep 0.5; sort /tmp/shas | uniq -c", 60)
+    lines = [l.split() for l in (out or "").strip().splitlines() if l.strip()]
+    print("INFO: %s: disk passes: %s" % (label, lines))
+    check("%s: every read of the disk (O_DIRECT, through the device thread) gave its sha256" %
+          label, st == 0 and lines and all(len(l) >= 2 and l[1] == want for l in lines), lines)
 
 
 def sockpath(builddir, name):
@@ -114,7 +154,7 @@ def wait_migration(c, timeout):
     return (r or {}).get("return")
 
 
-def finish_on(g, secs, label):
+def finish_on(g, secs, label, a=None):
     """memstress ends on g: its passes agree, no bad page, the shell answers"""
     m = g.wait_for(DONE, secs + 240)
     check("%s: memstress finishes" % label, m is not None)
@@ -128,10 +168,14 @@ def finish_on(g, secs, label):
           m.group(2) == b"0" and m.group(5) == b"agree", m.group(0))
     out, st = g.run("echo still-$((6*7))", 60)
     check("%s: the shell answers" % label, st == 0 and out and "still-42" in out, out)
+    if a and a.virtio:
+        check_disk_reader(g, a.disk_sha, label)
     return True
 
 
-def start_memstress(g, mb, secs):
+def start_memstress(g, mb, secs, virtio=False):
+    if virtio:
+        start_disk_reader(g)
     start = len(g.out)
     g.p.stdin.write(b"/memstress %d %d\n" % (mb, secs))
     g.p.stdin.flush()
@@ -195,7 +239,7 @@ def do_migrate(a, kernel, initrd, tmp):
         s.close()
     cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", kernel, "--initrd", initrd,
            "--append", "console=ttyS0 panic=-1", "--cpus", "2", "--mem", "256M",
-           "--qmp", "unix:%s,server,wait=off" % src_sock]
+           "--qmp", "unix:%s,server,wait=off" % src_sock] + a.vopts
     print("$ " + " ".join(cmd))
     log = open(os.path.join(a.builddir, "migrate-%s-src.log" % a.uri), "wb")
     g = Guest(cmd, log)
@@ -206,13 +250,13 @@ def do_migrate(a, kernel, initrd, tmp):
     if not m or not c:
         g.p.kill()
         return False
-    if not start_memstress(g, a.mb, a.secs):
+    if not start_memstress(g, a.mb, a.secs, a.virtio):
         g.p.kill()
         return False
     error_cases_migrate(a, c, g, tmp)
 
     tcmd = [a.softkvm, "run", "--accel", "soft", "--incoming", uri,
-            "--qmp", "unix:%s,server,wait=off" % dst_sock]
+            "--qmp", "unix:%s,server,wait=off" % dst_sock] + a.vopts
     print("$ " + " ".join(tcmd))
     tlog = open(os.path.join(a.builddir, "migrate-%s-dst.log" % a.uri), "wb")
     t = Guest(tcmd, tlog)
@@ -246,7 +290,7 @@ def do_migrate(a, kernel, initrd, tmp):
     g.pump(time.time() + 0.5)
     check("memstress ran on the source before the migration", len(before) >= 1, before)
 
-    ok = finish_on(t, a.secs, "target")
+    ok = finish_on(t, a.secs, "target", a)
     tc = qmp_connect(dst_sock)
     r = tc.cmd("query-status") if tc else None
     check("target QMP: running", r and r["return"]["status"] == "running", r)
@@ -305,7 +349,7 @@ def do_snapshot(a, kernel, initrd, tmp):
     snap = os.path.join(tmp, "vm.skvm")
     cmd = [a.softkvm, "run", "--accel", "soft", "--kernel", kernel, "--initrd", initrd,
            "--append", "console=ttyS0 panic=-1", "--cpus", "2", "--mem", "256M",
-           "--qmp", "unix:%s,server,wait=off" % sock]
+           "--qmp", "unix:%s,server,wait=off" % sock] + a.vopts
     print("$ " + " ".join(cmd))
     g = Guest(cmd, open(os.path.join(a.builddir, "snapshot-src.log"), "wb"))
     c = qmp_connect(sock)
@@ -315,7 +359,7 @@ def do_snapshot(a, kernel, initrd, tmp):
     if not m or not c:
         g.p.kill()
         return False
-    if not start_memstress(g, a.mb, a.secs):
+    if not start_memstress(g, a.mb, a.secs, a.virtio):
         g.p.kill()
         return False
     r = c.cmd("snapshot-save", {"path": snap})
@@ -350,10 +394,10 @@ def do_snapshot(a, kernel, initrd, tmp):
     check("source exit status 0", st == 0, st)
     check("memstress ran before the snapshot", len(before) >= 1, before)
 
-    rcmd = [a.softkvm, "run", "--accel", "soft", "--restore", snap]
+    rcmd = [a.softkvm, "run", "--accel", "soft", "--restore", snap] + a.vopts
     print("$ " + " ".join(rcmd))
     t = Guest(rcmd, open(os.path.join(a.builddir, "snapshot-restored.log"), "wb"))
-    ok = finish_on(t, a.secs, "restored")
+    ok = finish_on(t, a.secs, "restored", a)
     if ok:
         status = t.poweroff()
         check("restored: poweroff -f ends it with status 0", status == 0, status)
@@ -393,12 +437,25 @@ def main():
     ap.add_argument("--mb", type=int, default=32, help="memstress buffer (MiB)")
     ap.add_argument("--secs", type=int, default=20, help="memstress run time")
     ap.add_argument("--timeout", type=int, default=300, help="seconds to the marker line")
+    ap.add_argument("--virtio", action="store_true",
+                    help="with a virtio-blk disk read in a loop and virtio-rng")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(here))
     kernel, base_initrd = rs.locate_guest(root, a.builddir)
-    initrd = os.path.join(a.builddir, "memstress-initramfs.cpio.gz")
-    make_initrd(base_initrd, a.memstress, initrd)
+    initrd = os.path.join(a.builddir, "memstress%s-initramfs.cpio.gz" %
+                          ("-virtio" if a.virtio else ""))
+    make_initrd(base_initrd, a.memstress, initrd, kernel if a.virtio else None)
     with tempfile.TemporaryDirectory(prefix="softkvm-mig-") as tmp:
+        a.vopts = []
+        if a.virtio:
+            disk = os.path.join(tmp, "disk.img")
+            data = os.urandom(DISK_SIZE)
+            open(disk, "wb").write(data)
+            a.disk_sha = hashlib.sha256(data).hexdigest()
+            # a read-write image is locked (flock) by the source while it lives: the
+            # migration target shares it read-only
+            a.vopts = ["--drive", "file=%s,format=raw%s" % (
+                disk, ",readonly=on" if a.mode == "migrate" else ""), "--rng"]
         if a.mode == "migrate":
             do_migrate(a, kernel, initrd, tmp)
         else:

@@ -61,7 +61,7 @@ static int read_start(struct reader *rd, struct mig_loader *L, char *err, size_t
 	if (r)
 		return r;
 	rd->nrec++;
-	r = mig_parse_config(&rec, &L->cfg, L->what, err, errlen);
+	r = mig_parse_config(&rec, &L->cfg, &L->nvirtio, L->what, err, errlen);
 	free(rec.p);
 	if (r)
 		return r;
@@ -189,10 +189,14 @@ int mig_load_file(struct vmm *vm, const char *path, char *err, size_t errlen)
 	if (!r) {
 		mig_loader_free(&L);
 		mig_loader_init(&L, vm, what);
+		/* the devices idle: no request of theirs sees memory half loaded */
+		mig_lock_devices(vm);
 		r = read_file(path, &L, true, err, errlen);
+		if (!r)
+			r = mig_apply_state_locked(&L, err, errlen);
+		mig_unlock_devices(vm);
+		virtio_restored(vm);
 	}
-	if (!r)
-		r = mig_apply_state(&L, err, errlen);
 	mig_loader_free(&L);
 	return r;
 }
@@ -228,12 +232,6 @@ int mig_save_file(struct vmm *vm, const char *path, char *err, size_t errlen)
 	char tmp[4200];
 	int fd, r;
 
-	if (vm->virtio && vm->virtio->ndevs) {
-		snprintf(err, errlen,
-			 "the VM has %u virtio devices, whose state this version cannot save",
-			 vm->virtio->ndevs);
-		return -EBUSY;
-	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "snapshot %.200s...: path too long", path);
 		return -ENAMETOOLONG;
@@ -250,7 +248,9 @@ int mig_save_file(struct vmm *vm, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	mig_lock_devices(vm);
 	r = write_machine(&w, vm, err, errlen);
+	mig_unlock_devices(vm);
 	if (r && w.err == r)
 		snprintf(err, errlen, "snapshot %s: write error: %s", path, strerror(-r));
 	if (!r && fsync(fd) < 0) {
@@ -521,6 +521,8 @@ static int64_t fetch_dirty(struct vmm *vm, unsigned s, uint64_t *bm, uint64_t *t
 		if (r < 0)
 			return r;
 	}
+	/* the pages the VMM's devices wrote: KVM's log does not see them */
+	virtio_harvest_dirty(vm, s ? 0x100000000ull : 0, tmp, pages);
 	for (uint64_t k = 0; k < words; k++) {
 		bm[k] |= tmp[k];
 		n += __builtin_popcountll(bm[k]);
@@ -582,6 +584,12 @@ static void *out_thread(void *arg)
 					     .args = {KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE}};
 		manual = kvmdev_ioctl(&vm->kvm, vm->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
 	}
+	/* forget what the devices wrote so far: the first round copies everything */
+	for (unsigned s = 0; s < nslots; s++) {
+		virtio_harvest_dirty(vm, s ? 0x100000000ull : 0, bm[s],
+				     (s ? vm->high_size : vm->low_size) / MIG_PAGE);
+		memset(bm[s], 0, ((s ? vm->high_size : vm->low_size) / MIG_PAGE + 63) / 64 * 8);
+	}
 	r = set_logging(vm, true);
 	if (r < 0) {
 		fail_out(m, "%sKVM_SET_USER_MEMORY_REGION (dirty logging): %s", "", -r);
@@ -636,15 +644,19 @@ static void *out_thread(void *arg)
 	stop_ms = now_ms();
 	atomic_store(&m->stop_copy, true);
 	paused_here = vmm_pause(vm);
+	/* the devices idle (no request in flight) while their pages and state go */
+	mig_lock_devices(vm);
 	for (unsigned s = 0; s < nslots; s++) {
 		int64_t n = fetch_dirty(vm, s, bm[s], tmp, manual);
 		if (n < 0) {
+			mig_unlock_devices(vm);
 			w.err = (int)n;
 			goto write_failed;
 		}
 		mig_write_ram(&w, vm, s, bm[s], &x);
 	}
 	r = mig_write_state(&w, vm, err, sizeof(err));
+	mig_unlock_devices(vm);
 	if (r) {
 		fail_out(m, "%s", err, 0);
 		pthread_mutex_lock(&m->lock);
@@ -745,12 +757,16 @@ struct mig_out *mig_start(struct vmm *vm, const char *uri, bool was_paused,
 		free(m);
 		return NULL;
 	}
-	if (vm->virtio && vm->virtio->ndevs) {
-		snprintf(err, errlen,
-			 "the VM has %u virtio devices, whose state this version cannot migrate",
-			 vm->virtio->ndevs);
-		free(m);
-		return NULL;
+	uint8_t vbuf[VIRTIO_STATE_LEN];
+	for (unsigned k = 0; vm->virtio && k < vm->virtio->ndevs; k++) {
+		/* a device that cannot be saved now (virtio-net) refuses at once */
+		pthread_mutex_lock(&vm->virtio->dev[k]->lock);
+		int r = virtio_save_state(vm, k, vbuf, err, errlen);
+		pthread_mutex_unlock(&vm->virtio->dev[k]->lock);
+		if (r) {
+			free(m);
+			return NULL;
+		}
 	}
 	m->vm = vm;
 	snprintf(m->uri, sizeof(m->uri), "%s", uri);

@@ -93,8 +93,8 @@ static char *get_str(const uint8_t **p, const uint8_t *end, bool *bad)
 	return s;
 }
 
-int mig_parse_config(const struct rrec *rec, struct vmm_config *c, const char *what, char *err,
-		     size_t errlen)
+int mig_parse_config(const struct rrec *rec, struct vmm_config *c, unsigned *nvirtio,
+		     const char *what, char *err, size_t errlen)
 {
 	struct cfg_rec r;
 	bool bad = false;
@@ -117,12 +117,11 @@ int mig_parse_config(const struct rrec *rec, struct vmm_config *c, const char *w
 			free(s[k]);
 		return -EINVAL;
 	}
-	if (r.nvirtio) {
-		snprintf(err, errlen,
-			 "%s: holds %u virtio devices, which this version cannot restore", what,
-			 r.nvirtio);
+	if (r.nvirtio > VIRTIO_MAX_DEVICES) {
+		snprintf(err, errlen, "%s: corrupted (configuration record)", what);
 		return -EINVAL;
 	}
+	*nvirtio = r.nvirtio;
 	c->mem = r.mem;
 	c->cpus = r.ncpus;
 	c->irqchip = (enum vmm_irqchip)r.irqchip;
@@ -507,11 +506,11 @@ int mig_write_state(struct wstream *w, struct vmm *vm, char *err, size_t errlen)
 	int r;
 	const char *what = "";
 
-	if (vm->virtio && vm->virtio->ndevs) {
-		snprintf(err, errlen,
-			 "the VM has %u virtio devices, whose state this version cannot save",
-			 vm->virtio->ndevs);
-		return -EBUSY;
+	uint8_t vbuf[VIRTIO_STATE_LEN];
+	for (unsigned k = 0; vm->virtio && k < vm->virtio->ndevs; k++) {
+		r = virtio_save_state(vm, k, vbuf, err, errlen);
+		if (r)
+			return r;
 	}
 	list = msr_index_list(vm, &r);
 	if (!list) {
@@ -600,14 +599,16 @@ int mig_write_state(struct wstream *w, struct vmm *vm, char *err, size_t errlen)
 	}
 	ws_record(w, REC_CLOCK, 0, &clk, sizeof(clk));
 
-	pthread_mutex_lock(&vm->io_lock);
 	uint64_t pm_elapsed = mono_ns() - vm->pm.start_ns;
 	for (size_t t = 0; t < NDEV_TYPES; t++)
 		write_dev(w, vm, dev_types[t], 0, &pm_elapsed);
 	for (uint32_t s = 0; s < PCI_NSLOTS; s++)
 		if (vm->pci.slot[s])
 			write_dev(w, vm, REC_DEV_PCI, s, &pm_elapsed);
-	pthread_mutex_unlock(&vm->io_lock);
+	for (unsigned k = 0; vm->virtio && k < vm->virtio->ndevs; k++) {
+		virtio_save_state(vm, k, vbuf, err, errlen);
+		ws_record(w, REC_DEV_VIRTIO, k, vbuf, sizeof(vbuf));
+	}
 	free(xs);
 	free(list);
 	return 0;
@@ -663,6 +664,8 @@ static uint32_t index_limit(const struct mig_loader *L, uint32_t t)
 		return 3;
 	if (t == REC_DEV_PCI)
 		return PCI_NSLOTS;
+	if (t == REC_DEV_VIRTIO)
+		return L->nvirtio;
 	return 1;
 }
 
@@ -673,7 +676,7 @@ int mig_keep_record(struct mig_loader *L, struct rrec *rec, char *err, size_t er
 		     rec->type == REC_CLOCK;
 	for (size_t t = 0; t < NDEV_TYPES; t++)
 		known |= rec->type == dev_types[t];
-	known |= rec->type == REC_DEV_PCI;
+	known |= rec->type == REC_DEV_PCI || rec->type == REC_DEV_VIRTIO;
 	if (!known) {
 		snprintf(err, errlen, "%s: corrupted (unknown record type %#x at byte %llu)",
 			 L->what, rec->type, (unsigned long long)rec->at);
@@ -688,6 +691,9 @@ int mig_keep_record(struct mig_loader *L, struct rrec *rec, char *err, size_t er
 		memcpy(&m, rec->p, sizeof(m));
 		if (m.nmsrs > 65536 ||
 		    rec->len != sizeof(m) + (uint64_t)m.nmsrs * sizeof(struct kvm_msr_entry))
+			goto bad;
+	} else if (rec->type == REC_DEV_VIRTIO) {
+		if (rec->len != VIRTIO_STATE_LEN)
 			goto bad;
 	} else if (rec->type >= REC_DEV_SERIAL && rec->type <= REC_DEV_PCITESTDEV) {
 		struct field f[16];
@@ -758,6 +764,9 @@ int mig_check_complete(struct mig_loader *L, char *err, size_t errlen)
 	for (size_t t = 0; t < NDEV_TYPES && !missing; t++)
 		if (!find(L, dev_types[t], 0))
 			missing = "device state", idx = dev_types[t];
+	for (unsigned k = 0; k < L->nvirtio && !missing; k++)
+		if (!find(L, REC_DEV_VIRTIO, k))
+			missing = "virtio device", idx = k;
 	if (L->vm) {
 		for (uint32_t s = 0; s < PCI_NSLOTS && !missing; s++)
 			if (!!L->vm->pci.slot[s] != !!find(L, REC_DEV_PCI, s))
@@ -766,6 +775,13 @@ int mig_check_complete(struct mig_loader *L, char *err, size_t errlen)
 	if (missing) {
 		snprintf(err, errlen, "%s: incomplete (no %s record %u)", L->what, missing, idx);
 		return -EINVAL;
+	}
+	for (unsigned k = 0; L->vm && k < L->nvirtio; k++) {
+		char why[400];
+		if (virtio_check_state(L->vm, k, find(L, REC_DEV_VIRTIO, k)->p, why, sizeof(why))) {
+			snprintf(err, errlen, "%s: %s", L->what, why);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -789,6 +805,15 @@ static int set_msrs(struct vmm *vm, int fd, const struct rrec *rec, char *what, 
 }
 
 int mig_apply_state(struct mig_loader *L, char *err, size_t errlen)
+{
+	mig_lock_devices(L->vm);
+	int r = mig_apply_state_locked(L, err, errlen);
+	mig_unlock_devices(L->vm);
+	virtio_restored(L->vm);
+	return r;
+}
+
+int mig_apply_state_locked(struct mig_loader *L, char *err, size_t errlen)
 {
 	struct vmm *vm = L->vm;
 	char what[128] = "";
@@ -867,10 +892,11 @@ int mig_apply_state(struct mig_loader *L, char *err, size_t errlen)
 	}
 #undef SET
 
-	pthread_mutex_lock(&vm->io_lock);
 	uint64_t pm_elapsed = 0;
 	for (size_t k = 0; k < L->nrecs; k++) {
 		const struct rrec *x = &L->recs[k];
+		if (x->type == REC_DEV_VIRTIO)
+			virtio_load_state(vm, x->index, x->p);
 		if (x->type < REC_DEV_SERIAL || x->type > REC_DEV_PCITESTDEV)
 			continue;
 		struct field f[16];
@@ -899,7 +925,6 @@ int mig_apply_state(struct mig_loader *L, char *err, size_t errlen)
 		if (l.level)
 			kioctl(vm, vm->vm_fd, KVM_IRQ_LINE, &l);
 	}
-	pthread_mutex_unlock(&vm->io_lock);
 	return 0;
 fail:
 	snprintf(err, errlen, "%s: cannot be applied: %s", L->what, what);
@@ -949,10 +974,25 @@ int mig_check_vm(struct mig_loader *L, char *err, size_t errlen)
 			 vm->irqchip == VMM_IRQCHIP_KERNEL ? "kernel" : "off");
 		return -EINVAL;
 	}
-	if (vm->virtio && vm->virtio->ndevs) {
-		snprintf(err, errlen, "%s: this VM has virtio devices, which snapshots cannot hold",
-			 L->what);
-		return -EBUSY;
+	unsigned n = vm->virtio ? vm->virtio->ndevs : 0;
+	if (n != L->nvirtio) {
+		snprintf(err, errlen,
+			 "%s: has %u virtio devices, this VM %u (start it with the same --drive, "
+			 "--rng and --console options)",
+			 L->what, L->nvirtio, n);
+		return -EINVAL;
 	}
 	return 0;
+}
+
+void mig_lock_devices(struct vmm *vm)
+{
+	pthread_mutex_lock(&vm->io_lock);
+	virtio_lock_all(vm);
+}
+
+void mig_unlock_devices(struct vmm *vm)
+{
+	virtio_unlock_all(vm);
+	pthread_mutex_unlock(&vm->io_lock);
 }

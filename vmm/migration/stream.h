@@ -45,6 +45,7 @@ enum mig_rec {
 	REC_DEV_FWCFG,
 	REC_DEV_PCTESTDEV,
 	REC_DEV_PCITESTDEV,
+	REC_DEV_VIRTIO,
 	REC_END = 0xff,
 };
 
