@@ -99,6 +99,13 @@ struct vmm {
 	bool paused;
 	unsigned nthreads, parked, exited;
 	pthread_cond_t pause_cond;
+	/*
+	 * The guest's clock (KVM_GET_CLOCK) when vmm_pause() stopped it; vmm_resume()
+	 * sets it back, so kvmclock does not move while the VM is stopped (QEMU's
+	 * kvmclock_vm_state_change). A snapshot load while paused replaces it.
+	 */
+	struct kvm_clock_data pause_clock;
+	bool pause_clock_valid;
 
 	struct iobus pio, mmio;
 	struct serial serial;

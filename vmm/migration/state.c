@@ -597,6 +597,11 @@ int mig_write_state(struct wstream *w, struct vmm *vm, char *err, size_t errlen)
 		what = "KVM_GET_CLOCK";
 		goto fail;
 	}
+	/* stopped: the guest's clock is the one it stopped with (vmm_pause) */
+	pthread_mutex_lock(&vm->stop_lock);
+	if (vm->paused && vm->pause_clock_valid)
+		clk = vm->pause_clock;
+	pthread_mutex_unlock(&vm->stop_lock);
 	ws_record(w, REC_CLOCK, 0, &clk, sizeof(clk));
 
 	uint64_t pm_elapsed = mono_ns() - vm->pm.start_ns;
@@ -889,6 +894,13 @@ int mig_apply_state_locked(struct mig_loader *L, char *err, size_t errlen)
 			snprintf(what, sizeof(what), "KVM_SET_CLOCK: %s", strerror(-r));
 			goto fail;
 		}
+		/* a paused VM goes on from this clock at cont (vmm_resume) */
+		pthread_mutex_lock(&vm->stop_lock);
+		if (vm->paused) {
+			vm->pause_clock = clk;
+			vm->pause_clock_valid = true;
+		}
+		pthread_mutex_unlock(&vm->stop_lock);
 	}
 #undef SET
 
