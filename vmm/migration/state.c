@@ -399,6 +399,25 @@ static unsigned dev_fields(struct vmm *vm, uint32_t type, uint32_t index, struct
 	return n;
 }
 
+/* the fields that index arrays are in range (dummy holds a record just read) */
+static bool dev_values_ok(const struct vmm *d, uint32_t type)
+{
+	switch (type) {
+	case REC_DEV_SERIAL:
+		return d->serial.rx_head < SERIAL_FIFO && d->serial.rx_count <= SERIAL_FIFO;
+	case REC_DEV_RTC:
+		return d->rtc.index < RTC_CMOS_SIZE;
+	case REC_DEV_I8042:
+		return d->i8042.head < sizeof(d->i8042.queue) &&
+		       d->i8042.count <= sizeof(d->i8042.queue);
+	case REC_DEV_FWCFG:
+		return !d->fwcfg.valid || (d->fwcfg.key & FW_CFG_ENTRY_MASK) < FW_CFG_NKEYS;
+	case REC_DEV_PCITESTDEV:
+		return d->pcitestdev.current >= -1 && d->pcitestdev.current < PCITESTDEV_NTESTS;
+	}
+	return true;
+}
+
 static size_t fields_len(const struct field *f, unsigned n)
 {
 	size_t len = 0;
@@ -710,6 +729,15 @@ int mig_keep_record(struct mig_loader *L, struct rrec *rec, char *err, size_t er
 			n = dev_fields(dummy, rec->type, rec->index, f, &el);
 		if (rec->len != fields_len(f, n))
 			goto bad;
+		/* the values index arrays of the devices: a crafted file must not reach past them
+		 */
+		size_t off = 0;
+		for (unsigned i = 0; i < n && rec->type != REC_DEV_PCI; i++) {
+			memcpy(f[i].p, rec->p + off, f[i].n);
+			off += f[i].n;
+		}
+		if (!dev_values_ok(dummy, rec->type))
+			goto bad;
 	} else if (rec_size_ok(rec->type, rec->len, L->xlen) != 1) {
 		goto bad;
 	}
@@ -921,6 +949,9 @@ int mig_apply_state_locked(struct mig_loader *L, char *err, size_t errlen)
 		if (x->type == REC_DEV_PM)
 			vm->pm.start_ns = mono_ns() - pm_elapsed;
 	}
+	/* an item this VM's fw_cfg does not have reads as zeros */
+	if (vm->fwcfg.valid && !vm->fwcfg.items[vm->fwcfg.key & FW_CFG_ENTRY_MASK].data)
+		vm->fwcfg.valid = false;
 	pci_bus_restored(&vm->pci);
 	rtc_restored(&vm->rtc);
 	/* the devices' interrupt lines that are high, as the kernel's irqchip sees them */
