@@ -9,12 +9,15 @@
  * expected; the last line gives the number of bad pages.
  *
  *   memstress MB SECS
+ *
+ * SECS 0: until the file /tmp/memstress.stop exists (looked for after each pass).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 static uint64_t pattern(uint64_t pass, uint64_t word)
 {
@@ -48,7 +51,8 @@ int main(int argc, char **argv)
 	}
 	for (size_t k = 0; k < words; k++)
 		buf[k] = pattern(0, k);
-	for (pass = 1; now() < end; pass++) {
+	double secs = atof(argv[2]);
+	for (pass = 1; secs > 0 ? now() < end : access("/tmp/memstress.stop", F_OK) != 0; pass++) {
 		uint64_t sum = 0, expect = 0;
 		for (size_t pg = 0; pg < words / per_page; pg++) {
 			int bad = 0;

@@ -155,8 +155,14 @@ def wait_migration(c, timeout):
 
 
 def finish_on(g, secs, label, a=None):
-    """memstress ends on g: its passes agree, no bad page, the shell answers"""
-    m = g.wait_for(DONE, secs + 240)
+    """memstress runs on g (2 more passes), is stopped and ends: its passes agree, no bad
+    page, the shell answers"""
+    n = len(g.out)
+    check("%s: memstress goes on here" % label, wait_pass(g, 120, n) is not None and
+          wait_pass(g, 120, g.wait_for(PASS, 1, n).end()) is not None)
+    g.p.stdin.write(b"touch /tmp/memstress.stop\n")
+    g.p.stdin.flush()
+    m = g.wait_for(DONE, 120)
     check("%s: memstress finishes" % label, m is not None)
     if not m:
         return False
@@ -174,10 +180,11 @@ def finish_on(g, secs, label, a=None):
 
 
 def start_memstress(g, mb, secs, virtio=False):
+    """memstress in the background until /tmp/memstress.stop exists (finish_on makes it)"""
     if virtio:
         start_disk_reader(g)
     start = len(g.out)
-    g.p.stdin.write(b"/memstress %d %d\n" % (mb, secs))
+    g.p.stdin.write(b"/memstress %d 0 & echo $! > /tmp/memstress.pid\n" % mb)
     g.p.stdin.flush()
     m = wait_pass(g, 120, start)
     check("memstress runs on the source", m is not None)

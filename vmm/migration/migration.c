@@ -31,7 +31,7 @@
 #include "state.h"
 #include "stream.h"
 
-#define MAX_ROUNDS     30
+#define MAX_ROUNDS     10
 #define STOP_THRESHOLD 256 /* dirty pages left: stop and copy */
 #define ACK_TIMEOUT_MS 60000
 
