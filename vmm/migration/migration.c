@@ -464,6 +464,7 @@ struct mig_out {
 	pthread_t thread;
 	atomic_bool cancel;
 	atomic_bool stop_copy;
+	bool committed;	      /* END went out: only the target's answer decides now (lock) */
 	pthread_mutex_t lock; /* info, fd */
 	struct mig_info info;
 	int64_t start_ms;
@@ -669,6 +670,7 @@ static void *out_thread(void *arg)
 	if (w.err)
 		goto write_failed;
 	pthread_mutex_lock(&m->lock);
+	m->committed = !atomic_load(&m->cancel);
 	m->info.transferred = w.off;
 	m->info.normal_pages = x.normal_pages;
 	m->info.zero_pages = x.zero_pages;
@@ -803,7 +805,8 @@ void mig_query(struct mig_out *m, struct mig_info *info)
 void mig_cancel(struct mig_out *m)
 {
 	pthread_mutex_lock(&m->lock);
-	if (m->info.status == MIG_SETUP || m->info.status == MIG_ACTIVE) {
+	/* once the whole stream is out the target may be running: too late to cancel */
+	if ((m->info.status == MIG_SETUP || m->info.status == MIG_ACTIVE) && !m->committed) {
 		atomic_store(&m->cancel, true);
 		m->info.status = MIG_CANCELLING;
 		if (m->fd >= 0)
