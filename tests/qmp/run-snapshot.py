@@ -3,7 +3,9 @@
 """Snapshots of a small guest (vmm/migration/, fast suite).
 
 qmpguest (a multiboot kernel printing "tick N" every 20 ms of the ACPI PM
-timer) runs with 2 vCPUs and 4 MiB; QMP stop, snapshot-save, quit; then
+timer) runs with 2 vCPUs and 4 MiB; QMP stop, snapshot-save; cont, stop,
+snapshot-load into the same process and cont: it counts on from the saved
+tick again; quit; then
 `softkvm run --restore` in a new process goes on ticking from where it
 stopped (no "qmpguest: start": it was not booted again), and quits with 0.
 Then copies of the file, rewritten with valid checksums by this script (the
@@ -142,6 +144,20 @@ def main():
         last = g.ticks()[-1]
         r = c.cmd("snapshot-save", {"path": snap})
         check("snapshot-save", r == {"return": {}}, r)
+        # snapshot-load into the same process: the guest's tick counter goes back
+        check("cont", c.cmd("cont") == {"return": {}})
+        check("ticks on", g.wait_tick(last + 20))
+        check("stop again", c.cmd("stop") == {"return": {}})
+        time.sleep(0.2)
+        n = len(g.ticks())
+        r = c.cmd("snapshot-load", {"path": snap})
+        check("snapshot-load (same process)", r == {"return": {}}, r)
+        check("cont after the load", c.cmd("cont") == {"return": {}})
+        time.sleep(0.5)
+        t = g.ticks()[n:]
+        check("after the load the guest counts on from tick %d again" % last,
+              t and last <= t[0] <= last + 2, t[:3])
+        check("stop", c.cmd("stop") == {"return": {}})
         check("quit", c.cmd("quit") == {"return": {}})
         check("status 0", g.p.wait(30) == 0)
         c.close()
