@@ -285,7 +285,8 @@ def do_migrate(a, kernel, initrd, tmp):
                                                    ram.get("transferred"), ram.get("normal"),
                                                    ram.get("duplicate")))
     r = c.cmd("query-status")
-    check("the source is paused afterwards", r and r["return"]["status"] == "paused", r)
+    check("the source is stopped afterwards (postmigrate)",
+          r and r["return"]["status"] == "postmigrate" and not r["return"]["running"], r)
     check("... with a STOP event", c.event("STOP", 5) is not None)
     r = c.cmd("quit")
     check("the source quits", r == {"return": {}}, r)

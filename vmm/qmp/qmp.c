@@ -63,6 +63,7 @@ struct qmp {
 	bool host_reset;     /* system_reset asked (its event is sent) */
 	bool host_events;    /* the RESET/SHUTDOWN of this boot's end is sent */
 	struct mig_out *mig; /* the last outgoing migration, or NULL */
+	bool postmigrate;    /* stopped by a completed migration (until cont) */
 
 	struct streamer in;
 };
@@ -162,7 +163,10 @@ static void cmd_query_status(struct qmp *q, const struct json *args, struct jbuf
 {
 	(void)args, (void)desc, (void)n;
 	jb_printf(r, "{\"status\": \"%s\", \"singlestep\": false, \"running\": %s}",
-		  q->paused ? "paused" : "running", q->paused ? "false" : "true");
+		  !q->paused	   ? "running"
+		  : q->postmigrate ? "postmigrate"
+				   : "paused",
+		  q->paused ? "false" : "true");
 }
 
 static void cmd_stop(struct qmp *q, const struct json *args, struct jbuf *r, char *desc, size_t n)
@@ -186,6 +190,7 @@ static void cmd_cont(struct qmp *q, const struct json *args, struct jbuf *r, cha
 	}
 	if (q->paused) {
 		q->paused = false;
+		q->postmigrate = false;
 		if (q->vm)
 			vmm_resume(q->vm);
 		event(q, "RESUME", NULL);
@@ -376,6 +381,7 @@ static void migrated_stop(void *opaque)
 	pthread_mutex_lock(&q->lock);
 	if (!q->paused) {
 		q->paused = true;
+		q->postmigrate = true; /* QEMU's RUN_STATE_POSTMIGRATE */
 		event(q, "STOP", NULL);
 	}
 	pthread_mutex_unlock(&q->lock);
