@@ -216,6 +216,7 @@ struct kvm_vcpu {
 	uint64_t st_last_ns; /* host ns of the last record */
 	uint64_t st_exit_ns; /* host ns of the last return from KVM_RUN */
 	bool st_pending;     /* KVM_REQ_STEAL_UPDATE */
+	bool st_preempted;   /* KVM_VCPU_PREEMPTED was written when KVM_RUN returned */
 	int st_fd;	     /* schedstat of st_thread */
 	pthread_t st_thread;
 
@@ -279,6 +280,7 @@ void kvm_steal_destroy(struct kvm_vcpu *v);
 void kvm_steal_record(struct kvm_vcpu *v);
 void kvm_steal_tick(struct kvm_vcpu *v, uint64_t now);
 void kvm_steal_entry(struct kvm_vcpu *v, uint64_t now);
+void kvm_steal_leave(struct kvm_vcpu *v, uint64_t now);
 int kvm_steal_msr_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val);
 int kvm_steal_msr_set(struct kvm_vcpu *v, uint32_t index, uint64_t val);
 uint64_t ioapic_base(struct kvm_ioapic *io);

@@ -21,13 +21,19 @@
  * timer tick) once STEAL_PERIOD_NS passed since the last record: the guest's
  * steal is at most that old, and none of it is lost.
  *
- * `preempted`: Linux writes KVM_VCPU_PREEMPTED from its sched-out notifier
- * when the vCPU thread is preempted at an instruction boundary, and clears it
- * at the next record. Nothing in user space runs when a thread is preempted,
- * so softkvm only ever clears it (Linux's record without PV_TLB_FLUSH, which
- * softkvm does not offer); guests then see vcpu_is_preempted() false.
+ * `preempted`: Linux 6.1 writes KVM_VCPU_PREEMPTED in
+ * kvm_steal_time_set_preempted() (kvm_arch_vcpu_put) when the vCPU stops
+ * running in the kernel while it was preempted, and clears it at the next
+ * record (vcpu_load). A user-space vCPU thread cannot see its own
+ * preemption, so softkvm sets it whenever the thread leaves KVM_RUN (the
+ * vCPU does not run while user space has the thread: an exit being handled,
+ * a paused VM) and clears it at the next KVM_RUN entry, before the guest's
+ * next instruction; other vCPUs' vcpu_is_preempted() then tells them so (a
+ * spinning lock waiter yields). PV_TLB_FLUSH is not offered: the flush bit
+ * is never set.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -40,6 +46,7 @@
 #define KVM_STEAL_VALID_BITS	(~0x3full) /* 64-byte aligned */
 #define KVM_STEAL_RESERVED_MASK 0x3eull	   /* bits 5:1 */
 #define STEAL_PERIOD_NS		1000000ull /* 1 ms */
+#define KVM_VCPU_PREEMPTED	1	   /* asm/kvm_para.h */
 #define STEAL_AWAY_NS		50000ull   /* 50 us */
 
 struct steal_time {
@@ -160,6 +167,31 @@ void kvm_steal_record(struct kvm_vcpu *v)
 	cpu_mem_end(v->cpu);
 }
 
+/* the preempted byte of the enabled struct (kvm_steal_time_set_preempted) */
+static void write_preempted(struct kvm_vcpu *v, uint8_t val)
+{
+	uint64_t gpa = v->st_msr & KVM_STEAL_VALID_BITS, avail;
+	uint32_t flags;
+
+	cpu_mem_begin(v->cpu);
+	struct steal_time *st = cpu_mem_gpa_to_hva(v->vm->mem, gpa, &avail, &flags);
+	if (st && avail >= sizeof(*st) && !(flags & CPU_MEM_READONLY)) {
+		__atomic_store_n(&st->preempted, val, __ATOMIC_RELEASE);
+		cpu_mem_note_write(v->cpu, gpa + offsetof(struct steal_time, preempted), 1);
+	}
+	cpu_mem_end(v->cpu);
+}
+
+/* the thread leaves KVM_RUN: the vCPU is not running until it comes back */
+void kvm_steal_leave(struct kvm_vcpu *v, uint64_t now)
+{
+	v->st_exit_ns = now; /* kvm_steal_entry(): how long user space had it */
+	if (!(v->st_msr & KVM_MSR_ENABLED))
+		return;
+	write_preempted(v, KVM_VCPU_PREEMPTED);
+	v->st_preempted = true;
+}
+
 /* in the run loop: a record is due (requested, or STEAL_PERIOD_NS passed) */
 void kvm_steal_tick(struct kvm_vcpu *v, uint64_t now)
 {
@@ -171,6 +203,10 @@ void kvm_steal_tick(struct kvm_vcpu *v, uint64_t now)
  * (it may have been scheduled out meanwhile: Linux's vcpu_load record) */
 void kvm_steal_entry(struct kvm_vcpu *v, uint64_t now)
 {
+	if (v->st_preempted) {
+		v->st_preempted = false;
+		write_preempted(v, 0); /* record_steal_time()'s xchg, before the guest runs */
+	}
 	if (now - v->st_exit_ns >= STEAL_AWAY_NS)
 		v->st_pending = true;
 	kvm_steal_tick(v, now);

@@ -1038,7 +1038,7 @@ out:
 	kvm_vapic_sync_to(v);
 	post_run_save(v);
 	if (v->st_msr & 1)
-		v->st_exit_ns = kvm_host_ns(); /* kvm_steal_entry(): how long user space had it */
+		kvm_steal_leave(v, kvm_host_ns()); /* the preempted flag, the time away */
 	return r;
 }
 

@@ -2,7 +2,7 @@
 # Install the Debian packages softkvm needs to build and test, when they are
 # missing and we are root. Safe to run repeatedly; does nothing when all is there.
 set -e
-PKGS="libzydis-dev meson ninja-build nasm gcc clang libclang-rt-14-dev qemu-system-x86 busybox-static linux-image-cloud-amd64 lz4 libslirp-dev libglib2.0-dev"
+PKGS="libzydis-dev meson ninja-build nasm gcc clang libclang-rt-14-dev qemu-system-x86 busybox-static linux-image-cloud-amd64 lz4 libslirp-dev libglib2.0-dev libzstd-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

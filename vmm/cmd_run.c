@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "console.h"
 #include "loader_linux.h"
+#include "migration/migration.h"
 #include "qmp/qmp.h"
 #include "softkvm/softkvm.h"
 #include "vmm.h"
@@ -55,6 +56,10 @@ static void run_usage(FILE *f)
 	      "                       (default), or exit with status 0 (QEMU's -no-reboot)\n"
 	      "  --qmp unix:PATH[,server][,wait=off]  a QMP control socket (one client at\n"
 	      "                       a time; ',server' without ',wait=off' waits for it)\n"
+	      "  --restore FILE       resume the VM a QMP snapshot-save wrote (instead of\n"
+	      "                       --kernel)\n"
+	      "  --incoming unix:PATH|tcp:HOST:PORT  wait for a migration (QMP migrate)\n"
+	      "                       from another softkvm run and resume the VM it sends\n"
 	      "  --drive file=PATH[,format=raw][,readonly=on|off][,cache=none|writeback|\n"
 	      "          writethrough][,serial=S]\n"
 	      "                       a virtio-blk disk on a raw image (may be repeated)\n"
@@ -184,7 +189,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 {
 	static const char *const with_arg[] = {"--kernel", "--append", "--initrd",  "--cpus",
 					       "--mem",	   "--accel",  "--irqchip", "--quirk",
-					       "--reboot", "--qmp"};
+					       "--reboot", "--qmp",    "--restore", "--incoming"};
 
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = NULL, *eq;
@@ -229,6 +234,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 		} else if (!strcmp(name, "--initrd")) {
 			c->initrd = val;
 		} else if (!strcmp(name, "--cpus")) {
+			c->cpus_set = true;
 			if (parse_uint(val, &c->cpus) || c->cpus < 1 || c->cpus > VMM_MAX_CPUS) {
 				fprintf(stderr,
 					"softkvm run: --cpus '%s': must be a number from 1 to %d\n",
@@ -236,6 +242,7 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 				return 2;
 			}
 		} else if (!strcmp(name, "--mem")) {
+			c->mem_set = true;
 			if (parse_size(val, &c->mem) || c->mem < VMM_MEM_MIN ||
 			    c->mem > VMM_MEM_MAX || (c->mem & 0xfff)) {
 				fprintf(stderr,
@@ -269,6 +276,10 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 			}
 		} else if (!strcmp(name, "--qmp")) {
 			c->qmp = val;
+		} else if (!strcmp(name, "--restore")) {
+			c->restore = val;
+		} else if (!strcmp(name, "--incoming")) {
+			c->incoming = val;
 		} else if (virtio_option_known(name)) {
 			char err[512];
 			if (virtio_parse_option(&c->virtio, name, val, err, sizeof(err))) {
@@ -294,6 +305,21 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 			}
 		}
 	}
+	if (c->restore && c->incoming) {
+		fprintf(stderr, "softkvm run: --restore and --incoming exclude each other\n");
+		return 2;
+	}
+	if (c->restore || c->incoming) {
+		const char *o = c->restore ? "--restore" : "--incoming";
+		if (c->kernel || c->initrd) {
+			fprintf(stderr,
+				"softkvm run: %s: the machine comes from the snapshot; --kernel "
+				"and --initrd cannot be given with it\n",
+				o);
+			return 2;
+		}
+		return 0;
+	}
 	if (!c->kernel) {
 		fprintf(stderr,
 			"softkvm run: --kernel FILE is required (try 'softkvm run --help')\n");
@@ -303,6 +329,36 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 }
 
 static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first, struct qmp *q);
+
+static int incoming_fd = -1; /* --incoming: the source's connection */
+
+/* --restore, --incoming: the machine's configuration comes from the stream */
+static int take_config(struct vmm_config *c)
+{
+	struct vmm_config s = *c;
+	char err[600];
+	int r;
+
+	if (c->restore)
+		r = mig_probe_file(c->restore, &s, err, sizeof(err));
+	else
+		r = incoming_fd = mig_incoming_accept(c->incoming, &s, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "softkvm run: %s\n", err);
+		return -1;
+	}
+	if ((c->mem_set && c->mem != s.mem) || (c->cpus_set && c->cpus != s.cpus)) {
+		fprintf(stderr,
+			"softkvm run: %s %s: the machine has %llu MiB and %u vCPUs, not the --mem "
+			"or --cpus given\n",
+			c->restore ? "--restore" : "--incoming",
+			c->restore ? c->restore : c->incoming, (unsigned long long)(s.mem >> 20),
+			s.cpus);
+		return -1;
+	}
+	*c = s;
+	return 0;
+}
 
 int cmd_run(int argc, char **argv)
 {
@@ -336,8 +392,14 @@ int cmd_run(int argc, char **argv)
 			return VMM_EXIT_USAGE;
 		}
 	}
+	if ((c.restore || c.incoming) && take_config(&c)) {
+		qmp_close(q);
+		free(vm);
+		return VMM_EXIT_USAGE;
+	}
 	do {
 		status = boot(vm, &c, first, q);
+		c.restore = c.incoming = NULL; /* a reboot boots the kernel the snapshot names */
 		first = false;
 	} while (status == VMM_EXIT_RESET && c.reboot == VMM_REBOOT_RESTART);
 	qmp_close(q);
@@ -358,6 +420,12 @@ static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first, struct
 	r = vmm_init(vm, &c, err, sizeof(err));
 	if (r)
 		goto fail;
+	bool resume = c.restore || c.incoming;
+	if (!resume && !c.kernel) {
+		snprintf(err, sizeof(err),
+			 "the guest reset, and the snapshot names no kernel to boot");
+		goto fail;
+	}
 	struct multiboot_args mb = {
 	    .kernel = c.kernel,
 	    .append = c.append,
@@ -368,17 +436,19 @@ static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first, struct
 	    .nmap = vm->ne820,
 	    .loader_name = "softkvm",
 	};
-	enum kernel_format fmt;
+	enum kernel_format fmt = KERNEL_MULTIBOOT;
 	struct linux_boot lboot;
-	r = kernel_probe(c.kernel, &fmt, err, sizeof(err));
-	if (r)
-		goto fail;
-	if (fmt == KERNEL_MULTIBOOT)
-		r = multiboot_load(&mb, &boot, err, sizeof(err));
-	else
-		r = linux_load(vm, &c, fmt, &lboot, err, sizeof(err));
-	if (r)
-		goto fail;
+	if (!resume) {
+		r = kernel_probe(c.kernel, &fmt, err, sizeof(err));
+		if (r)
+			goto fail;
+		if (fmt == KERNEL_MULTIBOOT)
+			r = multiboot_load(&mb, &boot, err, sizeof(err));
+		else
+			r = linux_load(vm, &c, fmt, &lboot, err, sizeof(err));
+		if (r)
+			goto fail;
+	}
 	r = vmm_create_vm(vm, &c, err, sizeof(err));
 	if (r)
 		goto fail;
@@ -391,10 +461,16 @@ static int boot(struct vmm *vm, const struct vmm_config *cfg, bool first, struct
 		kvmdev_describe(&vm->kvm, what, sizeof(what));
 		fprintf(stderr, "softkvm run: accelerator: %s\n", what);
 	}
-	if (fmt == KERNEL_MULTIBOOT)
+	if (c.restore) {
+		r = mig_load_file(vm, c.restore, err, sizeof(err));
+	} else if (c.incoming) {
+		r = mig_incoming_finish(incoming_fd, vm, err, sizeof(err));
+		incoming_fd = -1;
+	} else if (fmt == KERNEL_MULTIBOOT) {
 		r = vmm_setup_multiboot_entry(vm, &boot, err, sizeof(err));
-	else
+	} else {
 		r = linux_setup_entry(vm, &lboot, err, sizeof(err));
+	}
 	if (r)
 		goto fail;
 	struct console con;

@@ -13,7 +13,6 @@
 
 #include "dev_fwcfg.h"
 
-#define FW_CFG_ENTRY_MASK 0x3fff
 #define FW_CFG_ARCH_LOCAL 0x8000
 
 void fwcfg_init(struct fwcfg *f)

@@ -20,6 +20,7 @@
 #define FW_CFG_FILE_DIR	  0x19
 #define FW_CFG_FILE_FIRST 0x20
 #define FW_CFG_MAX_FILES  16
+#define FW_CFG_ENTRY_MASK 0x3fff /* the key without its write and arch-local bits */
 #define FW_CFG_NKEYS	  (FW_CFG_FILE_FIRST + FW_CFG_MAX_FILES)
 #define FW_CFG_NAME_LEN	  56
 

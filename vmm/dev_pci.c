@@ -108,6 +108,13 @@ static void pci_update_mappings(struct pci_bus *bus, struct pci_device *d)
 	}
 }
 
+void pci_bus_restored(struct pci_bus *bus)
+{
+	for (unsigned k = 0; k < PCI_NSLOTS; k++)
+		if (bus->slot[k])
+			pci_update_mappings(bus, bus->slot[k]);
+}
+
 void pci_bus_init(struct pci_bus *bus, struct iobus *pio, struct iobus *mmio)
 {
 	memset(bus, 0, sizeof(*bus));

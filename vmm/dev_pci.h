@@ -63,6 +63,8 @@ struct pci_bus {
 	struct pci_device host_bridge;
 };
 
+/* configuration spaces were loaded from a snapshot: map every BAR as they say */
+void pci_bus_restored(struct pci_bus *bus);
 void pci_bus_init(struct pci_bus *bus, struct iobus *pio, struct iobus *mmio);
 /* A type-0 function: identification and the generic writable fields. */
 void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,

@@ -272,6 +272,12 @@ static void kick_timer(struct rtc *r)
 		pthread_cond_signal(&r->cond);
 }
 
+/* Its registers were loaded from a snapshot (r->lock held): run the timer as they say. */
+void rtc_restored(struct rtc *r)
+{
+	kick_timer(r);
+}
+
 void rtc_init(struct rtc *r, pthread_mutex_t *lock)
 {
 	memset(r, 0, sizeof(*r));

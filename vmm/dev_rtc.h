@@ -35,6 +35,8 @@ struct rtc {
 
 /* lock: the mutex every rtc_access() caller holds (the VMM's io_lock). */
 void rtc_init(struct rtc *r, pthread_mutex_t *lock);
+/* the registers were loaded from a snapshot (lock held): start or wake the timer thread */
+void rtc_restored(struct rtc *r);
 void rtc_destroy(struct rtc *r);
 void rtc_access(void *dev, uint64_t off, uint64_t *val, unsigned len, bool write);
 /* The guest's current time in seconds since the epoch (UTC). */

@@ -269,6 +269,10 @@ bool vmm_pause(struct vmm *vm)
 	}
 	while (!vm->stopped && vm->parked + vm->exited < vm->nthreads)
 		pthread_cond_wait(&vm->pause_cond, &vm->stop_lock);
+	/* the guest's clock stops with it */
+	memset(&vm->pause_clock, 0, sizeof(vm->pause_clock));
+	vm->pause_clock_valid = vm->vm_fd >= 0 && kvmdev_ioctl(&vm->kvm, vm->vm_fd, KVM_GET_CLOCK,
+							       &vm->pause_clock) == 0;
 	pthread_mutex_unlock(&vm->stop_lock);
 	return true;
 }
@@ -280,6 +284,14 @@ bool vmm_resume(struct vmm *vm)
 		pthread_mutex_unlock(&vm->stop_lock);
 		return false;
 	}
+	/* the guest's clock goes on from where it stopped (KVM_CLOCK_REALTIME and
+	 * HOST_TSC are outputs of KVM_GET_CLOCK only) */
+	if (vm->pause_clock_valid && !vm->stopped) {
+		struct kvm_clock_data clk = vm->pause_clock;
+		clk.flags = 0;
+		kvmdev_ioctl(&vm->kvm, vm->vm_fd, KVM_SET_CLOCK, &clk);
+	}
+	vm->pause_clock_valid = false;
 	__atomic_store_n(&vm->paused, false, __ATOMIC_RELEASE);
 	/* once stopped, vmm_run() owns immediate_exit (it ends every thread) */
 	for (unsigned k = 0; k < vm->ncpus && !vm->stopped; k++)
@@ -310,11 +322,32 @@ static void *vcpu_thread(void *arg)
 	v->thread = pthread_self();
 	v->tid = (int)syscall(SYS_gettid);
 	pthread_mutex_unlock(&vm->stop_lock);
+	bool ran = false;
 	while (!vmm_stopping(vm)) {
 		if (vmm_paused(vm)) {
+			/*
+			 * Finish a pending I/O or MMIO completion first: KVM applies it
+			 * only in the next KVM_RUN, and the state a snapshot reads must
+			 * hold it (KVM API 4.10 / 5: re-enter with immediate_exit set,
+			 * which vmm_pause() did before the kick, so no guest
+			 * instruction runs).
+			 */
+			if (ran) {
+				ran = false;
+				r = kvmdev_ioctl(&vm->kvm, v->fd, KVM_RUN, NULL);
+				if (r == 0 && !vmm_stopping(vm)) {
+					/* it ran before the kick came: this exit's completion is
+					 * pending in turn */
+					if (!handle_exit(vm, v))
+						break;
+					ran = true;
+				}
+				continue;
+			}
 			vcpu_park(vm);
 			continue;
 		}
+		ran = true;
 		r = kvmdev_ioctl(&vm->kvm, v->fd, KVM_RUN, NULL);
 		if (vmm_stopping(vm))
 			break;

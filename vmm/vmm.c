@@ -208,6 +208,7 @@ int vmm_init(struct vmm *vm, const struct vmm_config *c, char *err, size_t errle
 		vm->vcpu[k].vm = vm;
 	}
 	vm->irqchip = c->irqchip;
+	vm->config = (struct vmm_config *)c;
 	pthread_mutex_init(&vm->io_lock, NULL);
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_cond_init(&vm->stop_cond, NULL);

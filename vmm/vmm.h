@@ -99,6 +99,13 @@ struct vmm {
 	bool paused;
 	unsigned nthreads, parked, exited;
 	pthread_cond_t pause_cond;
+	/*
+	 * The guest's clock (KVM_GET_CLOCK) when vmm_pause() stopped it; vmm_resume()
+	 * sets it back, so kvmclock does not move while the VM is stopped (QEMU's
+	 * kvmclock_vm_state_change). A snapshot load while paused replaces it.
+	 */
+	struct kvm_clock_data pause_clock;
+	bool pause_clock_valid;
 
 	struct iobus pio, mmio;
 	struct serial serial;
@@ -112,6 +119,7 @@ struct vmm {
 	struct i8042 i8042;
 	struct reset_ctl resetctl;
 	struct virtio_devices *virtio; /* --drive, --rng (virtio/) */
+	struct vmm_config *config;     /* what it was built from (a snapshot names it) */
 };
 
 /* what a guest reset does (--reboot) */
@@ -128,7 +136,10 @@ struct vmm_config {
 	uint64_t quirks; /* SOFTKVM_QUIRK_* for KVM_CAP_SOFTKVM_QUIRKS */
 	enum vmm_reboot reboot;
 	const char *kernel, *append, *initrd;
-	const char *qmp; /* --qmp SPEC (vmm/qmp/) */
+	const char *qmp;	/* --qmp SPEC (vmm/qmp/) */
+	const char *restore;	/* --restore FILE (vmm/migration/) */
+	const char *incoming;	/* --incoming URI (vmm/migration/) */
+	bool mem_set, cpus_set; /* --mem, --cpus were given */
 	struct virtio_opts virtio;
 };
 

@@ -6,7 +6,8 @@
  * in KVM_GET_MSR_INDEX_LIST; reserved bits 5:1 refused for the guest (#GP)
  * and for KVM_SET_MSRS, bit 6 and up accepted (64-byte alignment); the value
  * read back; the version protocol (odd junk skipped, even after an update),
- * preempted cleared, the rest of the struct untouched; nothing written while
+ * preempted set when KVM_RUN returns and cleared before the guest runs (it
+ * reads 0), the rest of the struct untouched; nothing written while
  * disabled, into a read-only slot or outside RAM; and the steal field growing
  * by at least the time a competing thread on the same host CPU kept the
  * vCPU's thread waiting; INIT clearing the MSR (kvm_vcpu_reset()).
@@ -214,8 +215,8 @@ int main(void)
 	    0xe6, 0x10, 0xf4,			/* 0x1010: out 0x10, al; hlt */
 	};
 	memcpy(t.mem + 0x1000, code, sizeof(code));
-	static const uint8_t again[] = {0x90, 0xe6, 0x10,
-					0xf4}; /* 0x1020: nop; out 0x10, al; hlt */
+	/* 0x1020: mov al, [ST + 16] (the preempted byte as the guest sees it); out 0x10, al; hlt */
+	static const uint8_t again[] = {0xa0, 0x10, 0x20, 0xe6, 0x10, 0xf4};
 	memcpy(t.mem + 0x1020, again, sizeof(again));
 	static const uint8_t gp[] = {0xe6, 0x11, 0xf4};
 	memcpy(t.mem + 0x1100, gp, sizeof(gp));
@@ -248,7 +249,8 @@ int main(void)
 	/* odd junk 5 -> 6, then 7 while writing, 8 (more if the run took 1 ms: a
 	 * periodic record before the OUT, on a loaded host) */
 	KT_CHECK(s.version >= 8 && !(s.version & 1));
-	KT_EQ(s.preempted, 0);
+	/* KVM_VCPU_PREEMPTED since KVM_RUN returned (kvm_steal_time_set_preempted) */
+	KT_EQ(s.preempted, 1);
 	KT_EQ(s.flags, 0);
 	KT_EQ(s.u8_pad[0], 7);
 	KT_CHECK(!memcmp(s.pad, init.pad, sizeof(s.pad)));
@@ -263,7 +265,13 @@ int main(void)
 	reenter(&t);
 	struct kvm_steal_time_t s2 = st_read(&t);
 	KT_CHECK(s2.version >= s.version + 2 && !(s2.version & 1));
-	KT_EQ(s2.preempted, 0);
+	/* cleared before the guest ran (it read 0), set again when KVM_RUN returned */
+	KT_EQ(((uint8_t *)t.run)[t.run->io.data_offset], 0);
+	KT_EQ(s2.preempted, 1);
+	/* also when the entry is no record (within the 1 ms, user space quick) */
+	reenter(&t);
+	KT_EQ(((uint8_t *)t.run)[t.run->io.data_offset], 0);
+	KT_EQ(st_read(&t).preempted, 1);
 	KT_CHECK(s2.steal >= s.steal);
 	/* so does an entry after user space kept the thread 50 us (it may have been
 	 * scheduled out: Linux records at every vcpu_load), within the 1 ms */

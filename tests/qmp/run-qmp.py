@@ -170,7 +170,8 @@ CAPS_ERRORS = [
 ]
 
 COMMANDS = {"qmp_capabilities", "query-status", "stop", "cont", "system_powerdown",
-            "system_reset", "quit", "query-cpus-fast", "query-version", "query-commands"}
+            "system_reset", "quit", "query-cpus-fast", "query-version", "query-commands",
+            "snapshot-save", "snapshot-load", "migrate", "query-migrate", "migrate_cancel"}
 
 
 def negotiate(c, name):
@@ -369,7 +370,11 @@ def run2(a, sock):
     c0 = Client(sock)
     negotiate(c0, "flooding client")
     check("the guest runs", g.wait_line("tick 5"))
-    flood = b'{"execute": "query-commands"}' * 70000
+    # replies for 1 MiB more than the 16 MiB limit: the whole flood is in the socket
+    # before the server has answered enough of it to drop the client
+    r = c0.cmd("query-commands")
+    size = len(json.dumps(r)) + 2
+    flood = b'{"execute": "query-commands"}' * ((17 << 20) // size + 1)
     done = []
 
     def send_flood():

@@ -29,6 +29,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../migration/migration.h"
 #include "../vmm.h"
 #include "json.h"
 
@@ -56,11 +57,13 @@ struct qmp {
 	bool negotiated; /* the client ran qmp_capabilities */
 	struct jbuf out; /* for the client: out.p[out_off..out.len) */
 	size_t out_off;
-	struct vmm *vm;	  /* attached VM, or NULL between boots */
-	bool paused;	  /* stop without cont: applies to the next VM too */
-	bool quit;	  /* quit asked */
-	bool host_reset;  /* system_reset asked (its event is sent) */
-	bool host_events; /* the RESET/SHUTDOWN of this boot's end is sent */
+	struct vmm *vm;	     /* attached VM, or NULL between boots */
+	bool paused;	     /* stop without cont: applies to the next VM too */
+	bool quit;	     /* quit asked */
+	bool host_reset;     /* system_reset asked (its event is sent) */
+	bool host_events;    /* the RESET/SHUTDOWN of this boot's end is sent */
+	struct mig_out *mig; /* the last outgoing migration, or NULL */
+	bool postmigrate;    /* stopped by a completed migration (until cont) */
 
 	struct streamer in;
 };
@@ -149,6 +152,7 @@ static void reply(struct qmp *q, const struct json *id, const char *ret)
 
 struct command {
 	const char *name;
+	const char *args; /* the arguments it takes: ",a,b," (NULL: none) */
 	/* the return value as JSON into r, or an error (class, desc) */
 	void (*run)(struct qmp *q, const struct json *args, struct jbuf *r, char *desc,
 		    size_t desclen);
@@ -159,7 +163,10 @@ static void cmd_query_status(struct qmp *q, const struct json *args, struct jbuf
 {
 	(void)args, (void)desc, (void)n;
 	jb_printf(r, "{\"status\": \"%s\", \"singlestep\": false, \"running\": %s}",
-		  q->paused ? "paused" : "running", q->paused ? "false" : "true");
+		  !q->paused	   ? "running"
+		  : q->postmigrate ? "postmigrate"
+				   : "paused",
+		  q->paused ? "false" : "true");
 }
 
 static void cmd_stop(struct qmp *q, const struct json *args, struct jbuf *r, char *desc, size_t n)
@@ -176,9 +183,14 @@ static void cmd_stop(struct qmp *q, const struct json *args, struct jbuf *r, cha
 
 static void cmd_cont(struct qmp *q, const struct json *args, struct jbuf *r, char *desc, size_t n)
 {
-	(void)args, (void)desc, (void)n;
+	(void)args;
+	if (q->mig && mig_in_stop_copy(q->mig)) {
+		snprintf(desc, n, "The VM is being migrated (stop and copy): cont has to wait");
+		return;
+	}
 	if (q->paused) {
 		q->paused = false;
+		q->postmigrate = false;
 		if (q->vm)
 			vmm_resume(q->vm);
 		event(q, "RESUME", NULL);
@@ -290,17 +302,173 @@ static void cmd_qmp_capabilities(struct qmp *q, const struct json *args, struct 
 	jb_puts(r, "{}");
 }
 
+/* a string argument that must be there */
+static const char *str_arg(const struct json *args, const char *name, char *desc, size_t n)
+{
+	const struct json *v = json_get(args, name);
+	if (!v) {
+		snprintf(desc, n, "Parameter '%s' is missing", name);
+		return NULL;
+	}
+	if (v->type != JSON_STRING) {
+		snprintf(desc, n, "Invalid parameter type for '%s', expected: string", name);
+		return NULL;
+	}
+	return v->str;
+}
+
+static bool mig_running(struct qmp *q)
+{
+	struct mig_info i;
+	if (!q->mig)
+		return false;
+	mig_query(q->mig, &i);
+	return i.status == MIG_SETUP || i.status == MIG_ACTIVE || i.status == MIG_CANCELLING;
+}
+
+/* snapshot-save / snapshot-load: the VM must be stopped (Firecracker's rule) */
+static bool snapshot_ready(struct qmp *q, const char *cmd, char *desc, size_t n)
+{
+	if (!q->vm) {
+		snprintf(desc, n, "%s: there is no VM (it is rebooting or shutting down)", cmd);
+		return false;
+	}
+	if (!q->paused || !vmm_paused(q->vm)) {
+		snprintf(desc, n, "%s: the VM must be stopped first ('stop')", cmd);
+		return false;
+	}
+	if (mig_running(q)) {
+		snprintf(desc, n, "There's a migration process in progress");
+		return false;
+	}
+	return true;
+}
+
+static void cmd_snapshot_save(struct qmp *q, const struct json *args, struct jbuf *r, char *desc,
+			      size_t n)
+{
+	const char *path = str_arg(args, "path", desc, n);
+	char err[512];
+
+	if (!path || !snapshot_ready(q, "snapshot-save", desc, n))
+		return;
+	if (mig_save_file(q->vm, path, err, sizeof(err))) {
+		snprintf(desc, n, "%s", err);
+		return;
+	}
+	jb_puts(r, "{}");
+}
+
+static void cmd_snapshot_load(struct qmp *q, const struct json *args, struct jbuf *r, char *desc,
+			      size_t n)
+{
+	const char *path = str_arg(args, "path", desc, n);
+	char err[512];
+
+	if (!path || !snapshot_ready(q, "snapshot-load", desc, n))
+		return;
+	if (mig_load_file(q->vm, path, err, sizeof(err))) {
+		snprintf(desc, n, "%s", err);
+		return;
+	}
+	jb_puts(r, "{}");
+}
+
+/* the migration thread: the source stays stopped after a completed migration */
+static void migrated_stop(void *opaque)
+{
+	struct qmp *q = opaque;
+	pthread_mutex_lock(&q->lock);
+	if (!q->paused) {
+		q->paused = true;
+		q->postmigrate = true; /* QEMU's RUN_STATE_POSTMIGRATE */
+		event(q, "STOP", NULL);
+	}
+	pthread_mutex_unlock(&q->lock);
+}
+
+static void cmd_migrate(struct qmp *q, const struct json *args, struct jbuf *r, char *desc,
+			size_t n)
+{
+	const char *uri = str_arg(args, "uri", desc, n);
+	char err[512];
+
+	if (!uri)
+		return;
+	if (mig_running(q)) {
+		snprintf(desc, n, "There's a migration process in progress");
+		return;
+	}
+	if (!q->vm) {
+		snprintf(desc, n, "migrate: there is no VM (it is rebooting or shutting down)");
+		return;
+	}
+	mig_free(q->mig); /* the last one has ended */
+	q->mig = mig_start(q->vm, uri, q->paused, migrated_stop, q, err, sizeof(err));
+	if (!q->mig) {
+		snprintf(desc, n, "%s", err);
+		return;
+	}
+	jb_puts(r, "{}");
+}
+
+static void cmd_query_migrate(struct qmp *q, const struct json *args, struct jbuf *r, char *desc,
+			      size_t n)
+{
+	struct mig_info i;
+
+	(void)args, (void)desc, (void)n;
+	if (!q->mig) {
+		jb_puts(r, "{}");
+		return;
+	}
+	mig_query(q->mig, &i);
+	jb_printf(r, "{\"status\": \"%s\"", mig_status_name(i.status));
+	if (i.status != MIG_SETUP) {
+		jb_printf(r, ", \"total-time\": %lld", (long long)i.total_ms);
+		if (i.status == MIG_COMPLETED)
+			jb_printf(r, ", \"downtime\": %lld", (long long)i.downtime_ms);
+		jb_printf(r,
+			  ", \"ram\": {\"transferred\": %llu, \"remaining\": %llu, \"total\": "
+			  "%llu, \"duplicate\": %llu, \"normal\": %llu, \"normal-bytes\": %llu, "
+			  "\"dirty-sync-count\": %llu, \"page-size\": 4096}",
+			  (unsigned long long)i.transferred, (unsigned long long)i.remaining,
+			  (unsigned long long)i.total_ram, (unsigned long long)i.zero_pages,
+			  (unsigned long long)i.normal_pages,
+			  (unsigned long long)i.normal_pages * 4096, (unsigned long long)i.rounds);
+	}
+	if (i.status == MIG_FAILED && i.error[0]) {
+		jb_puts(r, ", \"error-desc\": ");
+		jb_cstring(r, i.error);
+	}
+	jb_puts(r, "}");
+}
+
+static void cmd_migrate_cancel(struct qmp *q, const struct json *args, struct jbuf *r, char *desc,
+			       size_t n)
+{
+	(void)args, (void)desc, (void)n;
+	if (q->mig)
+		mig_cancel(q->mig);
+	jb_puts(r, "{}");
+}
+
 static const struct command commands[] = {
-    {"qmp_capabilities", cmd_qmp_capabilities},
-    {"query-status", cmd_query_status},
-    {"stop", cmd_stop},
-    {"cont", cmd_cont},
-    {"system_powerdown", cmd_system_powerdown},
-    {"system_reset", cmd_system_reset},
-    {"quit", cmd_quit},
-    {"query-cpus-fast", cmd_query_cpus_fast},
-    {"query-version", cmd_query_version},
-    {"query-commands", cmd_query_commands},
+    {"qmp_capabilities", ",enable,", cmd_qmp_capabilities},
+    {"query-status", NULL, cmd_query_status},
+    {"stop", NULL, cmd_stop},
+    {"cont", NULL, cmd_cont},
+    {"system_powerdown", NULL, cmd_system_powerdown},
+    {"system_reset", NULL, cmd_system_reset},
+    {"quit", NULL, cmd_quit},
+    {"query-cpus-fast", NULL, cmd_query_cpus_fast},
+    {"query-version", NULL, cmd_query_version},
+    {"query-commands", NULL, cmd_query_commands},
+    {"snapshot-save", ",path,", cmd_snapshot_save},
+    {"snapshot-load", ",path,", cmd_snapshot_load},
+    {"migrate", ",uri,detach,", cmd_migrate},
+    {"query-migrate", NULL, cmd_query_migrate},
+    {"migrate_cancel", NULL, cmd_migrate_cancel},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -378,9 +546,10 @@ static void dispatch(struct qmp *q, const char *text, size_t len)
 		reply_error(q, id, "CommandNotFound", desc);
 		goto out;
 	}
-	/* only qmp_capabilities takes an argument ("enable") */
 	for (size_t k = 0; args && k < args->len; k++) {
-		if (cmd->run == cmd_qmp_capabilities && !strcmp(args->keys[k], "enable"))
+		char key[256];
+		snprintf(key, sizeof(key), ",%.200s,", args->keys[k]);
+		if (cmd->args && strstr(cmd->args, key))
 			continue;
 		snprintf(desc, sizeof(desc), "Parameter '%.200s' is unexpected", args->keys[k]);
 		reply_error(q, id, "GenericError", desc);
@@ -724,6 +893,14 @@ void qmp_attach(struct qmp *q, struct vmm *vm)
 
 int qmp_detach(struct qmp *q, int status)
 {
+	/* a migration of this VM ends with it (its thread may take q->lock) */
+	pthread_mutex_lock(&q->lock);
+	struct mig_out *m = q->mig;
+	q->mig = NULL;
+	if (m)
+		mig_cancel(m);
+	pthread_mutex_unlock(&q->lock);
+	mig_free(m);
 	pthread_mutex_lock(&q->lock);
 	struct vmm *vm = q->vm;
 	q->vm = NULL;

@@ -302,7 +302,7 @@ static int rx_one(struct net *n, const uint8_t *frame, unsigned len, bool *pushe
 	hdr[10] = 1; /* num_buffers */
 	virtq_chain_write(c, 0, hdr, sizeof(hdr));
 	virtq_chain_write(c, NET_HDR_LEN, frame, len);
-	virtq_push(vq, c->head, NET_HDR_LEN + len);
+	virtq_push_chain(vq, c, NET_HDR_LEN + len);
 	*pushed = true;
 	return 1;
 }
@@ -387,7 +387,7 @@ static int tx_one(struct net *n, bool *pushed, size_t *len)
 	if (*len > TX_FRAME_MAX)
 		*len = 0; /* no GSO was negotiated: a frame this long is dropped */
 	virtq_chain_read(c, NET_HDR_LEN, n->tx, *len);
-	virtq_push(vq, c->head, 0);
+	virtq_push_chain(vq, c, 0);
 	*pushed = true;
 	return 1;
 }

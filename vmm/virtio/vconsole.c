@@ -107,7 +107,7 @@ int virtio_console_receive(struct vmm *vm, const uint8_t *buf, unsigned n)
 				break;
 			size_t k = virtq_chain_write(d->chain, 0, buf + took, n - took);
 			took += (unsigned)k;
-			virtq_push(vq, d->chain->head, (uint32_t)k);
+			virtq_push_chain(vq, d->chain, (uint32_t)k);
 			pushed = true;
 		}
 		if (pushed && virtq_need_interrupt(vq))

@@ -56,6 +56,12 @@
 struct virtio_mem_region {
 	uint64_t gpa, size;
 	uint8_t *hva;
+	/*
+	 * Bit per page the devices wrote (used rings, the writable buffers of
+	 * the chains they pushed): KVM's dirty log sees only the vCPUs' writes,
+	 * migration ORs these in (virtio_harvest_dirty). NULL: not tracked.
+	 */
+	uint64_t *dirty;
 };
 
 struct virtio_mem {
@@ -71,6 +77,8 @@ struct virtio_mem {
  * are NULL.
  */
 void *virtio_mem_map(const struct virtio_mem *m, uint64_t gpa, uint64_t len);
+/* The device wrote host range [hva, hva + len) of guest memory: mark its pages dirty. */
+void virtio_mem_mark(const struct virtio_mem *m, const void *hva, size_t len);
 
 /* ---- split virtqueues (virtio 1.2, 2.7) ---- */
 struct virtq_desc {
@@ -93,6 +101,7 @@ struct virtq {
 	/* negotiated ring features */
 	bool event_idx, indirect;
 
+	const struct virtio_mem *mem; /* the map the rings were resolved in (dirty marks) */
 	/* resolved rings (host pointers into guest memory), for mem_gen */
 	struct virtq_desc *desc;
 	uint16_t *avail; /* flags, idx, ring[size], used_event */
@@ -144,6 +153,8 @@ int virtq_setup(struct virtq *vq, const struct virtio_mem *m);
 int virtq_pop(struct virtq *vq, const struct virtio_mem *m, struct virtq_chain *c);
 /* Give chain `head` back with `written` bytes written into its writable buffers. */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t written);
+/* The same for chain c, whose writable buffers are marked dirty first (virtio_mem_mark). */
+void virtq_push_chain(struct virtq *vq, const struct virtq_chain *c, uint32_t written);
 /*
  * After a batch of pops: with EVENT_IDX, publish avail_event (the driver
  * then notifies for the next buffer). True when more buffers became
@@ -320,6 +331,31 @@ struct virtio_devices {
 int virtio_create(struct vmm *vm, const struct virtio_opts *o, char *err, size_t errlen);
 /* Stop the workers and free everything (before the VM is closed). */
 void virtio_destroy(struct vmm *vm);
+
+/*
+ * Snapshots and migration (vmm/migration/). With every device's lock held
+ * (virtio_lock_all, after the VMM's io_lock) no worker is inside a request:
+ * the queues' state is whole and nothing writes guest memory.
+ */
+void virtio_lock_all(struct vmm *vm);
+void virtio_unlock_all(struct vmm *vm);
+/* OR into bm (npages bits) the pages the devices wrote in the region at gpa since the last
+ * call, and forget them */
+void virtio_harvest_dirty(struct vmm *vm, uint64_t gpa, uint64_t *bm, uint64_t npages);
+/* one device's transport and queue state (a fixed-size record) */
+#define VIRTIO_STATE_LEN 512
+/*
+ * Device k's state into buf (VIRTIO_STATE_LEN bytes): 0, or -EBUSY with one
+ * line in err when it is in a state that cannot be saved (virtio-net's user
+ * network, a queue the guest broke).
+ */
+int virtio_save_state(struct vmm *vm, unsigned k, uint8_t *buf, char *err, size_t errlen);
+/* Does buf fit device k of this VM (the same kind and features)? 0 or -EINVAL + err. */
+int virtio_check_state(struct vmm *vm, unsigned k, const uint8_t *buf, char *err, size_t errlen);
+/* Load it (after virtio_check_state; the device locks held); the routes and queues follow. */
+void virtio_load_state(struct vmm *vm, unsigned k, const uint8_t *buf);
+/* After the loads, locks released: routes, and a kick for every queue. */
+void virtio_restored(struct vmm *vm);
 
 /* device constructors (blk.c, rng.c): fill d's identity, config, features and ops */
 int virtio_blk_init(struct virtio_dev *d, const struct virtio_drive_opts *o, char *err,

@@ -505,7 +505,7 @@ static void serve_queue(struct virtio_dev *d, unsigned q)
 				vq->error = why;
 				break;
 			}
-			virtq_push(vq, d->chain->head, written);
+			virtq_push_chain(vq, d->chain, written);
 			pushed = true;
 		}
 		if (r < 0 || !virtq_arm_notify(vq))
@@ -722,6 +722,13 @@ int virtio_create(struct vmm *vm, const struct virtio_opts *o, char *err, size_t
 	if (vm->high_size)
 		all->mem.r[all->mem.n++] = (struct virtio_mem_region){0x100000000ull, vm->high_size,
 								      vm->ram + vm->low_size};
+	for (unsigned k = 0; k < all->mem.n; k++) {
+		all->mem.r[k].dirty = calloc((all->mem.r[k].size / 4096 + 63) / 64, 8);
+		if (!all->mem.r[k].dirty) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+	}
 	vm->virtio = all;
 
 	/* the drives in order, then the RNG, the console, the network, vsock */
@@ -777,6 +784,185 @@ void virtio_destroy(struct vmm *vm)
 	for (unsigned k = 0; k < all->ndevs; k++)
 		dev_free(all->dev[k]);
 	pthread_mutex_destroy(&all->route_lock);
+	for (unsigned k = 0; k < all->mem.n; k++)
+		free(all->mem.r[k].dirty);
 	free(all);
 	vm->virtio = NULL;
+}
+
+/* ---- snapshots and migration ---- */
+
+void virtio_lock_all(struct vmm *vm)
+{
+	for (unsigned k = 0; vm->virtio && k < vm->virtio->ndevs; k++)
+		pthread_mutex_lock(&vm->virtio->dev[k]->lock);
+}
+
+void virtio_unlock_all(struct vmm *vm)
+{
+	for (unsigned k = 0; vm->virtio && k < vm->virtio->ndevs; k++)
+		pthread_mutex_unlock(&vm->virtio->dev[k]->lock);
+}
+
+void virtio_harvest_dirty(struct vmm *vm, uint64_t gpa, uint64_t *bm, uint64_t npages)
+{
+	struct virtio_devices *all = vm->virtio;
+
+	for (unsigned k = 0; all && k < all->mem.n; k++) {
+		struct virtio_mem_region *r = &all->mem.r[k];
+		if (r->gpa != gpa || !r->dirty)
+			continue;
+		uint64_t words = ((r->size / 4096 < npages ? r->size / 4096 : npages) + 63) / 64;
+		for (uint64_t w = 0; w < words; w++)
+			if (__atomic_load_n(&r->dirty[w], __ATOMIC_RELAXED))
+				bm[w] |= __atomic_exchange_n(&r->dirty[w], 0, __ATOMIC_ACQ_REL);
+	}
+}
+
+/* the record (fixed layout, little-endian like the host) */
+struct vstate {
+	char name[16];
+	uint64_t host_features, driver_features;
+	uint32_t dfselect, gfselect;
+	uint8_t status, config_generation, isr, pad0;
+	uint16_t queue_select, msix_config;
+	uint32_t nqueues, nvectors, pba;
+	uint16_t msix_ctrl, pad1;
+	uint32_t msix[VIRTIO_MAX_VECTORS][4];
+	struct {
+		uint64_t desc, avail, used;
+		uint16_t size, msix_vector, last_avail, used_idx, signalled_used;
+		uint8_t enabled, event_idx, indirect, signalled_valid, pad[4];
+	} vq[VIRTIO_MAX_QUEUES];
+};
+_Static_assert(sizeof(struct vstate) <= VIRTIO_STATE_LEN, "VIRTIO_STATE_LEN");
+
+int virtio_save_state(struct vmm *vm, unsigned k, uint8_t *buf, char *err, size_t errlen)
+{
+	struct virtio_dev *d = vm->virtio->dev[k];
+	struct vstate s;
+
+	if (!strcmp(d->name, "virtio-net")) {
+		snprintf(err, errlen,
+			 "virtio-net (%s): the user network's connections cannot be saved",
+			 d->where);
+		return -EBUSY;
+	}
+	memset(&s, 0, sizeof(s));
+	snprintf(s.name, sizeof(s.name), "%s", d->name);
+	s.host_features = d->host_features;
+	s.driver_features = d->driver_features;
+	s.dfselect = d->dfselect;
+	s.gfselect = d->gfselect;
+	s.status = d->status;
+	s.config_generation = d->config_generation;
+	s.isr = d->isr;
+	s.queue_select = d->queue_select;
+	s.msix_config = d->msix_config;
+	s.nqueues = d->nqueues;
+	s.nvectors = d->nvectors;
+	s.pba = d->pba;
+	s.msix_ctrl = d->msix_ctrl;
+	memcpy(s.msix, d->msix, sizeof(s.msix));
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		const struct virtq *vq = &d->vq[q];
+		if (vq->error) {
+			snprintf(err, errlen,
+				 "%s (%s): queue %u is broken (%s); reset the device first",
+				 d->name, d->where, q, vq->error);
+			return -EBUSY;
+		}
+		s.vq[q].desc = vq->desc_gpa;
+		s.vq[q].avail = vq->avail_gpa;
+		s.vq[q].used = vq->used_gpa;
+		s.vq[q].size = vq->size;
+		s.vq[q].msix_vector = vq->msix_vector;
+		s.vq[q].last_avail = vq->last_avail;
+		s.vq[q].used_idx = vq->used_idx;
+		s.vq[q].signalled_used = vq->signalled_used;
+		s.vq[q].enabled = vq->enabled;
+		s.vq[q].event_idx = vq->event_idx;
+		s.vq[q].indirect = vq->indirect;
+		s.vq[q].signalled_valid = vq->signalled_valid;
+	}
+	memset(buf, 0, VIRTIO_STATE_LEN);
+	memcpy(buf, &s, sizeof(s));
+	return 0;
+}
+
+int virtio_check_state(struct vmm *vm, unsigned k, const uint8_t *buf, char *err, size_t errlen)
+{
+	struct virtio_dev *d = vm->virtio && k < vm->virtio->ndevs ? vm->virtio->dev[k] : NULL;
+	struct vstate s;
+
+	memcpy(&s, buf, sizeof(s));
+	s.name[sizeof(s.name) - 1] = 0;
+	if (!d || strcmp(s.name, d->name) || s.host_features != d->host_features ||
+	    s.nqueues != d->nqueues || s.nvectors != d->nvectors) {
+		snprintf(err, errlen,
+			 "virtio device %u is a %s with features %#llx there, %s here (start the "
+			 "target with the same --drive, --rng and --console options)",
+			 k, s.name, (unsigned long long)s.host_features, d ? d->name : "nothing");
+		return -EINVAL;
+	}
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (s.vq[q].size > VIRTQ_MAX_SIZE || (s.vq[q].size & (s.vq[q].size - 1))) {
+			snprintf(err, errlen, "virtio device %u: queue %u of size %u", k, q,
+				 s.vq[q].size);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+void virtio_load_state(struct vmm *vm, unsigned k, const uint8_t *buf)
+{
+	struct virtio_dev *d = vm->virtio->dev[k];
+	struct vstate s;
+
+	memcpy(&s, buf, sizeof(s));
+	d->driver_features = s.driver_features;
+	d->dfselect = s.dfselect;
+	d->gfselect = s.gfselect;
+	d->status = s.status;
+	d->config_generation = s.config_generation;
+	d->isr = s.isr;
+	d->queue_select = s.queue_select;
+	d->msix_config = s.msix_config;
+	d->pba = s.pba;
+	d->msix_ctrl = s.msix_ctrl;
+	memcpy(d->msix, s.msix, sizeof(d->msix));
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		struct virtq *vq = &d->vq[q];
+		virtq_reset(vq);
+		vq->desc_gpa = s.vq[q].desc;
+		vq->avail_gpa = s.vq[q].avail;
+		vq->used_gpa = s.vq[q].used;
+		vq->size = s.vq[q].size;
+		vq->msix_vector = s.vq[q].msix_vector;
+		vq->last_avail = s.vq[q].last_avail;
+		vq->used_idx = s.vq[q].used_idx;
+		vq->signalled_used = s.vq[q].signalled_used;
+		vq->enabled = s.vq[q].enabled;
+		vq->event_idx = s.vq[q].event_idx;
+		vq->indirect = s.vq[q].indirect;
+		vq->signalled_valid = s.vq[q].signalled_valid;
+		/* the rings are resolved again at the next pop (ready is false) */
+	}
+}
+
+void virtio_restored(struct vmm *vm)
+{
+	struct virtio_devices *all = vm->virtio;
+	uint64_t one = 1;
+
+	if (!all || !all->ndevs)
+		return;
+	update_routes(all);
+	for (unsigned k = 0; k < all->ndevs; k++) {
+		struct virtio_dev *d = all->dev[k];
+		for (unsigned q = 0; q < d->nqueues; q++)
+			if (d->kick[q] >= 0 && write(d->kick[q], &one, sizeof(one)) < 0) {
+				/* a full eventfd is kicked already */
+			}
+	}
 }

@@ -101,6 +101,7 @@ static int resolve(struct virtq *vq, const struct virtio_mem *m)
 {
 	size_t n = vq->size;
 
+	vq->mem = m;
 	vq->desc = virtio_mem_map(m, vq->desc_gpa, 16 * n);
 	vq->avail = virtio_mem_map(m, vq->avail_gpa, 6 + 2 * n);
 	vq->used = virtio_mem_map(m, vq->used_gpa, 6 + 8 * n);
@@ -232,6 +233,33 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
 	/* the element before the index; sequentially consistent, so that the
 	 * used_event read of virtq_need_interrupt() comes after it */
 	__atomic_store_n(USED_IDX(vq), vq->used_idx, __ATOMIC_SEQ_CST);
+	if (vq->mem) {
+		virtio_mem_mark(vq->mem, e, sizeof(*e));
+		virtio_mem_mark(vq->mem, USED_IDX(vq), 2);
+	}
+}
+
+void virtq_push_chain(struct virtq *vq, const struct virtq_chain *c, uint32_t written)
+{
+	for (unsigned k = c->nout; vq->mem && k < c->nout + c->nin; k++)
+		virtio_mem_mark(vq->mem, c->iov[k].iov_base, c->iov[k].iov_len);
+	virtq_push(vq, c->head, written);
+}
+
+void virtio_mem_mark(const struct virtio_mem *m, const void *hva, size_t len)
+{
+	const uint8_t *p = hva;
+
+	for (unsigned k = 0; k < m->n && len; k++) {
+		const struct virtio_mem_region *r = &m->r[k];
+		if (!r->dirty || p < r->hva || p >= r->hva + r->size)
+			continue;
+		uint64_t first = (uint64_t)(p - r->hva) >> 12;
+		uint64_t last = ((uint64_t)(p - r->hva) + len - 1) >> 12;
+		for (uint64_t pg = first; pg <= last && pg < r->size >> 12; pg++)
+			__atomic_fetch_or(&r->dirty[pg / 64], 1ull << (pg % 64), __ATOMIC_RELEASE);
+		return;
+	}
 }
 
 bool virtq_arm_notify(struct virtq *vq)
@@ -239,8 +267,11 @@ bool virtq_arm_notify(struct virtq *vq)
 	if (!vq->ready || vq->error)
 		return false;
 	/* publish avail_event, then look at the index again (store, then load: both seq_cst) */
-	if (vq->event_idx)
+	if (vq->event_idx) {
 		__atomic_store_n(AVAIL_EVENT(vq), vq->last_avail, __ATOMIC_SEQ_CST);
+		if (vq->mem)
+			virtio_mem_mark(vq->mem, AVAIL_EVENT(vq), 2);
+	}
 	return __atomic_load_n(AVAIL_IDX(vq), __ATOMIC_SEQ_CST) != vq->last_avail;
 }
 
