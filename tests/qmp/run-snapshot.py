@@ -216,6 +216,24 @@ def main():
             check("--restore refuses %s: one line naming the file, status 2" % name,
                   pr.returncode == 2 and len(lines) == 1 and p in lines[0]
                   and not pr.stdout, (pr.returncode, lines, pr.stdout[:80]))
+
+        # a virtio-vsock device's connections to host sockets cannot be saved: refused
+        sock3 = os.path.join(tmp, "q3.sock")
+        g3 = Guest([a.softkvm, "run", "--kernel", a.kernel, "--mem", "4M", "--vsock",
+                    "cid=3,path=%s" % os.path.join(tmp, "v.sock"),
+                    "--qmp", "unix:%s,server,wait=off" % sock3])
+        c3 = Client(sock3)
+        c3.recv_msg()
+        c3.cmd("qmp_capabilities")
+        check("stop (with --vsock)", c3.cmd("stop") == {"return": {}})
+        r = c3.cmd("snapshot-save", {"path": os.path.join(tmp, "vsock.skvm")})
+        desc = r.get("error", {}).get("desc", "")
+        check("snapshot-save with virtio-vsock: refused, naming it", "virtio-vsock" in desc
+              and "cannot be saved" in desc, r)
+        check("no file left", not os.path.exists(os.path.join(tmp, "vsock.skvm")))
+        check("quit", c3.cmd("quit") == {"return": {}})
+        g3.p.wait(30)
+        c3.close()
     print("%d passed, %d failed" % (checks - failures, failures))
     return 1 if failures else 0
 

@@ -101,13 +101,12 @@ struct virtq {
 	/* negotiated ring features */
 	bool event_idx, indirect;
 
-	const struct virtio_mem *mem; /* the map the rings were resolved in (dirty marks) */
 	/* resolved rings (host pointers into guest memory), for mem_gen */
 	struct virtq_desc *desc;
 	uint16_t *avail; /* flags, idx, ring[size], used_event */
 	uint16_t *used;	 /* flags, idx, then elements, then avail_event */
 	unsigned mem_gen;
-	const struct virtio_mem *mem; /* what they were resolved against */
+	const struct virtio_mem *mem; /* what they were resolved against (dirty marks too) */
 	bool ready;		      /* rings resolved */
 	bool copy;		      /* virtio_ring_copy when the queue was set up */
 

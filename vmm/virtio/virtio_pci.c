@@ -844,7 +844,13 @@ int virtio_save_state(struct vmm *vm, unsigned k, uint8_t *buf, char *err, size_
 
 	if (!strcmp(d->name, "virtio-net")) {
 		snprintf(err, errlen,
-			 "virtio-net (%s): the user network's connections cannot be saved",
+			 "virtio-net (%s): the network backend's connections cannot be saved",
+			 d->where);
+		return -EBUSY;
+	}
+	if (!strcmp(d->name, "virtio-vsock")) {
+		snprintf(err, errlen,
+			 "virtio-vsock (%s): its connections to host sockets cannot be saved",
 			 d->where);
 		return -EBUSY;
 	}

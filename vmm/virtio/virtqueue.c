@@ -101,7 +101,6 @@ static int resolve(struct virtq *vq, const struct virtio_mem *m)
 {
 	size_t n = vq->size;
 
-	vq->mem = m;
 	vq->desc = virtio_mem_map(m, vq->desc_gpa, 16 * n);
 	vq->avail = virtio_mem_map(m, vq->avail_gpa, 6 + 2 * n);
 	vq->used = virtio_mem_map(m, vq->used_gpa, 6 + 8 * n);
