@@ -571,6 +571,10 @@ static void emit_rmw_addr(struct jctx *x, const struct insn *i, unsigned size, u
 
 /* ---- flags ---- */
 
+/* hf_kind of an instruction that leaves only the guest's CF in the host's
+ * EFLAGS (BT): good for the conditions B and AE */
+#define HF_CF_ONLY 64
+
 /* reload host flags equal to the guest's from the lazy fields of static
  * cc_op op for condition cond; false if that cannot be done exactly */
 static bool reload_flags(struct xbuf *b, unsigned op, unsigned cond)
@@ -622,6 +626,8 @@ static bool host_flags_ok(const struct jctx *x, unsigned cond)
 {
 	if (x->hf_kind < 0)
 		return false;
+	if (x->hf_kind == HF_CF_ONLY)
+		return (cond >> 1) == 1;
 	if (x->hf_kind == CC_INC || x->hf_kind == CC_DEC)
 		return (cond >> 1) != 1 && (cond >> 1) != 3;
 	return true;
@@ -769,6 +775,14 @@ static void jit_set_cf_of(struct cpu *c, uint64_t cf, uint64_t of)
 {
 	cc_materialize(c);
 	c->rflags = (c->rflags & ~(uint64_t)(FL_CF | FL_OF)) | (cf ? FL_CF : 0) | (of ? FL_OF : 0);
+}
+
+/* BT's flags: CF = the bit, the others as they were (materialised); returns cf */
+static uint64_t jit_set_cf(struct cpu *c, uint64_t cf)
+{
+	cc_materialize(c);
+	c->rflags = (c->rflags & ~(uint64_t)FL_CF) | (cf ? FL_CF : 0);
+	return cf;
 }
 
 /*
@@ -1009,12 +1023,15 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		return is_jcc(x, i) ? emit_jcc(x, i, stub) : false;
 	switch (d->kind) {
 	case JK_NOP:
+		x->hf_keep = true;
 		return true;
 	case JK_MOV_RR:
 		ldg(x, size, XAX, i->r2);
 		stg(x, size, XAX, i->r1);
+		x->hf_keep = true;
 		return true;
 	case JK_MOV_RI:
+		x->hf_keep = true; /* (MOV only) */
 		if (size == 8 && !xfits32((int64_t)i->imm)) {
 			xmov_ri(h, XAX, i->imm);
 			stg(x, 8, XAX, i->r1);
@@ -1068,6 +1085,10 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			emit_la(x, &t, stub);
 			x->mode64 = m64;
 			(void)seg;
+			/* emit_la adds with ADD only a displacement wider than 32 bits */
+			int64_t disp = (int64_t)i->disp + (i->index == GPR_2G ? 1ll << 31 : 0) +
+				       (i->base == GPR_RIP ? (int64_t)x->goff[x->k] : 0);
+			x->hf_keep = xfits32(disp);
 			if (i->osz == 4)
 				xmov_rr(h, 4, XSI, XSI);
 			stg(x, i->osz, XSI, i->r1);
@@ -1082,9 +1103,8 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xstore_imm(h, 8, greg(i->r1), 0);
 		}
 		if (x->flags_live_after[x->k]) {
+			/* (CC_LOGIC reads the result alone) */
 			xstore_imm(h, 8, gfield(OFF_CC_RES), 0);
-			xstore_imm(h, 8, gfield(OFF_CC_AUX), 0);
-			xstore_imm(h, 8, gfield(OFF_CC_SRC), 0);
 			xstore_imm(h, 4, gfield(OFF_CC_OP),
 				   (int32_t)CC_OP(CC_LOGIC, szlog(i->osz)));
 		}
@@ -1133,7 +1153,8 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			x->hf_next = CC_EFLAGS;
 			return true;
 		}
-		if (live) {
+		/* the lazy operands (CC_LOGIC's flags come from the result alone) */
+		if (live && (op == JA_ADD || op == JA_SUB || op == JA_CMP)) {
 			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
 			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
 		}
@@ -1238,6 +1259,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		ldg(x, i->osz, XAX, i->r1);
 		xbswap(h, i->osz, XAX);
 		stg(x, i->osz, XAX, i->r1);
+		x->hf_keep = true;
 		return true;
 	case JK_MOVZX_R:
 	case JK_MOVSX_R: {
@@ -1251,6 +1273,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		if (to == 4)
 			xmov_rr(h, 4, XAX, XAX);
 		stg(x, to, XAX, i->r1);
+		x->hf_keep = true;
 		return true;
 	}
 	case JK_MOVZX_M:
@@ -1496,11 +1519,17 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		return true;
 	}
 	case JK_IMUL_RR:
-	case JK_IMUL_RRI: {
+	case JK_IMUL_RRI:
+	case JK_IMUL_RM: {
 		bool live = x->flags_live_after[x->k];
-		if (size == 2)
+		if (size == 2 || (d->kind == JK_IMUL_RM && i->ashift == 48))
 			return false;
-		if (d->kind == JK_IMUL_RR) {
+		if (d->kind == JK_IMUL_RM) {
+			emit_la(x, i, stub);
+			emit_tlb(x, TLB_R, size, stub);
+			xload(h, size, XCX, xm(XAX, 0));
+			ldg(x, size, XDX, i->r1);
+		} else if (d->kind == JK_IMUL_RR) {
 			ldg(x, size, XDX, i->r1);
 			ldg(x, size, XCX, i->r2);
 		} else {
@@ -1518,6 +1547,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xstore(h, 8, XAX, gfield(OFF_CC_AUX));
 			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
 			x->ccop_next = CC_OP(CC_RESCO, sl) + 1;
+			x->ccop_interp_same = true;
 		}
 		stg(x, size, XDX, i->r1);
 		return true;
@@ -1554,6 +1584,138 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		/* the interpreter's run leaves the same cc_op */
 		x->ccop_next = (int)CC_OP(CC_SUB, szlog(osz)) + 1;
 		x->ccop_interp_same = true;
+		return true;
+	}
+	case JK_BSF: {
+		/* BSF/BSR: a zero source sets ZF and keeps the destination (all
+		 * 64 bits); the interpreter's flags: RESCO of the source, CF = OF
+		 * = 0 */
+		unsigned osz = i->osz, osl = szlog(osz);
+		bool mem = i->flags & INSN_MEM;
+		if (osz < 2 || (mem && i->ashift == 48))
+			return false;
+		if (mem) {
+			emit_la(x, i, stub);
+			emit_tlb(x, TLB_R, osz, stub);
+			xload(h, osz, XDX, xm(XAX, 0));
+		} else {
+			ldg(x, osz, XDX, i->r2);
+		}
+		if (x->flags_live_after[x->k]) {
+			xstore(h, 8, XDX, gfield(OFF_CC_RES));
+			xstore_imm(h, 8, gfield(OFF_CC_SRC), 0);
+			xstore_imm(h, 8, gfield(OFF_CC_AUX), 0);
+			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, osl));
+			x->ccop_next = CC_OP(CC_RESCO, osl) + 1;
+			x->ccop_interp_same = true;
+		}
+		ldg(x, 8, XAX, i->r1);
+		xop_rr(h, 8, d->op ? 0x0fbd : 0x0fbc, XCX, XDX); /* ZF = (source == 0) */
+		xcmov_rr(h, osz == 2 ? 2 : 8, CC_NE, XAX, XCX);
+		stg(x, 8, XAX, i->r1);
+		return true;
+	}
+	case JK_BT: {
+		/* CF = the bit; the other flags as they were: materialised into
+		 * rflags unless they are there already (cc_op CC_EFLAGS). The
+		 * host's CF stays the guest's for a following Jcc/SETcc. */
+		unsigned osz = i->osz;
+		bool eflags = x->ccop && CC_KIND(x->ccop - 1) == CC_EFLAGS;
+		if (osz < 2 || (d->op == 2 && i->ashift == 48))
+			return false;
+		emit_rot_fix(x, h);
+		x->rot_size = 0;
+		if (d->op == 2) {
+			emit_la(x, i, stub);
+			emit_tlb(x, TLB_R, osz, stub);
+			xload(h, osz, XDX, xm(XAX, 0));
+		} else {
+			ldg(x, osz, XDX, i->r1);
+		}
+		if (d->op == 1) {
+			ldg(x, 4, XCX, i->r2);
+			xalu_ri(h, XAND, 4, XCX, (int32_t)(osz * 8 - 1));
+			xop_rr(h, 8, 0x0fa3, XCX, XDX); /* bt rdx, rcx */
+		} else {
+			xop_rr(h, 8, 0x0fba, 4, XDX); /* bt rdx, imm8 */
+			xb(h, (uint8_t)(i->imm & (osz * 8 - 1)));
+		}
+		xsetcc(h, CC_B, X8);
+		xmovzx_rr(h, 1, X8, X8);
+		if (eflags) {
+			xalu_mi(h, XAND, 8, gfield(OFF_RFLAGS), ~(int32_t)FL_CF);
+			xalu_mr(h, XOR_, 8, gfield(OFF_RFLAGS), X8);
+		} else {
+			xmov_rr(h, 8, XDI, XBX);
+			xmov_rr(h, 8, XSI, X8);
+			xcall(h, (const void *)jit_set_cf);
+			xmov_rr(h, 8, X8, XAX);
+		}
+		emit_set_cf(h);
+		x->hf_next = HF_CF_ONLY;
+		x->ccop_next = CC_OP(CC_EFLAGS, 0) + 1;
+		x->ccop_interp_same = true;
+		return true;
+	}
+	case JK_SETCC_M: {
+		/* the condition before the address and the TLB probe (which
+		 * change the host's flags); a miss runs it all in the
+		 * interpreter */
+		if (i->ashift == 48)
+			return false;
+		enum xcc cc = emit_cond(x, i->aux & 15);
+		xsetcc(h, cc, X8);
+		emit_la(x, i, stub);
+		emit_tlb(x, TLB_W, 1, stub);
+		xstore(h, 1, X8, xm(XAX, 0));
+		return true;
+	}
+	case JK_XCHG_M: {
+		/* the host's XCHG (locked) on the host address */
+		unsigned osz = i->osz;
+		if (i->ashift == 48)
+			return false;
+		emit_rmw_addr(x, i, osz, stub);
+		ldg(x, osz, XDX, i->r1);
+		xop_rm(h, osz, osz == 1 ? 0x86 : 0x87, XDX, xm(XDI, 0));
+		stg(x, osz, XDX, i->r1);
+		return true;
+	}
+	case JK_MULDIV: {
+		/* MUL/DIV r/m32, r/m64 on the host's unit; a DIV that would
+		 * raise #DE (zero divisor, quotient too wide: RDX >= divisor)
+		 * runs in the interpreter, which raises it */
+		bool mem = i->flags & INSN_MEM;
+		if (size < 4 || (mem && i->ashift == 48))
+			return false;
+		if (mem) {
+			emit_la(x, i, stub);
+			emit_tlb(x, TLB_R, size, stub);
+			xload(h, size, XCX, xm(XAX, 0));
+		} else {
+			ldg(x, size, XCX, i->r1);
+		}
+		ldg(x, 8, XAX, GPR_RAX);
+		if (d->op == JM_DIV) {
+			ldg(x, 8, XDX, GPR_RDX);
+			xalu_rr(h, XCMP, size, XDX, XCX);
+			jcc_sec(x, SEC_HOT, CC_AE, SEC_COLD, fallback(x, stub));
+			xop_rr(h, size, 0xf7, 6, XCX); /* div */
+		} else {
+			xop_rr(h, size, 0xf7, 4, XCX); /* mul: CF = OF = high half != 0 */
+			if (x->flags_live_after[x->k]) {
+				xsetcc(h, CC_B, X8);
+				xmovzx_rr(h, 1, X8, X8);
+				xstore(h, 8, XAX, gfield(OFF_CC_RES));
+				xstore(h, 8, X8, gfield(OFF_CC_SRC));
+				xstore(h, 8, X8, gfield(OFF_CC_AUX));
+				xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
+				x->ccop_next = CC_OP(CC_RESCO, sl) + 1;
+				x->ccop_interp_same = true;
+			}
+		}
+		stg(x, size, XAX, GPR_RAX);
+		stg(x, size, XDX, GPR_RDX);
 		return true;
 	}
 	case JK_SIMD:
@@ -1617,6 +1779,10 @@ static int flag_effect(const struct jctx *x, const struct insn *i, int ccop)
 		return d->size == 2 ? -1 : 1;
 	case JK_UNARY_R:
 		return d->op == JU_NEG ? 1 : d->op == JU_NOT ? 0 : -1;
+	case JK_BSF:
+		return i->flags & INSN_MEM ? -1 : 1;
+	case JK_MULDIV:
+		return d->op == JM_MUL && !(i->flags & INSN_MEM) ? 1 : -1;
 	case JK_SHIFT_RI: {
 		unsigned cnt = (unsigned)i->imm & (d->size == 8 ? 0x3f : 0x1f);
 		if (cnt == 0)
@@ -1655,6 +1821,19 @@ static int flag_effect_ext(const struct jctx *x, const struct insn *i)
 	case JK_ALU_MR:
 	case JK_ALU_MI:
 		return d->op == JA_ADC || d->op == JA_SBB ? -1 : 3;
+	case JK_XCHG_M:
+		return 2;
+	case JK_IMUL_RM:
+		return d->size == 2 ? -1 : 3;
+	case JK_BSF:
+		return i->flags & INSN_MEM ? 3 : 1;
+	case JK_MULDIV:
+		/* DIV keeps them (may fault), MUL writes them all */
+		if (d->size < 4)
+			return -1;
+		if (d->op == JM_DIV)
+			return 2;
+		return i->flags & INSN_MEM ? 3 : 1;
 	case JK_SHIFT_RI:
 		if ((d->op == JS_ROL || d->op == JS_ROR) &&
 		    ((unsigned)i->imm & (d->size == 8 ? 0x3f : 0x1f)) != 0)
@@ -1798,9 +1977,15 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 		x->hf_next = -1;
 		x->ccop_next = -1;
 		x->ccop_interp_same = false;
+		x->hf_keep = false;
 		if (emit_insn(x, i, &stub)) {
-			x->hf_kind = x->hf_next;
-			x->hf_nofb = stub == UINT32_MAX;
+			if (x->hf_keep && stub == UINT32_MAX && x->hf_kind >= 0 && x->hf_nofb) {
+				/* flag-neutral host code: the host's flags are
+				 * still the earlier instruction's */
+			} else {
+				x->hf_kind = x->hf_next;
+				x->hf_nofb = stub == UINT32_MAX;
+			}
 			prev_stub = stub != UINT32_MAX;
 			/* an interpreter run of it leaves the interpreter's cc_op,
 			 * not necessarily what the inline path does */

@@ -80,6 +80,7 @@ struct jctx {
 	int hf_kind;  /* CC_* kind of struct cpu, or -1 */
 	int hf_next;  /* what the instruction being emitted leaves there */
 	bool hf_nofb; /* and instruction k - 1 has no interpreter fallback */
+	bool hf_keep; /* the emitter left the host's flags alone (set per instruction) */
 	int ccop;     /* static cc_op before instruction k (+1), 0 unknown */
 	/* the register cache (emit.c): guest GPR held by each cache register
 	 * (-1: none), at the start of instruction k and now */
