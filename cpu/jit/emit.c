@@ -59,8 +59,10 @@ static void st_greg(struct xbuf *b, unsigned size, int host, unsigned r)
 
 /* ---- the register cache ----
  *
- * Within a block, the last guest GPRs written (and their pointers) are
- * kept in host registers rbp, r14 and r15, write-back: a write goes to the
+ * Within a block, the last guest GPRs written or read are kept in host
+ * registers rbp, r14, r15 (callee-saved) and r9, r10, r11 (caller-saved:
+ * spill_volatile() empties them before a call of C from the hot path),
+ * write-back: a write goes to the
  * cache register only, and struct cpu gets it (a flush) where something else
  * may read it: before every exit from the block (direct, indirect, Jcc, the
  * end), before every interpreter call (the hot path's handler calls and the
@@ -76,7 +78,7 @@ static void st_greg(struct xbuf *b, unsigned size, int host, unsigned r)
  * fallback brought up to date: a slot dirty on the hot path is then clean,
  * and flushing it again stores the same value).
  */
-static const int cache_host[JIT_NCACHE] = {XBP, X14, X15};
+static const int cache_host[JIT_NCACHE] = {XBP, X14, X15, X9, X10, X11};
 
 static int cache_find(const struct jctx *x, unsigned g)
 {
@@ -141,6 +143,27 @@ static void cache_clear(struct jctx *x)
 	}
 }
 
+/* before a call of C from the hot path of the instruction being emitted:
+ * the caller-saved slots go to struct cpu (if dirty) and stop being cached,
+ * now and in the instruction's start state (a fallback created after this
+ * point finds them in struct cpu: nothing before a fallback jump changes
+ * guest state, so the value stored is the start value) */
+static void spill_volatile(struct jctx *x)
+{
+	for (int s = JIT_NCACHE_SAVED; s < JIT_NCACHE; s++) {
+		/* a fallback made before the call would store the clobbered
+		 * register: such an emission is not kept */
+		if (*x->cur_stub != UINT32_MAX && x->cache_start[s] >= 0 && x->dirty_start[s])
+			x->emit_bad = true;
+		if (x->cache_g[s] >= 0) {
+			cache_flush_slot(x, H(x), s);
+			x->cache_g[s] = -1;
+		}
+		x->cache_start[s] = -1;
+		x->dirty_start[s] = false;
+	}
+}
+
 static bool cache_empty(const int8_t *g)
 {
 	for (int s = 0; s < JIT_NCACHE; s++)
@@ -157,21 +180,35 @@ static void cache_reload(struct xbuf *b, const int8_t *g)
 			xload(b, 8, cache_host[s], greg((unsigned)g[s]));
 }
 
+/* a slot to cache a register read in: a free one, else the least recently
+ * used clean one (evicting it costs nothing), else -1; never the slot of
+ * host register keep (in use by the caller) */
+static int cache_pick_clean(const struct jctx *x, int keep)
+{
+	int best = -1;
+	for (int s = 0; s < JIT_NCACHE; s++) {
+		if (cache_host[s] == keep)
+			continue;
+		if (x->cache_g[s] < 0)
+			return s;
+		if (!x->cache_dirty[s] && (best < 0 || x->cache_age[s] < x->cache_age[best]))
+			best = s;
+	}
+	return best;
+}
+
 /* guest register g's full value is now in host register host: keep it (only
  * there: dirty) */
 static void cache_put(struct jctx *x, unsigned g, int host)
 {
 	int s = cache_find(x, g);
+	if (s < 0)
+		s = cache_pick_clean(x, XNONE);
 	if (s < 0) {
 		s = 0;
-		for (int t = 0; t < JIT_NCACHE; t++) {
-			if (x->cache_g[t] < 0) {
-				s = t;
-				break;
-			}
+		for (int t = 1; t < JIT_NCACHE; t++)
 			if (x->cache_age[t] < x->cache_age[s])
 				s = t;
-		}
 		cache_flush_slot(x, H(x), s); /* the evicted register */
 	}
 	xmov_rr(H(x), 8, cache_host[s], host);
@@ -199,6 +236,30 @@ static void ldg(struct jctx *x, unsigned size, int host, unsigned r)
 	if (s >= 0)
 		cache_flush_slot(x, h, s); /* AH..BH: read through memory */
 	ld_greg(h, size, host, r);
+}
+
+/* the host register holding guest register r (all 64 bits) for an address
+ * (keep: a host register the caller holds, e.g. the base's for the index):
+ * its cache register, cached now (clean) if a slot is free or clean (base
+ * registers are read again and again: the stack pointer, a structure's
+ * pointer), else host loaded from struct cpu */
+static int ldg_addr(struct jctx *x, unsigned r, int host, int keep)
+{
+	int s = cache_find(x, r);
+	if (s < 0 && !x->rc_off && r < 16) {
+		s = cache_pick_clean(x, keep);
+		if (s >= 0) {
+			xload(H(x), 8, cache_host[s], greg(r));
+			x->cache_g[s] = (int8_t)r;
+			x->cache_dirty[s] = false;
+		}
+	}
+	if (s < 0) {
+		ld_greg(H(x), 8, host, r);
+		return host;
+	}
+	x->cache_age[s] = ++x->cache_tick;
+	return cache_host[s];
 }
 
 /* store host reg as guest register r (st_greg's rules); a full value
@@ -507,13 +568,10 @@ static void emit_la(struct jctx *x, const struct insn *i, uint32_t *stub)
 		disp += x->goff[x->k];
 		breg = X12;
 	} else if (base != GPR_ZERO) {
-		ldg(x, 8, XSI, base);
-		breg = XSI;
+		breg = ldg_addr(x, base, XSI, XNONE);
 	}
-	if (index != GPR_ZERO) {
-		ldg(x, 8, XCX, index);
-		ireg = XCX;
-	}
+	if (index != GPR_ZERO)
+		ireg = ldg_addr(x, index, XCX, breg);
 	if (!xfits32(disp)) {
 		xmov_ri(h, XDX, (uint64_t)disp);
 		if (breg != XNONE)
@@ -679,6 +737,7 @@ static enum xcc emit_cond(struct jctx *x, unsigned cond)
 	}
 	if (x->ccop && reload_flags(h, (unsigned)x->ccop - 1, cond))
 		return (enum xcc)cond;
+	spill_volatile(x);
 	xmov_rr(h, 8, XDI, XBX);
 	const void *fn = cond_flag_fn(cond);
 	if (fn) {
@@ -714,6 +773,7 @@ static void emit_get_cf(struct jctx *x)
 		xload(h, 8, X8, gfield(kind == CC_EFLAGS ? OFF_RFLAGS : OFF_CC_SRC));
 		xalu_ri(h, XAND, 4, X8, 1);
 	} else {
+		spill_volatile(x);
 		xmov_rr(h, 8, XDI, XBX);
 		xcall(h, (const void *)cc_cf);
 		xmovzx_rr(h, 1, X8, XAX);
@@ -801,6 +861,7 @@ static bool emit_rotate_live(struct jctx *x, const struct insn *i, unsigned op, 
 		     kind == CC_DEC || kind == CC_EFLAGS || kind == CC_RESCO;
 
 	if (x->rot_size) {
+		spill_volatile(x);
 		emit_rot_fix(x, h);
 		x->rot_size = 0;
 		known = false;
@@ -839,6 +900,7 @@ static bool emit_rotate_live(struct jctx *x, const struct insn *i, unsigned op, 
 		xalu_rr(h, XXOR, 4, XDX, XCX);
 	}
 	if (!known) {
+		spill_volatile(x);
 		xmov_rr(h, 8, XDI, XBX);
 		xmov_rr(h, 8, XSI, XCX);
 		xcall(h, (const void *)jit_set_cf_of);
@@ -1474,6 +1536,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		xalu_ri(h, XAND, 4, XCX, size == 8 ? 0x3f : 0x1f);
 		uint8_t *zero = xjcc32(h, CC_E);
+		x->rc_off = true; /* up to the patch: the count-0 path skips it */
 		if (bits < 32) {
 			xalu_ri(h, XCMP, 4, XCX, (int32_t)bits);
 			jcc_sec(x, SEC_HOT, CC_AE, SEC_COLD, fallback(x, stub));
@@ -1484,9 +1547,9 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xmov_rr(h, 8, XDX, XAX);
 			xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 1));
 			xalu_ri(h, XAND, 4, XDX, 1);
-			xmov_ri(h, X9, 0);
+			xmov_ri(h, XSI, 0);
 			xalu_ri(h, XCMP, 4, XCX, 1);
-			xcmov_rr(h, 4, CC_NE, XDX, X9);
+			xcmov_rr(h, 4, CC_NE, XDX, XSI);
 		}
 		xshift_rcl(h, op == JS_SHR ? XSHR : op == JS_SAR ? XSAR : XSHL, size, XAX);
 		if (size == 4)
@@ -1512,6 +1575,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		if (!h->overflow)
 			xpatch32(zero, h->p);
+		x->rc_off = false;
 		/* the cached copy (clean, flushed above) is the old value */
 		cache_drop(x, size == 1 ? i->r1 / 8u : i->r1);
 		/* count 0 keeps the flags: the static cc_op is unknown after */
@@ -1623,6 +1687,8 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		bool eflags = x->ccop && CC_KIND(x->ccop - 1) == CC_EFLAGS;
 		if (osz < 2 || (d->op == 2 && i->ashift == 48))
 			return false;
+		if (x->rot_size)
+			spill_volatile(x);
 		emit_rot_fix(x, h);
 		x->rot_size = 0;
 		if (d->op == 2) {
@@ -1646,6 +1712,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xalu_mi(h, XAND, 8, gfield(OFF_RFLAGS), ~(int32_t)FL_CF);
 			xalu_mr(h, XOR_, 8, gfield(OFF_RFLAGS), X8);
 		} else {
+			spill_volatile(x);
 			xmov_rr(h, 8, XDI, XBX);
 			xmov_rr(h, 8, XSI, X8);
 			xcall(h, (const void *)jit_set_cf);
@@ -1963,6 +2030,11 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 		x->insn_start[k] = here(x, SEC_HOT);
 		memcpy(x->cache_start, x->cache_g, sizeof(x->cache_start));
 		memcpy(x->dirty_start, x->cache_dirty, sizeof(x->dirty_start));
+		/* (spill_volatile() changes the start state: a roll-back needs it) */
+		int8_t roll_g[JIT_NCACHE];
+		bool roll_dirty[JIT_NCACHE];
+		memcpy(roll_g, x->cache_g, sizeof(roll_g));
+		memcpy(roll_dirty, x->cache_dirty, sizeof(roll_dirty));
 		if (prev_stub && !cache_empty(x->cache_g)) {
 			/* instruction k - 1's interpreter fallback rejoins here */
 			uint32_t r = here(x, SEC_COLD);
@@ -1978,7 +2050,10 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 		x->ccop_next = -1;
 		x->ccop_interp_same = false;
 		x->hf_keep = false;
-		if (emit_insn(x, i, &stub)) {
+		x->rc_off = false;
+		x->cur_stub = &stub;
+		x->emit_bad = false;
+		if (emit_insn(x, i, &stub) && !x->emit_bad) {
 			if (x->hf_keep && stub == UINT32_MAX && x->hf_kind >= 0 && x->hf_nofb) {
 				/* flag-neutral host code: the host's flags are
 				 * still the earlier instruction's */
@@ -2000,8 +2075,10 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 			x->nexits = nexits;
 			x->resume[k] = resume_k;
 			x->ccop_next = -1;
-			memcpy(x->cache_g, x->cache_start, sizeof(x->cache_g));
-			memcpy(x->cache_dirty, x->dirty_start, sizeof(x->cache_dirty));
+			memcpy(x->cache_g, roll_g, sizeof(x->cache_g));
+			memcpy(x->cache_dirty, roll_dirty, sizeof(x->cache_dirty));
+			memcpy(x->cache_start, roll_g, sizeof(x->cache_start));
+			memcpy(x->dirty_start, roll_dirty, sizeof(x->dirty_start));
 			x->rot_op = rot_op;
 			x->rot_size = rot_size;
 			emit_handler_call(x, SEC_HOT, k); /* applies a deferred CF/OF */
@@ -2028,6 +2105,8 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 			return -1;
 	}
 	/* the end of a block that was cut (size, page end): on to the next RIP */
+	if (x->rot_size)
+		spill_volatile(x);
 	emit_rot_fix(x, h); /* (liveness never leaves one pending here) */
 	x->rot_size = 0;
 	x->k = b->ninsns;
