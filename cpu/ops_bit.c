@@ -8,6 +8,7 @@
  */
 #include "decode.h"
 #include "ops_int.h"
+#include "jit/jit.h"
 
 enum { B_BT, B_BTS, B_BTR, B_BTC };
 
@@ -508,4 +509,10 @@ void ops_bit_register(void)
 	decode_register(ZYDIS_MNEMONIC_ADCX, decode_adcx);
 	decode_register(ZYDIS_MNEMONIC_ADOX, decode_adox);
 	decode_register(ZYDIS_MNEMONIC_CRC32, decode_crc32);
+	/* what the JIT can emit inline (cpu/jit/) */
+	jit_describe(op_bsf, JK_BSF, 0, 0);
+	jit_describe(op_bsr, JK_BSF, 1, 0);
+	jit_describe(op_bt_ri, JK_BT, 0, 0);
+	jit_describe(op_bt_rr, JK_BT, 1, 0);
+	jit_describe(op_bt_mi, JK_BT, 2, 0);
 }

@@ -601,4 +601,6 @@ void ops_mov_register(void)
 	jit_describe(op_setcc_r, JK_SETCC_R, 0, 1);
 	jit_describe(op_bswap, JK_BSWAP, 0, 0);
 	jit_describe(op_cbw, JK_MOVSX_R, 0, 0);
+	jit_describe(op_setcc_m, JK_SETCC_M, 0, 1);
+	jit_describe(op_xchg_rm, JK_XCHG_M, 0, 0);
 }

@@ -425,5 +425,11 @@ void ops_muldiv_register(void)
 	for (unsigned l = 1; l < 4; l++) {
 		jit_describe(imul2_tab[0][l - 1], JK_IMUL_RR, 0, 1u << l);
 		jit_describe(imul2_tab[2][l - 1], JK_IMUL_RRI, 0, 1u << l);
+		jit_describe(imul2_tab[1][l - 1], JK_IMUL_RM, 0, 1u << l);
 	}
+	for (unsigned m = 0; m < 2; m++)
+		for (unsigned l = 2; l < 4; l++) {
+			jit_describe(mul_tab[m][l], JK_MULDIV, JM_MUL, 1u << l);
+			jit_describe(div_tab[m][l], JK_MULDIV, JM_DIV, 1u << l);
+		}
 }

@@ -59,8 +59,10 @@ static void st_greg(struct xbuf *b, unsigned size, int host, unsigned r)
 
 /* ---- the register cache ----
  *
- * Within a block, the last guest GPRs written (and their pointers) are
- * kept in host registers rbp, r14 and r15, write-back: a write goes to the
+ * Within a block, the last guest GPRs written or read are kept in host
+ * registers rbp, r14, r15 (callee-saved) and r9, r10, r11 (caller-saved:
+ * spill_volatile() empties them before a call of C from the hot path),
+ * write-back: a write goes to the
  * cache register only, and struct cpu gets it (a flush) where something else
  * may read it: before every exit from the block (direct, indirect, Jcc, the
  * end), before every interpreter call (the hot path's handler calls and the
@@ -76,7 +78,7 @@ static void st_greg(struct xbuf *b, unsigned size, int host, unsigned r)
  * fallback brought up to date: a slot dirty on the hot path is then clean,
  * and flushing it again stores the same value).
  */
-static const int cache_host[JIT_NCACHE] = {XBP, X14, X15};
+static const int cache_host[JIT_NCACHE] = {XBP, X14, X15, X9, X10, X11};
 
 static int cache_find(const struct jctx *x, unsigned g)
 {
@@ -141,6 +143,27 @@ static void cache_clear(struct jctx *x)
 	}
 }
 
+/* before a call of C from the hot path of the instruction being emitted:
+ * the caller-saved slots go to struct cpu (if dirty) and stop being cached,
+ * now and in the instruction's start state (a fallback created after this
+ * point finds them in struct cpu: nothing before a fallback jump changes
+ * guest state, so the value stored is the start value) */
+static void spill_volatile(struct jctx *x)
+{
+	for (int s = JIT_NCACHE_SAVED; s < JIT_NCACHE; s++) {
+		/* a fallback made before the call would store the clobbered
+		 * register: such an emission is not kept */
+		if (*x->cur_stub != UINT32_MAX && x->cache_start[s] >= 0 && x->dirty_start[s])
+			x->emit_bad = true;
+		if (x->cache_g[s] >= 0) {
+			cache_flush_slot(x, H(x), s);
+			x->cache_g[s] = -1;
+		}
+		x->cache_start[s] = -1;
+		x->dirty_start[s] = false;
+	}
+}
+
 static bool cache_empty(const int8_t *g)
 {
 	for (int s = 0; s < JIT_NCACHE; s++)
@@ -157,21 +180,35 @@ static void cache_reload(struct xbuf *b, const int8_t *g)
 			xload(b, 8, cache_host[s], greg((unsigned)g[s]));
 }
 
+/* a slot to cache a register read in: a free one, else the least recently
+ * used clean one (evicting it costs nothing), else -1; never the slot of
+ * host register keep (in use by the caller) */
+static int cache_pick_clean(const struct jctx *x, int keep)
+{
+	int best = -1;
+	for (int s = 0; s < JIT_NCACHE; s++) {
+		if (cache_host[s] == keep)
+			continue;
+		if (x->cache_g[s] < 0)
+			return s;
+		if (!x->cache_dirty[s] && (best < 0 || x->cache_age[s] < x->cache_age[best]))
+			best = s;
+	}
+	return best;
+}
+
 /* guest register g's full value is now in host register host: keep it (only
  * there: dirty) */
 static void cache_put(struct jctx *x, unsigned g, int host)
 {
 	int s = cache_find(x, g);
+	if (s < 0)
+		s = cache_pick_clean(x, XNONE);
 	if (s < 0) {
 		s = 0;
-		for (int t = 0; t < JIT_NCACHE; t++) {
-			if (x->cache_g[t] < 0) {
-				s = t;
-				break;
-			}
+		for (int t = 1; t < JIT_NCACHE; t++)
 			if (x->cache_age[t] < x->cache_age[s])
 				s = t;
-		}
 		cache_flush_slot(x, H(x), s); /* the evicted register */
 	}
 	xmov_rr(H(x), 8, cache_host[s], host);
@@ -199,6 +236,30 @@ static void ldg(struct jctx *x, unsigned size, int host, unsigned r)
 	if (s >= 0)
 		cache_flush_slot(x, h, s); /* AH..BH: read through memory */
 	ld_greg(h, size, host, r);
+}
+
+/* the host register holding guest register r (all 64 bits) for an address
+ * (keep: a host register the caller holds, e.g. the base's for the index):
+ * its cache register, cached now (clean) if a slot is free or clean (base
+ * registers are read again and again: the stack pointer, a structure's
+ * pointer), else host loaded from struct cpu */
+static int ldg_addr(struct jctx *x, unsigned r, int host, int keep)
+{
+	int s = cache_find(x, r);
+	if (s < 0 && !x->rc_off && r < 16) {
+		s = cache_pick_clean(x, keep);
+		if (s >= 0) {
+			xload(H(x), 8, cache_host[s], greg(r));
+			x->cache_g[s] = (int8_t)r;
+			x->cache_dirty[s] = false;
+		}
+	}
+	if (s < 0) {
+		ld_greg(H(x), 8, host, r);
+		return host;
+	}
+	x->cache_age[s] = ++x->cache_tick;
+	return cache_host[s];
 }
 
 /* store host reg as guest register r (st_greg's rules); a full value
@@ -507,13 +568,10 @@ static void emit_la(struct jctx *x, const struct insn *i, uint32_t *stub)
 		disp += x->goff[x->k];
 		breg = X12;
 	} else if (base != GPR_ZERO) {
-		ldg(x, 8, XSI, base);
-		breg = XSI;
+		breg = ldg_addr(x, base, XSI, XNONE);
 	}
-	if (index != GPR_ZERO) {
-		ldg(x, 8, XCX, index);
-		ireg = XCX;
-	}
+	if (index != GPR_ZERO)
+		ireg = ldg_addr(x, index, XCX, breg);
 	if (!xfits32(disp)) {
 		xmov_ri(h, XDX, (uint64_t)disp);
 		if (breg != XNONE)
@@ -571,6 +629,10 @@ static void emit_rmw_addr(struct jctx *x, const struct insn *i, unsigned size, u
 
 /* ---- flags ---- */
 
+/* hf_kind of an instruction that leaves only the guest's CF in the host's
+ * EFLAGS (BT): good for the conditions B and AE */
+#define HF_CF_ONLY 64
+
 /* reload host flags equal to the guest's from the lazy fields of static
  * cc_op op for condition cond; false if that cannot be done exactly */
 static bool reload_flags(struct xbuf *b, unsigned op, unsigned cond)
@@ -622,6 +684,8 @@ static bool host_flags_ok(const struct jctx *x, unsigned cond)
 {
 	if (x->hf_kind < 0)
 		return false;
+	if (x->hf_kind == HF_CF_ONLY)
+		return (cond >> 1) == 1;
 	if (x->hf_kind == CC_INC || x->hf_kind == CC_DEC)
 		return (cond >> 1) != 1 && (cond >> 1) != 3;
 	return true;
@@ -673,6 +737,7 @@ static enum xcc emit_cond(struct jctx *x, unsigned cond)
 	}
 	if (x->ccop && reload_flags(h, (unsigned)x->ccop - 1, cond))
 		return (enum xcc)cond;
+	spill_volatile(x);
 	xmov_rr(h, 8, XDI, XBX);
 	const void *fn = cond_flag_fn(cond);
 	if (fn) {
@@ -708,6 +773,7 @@ static void emit_get_cf(struct jctx *x)
 		xload(h, 8, X8, gfield(kind == CC_EFLAGS ? OFF_RFLAGS : OFF_CC_SRC));
 		xalu_ri(h, XAND, 4, X8, 1);
 	} else {
+		spill_volatile(x);
 		xmov_rr(h, 8, XDI, XBX);
 		xcall(h, (const void *)cc_cf);
 		xmovzx_rr(h, 1, X8, XAX);
@@ -771,6 +837,14 @@ static void jit_set_cf_of(struct cpu *c, uint64_t cf, uint64_t of)
 	c->rflags = (c->rflags & ~(uint64_t)(FL_CF | FL_OF)) | (cf ? FL_CF : 0) | (of ? FL_OF : 0);
 }
 
+/* BT's flags: CF = the bit, the others as they were (materialised); returns cf */
+static uint64_t jit_set_cf(struct cpu *c, uint64_t cf)
+{
+	cc_materialize(c);
+	c->rflags = (c->rflags & ~(uint64_t)FL_CF) | (cf ? FL_CF : 0);
+	return cf;
+}
+
 /*
  * ROL/ROR whose flags are live: CF and OF change, the other four stay as the
  * previous operation left them. With that operation known statically its
@@ -787,6 +861,7 @@ static bool emit_rotate_live(struct jctx *x, const struct insn *i, unsigned op, 
 		     kind == CC_DEC || kind == CC_EFLAGS || kind == CC_RESCO;
 
 	if (x->rot_size) {
+		spill_volatile(x);
 		emit_rot_fix(x, h);
 		x->rot_size = 0;
 		known = false;
@@ -825,6 +900,7 @@ static bool emit_rotate_live(struct jctx *x, const struct insn *i, unsigned op, 
 		xalu_rr(h, XXOR, 4, XDX, XCX);
 	}
 	if (!known) {
+		spill_volatile(x);
 		xmov_rr(h, 8, XDI, XBX);
 		xmov_rr(h, 8, XSI, XCX);
 		xcall(h, (const void *)jit_set_cf_of);
@@ -1009,12 +1085,15 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		return is_jcc(x, i) ? emit_jcc(x, i, stub) : false;
 	switch (d->kind) {
 	case JK_NOP:
+		x->hf_keep = true;
 		return true;
 	case JK_MOV_RR:
 		ldg(x, size, XAX, i->r2);
 		stg(x, size, XAX, i->r1);
+		x->hf_keep = true;
 		return true;
 	case JK_MOV_RI:
+		x->hf_keep = true; /* (MOV only) */
 		if (size == 8 && !xfits32((int64_t)i->imm)) {
 			xmov_ri(h, XAX, i->imm);
 			stg(x, 8, XAX, i->r1);
@@ -1068,6 +1147,10 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			emit_la(x, &t, stub);
 			x->mode64 = m64;
 			(void)seg;
+			/* emit_la adds with ADD only a displacement wider than 32 bits */
+			int64_t disp = (int64_t)i->disp + (i->index == GPR_2G ? 1ll << 31 : 0) +
+				       (i->base == GPR_RIP ? (int64_t)x->goff[x->k] : 0);
+			x->hf_keep = xfits32(disp);
 			if (i->osz == 4)
 				xmov_rr(h, 4, XSI, XSI);
 			stg(x, i->osz, XSI, i->r1);
@@ -1082,9 +1165,8 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xstore_imm(h, 8, greg(i->r1), 0);
 		}
 		if (x->flags_live_after[x->k]) {
+			/* (CC_LOGIC reads the result alone) */
 			xstore_imm(h, 8, gfield(OFF_CC_RES), 0);
-			xstore_imm(h, 8, gfield(OFF_CC_AUX), 0);
-			xstore_imm(h, 8, gfield(OFF_CC_SRC), 0);
 			xstore_imm(h, 4, gfield(OFF_CC_OP),
 				   (int32_t)CC_OP(CC_LOGIC, szlog(i->osz)));
 		}
@@ -1133,7 +1215,8 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			x->hf_next = CC_EFLAGS;
 			return true;
 		}
-		if (live) {
+		/* the lazy operands (CC_LOGIC's flags come from the result alone) */
+		if (live && (op == JA_ADD || op == JA_SUB || op == JA_CMP)) {
 			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
 			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
 		}
@@ -1238,6 +1321,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		ldg(x, i->osz, XAX, i->r1);
 		xbswap(h, i->osz, XAX);
 		stg(x, i->osz, XAX, i->r1);
+		x->hf_keep = true;
 		return true;
 	case JK_MOVZX_R:
 	case JK_MOVSX_R: {
@@ -1251,6 +1335,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		if (to == 4)
 			xmov_rr(h, 4, XAX, XAX);
 		stg(x, to, XAX, i->r1);
+		x->hf_keep = true;
 		return true;
 	}
 	case JK_MOVZX_M:
@@ -1451,6 +1536,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		xalu_ri(h, XAND, 4, XCX, size == 8 ? 0x3f : 0x1f);
 		uint8_t *zero = xjcc32(h, CC_E);
+		x->rc_off = true; /* up to the patch: the count-0 path skips it */
 		if (bits < 32) {
 			xalu_ri(h, XCMP, 4, XCX, (int32_t)bits);
 			jcc_sec(x, SEC_HOT, CC_AE, SEC_COLD, fallback(x, stub));
@@ -1461,9 +1547,9 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xmov_rr(h, 8, XDX, XAX);
 			xshift_ri(h, XSHR, 8, XDX, (uint8_t)(bits - 1));
 			xalu_ri(h, XAND, 4, XDX, 1);
-			xmov_ri(h, X9, 0);
+			xmov_ri(h, XSI, 0);
 			xalu_ri(h, XCMP, 4, XCX, 1);
-			xcmov_rr(h, 4, CC_NE, XDX, X9);
+			xcmov_rr(h, 4, CC_NE, XDX, XSI);
 		}
 		xshift_rcl(h, op == JS_SHR ? XSHR : op == JS_SAR ? XSAR : XSHL, size, XAX);
 		if (size == 4)
@@ -1489,6 +1575,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		}
 		if (!h->overflow)
 			xpatch32(zero, h->p);
+		x->rc_off = false;
 		/* the cached copy (clean, flushed above) is the old value */
 		cache_drop(x, size == 1 ? i->r1 / 8u : i->r1);
 		/* count 0 keeps the flags: the static cc_op is unknown after */
@@ -1496,11 +1583,17 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		return true;
 	}
 	case JK_IMUL_RR:
-	case JK_IMUL_RRI: {
+	case JK_IMUL_RRI:
+	case JK_IMUL_RM: {
 		bool live = x->flags_live_after[x->k];
-		if (size == 2)
+		if (size == 2 || (d->kind == JK_IMUL_RM && i->ashift == 48))
 			return false;
-		if (d->kind == JK_IMUL_RR) {
+		if (d->kind == JK_IMUL_RM) {
+			emit_la(x, i, stub);
+			emit_tlb(x, TLB_R, size, stub);
+			xload(h, size, XCX, xm(XAX, 0));
+			ldg(x, size, XDX, i->r1);
+		} else if (d->kind == JK_IMUL_RR) {
 			ldg(x, size, XDX, i->r1);
 			ldg(x, size, XCX, i->r2);
 		} else {
@@ -1518,6 +1611,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xstore(h, 8, XAX, gfield(OFF_CC_AUX));
 			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
 			x->ccop_next = CC_OP(CC_RESCO, sl) + 1;
+			x->ccop_interp_same = true;
 		}
 		stg(x, size, XDX, i->r1);
 		return true;
@@ -1554,6 +1648,141 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		/* the interpreter's run leaves the same cc_op */
 		x->ccop_next = (int)CC_OP(CC_SUB, szlog(osz)) + 1;
 		x->ccop_interp_same = true;
+		return true;
+	}
+	case JK_BSF: {
+		/* BSF/BSR: a zero source sets ZF and keeps the destination (all
+		 * 64 bits); the interpreter's flags: RESCO of the source, CF = OF
+		 * = 0 */
+		unsigned osz = i->osz, osl = szlog(osz);
+		bool mem = i->flags & INSN_MEM;
+		if (osz < 2 || (mem && i->ashift == 48))
+			return false;
+		if (mem) {
+			emit_la(x, i, stub);
+			emit_tlb(x, TLB_R, osz, stub);
+			xload(h, osz, XDX, xm(XAX, 0));
+		} else {
+			ldg(x, osz, XDX, i->r2);
+		}
+		if (x->flags_live_after[x->k]) {
+			xstore(h, 8, XDX, gfield(OFF_CC_RES));
+			xstore_imm(h, 8, gfield(OFF_CC_SRC), 0);
+			xstore_imm(h, 8, gfield(OFF_CC_AUX), 0);
+			xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, osl));
+			x->ccop_next = CC_OP(CC_RESCO, osl) + 1;
+			x->ccop_interp_same = true;
+		}
+		ldg(x, 8, XAX, i->r1);
+		xop_rr(h, 8, d->op ? 0x0fbd : 0x0fbc, XCX, XDX); /* ZF = (source == 0) */
+		xcmov_rr(h, osz == 2 ? 2 : 8, CC_NE, XAX, XCX);
+		stg(x, 8, XAX, i->r1);
+		return true;
+	}
+	case JK_BT: {
+		/* CF = the bit; the other flags as they were: materialised into
+		 * rflags unless they are there already (cc_op CC_EFLAGS). The
+		 * host's CF stays the guest's for a following Jcc/SETcc. */
+		unsigned osz = i->osz;
+		bool eflags = x->ccop && CC_KIND(x->ccop - 1) == CC_EFLAGS;
+		if (osz < 2 || (d->op == 2 && i->ashift == 48))
+			return false;
+		if (x->rot_size)
+			spill_volatile(x);
+		emit_rot_fix(x, h);
+		x->rot_size = 0;
+		if (d->op == 2) {
+			emit_la(x, i, stub);
+			emit_tlb(x, TLB_R, osz, stub);
+			xload(h, osz, XDX, xm(XAX, 0));
+		} else {
+			ldg(x, osz, XDX, i->r1);
+		}
+		if (d->op == 1) {
+			ldg(x, 4, XCX, i->r2);
+			xalu_ri(h, XAND, 4, XCX, (int32_t)(osz * 8 - 1));
+			xop_rr(h, 8, 0x0fa3, XCX, XDX); /* bt rdx, rcx */
+		} else {
+			xop_rr(h, 8, 0x0fba, 4, XDX); /* bt rdx, imm8 */
+			xb(h, (uint8_t)(i->imm & (osz * 8 - 1)));
+		}
+		xsetcc(h, CC_B, X8);
+		xmovzx_rr(h, 1, X8, X8);
+		if (eflags) {
+			xalu_mi(h, XAND, 8, gfield(OFF_RFLAGS), ~(int32_t)FL_CF);
+			xalu_mr(h, XOR_, 8, gfield(OFF_RFLAGS), X8);
+		} else {
+			spill_volatile(x);
+			xmov_rr(h, 8, XDI, XBX);
+			xmov_rr(h, 8, XSI, X8);
+			xcall(h, (const void *)jit_set_cf);
+			xmov_rr(h, 8, X8, XAX);
+		}
+		emit_set_cf(h);
+		x->hf_next = HF_CF_ONLY;
+		x->ccop_next = CC_OP(CC_EFLAGS, 0) + 1;
+		x->ccop_interp_same = true;
+		return true;
+	}
+	case JK_SETCC_M: {
+		/* the condition before the address and the TLB probe (which
+		 * change the host's flags); a miss runs it all in the
+		 * interpreter */
+		if (i->ashift == 48)
+			return false;
+		enum xcc cc = emit_cond(x, i->aux & 15);
+		xsetcc(h, cc, X8);
+		emit_la(x, i, stub);
+		emit_tlb(x, TLB_W, 1, stub);
+		xstore(h, 1, X8, xm(XAX, 0));
+		return true;
+	}
+	case JK_XCHG_M: {
+		/* the host's XCHG (locked) on the host address */
+		unsigned osz = i->osz;
+		if (i->ashift == 48)
+			return false;
+		emit_rmw_addr(x, i, osz, stub);
+		ldg(x, osz, XDX, i->r1);
+		xop_rm(h, osz, osz == 1 ? 0x86 : 0x87, XDX, xm(XDI, 0));
+		stg(x, osz, XDX, i->r1);
+		return true;
+	}
+	case JK_MULDIV: {
+		/* MUL/DIV r/m32, r/m64 on the host's unit; a DIV that would
+		 * raise #DE (zero divisor, quotient too wide: RDX >= divisor)
+		 * runs in the interpreter, which raises it */
+		bool mem = i->flags & INSN_MEM;
+		if (size < 4 || (mem && i->ashift == 48))
+			return false;
+		if (mem) {
+			emit_la(x, i, stub);
+			emit_tlb(x, TLB_R, size, stub);
+			xload(h, size, XCX, xm(XAX, 0));
+		} else {
+			ldg(x, size, XCX, i->r1);
+		}
+		ldg(x, 8, XAX, GPR_RAX);
+		if (d->op == JM_DIV) {
+			ldg(x, 8, XDX, GPR_RDX);
+			xalu_rr(h, XCMP, size, XDX, XCX);
+			jcc_sec(x, SEC_HOT, CC_AE, SEC_COLD, fallback(x, stub));
+			xop_rr(h, size, 0xf7, 6, XCX); /* div */
+		} else {
+			xop_rr(h, size, 0xf7, 4, XCX); /* mul: CF = OF = high half != 0 */
+			if (x->flags_live_after[x->k]) {
+				xsetcc(h, CC_B, X8);
+				xmovzx_rr(h, 1, X8, X8);
+				xstore(h, 8, XAX, gfield(OFF_CC_RES));
+				xstore(h, 8, X8, gfield(OFF_CC_SRC));
+				xstore(h, 8, X8, gfield(OFF_CC_AUX));
+				xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, sl));
+				x->ccop_next = CC_OP(CC_RESCO, sl) + 1;
+				x->ccop_interp_same = true;
+			}
+		}
+		stg(x, size, XAX, GPR_RAX);
+		stg(x, size, XDX, GPR_RDX);
 		return true;
 	}
 	case JK_SIMD:
@@ -1617,6 +1846,10 @@ static int flag_effect(const struct jctx *x, const struct insn *i, int ccop)
 		return d->size == 2 ? -1 : 1;
 	case JK_UNARY_R:
 		return d->op == JU_NEG ? 1 : d->op == JU_NOT ? 0 : -1;
+	case JK_BSF:
+		return i->flags & INSN_MEM ? -1 : 1;
+	case JK_MULDIV:
+		return d->op == JM_MUL && !(i->flags & INSN_MEM) ? 1 : -1;
 	case JK_SHIFT_RI: {
 		unsigned cnt = (unsigned)i->imm & (d->size == 8 ? 0x3f : 0x1f);
 		if (cnt == 0)
@@ -1655,6 +1888,19 @@ static int flag_effect_ext(const struct jctx *x, const struct insn *i)
 	case JK_ALU_MR:
 	case JK_ALU_MI:
 		return d->op == JA_ADC || d->op == JA_SBB ? -1 : 3;
+	case JK_XCHG_M:
+		return 2;
+	case JK_IMUL_RM:
+		return d->size == 2 ? -1 : 3;
+	case JK_BSF:
+		return i->flags & INSN_MEM ? 3 : 1;
+	case JK_MULDIV:
+		/* DIV keeps them (may fault), MUL writes them all */
+		if (d->size < 4)
+			return -1;
+		if (d->op == JM_DIV)
+			return 2;
+		return i->flags & INSN_MEM ? 3 : 1;
 	case JK_SHIFT_RI:
 		if ((d->op == JS_ROL || d->op == JS_ROR) &&
 		    ((unsigned)i->imm & (d->size == 8 ? 0x3f : 0x1f)) != 0)
@@ -1784,6 +2030,11 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 		x->insn_start[k] = here(x, SEC_HOT);
 		memcpy(x->cache_start, x->cache_g, sizeof(x->cache_start));
 		memcpy(x->dirty_start, x->cache_dirty, sizeof(x->dirty_start));
+		/* (spill_volatile() changes the start state: a roll-back needs it) */
+		int8_t roll_g[JIT_NCACHE];
+		bool roll_dirty[JIT_NCACHE];
+		memcpy(roll_g, x->cache_g, sizeof(roll_g));
+		memcpy(roll_dirty, x->cache_dirty, sizeof(roll_dirty));
 		if (prev_stub && !cache_empty(x->cache_g)) {
 			/* instruction k - 1's interpreter fallback rejoins here */
 			uint32_t r = here(x, SEC_COLD);
@@ -1798,9 +2049,18 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 		x->hf_next = -1;
 		x->ccop_next = -1;
 		x->ccop_interp_same = false;
-		if (emit_insn(x, i, &stub)) {
-			x->hf_kind = x->hf_next;
-			x->hf_nofb = stub == UINT32_MAX;
+		x->hf_keep = false;
+		x->rc_off = false;
+		x->cur_stub = &stub;
+		x->emit_bad = false;
+		if (emit_insn(x, i, &stub) && !x->emit_bad) {
+			if (x->hf_keep && stub == UINT32_MAX && x->hf_kind >= 0 && x->hf_nofb) {
+				/* flag-neutral host code: the host's flags are
+				 * still the earlier instruction's */
+			} else {
+				x->hf_kind = x->hf_next;
+				x->hf_nofb = stub == UINT32_MAX;
+			}
 			prev_stub = stub != UINT32_MAX;
 			/* an interpreter run of it leaves the interpreter's cc_op,
 			 * not necessarily what the inline path does */
@@ -1815,8 +2075,10 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 			x->nexits = nexits;
 			x->resume[k] = resume_k;
 			x->ccop_next = -1;
-			memcpy(x->cache_g, x->cache_start, sizeof(x->cache_g));
-			memcpy(x->cache_dirty, x->dirty_start, sizeof(x->cache_dirty));
+			memcpy(x->cache_g, roll_g, sizeof(x->cache_g));
+			memcpy(x->cache_dirty, roll_dirty, sizeof(x->cache_dirty));
+			memcpy(x->cache_start, roll_g, sizeof(x->cache_start));
+			memcpy(x->dirty_start, roll_dirty, sizeof(x->dirty_start));
 			x->rot_op = rot_op;
 			x->rot_size = rot_size;
 			emit_handler_call(x, SEC_HOT, k); /* applies a deferred CF/OF */
@@ -1843,6 +2105,8 @@ int jit_emit_block(struct cpu *c, struct jctx *x, struct block *b)
 			return -1;
 	}
 	/* the end of a block that was cut (size, page end): on to the next RIP */
+	if (x->rot_size)
+		spill_volatile(x);
 	emit_rot_fix(x, h); /* (liveness never leaves one pending here) */
 	x->rot_size = 0;
 	x->k = b->ninsns;

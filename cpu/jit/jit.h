@@ -61,6 +61,12 @@ enum jit_kind {
 	JK_SHIFT_RC,	 /* op = S_*: register operand, count CL */
 	JK_BSWAP,	 /* r1 (osz 4 or 8) */
 	JK_CMPXCHG_M,	 /* [mem] (osz) CMPXCHG r2; op 1: LOCK */
+	JK_BSF,		 /* op 0 BSF, 1 BSR: r1 (osz) from r2 or memory (INSN_MEM) */
+	JK_BT,		 /* BT (not BTS/BTR/BTC): op 0 r1, imm; 1 r1, r2; 2 [mem], imm */
+	JK_SETCC_M,	 /* aux = condition: [mem] (byte) */
+	JK_XCHG_M,	 /* r1 (osz) <-> [mem] (atomic) */
+	JK_MULDIV,	 /* op 0 MUL, 2 DIV (ops_muldiv.c's M_*), size: r1 or memory (INSN_MEM) */
+	JK_IMUL_RM,	 /* r1 = r1 * [mem] (size 2, 4, 8) */
 	JK_KINDS
 };
 
@@ -70,6 +76,8 @@ enum { JA_ADD, JA_OR, JA_ADC, JA_SBB, JA_AND, JA_SUB, JA_XOR, JA_CMP, JA_TEST };
 enum { JU_INC, JU_DEC, JU_NEG, JU_NOT };
 /* shifts of ops_shift.c */
 enum { JS_ROL, JS_ROR, JS_RCL, JS_RCR, JS_SHL, JS_SHR, JS_SAL, JS_SAR };
+/* JK_MULDIV's op */
+enum { JM_MUL = 0, JM_DIV = 2 };
 
 struct jit_desc {
 	uint8_t kind, op, size;

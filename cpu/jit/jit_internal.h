@@ -44,9 +44,10 @@ struct jfix {
 	const void *abs;
 };
 
-#define MAX_FIX	   2048
-#define JIT_NCACHE 3
-#define MAX_EXITS  8
+#define MAX_FIX		 2048
+#define JIT_NCACHE	 6
+#define JIT_NCACHE_SAVED 3 /* slots 0-2 survive C calls (callee-saved host registers) */
+#define MAX_EXITS	 8
 
 struct jctx {
 	struct cpu *c;
@@ -77,10 +78,15 @@ struct jctx {
 	unsigned k;    /* instruction being emitted */
 	uint32_t noev; /* hot offset past the events check */
 	/* host EFLAGS hold the guest's arithmetic flags of instruction k - 1 */
-	int hf_kind;  /* CC_* kind of struct cpu, or -1 */
-	int hf_next;  /* what the instruction being emitted leaves there */
-	bool hf_nofb; /* and instruction k - 1 has no interpreter fallback */
-	int ccop;     /* static cc_op before instruction k (+1), 0 unknown */
+	int hf_kind;	    /* CC_* kind of struct cpu, or -1 */
+	int hf_next;	    /* what the instruction being emitted leaves there */
+	bool hf_nofb;	    /* and instruction k - 1 has no interpreter fallback */
+	bool hf_keep;	    /* the emitter left the host's flags alone (set per instruction) */
+	bool rc_off;	    /* ldg() must not start caching a register (code that a
+			       runtime branch may skip) */
+	uint32_t *cur_stub; /* the fallback stub of the instruction being emitted */
+	bool emit_bad;	    /* its emission cannot be kept: the handler runs it */
+	int ccop;	    /* static cc_op before instruction k (+1), 0 unknown */
 	/* the register cache (emit.c): guest GPR held by each cache register
 	 * (-1: none), at the start of instruction k and now */
 	int8_t cache_g[JIT_NCACHE], cache_start[JIT_NCACHE];
