@@ -1194,11 +1194,14 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xload(h, size, XDX, xm(XAX, 0));
 		else
 			ldg(x, size, XDX, i->r1);
+		/* an immediate that sign-extends from 32 bits stays one */
+		bool use_imm = (d->kind == JK_ALU_RI || d->kind == JK_ALU_MI) && !carry &&
+			       xfits32((int64_t)i->imm);
 		if (d->kind == JK_ALU_RM)
 			xload(h, size, XCX, xm(XAX, 0));
 		else if (d->kind == JK_ALU_RR || d->kind == JK_ALU_MR)
 			ldg(x, size, XCX, i->r2);
-		else
+		else if (!use_imm)
 			xmov_ri(h, XCX, i->imm);
 		bool live = x->flags_live_after[x->k];
 		if (carry) {
@@ -1218,32 +1221,37 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		/* the lazy operands (CC_LOGIC's flags come from the result alone) */
 		if (live && (op == JA_ADD || op == JA_SUB || op == JA_CMP)) {
 			xstore(h, 8, XDX, gfield(OFF_CC_AUX));
-			xstore(h, 8, XCX, gfield(OFF_CC_SRC));
+			if (use_imm)
+				xstore_imm(h, 8, gfield(OFF_CC_SRC), (int32_t)i->imm);
+			else
+				xstore(h, 8, XCX, gfield(OFF_CC_SRC));
 		}
 		unsigned kind;
+#define alu(o) (use_imm ? xalu_ri(h, o, size, XDX, (int32_t)i->imm) : xalu_rr(h, o, size, XDX, XCX))
 		switch (op) {
 		case JA_ADD:
-			xalu_rr(h, XADD, size, XDX, XCX);
+			alu(XADD);
 			kind = CC_ADD;
 			break;
 		case JA_SUB:
 		case JA_CMP:
-			xalu_rr(h, XSUB, size, XDX, XCX);
+			alu(XSUB);
 			kind = CC_SUB;
 			break;
 		case JA_OR:
-			xalu_rr(h, XOR_, size, XDX, XCX);
+			alu(XOR_);
 			kind = CC_LOGIC;
 			break;
 		case JA_XOR:
-			xalu_rr(h, XXOR, size, XDX, XCX);
+			alu(XXOR);
 			kind = CC_LOGIC;
 			break;
 		default:
-			xalu_rr(h, XAND, size, XDX, XCX);
+			alu(XAND);
 			kind = CC_LOGIC;
 			break; /* AND, TEST */
 		}
+#undef alu
 		if (wb) {
 			if (dst_mem)
 				xstore(h, size, XDX, xm(XAX, 0));
@@ -1332,7 +1340,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			ldg(x, from, XAX, i->r2);
 		if (d->kind == JK_MOVSX_R && from < to)
 			xmovsx_rr(h, from, 8, XAX, XAX);
-		if (to == 4)
+		if (to == 4 && d->kind == JK_MOVSX_R) /* (ldg zero-extends) */
 			xmov_rr(h, 4, XAX, XAX);
 		stg(x, to, XAX, i->r1);
 		x->hf_keep = true;
@@ -1349,7 +1357,7 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 			xload_sx(h, from, XDX, xm(XAX, 0));
 		else
 			xload(h, from, XDX, xm(XAX, 0));
-		if (to == 4)
+		if (to == 4 && d->kind == JK_MOVSX_M) /* (xload zero-extends) */
 			xmov_rr(h, 4, XDX, XDX);
 		stg(x, to, XDX, i->r1);
 		return true;
