@@ -711,6 +711,30 @@ void tlb_flush_write(struct cpu *c)
 		tlb_clear(c->tlbs[t].w, TLB_SIZE);
 }
 
+/*
+ * The protection-key check is folded into the TLB: an entry is filled only
+ * after the walk allowed the access under the PKRU of that time, so the
+ * fast paths (the interpreter's and the JIT's inline probe) need no key
+ * test. A real processor need not flush on WRPKRU (it checks PKRU on every
+ * access); this TLB must drop the data entries instead. Fetches are not
+ * subject to keys: the fetch TLB stays.
+ */
+void tlb_flush_data(struct cpu *c)
+{
+	for (int t = 0; t < TLB_SETS; t++) {
+		tlb_clear(c->tlbs[t].r, TLB_SIZE);
+		tlb_clear(c->tlbs[t].w, TLB_SIZE);
+	}
+}
+
+void cpu_load_pkru(struct cpu *c, uint32_t v)
+{
+	if (v == c->pkru)
+		return;
+	c->pkru = v;
+	tlb_flush_data(c);
+}
+
 static inline bool is_canonical(const struct cpu *c, uint64_t la)
 {
 	unsigned bits = (c->cr4 & CR4_LA57) ? 57 : 48;
