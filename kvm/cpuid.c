@@ -41,7 +41,9 @@
 	 BIT(9) /* ERMS */ | BIT(10) /* INVPCID */ | BIT(19) /* ADX */ | BIT(20) /* SMAP */ |      \
 	 BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
 /* CPUID.7.0:ECX */
-#define F7_ECX (BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */ | BIT(3) /* PKU */)
+#define F7_ECX                                                                                     \
+	(BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */ | BIT(3) /* PKU */ |       \
+	 BIT(16) /* LA57 */)
 /* CPUID.7.0:EDX: IA32_SPEC_CTRL with IBRS/IBPB, STIBP and SSBD (controls of a
  * processor that does not speculate: accepted, nothing to do), and
  * IA32_ARCH_CAPABILITIES, emulated as KVM always does */
@@ -181,8 +183,9 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	put(&tmp[n++], 0x80000006, 0, 0, 0, 0, 0, 0);
 	/* invariant TSC: the guest TSC follows the host monotonic clock */
 	put(&tmp[n++], 0x80000007, 0, 0, 0, 0, 0, BIT(8));
-	/* 46 physical address bits, 48 linear */
-	put(&tmp[n++], 0x80000008, 0, 0, 0x302e, F88_EBX, 0, 0);
+	/* 46 physical address bits, 57 linear (LA57; Linux 6.1 reports the
+	 * host's width, 57 on a host with LA57) */
+	put(&tmp[n++], 0x80000008, 0, 0, 0x392e, F88_EBX, 0, 0);
 	/* KVM paravirt signature and features */
 	put(&tmp[n++], 0x40000000, 0, 0, 0x40000001, str4("KVMK"), str4("VMKV"), str4("M\0\0\0"));
 	/* STEAL_TIME (bit 5) when the host keeps per-thread run_delay, as
