@@ -461,6 +461,11 @@ void cpu_queue_exception(struct cpu *c, int vector, bool has_error, uint32_t err
  * cpu_complete(c, &cf, false), cf = 1 if the OS time limit ended the wait.
  */
 #define CPU_FEAT_WAITPKG (1u << 0)
+/* MONITOR/MWAIT at CPL 0: a NOP by default (Linux 6.1 KVM's exit handling);
+ * CPU_FEAT_MWAIT_UD: #UD instead; CPU_FEAT_MWAIT: executed, MWAIT waits
+ * (CPU_EXIT_MWAIT with CPU_WAIT_MWAIT, complete it with cpu_complete()) */
+#define CPU_FEAT_MWAIT_UD (1u << 1)
+#define CPU_FEAT_MWAIT	  (1u << 2)
 void cpu_set_features(struct cpu *c, uint32_t features);
 /* the armed monitor was written (since arming) */
 bool cpu_monitor_triggered(struct cpu *c);

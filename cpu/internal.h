@@ -191,6 +191,7 @@ struct xlog_entry {
 #define EV_TLBFLUSH (1u << 3) /* flush write TLB: a page became code elsewhere */
 #define EV_SLOW	    (1u << 4) /* re-evaluate slow-mode conditions */
 #define EV_CODEW    (1u << 5) /* code was written: a new epoch (translations revalidate) */
+#define EV_MONHIT   (1u << 6) /* this vCPU stored to monitored lines: trigger them (mem.c) */
 
 struct cpu_mem;
 
@@ -281,6 +282,8 @@ struct cpu {
 	struct cpu_vendor_info vendor_info; /* as cpu_set_vendor() gave it */
 	_Atomic uint64_t mon_line;	    /* armed monitor: line address | 1, 0 = none */
 	_Atomic bool mon_hit;		    /* a store hit the monitored line */
+	uint64_t mon_defer[4];		    /* lines this vCPU stored to, not yet triggered */
+	unsigned mon_ndefer;
 
 	/* run control */
 	uint64_t icount;
