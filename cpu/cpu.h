@@ -403,8 +403,9 @@ int cpu_set_xcr0(struct cpu *c, uint64_t v);
 
 /*
  * x87/SSE state (fpu_state.c) for KVM_GET/SET_FPU, XSAVE(2) and XCRS.
- * XCR0 covers x87 | SSE; both live in the 512-byte legacy region, so the
- * standard-format XSAVE image is CPU_XSAVE_SIZE bytes (legacy + header).
+ * XCR0 covers x87 | SSE | PKRU; x87 and SSE live in the 512-byte legacy
+ * region, so their standard-format XSAVE image is CPU_XSAVE_SIZE bytes
+ * (legacy + header); PKRU is outside it (CPU_XSAVE_PKRU_OFFSET).
  */
 #define CPU_XCR0_SUPPORTED (3ull | CPU_XCR0_PKRU)
 #define CPU_XSAVE_SIZE	   576u
