@@ -665,6 +665,10 @@ static enum cpu_exit handle_events(struct cpu *c)
 		atomic_fetch_and(&c->events, ~EV_CODEW);
 		c->epoch++;
 	}
+	if (ev & EV_MONHIT) {
+		atomic_fetch_and(&c->events, ~EV_MONHIT);
+		mem_monitor_flush(c);
+	}
 	if (ev & EV_KICK)
 		return CPU_EXIT_REQUEST;
 	if (c->exc_pending) {
@@ -963,6 +967,8 @@ enum cpu_exit cpu_run(struct cpu *c)
 	}
 out:
 	c->cur_block = NULL;
+	if (c->mon_ndefer)
+		mem_monitor_flush(c);
 	mem_run_exit(c, mem_nest);
 	return why;
 }

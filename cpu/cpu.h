@@ -403,12 +403,21 @@ int cpu_set_xcr0(struct cpu *c, uint64_t v);
 
 /*
  * x87/SSE state (fpu_state.c) for KVM_GET/SET_FPU, XSAVE(2) and XCRS.
- * XCR0 covers x87 | SSE; both live in the 512-byte legacy region, so the
- * standard-format XSAVE image is CPU_XSAVE_SIZE bytes (legacy + header).
+ * XCR0 covers x87 | SSE | PKRU; x87 and SSE live in the 512-byte legacy
+ * region, so their standard-format XSAVE image is CPU_XSAVE_SIZE bytes
+ * (legacy + header); PKRU is outside it (CPU_XSAVE_PKRU_OFFSET).
  */
-#define CPU_XCR0_SUPPORTED 3ull
+#define CPU_XCR0_SUPPORTED (3ull | CPU_XCR0_PKRU)
 #define CPU_XSAVE_SIZE	   576u
-#define CPU_MXCSR_MASK	   0xffffu /* MXCSR_MASK, DAZ included (SDM vol. 1, 11.6.6) */
+/* XSAVE component 9, PKRU (ops_fpu.c, ops_pku.c): 8 bytes at this offset of
+ * the standard format, outside the CPU_XSAVE_SIZE bytes above */
+#define CPU_XCR0_PKRU	      (1ull << 9)
+#define CPU_XSAVE_PKRU_OFFSET 0xa80u
+#define CPU_XSAVE_SIZE_PKRU   (CPU_XSAVE_PKRU_OFFSET + 8)
+uint32_t cpu_get_pkru(const struct cpu *c);
+/* KVM_SET_XSAVE: a new PKRU (the TLB follows) */
+void cpu_set_pkru(struct cpu *c, uint32_t v);
+#define CPU_MXCSR_MASK 0xffffu /* MXCSR_MASK, DAZ included (SDM vol. 1, 11.6.6) */
 /* CPUID.1:ECX bits of SSE3/SSSE3/SSE4.1/SSE4.2 this processor can run: the
  * host executes them, so an older host has fewer */
 uint32_t cpu_simd_cpuid1_ecx(void);
@@ -453,6 +462,11 @@ void cpu_queue_exception(struct cpu *c, int vector, bool has_error, uint32_t err
  * cpu_complete(c, &cf, false), cf = 1 if the OS time limit ended the wait.
  */
 #define CPU_FEAT_WAITPKG (1u << 0)
+/* MONITOR/MWAIT at CPL 0: a NOP by default (Linux 6.1 KVM's exit handling);
+ * CPU_FEAT_MWAIT_UD: #UD instead; CPU_FEAT_MWAIT: executed, MWAIT waits
+ * (CPU_EXIT_MWAIT with CPU_WAIT_MWAIT, complete it with cpu_complete()) */
+#define CPU_FEAT_MWAIT_UD (1u << 1)
+#define CPU_FEAT_MWAIT	  (1u << 2)
 void cpu_set_features(struct cpu *c, uint32_t features);
 /* the armed monitor was written (since arming) */
 bool cpu_monitor_triggered(struct cpu *c);

@@ -35,6 +35,7 @@ static void decode_table_init(void)
 	ops_wait_register();
 	ops_atomic_register();
 	ops_bcd_register();
+	ops_pku_register();
 }
 
 struct decoders {

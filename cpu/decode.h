@@ -82,5 +82,6 @@ void ops_far_register(void);
 void ops_wait_register(void);
 void ops_atomic_register(void);
 void ops_bcd_register(void);
+void ops_pku_register(void);
 
 #endif

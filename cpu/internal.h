@@ -191,6 +191,7 @@ struct xlog_entry {
 #define EV_TLBFLUSH (1u << 3) /* flush write TLB: a page became code elsewhere */
 #define EV_SLOW	    (1u << 4) /* re-evaluate slow-mode conditions */
 #define EV_CODEW    (1u << 5) /* code was written: a new epoch (translations revalidate) */
+#define EV_MONHIT   (1u << 6) /* this vCPU stored to monitored lines: trigger them (mem.c) */
 
 struct cpu_mem;
 
@@ -217,6 +218,7 @@ struct cpu {
 	uint64_t gdt_base, idt_base;
 	uint16_t gdt_limit, idt_limit;
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer, xcr0;
+	uint32_t pkru;	/* protection-key rights (SDM vol. 3A, 4.6.2); XSAVE component 9 */
 	uint64_t dr[8]; /* dr[4], dr[5] unused (aliases) */
 	uint64_t apic_base;
 	uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
@@ -280,6 +282,8 @@ struct cpu {
 	struct cpu_vendor_info vendor_info; /* as cpu_set_vendor() gave it */
 	_Atomic uint64_t mon_line;	    /* armed monitor: line address | 1, 0 = none */
 	_Atomic bool mon_hit;		    /* a store hit the monitored line */
+	uint64_t mon_defer[4];		    /* lines this vCPU stored to, not yet triggered */
+	unsigned mon_ndefer;
 
 	/* run control */
 	uint64_t icount;
@@ -388,6 +392,10 @@ void tlb_flush_all(struct cpu *c);
 void tlb_flush_nonglobal(struct cpu *c);
 void tlb_flush_page(struct cpu *c, uint64_t la);
 void tlb_flush_write(struct cpu *c);
+/* drop the read and write entries (their rights depend on PKRU) */
+void tlb_flush_data(struct cpu *c);
+/* WRPKRU, XRSTOR: a new PKRU; the data TLB goes if it changed */
+void cpu_load_pkru(struct cpu *c, uint32_t v);
 /* page walk: fills *gpa; returns 0 or the #PF error code | (1u << 31) on fault */
 struct walk_result {
 	uint64_t gpa;

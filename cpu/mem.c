@@ -545,6 +545,33 @@ static void monitor_hit(struct cpu *c, uint64_t gpa)
 	scan_end(m);
 }
 
+/*
+ * A store to a monitored page is noted before the bytes land (the slow
+ * paths, LOCK'd read-modify-writes through mem_rmw_ptr()), so the monitors
+ * it hits are triggered at the next block boundary (EV_MONHIT) or when
+ * cpu_run() returns: a vCPU woken from MWAIT/UMWAIT then reads the new data.
+ */
+static void monitor_defer(struct cpu *c, uint64_t gpa)
+{
+	uint64_t line = gpa & ~63ull;
+	for (unsigned k = 0; k < c->mon_ndefer; k++)
+		if (c->mon_defer[k] == line)
+			return;
+	if (c->mon_ndefer == 4)
+		mem_monitor_flush(c);
+	c->mon_defer[c->mon_ndefer++] = line;
+	atomic_fetch_or_explicit(&c->events, EV_MONHIT, memory_order_relaxed);
+}
+
+void mem_monitor_flush(struct cpu *c)
+{
+	unsigned n = c->mon_ndefer;
+	c->mon_ndefer = 0;
+	atomic_thread_fence(memory_order_seq_cst); /* the stores before the triggers */
+	for (unsigned k = 0; k < n; k++)
+		monitor_hit(c, c->mon_defer[k]);
+}
+
 /* A write to RAM page pg of slot s: invalidate code, log dirtiness. */
 static void smc_hit(struct cpu *c, uint64_t gpa)
 {
@@ -574,7 +601,7 @@ static inline void mem_note_write(struct cpu *c, struct mem_slot *s, uint64_t gp
 					atomic_fetch_or(&m->cpus[k]->events, EV_CODEW);
 		}
 		if (f & PG_MON)
-			monitor_hit(c, gpa);
+			monitor_defer(c, gpa);
 	}
 	if (s->flags & CPU_MEM_LOG_DIRTY)
 		atomic_fetch_or(&s->dirty[pg / 64], 1ull << (pg % 64));
@@ -591,6 +618,8 @@ void cpu_mem_note_write(struct cpu *c, uint64_t gpa, uint64_t len)
 		if ((p | 0xfff) >= last)
 			break;
 	}
+	if (c->mon_ndefer) /* the writes are done */
+		mem_monitor_flush(c);
 }
 
 void *mem_gpa_ptr(struct cpu *c, uint64_t gpa, unsigned len, bool write)
@@ -709,6 +738,30 @@ void tlb_flush_write(struct cpu *c)
 {
 	for (int t = 0; t < TLB_SETS; t++)
 		tlb_clear(c->tlbs[t].w, TLB_SIZE);
+}
+
+/*
+ * The protection-key check is folded into the TLB: an entry is filled only
+ * after the walk allowed the access under the PKRU of that time, so the
+ * fast paths (the interpreter's and the JIT's inline probe) need no key
+ * test. A real processor need not flush on WRPKRU (it checks PKRU on every
+ * access); this TLB must drop the data entries instead. Fetches are not
+ * subject to keys: the fetch TLB stays.
+ */
+void tlb_flush_data(struct cpu *c)
+{
+	for (int t = 0; t < TLB_SETS; t++) {
+		tlb_clear(c->tlbs[t].r, TLB_SIZE);
+		tlb_clear(c->tlbs[t].w, TLB_SIZE);
+	}
+}
+
+void cpu_load_pkru(struct cpu *c, uint32_t v)
+{
+	if (v == c->pkru)
+		return;
+	c->pkru = v;
+	tlb_flush_data(c);
 }
 
 static inline bool is_canonical(const struct cpu *c, uint64_t la)
@@ -883,8 +936,9 @@ static void write_in_page(struct cpu *c, uint64_t la, unsigned size, uint64_t v,
 	}
 	if (c->dr7_data_bp)
 		debug_check_data(c, la, size, true);
-	mem_note_write(c, s, gpa);
 	st_n(hp, size, v);
+	/* after the store: a vCPU that a monitor hit wakes must see it */
+	mem_note_write(c, s, gpa);
 	if (tlb_may_cache(c, &w, accf) && !atomic_load(&s->code[(gpa - s->gpa) >> 12]) &&
 	    gpa - s->gpa + 4096 - (gpa & 0xfff) <= s->size) {
 		w.gpa = gpa;

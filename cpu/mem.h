@@ -51,6 +51,8 @@ struct cpu_mem {
 struct mem_slot *mem_find_slot(struct cpu_mem *m, uint64_t gpa);
 void mem_flush_write_all(struct cpu *c);
 bool mem_monitor_arm(struct cpu *c, uint64_t gpa);
+/* trigger the monitors this vCPU's stores hit (EV_MONHIT, end of cpu_run) */
+void mem_monitor_flush(struct cpu *c);
 bool mem_register_cpu(struct cpu_mem *m, struct cpu *c);
 void mem_unregister_cpu(struct cpu_mem *m, struct cpu *c);
 /* cpu_run(): enter a read-side section and catch up with the map; leave it */

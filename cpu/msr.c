@@ -2,9 +2,17 @@
 /* The architectural MSRs that cpu/ holds (SDM vol. 4). */
 #include "internal.h"
 
-static bool canonical48(uint64_t v)
+/* at the vCPU's current width: 57 bits with CR4.LA57 (Linux 6.1's
+ * is_noncanonical_address(), vcpu_virt_addr_bits()) */
+static unsigned va_bits(const struct cpu *c)
 {
-	return (uint64_t)((int64_t)(v << 16) >> 16) == v;
+	return (c->cr4 & CR4_LA57) ? 57 : 48;
+}
+
+static bool canonical_va(const struct cpu *c, uint64_t v)
+{
+	unsigned s = 64 - va_bits(c);
+	return (uint64_t)((int64_t)(v << s) >> s) == v;
 }
 
 static bool pat_valid(uint64_t v)
@@ -127,12 +135,12 @@ int cpu_msr_set(struct cpu *c, uint32_t index, uint64_t v, bool host)
 		c->star = v;
 		return 0;
 	case MSR_LSTAR:
-		if (!canonical48(v))
+		if (!canonical_va(c, v))
 			return -2;
 		c->lstar = v;
 		return 0;
 	case MSR_CSTAR:
-		if (!canonical48(v))
+		if (!canonical_va(c, v))
 			return -2;
 		c->cstar = v;
 		return 0;
@@ -141,13 +149,13 @@ int cpu_msr_set(struct cpu *c, uint32_t index, uint64_t v, bool host)
 		return 0;
 	case MSR_FS_BASE:
 	case MSR_GS_BASE:
-		if (!canonical48(v))
+		if (!canonical_va(c, v))
 			return -2;
 		c->seg[index == MSR_FS_BASE ? SEG_FS : SEG_GS].base = v;
 		seg_update_cache(c);
 		return 0;
 	case MSR_KERNEL_GS_BASE:
-		if (!canonical48(v))
+		if (!canonical_va(c, v))
 			return -2;
 		c->kernel_gs_base = v;
 		return 0;
@@ -160,13 +168,13 @@ int cpu_msr_set(struct cpu *c, uint32_t index, uint64_t v, bool host)
 	case MSR_IA32_SYSENTER_EIP:
 		if (c->vflags & VB_SYSENTER_MSR32) {
 			v = (uint32_t)v;
-		} else if (!canonical48(v)) {
+		} else if (!canonical_va(c, v)) {
 			/* the guest's WRMSR faults (Intel: KVM passes these MSRs
 			 * through); KVM_SET_MSRS makes the value canonical (Linux's
 			 * __kvm_set_msr) */
 			if (!host)
 				return -2;
-			v = (uint64_t)((int64_t)(v << 16) >> 16);
+			v = (uint64_t)((int64_t)(v << (64 - va_bits(c))) >> (64 - va_bits(c)));
 		}
 		*(index == MSR_IA32_SYSENTER_ESP ? &c->sysenter_esp : &c->sysenter_eip) = v;
 		return 0;

@@ -256,6 +256,48 @@ static uint64_t xs_rfbm(struct cpu *c)
 	return (((c->gpr[REG_RDX] & 0xffffffffull) << 32) | (uint32_t)c->gpr[REG_RAX]) & c->xcr0;
 }
 
+/*
+ * Component 9, PKRU (SDM vol. 1, 13.5.7): 8 bytes (PKRU, then 4 reserved),
+ * at 0xa80 in the standard format; in the compacted format after the
+ * components 2-8 that XCOMP_BV holds (of which this processor can only
+ * have AVX's 256 bytes; neither is 64-byte aligned). Its initial
+ * configuration is PKRU = 0.
+ */
+static uint64_t xs_pkru_offset(uint64_t xcomp_bv)
+{
+	if (!(xcomp_bv >> 63))
+		return CPU_XSAVE_PKRU_OFFSET;
+	return 576 + ((xcomp_bv & 4) ? 256 : 0);
+}
+
+static uint64_t xs_pkru_inuse(const struct cpu *c)
+{
+	return c->pkru ? CPU_XCR0_PKRU : 0;
+}
+
+/* the part of an XSAVE* for PKRU: probe (before anything is written) or store */
+static void xs_pkru_save(struct cpu *c, uint64_t la, uint64_t xcomp_bv, bool store)
+{
+	uint64_t at = (la + xs_pkru_offset(xcomp_bv)) & c->la_mask;
+	uint64_t v = c->pkru;
+
+	if (store)
+		fpu_mem_write(c, at, &v, 8);
+	else
+		fpu_mem_probe_write(c, at, 8);
+}
+
+/* XRSTOR's value of PKRU, read before any state changes: the saved one
+ * (XSTATE_BV[9] = 1) or the initial 0 */
+static uint32_t xs_pkru_read(struct cpu *c, uint64_t la, uint64_t bv, uint64_t xcomp_bv)
+{
+	uint32_t v = 0;
+
+	if (bv & CPU_XCR0_PKRU)
+		fpu_mem_read(c, (la + xs_pkru_offset(xcomp_bv)) & c->la_mask, &v, 4);
+	return v;
+}
+
 static uint64_t xs_begin(struct cpu *c, const struct insn *i, int acc)
 {
 	uint64_t la;
@@ -274,24 +316,30 @@ static const struct insn *op_xsave(struct cpu *c, const struct insn *i)
 {
 	unsigned kind = i->aux & 0xff;
 	bool fmt64 = i->aux >> 8;
-	uint64_t la = xs_begin(c, i, ACC_W), rfbm = xs_rfbm(c), xinuse = 0, bv, hdr[2];
+	uint64_t la = xs_begin(c, i, ACC_W), rfbm = xs_rfbm(c), xinuse = 0, bv, hdr[2], xcomp_bv;
 	uint8_t img[512];
-	bool save_x87, save_sse, save_mxcsr;
+	bool save_x87, save_sse, save_mxcsr, save_pkru;
 
 	if (!fpu_x87_is_init(c))
 		xinuse |= 1;
 	if (!fpu_sse_is_init(c))
 		xinuse |= 2;
+	xinuse |= xs_pkru_inuse(c);
 	fpu_mem_probe_write(c, la, CPU_XSAVE_SIZE);
 	save_x87 = rfbm & 1;
 	save_sse = rfbm & 2;
 	save_mxcsr = rfbm & 6;
+	save_pkru = rfbm & CPU_XCR0_PKRU;
 	if (kind == XS_SAVEOPT || kind == XS_SAVEC) {
 		/* the init optimization: components in their initial configuration
 		 * are not written (XSAVEOPT's modified optimization is not used) */
 		save_x87 = save_x87 && (xinuse & 1);
 		save_sse = save_sse && (xinuse & 2);
+		save_pkru = save_pkru && (xinuse & CPU_XCR0_PKRU);
 	}
+	xcomp_bv = kind == XS_SAVEC ? (1ull << 63) | rfbm : 0;
+	if (save_pkru)
+		xs_pkru_save(c, la, xcomp_bv, false);
 	if (kind == XS_SAVEC)
 		save_mxcsr = rfbm & 2;
 	legacy_put_x87(c, img, fmt64);
@@ -305,6 +353,8 @@ static const struct insn *op_xsave(struct cpu *c, const struct insn *i)
 		fpu_mem_write(c, (la + 24) & c->la_mask, img + 24, 8);
 	if (save_sse)
 		fpu_mem_write(c, (la + FX_XMM) & c->la_mask, c->fx + FX_XMM, 256);
+	if (save_pkru)
+		xs_pkru_save(c, la, xcomp_bv, true);
 	if (kind == XS_SAVEC) {
 		hdr[0] = rfbm & xinuse;
 		hdr[1] = (1ull << 63) | rfbm;
@@ -323,7 +373,7 @@ static const struct insn *op_xrstor(struct cpu *c, const struct insn *i)
 	uint64_t la = xs_begin(c, i, ACC_R), rfbm = xs_rfbm(c), hdr[8], bv, comp;
 	uint8_t img[512];
 	bool compacted;
-	uint32_t mxcsr;
+	uint32_t mxcsr, pkru = 0;
 
 	fpu_mem_read(c, (la + 512) & c->la_mask, hdr, 64);
 	bv = hdr[0];
@@ -343,6 +393,8 @@ static const struct insn *op_xrstor(struct cpu *c, const struct insn *i)
 			cpu_raise(c, EXC_GP, 0);
 	}
 	fpu_mem_read(c, la, img, 416);
+	if (rfbm & CPU_XCR0_PKRU)
+		pkru = xs_pkru_read(c, la, bv, comp);
 	mxcsr = get32(img + FX_MXCSR);
 	if (compacted ? ((rfbm & 2) && (bv & 2)) : (rfbm & 6) != 0)
 		check_mxcsr(c, mxcsr);
@@ -366,6 +418,8 @@ static const struct insn *op_xrstor(struct cpu *c, const struct insn *i)
 	} else if (rfbm & 6) {
 		fx_set_mxcsr(c, mxcsr);
 	}
+	if (rfbm & CPU_XCR0_PKRU)
+		cpu_load_pkru(c, pkru);
 	NEXT(c, i);
 }
 

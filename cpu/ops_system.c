@@ -183,7 +183,8 @@ static uint64_t cr4_supported(struct cpu *c)
 		      CR4_PCE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 
 	if (!c->ops->cpuid)
-		return ok | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP | CR4_SMAP | CR4_UMIP;
+		return ok | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP | CR4_SMAP |
+		       CR4_UMIP | CR4_PKE;
 	cpuid_query(c, 0, 0, l0);
 	cpuid_query(c, 1, 0, l1);
 	if (l0[0] >= 7)
@@ -202,6 +203,8 @@ static uint64_t cr4_supported(struct cpu *c)
 		ok |= CR4_SMAP;
 	if (l7[2] & (1u << 2))
 		ok |= CR4_UMIP;
+	if (l7[2] & (1u << 3))
+		ok |= CR4_PKE;
 	if (l7[2] & (1u << 16))
 		ok |= CR4_LA57;
 	return ok;

@@ -71,6 +71,25 @@ static int fault(int acc, int cpl, unsigned accf, const struct cpu *c, uint32_t 
 	return (int)(e | WALK_FAULT);
 }
 
+/*
+ * Protection keys, SDM vol. 3A 4.6.2: in IA-32e paging with CR4.PKE, a data
+ * access to a user-mode address (U/S = 1 at every level) is checked against
+ * PKRU for the key in bits 62:59 of the entry that maps the page, whether the
+ * access is made in user or supervisor mode (implicit ones included).
+ * AD = 1 forbids reads and writes; WD = 1 forbids user-mode writes, and
+ * supervisor-mode writes with CR0.WP = 1. Instruction fetches are not checked.
+ */
+static bool pkey_fault(const struct cpu *c, uint64_t leaf, bool user, int acc, bool umode)
+{
+	if (!(c->cr4 & CR4_PKE) || !user || acc == ACC_X || !in_long_mode(c))
+		return false;
+	unsigned key = (unsigned)(leaf >> 59) & 15;
+	uint32_t rights = c->pkru >> (2 * key);
+	if (rights & 1) /* AD */
+		return true;
+	return (rights & 2) && acc == ACC_W && (umode || (c->cr0 & CR0_WP));
+}
+
 int paging_walk(struct cpu *c, uint64_t la, int acc, int cpl, unsigned accf, struct walk_result *w)
 {
 	struct level lv[5];
@@ -166,11 +185,14 @@ int paging_walk(struct cpu *c, uint64_t la, int acc, int cpl, unsigned accf, str
 
 	/* access rights, SDM vol. 3A 4.6 */
 	bool implicit = accf & ACCF_IMPLICIT_SV;
-	if (cpl == 3 && !implicit) {
+	bool umode = cpl == 3 && !implicit;
+	/* protection keys (4.6.2): PK is reported with any other violation */
+	uint32_t pk = pkey_fault(c, e, user, acc, umode) ? PFERR_PK : 0;
+	if (umode) {
 		if (!user)
-			return fault(acc, cpl, accf, c, PFERR_P);
+			return fault(acc, cpl, accf, c, PFERR_P | pk);
 		if (acc == ACC_W && !writable)
-			return fault(acc, cpl, accf, c, PFERR_P);
+			return fault(acc, cpl, accf, c, PFERR_P | pk);
 	} else {
 		bool smap_block =
 		    user && (c->cr4 & CR4_SMAP) && (implicit || !(c->rflags & FL_AC) || cpl == 3);
@@ -178,13 +200,15 @@ int paging_walk(struct cpu *c, uint64_t la, int acc, int cpl, unsigned accf, str
 			if (user && (c->cr4 & CR4_SMEP))
 				return fault(acc, cpl, accf, c, PFERR_P);
 		} else if (smap_block) {
-			return fault(acc, cpl, accf, c, PFERR_P);
+			return fault(acc, cpl, accf, c, PFERR_P | pk);
 		}
 		if (acc == ACC_W && !writable && (c->cr0 & CR0_WP))
-			return fault(acc, cpl, accf, c, PFERR_P);
+			return fault(acc, cpl, accf, c, PFERR_P | pk);
 	}
 	if (acc == ACC_X && nx)
 		return fault(acc, cpl, accf, c, PFERR_P);
+	if (pk)
+		return fault(acc, cpl, accf, c, PFERR_P | pk);
 
 	/* accessed flags on every level, dirty on the final one for writes */
 	for (int k = 0; k < nlv; k++) {

@@ -84,6 +84,12 @@ int kvm_check_extension(struct kvm_vm *vm, long ext)
 		return SOFTKVM_MAX_VCPU_ID;
 	case KVM_CAP_NR_MEMSLOTS:
 		return SOFTKVM_USER_MEM_SLOTS;
+	case KVM_CAP_X86_DISABLE_EXITS:
+		/* MWAIT (kvm_can_mwait_in_guest(): this processor has MONITOR/MWAIT
+		 * and ARAT) and PAUSE (no pause-loop exits here anyway); not HLT and
+		 * CSTATE, which kvm_vm_enable_cap() accepts and ignores, as Linux 6.1
+		 * does on a host that mitigates SMT_RSB */
+		return KVM_X86_DISABLE_EXITS_MWAIT | KVM_X86_DISABLE_EXITS_PAUSE;
 	case KVM_CAP_XSAVE2:
 		return 4096; /* sizeof(struct kvm_xsave): the supported XCR0 fits */
 	case KVM_CAP_ADJUST_CLOCK:

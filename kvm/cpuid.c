@@ -41,7 +41,9 @@
 	 BIT(9) /* ERMS */ | BIT(10) /* INVPCID */ | BIT(19) /* ADX */ | BIT(20) /* SMAP */ |      \
 	 BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
 /* CPUID.7.0:ECX */
-#define F7_ECX (BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */)
+#define F7_ECX                                                                                     \
+	(BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */ | BIT(3) /* PKU */ |       \
+	 BIT(16) /* LA57 */)
 /* CPUID.7.0:EDX: IA32_SPEC_CTRL with IBRS/IBPB, STIBP and SSBD (controls of a
  * processor that does not speculate: accepted, nothing to do), and
  * IA32_ARCH_CAPABILITIES, emulated as KVM always does */
@@ -83,6 +85,16 @@ static uint32_t xsave_size(uint64_t xcr0)
 	/* legacy area + header; AVX and later components are not supported */
 	(void)xcr0;
 	return 576;
+}
+
+/* with XSAVE component 9 (PKRU): its end in the standard format, or its 8
+ * bytes after the others in the compacted one */
+static uint32_t xsave_size_pkru(uint64_t xcr0, bool compacted)
+{
+	uint32_t n = xsave_size(xcr0 & ~CPU_XCR0_PKRU);
+	if (!(xcr0 & CPU_XCR0_PKRU))
+		return n;
+	return compacted ? n + 8 : CPU_XSAVE_SIZE_PKRU;
 }
 
 /* CPUID.80000008:EBX: the AMD-defined speculation controls, as Linux 6.1's
@@ -152,9 +164,13 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	/* XSAVE: XCR0 may hold x87 | SSE, both in the 576-byte legacy area +
 	 * header (EBX = ECX = the size for everything permitted); sub-leaf 1:
 	 * XSAVEOPT, XSAVEC, with EBX the compacted size for all of XCR0 | XSS */
-	put(&tmp[n++], 0xd, 0, SIG, (uint32_t)CPU_XCR0_SUPPORTED, CPU_XSAVE_SIZE, CPU_XSAVE_SIZE,
+	put(&tmp[n++], 0xd, 0, SIG, (uint32_t)CPU_XCR0_SUPPORTED,
+	    xsave_size_pkru(CPU_XCR0_SUPPORTED, false), xsave_size_pkru(CPU_XCR0_SUPPORTED, false),
 	    0);
-	put(&tmp[n++], 0xd, 1, SIG, BIT(0) | BIT(1), xsave_size(CPU_XCR0_SUPPORTED), 0, 0);
+	put(&tmp[n++], 0xd, 1, SIG, BIT(0) | BIT(1), xsave_size_pkru(CPU_XCR0_SUPPORTED, true), 0,
+	    0);
+	/* component 9, PKRU: 8 bytes at 0xa80, a user component, not aligned */
+	put(&tmp[n++], 0xd, 9, SIG, 8, CPU_XSAVE_PKRU_OFFSET, 0, 0);
 	put(&tmp[n++], 0x80000000, 0, 0, MAX_EXT, 0, 0, 0);
 	put(&tmp[n++], 0x80000001, 0, 0, 0, 0, F81_ECX, F81_EDX);
 	for (int k = 0; k < 3; k++) {
@@ -167,8 +183,9 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	put(&tmp[n++], 0x80000006, 0, 0, 0, 0, 0, 0);
 	/* invariant TSC: the guest TSC follows the host monotonic clock */
 	put(&tmp[n++], 0x80000007, 0, 0, 0, 0, 0, BIT(8));
-	/* 46 physical address bits, 48 linear */
-	put(&tmp[n++], 0x80000008, 0, 0, 0x302e, F88_EBX, 0, 0);
+	/* 46 physical address bits, 57 linear (LA57; Linux 6.1 reports the
+	 * host's width, 57 on a host with LA57) */
+	put(&tmp[n++], 0x80000008, 0, 0, 0x392e, F88_EBX, 0, 0);
 	/* KVM paravirt signature and features */
 	put(&tmp[n++], 0x40000000, 0, 0, 0x40000001, str4("KVMK"), str4("VMKV"), str4("M\0\0\0"));
 	/* STEAL_TIME (bit 5) when the host keeps per-thread run_delay, as
@@ -333,8 +350,11 @@ static void cause_osxsave(struct kvm_cpuid_entry2 *e, const int32_t *ix, uint32_
 
 static void cause_ospke(struct kvm_cpuid_entry2 *e, const int32_t *ix, uint32_t mask, uint64_t cr4)
 {
-	/* only where protection keys are supported: not by this processor */
-	(void)e, (void)ix, (void)mask, (void)cr4;
+	/* OSPKE follows CR4.PKE wherever the processor has PKU, whatever the
+	 * guest's PKU bit (Linux 6.1's kvm_update_cpuid_runtime()) */
+	struct kvm_cpuid_entry2 *l7 = index_find(e, ix, mask, 7, 0);
+	if (l7)
+		change_bit(&l7->ecx, 4, (cr4 & CR4_PKE) != 0);
 }
 
 static void cause_apic(struct kvm_cpuid_entry2 *e, const int32_t *ix, uint32_t mask, bool enabled)
@@ -349,11 +369,11 @@ static void cause_xstate(struct kvm_cpuid_entry2 *e, const int32_t *ix, uint32_t
 {
 	struct kvm_cpuid_entry2 *d0 = index_find(e, ix, mask, 0xd, 0);
 	if (d0)
-		d0->ebx = xsave_size(xcr0);
+		d0->ebx = xsave_size_pkru(xcr0, false);
 	/* with XSAVEC (or XSAVES): the compacted size for XCR0 | IA32_XSS */
 	struct kvm_cpuid_entry2 *d1 = index_find(e, ix, mask, 0xd, 1);
 	if (d1 && (d1->eax & (BIT(1) | BIT(3))))
-		d1->ebx = xsave_size(xcr0 | xss);
+		d1->ebx = xsave_size_pkru(xcr0 | xss, true);
 }
 
 static void cause_mwait(struct kvm_vcpu *v, struct kvm_cpuid_entry2 *e, const int32_t *ix,

@@ -97,6 +97,7 @@ struct kvm_vm {
 	uint32_t user_space_msr_mask; /* KVM_MSR_EXIT_REASON_* */
 	bool split_irqchip;
 	uint32_t quirks_disabled;
+	bool mwait_in_guest;	 /* KVM_X86_DISABLE_EXITS_MWAIT */
 	uint64_t softkvm_quirks; /* SOFTKVM_QUIRK_* */
 	bool irqchip_in_kernel;
 	bool pit_created;
@@ -210,6 +211,9 @@ struct kvm_vcpu {
 	uint64_t smbase;
 	uint64_t umwait_control;
 	uint64_t wait_start_tsc; /* UMWAIT/TPAUSE in progress */
+	/* MONITOR/MWAIT run in the guest: the VM's setting when the vCPU was
+	 * created (Linux 6.1 fixes the VMCS execution controls then) */
+	bool mwait_in_guest;
 	/* stolen time (kvm/steal.c) */
 	uint64_t st_msr;     /* MSR_KVM_STEAL_TIME */
 	uint64_t st_last;    /* run_delay at the last record */

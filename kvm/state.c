@@ -318,7 +318,7 @@ int kvm_vcpu_set_sregs2(struct kvm_vcpu *v, const struct kvm_sregs2 *s)
  */
 uint64_t kvm_supported_xcr0(void)
 {
-	return CPU_XCR0_SUPPORTED; /* x87 | SSE; AVX state is not implemented */
+	return CPU_XCR0_SUPPORTED; /* x87 | SSE | PKRU; AVX state is not implemented */
 }
 
 void kvm_fpu_reset(struct kvm_vcpu *v)
@@ -370,12 +370,42 @@ int kvm_vcpu_set_fpu(struct kvm_vcpu *v, const struct kvm_fpu *f)
 	return 0;
 }
 
+/*
+ * XSAVE component 9, PKRU, outside cpu_get/set_xsave()'s image: Linux 6.1
+ * keeps it in vcpu->arch.pkru and __copy_xstate_to_uabi_buf() writes that
+ * value at 0xa80 when the component is in the guest's user_xfeatures
+ * (guest_supported_xcr0); XSTATE_BV[9] says PKRU is not 0 (the XSAVE init
+ * optimization). KVM_SET_XSAVE loads it from there with XSTATE_BV[9], else 0.
+ */
+static void xsave_get_pkru(struct kvm_vcpu *v, uint8_t *region)
+{
+	uint32_t pkru = cpu_get_pkru(v->cpu);
+	uint64_t bv;
+
+	if (!kvm_guest_has(v, 0xd, 0, CPUID_EAX, 9) || !pkru)
+		return;
+	memcpy(region + CPU_XSAVE_PKRU_OFFSET, &pkru, 4);
+	memcpy(&bv, region + 512, 8);
+	bv |= CPU_XCR0_PKRU;
+	memcpy(region + 512, &bv, 8);
+}
+
+static void xsave_set_pkru(struct kvm_vcpu *v, const uint8_t *region, uint64_t bv)
+{
+	uint32_t pkru = 0;
+
+	if (bv & CPU_XCR0_PKRU)
+		memcpy(&pkru, region + CPU_XSAVE_PKRU_OFFSET, 4);
+	cpu_set_pkru(v->cpu, pkru);
+}
+
 int kvm_vcpu_get_xsave(struct kvm_vcpu *v, struct kvm_xsave *x, size_t size)
 {
 	memset(x, 0, size);
 	/* XSTATE_BV: the components not in their initial configuration, within
 	 * fpstate->user_xfeatures (guest_supported_xcr0 | x87 | SSE) */
 	cpu_get_xsave(v->cpu, x->region, kvm_supported_xcr0());
+	xsave_get_pkru(v, (uint8_t *)x->region);
 	return 0;
 }
 
@@ -407,6 +437,7 @@ int kvm_vcpu_set_xsave(struct kvm_vcpu *v, const struct kvm_xsave *x)
 		memcpy(img + 24, cur + 24, 4); /* MXCSR is left as it is */
 	}
 	cpu_set_xsave(v->cpu, img);
+	xsave_set_pkru(v, (const uint8_t *)x->region, hdr[0]);
 	return 0;
 }
 

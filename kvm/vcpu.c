@@ -398,6 +398,14 @@ void kvm_vcpu_cpuid_changed(struct kvm_vcpu *v)
 	/* the "enable user wait and pause" control follows the guest's WAITPKG */
 	if (kvm_guest_has(v, 7, 0, CPUID_ECX, 5))
 		f |= CPU_FEAT_WAITPKG;
+	/* MONITOR/MWAIT: in the guest (no MWAIT/MONITOR exiting), or exits that
+	 * kvm_emulate_monitor_mwait() makes NOPs, or #UD without the quirk
+	 * MWAIT_NEVER_UD_FAULTS and the guest's MONITOR bit */
+	if (v->mwait_in_guest)
+		f |= CPU_FEAT_MWAIT;
+	else if ((v->vm->quirks_disabled & KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS) &&
+		 !kvm_guest_has(v, 1, 0, CPUID_ECX, 3))
+		f |= CPU_FEAT_MWAIT_UD;
 	cpu_set_features(v->cpu, f);
 }
 
@@ -458,6 +466,8 @@ int kvm_vcpu_create(struct kvm_vm *vm, unsigned long id, struct kvm_run *run, st
 	kvm_msr_vcpu_init(v);
 	kvm_fpu_reset(v);
 	kvm_synchronize_tsc(v, 0);
+	v->mwait_in_guest = __atomic_load_n(&vm->mwait_in_guest, __ATOMIC_RELAXED);
+	kvm_vcpu_cpuid_changed(v);
 	/* KVM: the BSP is vCPU 0 (APIC base BSP flag) */
 	cpu_msr_set(v->cpu, MSR_IA32_APICBASE, 0xfee00000ull | (1u << 11) | (id == 0 ? 1u << 8 : 0),
 		    true);
@@ -771,13 +781,20 @@ static int vcpu_block(struct kvm_vcpu *v, const sigset_t *runmask)
 	return 0;
 }
 
-/* anything that ends a UMWAIT/TPAUSE besides time: interrupts (even masked), NMI, INIT */
-static bool wait_wake_event(struct kvm_vcpu *v)
+/* anything that ends a UMWAIT/TPAUSE besides time: interrupts (even masked), NMI, INIT.
+ * MWAIT: maskable interrupts only with IF = 1 or ECX[0] = 1 (SDM vol. 2, MWAIT) */
+static bool wait_wake_event(struct kvm_vcpu *v, bool masked_intr)
 {
 	struct cpu_events e;
 	cpu_get_events(v->cpu, &e);
 	if (e.nmi_pending || e.exc_pending)
 		return true;
+	if (!masked_intr) {
+		struct cpu_regs r;
+		cpu_get_regs(v->cpu, &r);
+		if (!(r.rflags & (1u << 9)))
+			return v->lapic && lapic_init_pending(v->lapic);
+	}
 	if (v->lapic)
 		return irq_pending(v) || lapic_init_pending(v->lapic);
 	return v->pending_irq >= 0;
@@ -818,13 +835,13 @@ static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
 	const struct cpu_exit_info *x = cpu_exit_info(v->cpu);
 	uint64_t tsc = kvm_guest_tsc(v), deadline = x->wait.deadline;
 	uint64_t limit = v->umwait_control & 0xfffffffcull;
-	bool os = false, line = false;
+	bool os = false, line = false, mwait = x->wait.kind == CPU_WAIT_MWAIT;
 	uint8_t snap[64];
 
 	if (!v->wait_start_tsc)
 		v->wait_start_tsc = tsc;
 	/* the OS limit counts from the start of the wait */
-	if (limit && v->wait_start_tsc + limit < deadline) {
+	if (!mwait && limit && v->wait_start_tsc + limit < deadline) {
 		deadline = v->wait_start_tsc + limit;
 		os = true;
 	}
@@ -841,7 +858,8 @@ static int vcpu_user_wait(struct kvm_vcpu *v, const sigset_t *runmask)
 			cf = os;
 			break;
 		}
-		if (cpu_monitor_triggered(v->cpu) || wait_wake_event(v))
+		if (cpu_monitor_triggered(v->cpu) ||
+		    wait_wake_event(v, !mwait || (x->wait.hint & 1)))
 			break;
 		if (line && line_changed(v, x->wait.line, snap))
 			break;

@@ -443,6 +443,13 @@ int kvm_vm_enable_cap(struct kvm_vm *vm, const struct kvm_enable_cap *cap)
 		else
 			vm->max_vcpu_ids = (uint32_t)cap->args[0];
 		break;
+	case KVM_CAP_X86_DISABLE_EXITS:
+		/* Linux 6.1: any time, but vCPUs take it at creation (their VMCS) */
+		if (cap->args[0] & ~(uint64_t)KVM_X86_DISABLE_VALID_EXITS)
+			r = -EINVAL;
+		else if (cap->args[0] & KVM_X86_DISABLE_EXITS_MWAIT)
+			__atomic_store_n(&vm->mwait_in_guest, true, __ATOMIC_RELAXED);
+		break;
 	case KVM_CAP_X86_USER_SPACE_MSR:
 		if (cap->args[0] &
 		    ~(uint64_t)(KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN |

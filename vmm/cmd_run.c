@@ -52,6 +52,9 @@ static void run_usage(FILE *f)
 	      "  --irqchip kernel|off the in-kernel LAPICs, IOAPIC, PIC and PIT (default),\n"
 	      "                       or none (only vCPU 0 runs; HLT ends the guest)\n"
 	      "  --quirk NAME[,...]   softkvm opt-in quirks: lapic-periodic-restart\n"
+	      "  --overcommit cpu-pm=on|off  MONITOR/MWAIT run in the guest and are\n"
+	      "                       advertised in its CPUID (KVM_X86_DISABLE_EXITS_MWAIT;\n"
+	      "                       default off: KVM makes them NOPs)\n"
 	      "  --reboot restart|exit  when the guest resets the machine: boot again\n"
 	      "                       (default), or exit with status 0 (QEMU's -no-reboot)\n"
 	      "  --qmp unix:PATH[,server][,wait=off]  a QMP control socket (one client at\n"
@@ -187,9 +190,10 @@ static int parse_quirks(const char *val, uint64_t *quirks)
 /* Parse the options; 0, 1 for --help, or 2 after printing one line. */
 static int parse_args(int argc, char **argv, struct vmm_config *c)
 {
-	static const char *const with_arg[] = {"--kernel", "--append", "--initrd",  "--cpus",
-					       "--mem",	   "--accel",  "--irqchip", "--quirk",
-					       "--reboot", "--qmp",    "--restore", "--incoming"};
+	static const char *const with_arg[] = {"--kernel",    "--append", "--initrd",  "--cpus",
+					       "--mem",	      "--accel",  "--irqchip", "--quirk",
+					       "--reboot",    "--qmp",	  "--restore", "--incoming",
+					       "--overcommit"};
 
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = NULL, *eq;
@@ -289,6 +293,18 @@ static int parse_args(int argc, char **argv, struct vmm_config *c)
 		} else if (!strcmp(name, "--quirk")) {
 			if (parse_quirks(val, &c->quirks))
 				return 2;
+		} else if (!strcmp(name, "--overcommit")) {
+			if (!strcmp(val, "cpu-pm=on")) {
+				c->cpu_pm = true;
+			} else if (!strcmp(val, "cpu-pm=off")) {
+				c->cpu_pm = false;
+			} else {
+				fprintf(stderr,
+					"softkvm run: --overcommit '%s': expected cpu-pm=on or "
+					"cpu-pm=off\n",
+					val);
+				return 2;
+			}
 		} else if (!strcmp(name, "--accel")) {
 			if (!strcmp(val, "soft")) {
 				c->accel = KVMDEV_SOFT;

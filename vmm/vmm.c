@@ -334,6 +334,43 @@ static int enable_quirks(struct vmm *vm, uint64_t quirks, char *err, size_t errl
 	return 0;
 }
 
+/* --overcommit cpu-pm=on (QEMU's): MONITOR/MWAIT run in the guest
+ * (KVM_CAP_X86_DISABLE_EXITS), before any vCPU exists */
+static int enable_cpu_pm(struct vmm *vm, char *err, size_t errlen)
+{
+	int have =
+	    kvm_ioctl(vm, vm->vm_fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_X86_DISABLE_EXITS);
+	if (have < 0 || !(have & KVM_X86_DISABLE_EXITS_MWAIT))
+		return fail(err, errlen, EINVAL,
+			    "--overcommit cpu-pm=on: %s does not offer KVM_X86_DISABLE_EXITS_MWAIT",
+			    kvmdev_name(&vm->kvm));
+	struct kvm_enable_cap cap = {
+	    .cap = KVM_CAP_X86_DISABLE_EXITS,
+	    .args = {(uint64_t)have & (KVM_X86_DISABLE_EXITS_MWAIT | KVM_X86_DISABLE_EXITS_PAUSE)}};
+	int r = kvm_ioctl(vm, vm->vm_fd, KVM_ENABLE_CAP, &cap);
+	if (r < 0)
+		return fail(err, errlen, -r,
+			    "--overcommit cpu-pm=on: KVM_ENABLE_CAP(KVM_CAP_X86_DISABLE_EXITS): %s",
+			    strerror(-r));
+	return 0;
+}
+
+/* with cpu-pm=on the guest is told about MONITOR/MWAIT, which KVM does not
+ * advertise: CPUID.1:ECX[3]; leaf 5: 64-byte monitor lines, the MWAIT
+ * extensions (EMX) with interrupts as break events (IBE); no C-state
+ * sub-states are described (EDX = 0) */
+static void cpuid_cpu_pm(struct kvm_cpuid2 *c)
+{
+	for (unsigned k = 0; k < c->nent; k++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[k];
+		if (e->function == 1)
+			e->ecx |= 1u << 3;
+		else if (e->function == 5)
+			*e = (struct kvm_cpuid_entry2){
+			    .function = 5, .eax = 64, .ebx = 64, .ecx = 3, .edx = 0};
+	}
+}
+
 /* The in-kernel LAPICs, IOAPIC, PIC pair and PIT, routed as on QEMU's pc machine. */
 static int create_irqchip(struct vmm *vm, char *err, size_t errlen)
 {
@@ -460,6 +497,8 @@ int vmm_create_vm(struct vmm *vm, const struct vmm_config *c, char *err, size_t 
 	r = enable_quirks(vm, c->quirks, err, errlen);
 	if (r)
 		return r;
+	if (c->cpu_pm && (r = enable_cpu_pm(vm, err, errlen)))
+		return r;
 	r = create_irqchip(vm, err, errlen);
 	if (r)
 		return r;
@@ -491,6 +530,8 @@ int vmm_create_vm(struct vmm *vm, const struct vmm_config *c, char *err, size_t 
 	cpuid = get_supported_cpuid(vm, &r);
 	if (!cpuid)
 		return fail(err, errlen, -r, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
+	if (c->cpu_pm)
+		cpuid_cpu_pm(cpuid);
 
 	for (unsigned k = 0; k < c->cpus; k++) {
 		struct vmm_vcpu *v = &vm->vcpu[k];

@@ -134,6 +134,7 @@ struct vmm_config {
 	enum kvmdev_accel accel;
 	enum vmm_irqchip irqchip;
 	uint64_t quirks; /* SOFTKVM_QUIRK_* for KVM_CAP_SOFTKVM_QUIRKS */
+	bool cpu_pm;	 /* --overcommit cpu-pm=on: MONITOR/MWAIT in the guest */
 	enum vmm_reboot reboot;
 	const char *kernel, *append, *initrd;
 	const char *qmp;	/* --qmp SPEC (vmm/qmp/) */

@@ -404,7 +404,8 @@ static void emit_direct_exit(struct jctx *x, int64_t delta, uint32_t canon_fail)
 	}
 	if (x->mode64) {
 		xlea(h, 8, XAX, xm(X12, (int32_t)delta));
-		/* canonical (48 bits: LA57 is not offered) */
+		/* canonical at 48 bits; otherwise the interpreter decides (at 57
+		 * bits with CR4.LA57) */
 		xmov_rr(h, 8, XCX, XAX);
 		xshift_ri(h, XSHL, 8, XCX, 16);
 		xshift_ri(h, XSAR, 8, XCX, 16);
@@ -478,7 +479,8 @@ static void emit_indirect_exit(struct jctx *x)
 	xop_rm(h, 4, 0xff, 4, xmi(XDI, XCX, 0, offsetof(struct jjc_entry, code))); /* jmp [..] */
 }
 
-/* rax canonical (48 bits) or to fail */
+/* reg canonical at 48 bits, or to fail: the fallback, the interpreter's
+ * handler, which checks at 57 bits with CR4.LA57 */
 static void emit_canon_check(struct jctx *x, int reg, uint32_t fail)
 {
 	struct xbuf *h = H(x);

@@ -76,9 +76,9 @@ static void check_cpuid_model(int kvm, int vcpu)
 		}
 		if (e->function == 0xd && e->index == 0) {
 			leafd0 = true;
-			KT_EQ(e->eax, 3); /* x87 | SSE */
+			KT_EQ(e->eax, 0x203); /* x87 | SSE | PKRU */
 			KT_EQ(e->edx, 0);
-			KT_EQ(e->ecx, 576); /* legacy area + header */
+			KT_EQ(e->ecx, 0xa88); /* legacy area + header, PKRU at 0xa80 */
 		}
 		if (e->function == 0xd && e->index == 1) {
 			leafd1 = true;
