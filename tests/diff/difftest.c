@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * difftest --cases N --seed S [--start K] [--verbose] [--mode32] [--progress]
- *          [--vendor intel|amd] [--focus bmi]
+ *          [--vendor intel|amd] [--focus bmi|avx]
  *
  * Runs N generated cases of user-mode integer instructions natively (in a
  * forked child) and on cpu/ (64-bit mode, CPL 3), and compares the exit
@@ -22,6 +22,10 @@
  * malformed VEX forms that must #UD); status 77 on a host without them, where the generator
  * leaves them out of every run. On an AMD host the undefined flags of ANDN, BLSI,
  * BLSMSK, BLSR, BEXTR and BZHI are compared too (cpu/README.md, "Vendor behaviour").
+ *
+ * --focus avx makes cases of VEX instructions (AVX, AVX2, FMA3, F16C; gen_avx.c): a
+ * prologue loads YMM0-15 and MXCSR from the data area, an epilogue stores them there, so
+ * the vector state is compared with the memory; status 77 on a host without them.
  *
  * --mode32 makes one case in four 32-bit code run in compatibility mode (BCD,
  * PUSHA/POPA, INC/DEC 40h-4Fh, BOUND, ARPL, 82h, 16-bit LEA); the native
@@ -248,6 +252,8 @@ int main(int argc, char **argv)
 			progress = true;
 		else if (!strcmp(argv[k], "--focus") && k + 1 < argc && !strcmp(argv[k + 1], "bmi"))
 			dt_focus_bmi = true, k++;
+		else if (!strcmp(argv[k], "--focus") && k + 1 < argc && !strcmp(argv[k + 1], "avx"))
+			dt_focus_avx = true, k++;
 		else if (!strcmp(argv[k], "--vendor") && k + 1 < argc &&
 			 !strcmp(argv[k + 1], "intel"))
 			vendor = 0, k++;
@@ -257,7 +263,7 @@ int main(int argc, char **argv)
 		else {
 			fprintf(stderr,
 				"usage: %s --cases N --seed S [--start K] [--verbose] [--mode32] "
-				"[--progress] [--vendor intel|amd] [--focus bmi]\n",
+				"[--progress] [--vendor intel|amd] [--focus bmi|avx]\n",
 				argv[0]);
 			return 2;
 		}
@@ -273,6 +279,22 @@ int main(int argc, char **argv)
 		if (__get_cpuid_max(0, NULL) >= 7) {
 			__cpuid_count(7, 0, a, b, c, d);
 			dt_host_bmi = (b & 0x80108) == 0x80108;
+		}
+		if (dt_focus_avx) {
+			/* AVX FMA F16C OSXSAVE, XCR0 SSE|YMM, AVX2 */
+			bool ok = false;
+			__cpuid(1, a, b, c, d);
+			if ((c & 0x38001000) == 0x38001000) {
+				uint32_t lo, hi;
+				__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+				__cpuid_count(7, 0, a, b, c, d);
+				ok = (lo & 6) == 6 && (b & 0x20);
+			}
+			if (!ok) {
+				printf(
+				    "SKIP: --focus avx: the host lacks AVX, AVX2, FMA or F16C\n");
+				return 77;
+			}
 		}
 		if (dt_focus_bmi && !dt_host_bmi) {
 			printf("SKIP: --focus bmi: the host lacks BMI1, BMI2 or ADX\n");

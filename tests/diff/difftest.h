@@ -87,5 +87,6 @@ void dt_generate(struct dt_case *tc, uint64_t seed, bool allow32);
 extern bool dt_host_amd;  /* the host is AMD: compare the undefined flags known for it */
 extern bool dt_focus_bmi; /* --focus bmi: mostly BMI1/BMI2/ADX instructions */
 extern bool dt_host_bmi;  /* the host has BMI1, BMI2 and ADX (else none are generated) */
+extern bool dt_focus_avx; /* --focus avx: VEX instructions between a YMM prologue and epilogue */
 
 #endif

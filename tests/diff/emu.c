@@ -109,6 +109,12 @@ struct emu *emu_create(int vendor)
 	 * vol. 2 4.5.1), on Intel and AMD hosts alike. A null selector loaded
 	 * in 64-bit mode leaves the register unusable (KVM's view of it).
 	 */
+	if (dt_focus_avx) {
+		/* as Linux runs user space: SSE and AVX state enabled */
+		em->sregs.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
+		cpu_set_xcr0_allowed(h->cpu, 7);
+		cpu_set_xcr0(h->cpu, 7);
+	}
 	null_seg(&em->sregs.seg[SEG_DS]);
 	null_seg(&em->sregs.seg[SEG_ES]);
 	null_seg(&em->sregs.seg[SEG_FS]);
