@@ -239,7 +239,7 @@ static void g_avx_bad(struct gen *g, const uint8_t *b, int n, const ZydisDecoded
 		return;
 	if (emit_raw(g, o, m, &f)) {
 		g->stop = true;
-		g->tc->must_fault = 1;
+		g->tc->must_fault = !g->in_cond; /* a branch may skip it */
 	}
 }
 
