@@ -547,9 +547,37 @@ bool decode_avx(struct dctx *d, struct insn *i)
 		return false;
 	e.reg_write = (fl & AF_REG_W) != 0;
 	e.rm_write = (fl & AF_RM_W) != 0;
-	/* outside 64-bit mode VEX.W1 is ignored where it sizes a GPR operand */
-	if (has_gpr && d->mode != ZYDIS_MACHINE_MODE_LONG_64)
-		e.W = 0;
+	/*
+	 * Outside 64-bit mode VEX.W1 is ignored where it would select a 64-bit
+	 * integer operand (SDM vol. 2, VCVTSI2SS etc.: "VEX.W1 in non-64 bit is
+	 * ignored"), register or memory; VPINSRQ/VPEXTRQ are invalid there
+	 * ("V/I"; #UD on the AMD host too). The other GPR forms ignore W.
+	 */
+	if (d->mode != ZYDIS_MACHINE_MODE_LONG_64 && e.W) {
+		switch (zi->mnemonic) {
+		case ZYDIS_MNEMONIC_VPINSRD:
+		case ZYDIS_MNEMONIC_VPINSRQ:
+		case ZYDIS_MNEMONIC_VPEXTRD:
+		case ZYDIS_MNEMONIC_VPEXTRQ:
+			return false;
+		case ZYDIS_MNEMONIC_VCVTSI2SS:
+		case ZYDIS_MNEMONIC_VCVTSI2SD:
+		case ZYDIS_MNEMONIC_VCVTSS2SI:
+		case ZYDIS_MNEMONIC_VCVTSD2SI:
+		case ZYDIS_MNEMONIC_VCVTTSS2SI:
+		case ZYDIS_MNEMONIC_VCVTTSD2SI:
+		case ZYDIS_MNEMONIC_VMOVD:
+		case ZYDIS_MNEMONIC_VMOVQ:
+		case ZYDIS_MNEMONIC_VPCMPESTRI: /* EAX/EDX, not RAX/RDX */
+		case ZYDIS_MNEMONIC_VPCMPESTRM:
+			e.W = 0;
+			break;
+		default:
+			if (has_gpr)
+				e.W = 0;
+			break;
+		}
+	}
 	fn = fpu_host_vex(d->c, &e);
 	if (!fn)
 		return false;
