@@ -125,11 +125,14 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	uint32_t n = 0;
 
 	put(&tmp[n++], 0, 0, 0, MAX_BASIC, str4("Genu"), str4("ntel"), str4("ineI"));
-	/* family 6 model 0x86 stepping 1 (Tremont, QEMU's "Snowridge": SSE4.2,
-	 * MOVBE, WAITPKG and no AVX, like this processor; a model Linux lists
-	 * for no speculation bug that IA32_ARCH_CAPABILITIES cannot clear);
-	 * CLFLUSH line 8 qwords; the VMM sets APIC IDs. SSE3..SSE4.2 run on
-	 * the host's unit: only those the host has */
+	/* family 6 model 0x86 stepping 1 (Tremont, QEMU's "Snowridge"; a model
+	 * Linux lists for no speculation bug that IA32_ARCH_CAPABILITIES cannot
+	 * clear). With AVX/AVX2/FMA/F16C (where the host runs them) the feature
+	 * set is that of Tremont's successor Gracemont (Alder Lake-N's E-core:
+	 * x86-64-v3, WAITPKG, no AVX-512) without its AES/SHA/PCLMUL/GFNI/
+	 * RDRAND; the identity stays Tremont's. CLFLUSH line 8 qwords; the VMM
+	 * sets APIC IDs. SSE3..SSE4.2 run on the host's unit: only those the
+	 * host has */
 	put(&tmp[n++], 1, 0, 0, 0x00080661, 0x00000800,
 	    (F1_ECX & ~F1_ECX_HOST) | (F1_ECX_HOST & cpu_simd_cpuid1_ecx()) |
 		(cpu_avx_supported() ? F1_ECX_AVX : 0),
