@@ -26,6 +26,10 @@
  * --focus avx makes cases of VEX instructions (AVX, AVX2, FMA3, F16C; gen_avx.c): a
  * prologue loads YMM0-15 and MXCSR from the data area, an epilogue stores them there, so
  * the vector state is compared with the memory; status 77 on a host without them.
+ * One case in ten unmasks some SIMD exceptions, so #XM and its RIP are compared;
+ * --xm-mxcsr also compares the flags MXCSR holds at a #XM (softkvm's VEX forms
+ * do not model PE beside an unmasked overflow/underflow, nor VDPPS's steps:
+ * about 5 of 20,000 cases differ there, cpu/README.md).
  *
  * --mode32 makes one case in four 32-bit code run in compatibility mode (BCD,
  * PUSHA/POPA, INC/DEC 40h-4Fh, BOUND, ARPL, 82h, 16-bit LEA); the native
@@ -96,14 +100,14 @@ static void disasm(const struct dt_case *tc, FILE *f)
 
 static const char *vecname(int v)
 {
-	static const char *const n[] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR",
-					"#UD", "#NM", "#DF", "?",   "#TS", "#NP",
-					"#SS", "#GP", "#PF", "?",   "#MF", "#AC"};
+	static const char *const n[] = {"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD",
+					"#NM", "#DF", "?",   "#TS", "#NP", "#SS", "#GP",
+					"#PF", "?",   "#MF", "#AC", "#MC", "#XM"};
 	if (v == -1)
 		return "exit";
 	if (v == -2)
 		return "no-exception";
-	return v >= 0 && v < 18 ? n[v] : "?";
+	return v >= 0 && v < 20 ? n[v] : "?";
 }
 
 /* undefined arithmetic flags at the point the case stopped */
@@ -121,6 +125,8 @@ struct cmp_opts {
 	bool verbose;
 	unsigned reports;
 };
+
+static bool dt_cmp_xm_mxcsr;
 
 static bool compare(const struct dt_case *tc, const struct dt_result *nat, const uint8_t *ndata,
 		    const struct emu_result *emu, const uint8_t *edata, uint64_t index,
@@ -148,6 +154,10 @@ static bool compare(const struct dt_case *tc, const struct dt_result *nat, const
 		WHY(" error-code(%#x vs %#x)", nat->err, e->err);
 	if (nat->vector == 14 && e->vector == 14 && nat->cr2 != e->cr2)
 		WHY(" cr2");
+	/* #XM: the exception flags the fault left in MXCSR (--xm-mxcsr: for VEX forms
+	 * softkvm's PE beside an unmasked OE/UE is not exact, cpu/README.md) */
+	if (dt_cmp_xm_mxcsr && nat->vector == 19 && e->vector == 19 && nat->mxcsr != e->mxcsr)
+		WHY(" mxcsr(%#x vs %#x)", nat->mxcsr, e->mxcsr);
 	for (int r = 0; r < (tc->mode32 ? 8 : 16); r++) {
 		uint64_t m = tc->mode32 ? 0xffffffffull : ~0ull;
 		if (!(tc->undef_regs & (1u << r)) && ((nat->out.gpr[r] ^ e->out.gpr[r]) & m))
@@ -254,6 +264,8 @@ int main(int argc, char **argv)
 			dt_focus_bmi = true, k++;
 		else if (!strcmp(argv[k], "--focus") && k + 1 < argc && !strcmp(argv[k + 1], "avx"))
 			dt_focus_avx = true, k++;
+		else if (!strcmp(argv[k], "--xm-mxcsr"))
+			dt_cmp_xm_mxcsr = true;
 		else if (!strcmp(argv[k], "--vendor") && k + 1 < argc &&
 			 !strcmp(argv[k + 1], "intel"))
 			vendor = 0, k++;
@@ -261,10 +273,11 @@ int main(int argc, char **argv)
 			 !strcmp(argv[k + 1], "amd"))
 			vendor = 1, k++;
 		else {
-			fprintf(stderr,
-				"usage: %s --cases N --seed S [--start K] [--verbose] [--mode32] "
-				"[--progress] [--vendor intel|amd] [--focus bmi|avx]\n",
-				argv[0]);
+			fprintf(
+			    stderr,
+			    "usage: %s --cases N --seed S [--start K] [--verbose] [--mode32] "
+			    "[--progress] [--vendor intel|amd] [--focus bmi|avx] [--xm-mxcsr]\n",
+			    argv[0]);
 			return 2;
 		}
 	}

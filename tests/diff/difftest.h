@@ -41,6 +41,7 @@ struct dt_result {
 	int32_t vector; /* -1: reached EXIT */
 	uint32_t err;
 	uint64_t rip, cr2;
+	uint32_t mxcsr; /* at a #XM: the flags the fault left (compared then) */
 };
 
 /* one generated case */

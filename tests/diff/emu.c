@@ -178,6 +178,11 @@ void emu_run(struct emu *em, const struct dt_case *tc, struct emu_result *out)
 	out->r.out.gpr[4] = get64(h->ram + frame + 24);
 	cpu_get_sregs(c, &s);
 	out->r.cr2 = s.cr2;
+	{
+		uint8_t fx[512] __attribute__((aligned(16)));
+		cpu_get_fxsave(c, fx);
+		memcpy(&out->r.mxcsr, fx + 24, 4);
+	}
 	if (out->r.vector == 13 && out->r.rip == (tc->mode32 ? DT_EXIT32_VA : DT_EXIT_VA) &&
 	    out->r.err == 0) {
 		out->r.vector = -1;
