@@ -403,6 +403,10 @@ bool decode_avx(struct dctx *d, struct insn *i)
 
 	if (!vex_common(d))
 		return false;
+	/* Zydis files VEX.128 VPCLMULQDQ under AVX; PCLMULQDQ is not part of
+	 * the model (its legacy form is #UD too) */
+	if (zi->mnemonic == ZYDIS_MNEMONIC_VPCLMULQDQ)
+		return false;
 	memset(&e, 0, sizeof(e));
 	switch (zi->opcode_map) {
 	case ZYDIS_OPCODE_MAP_0F:

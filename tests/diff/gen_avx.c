@@ -300,6 +300,7 @@ void g_avx(struct gen *g)
 		switch (zi.mnemonic) {
 		case ZYDIS_MNEMONIC_VLDMXCSR:	 /* an unmasked exception would end the case */
 		case ZYDIS_MNEMONIC_VMASKMOVDQU: /* implicit [rDI] */
+		case ZYDIS_MNEMONIC_VPCLMULQDQ:	 /* PCLMULQDQ: not in softkvm's model (#UD) */
 			continue;
 		default:
 			break;
