@@ -30,7 +30,9 @@
 
 #include "fpu.h"
 
-#define ARENA_SIZE (8u << 20)
+/* reserved, not committed: SSE stubs take under 1 MiB; VEX ones, with their
+ * L, W and imm8 variants, up to some 10 MiB for a guest that uses them all */
+#define ARENA_SIZE (32u << 20)
 #define STUB_MAX   192
 
 /* SSE3, SSSE3, SSE4.1, SSE4.2: the extensions beyond x86-64's baseline */
