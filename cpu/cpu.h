@@ -402,21 +402,37 @@ uint64_t cpu_get_xcr0(const struct cpu *c);
 int cpu_set_xcr0(struct cpu *c, uint64_t v);
 
 /*
- * x87/SSE state (fpu_state.c) for KVM_GET/SET_FPU, XSAVE(2) and XCRS.
- * XCR0 covers x87 | SSE | PKRU; x87 and SSE live in the 512-byte legacy
- * region, so their standard-format XSAVE image is CPU_XSAVE_SIZE bytes
- * (legacy + header); PKRU is outside it (CPU_XSAVE_PKRU_OFFSET).
+ * x87/SSE/AVX/PKRU state (fpu_state.c) for KVM_GET/SET_FPU, XSAVE(2) and XCRS.
+ * XCR0 covers x87 | SSE | PKRU, and YMM (bit 2) when the host can run AVX,
+ * AVX2, FMA and F16C (cpu_avx_supported()). x87 and SSE live in the 512-byte
+ * legacy region; YMM_Hi128 follows the 64-byte header at offset 576 (256
+ * bytes) in the standard format, and in the compacted one (the first
+ * extended component), so that contiguous part of the XSAVE image is at
+ * most CPU_XSAVE_SIZE bytes. PKRU lies apart (CPU_XSAVE_PKRU_OFFSET).
  */
-#define CPU_XCR0_SUPPORTED (3ull | CPU_XCR0_PKRU)
-#define CPU_XSAVE_SIZE	   576u
+#define CPU_XCR0_SUPPORTED cpu_xcr0_supported()
+#define CPU_XSAVE_SIZE	   832u
+#define CPU_XSAVE_YMM_OFF  576u
 /* XSAVE component 9, PKRU (ops_fpu.c, ops_pku.c): 8 bytes at this offset of
- * the standard format, outside the CPU_XSAVE_SIZE bytes above */
+ * the standard format, outside the CPU_XSAVE_SIZE bytes above (in the
+ * compacted format after the others) */
 #define CPU_XCR0_PKRU	      (1ull << 9)
 #define CPU_XSAVE_PKRU_OFFSET 0xa80u
 #define CPU_XSAVE_SIZE_PKRU   (CPU_XSAVE_PKRU_OFFSET + 8)
 uint32_t cpu_get_pkru(const struct cpu *c);
 /* KVM_SET_XSAVE: a new PKRU (the TLB follows) */
 void cpu_set_pkru(struct cpu *c, uint32_t v);
+/* x87 | SSE | PKRU, | YMM when cpu_avx_supported() */
+uint64_t cpu_xcr0_supported(void);
+/* The host has AVX, AVX2, FMA and F16C with the OS saving YMM: softkvm runs
+ * the VEX instructions on it and may advertise x86-64-v3 */
+bool cpu_avx_supported(void);
+/* standard-format size of the contiguous x87/SSE/YMM part of xcr0's
+ * components (576 or 832; PKRU, bit 9, lies apart) */
+static inline uint32_t cpu_xsave_size(uint64_t xcr0)
+{
+	return (xcr0 & 4) ? 832u : 576u;
+}
 #define CPU_MXCSR_MASK 0xffffu /* MXCSR_MASK, DAZ included (SDM vol. 1, 11.6.6) */
 /* CPUID.1:ECX bits of SSE3/SSSE3/SSE4.1/SSE4.2 this processor can run: the
  * host executes them, so an older host has fewer */
@@ -430,7 +446,7 @@ void cpu_set_fxsave(struct cpu *c, const void *buf);
 /* Standard-format XSAVE image (CPU_XSAVE_SIZE bytes); XSTATE_BV has the
  * components of mask that are not in their initial configuration. */
 void cpu_get_xsave(const struct cpu *c, void *buf, uint64_t mask);
-/* Load as XRSTOR (standard form) with RFBM = x87 | SSE: components clear in
+/* Load as XRSTOR (standard form) with RFBM = x87 | SSE | YMM: components clear in
  * XSTATE_BV are initialised. The caller validated header and MXCSR. */
 void cpu_set_xsave(struct cpu *c, const void *buf);
 

@@ -332,6 +332,9 @@ int decode_one(struct cpu *c, const uint8_t *bytes, unsigned avail, uint32_t mod
 	}
 	if (is_x87_or_mmx(&zi))
 		out->fn = op_fpu_unavail;
+	else if (zi.encoding == ZYDIS_INSTRUCTION_ENCODING_VEX ||
+		 zi.encoding == ZYDIS_INSTRUCTION_ENCODING_EVEX)
+		out->fn = op_ud; /* a VEX/EVEX feature this processor lacks, or a form it refuses */
 	else if (zi.meta.category == ZYDIS_CATEGORY_SSE || zi.meta.category == ZYDIS_CATEGORY_AVX ||
 		 zi.meta.category == ZYDIS_CATEGORY_AVX2 ||
 		 zi.meta.category == ZYDIS_CATEGORY_AVX512 ||

@@ -97,6 +97,7 @@ uint8_t fpu_abridged_tag(uint16_t full);
 /* Initial-configuration tests for XINUSE (SDM vol. 1, 13.6) */
 bool fpu_x87_is_init(const struct cpu *c);
 bool fpu_sse_is_init(const struct cpu *c);
+bool fpu_ymm_is_init(const struct cpu *c);
 
 /* ---- checks (ops_fpu.c); they raise the exception ---- */
 
@@ -186,6 +187,47 @@ typedef void (*simd_fn)(struct simd_frame *f);
 simd_fn fpu_host_simd(struct cpu *c, const struct simd_enc *e);
 /* The encoding a stub of fpu_host_simd() runs (for the JIT); false if unknown */
 bool fpu_host_simd_enc(struct cpu *c, simd_fn fn, struct simd_enc *out);
+
+/*
+ * Operands of a VEX operation (ops_avx.c): every vector operand is a
+ * 32-byte buffer (YMM; the host's VEX.128 forms zero bits 255:128, which
+ * the handler writes back as they are). reg is ModRM.reg (ymm1 in the stub),
+ * rm ModRM.rm (ymm2, or [r9] for memory), vvvv VEX.vvvv (ymm3), is4 the
+ * register in imm8[7:4] (ymm4), xmm0 implicit YMM0. The first 64 bytes
+ * are laid out as struct simd_frame. Layout is ABI with the stub.
+ */
+struct avx_frame {
+	void *reg;	     /*  0 */
+	void *rm;	     /*  8 */
+	void *xmm0;	     /* 16 */
+	uint64_t rax;	     /* 24: ModRM.reg GPR; implicit EAX/RAX */
+	uint64_t rcx;	     /* 32: ModRM.rm GPR; implicit ECX out */
+	uint64_t rdx;	     /* 40: implicit EDX/RDX */
+	uint64_t rflags;     /* 48 */
+	uint32_t mxcsr;	     /* 56 */
+	uint32_t host_mxcsr; /* 60 */
+	void *vvvv;	     /* 64 */
+	void *is4;	     /* 72 */
+};
+
+struct vex_enc {
+	uint8_t map; /* 1: 0F, 2: 0F38, 3: 0F3A */
+	uint8_t opcode, pp, L, W;
+	uint8_t modrm_reg; /* /digit when reg_kind is SK_NONE */
+	uint8_t reg_kind, rm_kind;
+	bool vvvv, is4;
+	bool reg_write, rm_write, vvvv_write;
+	bool xmm0_read, xmm0_write;
+	bool gpr_in, gpr_out, rflags;
+	bool has_imm;
+	uint8_t imm;
+};
+typedef void (*avx_fn)(struct avx_frame *f);
+/* Build (or find) the stub of a VEX instruction; NULL when the arena is full. */
+avx_fn fpu_host_vex(struct cpu *c, const struct vex_enc *e);
+/* the VEX group (ops_avx.c): generic decoder and the special forms */
+bool decode_avx(struct dctx *d, struct insn *i);
+void ops_avx_register(void);
 
 /*
  * An x87 operation: runs the instruction on the FXSAVE64 image c->fx

@@ -30,21 +30,44 @@
 
 #include "fpu.h"
 
-#define ARENA_SIZE (8u << 20)
-#define STUB_MAX   96
+/* reserved, not committed: SSE stubs take under 1 MiB; VEX ones, with their
+ * L, W and imm8 variants, up to some 10 MiB for a guest that uses them all */
+#define ARENA_SIZE (32u << 20)
+#define STUB_MAX   192
 
 /* SSE3, SSSE3, SSE4.1, SSE4.2: the extensions beyond x86-64's baseline */
 #define SIMD_ECX1 ((1u << 0) | (1u << 9) | (1u << 19) | (1u << 20))
 
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 static uint32_t host_ecx1; /* written once, by host_probe() */
+static bool host_avx;	   /* AVX AVX2 FMA F16C usable: the x86-64-v3 vector set */
 
 static void host_probe(void)
 {
 	unsigned a, b, c, d;
 
-	if (__get_cpuid(1, &a, &b, &c, &d))
-		host_ecx1 = c & SIMD_ECX1;
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return;
+	host_ecx1 = c & SIMD_ECX1;
+	/* AVX (28), FMA (12), F16C (29) and OSXSAVE (27), then XCR0 with SSE|YMM
+	 * (SDM vol. 1, 14.3), then AVX2 (CPUID.7.0:EBX[5]) */
+	if ((c & (1u << 28)) && (c & (1u << 12)) && (c & (1u << 29)) && (c & (1u << 27))) {
+		uint32_t lo, hi;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		if ((lo & 6) == 6 && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 5)))
+			host_avx = !getenv("SOFTKVM_NO_AVX");
+	}
+}
+
+bool cpu_avx_supported(void)
+{
+	pthread_once(&host_once, host_probe);
+	return host_avx;
+}
+
+uint64_t cpu_xcr0_supported(void)
+{
+	return (cpu_avx_supported() ? 7 : 3) | CPU_XCR0_PKRU;
 }
 
 uint32_t cpu_simd_cpuid1_ecx(void)
@@ -365,6 +388,93 @@ bool fpu_host_simd_enc(struct cpu *c, simd_fn fn, struct simd_enc *out)
 			return false;
 	}
 	return false;
+}
+
+/*
+ * A VEX instruction: its operands in ymm1 (reg), ymm2 or [r9] (rm), ymm3
+ * (vvvv), ymm4 (is4), ymm0 (implicit), RAX/RCX (GPR operands), loaded from
+ * the 32-byte buffers of struct avx_frame and stored back whole; always
+ * the 3-byte VEX form with the guest's map, pp, L and W; VZEROUPPER at the
+ * end keeps the host's SSE code free of transition penalties.
+ */
+avx_fn fpu_host_vex(struct cpu *c, const struct vex_enc *e)
+{
+	struct emit o = {.n = 0};
+	bool mem = e->rm_kind == SK_MEM;
+	uint8_t b[3], modrm, reg;
+
+	EMIT(&o, 0x4c, 0x8b, 0x07);	  /* mov r8, [rdi] */
+	EMIT(&o, 0x4c, 0x8b, 0x4f, 0x08); /* mov r9, [rdi+8] */
+	if (e->xmm0_read || e->xmm0_write)
+		EMIT(&o, 0x4c, 0x8b, 0x57, 0x10); /* mov r10, [rdi+16] */
+	if (e->vvvv)
+		EMIT(&o, 0x4c, 0x8b, 0x5f, 0x40); /* mov r11, [rdi+64] */
+	if (e->is4)
+		EMIT(&o, 0x48, 0x8b, 0x77, 0x48); /* mov rsi, [rdi+72] */
+	if (e->reg_kind == SK_XMM)
+		EMIT(&o, 0xc4, 0xc1, 0x7e, 0x6f, 0x08); /* vmovdqu ymm1, [r8] */
+	else if (e->reg_kind == SK_GPR)
+		EMIT(&o, 0x48, 0x8b, 0x47, 0x18); /* mov rax, [rdi+24] */
+	if (e->rm_kind == SK_XMM)
+		EMIT(&o, 0xc4, 0xc1, 0x7e, 0x6f, 0x11); /* vmovdqu ymm2, [r9] */
+	else if (e->rm_kind == SK_GPR)
+		EMIT(&o, 0x48, 0x8b, 0x4f, 0x20); /* mov rcx, [rdi+32] */
+	if (e->vvvv)
+		EMIT(&o, 0xc4, 0xc1, 0x7e, 0x6f, 0x1b); /* vmovdqu ymm3, [r11] */
+	if (e->is4)
+		EMIT(&o, 0xc5, 0xfe, 0x6f, 0x26); /* vmovdqu ymm4, [rsi] */
+	if (e->xmm0_read || e->xmm0_write)
+		EMIT(&o, 0xc4, 0xc1, 0x7e, 0x6f, 0x02); /* vmovdqu ymm0, [r10] */
+	if (e->gpr_in) {
+		EMIT(&o, 0x48, 0x8b, 0x47, 0x18); /* mov rax, [rdi+24] */
+		EMIT(&o, 0x48, 0x8b, 0x57, 0x28); /* mov rdx, [rdi+40] */
+	}
+	EMIT(&o, 0x0f, 0xae, 0x5f, 0x3c); /* stmxcsr [rdi+60] */
+	EMIT(&o, 0x0f, 0xae, 0x57, 0x38); /* ldmxcsr [rdi+56] */
+
+	/* the instruction: C4 RXB.mmmmm W.vvvv.L.pp opcode ModRM [imm8] */
+	b[0] = 0xc4;
+	b[1] = (uint8_t)(0xc0 | (mem ? 0 : 0x20) | e->map); /* R X not; B for [r9] */
+	b[2] = (uint8_t)((e->W ? 0x80 : 0) | ((e->vvvv ? (~3u & 15) : 15) << 3) | (e->L ? 4 : 0) |
+			 (e->pp & 3));
+	put(&o, b, 3);
+	put(&o, &e->opcode, 1);
+	reg = e->reg_kind == SK_NONE ? (e->modrm_reg & 7) : e->reg_kind == SK_GPR ? 0 : 1;
+	if (mem)
+		modrm = (uint8_t)((reg << 3) | 1); /* mod 00, rm 001: [r9] */
+	else
+		modrm = (uint8_t)(0xc0 | (reg << 3) | (e->rm_kind == SK_GPR ? 1 : 2));
+	put(&o, &modrm, 1);
+	if (e->is4) {
+		uint8_t v = (uint8_t)(0x40 | (e->imm & 15));
+		put(&o, &v, 1);
+	} else if (e->has_imm) {
+		put(&o, &e->imm, 1);
+	}
+
+	if (e->rflags) {
+		EMIT(&o, 0x9c);		    /* pushfq */
+		EMIT(&o, 0x8f, 0x47, 0x30); /* pop qword [rdi+48] */
+	}
+	EMIT(&o, 0x0f, 0xae, 0x5f, 0x38); /* stmxcsr [rdi+56] */
+	EMIT(&o, 0x0f, 0xae, 0x57, 0x3c); /* ldmxcsr [rdi+60] */
+	if (e->reg_write && e->reg_kind == SK_XMM)
+		EMIT(&o, 0xc4, 0xc1, 0x7e, 0x7f, 0x08); /* vmovdqu [r8], ymm1 */
+	else if (e->reg_write && e->reg_kind == SK_GPR)
+		EMIT(&o, 0x48, 0x89, 0x47, 0x18); /* mov [rdi+24], rax */
+	if (e->rm_write && e->rm_kind == SK_XMM)
+		EMIT(&o, 0xc4, 0xc1, 0x7e, 0x7f, 0x11); /* vmovdqu [r9], ymm2 */
+	else if (e->rm_write && e->rm_kind == SK_GPR)
+		EMIT(&o, 0x48, 0x89, 0x4f, 0x20); /* mov [rdi+32], rcx */
+	if (e->vvvv_write)
+		EMIT(&o, 0xc4, 0xc1, 0x7e, 0x7f, 0x1b); /* vmovdqu [r11], ymm3 (VEX NDD forms) */
+	if (e->xmm0_write)
+		EMIT(&o, 0xc4, 0xc1, 0x7e, 0x7f, 0x02); /* vmovdqu [r10], ymm0 */
+	if (e->gpr_out)
+		EMIT(&o, 0x48, 0x89, 0x4f, 0x20); /* mov [rdi+32], rcx */
+	EMIT(&o, 0xc5, 0xf8, 0x77);		  /* vzeroupper */
+	EMIT(&o, 0xc3);
+	return (avx_fn)stub_intern(c, o.b, o.n);
 }
 
 x87_fn fpu_host_x87(struct cpu *c, const uint8_t *op, unsigned oplen, int modrm, bool mem,

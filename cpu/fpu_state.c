@@ -38,6 +38,7 @@ void fpu_reset(struct cpu *c)
 	 * FNINIT of any firmware, and KVM_GET_FPU on a new vCPU shows 037FH.
 	 */
 	memset(c->fx, 0, sizeof(c->fx));
+	memset(c->ymmh, 0, sizeof(c->ymmh));
 	fpu_x87_init(c);
 	fx_set_mxcsr(c, MXCSR_DEFAULT);
 }
@@ -107,6 +108,12 @@ bool fpu_sse_is_init(const struct cpu *c)
 	return !memcmp(c->fx + FX_XMM, zero, 256);
 }
 
+bool fpu_ymm_is_init(const struct cpu *c)
+{
+	static const uint8_t zero[256];
+	return !memcmp(c->ymmh, zero, 256);
+}
+
 /* ---- images for kvm/ ---- */
 
 void cpu_get_fxsave(const struct cpu *c, void *buf)
@@ -147,7 +154,11 @@ void cpu_get_xsave(const struct cpu *c, void *buf, uint64_t mask)
 		bv |= 1;
 	if (!fpu_sse_is_init(c))
 		bv |= 2;
+	if (!fpu_ymm_is_init(c))
+		bv |= 4;
 	bv &= mask;
+	if (bv & 4)
+		memcpy(b + CPU_XSAVE_YMM_OFF, c->ymmh, 256);
 	memcpy(b + 512, &bv, 8);
 }
 
@@ -172,6 +183,10 @@ void cpu_set_xsave(struct cpu *c, const void *buf)
 		memcpy(c->fx + FX_XMM, b + FX_XMM, 256);
 	else
 		memset(c->fx + FX_XMM, 0, 256);
+	if (bv & 4)
+		memcpy(c->ymmh, b + CPU_XSAVE_YMM_OFF, 256);
+	else
+		memset(c->ymmh, 0, 256);
 	/* XRSTOR (standard form) loads MXCSR whenever RFBM[1] is set */
 	fx_set_mxcsr(c, mxcsr & CPU_MXCSR_MASK);
 	fpu_x87_update_es(c);

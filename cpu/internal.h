@@ -230,6 +230,8 @@ struct cpu {
 	 * FIP/FDP 64-bit, MXCSR at 24, ST(i) in stack order), the selectors that
 	 * image lacks, and the host execution unit's stub arena (fpu_host.c) */
 	uint8_t fx[512] __attribute__((aligned(64)));
+	/* YMM_Hi128 (XSAVE component 2): bits 255:128 of YMM0-15 (ops_avx.c) */
+	uint8_t ymmh[16][16] __attribute__((aligned(16)));
 	uint16_t fx_fcs, fx_fds;
 	uint64_t xcr0_allowed; /* XCR0 bits the guest's CPUID permits */
 	struct fpu_host *fpu_host;

@@ -306,7 +306,7 @@ static uint64_t xs_begin(struct cpu *c, const struct insn *i, int acc)
 		cpu_raise_noerr(c, EXC_UD);
 	if (c->cr0 & CR0_TS)
 		cpu_raise_noerr(c, EXC_NM);
-	la = insn_la(c, i, CPU_XSAVE_SIZE, acc);
+	la = insn_la(c, i, cpu_xsave_size(xs_rfbm(c)), acc);
 	if (la & 63)
 		cpu_raise(c, EXC_GP, 0);
 	return la;
@@ -325,7 +325,9 @@ static const struct insn *op_xsave(struct cpu *c, const struct insn *i)
 	if (!fpu_sse_is_init(c))
 		xinuse |= 2;
 	xinuse |= xs_pkru_inuse(c);
-	fpu_mem_probe_write(c, la, CPU_XSAVE_SIZE);
+	if (!fpu_ymm_is_init(c))
+		xinuse |= 4;
+	fpu_mem_probe_write(c, la, cpu_xsave_size(rfbm));
 	save_x87 = rfbm & 1;
 	save_sse = rfbm & 2;
 	save_mxcsr = rfbm & 6;
@@ -353,6 +355,10 @@ static const struct insn *op_xsave(struct cpu *c, const struct insn *i)
 		fpu_mem_write(c, (la + 24) & c->la_mask, img + 24, 8);
 	if (save_sse)
 		fpu_mem_write(c, (la + FX_XMM) & c->la_mask, c->fx + FX_XMM, 256);
+	/* YMM_Hi128 at 576 in both formats: in the compacted one it is the
+	 * first component after the legacy area (SDM vol. 1, 13.4.3) */
+	if ((rfbm & 4) && (kind == XS_SAVE || (xinuse & 4)))
+		fpu_mem_write(c, (la + CPU_XSAVE_YMM_OFF) & c->la_mask, c->ymmh, 16 * xmm_count(c));
 	if (save_pkru)
 		xs_pkru_save(c, la, xcomp_bv, true);
 	if (kind == XS_SAVEC) {
@@ -411,6 +417,13 @@ static const struct insn *op_xrstor(struct cpu *c, const struct insn *i)
 			memcpy(c->fx + FX_XMM, img + FX_XMM, 256);
 		else
 			memset(c->fx + FX_XMM, 0, 256);
+	}
+	if (rfbm & 4) {
+		if (bv & 4)
+			fpu_mem_read(c, (la + CPU_XSAVE_YMM_OFF) & c->la_mask, c->ymmh,
+				     16 * xmm_count(c));
+		else
+			memset(c->ymmh, 0, 16 * xmm_count(c));
 	}
 	if (compacted) {
 		if (rfbm & 2)

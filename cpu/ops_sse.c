@@ -1177,7 +1177,7 @@ static bool decode_movsd_cmpsd(struct dctx *d, struct insn *i)
 /* every mnemonic no other group claimed: x87 or SIMD, by ISA set */
 static bool decode_fpu_any(struct dctx *d, struct insn *i)
 {
-	return fpu_decode_x87(d, i) || decode_simd(d, i);
+	return fpu_decode_x87(d, i) || decode_simd(d, i) || decode_avx(d, i);
 }
 
 void ops_sse_register(void)
@@ -1207,6 +1207,7 @@ void ops_sse_register(void)
 	decode_register(ZYDIS_MNEMONIC_LFENCE, decode_fence);
 	decode_register(ZYDIS_MNEMONIC_MFENCE, decode_fence);
 	decode_register(ZYDIS_MNEMONIC_SFENCE, decode_fence);
+	ops_avx_register();
 	/* what the JIT can emit inline (cpu/jit/): the host's own instruction */
 	static const struct {
 		insn_fn fn;

@@ -32,6 +32,11 @@
 	 BIT(31) /* hypervisor */ | BIT(0) /* SSE3 */ | BIT(9) /* SSSE3 */ |                       \
 	 BIT(19) /* SSE4.1 */ | BIT(20) /* SSE4.2 */ | BIT(26) /* XSAVE */)
 #define F1_ECX_HOST (BIT(0) | BIT(9) | BIT(19) | BIT(20))
+/* CPUID.1:ECX and CPUID.7.0:EBX of the VEX set (cpu/ops_avx.c), offered
+ * only when the host runs AVX, AVX2, FMA and F16C (cpu_avx_supported());
+ * OSXSAVE (27) follows the guest's CR4 (cause_osxsave) */
+#define F1_ECX_AVX (BIT(12) /* FMA */ | BIT(28) /* AVX */ | BIT(29) /* F16C */)
+#define F7_EBX_AVX (BIT(5) /* AVX2 */)
 /* CPUID.7.0:EBX (TSC_ADJUST: IA32_TSC_ADJUST, emulated as KVM always does;
  * FDP_EXCPTN_ONLY and ZERO_FCS_FDS: the x87 pointers of current Intel cores,
  * cpu/README.md, "Vendor behaviour") */
@@ -82,9 +87,9 @@ static void guest_cpuid_cb(void *opaque, uint32_t fn, uint32_t idx, uint32_t out
 
 static uint32_t xsave_size(uint64_t xcr0)
 {
-	/* legacy area + header; AVX and later components are not supported */
-	(void)xcr0;
-	return 576;
+	/* legacy area + header, + YMM_Hi128 (256 bytes at 576): the same in the
+	 * standard and the compacted format */
+	return cpu_xsave_size(xcr0);
 }
 
 /* with XSAVE component 9 (PKRU): its end in the standard format, or its 8
@@ -132,13 +137,18 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	uint32_t n = 0;
 
 	put(&tmp[n++], 0, 0, 0, MAX_BASIC, str4("Genu"), str4("ntel"), str4("ineI"));
-	/* family 6 model 0x86 stepping 1 (Tremont, QEMU's "Snowridge": SSE4.2,
-	 * MOVBE, WAITPKG and no AVX, like this processor; a model Linux lists
-	 * for no speculation bug that IA32_ARCH_CAPABILITIES cannot clear);
-	 * CLFLUSH line 8 qwords; the VMM sets APIC IDs. SSE3..SSE4.2 run on
-	 * the host's unit: only those the host has */
+	/* family 6 model 0x86 stepping 1 (Tremont, QEMU's "Snowridge"; a model
+	 * Linux lists for no speculation bug that IA32_ARCH_CAPABILITIES cannot
+	 * clear). With AVX/AVX2/FMA/F16C (where the host runs them) the feature
+	 * set is that of Tremont's successor Gracemont (Alder Lake-N's E-core:
+	 * x86-64-v3, WAITPKG, no AVX-512) without its AES/SHA/PCLMUL/GFNI/
+	 * RDRAND; the identity stays Tremont's. CLFLUSH line 8 qwords; the VMM
+	 * sets APIC IDs. SSE3..SSE4.2 run on the host's unit: only those the
+	 * host has */
 	put(&tmp[n++], 1, 0, 0, 0x00080661, 0x00000800,
-	    (F1_ECX & ~F1_ECX_HOST) | (F1_ECX_HOST & cpu_simd_cpuid1_ecx()), F1_EDX);
+	    (F1_ECX & ~F1_ECX_HOST) | (F1_ECX_HOST & cpu_simd_cpuid1_ecx()) |
+		(cpu_avx_supported() ? F1_ECX_AVX : 0),
+	    F1_EDX);
 	/* cache and TLB descriptors: AL = 1 (the count Linux's WARN checks), no
 	 * descriptor; leaf 4 has no cache either (type 0 in sub-leaf 0) */
 	put(&tmp[n++], 2, 0, 0, 1, 0, 0, 0);
@@ -150,7 +160,8 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	 * which KVM always sets */
 	put(&tmp[n++], 6, 0, 0, BIT(2), 0, 0, 0);
 	/* sub-leaf 0 only (EAX = 0); TSC_ADJUST is emulated, as KVM always does */
-	put(&tmp[n++], 7, 0, SIG, 0, F7_EBX, F7_ECX, F7_EDX);
+	put(&tmp[n++], 7, 0, SIG, 0, F7_EBX | (cpu_avx_supported() ? F7_EBX_AVX : 0), F7_ECX,
+	    F7_EDX);
 	put(&tmp[n++], 8, 0, 0, 0, 0, 0, 0);
 	put(&tmp[n++], 9, 0, 0, 0, 0, 0, 0);
 	/* architectural performance monitoring: no vPMU (version 0) */
@@ -161,15 +172,19 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	 * compute zero cores per package and divide by it */
 	put(&tmp[n++], 0xb, 0, SIG, 0, 0, 0, 0);
 	put(&tmp[n++], 0xc, 0, 0, 0, 0, 0, 0);
-	/* XSAVE: XCR0 may hold x87 | SSE, both in the 576-byte legacy area +
-	 * header (EBX = ECX = the size for everything permitted); sub-leaf 1:
-	 * XSAVEOPT, XSAVEC, with EBX the compacted size for all of XCR0 | XSS */
+	/* XSAVE: XCR0 may hold x87 | SSE (the 576-byte legacy area + header),
+	 * YMM (256 bytes at 576) when the host runs AVX, and PKRU (8 bytes at
+	 * 0xa80); EBX = ECX = the size for everything permitted, as Linux 6.1's
+	 * __do_cpuid_func(); sub-leaf 1: XSAVEOPT, XSAVEC, with EBX the
+	 * compacted size for all of XCR0 | XSS; sub-leaves 2 and 9: the
+	 * components' sizes and offsets (PKRU a user component, not aligned) */
 	put(&tmp[n++], 0xd, 0, SIG, (uint32_t)CPU_XCR0_SUPPORTED,
 	    xsave_size_pkru(CPU_XCR0_SUPPORTED, false), xsave_size_pkru(CPU_XCR0_SUPPORTED, false),
 	    0);
 	put(&tmp[n++], 0xd, 1, SIG, BIT(0) | BIT(1), xsave_size_pkru(CPU_XCR0_SUPPORTED, true), 0,
 	    0);
-	/* component 9, PKRU: 8 bytes at 0xa80, a user component, not aligned */
+	if (CPU_XCR0_SUPPORTED & 4)
+		put(&tmp[n++], 0xd, 2, SIG, 256, CPU_XSAVE_YMM_OFF, 0, 0);
 	put(&tmp[n++], 0xd, 9, SIG, 8, CPU_XSAVE_PKRU_OFFSET, 0, 0);
 	put(&tmp[n++], 0x80000000, 0, 0, MAX_EXT, 0, 0, 0);
 	put(&tmp[n++], 0x80000001, 0, 0, 0, 0, F81_ECX, F81_EDX);

@@ -318,7 +318,7 @@ int kvm_vcpu_set_sregs2(struct kvm_vcpu *v, const struct kvm_sregs2 *s)
  */
 uint64_t kvm_supported_xcr0(void)
 {
-	return CPU_XCR0_SUPPORTED; /* x87 | SSE | PKRU; AVX state is not implemented */
+	return CPU_XCR0_SUPPORTED; /* x87 | SSE | PKRU, | YMM where the host runs AVX */
 }
 
 void kvm_fpu_reset(struct kvm_vcpu *v)
@@ -427,8 +427,9 @@ int kvm_vcpu_set_xsave(struct kvm_vcpu *v, const struct kvm_xsave *x)
 	for (int k = 2; k < 8; k++)
 		if (hdr[k])
 			return -EINVAL;
-	if (hdr[0] & 3) {
-		/* MXCSR comes with x87 or SSE state and must have no reserved bits */
+	if (hdr[0] & 7) {
+		/* MXCSR comes with x87, SSE or YMM state and must have no reserved
+		 * bits (copy_uabi_to_xstate()) */
 		if (mxcsr & ~CPU_MXCSR_MASK)
 			return -EINVAL;
 	} else {

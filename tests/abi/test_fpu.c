@@ -55,13 +55,26 @@ static int run_io(struct kt_vm *t, uint32_t *value)
 	return t->run->io.port;
 }
 
+/* what softkvm needs to offer AVX: AVX FMA F16C OSXSAVE, XCR0 SSE|YMM, AVX2 */
+static bool host_avx(void)
+{
+	uint32_t a, b, c, d, lo, hi;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if ((c & 0x38001000u) != 0x38001000u)
+		return false;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+	return (lo & 6) == 6 && (b & (1u << 5));
+}
+
 static void check_cpuid_model(int kvm, int vcpu)
 {
 	struct {
 		struct kvm_cpuid2 c;
 		struct kvm_cpuid_entry2 e[100];
 	} cp = {.c.nent = 100};
-	bool leaf1 = false, leafd0 = false, leafd1 = false;
+	bool leaf1 = false, leafd0 = false, leafd1 = false, leafd2 = false;
+	bool avx = !getenv("SOFTKVM_NO_AVX") && host_avx();
 
 	KT_EQ(KT_IOCTL(kvm, KVM_GET_SUPPORTED_CPUID, &cp), 0);
 	for (uint32_t k = 0; k < cp.c.nent; k++) {
@@ -70,15 +83,28 @@ static void check_cpuid_model(int kvm, int vcpu)
 			leaf1 = true;
 			/* FPU MMX FXSR SSE SSE2 */
 			KT_EQ(e->edx & 0x07800001u, 0x07800001u);
-			/* SSE3 SSSE3 SSE4.1 SSE4.2 XSAVE; not AVX; OSXSAVE is the guest's */
+			/* SSE3 SSSE3 SSE4.1 SSE4.2 XSAVE; OSXSAVE is the guest's; AVX FMA
+			 * F16C where the host runs them (SOFTKVM_NO_AVX says it does not) */
 			KT_EQ(e->ecx & 0x04180201u, 0x04180201u);
-			KT_EQ(e->ecx & (1u << 28), 0);
+			KT_EQ(e->ecx & (1u << 27), 0);
+			KT_EQ(e->ecx & 0x30001000u, avx ? 0x30001000u : 0);
 		}
+		if (e->function == 7 && e->index == 0)
+			KT_EQ(e->ebx & (1u << 5), avx ? 1u << 5 : 0); /* AVX2 */
 		if (e->function == 0xd && e->index == 0) {
 			leafd0 = true;
-			KT_EQ(e->eax, 0x203); /* x87 | SSE | PKRU */
+			KT_EQ(e->eax, (avx ? 7 : 3) | 0x200); /* x87 | SSE | YMM | PKRU */
 			KT_EQ(e->edx, 0);
-			KT_EQ(e->ecx, 0xa88); /* legacy area + header, PKRU at 0xa80 */
+			/* legacy area + header (+ YMM_Hi128), PKRU at 0xa80 */
+			KT_EQ(e->ebx, 0xa88);
+			KT_EQ(e->ecx, 0xa88);
+		}
+		if (e->function == 0xd && e->index == 2) {
+			leafd2 = true;
+			KT_EQ(e->eax, 256); /* YMM_Hi128: size, offset */
+			KT_EQ(e->ebx, 576);
+			KT_EQ(e->ecx, 0);
+			KT_EQ(e->edx, 0);
 		}
 		if (e->function == 0xd && e->index == 1) {
 			leafd1 = true;
@@ -86,7 +112,7 @@ static void check_cpuid_model(int kvm, int vcpu)
 			KT_EQ(e->eax & 8, 0); /* not XSAVES */
 		}
 	}
-	KT_CHECK(leaf1 && leafd0 && leafd1);
+	KT_CHECK(leaf1 && leafd0 && leafd1 && leafd2 == avx);
 	KT_EQ(KT_IOCTL(vcpu, KVM_SET_CPUID2, &cp), 0);
 	KT_EQ(KT_IOCTL(kvm, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2), 4096);
 	KT_EQ(KT_IOCTL(kvm, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE), 1);
@@ -174,7 +200,7 @@ int main(int argc, char **argv)
 	{
 		uint8_t *r = (uint8_t *)xs2->region;
 		memcpy(xs2, xs, 4096);
-		r[512] |= 4; /* AVX state: not supported */
+		r[512] |= 8; /* BNDREGS state: not supported */
 		KT_FAILS(KT_IOCTL(t.vcpu, KVM_SET_XSAVE, xs2), EINVAL);
 		memcpy(xs2, xs, 4096);
 		r[520 + 7] = 0x80; /* compacted format */
@@ -191,7 +217,9 @@ int main(int argc, char **argv)
 	xc.nr_xcrs = 1;
 	xc.xcrs[0].value = 0; /* x87 bit clear */
 	KT_FAILS(KT_IOCTL(t.vcpu, KVM_SET_XCRS, &xc), EINVAL);
-	xc.xcrs[0].value = 7; /* AVX: not in the guest's leaf 0xD */
+	xc.xcrs[0].value = 0xf; /* BNDREGS: not in the guest's leaf 0xD */
+	KT_FAILS(KT_IOCTL(t.vcpu, KVM_SET_XCRS, &xc), EINVAL);
+	xc.xcrs[0].value = 5; /* YMM without SSE */
 	KT_FAILS(KT_IOCTL(t.vcpu, KVM_SET_XCRS, &xc), EINVAL);
 	xc.xcrs[0].value = 3;
 	xc.flags = 1;

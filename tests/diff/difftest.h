@@ -41,6 +41,7 @@ struct dt_result {
 	int32_t vector; /* -1: reached EXIT */
 	uint32_t err;
 	uint64_t rip, cr2;
+	uint32_t mxcsr; /* at a #XM: the flags the fault left (compared then) */
 };
 
 /* one generated case */
@@ -87,5 +88,6 @@ void dt_generate(struct dt_case *tc, uint64_t seed, bool allow32);
 extern bool dt_host_amd;  /* the host is AMD: compare the undefined flags known for it */
 extern bool dt_focus_bmi; /* --focus bmi: mostly BMI1/BMI2/ADX instructions */
 extern bool dt_host_bmi;  /* the host has BMI1, BMI2 and ADX (else none are generated) */
+extern bool dt_focus_avx; /* --focus avx: VEX instructions between a YMM prologue and epilogue */
 
 #endif

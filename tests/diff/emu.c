@@ -109,6 +109,12 @@ struct emu *emu_create(int vendor)
 	 * vol. 2 4.5.1), on Intel and AMD hosts alike. A null selector loaded
 	 * in 64-bit mode leaves the register unusable (KVM's view of it).
 	 */
+	if (dt_focus_avx) {
+		/* as Linux runs user space: SSE and AVX state enabled */
+		em->sregs.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
+		cpu_set_xcr0_allowed(h->cpu, 7);
+		cpu_set_xcr0(h->cpu, 7);
+	}
 	null_seg(&em->sregs.seg[SEG_DS]);
 	null_seg(&em->sregs.seg[SEG_ES]);
 	null_seg(&em->sregs.seg[SEG_FS]);
@@ -172,6 +178,11 @@ void emu_run(struct emu *em, const struct dt_case *tc, struct emu_result *out)
 	out->r.out.gpr[4] = get64(h->ram + frame + 24);
 	cpu_get_sregs(c, &s);
 	out->r.cr2 = s.cr2;
+	{
+		uint8_t fx[512] __attribute__((aligned(16)));
+		cpu_get_fxsave(c, fx);
+		memcpy(&out->r.mxcsr, fx + 24, 4);
+	}
 	if (out->r.vector == 13 && out->r.rip == (tc->mode32 ? DT_EXIT32_VA : DT_EXIT_VA) &&
 	    out->r.err == 0) {
 		out->r.vector = -1;

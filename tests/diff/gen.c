@@ -550,6 +550,10 @@ void gen_one(struct gen *g, bool simple)
 {
 	unsigned w = rndn(g, simple ? 100 : 120);
 
+	if (dt_focus_avx && chance(g, 80)) {
+		g_avx(g);
+		return;
+	}
 	if (dt_focus_bmi && chance(g, 75)) {
 		g_bmi(g);
 		return;
@@ -640,13 +644,19 @@ void dt_generate(struct dt_case *tc, uint64_t seed, bool allow32)
 	tc->data_seed = rnd(&g);
 	tc->data_mode = chance(&g, 70) ? 0 : 1 + rndn(&g, 2);
 
-	n = 1 + rndn(&g, 16);
+	if (dt_focus_avx)
+		avx_prologue(&g);
+	n = 1 + rndn(&g, dt_focus_avx ? 24 : 16);
 	for (unsigned k = 0; k < 200 && n > 0 && !g.stop && !code_full(&g); k++) {
 		uint32_t before = tc->ninsns;
+		if (dt_focus_avx && (tc->ninsns + 28 > DT_MAX_INSNS || tc->len + 400 > DT_CODE_MAX))
+			break;
 		gen_one(&g, false);
 		if (tc->ninsns != before)
 			n--;
 	}
+	if (dt_focus_avx)
+		avx_epilogue(&g);
 	/* the end: jmp rel32 to EXIT */
 	tc->off[tc->ninsns] = (uint16_t)tc->len;
 	tc->undef[tc->ninsns] = (uint8_t)g.undef;

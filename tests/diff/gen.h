@@ -172,5 +172,9 @@ void g_branch(struct gen *g);
 void g_indirect(struct gen *g);
 void g_fault(struct gen *g);
 void g_legacy32(struct gen *g);
+/* --focus avx (gen_avx.c) */
+void g_avx(struct gen *g);
+void avx_prologue(struct gen *g);
+void avx_epilogue(struct gen *g);
 
 #endif

@@ -143,6 +143,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 	res->err = (uint32_t)r[REG_ERR];
 	res->rip = (uint64_t)r[REG_RIP];
 	res->cr2 = (uint64_t)r[REG_CR2];
+	res->mxcsr = uc->uc_mcontext.fpregs ? uc->uc_mcontext.fpregs->mxcsr : 0;
 	siglongjmp(*child_jb, 1);
 }
 
