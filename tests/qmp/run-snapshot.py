@@ -225,6 +225,7 @@ def main():
         c3 = Client(sock3)
         c3.recv_msg()
         c3.cmd("qmp_capabilities")
+        check("the guest ticks (with --vsock)", g3.wait_tick(2))
         check("stop (with --vsock)", c3.cmd("stop") == {"return": {}})
         r = c3.cmd("snapshot-save", {"path": os.path.join(tmp, "vsock.skvm")})
         desc = r.get("error", {}).get("desc", "")
