@@ -69,6 +69,7 @@ void cpu_destroy(struct cpu *c)
 	jit_destroy(c->jit);
 	decode_fini(c);
 	fpu_host_destroy(c);
+	vmx_enable(c, false);
 	munmap(c->arena, c->arena_size);
 	free(c->bhash);
 	free(c);
@@ -152,6 +153,7 @@ void cpu_reset(struct cpu *c)
 	memset(c->mtrr_fixed, 0, sizeof(c->mtrr_fixed));
 	memset(c->mtrr_var, 0, sizeof(c->mtrr_var));
 	c->apic_base = 0xfee00000ull | (1u << 11) | (1u << 8); /* BSP, enabled */
+	vmx_reset(c);
 }
 
 void cpu_init_signal(struct cpu *c)
@@ -1131,6 +1133,7 @@ void cpu_set_events(struct cpu *c, const struct cpu_events *e)
 void cpu_set_features(struct cpu *c, uint32_t features)
 {
 	c->features = features;
+	vmx_enable(c, (features & CPU_FEAT_VMX) != 0);
 	cpu_flush_code(c); /* decode may depend on it */
 }
 

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 
 #include "cpu.h"
+#include "vmx/vmx.h"
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -332,6 +333,9 @@ struct cpu {
 	uint8_t jit_why;  /* why translated code left (statistics) */
 	bool jit_budget;  /* translations check the instruction budget (cpu_set_budget) */
 
+	/* VMX (cpu/vmx/): NULL unless CPU_FEAT_VMX */
+	struct vmx *vmx;
+
 	const struct cpu_ops *ops;
 	void *opaque;
 	void *decoder_state; /* Zydis decoders, see decode.c */
@@ -644,6 +648,8 @@ void decode_set_vendor(struct cpu *c, bool amd);
 
 /* ---- misc ---- */
 void cpu_recompute_slow_mode(struct cpu *c);
+/* CR4 bits the guest's CPUID allows (ops_system.c) */
+uint64_t cpu_cr4_supported(struct cpu *c);
 void cpu_flush_code(struct cpu *c);
 uint64_t cpu_rdtsc(struct cpu *c);
 /* Privilege checks */

@@ -156,6 +156,9 @@ void cpu_write_cr0(struct cpu *c, uint64_t v)
 		cpu_raise(c, EXC_GP, 0);
 	if ((v & CR0_NW) && !(v & CR0_CD))
 		cpu_raise(c, EXC_GP, 0);
+	/* in VMX operation the IA32_VMX_CR0_FIXED bits hold (SDM 23.8) */
+	if (unlikely(c->vmx) && !vmx_cr0_allowed(c, v))
+		cpu_raise(c, EXC_GP, 0);
 	if (!(old & CR0_PG) && (v & CR0_PG) && (efer & EFER_LME)) {
 		/* activating IA-32e mode (SDM 9.8.5) */
 		if (!(c->cr4 & CR4_PAE) || c->seg[SEG_CS].l)
@@ -176,7 +179,7 @@ void cpu_write_cr0(struct cpu *c, uint64_t v)
 	seg_update_cache(c);
 }
 
-static uint64_t cr4_supported(struct cpu *c)
+uint64_t cpu_cr4_supported(struct cpu *c)
 {
 	uint32_t l0[4], l1[4], l7[4] = {0, 0, 0, 0};
 	uint64_t ok = CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE |
@@ -214,7 +217,10 @@ void cpu_write_cr4(struct cpu *c, uint64_t v)
 {
 	uint64_t old = c->cr4;
 
-	if (v & ~cr4_supported(c))
+	if (v & ~cpu_cr4_supported(c))
+		cpu_raise(c, EXC_GP, 0);
+	/* in VMX operation the IA32_VMX_CR4_FIXED bits hold (SDM 23.8) */
+	if (unlikely(c->vmx) && !vmx_cr4_allowed(c, v))
 		cpu_raise(c, EXC_GP, 0);
 	if (in_long_mode(c)) {
 		if (!(v & CR4_PAE) || ((v ^ old) & CR4_LA57))

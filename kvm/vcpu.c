@@ -406,6 +406,9 @@ void kvm_vcpu_cpuid_changed(struct kvm_vcpu *v)
 	else if ((v->vm->quirks_disabled & KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS) &&
 		 !kvm_guest_has(v, 1, 0, CPUID_ECX, 3))
 		f |= CPU_FEAT_MWAIT_UD;
+	/* VMX: opt-in only (kvm_nested_enabled), and only with CPUID.1:ECX.VMX */
+	if (kvm_nested_enabled() && kvm_guest_has(v, 1, 0, CPUID_ECX, 5))
+		f |= CPU_FEAT_VMX;
 	cpu_set_features(v->cpu, f);
 }
 
