@@ -226,6 +226,11 @@ static bool handle_fault(struct cpu *c)
 	}
 	c->last_vector = (uint8_t)vec;
 	/* faults push RFLAGS with RF set (SDM 17.3.1.1); traps and #DB do not */
+	if (unlikely(c->vmx_nonroot)) {
+		c->delivering = 0;
+		vmx_exit_exception(c, vec, exc_has_error(vec), err, false);
+		c->delivering++;
+	}
 	if (vec != EXC_DB && vec != EXC_BP && vec != EXC_OF)
 		c->rflags |= FL_RF;
 	cpu_deliver(c, vec, DELIVER_EXC, exc_has_error(vec), err, RIP(c));
@@ -677,8 +682,20 @@ static enum cpu_exit handle_events(struct cpu *c)
 		c->exc_pending = false;
 		c->raise_vec = c->exc_vector;
 		c->raise_err = c->exc_error;
-		if (!handle_fault(c))
+		if (!handle_fault(c)) {
+			if (c->vmx_nonroot)
+				vmx_exit_triple_fault(c);
 			return CPU_EXIT_SHUTDOWN;
+		}
+	}
+	if (ev & EV_VMX) {
+		if (c->vmx_nonroot)
+			vmx_boundary(c);
+		else
+			atomic_fetch_and(&c->events, ~EV_VMX);
+	} else if (unlikely(c->vmx_nonroot) &&
+		   (atomic_load(&c->irq_line) || atomic_load(&c->nmi_req) || c->nmi_pending)) {
+		vmx_boundary(c);
 	}
 	if (c->intr_shadow)
 		return CPU_EXIT_NONE;
@@ -846,9 +863,18 @@ enum cpu_exit cpu_run(struct cpu *c)
 		c->nochain = false;
 		replaying = false;
 		if (!handle_fault(c)) {
+			if (c->vmx_nonroot)
+				vmx_exit_triple_fault(c);
 			why = CPU_EXIT_SHUTDOWN;
 			goto out;
 		}
+		if (c->finish_only)
+			goto out;
+		break;
+	case 3: /* a VM exit (cpu/vmx/exit.c): L1's host state is loaded */
+		c->cur_block = NULL;
+		c->nochain = false;
+		replaying = false;
 		if (c->finish_only)
 			goto out;
 		break;

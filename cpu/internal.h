@@ -193,6 +193,7 @@ struct xlog_entry {
 #define EV_SLOW	    (1u << 4) /* re-evaluate slow-mode conditions */
 #define EV_CODEW    (1u << 5) /* code was written: a new epoch (translations revalidate) */
 #define EV_MONHIT   (1u << 6) /* this vCPU stored to monitored lines: trigger them (mem.c) */
+#define EV_VMX	    (1u << 7) /* VMX non-root: check the preemption timer and windows */
 
 struct cpu_mem;
 
@@ -335,6 +336,7 @@ struct cpu {
 
 	/* VMX (cpu/vmx/): NULL unless CPU_FEAT_VMX */
 	struct vmx *vmx;
+	bool vmx_nonroot; /* L2 runs: exits are checked (cpu/vmx/vmx.h) */
 
 	const struct cpu_ops *ops;
 	void *opaque;

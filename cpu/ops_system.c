@@ -22,6 +22,8 @@ static const struct insn *op_in(struct cpu *c, const struct insn *i)
 {
 	uint16_t port = io_port(c, i);
 	io_check_perm(c, port, i->osz);
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_io(c, i, port, i->osz, true, false, false, !i->aux2);
 	reg_set(c, REG_RAX, i->osz == 1 ? 1 : i->osz, io_in(c, port, i->osz));
 	if (i->osz == 1)
 		reg_set(c, 0, 1, c->gpr[REG_RAX] & 0xff);
@@ -32,6 +34,8 @@ static const struct insn *op_out(struct cpu *c, const struct insn *i)
 {
 	uint16_t port = io_port(c, i);
 	io_check_perm(c, port, i->osz);
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_io(c, i, port, i->osz, false, false, false, !i->aux2);
 	io_out(c, port, i->osz, reg_get(c, REG_RAX, i->osz));
 	NEXT(c, i);
 }
@@ -290,6 +294,8 @@ static const struct insn *op_mov_to_cr(struct cpu *c, const struct insn *i)
 	uint64_t v = reg_get(c, i->r1, i->osz);
 
 	require_cpl0(c);
+	if (unlikely(c->vmx_nonroot))
+		v = vmx_cr_write(c, i, i->aux, v, i->r1);
 	switch (i->aux) {
 	case 0:
 		cpu_write_cr0(c, v);
@@ -336,6 +342,8 @@ static const struct insn *op_mov_from_cr(struct cpu *c, const struct insn *i)
 	default:
 		cpu_raise_noerr(c, EXC_UD);
 	}
+	if (unlikely(c->vmx_nonroot))
+		v = vmx_cr_read(c, i, i->aux, v, i->r1);
 	reg_set(c, i->r1, i->osz, v);
 	NEXT(c, i);
 }
@@ -702,6 +710,8 @@ static const struct insn *op_smsw(struct cpu *c, const struct insn *i)
 static const struct insn *op_clts(struct cpu *c, const struct insn *i)
 {
 	require_cpl0(c);
+	if (unlikely(c->vmx_nonroot) && !vmx_clts(c, i))
+		NEXT(c, i);
 	c->cr0 &= ~CR0_TS;
 	NEXT(c, i);
 }
@@ -892,6 +902,8 @@ static const struct insn *op_rdmsr(struct cpu *c, const struct insn *i)
 	uint64_t v;
 
 	require_cpl0(c);
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_msr(c, i, (uint32_t)c->gpr[REG_RCX], false);
 	v = msr_read_guest(c, (uint32_t)c->gpr[REG_RCX]);
 	c->gpr[REG_RAX] = (uint32_t)v;
 	c->gpr[REG_RDX] = v >> 32;
@@ -903,6 +915,8 @@ static const struct insn *op_wrmsr(struct cpu *c, const struct insn *i)
 	uint64_t v = (uint32_t)c->gpr[REG_RAX] | (c->gpr[REG_RDX] << 32);
 
 	require_cpl0(c);
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_msr(c, i, (uint32_t)c->gpr[REG_RCX], true);
 	msr_write_guest(c, (uint32_t)c->gpr[REG_RCX], v);
 	END_BLOCK(c, i);
 }

@@ -154,6 +154,7 @@ void vmx_reset(struct cpu *c)
 		return;
 	memset(v, 0, sizeof(*v));
 	v->cur = VMPTR_INVALID;
+	c->vmx_nonroot = false;
 }
 
 void vmx_enable(struct cpu *c, bool on)
@@ -165,5 +166,6 @@ void vmx_enable(struct cpu *c, bool on)
 	} else if (!on && c->vmx) {
 		free(c->vmx);
 		c->vmx = NULL;
+		c->vmx_nonroot = false;
 	}
 }

@@ -48,13 +48,37 @@ static bool compat_mode(const struct cpu *c)
 	return in_long_mode(c) && !in_64bit_mode(c);
 }
 
+/* in VMX non-root operation: the VM exit of a VMX instruction, with the
+ * instruction information and (memory operands) the displacement as the
+ * exit qualification (SDM 28.2.1, 28.2.5) */
+static NORETURN void exit_vmx_insn(struct cpu *c, const struct insn *i, uint32_t reason)
+{
+	uint32_t info;
+	uint64_t qual = 0;
+	bool rw = reason == EXIT_VMREAD || reason == EXIT_VMWRITE;
+	if (rw && i->aux) {
+		info = (uint32_t)i->r2 << 3 | 1u << 10;
+	} else {
+		info = vmx_mem_insn_info(c, i);
+		qual = i->base == GPR_RIP ? RIP(c) + (uint64_t)(int64_t)i->disp
+					  : (uint64_t)(int64_t)i->disp;
+	}
+	if (rw)
+		info |= (uint32_t)i->r1 << 28;
+	else if (reason == EXIT_VMXOFF)
+		info = 0, qual = 0;
+	vmx_vmexit_info(c, reason, qual, i, info);
+}
+
 /* #UD outside VMX operation, in real, virtual-8086 and compatibility mode;
- * #GP(0) at CPL > 0 */
-static struct vmx *vmx_check(struct cpu *c)
+ * the VM exit in VMX non-root operation; #GP(0) at CPL > 0 */
+static struct vmx *vmx_check(struct cpu *c, const struct insn *i, uint32_t reason)
 {
 	struct vmx *v = c->vmx;
 	if (!v || !v->on || !(c->cr0 & CR0_PE) || (c->rflags & FL_VM) || compat_mode(c))
 		cpu_raise_noerr(c, EXC_UD);
+	if (v->guest)
+		exit_vmx_insn(c, i, reason);
 	require_cpl0(c);
 	return v;
 }
@@ -78,6 +102,8 @@ static const struct insn *op_vmxon(struct cpu *c, const struct insn *i)
 	if (!v || !(c->cr0 & CR0_PE) || !(c->cr4 & CR4_VMXE) || (c->rflags & FL_VM) ||
 	    compat_mode(c))
 		cpu_raise_noerr(c, EXC_UD);
+	if (v->guest)
+		exit_vmx_insn(c, i, EXIT_VMXON);
 	if (v->on) {
 		require_cpl0(c);
 		vmx_fail(c, VMXERR_VMXON_IN_ROOT);
@@ -111,7 +137,7 @@ static const struct insn *op_vmxon(struct cpu *c, const struct insn *i)
 
 static const struct insn *op_vmxoff(struct cpu *c, const struct insn *i)
 {
-	struct vmx *v = vmx_check(c);
+	struct vmx *v = vmx_check(c, i, EXIT_VMXOFF);
 	vmcs_flush(c);
 	v->on = false;
 	v->cur = VMPTR_INVALID;
@@ -123,7 +149,7 @@ static const struct insn *op_vmxoff(struct cpu *c, const struct insn *i)
 
 static const struct insn *op_vmclear(struct cpu *c, const struct insn *i)
 {
-	struct vmx *v = vmx_check(c);
+	struct vmx *v = vmx_check(c, i, EXIT_VMCLEAR);
 	uint64_t pa = read_m64(c, i);
 	if (!vmptr_ok(c, pa)) {
 		vmx_fail(c, VMXERR_VMCLEAR_INVALID_ADDRESS);
@@ -147,7 +173,7 @@ static const struct insn *op_vmclear(struct cpu *c, const struct insn *i)
 
 static const struct insn *op_vmptrld(struct cpu *c, const struct insn *i)
 {
-	struct vmx *v = vmx_check(c);
+	struct vmx *v = vmx_check(c, i, EXIT_VMPTRLD);
 	uint64_t pa = read_m64(c, i);
 	if (!vmptr_ok(c, pa)) {
 		vmx_fail(c, VMXERR_VMPTRLD_INVALID_ADDRESS);
@@ -174,7 +200,7 @@ static const struct insn *op_vmptrld(struct cpu *c, const struct insn *i)
 
 static const struct insn *op_vmptrst(struct cpu *c, const struct insn *i)
 {
-	struct vmx *v = vmx_check(c);
+	struct vmx *v = vmx_check(c, i, EXIT_VMPTRST);
 	mem_write(c, insn_la(c, i, 8, ACC_W), 8, v->cur);
 	vmx_succeed(c);
 	END_BLOCK(c, i);
@@ -190,7 +216,7 @@ static const struct insn *op_vmptrst(struct cpu *c, const struct insn *i)
  */
 static const struct insn *op_vmread(struct cpu *c, const struct insn *i)
 {
-	struct vmx *v = vmx_check(c);
+	struct vmx *v = vmx_check(c, i, EXIT_VMREAD);
 	unsigned sz = in_64bit_mode(c) ? 8 : 4;
 	if (v->cur == VMPTR_INVALID) {
 		vmx_fail_invalid(c);
@@ -213,7 +239,7 @@ static const struct insn *op_vmread(struct cpu *c, const struct insn *i)
 
 static const struct insn *op_vmwrite(struct cpu *c, const struct insn *i)
 {
-	struct vmx *v = vmx_check(c);
+	struct vmx *v = vmx_check(c, i, EXIT_VMWRITE);
 	unsigned sz = in_64bit_mode(c) ? 8 : 4;
 	if (v->cur == VMPTR_INVALID) {
 		vmx_fail_invalid(c);
@@ -276,6 +302,19 @@ static bool decode_vmxoff(struct dctx *d, struct insn *i)
 	return true;
 }
 
+static bool decode_vmlaunch(struct dctx *d, struct insn *i)
+{
+	i->fn = vmx_op_vmlaunch;
+	d->ends_block = true;
+	return true;
+}
+static bool decode_vmresume(struct dctx *d, struct insn *i)
+{
+	i->fn = vmx_op_vmresume;
+	d->ends_block = true;
+	return true;
+}
+
 /* VMREAD r/m, r (op 0 = r/m); VMWRITE r, r/m (op 1 = r/m) */
 static bool decode_vmrw(struct dctx *d, struct insn *i, unsigned rm, unsigned reg, insn_fn fn)
 {
@@ -316,4 +355,6 @@ void vmx_register(void)
 	decode_register(ZYDIS_MNEMONIC_VMPTRST, decode_vmptrst);
 	decode_register(ZYDIS_MNEMONIC_VMREAD, decode_vmread);
 	decode_register(ZYDIS_MNEMONIC_VMWRITE, decode_vmwrite);
+	decode_register(ZYDIS_MNEMONIC_VMLAUNCH, decode_vmlaunch);
+	decode_register(ZYDIS_MNEMONIC_VMRESUME, decode_vmresume);
 }

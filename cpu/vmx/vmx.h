@@ -14,6 +14,7 @@
 
 struct cpu;
 struct vmx;
+struct insn;
 
 /* register the VMX instructions with the decoder (decode.c, once) */
 void vmx_register(void);
@@ -30,5 +31,34 @@ bool vmx_cr0_allowed(struct cpu *c, uint64_t cr0);
 bool vmx_cr4_allowed(struct cpu *c, uint64_t cr4);
 /* in VMX operation (root or non-root) */
 bool vmx_in_operation(const struct cpu *c);
+
+/*
+ * VMX non-root operation: c->vmx_nonroot is set while L2 runs, and the
+ * instructions and events that may exit to L1 test it (one predictable
+ * branch) before calling in here. The calls that return did not exit;
+ * the others unwind to cpu_run() with L1's host state loaded.
+ */
+#define VMX_EXIT_CPUID	10
+#define VMX_EXIT_VMCALL 18
+__attribute__((noreturn)) void vmx_exit_insn(struct cpu *c, const struct insn *i, uint32_t reason);
+/* HLT: exits with HLT exiting, else returns false (L2 halts) */
+bool vmx_exit_hlt(struct cpu *c, const struct insn *i);
+/* IN/OUT/INS/OUTS after the I/O permission checks */
+void vmx_exit_io(struct cpu *c, const struct insn *i, uint16_t port, unsigned size, bool in,
+		 bool string, bool rep, bool imm);
+/* RDMSR/WRMSR after the CPL check */
+void vmx_exit_msr(struct cpu *c, const struct insn *i, uint32_t index, bool write);
+/* an exception about to be delivered (exception bitmap); soft: INT3/INTO */
+void vmx_exit_exception(struct cpu *c, int vector, bool has_error, uint32_t error, bool soft);
+__attribute__((noreturn)) void vmx_exit_triple_fault(struct cpu *c);
+/* at an instruction boundary: timer, windows, external interrupts */
+void vmx_boundary(struct cpu *c);
+/* MOV to/from CR0/3/4/8 and CLTS in L2 (SDM 26.1.3): exit, or return
+ * the value to write (bits L1 owns keep theirs) / to read (the read
+ * shadows for the bits L1 owns) */
+uint64_t vmx_cr_write(struct cpu *c, const struct insn *i, unsigned cr, uint64_t val, unsigned gpr);
+/* CLTS: exits, or returns whether it clears CR0.TS */
+bool vmx_clts(struct cpu *c, const struct insn *i);
+uint64_t vmx_cr_read(struct cpu *c, const struct insn *i, unsigned cr, uint64_t val, unsigned gpr);
 
 #endif

@@ -158,9 +158,70 @@ struct vmx {
 	uint64_t vmxon_ptr;   /* VMXON region */
 	uint64_t cur;	      /* current-VMCS pointer or VMPTR_INVALID */
 	uint32_t launch;      /* launch state of the current VMCS */
+	uint64_t timer_start; /* TSC >> rate at VM entry (preemption timer) */
 	uint64_t f[VF_COUNT]; /* the current VMCS, cached (written back by VMCLEAR,
 			       * VMPTRLD of another VMCS, VMXOFF) */
 };
+
+/* basic exit reasons (SDM appendix C) */
+enum {
+	EXIT_EXCEPTION_NMI = 0,
+	EXIT_EXTERNAL_INTR = 1,
+	EXIT_TRIPLE_FAULT = 2,
+	EXIT_INTR_WINDOW = 7,
+	EXIT_NMI_WINDOW = 8,
+	EXIT_CPUID = 10,
+	EXIT_HLT = 12,
+	EXIT_VMCALL = 18,
+	EXIT_VMCLEAR = 19,
+	EXIT_VMLAUNCH = 20,
+	EXIT_VMPTRLD = 21,
+	EXIT_VMPTRST = 22,
+	EXIT_VMREAD = 23,
+	EXIT_VMRESUME = 24,
+	EXIT_VMWRITE = 25,
+	EXIT_VMXOFF = 26,
+	EXIT_VMXON = 27,
+	EXIT_CR_ACCESS = 28,
+	EXIT_IO = 30,
+	EXIT_RDMSR = 31,
+	EXIT_WRMSR = 32,
+	EXIT_INVALID_GUEST_STATE = 33,
+	EXIT_MSR_LOAD_FAIL = 34,
+	EXIT_PREEMPT_TIMER = 52,
+};
+#define EXIT_REASON_ENTRY_FAIL (1u << 31)
+
+/* interruption-information format (SDM 24.8.3, 24.9.2) */
+#define INTR_INFO_VALID	   (1u << 31)
+#define INTR_INFO_ERRCODE  (1u << 11)
+#define INTR_TYPE_EXT	   0u
+#define INTR_TYPE_NMI	   2u
+#define INTR_TYPE_HW_EXC   3u
+#define INTR_TYPE_SOFT_INT 4u
+#define INTR_TYPE_PRIV_SW  5u
+#define INTR_TYPE_SOFT_EXC 6u
+#define INTR_TYPE_OTHER	   7u
+
+/* exit.c */
+/*
+ * A VM exit (SDM 27): record reason and qualification, save the guest
+ * state, load the host state, and unwind to cpu_run() (L1 continues at
+ * HOST_RIP). i: the instruction that caused it (its length is recorded;
+ * RIP still points at it), or NULL.
+ */
+NORETURN void vmx_vmexit(struct cpu *c, uint32_t reason, uint64_t qual, const struct insn *i);
+/* the same for an instruction with VMX instruction information */
+NORETURN void vmx_vmexit_info(struct cpu *c, uint32_t reason, uint64_t qual, const struct insn *i,
+			      uint32_t info);
+/* load the host-state area (VM exit and failed VM entry after the checks) */
+void vmx_load_host(struct cpu *c);
+
+/* entry.c */
+const struct insn *vmx_op_vmlaunch(struct cpu *c, const struct insn *i);
+const struct insn *vmx_op_vmresume(struct cpu *c, const struct insn *i);
+/* the VMX instruction information of a memory operand (SDM table 28-9..) */
+uint32_t vmx_mem_insn_info(struct cpu *c, const struct insn *i);
 
 /* caps.c */
 uint64_t vmx_cap(struct cpu *c, uint32_t index); /* value of a capability MSR */
