@@ -166,6 +166,11 @@ void cpu_init_signal(struct cpu *c)
 	seg_update_cache(c);
 }
 
+bool cpu_init_blocked(const struct cpu *c)
+{
+	return vmx_in_operation(c);
+}
+
 /* ---- exits and faults ---- */
 
 NORETURN void cpu_raise(struct cpu *c, int vector, uint32_t error)

@@ -338,6 +338,8 @@ void cpu_destroy(struct cpu *c);
 void cpu_reset(struct cpu *c);
 /* INIT: like reset but keeps some MSRs, as SDM vol. 3, 10.1.1. */
 void cpu_init_signal(struct cpu *c);
+/* INIT is blocked (VMX operation, SDM vol. 3C 24.8): leave it pending */
+bool cpu_init_blocked(const struct cpu *c);
 
 /*
  * A read-side section of the memory map on the thread that owns c (they

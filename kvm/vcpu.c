@@ -673,7 +673,10 @@ static void accept_apic_events(struct kvm_vcpu *v)
 {
 	if (!v->lapic)
 		return;
-	if (lapic_take_init(v->lapic)) {
+	/* VMX operation blocks INIT: it stays latched in the LAPIC until
+	 * VMXOFF (Linux vmx_apic_init_signal_blocked; in VMX non-root
+	 * operation Linux exits to L1 instead, not yet done here) */
+	if (!cpu_init_blocked(v->cpu) && lapic_take_init(v->lapic)) {
 		cpu_init_signal(v->cpu);
 		lapic_reset(v->lapic, true);
 		v->st_msr = 0; /* kvm_vcpu_reset() clears MSR_KVM_STEAL_TIME, INIT too */

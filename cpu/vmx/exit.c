@@ -302,8 +302,10 @@ NORETURN void vmx_exit_triple_fault(struct cpu *c)
 
 /*
  * At an instruction boundary (handle_events, while EV_VMX or an event is
- * pending): the preemption timer, NMIs and external interrupts when they
- * exit, the NMI and interrupt windows. Returns when nothing exits.
+ * pending), in the priority order of SDM vol. 3C 26.2 ("Other Causes of
+ * VM Exits"): the preemption timer, the NMI window, NMIs (NMI exiting), the
+ * interrupt window, external interrupts (external-interrupt exiting).
+ * Returns when nothing exits.
  */
 void vmx_boundary(struct cpu *c)
 {
@@ -320,6 +322,8 @@ void vmx_boundary(struct cpu *c)
 			vmx_vmexit(c, EXIT_PREEMPT_TIMER, 0, NULL);
 		}
 	}
+	if ((proc & PROC_NMI_WINDOW) && !c->nmi_masked && c->intr_shadow != 2)
+		vmx_vmexit(c, EXIT_NMI_WINDOW, 0, NULL);
 	/* NMIs exit with NMI exiting (reason 0, NMI interruption type) */
 	if ((pin & PIN_NMI_EXITING) && c->intr_shadow != 2 &&
 	    (c->nmi_pending || atomic_load(&c->nmi_req))) {
@@ -330,8 +334,6 @@ void vmx_boundary(struct cpu *c)
 		vmcs_set(v, VF_VM_EXIT_INTR_INFO, 2 | INTR_TYPE_NMI << 8 | INTR_INFO_VALID);
 		vmx_vmexit(c, EXIT_EXCEPTION_NMI, 0, NULL);
 	}
-	if ((proc & PROC_NMI_WINDOW) && !c->nmi_masked && c->intr_shadow != 2)
-		vmx_vmexit(c, EXIT_NMI_WINDOW, 0, NULL);
 	if ((proc & PROC_INTR_WINDOW) && (c->rflags & FL_IF) && !c->intr_shadow)
 		vmx_vmexit(c, EXIT_INTR_WINDOW, 0, NULL);
 	if ((pin & PIN_EXT_INTR) && !c->intr_shadow && atomic_load(&c->irq_line)) {

@@ -726,6 +726,18 @@ static void test_l2_events(void)
 	       (apic_read(APIC_ISR + 0x30) & 2) && !(apic_read(APIC_IRR + 0x30) & 2));
 	apic_eoi();
 
+	/* activity state HLT (IA32_VMX_MISC[6], seed 004): L2 enters halted
+	 * and an external interrupt wakes it into a VM exit; the saved
+	 * activity state is still HLT */
+	vmwrite(F_GUEST_ACTIVITY, 1);
+	apic_write(APIC_ICR, ICR_SELF | ICR_ASSERT | 0x62);
+	r = vmx_enter(0);
+	check_exit("L2 entered in the HLT activity state, then an external interrupt", r, 1, 0);
+	report("HLT activity state: saved as HLT, L2 did not run",
+	       vmread1(F_GUEST_ACTIVITY) == 1 && vmread1(F_EXIT_INTR_INFO) == (0x62u | 1u << 31));
+	apic_eoi();
+	vmwrite(F_GUEST_ACTIVITY, 0);
+
 	/* a triple fault in L2: #UD with an IDT limit of 0 */
 	vmwrite(F_PIN, (u32)rdmsr(MSR_VMX_PINBASED));
 	vmwrite(F_GUEST_IDTR_LIMIT, 0);
