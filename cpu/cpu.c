@@ -233,7 +233,7 @@ static bool handle_fault(struct cpu *c)
 	/* faults push RFLAGS with RF set (SDM 17.3.1.1); traps and #DB do not */
 	if (unlikely(c->vmx_nonroot)) {
 		c->delivering = 0;
-		vmx_exit_exception(c, vec, exc_has_error(vec), err, false);
+		vmx_exit_exception(c, vec, exc_has_error(vec), err, NULL);
 		c->delivering++;
 	}
 	if (vec != EXC_DB && vec != EXC_BP && vec != EXC_OF)

@@ -185,12 +185,17 @@ static const struct insn *op_int3(struct cpu *c, const struct insn *i)
 		c->exit.debug.dr7 = c->guest_dr[7];
 		cpu_exit_now(c, CPU_EXIT_DEBUG);
 	}
+	/* INT3 raises #BP as a software exception: the exception bitmap applies */
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_exception(c, EXC_BP, false, 0, i);
 	return op_int(c, i);
 }
 
 static const struct insn *op_into(struct cpu *c, const struct insn *i)
 {
 	if (cc_of(c)) {
+		if (unlikely(c->vmx_nonroot))
+			vmx_exit_exception(c, EXC_OF, false, 0, i);
 		cpu_deliver(c, EXC_OF, DELIVER_SOFT, false, 0, RIP(c) + i->len);
 		return NULL;
 	}

@@ -266,7 +266,8 @@ void vmx_exit_msr(struct cpu *c, const struct insn *i, uint32_t index, bool writ
 
 /* exceptions (SDM 26.2): the exception bitmap, #PF through the error-code
  * mask and match; the exit comes instead of the delivery */
-void vmx_exit_exception(struct cpu *c, int vector, bool has_error, uint32_t error, bool soft)
+void vmx_exit_exception(struct cpu *c, int vector, bool has_error, uint32_t error,
+			const struct insn *i)
 {
 	struct vmx *v = c->vmx;
 	uint32_t bitmap = (uint32_t)vmcs_get(v, VF_EXCEPTION_BITMAP);
@@ -282,7 +283,7 @@ void vmx_exit_exception(struct cpu *c, int vector, bool has_error, uint32_t erro
 	if (!exit)
 		return;
 	uint32_t type = vector == EXC_NMI ? INTR_TYPE_NMI
-			: soft		  ? INTR_TYPE_SOFT_EXC
+			: i		  ? INTR_TYPE_SOFT_EXC
 					  : INTR_TYPE_HW_EXC;
 	uint32_t info = (uint32_t)vector | type << 8 | INTR_INFO_VALID;
 	if (has_error) {
@@ -291,7 +292,7 @@ void vmx_exit_exception(struct cpu *c, int vector, bool has_error, uint32_t erro
 	}
 	vmcs_set(v, VF_VM_EXIT_INTR_INFO, info);
 	uint64_t qual = vector == EXC_PF ? c->cr2 : 0;
-	vmx_vmexit(c, EXIT_EXCEPTION_NMI, qual, NULL);
+	vmx_vmexit(c, EXIT_EXCEPTION_NMI, qual, i);
 }
 
 NORETURN void vmx_exit_triple_fault(struct cpu *c)

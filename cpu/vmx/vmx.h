@@ -48,8 +48,10 @@ void vmx_exit_io(struct cpu *c, const struct insn *i, uint16_t port, unsigned si
 		 bool string, bool rep, bool imm);
 /* RDMSR/WRMSR after the CPL check */
 void vmx_exit_msr(struct cpu *c, const struct insn *i, uint32_t index, bool write);
-/* an exception about to be delivered (exception bitmap); soft: INT3/INTO */
-void vmx_exit_exception(struct cpu *c, int vector, bool has_error, uint32_t error, bool soft);
+/* an exception about to be delivered (exception bitmap); i: the INT3/INTO
+ * that raises it as a software exception, NULL for other exceptions */
+void vmx_exit_exception(struct cpu *c, int vector, bool has_error, uint32_t error,
+			const struct insn *i);
 __attribute__((noreturn)) void vmx_exit_triple_fault(struct cpu *c);
 /* at an instruction boundary: timer, windows, external interrupts */
 void vmx_boundary(struct cpu *c);

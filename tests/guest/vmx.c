@@ -450,6 +450,7 @@ volatile u64 l2_msr_value, l2_marker;
 void l2_main(void);
 void l2_after_ud(void);
 void l2_spin(void);
+void l2_int3(void);
 void l2_vmread(void);
 void l2_cr(void);
 asm(".text\n"
@@ -470,6 +471,11 @@ asm(".text\n"
     "movq $1, l2_marker(%rip)\n\t"
     "vmcall\n\t"
     "jmp l2_after_ud\n"
+    ".globl l2_int3\n"
+    "l2_int3:\n\t"
+    "int3\n\t"
+    "vmcall\n\t"
+    "jmp l2_int3\n"
     ".globl l2_spin\n"
     "l2_spin:\n\t"
     "pause\n\tjmp l2_spin\n"
@@ -684,6 +690,16 @@ static void test_l2_exits(void)
 	report("the injection field's valid bit is cleared after the entry",
 	       !(vmread1(F_ENTRY_INTR_INFO) >> 31));
 	ex_reset();
+
+	/* INT3 is a software exception: the exception bitmap applies, with
+	 * the instruction length */
+	vmwrite(F_GUEST_RIP, (ulong)l2_int3);
+	vmwrite(F_EXC_BITMAP, 1u << BP_VECTOR);
+	r = vmx_enter(0);
+	check_exit("L2 INT3 in the exception bitmap", r, 0, 0);
+	report("INT3 exit: vector 3, software exception, valid; length 1, RIP at the INT3",
+	       vmread1(F_EXIT_INTR_INFO) == (3u | 6u << 8 | 1u << 31) &&
+		   vmread1(F_EXIT_INSN_LEN) == 1 && vmread1(F_GUEST_RIP) == (ulong)l2_int3);
 }
 
 static void test_l2_events(void)
