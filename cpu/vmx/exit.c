@@ -426,3 +426,8 @@ bool vmx_clts(struct cpu *c, const struct insn *i)
 		exit_cr(c, i, 0, 2, 0);
 	return false;
 }
+
+bool vmx_ext_intr_exits(const struct cpu *c)
+{
+	return vmcs_get(c->vmx, VF_PIN_BASED_VM_EXEC_CONTROL) & PIN_EXT_INTR;
+}

@@ -53,6 +53,8 @@ void vmx_exit_msr(struct cpu *c, const struct insn *i, uint32_t index, bool writ
 void vmx_exit_exception(struct cpu *c, int vector, bool has_error, uint32_t error,
 			const struct insn *i);
 __attribute__((noreturn)) void vmx_exit_triple_fault(struct cpu *c);
+/* external interrupts exit from L2 whatever its RFLAGS.IF */
+bool vmx_ext_intr_exits(const struct cpu *c);
 /* at an instruction boundary: timer, windows, external interrupts */
 void vmx_boundary(struct cpu *c);
 /* MOV to/from CR0/3/4/8 and CLTS in L2 (SDM 26.1.3): exit, or return
