@@ -281,8 +281,10 @@ static bool check_guest(struct cpu *c, uint64_t *qual)
 		if (a >> 16 & 1)
 			continue;
 		unsigned t = a & 15;
-		if (!(t & 1) || ((t & 8) && !(t & 2)))
-			return false; /* not accessed, or code that cannot be read */
+		if (!(t & 1))
+			return false; /* not accessed */
+		if (s != SEG_CS && (t & 8) && !(t & 2))
+			return false; /* code that cannot be read in a data register */
 		if (!(a >> 4 & 1) || !(a >> 7 & 1) || (a & 0xf00) || (a >> 17))
 			return false; /* S, P, reserved bits */
 		if (!seg_limit_g_ok(lim[s], a))
@@ -337,14 +339,15 @@ static bool check_guest(struct cpu *c, uint64_t *qual)
 	if (intr & 4) /* blocking by SMI outside SMM */
 		return false;
 	uint64_t pend = vmcs_get(v, VF_GUEST_PENDING_DBG_EXCEPTIONS);
-	if (pend & ~0x1500full)
+	/* B3-B0, BS and enabled breakpoint (bits 3:0, 14, 12); RTM (16) is not
+	 * offered */
+	if (pend & ~0x500full)
 		return false;
 	/* the VMCS link pointer (27.3.1.5): all ones, or a VMCS of our revision */
 	uint64_t link = vmcs_get(v, VF_VMCS_LINK_POINTER);
 	if (link != VMPTR_INVALID) {
 		uint32_t rev;
-		if (!page_ok(c, link) || link == v->vmxon_ptr || link == v->cur ||
-		    !vmx_read_phys32(c, link, &rev) || rev != VMX_REVISION) {
+		if (!page_ok(c, link) || !vmx_read_phys32(c, link, &rev) || rev != VMX_REVISION) {
 			*qual = 4;
 			return false;
 		}

@@ -636,6 +636,9 @@ static void test_entry_checks(void)
 	       r == 0 && exit_reason() == (33u | 1u << 31));
 	report("after a VM-entry failure L1 runs on (host state loaded)",
 	       read_cr4() & X86_CR4_VMXE);
+	vmwrite(F_GUEST_AR(S_CS), 0xa099); /* execute-only code: valid in CS */
+	r = vmx_enter(1);
+	check_exit("an execute-only code segment in guest CS enters (CPUID exit)", r, 10, 0);
 }
 
 static void test_l2_exits(void)
