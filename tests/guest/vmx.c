@@ -451,6 +451,7 @@ void l2_main(void);
 void l2_after_ud(void);
 void l2_spin(void);
 void l2_int3(void);
+void l2_outs(void);
 void l2_vmread(void);
 void l2_cr(void);
 asm(".text\n"
@@ -476,6 +477,14 @@ asm(".text\n"
     "int3\n\t"
     "vmcall\n\t"
     "jmp l2_int3\n"
+    ".globl l2_outs\n"
+    "l2_outs:\n\t"
+    "mov $0x3ff, %dx\n\t"
+    "lea l2_msr_value(%rip), %rsi\n\t"
+    "mov $1, %ecx\n\t"
+    "rep outsb\n\t" /* exit 30: unconditional I/O exiting, string, REP */
+    "vmcall\n\t"
+    "jmp l2_outs\n"
     ".globl l2_spin\n"
     "l2_spin:\n\t"
     "pause\n\tjmp l2_spin\n"
@@ -705,6 +714,37 @@ static void test_l2_exits(void)
 		   vmread1(F_EXIT_INSN_LEN) == 1 && vmread1(F_GUEST_RIP) == (ulong)l2_int3);
 }
 
+static void test_l2_io_nmi(void)
+{
+	u64 r;
+	vmclear((ulong)vmcs3);
+	vmptrld((ulong)vmcs3);
+	vmcs_setup(l2_outs, 0, 1u << 24 /* unconditional I/O exiting */);
+	r = vmx_enter(1);
+	check_exit("REP OUTSB with unconditional I/O exiting", r, 30,
+		   0x3ffull << 16 | 1 << 5 | 1 << 4);
+	/* 64-bit address size, DS */
+	report("OUTS exit: instruction information (address size, segment)",
+	       vmread1(F_EXIT_INSN_INFO) == (2u << 7 | 3u << 15));
+	report("OUTS exit: guest-linear address of the source",
+	       vmread1(0x640a) == (ulong)&l2_msr_value);
+
+	/* NMI window: virtual NMIs, no blocking by NMI -> exits at once */
+	vmclear((ulong)vmcs3);
+	vmptrld((ulong)vmcs3);
+	vmcs_setup(l2_main, (1u << 3) | (1u << 5), 1u << 22);
+	r = vmx_enter(1);
+	check_exit("NMI window with no virtual-NMI blocking", r, 8, 0);
+	vmwrite(F_GUEST_INTR, 8); /* blocking by NMI: no window */
+	r = vmx_enter(0);
+	check_exit("NMI window closed by virtual-NMI blocking (L2 runs to CPUID)", r, 10, 0);
+	report("the NMI blocking is saved on exit", vmread1(F_GUEST_INTR) == 8);
+	vmwrite(F_PIN, (u32)rdmsr(MSR_VMX_PINBASED) | (1u << 5));
+	r = vmx_enter(0);
+	report("virtual NMIs without NMI exiting: VMfailValid(7)",
+	       (r & FLAGS_CF_ZF) == X86_EFLAGS_ZF && vmread1(F_VM_INSN_ERROR) == 7);
+}
+
 static void test_l2_events(void)
 {
 	u64 r;
@@ -821,6 +861,7 @@ int main(void)
 	test_entry_checks();
 	test_l2_exits();
 	test_l2_events();
+	test_l2_io_nmi();
 	test_l2_vmx_cr();
 	test_vmxoff();
 	report_summary();
