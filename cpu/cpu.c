@@ -69,6 +69,7 @@ void cpu_destroy(struct cpu *c)
 	jit_destroy(c->jit);
 	decode_fini(c);
 	fpu_host_destroy(c);
+	vmx_enable(c, false);
 	munmap(c->arena, c->arena_size);
 	free(c->bhash);
 	free(c);
@@ -152,6 +153,7 @@ void cpu_reset(struct cpu *c)
 	memset(c->mtrr_fixed, 0, sizeof(c->mtrr_fixed));
 	memset(c->mtrr_var, 0, sizeof(c->mtrr_var));
 	c->apic_base = 0xfee00000ull | (1u << 11) | (1u << 8); /* BSP, enabled */
+	vmx_reset(c);
 }
 
 void cpu_init_signal(struct cpu *c)
@@ -162,6 +164,11 @@ void cpu_init_signal(struct cpu *c)
 	(void)efer; /* EFER is cleared by INIT */
 	c->efer = 0;
 	seg_update_cache(c);
+}
+
+bool cpu_init_blocked(const struct cpu *c)
+{
+	return vmx_in_operation(c);
 }
 
 /* ---- exits and faults ---- */
@@ -224,6 +231,11 @@ static bool handle_fault(struct cpu *c)
 	}
 	c->last_vector = (uint8_t)vec;
 	/* faults push RFLAGS with RF set (SDM 17.3.1.1); traps and #DB do not */
+	if (unlikely(c->vmx_nonroot)) {
+		c->delivering = 0;
+		vmx_exit_exception(c, vec, exc_has_error(vec), err, NULL);
+		c->delivering++;
+	}
 	if (vec != EXC_DB && vec != EXC_BP && vec != EXC_OF)
 		c->rflags |= FL_RF;
 	cpu_deliver(c, vec, DELIVER_EXC, exc_has_error(vec), err, RIP(c));
@@ -675,8 +687,20 @@ static enum cpu_exit handle_events(struct cpu *c)
 		c->exc_pending = false;
 		c->raise_vec = c->exc_vector;
 		c->raise_err = c->exc_error;
-		if (!handle_fault(c))
+		if (!handle_fault(c)) {
+			if (c->vmx_nonroot)
+				vmx_exit_triple_fault(c);
 			return CPU_EXIT_SHUTDOWN;
+		}
+	}
+	if (ev & EV_VMX) {
+		if (c->vmx_nonroot)
+			vmx_boundary(c);
+		else
+			atomic_fetch_and(&c->events, ~EV_VMX);
+	} else if (unlikely(c->vmx_nonroot) &&
+		   (atomic_load(&c->irq_line) || atomic_load(&c->nmi_req) || c->nmi_pending)) {
+		vmx_boundary(c);
 	}
 	if (c->intr_shadow)
 		return CPU_EXIT_NONE;
@@ -844,9 +868,18 @@ enum cpu_exit cpu_run(struct cpu *c)
 		c->nochain = false;
 		replaying = false;
 		if (!handle_fault(c)) {
+			if (c->vmx_nonroot)
+				vmx_exit_triple_fault(c);
 			why = CPU_EXIT_SHUTDOWN;
 			goto out;
 		}
+		if (c->finish_only)
+			goto out;
+		break;
+	case 3: /* a VM exit (cpu/vmx/exit.c): L1's host state is loaded */
+		c->cur_block = NULL;
+		c->nochain = false;
+		replaying = false;
 		if (c->finish_only)
 			goto out;
 		break;
@@ -1131,6 +1164,7 @@ void cpu_set_events(struct cpu *c, const struct cpu_events *e)
 void cpu_set_features(struct cpu *c, uint32_t features)
 {
 	c->features = features;
+	vmx_enable(c, (features & CPU_FEAT_VMX) != 0);
 	cpu_flush_code(c); /* decode may depend on it */
 }
 

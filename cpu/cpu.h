@@ -338,6 +338,8 @@ void cpu_destroy(struct cpu *c);
 void cpu_reset(struct cpu *c);
 /* INIT: like reset but keeps some MSRs, as SDM vol. 3, 10.1.1. */
 void cpu_init_signal(struct cpu *c);
+/* INIT is blocked (VMX operation, SDM vol. 3C 24.8): leave it pending */
+bool cpu_init_blocked(const struct cpu *c);
 
 /*
  * A read-side section of the memory map on the thread that owns c (they
@@ -483,6 +485,10 @@ void cpu_queue_exception(struct cpu *c, int vector, bool has_error, uint32_t err
  * (CPU_EXIT_MWAIT with CPU_WAIT_MWAIT, complete it with cpu_complete()) */
 #define CPU_FEAT_MWAIT_UD (1u << 1)
 #define CPU_FEAT_MWAIT	  (1u << 2)
+/* VMX operation (cpu/vmx/README.md): VMXON and the rest, IA32_FEATURE_CONTROL
+ * and the IA32_VMX_* MSRs; without it they #UD/#GP as on a processor
+ * without VMX. kvm/ enables it only on explicit opt-in (SOFTKVM_NESTED=1). */
+#define CPU_FEAT_VMX (1u << 3)
 void cpu_set_features(struct cpu *c, uint32_t features);
 /* the armed monitor was written (since arming) */
 bool cpu_monitor_triggered(struct cpu *c);

@@ -36,6 +36,7 @@ static void decode_table_init(void)
 	ops_atomic_register();
 	ops_bcd_register();
 	ops_pku_register();
+	vmx_register();
 }
 
 struct decoders {

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 
 #include "cpu.h"
+#include "vmx/vmx.h"
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -192,6 +193,7 @@ struct xlog_entry {
 #define EV_SLOW	    (1u << 4) /* re-evaluate slow-mode conditions */
 #define EV_CODEW    (1u << 5) /* code was written: a new epoch (translations revalidate) */
 #define EV_MONHIT   (1u << 6) /* this vCPU stored to monitored lines: trigger them (mem.c) */
+#define EV_VMX	    (1u << 7) /* VMX non-root: check the preemption timer and windows */
 
 struct cpu_mem;
 
@@ -333,6 +335,10 @@ struct cpu {
 	uint8_t jit_stop; /* a store hit a code page: leave translated code */
 	uint8_t jit_why;  /* why translated code left (statistics) */
 	bool jit_budget;  /* translations check the instruction budget (cpu_set_budget) */
+
+	/* VMX (cpu/vmx/): NULL unless CPU_FEAT_VMX */
+	struct vmx *vmx;
+	bool vmx_nonroot; /* L2 runs: exits are checked (cpu/vmx/vmx.h) */
 
 	const struct cpu_ops *ops;
 	void *opaque;
@@ -646,6 +652,8 @@ void decode_set_vendor(struct cpu *c, bool amd);
 
 /* ---- misc ---- */
 void cpu_recompute_slow_mode(struct cpu *c);
+/* CR4 bits the guest's CPUID allows (ops_system.c) */
+uint64_t cpu_cr4_supported(struct cpu *c);
 void cpu_flush_code(struct cpu *c);
 uint64_t cpu_rdtsc(struct cpu *c);
 /* Privilege checks */

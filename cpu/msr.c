@@ -107,7 +107,7 @@ int cpu_msr_get(struct cpu *c, uint32_t index, uint64_t *value)
 			*value = *slot;
 			return 0;
 		}
-		return -1;
+		return vmx_msr_get(c, index, value);
 	}
 }
 
@@ -207,6 +207,6 @@ int cpu_msr_set(struct cpu *c, uint32_t index, uint64_t v, bool host)
 			*slot = v;
 			return 0;
 		}
-		return -1;
+		return vmx_msr_set(c, index, v, host);
 	}
 }

@@ -97,6 +97,8 @@ static const struct insn *op_sti(struct cpu *c, const struct insn *i)
 static const struct insn *op_hlt(struct cpu *c, const struct insn *i)
 {
 	require_cpl0(c);
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_hlt(c, i);
 	c->halted = true;
 	END_BLOCK(c, i);
 }
@@ -104,6 +106,10 @@ static const struct insn *op_hlt(struct cpu *c, const struct insn *i)
 /* VMCALL / VMMCALL: a hypercall when the caller provides them (a KVM guest) */
 static const struct insn *op_vmcall(struct cpu *c, const struct insn *i)
 {
+	/* in VMX non-root operation VMCALL exits to L1; in VMX root operation
+	 * (and outside it) it stays the hypercall to KVM, as Linux's L0 has it */
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_insn(c, i, VMX_EXIT_VMCALL);
 	if (!c->ops->hypercall)
 		cpu_raise_noerr(c, EXC_UD);
 	bool m64 = in_64bit_mode(c);
@@ -118,6 +124,8 @@ static const struct insn *op_vmcall(struct cpu *c, const struct insn *i)
 static const struct insn *op_cpuid(struct cpu *c, const struct insn *i)
 {
 	uint32_t out[4] = {0, 0, 0, 0};
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_insn(c, i, VMX_EXIT_CPUID);
 	if (c->ops->cpuid)
 		c->ops->cpuid(c->opaque, (uint32_t)c->gpr[REG_RAX], (uint32_t)c->gpr[REG_RCX], out);
 	c->gpr[REG_RAX] = out[0];
@@ -177,12 +185,17 @@ static const struct insn *op_int3(struct cpu *c, const struct insn *i)
 		c->exit.debug.dr7 = c->guest_dr[7];
 		cpu_exit_now(c, CPU_EXIT_DEBUG);
 	}
+	/* INT3 raises #BP as a software exception: the exception bitmap applies */
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_exception(c, EXC_BP, false, 0, i);
 	return op_int(c, i);
 }
 
 static const struct insn *op_into(struct cpu *c, const struct insn *i)
 {
 	if (cc_of(c)) {
+		if (unlikely(c->vmx_nonroot))
+			vmx_exit_exception(c, EXC_OF, false, 0, i);
 		cpu_deliver(c, EXC_OF, DELIVER_SOFT, false, 0, RIP(c) + i->len);
 		return NULL;
 	}

@@ -392,6 +392,8 @@ static ALWAYS_INLINE const struct insn *io_string(struct cpu *c, const struct in
 	uint64_t cnt, budget;
 
 	io_check_perm(c, port, size);
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_io(c, i, port, size, in, true, is_rep(i), false);
 	if (!is_rep(i)) {
 		if (in)
 			ins_one(c, i, size, delta, port);

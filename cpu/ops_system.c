@@ -22,6 +22,8 @@ static const struct insn *op_in(struct cpu *c, const struct insn *i)
 {
 	uint16_t port = io_port(c, i);
 	io_check_perm(c, port, i->osz);
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_io(c, i, port, i->osz, true, false, false, !i->aux2);
 	reg_set(c, REG_RAX, i->osz == 1 ? 1 : i->osz, io_in(c, port, i->osz));
 	if (i->osz == 1)
 		reg_set(c, 0, 1, c->gpr[REG_RAX] & 0xff);
@@ -32,6 +34,8 @@ static const struct insn *op_out(struct cpu *c, const struct insn *i)
 {
 	uint16_t port = io_port(c, i);
 	io_check_perm(c, port, i->osz);
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_io(c, i, port, i->osz, false, false, false, !i->aux2);
 	io_out(c, port, i->osz, reg_get(c, REG_RAX, i->osz));
 	NEXT(c, i);
 }
@@ -156,6 +160,9 @@ void cpu_write_cr0(struct cpu *c, uint64_t v)
 		cpu_raise(c, EXC_GP, 0);
 	if ((v & CR0_NW) && !(v & CR0_CD))
 		cpu_raise(c, EXC_GP, 0);
+	/* in VMX operation the IA32_VMX_CR0_FIXED bits hold (SDM 23.8) */
+	if (unlikely(c->vmx) && !vmx_cr0_allowed(c, v))
+		cpu_raise(c, EXC_GP, 0);
 	if (!(old & CR0_PG) && (v & CR0_PG) && (efer & EFER_LME)) {
 		/* activating IA-32e mode (SDM 9.8.5) */
 		if (!(c->cr4 & CR4_PAE) || c->seg[SEG_CS].l)
@@ -176,7 +183,7 @@ void cpu_write_cr0(struct cpu *c, uint64_t v)
 	seg_update_cache(c);
 }
 
-static uint64_t cr4_supported(struct cpu *c)
+uint64_t cpu_cr4_supported(struct cpu *c)
 {
 	uint32_t l0[4], l1[4], l7[4] = {0, 0, 0, 0};
 	uint64_t ok = CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE |
@@ -214,7 +221,10 @@ void cpu_write_cr4(struct cpu *c, uint64_t v)
 {
 	uint64_t old = c->cr4;
 
-	if (v & ~cr4_supported(c))
+	if (v & ~cpu_cr4_supported(c))
+		cpu_raise(c, EXC_GP, 0);
+	/* in VMX operation the IA32_VMX_CR4_FIXED bits hold (SDM 23.8) */
+	if (unlikely(c->vmx) && !vmx_cr4_allowed(c, v))
 		cpu_raise(c, EXC_GP, 0);
 	if (in_long_mode(c)) {
 		if (!(v & CR4_PAE) || ((v ^ old) & CR4_LA57))
@@ -284,6 +294,8 @@ static const struct insn *op_mov_to_cr(struct cpu *c, const struct insn *i)
 	uint64_t v = reg_get(c, i->r1, i->osz);
 
 	require_cpl0(c);
+	if (unlikely(c->vmx_nonroot))
+		v = vmx_cr_write(c, i, i->aux, v, i->r1);
 	switch (i->aux) {
 	case 0:
 		cpu_write_cr0(c, v);
@@ -330,6 +342,8 @@ static const struct insn *op_mov_from_cr(struct cpu *c, const struct insn *i)
 	default:
 		cpu_raise_noerr(c, EXC_UD);
 	}
+	if (unlikely(c->vmx_nonroot))
+		v = vmx_cr_read(c, i, i->aux, v, i->r1);
 	reg_set(c, i->r1, i->osz, v);
 	NEXT(c, i);
 }
@@ -696,6 +710,8 @@ static const struct insn *op_smsw(struct cpu *c, const struct insn *i)
 static const struct insn *op_clts(struct cpu *c, const struct insn *i)
 {
 	require_cpl0(c);
+	if (unlikely(c->vmx_nonroot) && !vmx_clts(c, i))
+		NEXT(c, i);
 	c->cr0 &= ~CR0_TS;
 	NEXT(c, i);
 }
@@ -886,6 +902,8 @@ static const struct insn *op_rdmsr(struct cpu *c, const struct insn *i)
 	uint64_t v;
 
 	require_cpl0(c);
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_msr(c, i, (uint32_t)c->gpr[REG_RCX], false);
 	v = msr_read_guest(c, (uint32_t)c->gpr[REG_RCX]);
 	c->gpr[REG_RAX] = (uint32_t)v;
 	c->gpr[REG_RDX] = v >> 32;
@@ -897,6 +915,8 @@ static const struct insn *op_wrmsr(struct cpu *c, const struct insn *i)
 	uint64_t v = (uint32_t)c->gpr[REG_RAX] | (c->gpr[REG_RDX] << 32);
 
 	require_cpl0(c);
+	if (unlikely(c->vmx_nonroot))
+		vmx_exit_msr(c, i, (uint32_t)c->gpr[REG_RCX], true);
 	msr_write_guest(c, (uint32_t)c->gpr[REG_RCX], v);
 	END_BLOCK(c, i);
 }

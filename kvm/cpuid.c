@@ -60,6 +60,12 @@
 	(BIT(11) /* SYSCALL */ | BIT(20) /* NX */ | BIT(26) /* 1G pages */ |                       \
 	 BIT(27) /* RDTSCP */ | BIT(29) /* LM */)
 
+bool kvm_nested_enabled(void)
+{
+	const char *e = getenv("SOFTKVM_NESTED");
+	return e && !strcmp(e, "1");
+}
+
 static void put(struct kvm_cpuid_entry2 *e, uint32_t fn, uint32_t idx, uint32_t flags, uint32_t a,
 		uint32_t b, uint32_t c, uint32_t d)
 {
@@ -147,7 +153,8 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	 * host has */
 	put(&tmp[n++], 1, 0, 0, 0x00080661, 0x00000800,
 	    (F1_ECX & ~F1_ECX_HOST) | (F1_ECX_HOST & cpu_simd_cpuid1_ecx()) |
-		(cpu_avx_supported() ? F1_ECX_AVX : 0),
+		(cpu_avx_supported() ? F1_ECX_AVX : 0) |
+		(kvm_nested_enabled() ? BIT(5) /* VMX */ : 0),
 	    F1_EDX);
 	/* cache and TLB descriptors: AL = 1 (the count Linux's WARN checks), no
 	 * descriptor; leaf 4 has no cache either (type 0 in sub-leaf 0) */

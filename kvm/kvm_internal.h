@@ -234,6 +234,12 @@ extern const struct cpu_ops kvm_cpu_ops;
 const struct kvm_cpuid_entry2 *kvm_cpuid_find(const struct kvm_vcpu *v, uint32_t fn, uint32_t idx);
 bool kvm_guest_has(const struct kvm_vcpu *v, uint32_t fn, uint32_t idx, int reg, unsigned bit);
 bool kvm_supported_has(uint32_t fn, uint32_t idx, int reg, unsigned bit);
+/*
+ * Nested VMX is incomplete (cpu/vmx/README.md): offered only when the
+ * environment has SOFTKVM_NESTED=1. Then KVM_GET_SUPPORTED_CPUID reports
+ * CPUID.1:ECX.VMX and a vCPU whose CPUID has it runs VMX (CPU_FEAT_VMX).
+ */
+bool kvm_nested_enabled(void);
 void kvm_cpuid_guest(struct kvm_vcpu *v, uint32_t fn, uint32_t idx, uint32_t out[4]);
 int kvm_msr_get(struct kvm_vcpu *v, uint32_t index, uint64_t *val, bool host);
 int kvm_msr_set(struct kvm_vcpu *v, uint32_t index, uint64_t val, bool host);

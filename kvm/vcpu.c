@@ -406,6 +406,9 @@ void kvm_vcpu_cpuid_changed(struct kvm_vcpu *v)
 	else if ((v->vm->quirks_disabled & KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS) &&
 		 !kvm_guest_has(v, 1, 0, CPUID_ECX, 3))
 		f |= CPU_FEAT_MWAIT_UD;
+	/* VMX: opt-in only (kvm_nested_enabled), and only with CPUID.1:ECX.VMX */
+	if (kvm_nested_enabled() && kvm_guest_has(v, 1, 0, CPUID_ECX, 5))
+		f |= CPU_FEAT_VMX;
 	cpu_set_features(v->cpu, f);
 }
 
@@ -670,7 +673,10 @@ static void accept_apic_events(struct kvm_vcpu *v)
 {
 	if (!v->lapic)
 		return;
-	if (lapic_take_init(v->lapic)) {
+	/* VMX operation blocks INIT: it stays latched in the LAPIC until
+	 * VMXOFF (Linux vmx_apic_init_signal_blocked; in VMX non-root
+	 * operation Linux exits to L1 instead, not yet done here) */
+	if (!cpu_init_blocked(v->cpu) && lapic_take_init(v->lapic)) {
 		cpu_init_signal(v->cpu);
 		lapic_reset(v->lapic, true);
 		v->st_msr = 0; /* kvm_vcpu_reset() clears MSR_KVM_STEAL_TIME, INIT too */

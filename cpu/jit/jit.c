@@ -409,7 +409,8 @@ bool jit_events_need_exit(struct cpu *c)
 		return true; /* stale bits: the dispatcher clears them */
 	if (c->nmi_pending && !c->nmi_masked)
 		return true;
-	return irq && (c->rflags & FL_IF);
+	/* in VMX non-root operation an interrupt may exit whatever IF says */
+	return irq && ((c->rflags & FL_IF) || (c->vmx_nonroot && vmx_ext_intr_exits(c)));
 }
 
 /* Entry of the translated block for RIP(c), or NULL to go back to the
