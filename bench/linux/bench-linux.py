@@ -41,14 +41,30 @@ APPEND = "console=ttyS0 panic=-1"
 # Snowridge). QEMU gets that identity, minus what softkvm does not advertise
 # (MPX: Linux would save its XSAVE state on every switch; MONITOR: idle would
 # take MWAIT; AES, PCLMULQDQ, RDRAND) plus what softkvm has and TCG can do
-# (BMI1/2, ADX, ABM). TCG cannot advertise IA32_ARCH_CAPABILITIES, without
+# (BMI1/2, ADX, ABM, PKU, LA57, and AVX/AVX2/FMA/F16C where softkvm offers them). TCG cannot advertise IA32_ARCH_CAPABILITIES, without
 # which Linux assumes an Intel CPU has Meltdown, MDS, MMIO stale data, RFDS
 # and ITS and turns on PTI, VERW on every return to user space and return
 # thunks; softkvm reports RDCL_NO, MDS_NO, ... so its guest runs none of them.
 # QEMU_APPEND turns them off so both guests run the same kernel code
 # (retpolines on both); the bench checks /sys/devices/system/cpu/vulnerabilities.
 QEMU_CPU = ("Snowridge,mpx=off,monitor=off,aes=off,pclmulqdq=off,rdrand=off,"
-            "bmi1=on,bmi2=on,adx=on,abm=on")
+            "bmi1=on,bmi2=on,adx=on,abm=on,pku=on,la57=on")
+
+
+def host_has_avx2():
+    """softkvm advertises AVX, AVX2, FMA and F16C (x86-64-v3) exactly where the
+    host runs them (and SOFTKVM_NO_AVX is unset); TCG 7.2 can too, so QEMU
+    gets them then: the guest's glibc picks the same string functions on both"""
+    try:
+        flags = next(l for l in open("/proc/cpuinfo") if l.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return False
+    return (all(f in flags for f in ("avx", "avx2", "fma", "f16c"))
+            and not os.environ.get("SOFTKVM_NO_AVX"))
+
+
+if host_has_avx2():
+    QEMU_CPU += ",avx=on,avx2=on,fma=on,f16c=on"
 QEMU_APPEND = ("pti=off mds=off mmio_stale_data=off reg_file_data_sampling=off "
                "indirect_target_selection=off")
 
