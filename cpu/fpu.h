@@ -221,8 +221,29 @@ struct vex_enc {
 	bool gpr_in, gpr_out, rflags;
 	bool has_imm;
 	uint8_t imm;
+	/* an integer, logic or move instruction: MXCSR neither used nor
+	 * changed (the stub leaves the host's; the JIT may run it inline) */
+	bool nomxcsr;
 };
 typedef void (*avx_fn)(struct avx_frame *f);
+/* The encoding fpu_host_vex() built stub fn from (for the JIT); false if unknown. */
+bool fpu_host_vex_enc(struct cpu *c, avx_fn fn, struct vex_enc *out);
+/* op_avx's i->aux2 (ops_avx.c; the JIT reads it too): the kinds of ModRM.reg
+ * and ModRM.rm (SK_*), then */
+#define AF_REGK(f) ((f)&7)
+#define AF_RMK(f)  (((f) >> 3) & 7)
+#define AF_REG_W   (1u << 6)
+#define AF_RM_W	   (1u << 7)
+#define AF_VVVV	   (1u << 8)
+#define AF_IS4	   (1u << 9)
+#define AF_RFLAGS  (1u << 10)
+#define AF_ALIGN   (1u << 11)
+#define AF_XMM0	   (1u << 12)
+#define AF_XMM0_W  (1u << 13)
+#define AF_GPR_IN  (1u << 14)
+#define AF_RCX_OUT (1u << 15)
+#define AF_VVVV_W  (1u << 16)
+/* i->aux: vvvv | is4 << 4 | reg GPR size << 8 | rm GPR size << 12 */
 /* Build (or find) the stub of a VEX instruction; NULL when the arena is full. */
 avx_fn fpu_host_vex(struct cpu *c, const struct vex_enc *e);
 /* the VEX group (ops_avx.c): generic decoder and the special forms */

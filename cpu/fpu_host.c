@@ -94,6 +94,10 @@ struct fpu_host {
 		const void *stub;
 		struct simd_enc enc;
 	} enc[ENC_TAB];
+	struct {
+		const void *stub;
+		struct vex_enc enc;
+	} venc[ENC_TAB];
 };
 
 static struct fpu_host *host_get(struct cpu *c)
@@ -429,8 +433,10 @@ avx_fn fpu_host_vex(struct cpu *c, const struct vex_enc *e)
 		EMIT(&o, 0x48, 0x8b, 0x47, 0x18); /* mov rax, [rdi+24] */
 		EMIT(&o, 0x48, 0x8b, 0x57, 0x28); /* mov rdx, [rdi+40] */
 	}
-	EMIT(&o, 0x0f, 0xae, 0x5f, 0x3c); /* stmxcsr [rdi+60] */
-	EMIT(&o, 0x0f, 0xae, 0x57, 0x38); /* ldmxcsr [rdi+56] */
+	if (!e->nomxcsr) {
+		EMIT(&o, 0x0f, 0xae, 0x5f, 0x3c); /* stmxcsr [rdi+60] */
+		EMIT(&o, 0x0f, 0xae, 0x57, 0x38); /* ldmxcsr [rdi+56] */
+	}
 
 	/* the instruction: C4 RXB.mmmmm W.vvvv.L.pp opcode ModRM [imm8] */
 	b[0] = 0xc4;
@@ -456,8 +462,10 @@ avx_fn fpu_host_vex(struct cpu *c, const struct vex_enc *e)
 		EMIT(&o, 0x9c);		    /* pushfq */
 		EMIT(&o, 0x8f, 0x47, 0x30); /* pop qword [rdi+48] */
 	}
-	EMIT(&o, 0x0f, 0xae, 0x5f, 0x38); /* stmxcsr [rdi+56] */
-	EMIT(&o, 0x0f, 0xae, 0x57, 0x3c); /* ldmxcsr [rdi+60] */
+	if (!e->nomxcsr) {
+		EMIT(&o, 0x0f, 0xae, 0x5f, 0x38); /* stmxcsr [rdi+56] */
+		EMIT(&o, 0x0f, 0xae, 0x57, 0x3c); /* ldmxcsr [rdi+60] */
+	}
 	if (e->reg_write && e->reg_kind == SK_XMM)
 		EMIT(&o, 0xc4, 0xc1, 0x7e, 0x7f, 0x08); /* vmovdqu [r8], ymm1 */
 	else if (e->reg_write && e->reg_kind == SK_GPR)
@@ -474,7 +482,36 @@ avx_fn fpu_host_vex(struct cpu *c, const struct vex_enc *e)
 		EMIT(&o, 0x48, 0x89, 0x4f, 0x20); /* mov [rdi+32], rcx */
 	EMIT(&o, 0xc5, 0xf8, 0x77);		  /* vzeroupper */
 	EMIT(&o, 0xc3);
-	return (avx_fn)stub_intern(c, o.b, o.n);
+	void *stub = stub_intern(c, o.b, o.n);
+	struct fpu_host *h = c->fpu_host;
+	if (stub && h) {
+		unsigned k = (unsigned)(((uintptr_t)stub >> 3) & (ENC_TAB - 1));
+		for (unsigned n = 0; n < 8; n++, k = (k + 1) & (ENC_TAB - 1)) {
+			if (!h->venc[k].stub || h->venc[k].stub == stub) {
+				h->venc[k].stub = stub;
+				h->venc[k].enc = *e;
+				break;
+			}
+		}
+	}
+	return (avx_fn)stub;
+}
+
+bool fpu_host_vex_enc(struct cpu *c, avx_fn fn, struct vex_enc *out)
+{
+	struct fpu_host *h = c->fpu_host;
+	if (!h || !fn)
+		return false;
+	unsigned k = (unsigned)(((uintptr_t)fn >> 3) & (ENC_TAB - 1));
+	for (unsigned n = 0; n < 8; n++, k = (k + 1) & (ENC_TAB - 1)) {
+		if (h->venc[k].stub == (const void *)fn) {
+			*out = h->venc[k].enc;
+			return true;
+		}
+		if (!h->venc[k].stub)
+			return false;
+	}
+	return false;
 }
 
 x87_fn fpu_host_x87(struct cpu *c, const uint8_t *op, unsigned oplen, int modrm, bool mem,

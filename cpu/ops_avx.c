@@ -27,22 +27,9 @@
 #include "decode.h"
 #include "fpu.h"
 #include "ops.h"
+#include "jit/jit.h"
 
-/* i->aux2 */
-#define AF_REGK(f) ((f)&7)
-#define AF_RMK(f)  (((f) >> 3) & 7)
-#define AF_REG_W   (1u << 6)
-#define AF_RM_W	   (1u << 7)
-#define AF_VVVV	   (1u << 8)
-#define AF_IS4	   (1u << 9)
-#define AF_RFLAGS  (1u << 10)
-#define AF_ALIGN   (1u << 11)
-#define AF_XMM0	   (1u << 12)
-#define AF_XMM0_W  (1u << 13)
-#define AF_GPR_IN  (1u << 14)
-#define AF_RCX_OUT (1u << 15)
-#define AF_VVVV_W  (1u << 16)
-/* i->aux: vvvv | is4 << 4 | reg GPR size << 8 | rm GPR size << 12 */
+/* i->aux2 and i->aux: AF_* in fpu.h */
 
 static inline void avx_check(struct cpu *c)
 {
@@ -392,6 +379,96 @@ static bool vex_common(const struct dctx *d)
 	return d->zi->encoding == ZYDIS_INSTRUCTION_ENCODING_VEX && vex_isa(d->zi->meta.isa_set);
 }
 
+/* integer, logic and move instructions: MXCSR is neither read nor written
+ * (no rounding, no SIMD floating-point exception): their stub skips it and
+ * the JIT may run them inline. The ones glibc's AVX2 string functions and
+ * memcpy use, and their kin. */
+static bool vex_nomxcsr(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_VMOVDQU:
+	case ZYDIS_MNEMONIC_VMOVDQA:
+	case ZYDIS_MNEMONIC_VMOVUPS:
+	case ZYDIS_MNEMONIC_VMOVAPS:
+	case ZYDIS_MNEMONIC_VMOVUPD:
+	case ZYDIS_MNEMONIC_VMOVAPD:
+	case ZYDIS_MNEMONIC_VMOVNTDQ:
+	case ZYDIS_MNEMONIC_VMOVNTDQA:
+	case ZYDIS_MNEMONIC_VPCMPEQB:
+	case ZYDIS_MNEMONIC_VPCMPEQW:
+	case ZYDIS_MNEMONIC_VPCMPEQD:
+	case ZYDIS_MNEMONIC_VPCMPEQQ:
+	case ZYDIS_MNEMONIC_VPCMPGTB:
+	case ZYDIS_MNEMONIC_VPCMPGTW:
+	case ZYDIS_MNEMONIC_VPCMPGTD:
+	case ZYDIS_MNEMONIC_VPCMPGTQ:
+	case ZYDIS_MNEMONIC_VPMINUB:
+	case ZYDIS_MNEMONIC_VPMINUW:
+	case ZYDIS_MNEMONIC_VPMINUD:
+	case ZYDIS_MNEMONIC_VPMAXUB:
+	case ZYDIS_MNEMONIC_VPMAXUW:
+	case ZYDIS_MNEMONIC_VPMAXUD:
+	case ZYDIS_MNEMONIC_VPMINSB:
+	case ZYDIS_MNEMONIC_VPMINSW:
+	case ZYDIS_MNEMONIC_VPMINSD:
+	case ZYDIS_MNEMONIC_VPMAXSB:
+	case ZYDIS_MNEMONIC_VPMAXSW:
+	case ZYDIS_MNEMONIC_VPMAXSD:
+	case ZYDIS_MNEMONIC_VPOR:
+	case ZYDIS_MNEMONIC_VPAND:
+	case ZYDIS_MNEMONIC_VPANDN:
+	case ZYDIS_MNEMONIC_VPXOR:
+	case ZYDIS_MNEMONIC_VORPS:
+	case ZYDIS_MNEMONIC_VANDPS:
+	case ZYDIS_MNEMONIC_VANDNPS:
+	case ZYDIS_MNEMONIC_VXORPS:
+	case ZYDIS_MNEMONIC_VORPD:
+	case ZYDIS_MNEMONIC_VANDPD:
+	case ZYDIS_MNEMONIC_VANDNPD:
+	case ZYDIS_MNEMONIC_VXORPD:
+	case ZYDIS_MNEMONIC_VPMOVMSKB:
+	case ZYDIS_MNEMONIC_VPTEST:
+	case ZYDIS_MNEMONIC_VPBROADCASTB:
+	case ZYDIS_MNEMONIC_VPBROADCASTW:
+	case ZYDIS_MNEMONIC_VPBROADCASTD:
+	case ZYDIS_MNEMONIC_VPBROADCASTQ:
+	case ZYDIS_MNEMONIC_VPADDB:
+	case ZYDIS_MNEMONIC_VPADDW:
+	case ZYDIS_MNEMONIC_VPADDD:
+	case ZYDIS_MNEMONIC_VPADDQ:
+	case ZYDIS_MNEMONIC_VPSUBB:
+	case ZYDIS_MNEMONIC_VPSUBW:
+	case ZYDIS_MNEMONIC_VPSUBD:
+	case ZYDIS_MNEMONIC_VPSUBQ:
+	case ZYDIS_MNEMONIC_VPSHUFB:
+	case ZYDIS_MNEMONIC_VPSHUFD:
+	case ZYDIS_MNEMONIC_VPALIGNR:
+	case ZYDIS_MNEMONIC_VPUNPCKLBW:
+	case ZYDIS_MNEMONIC_VPUNPCKHBW:
+	case ZYDIS_MNEMONIC_VPUNPCKLQDQ:
+	case ZYDIS_MNEMONIC_VPUNPCKHQDQ:
+	case ZYDIS_MNEMONIC_VPERMQ:
+	case ZYDIS_MNEMONIC_VPERM2I128:
+	case ZYDIS_MNEMONIC_VINSERTI128:
+	case ZYDIS_MNEMONIC_VEXTRACTI128:
+	case ZYDIS_MNEMONIC_VPSLLDQ:
+	case ZYDIS_MNEMONIC_VPSRLDQ:
+	case ZYDIS_MNEMONIC_VMOVD:
+	case ZYDIS_MNEMONIC_VMOVQ:
+	case ZYDIS_MNEMONIC_VPINSRB:
+	case ZYDIS_MNEMONIC_VPINSRW:
+	case ZYDIS_MNEMONIC_VPINSRD:
+	case ZYDIS_MNEMONIC_VPINSRQ:
+	case ZYDIS_MNEMONIC_VPEXTRB:
+	case ZYDIS_MNEMONIC_VPEXTRW:
+	case ZYDIS_MNEMONIC_VPEXTRD:
+	case ZYDIS_MNEMONIC_VPEXTRQ:
+		return true;
+	default:
+		return false;
+	}
+}
+
 bool decode_avx(struct dctx *d, struct insn *i)
 {
 	const ZydisDecodedInstruction *zi = d->zi;
@@ -551,6 +628,7 @@ bool decode_avx(struct dctx *d, struct insn *i)
 		return false;
 	e.reg_write = (fl & AF_REG_W) != 0;
 	e.rm_write = (fl & AF_RM_W) != 0;
+	e.nomxcsr = vex_nomxcsr(zi->mnemonic);
 	/*
 	 * Outside 64-bit mode VEX.W1 is ignored where it would select a 64-bit
 	 * integer operand (SDM vol. 2, VCVTSI2SS etc.: "VEX.W1 in non-64 bit is
@@ -720,6 +798,8 @@ static bool decode_gather(struct dctx *d, struct insn *i)
 
 void ops_avx_register(void)
 {
+	jit_describe(op_avx, JK_AVX, 0, 0);
+	jit_describe(op_vzero, JK_VZERO, 0, 0);
 	static const ZydisMnemonic gathers[] = {
 	    ZYDIS_MNEMONIC_VGATHERDPS, ZYDIS_MNEMONIC_VGATHERDPD, ZYDIS_MNEMONIC_VGATHERQPS,
 	    ZYDIS_MNEMONIC_VGATHERQPD, ZYDIS_MNEMONIC_VPGATHERDD, ZYDIS_MNEMONIC_VPGATHERDQ,

@@ -512,6 +512,7 @@ void ops_bit_register(void)
 	/* what the JIT can emit inline (cpu/jit/) */
 	jit_describe(op_bsf, JK_BSF, 0, 0);
 	jit_describe(op_bsr, JK_BSF, 1, 0);
+	jit_describe(op_tzcnt, JK_BSF, 2, 0);
 	jit_describe(op_bt_ri, JK_BT, 0, 0);
 	jit_describe(op_bt_rr, JK_BT, 1, 0);
 	jit_describe(op_bt_mi, JK_BT, 2, 0);

@@ -1077,6 +1077,150 @@ static bool emit_simd(struct jctx *x, const struct insn *i, uint32_t *stub)
 	return true;
 }
 
+/* ---- VEX (AVX/AVX2) ----
+ *
+ * Guest YMM r is struct cpu's XMM r (low half) and ymmh[r] (high half). An
+ * instruction that leaves MXCSR alone (vex_enc.nomxcsr: integer, logic,
+ * moves) runs inline as the host's own, on host ymm1 or eax/rax (ModRM.reg),
+ * ymm2, ecx/rcx or [rax] for memory through the TLB (ModRM.rm) and ymm3
+ * (VEX.vvvv),
+ * loaded from and stored back to struct cpu; VZEROUPPER follows so the
+ * host's SSE code pays no transition penalty. The #UD/#NM conditions (CR4.
+ * OSXSAVE, XCR0 SSE|YMM, CR0.TS), an alignment fault or a TLB miss run the
+ * interpreter's handler instead.
+ */
+
+static void vex_rbx(struct xbuf *h, int d, size_t off)
+{
+	xb(h, (uint8_t)(0x80 | (d << 3) | XBX)); /* [rbx + disp32] */
+	x32(h, (uint32_t)off);
+}
+
+/* ymmD (D < 8) = guest YMM r (the low half only when !L) */
+static void vex_load(struct xbuf *h, int d, unsigned r, bool L)
+{
+	xb(h, 0xc5), xb(h, 0xfa), xb(h, 0x6f); /* vmovdqu xmmD, m128 */
+	vex_rbx(h, d, OFF_XMM + 16 * r);
+	if (L) {
+		/* vinserti128 ymmD, ymmD, m128, 1 */
+		xb(h, 0xc4), xb(h, 0xe3), xb(h, (uint8_t)(((~d & 15) << 3) | 4 | 1)), xb(h, 0x38);
+		vex_rbx(h, d, OFF_YMMH + 16 * r);
+		xb(h, 1);
+	}
+}
+
+/* guest YMM r = ymmD, all 256 bits (a VEX.128 result has 255:128 zero) */
+static void vex_store(struct xbuf *h, int d, unsigned r)
+{
+	xb(h, 0xc5), xb(h, 0xfa), xb(h, 0x7f); /* vmovdqu m128, xmmD */
+	vex_rbx(h, d, OFF_XMM + 16 * r);
+	xb(h, 0xc4), xb(h, 0xe3), xb(h, 0x7d), xb(h, 0x39); /* vextracti128 m128, ymmD, 1 */
+	vex_rbx(h, d, OFF_YMMH + 16 * r);
+	xb(h, 1);
+}
+
+/* the VEX #UD/#NM conditions: usable, or to the fallback */
+static void emit_avx_usable(struct jctx *x, uint32_t *stub)
+{
+	struct xbuf *h = H(x);
+	xop_rm(h, 4, 0xf7, 0, gfield(OFF_CR4)); /* test dword [cr4], OSXSAVE */
+	x32(h, (uint32_t)CR4_OSXSAVE);
+	jcc_sec(x, SEC_HOT, CC_E, SEC_COLD, fallback(x, stub));
+	xload(h, 4, XDX, gfield(OFF_XCR0));
+	xalu_ri(h, XAND, 4, XDX, 6);
+	xalu_ri(h, XCMP, 4, XDX, 6);
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+	xop_rm(h, 4, 0xf7, 0, gfield(OFF_CR0)); /* test dword [cr0], TS */
+	x32(h, (uint32_t)CR0_TS);
+	jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+}
+
+static bool emit_avx(struct jctx *x, const struct insn *i, uint32_t *stub)
+{
+	struct xbuf *h = H(x);
+	struct vex_enc e;
+	uint32_t fl = i->aux2;
+	unsigned rk = AF_REGK(fl), mk = AF_RMK(fl), n = i->osz, vr = i->aux & 15;
+	bool mem = mk == SK_MEM;
+
+	if (!fpu_host_vex_enc(x->c, (avx_fn)(uintptr_t)i->imm, &e) || !e.nomxcsr)
+		return false;
+	if (e.is4 || e.xmm0_read || e.xmm0_write || e.gpr_in || e.gpr_out)
+		return false;
+	if (rk != SK_XMM && rk != SK_NONE && !(rk == SK_GPR && (fl & AF_REG_W) && mk == SK_XMM))
+		return false;
+	if (mk != SK_XMM && mk != SK_GPR && !mem)
+		return false;
+	if (mem && (i->ashift == 48 || n == 0 || n > 32))
+		return false;
+	emit_avx_usable(x, stub);
+	if (mem) {
+		emit_la(x, i, stub);
+		if (fl & AF_ALIGN) {
+			xtest_ri(h, 1, XSI, (int32_t)(n - 1));
+			jcc_sec(x, SEC_HOT, CC_NE, SEC_COLD, fallback(x, stub));
+		}
+		emit_tlb(x, (fl & AF_RM_W) ? TLB_W : TLB_R, n, stub);
+	}
+	if (rk == SK_XMM)
+		vex_load(h, 1, i->r1, e.L);
+	if (mk == SK_XMM)
+		vex_load(h, 2, i->r2, e.L);
+	else if (mk == SK_GPR)
+		ldg(x, i->aux >> 12, XCX, i->r2);
+	if (e.vvvv)
+		vex_load(h, 3, vr, e.L);
+	/* the instruction: C4 RXB.mmmmm W.vvvv.L.pp opcode ModRM [imm8] */
+	xb(h, 0xc4);
+	xb(h, (uint8_t)(0xe0 | e.map)); /* R X B not: ymm1, ymm2, rax */
+	xb(h, (uint8_t)((e.W ? 0x80 : 0) | ((e.vvvv ? (~3u & 15) : 15) << 3) | (e.L ? 4 : 0) |
+			(e.pp & 3)));
+	xb(h, e.opcode);
+	unsigned reg = rk == SK_NONE ? (e.modrm_reg & 7u) : rk == SK_GPR ? 0u : 1u;
+	xb(h, (uint8_t)(mem	       ? (reg << 3) | 0	       /* [rax] */
+			: mk == SK_GPR ? 0xc0 | (reg << 3) | 1 /* rcx */
+				       : 0xc0 | (reg << 3) | 2));
+	if (e.has_imm)
+		xb(h, e.imm);
+	if (e.rflags) {
+		emit_store_host_flags(x); /* the interpreter's run leaves CC_EFLAGS too */
+		x->ccop_interp_same = true;
+		x->hf_next = CC_EFLAGS;
+	}
+	if (fl & AF_REG_W) {
+		if (rk == SK_XMM)
+			vex_store(h, 1, i->r1);
+		else if (rk == SK_GPR)
+			stg(x, (i->aux >> 8) & 15, XAX, i->r1); /* (a 32-bit write zero-extends) */
+	}
+	if ((fl & AF_RM_W) && mk == SK_XMM)
+		vex_store(h, 2, i->r2);
+	else if ((fl & AF_RM_W) && mk == SK_GPR)
+		stg(x, i->aux >> 12, XCX, i->r2); /* (a 32-bit write zero-extends) */
+	if (fl & AF_VVVV_W)
+		vex_store(h, 3, vr);
+	xb(h, 0xc5), xb(h, 0xf8), xb(h, 0x77); /* vzeroupper */
+	return true;
+}
+
+/* VZEROUPPER / VZEROALL: YMM8-15 too only in 64-bit mode */
+static bool emit_vzero(struct jctx *x, const struct insn *i, uint32_t *stub)
+{
+	struct xbuf *h = H(x);
+	unsigned nr = x->mode64 ? 16 : 8;
+	emit_avx_usable(x, stub);
+	xb(h, 0xc5), xb(h, 0xf9), xb(h, 0xef), xb(h, 0xc0); /* vpxor xmm0, xmm0, xmm0 */
+	for (unsigned r = 0; r < nr; r++) {
+		xb(h, 0xc5), xb(h, 0xfa), xb(h, 0x7f); /* vmovdqu m128, xmm0 */
+		vex_rbx(h, 0, OFF_YMMH + 16 * r);
+		if (i->aux) {
+			xb(h, 0xc5), xb(h, 0xfa), xb(h, 0x7f);
+			vex_rbx(h, 0, OFF_XMM + 16 * r);
+		}
+	}
+	return true;
+}
+
 static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 {
 	const struct jit_desc *d = jit_desc_of(i->fn);
@@ -1675,6 +1819,25 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		} else {
 			ldg(x, osz, XDX, i->r2);
 		}
+		if (d->op == 2) {
+			/* TZCNT: the count, the operand's width for 0; CF = (source
+			 * == 0), ZF from the result (RESCO of the result) */
+			xop_rr(h, 8, 0x0fbc, XCX, XDX); /* bsf rcx, rdx */
+			xsetcc(h, CC_E, X8);
+			xmovzx_rr(h, 1, X8, X8);
+			xmov_ri(h, XAX, osz * 8u);
+			xcmov_rr(h, 4, CC_NE, XAX, XCX);
+			if (x->flags_live_after[x->k]) {
+				xstore(h, 8, XAX, gfield(OFF_CC_RES));
+				xstore(h, 8, X8, gfield(OFF_CC_SRC));
+				xstore_imm(h, 8, gfield(OFF_CC_AUX), 0);
+				xstore_imm(h, 4, gfield(OFF_CC_OP), (int32_t)CC_OP(CC_RESCO, osl));
+				x->ccop_next = CC_OP(CC_RESCO, osl) + 1;
+				x->ccop_interp_same = true;
+			}
+			stg(x, osz, XAX, i->r1);
+			return true;
+		}
 		if (x->flags_live_after[x->k]) {
 			xstore(h, 8, XDX, gfield(OFF_CC_RES));
 			xstore_imm(h, 8, gfield(OFF_CC_SRC), 0);
@@ -1795,6 +1958,10 @@ static bool emit_insn(struct jctx *x, const struct insn *i, uint32_t *stub)
 		stg(x, size, XDX, GPR_RDX);
 		return true;
 	}
+	case JK_AVX:
+		return emit_avx(x, i, stub);
+	case JK_VZERO:
+		return emit_vzero(x, i, stub);
 	case JK_SIMD:
 		return emit_simd(x, i, stub);
 	case JK_SSE_OP:

@@ -61,12 +61,14 @@ enum jit_kind {
 	JK_SHIFT_RC,	 /* op = S_*: register operand, count CL */
 	JK_BSWAP,	 /* r1 (osz 4 or 8) */
 	JK_CMPXCHG_M,	 /* [mem] (osz) CMPXCHG r2; op 1: LOCK */
-	JK_BSF,		 /* op 0 BSF, 1 BSR: r1 (osz) from r2 or memory (INSN_MEM) */
+	JK_BSF,		 /* op 0 BSF, 1 BSR, 2 TZCNT: r1 (osz) from r2 or memory (INSN_MEM) */
 	JK_BT,		 /* BT (not BTS/BTR/BTC): op 0 r1, imm; 1 r1, r2; 2 [mem], imm */
 	JK_SETCC_M,	 /* aux = condition: [mem] (byte) */
 	JK_XCHG_M,	 /* r1 (osz) <-> [mem] (atomic) */
 	JK_MULDIV,	 /* op 0 MUL, 2 DIV (ops_muldiv.c's M_*), size: r1 or memory (INSN_MEM) */
 	JK_IMUL_RM,	 /* r1 = r1 * [mem] (size 2, 4, 8) */
+	JK_AVX,		 /* op_avx: a VEX instruction (fpu_host_vex_enc() has its encoding) */
+	JK_VZERO,	 /* VZEROUPPER (aux 0) / VZEROALL (aux 1) */
 	JK_KINDS
 };
 

@@ -162,6 +162,8 @@ struct jit {
 #define OFF_CR0	     offsetof(struct cpu, cr0)
 #define OFF_CR4	     offsetof(struct cpu, cr4)
 #define OFF_XMM	     (offsetof(struct cpu, fx) + 160) /* FXSAVE: XMM0 at byte 160 */
+#define OFF_YMMH     offsetof(struct cpu, ymmh)	      /* bits 255:128 of YMM0-15 */
+#define OFF_XCR0     offsetof(struct cpu, xcr0)
 
 int jit_emit_stubs(struct jit *j);
 /* 0, or -1 if the block does not fit the scratch sections */
