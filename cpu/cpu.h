@@ -424,8 +424,10 @@ int cpu_set_xcr0(struct cpu *c, uint64_t v);
 uint32_t cpu_get_pkru(const struct cpu *c);
 /* KVM_SET_XSAVE: a new PKRU (the TLB follows) */
 void cpu_set_pkru(struct cpu *c, uint32_t v);
-/* x87 | SSE | PKRU, | YMM when cpu_avx_supported() */
+/* x87 | SSE, | YMM when cpu_avx_supported(), | PKRU when cpu_pku_offered() */
 uint64_t cpu_xcr0_supported(void);
+/* PKU is offered (KVM_GET_SUPPORTED_CPUID, XCR0 bit 9) only with SOFTKVM_PKU=1 */
+bool cpu_pku_offered(void);
 /* The host has AVX, AVX2, FMA and F16C with the OS saving YMM: softkvm runs
  * the VEX instructions on it and may advertise x86-64-v3 */
 bool cpu_avx_supported(void);

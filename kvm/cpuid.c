@@ -46,9 +46,9 @@
 	 BIT(9) /* ERMS */ | BIT(10) /* INVPCID */ | BIT(19) /* ADX */ | BIT(20) /* SMAP */ |      \
 	 BIT(23) /* CLFLUSHOPT */ | BIT(24) /* CLWB */)
 /* CPUID.7.0:ECX */
-#define F7_ECX                                                                                     \
-	(BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */ | BIT(3) /* PKU */ |       \
-	 BIT(16) /* LA57 */)
+#define F7_ECX (BIT(2) /* UMIP */ | BIT(22) /* RDPID */ | BIT(5) /* WAITPKG */ | BIT(16) /* LA57   \
+											  */)
+#define F7_ECX_PKU BIT(3) /* with cpu_pku_offered() (SOFTKVM_PKU=1) */
 /* CPUID.7.0:EDX: IA32_SPEC_CTRL with IBRS/IBPB, STIBP and SSBD (controls of a
  * processor that does not speculate: accepted, nothing to do), and
  * IA32_ARCH_CAPABILITIES, emulated as KVM always does */
@@ -167,8 +167,8 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	 * which KVM always sets */
 	put(&tmp[n++], 6, 0, 0, BIT(2), 0, 0, 0);
 	/* sub-leaf 0 only (EAX = 0); TSC_ADJUST is emulated, as KVM always does */
-	put(&tmp[n++], 7, 0, SIG, 0, F7_EBX | (cpu_avx_supported() ? F7_EBX_AVX : 0), F7_ECX,
-	    F7_EDX);
+	put(&tmp[n++], 7, 0, SIG, 0, F7_EBX | (cpu_avx_supported() ? F7_EBX_AVX : 0),
+	    F7_ECX | (cpu_pku_offered() ? F7_ECX_PKU : 0), F7_EDX);
 	put(&tmp[n++], 8, 0, 0, 0, 0, 0, 0);
 	put(&tmp[n++], 9, 0, 0, 0, 0, 0, 0);
 	/* architectural performance monitoring: no vPMU (version 0) */
@@ -192,7 +192,8 @@ static int build_supported(struct kvm_cpuid_entry2 *e, uint32_t max)
 	    0);
 	if (CPU_XCR0_SUPPORTED & 4)
 		put(&tmp[n++], 0xd, 2, SIG, 256, CPU_XSAVE_YMM_OFF, 0, 0);
-	put(&tmp[n++], 0xd, 9, SIG, 8, CPU_XSAVE_PKRU_OFFSET, 0, 0);
+	if (CPU_XCR0_SUPPORTED & CPU_XCR0_PKRU)
+		put(&tmp[n++], 0xd, 9, SIG, 8, CPU_XSAVE_PKRU_OFFSET, 0, 0);
 	put(&tmp[n++], 0x80000000, 0, 0, MAX_EXT, 0, 0, 0);
 	put(&tmp[n++], 0x80000001, 0, 0, 0, 0, F81_ECX, F81_EDX);
 	for (int k = 0; k < 3; k++) {

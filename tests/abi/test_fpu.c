@@ -75,6 +75,8 @@ static void check_cpuid_model(int kvm, int vcpu)
 	} cp = {.c.nent = 100};
 	bool leaf1 = false, leafd0 = false, leafd1 = false, leafd2 = false;
 	bool avx = !getenv("SOFTKVM_NO_AVX") && host_avx();
+	const char *pk = getenv("SOFTKVM_PKU");
+	bool pku = pk && !strcmp(pk, "1");
 
 	KT_EQ(KT_IOCTL(kvm, KVM_GET_SUPPORTED_CPUID, &cp), 0);
 	for (uint32_t k = 0; k < cp.c.nent; k++) {
@@ -93,11 +95,12 @@ static void check_cpuid_model(int kvm, int vcpu)
 			KT_EQ(e->ebx & (1u << 5), avx ? 1u << 5 : 0); /* AVX2 */
 		if (e->function == 0xd && e->index == 0) {
 			leafd0 = true;
-			KT_EQ(e->eax, (avx ? 7 : 3) | 0x200); /* x87 | SSE | YMM | PKRU */
+			/* x87 | SSE | YMM | PKRU (SOFTKVM_PKU=1) */
+			KT_EQ(e->eax, (avx ? 7 : 3) | (pku ? 0x200 : 0));
 			KT_EQ(e->edx, 0);
 			/* legacy area + header (+ YMM_Hi128), PKRU at 0xa80 */
-			KT_EQ(e->ebx, 0xa88);
-			KT_EQ(e->ecx, 0xa88);
+			KT_EQ(e->ebx, pku ? 0xa88 : avx ? 832 : 576);
+			KT_EQ(e->ecx, pku ? 0xa88 : avx ? 832 : 576);
 		}
 		if (e->function == 0xd && e->index == 2) {
 			leafd2 = true;

@@ -53,6 +53,9 @@ static uint64_t region_bv(const struct kvm_xsave *x)
 
 int main(int argc, char **argv)
 {
+	/* PKU is opt-in (cpu_pku_offered()): set before the processor is made
+	 * (in process, and under softkvm exec the same process) */
+	setenv("SOFTKVM_PKU", "1", 1);
 	struct kt_vm t;
 	struct kvm_xsave *xs = calloc(1, 4096);
 	struct kvm_sregs s, b;
