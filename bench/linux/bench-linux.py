@@ -41,14 +41,14 @@ APPEND = "console=ttyS0 panic=-1"
 # Snowridge). QEMU gets that identity, minus what softkvm does not advertise
 # (MPX: Linux would save its XSAVE state on every switch; MONITOR: idle would
 # take MWAIT; AES, PCLMULQDQ, RDRAND) plus what softkvm has and TCG can do
-# (BMI1/2, ADX, ABM, PKU, LA57, and AVX/AVX2/FMA/F16C where softkvm offers them). TCG cannot advertise IA32_ARCH_CAPABILITIES, without
+# (BMI1/2, ADX, ABM, LA57, and AVX/AVX2/FMA/F16C and PKU where softkvm offers them). TCG cannot advertise IA32_ARCH_CAPABILITIES, without
 # which Linux assumes an Intel CPU has Meltdown, MDS, MMIO stale data, RFDS
 # and ITS and turns on PTI, VERW on every return to user space and return
 # thunks; softkvm reports RDCL_NO, MDS_NO, ... so its guest runs none of them.
 # QEMU_APPEND turns them off so both guests run the same kernel code
 # (retpolines on both); the bench checks /sys/devices/system/cpu/vulnerabilities.
 QEMU_CPU = ("Snowridge,mpx=off,monitor=off,aes=off,pclmulqdq=off,rdrand=off,"
-            "bmi1=on,bmi2=on,adx=on,abm=on,pku=on,la57=on")
+            "bmi1=on,bmi2=on,adx=on,abm=on,la57=on")
 
 
 def host_has_avx2():
@@ -65,6 +65,8 @@ def host_has_avx2():
 
 if host_has_avx2():
     QEMU_CPU += ",avx=on,avx2=on,fma=on,f16c=on"
+if os.environ.get("SOFTKVM_PKU") == "1":  # softkvm offers PKU only then
+    QEMU_CPU += ",pku=on"
 QEMU_APPEND = ("pti=off mds=off mmio_stale_data=off reg_file_data_sampling=off "
                "indirect_target_selection=off")
 
