@@ -143,5 +143,9 @@ int main(int argc, char **argv)
 	KT_EQ(region_bv(xs) & (1u << 9), 0);
 
 	kt_vm_destroy(&t);
+	free(sup);
+	free(g);
+	free(back);
+	free(xs);
 	return kt_done("test_pku_la57");
 }

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -73,6 +74,34 @@ void mig_write_config(struct wstream *w, struct vmm *vm, const struct vmm_config
 	free(buf);
 }
 
+/*
+ * The configuration's strings (kernel, command line, initrd) outlive the
+ * parse: a restored machine runs with them, and a snapshot-load or a probe
+ * that keeps nothing still hands them to a struct vmm_config whose owner
+ * does not free. They are few and small: kept on one list for the process's
+ * life (reachable, so not a leak).
+ */
+struct kept_str {
+	struct kept_str *next;
+	char s[];
+};
+static struct kept_str *kept_strs;
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static char *keep_str(const char *src, size_t n)
+{
+	struct kept_str *k = malloc(sizeof(*k) + n + 1);
+	if (!k)
+		return NULL;
+	memcpy(k->s, src, n);
+	k->s[n] = 0;
+	pthread_mutex_lock(&kept_lock);
+	k->next = kept_strs;
+	kept_strs = k;
+	pthread_mutex_unlock(&kept_lock);
+	return k->s;
+}
+
 static char *get_str(const uint8_t **p, const uint8_t *end, bool *bad)
 {
 	uint32_t n;
@@ -88,7 +117,8 @@ static char *get_str(const uint8_t **p, const uint8_t *end, bool *bad)
 		*bad = true;
 		return NULL;
 	}
-	char *s = strndup((const char *)*p, n);
+	const char *src = (const char *)*p;
+	char *s = keep_str(src, strnlen(src, n));
 	*p += n;
 	return s;
 }
@@ -113,9 +143,7 @@ int mig_parse_config(const struct rrec *rec, struct vmm_config *c, unsigned *nvi
 	    r.mem < VMM_MEM_MIN || r.mem > VMM_MEM_MAX || (r.mem & 0xfff) ||
 	    r.low_size + r.high_size != r.mem || r.irqchip > VMM_IRQCHIP_OFF) {
 		snprintf(err, errlen, "%s: corrupted (configuration record)", what);
-		for (int k = 0; k < 3; k++)
-			free(s[k]);
-		return -EINVAL;
+		return -EINVAL; /* (the strings stay on kept_strs) */
 	}
 	if (r.nvirtio > VIRTIO_MAX_DEVICES) {
 		snprintf(err, errlen, "%s: corrupted (configuration record)", what);
